@@ -1,0 +1,34 @@
+# stage-node: the two commands a newcomer types are `make run` and `make test`.
+# Each installs the Debian packages it needs (only those missing), then builds.
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+DEMO ?= scripts/demo.lua
+FUZZ_SECONDS ?= 60
+
+.PHONY: all build run test bench fuzz clean
+
+all: build
+
+build:
+	@scripts/deps.sh build
+	@cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSN_TESTS=OFF $(CMAKE_FLAGS) >/dev/null
+	@cmake --build build/release -j $(JOBS)
+	@ln -sf release/stage-node build/stage-node
+
+run: build
+	build/stage-node $(DEMO)
+
+test:
+	@scripts/deps.sh test
+	@scripts/test.sh
+
+bench:
+	@scripts/deps.sh bench
+	@scripts/bench.sh
+
+fuzz:
+	@scripts/deps.sh test
+	@scripts/fuzz.sh $(FUZZ_SECONDS)
+
+clean:
+	rm -rf build

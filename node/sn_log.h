@@ -1,0 +1,34 @@
+/* sn_log: timestamped, levelled log records on one stream (stderr for the node).
+ * A record is formatted whole and written with one call, so threads never interleave mid-line. */
+#ifndef SN_LOG_H
+#define SN_LOG_H
+
+#include <stdio.h>
+
+typedef enum sn_log_level {
+    SN_LOG_ERROR = 0,
+    SN_LOG_WARN,
+    SN_LOG_INFO,
+    SN_LOG_DEBUG
+} sn_log_level;
+
+typedef struct sn_log sn_log;
+
+/* sn_log_new: a logger writing records at or above level to out (not owned). NULL on ENOMEM. */
+sn_log *sn_log_new(FILE *out, sn_log_level level);
+/* sn_log_destroy: frees *lp (NULL is fine) and nulls it. */
+void sn_log_destroy(sn_log **lp);
+
+/* sn_log_level_parse: "error"|"warn"|"info"|"debug" -> *level; SN_EINVAL otherwise. */
+int sn_log_level_parse(const char *name, sn_log_level *level);
+/* sn_log_level_name: the name of a level, as parsed. */
+const char *sn_log_level_name(sn_log_level level);
+
+/* sn_log_enabled: whether a record at level would be written. Any thread. */
+int sn_log_enabled(const sn_log *log, sn_log_level level);
+/* sn_log_write: one record "TIME [LEVEL] [who] message". who may be NULL. Any thread.
+ * A message with several lines (a traceback) stays one record. */
+void sn_log_write(sn_log *log, sn_log_level level, const char *who, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+#endif

@@ -1,0 +1,237 @@
+/* sn_opts: getopt_long over the options of node.md. Every option is parsed and checked now,
+ * including those whose machinery arrives later; sn_opts_unavailable() names those. */
+#include "sn_opts.h"
+#include "sn_error.h"
+
+#include <getopt.h>
+#include <stdarg.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+    OPT_NAME = 256, OPT_LISTEN, OPT_JOIN, OPT_CLUSTER, OPT_ACTOR, OPT_THREADS, OPT_PRELOAD,
+    OPT_PACKAGE, OPT_HTTP, OPT_CONFIG, OPT_CURVE_SECRET, OPT_CURVE_ALLOW, OPT_INSECURE,
+    OPT_LOG_LEVEL
+};
+
+static const struct option long_options[] = {
+    {"name", required_argument, NULL, OPT_NAME},
+    {"listen", required_argument, NULL, OPT_LISTEN},
+    {"join", required_argument, NULL, OPT_JOIN},
+    {"cluster", required_argument, NULL, OPT_CLUSTER},
+    {"actor", required_argument, NULL, OPT_ACTOR},
+    {"threads", required_argument, NULL, OPT_THREADS},
+    {"preload", required_argument, NULL, OPT_PRELOAD},
+    {"package", required_argument, NULL, OPT_PACKAGE},
+    {"http", required_argument, NULL, OPT_HTTP},
+    {"config", required_argument, NULL, OPT_CONFIG},
+    {"curve-secret", required_argument, NULL, OPT_CURVE_SECRET},
+    {"curve-allow", required_argument, NULL, OPT_CURVE_ALLOW},
+    {"insecure", no_argument, NULL, OPT_INSECURE},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
+
+static const char usage[] =
+    "usage: stage-node [options] [SCRIPT.lua [ARGS...]]\n"
+    "       stage-node keygen FILE              write a CurveZMQ keypair (FILE, FILE.pub)\n"
+    "       stage-node status --http HOST:PORT  print the cluster as a node sees it\n"
+    "\n"
+    "  --name NAME          node name, unique in the cluster (default: hostname-pid)\n"
+    "  --listen ENDPOINT    accept cluster peers, e.g. tcp://0.0.0.0:7400\n"
+    "  --join HOST:PORT     join the cluster through this peer (repeatable)\n"
+    "  --cluster NAME       cluster name; nodes of different clusters never merge (default: stage)\n"
+    "  --actor SID=FILE[:N] start N actors (default 1) of stage SID running FILE (repeatable)\n"
+    "  --threads N          worker threads for stage.submit / thread.new (default: cores)\n"
+    "  --preload DIR        run every .lua file of DIR in each new state (default: preload/)\n"
+    "  --package DIR        search path for stage.load (repeatable; default: scripts/)\n"
+    "  --http HOST:PORT     serve /metrics, /status.json and the dashboard page\n"
+    "  --config FILE        a Lua file returning a table of the same settings\n"
+    "  --curve-secret FILE  encrypt and authenticate cluster traffic (CurveZMQ)\n"
+    "  --curve-allow FILE   public keys allowed to connect, one per line\n"
+    "  --insecure           allow a non-loopback --listen without CurveZMQ\n"
+    "  --log-level LEVEL    error|warn|info|debug (default info); logs go to stderr\n"
+    "  -h, --help           show this text\n"
+    "  -V, --version        show the version and the library versions\n";
+
+const char *sn_opts_usage(void)
+{
+    return usage;
+}
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return SN_EINVAL;
+}
+
+static int push(sn_strlist *l, const char *v, const char *opt, char *err, size_t errlen)
+{
+    if (l->n >= SN_OPTS_MAX_LIST)
+        return fail(err, errlen, "%s given too many times (at most 64): '%s'", opt, v);
+    l->item[l->n++] = v;
+    return SN_OK;
+}
+
+/* SID=FILE[:N] with a non-empty SID and FILE and 1 <= N <= 100000. */
+static int check_actor(const char *v, char *err, size_t errlen)
+{
+    const char *eq = strchr(v, '=');
+    if (!eq || eq == v || eq[1] == '\0')
+        return fail(err, errlen, "--actor '%s': expected SID=FILE[:N]", v);
+    const char *colon = strrchr(eq + 1, ':');
+    if (colon) {
+        char *end;
+        long n = strtol(colon + 1, &end, 10);
+        if (colon[1] == '\0' || *end != '\0' || n < 1 || n > 100000)
+            return fail(err, errlen, "--actor '%s': N must be a number from 1 to 100000", v);
+    }
+    return SN_OK;
+}
+
+/* HOST:PORT with a port from 1 to 65535. */
+static int check_hostport(const char *opt, const char *v, char *err, size_t errlen)
+{
+    const char *colon = strrchr(v, ':');
+    char *end;
+    long port = colon ? strtol(colon + 1, &end, 10) : 0;
+    if (!colon || colon == v || colon[1] == '\0' || *end != '\0' || port < 1 || port > 65535)
+        return fail(err, errlen, "%s '%s': expected HOST:PORT with a port from 1 to 65535", opt,
+                    v);
+    return SN_OK;
+}
+
+int sn_opts_parse(sn_opts *o, int argc, char *const argv[], char *err, size_t errlen)
+{
+    memset(o, 0, sizeof *o);
+    o->preload = "preload";
+    o->log_level = SN_LOG_INFO;
+    o->cluster = NULL;
+    err[0] = '\0';
+
+    int first = 1;
+    if (argc > 1 && strcmp(argv[1], "keygen") == 0) {
+        o->cmd = SN_CMD_KEYGEN;
+        if (argc != 3)
+            return fail(err, errlen, "keygen: expected exactly one FILE argument");
+        o->keygen_file = argv[2];
+        return SN_OK;
+    }
+    if (argc > 1 && strcmp(argv[1], "status") == 0) {
+        o->cmd = SN_CMD_STATUS;
+        first = 2;
+    }
+
+    /* '+': stop at the script, so its own arguments reach process.args untouched.
+     * ':': report a missing argument distinctly from an unknown option. */
+    optind = first;
+    opterr = 0;
+    int c;
+    int r = SN_OK;
+    while ((c = getopt_long(argc, argv, "+:hV", long_options, NULL)) != -1) {
+        const char *v = optarg;
+        switch (c) {
+        case 'h': o->cmd = SN_CMD_HELP; return SN_OK;
+        case 'V': o->cmd = SN_CMD_VERSION; return SN_OK;
+        case OPT_NAME:
+            if (!*v)
+                return fail(err, errlen, "--name: the node name must not be empty");
+            o->name = v;
+            break;
+        case OPT_LISTEN:
+            if (strncmp(v, "tcp://", 6) != 0 && strncmp(v, "ipc://", 6) != 0)
+                return fail(err, errlen, "--listen '%s': expected tcp://HOST:PORT", v);
+            o->listen = v;
+            break;
+        case OPT_JOIN:
+            if ((r = check_hostport("--join", v, err, errlen)) ||
+                (r = push(&o->join, v, "--join", err, errlen)))
+                return r;
+            break;
+        case OPT_CLUSTER:
+            if (!*v)
+                return fail(err, errlen, "--cluster: the cluster name must not be empty");
+            o->cluster = v;
+            break;
+        case OPT_ACTOR:
+            if ((r = check_actor(v, err, errlen)) || (r = push(&o->actor, v, "--actor", err, errlen)))
+                return r;
+            break;
+        case OPT_THREADS: {
+            char *end;
+            long n = strtol(v, &end, 10);
+            if (!*v || *end || n < 1 || n > 1024)
+                return fail(err, errlen, "--threads '%s': expected a number from 1 to 1024", v);
+            o->threads = (int)n;
+            break;
+        }
+        case OPT_PRELOAD: o->preload = v; break;
+        case OPT_PACKAGE:
+            if ((r = push(&o->package, v, "--package", err, errlen)))
+                return r;
+            break;
+        case OPT_HTTP:
+            if ((r = check_hostport("--http", v, err, errlen)))
+                return r;
+            o->http = v;
+            break;
+        case OPT_CONFIG: o->config = v; break;
+        case OPT_CURVE_SECRET: o->curve_secret = v; break;
+        case OPT_CURVE_ALLOW: o->curve_allow = v; break;
+        case OPT_INSECURE: o->insecure = 1; break;
+        case OPT_LOG_LEVEL:
+            if (sn_log_level_parse(v, &o->log_level) != SN_OK)
+                return fail(err, errlen, "--log-level '%s': expected error, warn, info or debug", v);
+            break;
+        case ':':
+            return fail(err, errlen, "option '%s' needs a value", argv[optind - 1]);
+        default:
+            return fail(err, errlen, "unknown option '%s' (see --help)", argv[optind - 1]);
+        }
+    }
+    if (o->cmd == SN_CMD_STATUS) {
+        if (optind < argc)
+            return fail(err, errlen, "status: unexpected argument '%s'", argv[optind]);
+        if (!o->http)
+            return fail(err, errlen, "status: --http HOST:PORT is required");
+        return SN_OK;
+    }
+    if (optind < argc) {
+        o->script = argv[optind];
+        o->script_args = argv + optind + 1;
+        o->script_nargs = argc - optind - 1;
+    }
+    if (!o->script && o->actor.n == 0 && !o->config && !o->listen && o->join.n == 0)
+        return fail(err, errlen, "nothing to run: give a SCRIPT.lua, --actor, --config, --listen "
+                                 "or --join (see --help)");
+    return SN_OK;
+}
+
+const char *sn_opts_unavailable(const sn_opts *o)
+{
+    /* Each entry names the option and the part of the node that will bring it. */
+    if (o->cmd == SN_CMD_KEYGEN) return "keygen";
+    if (o->cmd == SN_CMD_STATUS) return "status";
+    if (o->listen) return "--listen";
+    if (o->join.n) return "--join";
+    if (o->cluster) return "--cluster";
+    if (o->actor.n) return "--actor";
+    if (o->threads) return "--threads";
+    if (o->package.n) return "--package";
+    if (o->http) return "--http";
+    if (o->config) return "--config";
+    if (o->curve_secret) return "--curve-secret";
+    if (o->curve_allow) return "--curve-allow";
+    if (o->insecure) return "--insecure";
+    return NULL;
+}

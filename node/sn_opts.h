@@ -1,0 +1,58 @@
+/* sn_opts: the command line of node.md, parsed into one settings record.
+ * Parsing never exits; main.c decides what to print and which status to return. */
+#ifndef SN_OPTS_H
+#define SN_OPTS_H
+
+#include "sn_log.h"
+
+#include <stddef.h>
+
+enum { SN_OPTS_MAX_LIST = 64 };
+
+typedef enum sn_cmd {
+    SN_CMD_RUN = 0, /* run a node (the default) */
+    SN_CMD_HELP,
+    SN_CMD_VERSION,
+    SN_CMD_KEYGEN,
+    SN_CMD_STATUS
+} sn_cmd;
+
+/* A list option given several times (--join, --actor, --package). Strings point into argv. */
+typedef struct sn_strlist {
+    const char *item[SN_OPTS_MAX_LIST];
+    int n;
+} sn_strlist;
+
+/* The settings of one node. Strings point into argv (or the config file's state later). */
+typedef struct sn_opts {
+    sn_cmd cmd;
+    const char *script;      /* SCRIPT.lua, or NULL */
+    char *const *script_args; /* arguments after the script (process.args) */
+    int script_nargs;
+    const char *keygen_file; /* keygen FILE */
+    const char *name;        /* --name, or NULL for hostname-pid */
+    const char *listen;
+    const char *cluster;
+    const char *http;
+    const char *config;
+    const char *curve_secret;
+    const char *curve_allow;
+    const char *preload;     /* --preload DIR, default "preload" */
+    int insecure;
+    int threads;             /* 0 means: the number of cores */
+    sn_log_level log_level;
+    sn_strlist join, actor, package;
+} sn_opts;
+
+/* sn_opts_parse: fills *o from argv (argv[0] is the program). On a user error returns
+ * SN_EINVAL and writes a one-line message (no newline) naming the culprit to err. */
+int sn_opts_parse(sn_opts *o, int argc, char *const argv[], char *err, size_t errlen);
+
+/* sn_opts_unavailable: the first option that was given but whose machinery is not built yet,
+ * as "--listen", or NULL when everything given is available. */
+const char *sn_opts_unavailable(const sn_opts *o);
+
+/* sn_opts_usage: the --help text. */
+const char *sn_opts_usage(void);
+
+#endif

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Everything `make test` runs, in order: a warnings-as-errors release build (the binary of
+# `make run`), then the sanitizer build (ASan+UBSan) with the criterion unit tests, the fuzz
+# corpora and the Lua script tests. Each runner prints its own closing summary line.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc)
+status=0
+summary=()
+
+step() { echo; echo "=== $*"; }
+
+step "release build (-Werror)"
+cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSN_WERROR=ON -DSN_TESTS=OFF >/dev/null &&
+    cmake --build build/release -j "$jobs" >/dev/null && ln -sf release/stage-node build/stage-node ||
+    { echo "release build failed"; exit 1; }
+
+step "sanitizer build (ASan+UBSan, -Werror)"
+cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DSN_WERROR=ON -DSN_SANITIZE=address >/dev/null &&
+    cmake --build build/asan -j "$jobs" >/dev/null ||
+    { echo "sanitizer build failed"; exit 1; }
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+step "unit tests and fuzz corpora (criterion, ctest, ASan)"
+(cd build/asan && ctest --output-on-failure -j "$jobs") | tee build/ctest.log
+[[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
+summary+=("unit: $(grep -E 'tests passed' build/ctest.log | tail -1)")
+
+step "Lua script tests (real binary, ASan)"
+lua5.3 tests/lua/run.lua build/asan/stage-node tests/lua/seed tests/lua/sandbox tests/lua/errors \
+    | tee build/scripts.log
+[[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
+summary+=("$(tail -1 build/scripts.log)")
+
+step "summary"
+printf '%s\n' "${summary[@]}"
+[[ $status -eq 0 ]] && echo "make test: all passed" || echo "make test: FAILED"
+exit $status

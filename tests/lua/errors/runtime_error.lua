@@ -1,0 +1,4 @@
+print("before")
+local function f() return nosuch.field end
+f()
+print("never")

@@ -1,0 +1,91 @@
+/* sn_opts: the command line of node.md. */
+#include "sn_error.h"
+#include "sn_opts.h"
+
+#include <criterion/criterion.h>
+#include <string.h>
+
+static int parse(sn_opts *o, char *err, int argc, char **argv)
+{
+    return sn_opts_parse(o, argc, argv, err, 256);
+}
+
+#define ARGV(...) ((char *[]){"stage-node", __VA_ARGS__, NULL})
+#define ARGC(...) ((int)(sizeof((char *[]){"stage-node", __VA_ARGS__}) / sizeof(char *)))
+#define PARSE(o, err, ...) parse(o, err, ARGC(__VA_ARGS__), ARGV(__VA_ARGS__))
+
+Test(sn_opts, script_and_its_arguments)
+{
+    sn_opts o;
+    char err[256];
+    char *argv[] = {"stage-node", "--name", "n1", "x.lua", "--not-mine", "a", NULL};
+    cr_assert_eq(parse(&o, err, 6, argv), SN_OK); /* o keeps pointers into argv */
+    cr_assert_str_eq(o.script, "x.lua");
+    cr_assert_str_eq(o.name, "n1");
+    cr_assert_eq(o.script_nargs, 2);
+    cr_assert_str_eq(o.script_args[0], "--not-mine");
+    cr_assert_str_eq(o.preload, "preload");
+    cr_assert_eq(o.log_level, SN_LOG_INFO);
+    cr_assert_null(sn_opts_unavailable(&o));
+}
+
+Test(sn_opts, every_option_is_parsed)
+{
+    sn_opts o;
+    char err[256];
+    char *argv[] = {"stage-node", "--listen", "tcp://127.0.0.1:7400", "--join", "a:1", "--join",
+                    "b:2", "--cluster", "c", "--actor", "s=f.lua:3", "--threads", "4",
+                    "--preload", "p", "--package", "k", "--http", "127.0.0.1:8080", "--config",
+                    "c.lua", "--curve-secret", "s", "--curve-allow", "a", "--insecure",
+                    "--log-level", "debug", NULL};
+    cr_assert_eq(parse(&o, err, (int)(sizeof argv / sizeof *argv) - 1, argv), SN_OK, "%s", err);
+    cr_assert_eq(o.join.n, 2);
+    cr_assert_str_eq(o.join.item[1], "b:2");
+    cr_assert_eq(o.threads, 4);
+    cr_assert_eq(o.insecure, 1);
+    cr_assert_eq(o.log_level, SN_LOG_DEBUG);
+    cr_assert_str_eq(sn_opts_unavailable(&o), "--listen");
+}
+
+Test(sn_opts, user_errors_name_the_culprit)
+{
+    sn_opts o;
+    char err[256];
+    cr_assert_eq(PARSE(&o, err, "--bogus", "x.lua"), SN_EINVAL);
+    cr_assert(strstr(err, "--bogus"), "%s", err);
+    cr_assert_eq(PARSE(&o, err, "x.lua", "--threads"), SN_OK); /* after the script: its args */
+    cr_assert_eq(PARSE(&o, err, "--threads"), SN_EINVAL);
+    cr_assert(strstr(err, "needs a value"), "%s", err);
+    cr_assert_eq(PARSE(&o, err, "--threads", "0", "x.lua"), SN_EINVAL);
+    cr_assert(strstr(err, "--threads '0'"), "%s", err);
+    cr_assert_eq(PARSE(&o, err, "--log-level", "loud", "x.lua"), SN_EINVAL);
+    cr_assert(strstr(err, "loud"), "%s", err);
+    cr_assert_eq(PARSE(&o, err, "--actor", "nofile", "x.lua"), SN_EINVAL);
+    cr_assert(strstr(err, "SID=FILE"), "%s", err);
+    cr_assert_eq(PARSE(&o, err, "--actor", "s=f.lua:0", "x.lua"), SN_EINVAL);
+    cr_assert_eq(PARSE(&o, err, "--join", "hostonly", "x.lua"), SN_EINVAL);
+    cr_assert(strstr(err, "HOST:PORT"), "%s", err);
+    cr_assert_eq(PARSE(&o, err, "--listen", "127.0.0.1:1", "x.lua"), SN_EINVAL);
+    cr_assert_eq(PARSE(&o, err, "--name", ""), SN_EINVAL);
+    cr_assert_eq(parse(&o, err, 1, ARGV(NULL)), SN_EINVAL);
+    cr_assert(strstr(err, "nothing to run"), "%s", err);
+}
+
+Test(sn_opts, subcommands)
+{
+    sn_opts o;
+    char err[256];
+    char *argv[] = {"stage-node", "keygen", "k", NULL};
+    cr_assert_eq(parse(&o, err, 3, argv), SN_OK);
+    cr_assert_eq(o.cmd, SN_CMD_KEYGEN);
+    cr_assert_str_eq(o.keygen_file, "k");
+    cr_assert_eq(PARSE(&o, err, "keygen"), SN_EINVAL);
+    cr_assert_eq(PARSE(&o, err, "status", "--http", "127.0.0.1:9"), SN_OK);
+    cr_assert_eq(o.cmd, SN_CMD_STATUS);
+    cr_assert_eq(PARSE(&o, err, "status"), SN_EINVAL);
+    cr_assert(strstr(err, "--http"), "%s", err);
+    cr_assert_eq(PARSE(&o, err, "-h"), SN_OK);
+    cr_assert_eq(o.cmd, SN_CMD_HELP);
+    cr_assert_eq(PARSE(&o, err, "--version"), SN_OK);
+    cr_assert_eq(o.cmd, SN_CMD_VERSION);
+}
