@@ -1,0 +1,1568 @@
+/* sn_snapshot: encoder and decoder of the snapshot format (proto/SNAPSHOT.md).
+ * The writer emits MessagePack bytes itself; the reader is a bounds-checked walk over the input.
+ * Both run under lua_pcall so that a Lua memory error becomes SN_ENOMEM, never an abort. */
+#include "sn_snapshot.h"
+
+#include <lauxlib.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sn_error.h"
+#include "sn_hash.h"
+
+/* Ext types of the format; numbers are part of version 1. */
+enum {
+    EXT_REF = 1,      /* back-reference to an earlier table or function */
+    EXT_GLOBALS = 2,  /* the sender's globals; the receiver's env table */
+    EXT_CFUNC = 3,    /* a standard-library C function, by name */
+    EXT_TABLE_MT = 4, /* head of [head, body, metatable] */
+    EXT_FUNC = 5,     /* head of [head, upvalue...]: kind, hash, bytecode */
+    EXT_ENV = 6,      /* upvalue slot: bind to the receiver's env table */
+    EXT_UPREF = 7     /* upvalue slot: share the cell of an earlier function's upvalue */
+};
+
+enum { FUNC_BYTECODE = 0, FUNC_SAME = 1, FUNC_HASH_ONLY = 2 };
+enum { HASH_LEN = 16, FUNC_HEAD_LEN = 1 + HASH_LEN };
+#define HASH_SEED 0u
+
+/* Per-state work tables live in one registry table; these are its array slots. Slots are in the
+ * array part (created with 8), so clearing them after an error never allocates. */
+enum {
+    SLOT_ENC_SEEN = 1,
+    SLOT_ENC_CELLS,
+    SLOT_ENC_PROTOS,
+    SLOT_DEC_OBJS,
+    SLOT_DEC_PROTOS,
+    SLOT_FN2NAME,
+    SLOT_NAME2FN,
+    SLOT_BUSY,
+    CACHE_SLOTS = SLOT_BUSY
+};
+/* Work tables that held more entries than this are dropped instead of cleared, so one huge
+ * snapshot does not make every later small one walk a huge table. */
+#define REUSE_MAX 64
+
+/* Lets -Wformat check the printf-like helpers below. */
+#define SN_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+
+static const char cache_key = 0; /* its address names the registry entry */
+
+enum { PATH_MAX_LEN = 240, WHAT_LEN = 120 };
+
+void sn_snapshot_opts_init(sn_snapshot_opts *o)
+{
+    o->max_depth = SN_SNAPSHOT_DEPTH_DEFAULT;
+    o->trusted = 0;
+    o->env_index = 0;
+    o->arg_base = 1;
+}
+
+void sn_buf_init(sn_buf *b)
+{
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+void sn_buf_fini(sn_buf *b)
+{
+    free(b->data);
+    sn_buf_init(b);
+}
+
+void sn_buf_reset(sn_buf *b)
+{
+    b->len = 0;
+}
+
+SN_PRINTF(3, 4) static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static int check_opts(const sn_snapshot_opts *o, char *err, size_t errlen)
+{
+    if (o->max_depth < 1 || o->max_depth > SN_SNAPSHOT_DEPTH_MAX) {
+        set_err(err, errlen, "max_depth %d is outside 1..%d", o->max_depth,
+                SN_SNAPSHOT_DEPTH_MAX);
+        return SN_EINVAL;
+    }
+    return SN_OK;
+}
+
+/* ---- per-state cache ---------------------------------------------------------------------- */
+
+/* Pushes the cache table, creating it on first use. Raises on out-of-memory (under pcall). */
+static void cache_push(lua_State *L)
+{
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &cache_key) == LUA_TTABLE)
+        return;
+    lua_pop(L, 1);
+    lua_createtable(L, CACHE_SLOTS, 0);
+    for (int i = 1; i <= CACHE_SLOTS; i++) {
+        lua_pushboolean(L, 0);
+        lua_rawseti(L, -2, i);
+    }
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &cache_key);
+}
+
+/* Takes the cache for this call: 1 if it was free (now marked busy), 0 if a re-entrant call
+ * (e.g. from a finalizer) already holds it; then the caller uses fresh tables. */
+static int cache_take(lua_State *L, int cache)
+{
+    lua_rawgeti(L, cache, SLOT_BUSY);
+    int busy = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (busy)
+        return 0;
+    lua_pushboolean(L, 1);
+    lua_rawseti(L, cache, SLOT_BUSY);
+    return 1;
+}
+
+/* Pushes the work table of slot, reusing the cached one when this call owns the cache. */
+static int work_table(lua_State *L, int cache, int owns, int slot)
+{
+    if (owns) {
+        if (lua_rawgeti(L, cache, slot) == LUA_TTABLE)
+            return lua_gettop(L);
+        lua_pop(L, 1);
+    }
+    lua_newtable(L);
+    if (owns) {
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, cache, slot);
+    }
+    return lua_gettop(L);
+}
+
+/* Empties a work table without allocating: only existing keys are set to nil. */
+static void table_clear(lua_State *L, int t)
+{
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        lua_pop(L, 1);
+        lua_pushvalue(L, -1);
+        lua_pushnil(L);
+        lua_rawset(L, t);
+    }
+}
+
+/* Outside any pcall: clears (ok and small) or drops the work tables of slots and frees the
+ * cache. Allocates nothing, so it cannot raise. */
+static void cache_release(lua_State *L, int owns, int ok, const int *slots, const lua_Integer *used,
+                          int nslots)
+{
+    if (!owns)
+        return;
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &cache_key) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        return;
+    }
+    int cache = lua_gettop(L);
+    for (int i = 0; i < nslots; i++) {
+        if (ok && used[i] <= REUSE_MAX) {
+            if (lua_rawgeti(L, cache, slots[i]) == LUA_TTABLE)
+                table_clear(L, lua_gettop(L));
+            lua_pop(L, 1);
+        } else {
+            lua_pushboolean(L, 0);
+            lua_rawseti(L, cache, slots[i]);
+        }
+    }
+    lua_pushboolean(L, 0);
+    lua_rawseti(L, cache, SLOT_BUSY);
+    lua_pop(L, 1);
+}
+
+static void names_add_from(lua_State *L, int fn2name, int name2fn, int src, const char *prefix)
+{
+    lua_pushnil(L);
+    while (lua_next(L, src)) {
+        if (lua_type(L, -2) == LUA_TSTRING && lua_iscfunction(L, -1)) {
+            if (prefix)
+                lua_pushfstring(L, "%s.%s", prefix, lua_tostring(L, -2));
+            else
+                lua_pushvalue(L, -2);
+            lua_pushvalue(L, -1);
+            lua_pushvalue(L, -3);
+            lua_rawset(L, name2fn);
+            lua_pushvalue(L, -2);
+            if (lua_rawget(L, fn2name) == LUA_TNIL) {
+                lua_pop(L, 1);
+                lua_pushvalue(L, -2);
+                lua_insert(L, -2);
+                lua_rawset(L, fn2name);
+            } else {
+                lua_pop(L, 2);
+            }
+        }
+        lua_pop(L, 1);
+    }
+}
+
+/* (Re)builds the two name maps of C functions from the globals (bare names) and the tables of
+ * package.loaded ("lib.name"), stores them in the cache and pushes fn2name, name2fn. */
+static void names_build(lua_State *L, int cache)
+{
+    lua_newtable(L);
+    int fn2name = lua_gettop(L);
+    lua_newtable(L);
+    int name2fn = lua_gettop(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+    int globals = lua_gettop(L);
+    if (lua_type(L, globals) == LUA_TTABLE)
+        names_add_from(L, fn2name, name2fn, globals, NULL);
+    lua_pushliteral(L, LUA_LOADED_TABLE);
+    if (lua_rawget(L, LUA_REGISTRYINDEX) == LUA_TTABLE) {
+        int loaded = lua_gettop(L);
+        lua_pushnil(L);
+        while (lua_next(L, loaded)) {
+            if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TTABLE &&
+                !lua_rawequal(L, -1, globals))
+                names_add_from(L, fn2name, name2fn, lua_gettop(L), lua_tostring(L, -2));
+            lua_pop(L, 1);
+        }
+    }
+    lua_settop(L, name2fn);
+    lua_pushvalue(L, fn2name);
+    lua_rawseti(L, cache, SLOT_FN2NAME);
+    lua_pushvalue(L, name2fn);
+    lua_rawseti(L, cache, SLOT_NAME2FN);
+}
+
+/* ---- encoder ------------------------------------------------------------------------------ */
+
+typedef struct enc {
+    lua_State *L;
+    const sn_snapshot_opts *o;
+    sn_buf *out;
+    int code;
+    char what[WHAT_LEN];
+    char path[PATH_MAX_LEN]; /* built backwards while unwinding: path[pstart..] */
+    size_t pstart;
+    int globals, seen, cells, protos, fn2name, cache; /* stack indices */
+    int owns_cache, names_rebuilt;
+    lua_Integer nobjs, ncells, nprotos;
+} enc;
+
+/* Buffer growth failure is raised (we run under pcall); the caller's buffer leaks nothing. */
+static unsigned char *enc_room(enc *e, size_t n)
+{
+    sn_buf *b = e->out;
+    if (b->cap - b->len < n) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap - b->len < n) {
+            if (cap > SIZE_MAX / 2) {
+                cap = 0;
+                break;
+            }
+            cap *= 2;
+        }
+        char *p = cap ? realloc(b->data, cap) : NULL;
+        if (!p) {
+            e->code = SN_ENOMEM;
+            snprintf(e->what, sizeof e->what, "out of memory growing the output buffer");
+            lua_pushnil(e->L);
+            lua_error(e->L);
+        }
+        b->data = p;
+        b->cap = cap;
+    }
+    return (unsigned char *)b->data + b->len;
+}
+
+static void put_be(unsigned char *p, uint64_t v, int n)
+{
+    for (int i = n - 1; i >= 0; i--) {
+        p[i] = (unsigned char)v;
+        v >>= 8;
+    }
+}
+
+static void put_byte(enc *e, unsigned c)
+{
+    *enc_room(e, 1) = (unsigned char)c;
+    e->out->len++;
+}
+
+/* One tag byte followed by an n-byte big-endian number. */
+static void put_tagged(enc *e, unsigned tag, uint64_t v, int n)
+{
+    unsigned char *p = enc_room(e, 1 + (size_t)n);
+    p[0] = (unsigned char)tag;
+    put_be(p + 1, v, n);
+    e->out->len += 1 + (size_t)n;
+}
+
+static void put_int(enc *e, lua_Integer i)
+{
+    if (i >= 0) {
+        uint64_t u = (uint64_t)i;
+        if (u < 128)
+            put_byte(e, (unsigned)u);
+        else if (u <= 0xff)
+            put_tagged(e, 0xcc, u, 1);
+        else if (u <= 0xffff)
+            put_tagged(e, 0xcd, u, 2);
+        else if (u <= 0xffffffffu)
+            put_tagged(e, 0xce, u, 4);
+        else
+            put_tagged(e, 0xcf, u, 8);
+    } else if (i >= -32) {
+        put_byte(e, (unsigned)(i & 0xff));
+    } else if (i >= INT8_MIN) {
+        put_tagged(e, 0xd0, (uint64_t)i & 0xff, 1);
+    } else if (i >= INT16_MIN) {
+        put_tagged(e, 0xd1, (uint64_t)i & 0xffff, 2);
+    } else if (i >= INT32_MIN) {
+        put_tagged(e, 0xd2, (uint64_t)i & 0xffffffffu, 4);
+    } else {
+        put_tagged(e, 0xd3, (uint64_t)i, 8);
+    }
+}
+
+static void put_float(enc *e, lua_Number d)
+{
+    uint64_t bits;
+    memcpy(&bits, &d, sizeof bits);
+    put_tagged(e, 0xcb, bits, 8);
+}
+
+/* Header of an array (base 0x90/0xdc/0xdd) or map (0x80/0xde/0xdf). */
+static void put_count(enc *e, unsigned fixbase, unsigned tag16, size_t n)
+{
+    if (n < 16)
+        put_byte(e, fixbase | (unsigned)n);
+    else if (n <= 0xffff)
+        put_tagged(e, tag16, n, 2);
+    else
+        put_tagged(e, tag16 + 1, n, 4);
+}
+
+static void put_ext_header(enc *e, int type, size_t len)
+{
+    static const unsigned char fix[17] = {[1] = 0xd4, [2] = 0xd5, [4] = 0xd6, [8] = 0xd7,
+                                          [16] = 0xd8};
+    unsigned char *p = enc_room(e, 6);
+    size_t n;
+    if (len <= 16 && fix[len]) {
+        p[0] = fix[len];
+        n = 1;
+    } else if (len <= 0xff) {
+        p[0] = 0xc7;
+        put_be(p + 1, len, 1);
+        n = 2;
+    } else if (len <= 0xffff) {
+        p[0] = 0xc8;
+        put_be(p + 1, len, 2);
+        n = 3;
+    } else {
+        p[0] = 0xc9;
+        put_be(p + 1, len, 4);
+        n = 5;
+    }
+    p[n] = (unsigned char)type;
+    e->out->len += n + 1;
+}
+
+static void put_bytes(enc *e, const void *s, size_t n)
+{
+    memcpy(enc_room(e, n), s, n);
+    e->out->len += n;
+}
+
+SN_PRINTF(3, 4) static int enc_fail(enc *e, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->what, sizeof e->what, fmt, ap);
+    va_end(ap);
+    e->code = code;
+    return code;
+}
+
+/* Prepends a path segment while an error unwinds; a path too long keeps its tail and "...". */
+static void path_prepend(enc *e, const char *seg)
+{
+    size_t n = strlen(seg);
+    if (n + 3 > e->pstart) {
+        if (e->pstart >= 3 && strncmp(e->path + e->pstart, "...", 3) != 0) {
+            e->pstart -= 3;
+            memcpy(e->path + e->pstart, "...", 3);
+        }
+        return;
+    }
+    e->pstart -= n;
+    memcpy(e->path + e->pstart, seg, n);
+}
+
+static int is_identifier(const char *s, size_t n)
+{
+    if (n == 0 || n > 40 || !(s[0] == '_' || ((s[0] | 0x20) >= 'a' && (s[0] | 0x20) <= 'z')))
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        char c = s[i];
+        if (!(c == '_' || (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z')))
+            return 0;
+    }
+    return 1;
+}
+
+/* The readable segment for the key at idx: .name, ["any key"], [3], [1.5], [true], [table]. */
+static void path_prepend_key(enc *e, int idx)
+{
+    lua_State *L = e->L;
+    char seg[64];
+    switch (lua_type(L, idx)) {
+    case LUA_TSTRING: {
+        size_t n;
+        const char *s = lua_tolstring(L, idx, &n);
+        if (is_identifier(s, n)) {
+            snprintf(seg, sizeof seg, ".%.*s", (int)n, s);
+        } else {
+            size_t o = 0;
+            seg[o++] = '[';
+            seg[o++] = '"';
+            for (size_t i = 0; i < n && o < 40; i++) {
+                unsigned char c = (unsigned char)s[i];
+                if (c >= 32 && c < 127 && c != '"' && c != '\\')
+                    seg[o++] = (char)c;
+                else
+                    o += (size_t)snprintf(seg + o, sizeof seg - o, "\\%u", c);
+            }
+            snprintf(seg + o, sizeof seg - o, "%s\"]", n > 0 && o >= 40 ? "..." : "");
+        }
+        break;
+    }
+    case LUA_TNUMBER:
+        if (lua_isinteger(L, idx))
+            snprintf(seg, sizeof seg, "[" LUA_INTEGER_FMT "]", lua_tointeger(L, idx));
+        else
+            snprintf(seg, sizeof seg, "[%.14g]", (double)lua_tonumber(L, idx));
+        break;
+    case LUA_TBOOLEAN:
+        snprintf(seg, sizeof seg, "[%s]", lua_toboolean(L, idx) ? "true" : "false");
+        break;
+    default:
+        snprintf(seg, sizeof seg, "[%s]", luaL_typename(L, idx));
+        break;
+    }
+    path_prepend(e, seg);
+}
+
+static int enc_value(enc *e, int idx, int depth);
+
+/* If the table or function at idx was encoded before, writes a back-reference and returns 1. */
+static int enc_backref(enc *e, int idx)
+{
+    lua_State *L = e->L;
+    lua_pushvalue(L, idx);
+    if (lua_rawget(L, e->seen) == LUA_TNIL) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    lua_Integer seq = lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    if (seq <= 0xff) {
+        put_ext_header(e, EXT_REF, 1);
+        put_be(enc_room(e, 1), (uint64_t)seq, 1), e->out->len += 1;
+    } else if (seq <= 0xffff) {
+        put_ext_header(e, EXT_REF, 2);
+        put_be(enc_room(e, 2), (uint64_t)seq, 2), e->out->len += 2;
+    } else {
+        put_ext_header(e, EXT_REF, 4);
+        put_be(enc_room(e, 4), (uint64_t)seq, 4), e->out->len += 4;
+    }
+    return 1;
+}
+
+/* Gives the object at idx the next sequence number; checks the nesting depth first. */
+static int enc_register(enc *e, int idx, int depth, lua_Integer *seq)
+{
+    lua_State *L = e->L;
+    if (depth > e->o->max_depth)
+        return enc_fail(e, SN_ELIMIT, "nesting deeper than %d", e->o->max_depth);
+    if (e->nobjs >= 0xffffffffLL)
+        return enc_fail(e, SN_ELIMIT, "more than 2^32-1 tables and functions");
+    if (!lua_checkstack(L, 8))
+        return enc_fail(e, SN_ELIMIT, "Lua stack exhausted");
+    *seq = e->nobjs++;
+    lua_pushvalue(L, idx);
+    lua_pushinteger(L, *seq);
+    lua_rawset(L, e->seen);
+    return SN_OK;
+}
+
+static int enc_table(enc *e, int idx, int depth)
+{
+    lua_State *L = e->L;
+    lua_Integer seq;
+    if (enc_backref(e, idx))
+        return SN_OK;
+    int rc = enc_register(e, idx, depth, &seq);
+    if (rc != SN_OK)
+        return rc;
+
+    int has_mt = lua_getmetatable(L, idx), mt = lua_gettop(L);
+    if (has_mt) {
+        put_byte(e, 0x93);
+        put_ext_header(e, EXT_TABLE_MT, 1);
+        put_byte(e, 0);
+    }
+
+    /* A table that is exactly the sequence 1..n travels as an array, anything else as a map. */
+    lua_Integer n = (lua_Integer)lua_rawlen(L, idx), count = 0;
+    int is_seq = 1;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        count++;
+        if (is_seq && !(lua_isinteger(L, -2) && lua_tointeger(L, -2) >= 1 &&
+                        lua_tointeger(L, -2) <= n))
+            is_seq = 0;
+        lua_pop(L, 1);
+    }
+
+    if (is_seq && count == n && n > 0) {
+        put_count(e, 0x90, 0xdc, (size_t)n);
+        for (lua_Integer i = 1; i <= n; i++) {
+            lua_rawgeti(L, idx, i);
+            rc = enc_value(e, lua_gettop(L), depth);
+            if (rc != SN_OK) {
+                char seg[32];
+                snprintf(seg, sizeof seg, "[" LUA_INTEGER_FMT "]", i);
+                path_prepend(e, seg);
+                return rc;
+            }
+            lua_pop(L, 1);
+        }
+    } else {
+        size_t at = e->out->len;
+        put_count(e, 0x80, 0xde, (size_t)count);
+        size_t width = e->out->len - at;
+        lua_Integer written = 0;
+        lua_pushnil(L);
+        while (lua_next(L, idx)) {
+            int top = lua_gettop(L);
+            rc = enc_value(e, top - 1, depth);
+            if (rc != SN_OK) {
+                path_prepend(e, "<key>");
+                return rc;
+            }
+            rc = enc_value(e, top, depth);
+            if (rc != SN_OK) {
+                path_prepend_key(e, top - 1);
+                return rc;
+            }
+            lua_pop(L, 1);
+            written++;
+        }
+        /* A weak table may lose entries to a collection between the two walks: patch the
+         * count in place (same width; MessagePack allows a non-minimal header). */
+        if (written != count) {
+            unsigned char *p = (unsigned char *)e->out->data + at;
+            if (width == 1)
+                p[0] = (unsigned char)(0x80 | written);
+            else
+                put_be(p + 1, (uint64_t)written, (int)width - 1);
+        }
+    }
+
+    if (has_mt) {
+        rc = enc_value(e, mt, depth);
+        if (rc != SN_OK) {
+            path_prepend(e, "<metatable>");
+            return rc;
+        }
+        lua_pop(L, 1);
+    }
+    return SN_OK;
+}
+
+static int dump_writer(lua_State *L, const void *p, size_t sz, void *ud)
+{
+    enc *e = ud;
+    sn_buf *b = e->out;
+    if (b->cap - b->len < sz) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap - b->len < sz && cap <= SIZE_MAX / 2)
+            cap *= 2;
+        if (cap - b->len < sz)
+            return 1;
+        char *q = realloc(b->data, cap);
+        if (!q)
+            return 1;
+        b->data = q;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, p, sz);
+    b->len += sz;
+    return 0;
+}
+
+static uint64_t get_be(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/* Head ext of a function: the bytecode with its hash, or only the hash when an earlier function
+ * of this snapshot had the same bytecode (its ext32 header sits at the offset kept in protos). */
+static void enc_function_head(enc *e, int idx)
+{
+    lua_State *L = e->L;
+    size_t head = e->out->len;
+    enc_room(e, 6 + FUNC_HEAD_LEN);
+    e->out->len += 6 + FUNC_HEAD_LEN;
+    size_t code_at = e->out->len;
+    lua_pushvalue(L, idx);
+    int status = lua_dump(L, dump_writer, e, 0);
+    lua_pop(L, 1);
+    if (status != 0) {
+        e->code = SN_ENOMEM;
+        snprintf(e->what, sizeof e->what, "out of memory dumping a function");
+        lua_pushnil(L);
+        lua_error(L);
+    }
+    size_t code_len = e->out->len - code_at;
+    unsigned char *p = (unsigned char *)e->out->data;
+    uint64_t h[2];
+    sn_hash_murmur3_128(p + code_at, code_len, HASH_SEED, h);
+    unsigned char hash[HASH_LEN];
+    put_be(hash, h[0], 8);
+    put_be(hash + 8, h[1], 8);
+
+    lua_pushlstring(L, (const char *)hash, HASH_LEN);
+    lua_pushvalue(L, -1);
+    int collision = lua_rawget(L, e->protos) == LUA_TNUMBER;
+    if (collision) {
+        size_t prev = (size_t)lua_tointeger(L, -1);
+        size_t prev_len = (size_t)get_be(p + prev + 1, 4) - FUNC_HEAD_LEN;
+        if (prev_len == code_len &&
+            memcmp(p + prev + 6 + FUNC_HEAD_LEN, p + code_at, code_len) == 0) {
+            lua_pop(L, 2);
+            e->out->len = head;
+            put_ext_header(e, EXT_FUNC, FUNC_HEAD_LEN);
+            put_byte(e, FUNC_SAME);
+            put_bytes(e, hash, HASH_LEN);
+            return;
+        }
+    }
+    lua_pop(L, 1);
+    if (code_len > 0xffffffffu - FUNC_HEAD_LEN) {
+        e->code = SN_ELIMIT;
+        snprintf(e->what, sizeof e->what, "function bytecode over 4 GiB");
+        lua_pushnil(L);
+        lua_error(L);
+    }
+    p[head] = 0xc9;
+    put_be(p + head + 1, code_len + FUNC_HEAD_LEN, 4);
+    p[head + 5] = EXT_FUNC;
+    p[head + 6] = FUNC_BYTECODE;
+    memcpy(p + head + 7, hash, HASH_LEN);
+    /* Same hash, other bytes: keep the first, as the decoder does, and send this one inline. */
+    if (collision) {
+        lua_pop(L, 1);
+        return;
+    }
+    lua_pushinteger(L, (lua_Integer)head); /* the hash string is still below it */
+    lua_rawset(L, e->protos);
+    e->nprotos++;
+}
+
+static int enc_function(enc *e, int idx, int depth)
+{
+    lua_State *L = e->L;
+    lua_Integer seq;
+    if (enc_backref(e, idx))
+        return SN_OK;
+    int rc = enc_register(e, idx, depth, &seq);
+    if (rc != SN_OK)
+        return rc;
+    lua_Debug ar;
+    lua_pushvalue(L, idx);
+    lua_getinfo(L, ">u", &ar);
+    put_count(e, 0x90, 0xdc, 1 + (size_t)ar.nups);
+    enc_function_head(e, idx);
+
+    for (int i = 1; i <= ar.nups; i++) {
+        const char *name = lua_getupvalue(L, idx, i);
+        if (strcmp(name, "_ENV") == 0) {
+            lua_pop(L, 1);
+            put_ext_header(e, EXT_ENV, 1);
+            put_byte(e, 0);
+            continue;
+        }
+        /* Cells are keyed by lua_upvalueid so sibling closures stay joined at the receiver. */
+        lua_pushlightuserdata(L, lua_upvalueid(L, idx, i));
+        if (lua_rawget(L, e->cells) == LUA_TNUMBER) {
+            uint64_t cell = (uint64_t)lua_tointeger(L, -1);
+            lua_pop(L, 2);
+            put_ext_header(e, EXT_UPREF, 8);
+            unsigned char *p = enc_room(e, 8);
+            put_be(p, cell >> 8, 4);
+            put_be(p + 4, cell & 0xff, 4);
+            e->out->len += 8;
+            continue;
+        }
+        lua_pop(L, 1);
+        lua_pushlightuserdata(L, lua_upvalueid(L, idx, i));
+        lua_pushinteger(L, (lua_Integer)(((uint64_t)seq << 8) | (unsigned)i));
+        lua_rawset(L, e->cells);
+        e->ncells++;
+        rc = enc_value(e, lua_gettop(L), depth);
+        if (rc != SN_OK) {
+            char seg[80];
+            snprintf(seg, sizeof seg, "<upvalue '%.60s'>", name);
+            path_prepend(e, seg);
+            return rc;
+        }
+        lua_pop(L, 1);
+    }
+    return SN_OK;
+}
+
+static int enc_cfunction(enc *e, int idx)
+{
+    lua_State *L = e->L;
+    for (;;) {
+        if (lua_type(L, e->fn2name) == LUA_TTABLE) {
+            lua_pushvalue(L, idx);
+            if (lua_rawget(L, e->fn2name) == LUA_TSTRING) {
+                size_t n;
+                const char *name = lua_tolstring(L, -1, &n);
+                put_ext_header(e, EXT_CFUNC, n);
+                put_bytes(e, name, n);
+                lua_pop(L, 1);
+                return SN_OK;
+            }
+            lua_pop(L, 1);
+        }
+        if (e->names_rebuilt)
+            return enc_fail(e, SN_EINVAL, "C function cannot be sent");
+        /* The cached map may predate a require: rebuild once per call before refusing. */
+        names_build(L, e->cache);
+        lua_pop(L, 1);
+        lua_replace(L, e->fn2name);
+        e->names_rebuilt = 1;
+    }
+}
+
+static int enc_value(enc *e, int idx, int depth)
+{
+    lua_State *L = e->L;
+    switch (lua_type(L, idx)) {
+    case LUA_TNIL:
+        put_byte(e, 0xc0);
+        return SN_OK;
+    case LUA_TBOOLEAN:
+        put_byte(e, lua_toboolean(L, idx) ? 0xc3 : 0xc2);
+        return SN_OK;
+    case LUA_TNUMBER:
+        if (lua_isinteger(L, idx))
+            put_int(e, lua_tointeger(L, idx));
+        else
+            put_float(e, lua_tonumber(L, idx));
+        return SN_OK;
+    case LUA_TSTRING: {
+        size_t n;
+        const char *s = lua_tolstring(L, idx, &n);
+        if (n < 32)
+            put_byte(e, 0xa0 | (unsigned)n);
+        else if (n <= 0xff)
+            put_tagged(e, 0xd9, n, 1);
+        else if (n <= 0xffff)
+            put_tagged(e, 0xda, n, 2);
+        else if (n <= 0xffffffffu)
+            put_tagged(e, 0xdb, n, 4);
+        else
+            return enc_fail(e, SN_ELIMIT, "string over 4 GiB cannot be sent");
+        put_bytes(e, s, n);
+        return SN_OK;
+    }
+    case LUA_TTABLE:
+        if (lua_rawequal(L, idx, e->globals)) {
+            put_ext_header(e, EXT_GLOBALS, 1);
+            put_byte(e, 0);
+            return SN_OK;
+        }
+        return enc_table(e, idx, depth + 1);
+    case LUA_TFUNCTION:
+        if (lua_iscfunction(L, idx))
+            return enc_cfunction(e, idx);
+        return enc_function(e, idx, depth + 1);
+    case LUA_TUSERDATA:
+        return enc_fail(e, SN_EINVAL, "userdata cannot be sent");
+    case LUA_TLIGHTUSERDATA:
+        return enc_fail(e, SN_EINVAL, "light userdata cannot be sent");
+    case LUA_TTHREAD:
+        return enc_fail(e, SN_EINVAL, "coroutine cannot be sent");
+    default:
+        return enc_fail(e, SN_EINVAL, "%s cannot be sent", luaL_typename(L, idx));
+    }
+}
+
+/* Protected body of sn_snapshot_encode: arg 1 is the enc, args 2.. are the values. */
+static int enc_main(lua_State *L)
+{
+    enc *e = lua_touserdata(L, 1);
+    int nvals = lua_gettop(L) - 1;
+    luaL_checkstack(L, 16, NULL);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+    e->globals = lua_gettop(L);
+    cache_push(L);
+    e->cache = lua_gettop(L);
+    e->owns_cache = cache_take(L, e->cache);
+    e->seen = work_table(L, e->cache, e->owns_cache, SLOT_ENC_SEEN);
+    e->cells = work_table(L, e->cache, e->owns_cache, SLOT_ENC_CELLS);
+    e->protos = work_table(L, e->cache, e->owns_cache, SLOT_ENC_PROTOS);
+    lua_rawgeti(L, e->cache, SLOT_FN2NAME); /* false until a C function needs it */
+    e->fn2name = lua_gettop(L);
+
+    put_byte(e, SN_SNAPSHOT_VERSION);
+    put_count(e, 0x90, 0xdc, (size_t)nvals);
+    for (int i = 0; i < nvals; i++) {
+        int rc = enc_value(e, 2 + i, 0);
+        if (rc != SN_OK) {
+            char seg[32];
+            snprintf(seg, sizeof seg, "arg %d%s", e->o->arg_base + i,
+                     e->pstart < sizeof e->path ? " " : "");
+            path_prepend(e, seg);
+            return 0;
+        }
+    }
+    return 0;
+}
+
+int sn_snapshot_encode(lua_State *L, int first, int n, const sn_snapshot_opts *o, sn_buf *out,
+                       char *err, size_t errlen)
+{
+    sn_snapshot_opts defaults;
+    if (!o) {
+        sn_snapshot_opts_init(&defaults);
+        o = &defaults;
+    }
+    int rc = check_opts(o, err, errlen);
+    if (rc != SN_OK)
+        return rc;
+    int top = lua_gettop(L);
+    if (n > 0)
+        first = lua_absindex(L, first);
+    if (n < 0 || (n > 0 && (first < 1 || first + n - 1 > top))) {
+        set_err(err, errlen, "values %d..%d are not on the stack", first, first + n - 1);
+        return SN_EINVAL;
+    }
+    if (!lua_checkstack(L, n + 3)) {
+        set_err(err, errlen, "out of memory (Lua stack for %d values)", n);
+        return SN_ENOMEM;
+    }
+
+    enc e;
+    memset(&e, 0, sizeof e);
+    e.L = L;
+    e.o = o;
+    e.out = out;
+    e.pstart = sizeof e.path;
+    size_t start = out->len;
+
+    lua_pushcfunction(L, enc_main);
+    lua_pushlightuserdata(L, &e);
+    for (int i = 0; i < n; i++)
+        lua_pushvalue(L, first + i);
+    int status = lua_pcall(L, n + 1, 0, 0);
+
+    if (e.code != SN_OK) {
+        rc = e.code;
+        if (e.pstart < sizeof e.path)
+            set_err(err, errlen, "%.*s: %s", (int)(sizeof e.path - e.pstart), e.path + e.pstart,
+                    e.what);
+        else
+            set_err(err, errlen, "%s", e.what);
+    } else if (status == LUA_ERRMEM) {
+        rc = SN_ENOMEM;
+        set_err(err, errlen, "out of memory");
+    } else if (status != LUA_OK) {
+        rc = SN_ELUA;
+        const char *msg = lua_tostring(L, -1);
+        set_err(err, errlen, "%s", msg ? msg : "Lua error");
+    }
+    lua_settop(L, top);
+    static const int slots[] = {SLOT_ENC_SEEN, SLOT_ENC_CELLS, SLOT_ENC_PROTOS};
+    lua_Integer used[] = {e.nobjs, e.ncells, e.nprotos};
+    cache_release(L, e.owns_cache, rc == SN_OK, slots, used, 3);
+    if (rc != SN_OK)
+        out->len = start;
+    return rc;
+}
+
+/* ---- decoder ------------------------------------------------------------------------------ */
+
+typedef struct dec {
+    lua_State *L;
+    const sn_snapshot_opts *o;
+    const unsigned char *base, *p, *end;
+    int code;
+    char what[WHAT_LEN + 40];
+    int env, cache, objs, protos, name2fn; /* stack indices */
+    int owns_cache, names_rebuilt;
+    lua_Integer nobjs, nprotos;
+} dec;
+
+SN_PRINTF(3, 4) static int dec_fail(dec *d, int code, const char *fmt, ...)
+{
+    char msg[WHAT_LEN];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    snprintf(d->what, sizeof d->what, "byte %zu: %s", (size_t)(d->p - d->base), msg);
+    d->code = code;
+    return code;
+}
+
+static size_t dec_left(const dec *d)
+{
+    return (size_t)(d->end - d->p);
+}
+
+static int dec_truncated(dec *d)
+{
+    return dec_fail(d, SN_EPROTO, "truncated");
+}
+
+/* Reads an n-byte big-endian number, checking the bytes are there. */
+static int dec_be(dec *d, int n, uint64_t *v)
+{
+    if (dec_left(d) < (size_t)n)
+        return dec_truncated(d);
+    *v = get_be(d->p, n);
+    d->p += n;
+    return SN_OK;
+}
+
+/* Parses an ext header at p without trusting its length: 1 and *type, *len, *hdr (bytes up to
+ * and including the type byte) if the header is complete, 0 if p is not an ext header. */
+static int ext_at(const unsigned char *p, const unsigned char *end, int *type, size_t *len,
+                  size_t *hdr)
+{
+    size_t have = (size_t)(end - p), h;
+    if (have == 0)
+        return 0;
+    switch (*p) {
+    case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
+        *len = (size_t)1 << (*p - 0xd4);
+        h = 1;
+        break;
+    case 0xc7:
+        h = 2;
+        break;
+    case 0xc8:
+        h = 3;
+        break;
+    case 0xc9:
+        h = 5;
+        break;
+    default:
+        return 0;
+    }
+    if (have < h + 1)
+        return 0;
+    if (h > 1)
+        *len = (size_t)get_be(p + 1, (int)h - 1);
+    *type = (signed char)p[h];
+    *hdr = h + 1;
+    return 1;
+}
+
+/* Consumes the ext at p: its type and payload (length checked against the bytes left). */
+static int dec_ext_take(dec *d, int *type, const unsigned char **payload, size_t *len)
+{
+    size_t hdr;
+    if (!ext_at(d->p, d->end, type, len, &hdr))
+        return dec_truncated(d);
+    d->p += hdr;
+    if (*len > dec_left(d))
+        return dec_fail(d, SN_EPROTO, "ext length %zu larger than the %zu bytes left", *len,
+                        dec_left(d));
+    *payload = d->p;
+    d->p += *len;
+    return SN_OK;
+}
+
+static int dec_peek_ext(const dec *d)
+{
+    int type;
+    size_t len, hdr;
+    return ext_at(d->p, d->end, &type, &len, &hdr) ? type : -1;
+}
+
+static void dec_register(dec *d)
+{
+    lua_pushvalue(d->L, -1);
+    lua_rawseti(d->L, d->objs, ++d->nobjs);
+}
+
+static int dec_value(dec *d, int depth);
+
+/* Checks a container about to open at depth with n elements of min_bytes each. */
+static int dec_open(dec *d, int depth, uint64_t n, size_t min_bytes)
+{
+    if (depth > d->o->max_depth)
+        return dec_fail(d, SN_ELIMIT, "nesting deeper than %d", d->o->max_depth);
+    if (n > dec_left(d) / min_bytes)
+        return dec_fail(d, SN_EPROTO, "%llu elements cannot fit in the %zu bytes left",
+                        (unsigned long long)n, dec_left(d));
+    if (n > INT32_MAX / 2 || !lua_checkstack(d->L, 8))
+        return dec_fail(d, SN_ELIMIT, "container too large");
+    return SN_OK;
+}
+
+static int dec_fill_array(dec *d, uint64_t n, int depth)
+{
+    for (uint64_t i = 1; i <= n; i++) {
+        int rc = dec_value(d, depth);
+        if (rc != SN_OK)
+            return rc;
+        lua_rawseti(d->L, -2, (lua_Integer)i);
+    }
+    return SN_OK;
+}
+
+static int dec_fill_map(dec *d, uint64_t n, int depth)
+{
+    lua_State *L = d->L;
+    for (uint64_t i = 0; i < n; i++) {
+        int rc = dec_value(d, depth);
+        if (rc != SN_OK)
+            return rc;
+        if (lua_isnil(L, -1))
+            return dec_fail(d, SN_EPROTO, "nil table key");
+        if (lua_type(L, -1) == LUA_TNUMBER && !lua_isinteger(L, -1) &&
+            lua_tonumber(L, -1) != lua_tonumber(L, -1))
+            return dec_fail(d, SN_EPROTO, "NaN table key");
+        rc = dec_value(d, depth);
+        if (rc != SN_OK)
+            return rc;
+        lua_rawset(L, -3);
+    }
+    return SN_OK;
+}
+
+/* A table body: an array or a map header, then its elements, into a new registered table. */
+static int dec_table(dec *d, int is_map, uint64_t n, int depth)
+{
+    int rc = dec_open(d, depth, n, is_map ? 2 : 1);
+    if (rc != SN_OK)
+        return rc;
+    if (is_map)
+        lua_createtable(d->L, 0, (int)n);
+    else
+        lua_createtable(d->L, (int)n, 0);
+    dec_register(d);
+    return is_map ? dec_fill_map(d, n, depth) : dec_fill_array(d, n, depth);
+}
+
+/* [TABLE_MT head, body, metatable]: the table is registered before its body, as encoded. */
+static int dec_table_mt(dec *d, uint64_t n, int depth)
+{
+    int type;
+    const unsigned char *payload;
+    size_t len;
+    if (n != 3)
+        return dec_fail(d, SN_EPROTO, "table with metatable has %llu parts, not 3",
+                        (unsigned long long)n);
+    int rc = dec_ext_take(d, &type, &payload, &len);
+    if (rc != SN_OK)
+        return rc;
+    uint64_t count = 0;
+    int is_map;
+    if (dec_left(d) == 0)
+        return dec_truncated(d);
+    unsigned c = *d->p++;
+    if ((c & 0xf0) == 0x90 || (c & 0xf0) == 0x80) {
+        is_map = (c & 0xf0) == 0x80;
+        count = c & 0x0f;
+    } else if (c == 0xdc || c == 0xdd || c == 0xde || c == 0xdf) {
+        is_map = c >= 0xde;
+        rc = dec_be(d, (c & 1) ? 4 : 2, &count);
+        if (rc != SN_OK)
+            return rc;
+    } else {
+        return dec_fail(d, SN_EPROTO, "table body is not an array or a map");
+    }
+    rc = dec_table(d, is_map, count, depth);
+    if (rc != SN_OK)
+        return rc;
+    rc = dec_value(d, depth);
+    if (rc != SN_OK)
+        return rc;
+    if (!lua_istable(d->L, -1))
+        return dec_fail(d, SN_EPROTO, "metatable is not a table");
+    lua_setmetatable(d->L, -2);
+    return SN_OK;
+}
+
+typedef struct chunk {
+    const char *p;
+    size_t n;
+} chunk;
+
+static const char *chunk_reader(lua_State *L, void *ud, size_t *size)
+{
+    chunk *c = ud;
+    *size = c->n;
+    c->n = 0;
+    return *size ? c->p : NULL;
+}
+
+/* The bytecode of a function head: inline, or an earlier inline one with the same hash. */
+static int dec_bytecode(dec *d, const unsigned char *head, const unsigned char *payload, size_t len,
+                        chunk *code)
+{
+    lua_State *L = d->L;
+    if (len < FUNC_HEAD_LEN)
+        return dec_fail(d, SN_EPROTO, "function head of %zu bytes", len);
+    const unsigned char *hash = payload + 1;
+    switch (payload[0]) {
+    case FUNC_BYTECODE: {
+        uint64_t h[2];
+        sn_hash_murmur3_128(payload + FUNC_HEAD_LEN, len - FUNC_HEAD_LEN, HASH_SEED, h);
+        if (get_be(hash, 8) != h[0] || get_be(hash + 8, 8) != h[1])
+            return dec_fail(d, SN_EPROTO, "function bytecode does not match its hash");
+        lua_pushlstring(L, (const char *)hash, HASH_LEN);
+        lua_pushvalue(L, -1);
+        if (lua_rawget(L, d->protos) == LUA_TNIL) {
+            lua_pop(L, 1);
+            lua_pushinteger(L, (lua_Integer)(head - d->base));
+            lua_rawset(L, d->protos);
+            d->nprotos++;
+        } else {
+            lua_pop(L, 2);
+        }
+        code->p = (const char *)payload + FUNC_HEAD_LEN;
+        code->n = len - FUNC_HEAD_LEN;
+        return SN_OK;
+    }
+    case FUNC_SAME: {
+        if (len != FUNC_HEAD_LEN)
+            return dec_fail(d, SN_EPROTO, "function reference head of %zu bytes", len);
+        lua_pushlstring(L, (const char *)hash, HASH_LEN);
+        int found = lua_rawget(L, d->protos) == LUA_TNUMBER;
+        size_t at = (size_t)lua_tointeger(L, -1);
+        lua_pop(L, 1);
+        if (!found)
+            return dec_fail(d, SN_EPROTO, "function refers to bytecode not in this snapshot");
+        /* at is the ext header of an earlier head, already checked against the input. */
+        size_t hdr = 0, plen = 0;
+        int type;
+        if (!ext_at(d->base + at, d->end, &type, &plen, &hdr) || plen < FUNC_HEAD_LEN)
+            return dec_fail(d, SN_EPROTO, "bad earlier function head");
+        code->p = (const char *)d->base + at + hdr + FUNC_HEAD_LEN;
+        code->n = plen - FUNC_HEAD_LEN;
+        return SN_OK;
+    }
+    case FUNC_HASH_ONLY:
+        return dec_fail(d, SN_ENOTSUP, "hash-only function references are not supported yet");
+    default:
+        return dec_fail(d, SN_EPROTO, "unknown function kind %u", payload[0]);
+    }
+}
+
+/* An upvalue slot of the function at fidx: the env marker, a shared cell, or a value. */
+static int dec_upvalue(dec *d, int fidx, int i, int depth)
+{
+    lua_State *L = d->L;
+    int type = dec_peek_ext(d);
+    if (type != EXT_ENV && type != EXT_UPREF) {
+        int rc = dec_value(d, depth);
+        if (rc != SN_OK)
+            return rc;
+        lua_setupvalue(L, fidx, i);
+        return SN_OK;
+    }
+    const unsigned char *payload;
+    size_t len;
+    int rc = dec_ext_take(d, &type, &payload, &len);
+    if (rc != SN_OK)
+        return rc;
+    if (type == EXT_ENV) {
+        lua_pushvalue(L, d->env);
+        lua_setupvalue(L, fidx, i);
+        return SN_OK;
+    }
+    if (len != 8)
+        return dec_fail(d, SN_EPROTO, "upvalue reference of %zu bytes", len);
+    uint64_t seq = get_be(payload, 4), n = get_be(payload + 4, 4);
+    if ((lua_Integer)seq >= d->nobjs)
+        return dec_fail(d, SN_EPROTO, "upvalue reference to object %llu not yet decoded",
+                        (unsigned long long)seq);
+    lua_rawgeti(L, d->objs, (lua_Integer)seq + 1);
+    /* lua_upvaluejoin does not check its arguments: a Lua function and an existing upvalue. */
+    if (lua_type(L, -1) != LUA_TFUNCTION || lua_iscfunction(L, -1) || n < 1 || n > 255 ||
+        lua_getupvalue(L, -1, (int)n) == NULL)
+        return dec_fail(d, SN_EPROTO, "upvalue reference to a missing upvalue");
+    lua_pop(L, 1);
+    lua_upvaluejoin(L, fidx, i, lua_gettop(L), (int)n);
+    lua_pop(L, 1);
+    return SN_OK;
+}
+
+/* [FUNC head, upvalue...]: loads the bytecode (mode "b"), registers, then fills the upvalues. */
+static int dec_function(dec *d, uint64_t n, int depth)
+{
+    lua_State *L = d->L;
+    if (!d->o->trusted)
+        return dec_fail(d, SN_EUNTRUSTED, "function in a snapshot from an untrusted source");
+    if (depth > d->o->max_depth)
+        return dec_fail(d, SN_ELIMIT, "nesting deeper than %d", d->o->max_depth);
+    if (n - 1 > 255)
+        return dec_fail(d, SN_EPROTO, "function with %llu upvalues", (unsigned long long)n - 1);
+    const unsigned char *head = d->p, *payload;
+    size_t len;
+    int type;
+    int rc = dec_ext_take(d, &type, &payload, &len);
+    if (rc != SN_OK)
+        return rc;
+    chunk code;
+    rc = dec_bytecode(d, head, payload, len, &code);
+    if (rc != SN_OK)
+        return rc;
+    int status = lua_load(L, chunk_reader, &code, "=snapshot", "b");
+    if (status == LUA_ERRMEM)
+        return dec_fail(d, SN_ENOMEM, "out of memory loading a function");
+    if (status != LUA_OK)
+        return dec_fail(d, SN_EPROTO, "bad bytecode: %s", lua_tostring(L, -1));
+    lua_Debug ar;
+    lua_pushvalue(L, -1);
+    lua_getinfo(L, ">u", &ar);
+    if ((uint64_t)ar.nups != n - 1)
+        return dec_fail(d, SN_EPROTO, "function has %d upvalues, the snapshot %llu", ar.nups,
+                        (unsigned long long)n - 1);
+    dec_register(d);
+    int fidx = lua_gettop(L);
+    for (int i = 1; i <= ar.nups; i++) {
+        rc = dec_upvalue(d, fidx, i, depth);
+        if (rc != SN_OK)
+            return rc;
+    }
+    return SN_OK;
+}
+
+static int dec_cfunction(dec *d, const unsigned char *name, size_t len)
+{
+    lua_State *L = d->L;
+    for (;;) {
+        if (lua_type(L, d->name2fn) == LUA_TTABLE) {
+            lua_pushlstring(L, (const char *)name, len);
+            if (lua_rawget(L, d->name2fn) == LUA_TFUNCTION)
+                return SN_OK;
+            lua_pop(L, 1);
+        }
+        if (d->names_rebuilt)
+            return dec_fail(d, SN_ENOENT, "unknown C function '%.*s'", (int)(len > 60 ? 60 : len),
+                            (const char *)name);
+        names_build(L, d->cache);
+        lua_replace(L, d->name2fn);
+        lua_pop(L, 1);
+        d->names_rebuilt = 1;
+    }
+}
+
+/* A standalone ext value: back-reference, globals marker or C function name. */
+static int dec_ext(dec *d)
+{
+    lua_State *L = d->L;
+    const unsigned char *payload;
+    size_t len;
+    int type;
+    int rc = dec_ext_take(d, &type, &payload, &len);
+    if (rc != SN_OK)
+        return rc;
+    switch (type) {
+    case EXT_REF: {
+        if (len != 1 && len != 2 && len != 4)
+            return dec_fail(d, SN_EPROTO, "back-reference of %zu bytes", len);
+        uint64_t seq = get_be(payload, (int)len);
+        if ((lua_Integer)seq >= d->nobjs)
+            return dec_fail(d, SN_EPROTO, "back-reference to object %llu not yet decoded",
+                            (unsigned long long)seq);
+        lua_rawgeti(L, d->objs, (lua_Integer)seq + 1);
+        return SN_OK;
+    }
+    case EXT_GLOBALS:
+        if (!d->o->trusted)
+            return dec_fail(d, SN_EUNTRUSTED, "globals reference from an untrusted source");
+        lua_pushvalue(L, d->env);
+        return SN_OK;
+    case EXT_CFUNC:
+        if (!d->o->trusted)
+            return dec_fail(d, SN_EUNTRUSTED, "function in a snapshot from an untrusted source");
+        return dec_cfunction(d, payload, len);
+    case EXT_TABLE_MT:
+    case EXT_FUNC:
+        return dec_fail(d, SN_EPROTO, "ext type %d outside the head of an array", type);
+    case EXT_ENV:
+    case EXT_UPREF:
+        return dec_fail(d, SN_EPROTO, "upvalue marker outside a function");
+    default:
+        return dec_fail(d, SN_EPROTO, "unknown ext type %d", type);
+    }
+}
+
+static int dec_string(dec *d, uint64_t n)
+{
+    if (n > dec_left(d))
+        return dec_fail(d, SN_EPROTO, "string of %llu bytes larger than the %zu bytes left",
+                        (unsigned long long)n, dec_left(d));
+    lua_pushlstring(d->L, (const char *)d->p, (size_t)n);
+    d->p += n;
+    return SN_OK;
+}
+
+static int dec_array(dec *d, uint64_t n, int depth)
+{
+    if (n > 0) {
+        int type = dec_peek_ext(d);
+        if (type == EXT_TABLE_MT || type == EXT_FUNC) {
+            int rc = dec_open(d, depth, 0, 1);
+            if (rc != SN_OK)
+                return rc;
+            return type == EXT_FUNC ? dec_function(d, n, depth) : dec_table_mt(d, n, depth);
+        }
+    }
+    return dec_table(d, 0, n, depth);
+}
+
+/* Pushes one value. depth is that of the enclosing container (0 at the top). */
+static int dec_value(dec *d, int depth)
+{
+    lua_State *L = d->L;
+    uint64_t v = 0;
+    int rc;
+    if (d->p >= d->end)
+        return dec_truncated(d);
+    unsigned c = *d->p++;
+    if (c < 0x80) {
+        lua_pushinteger(L, (lua_Integer)c);
+        return SN_OK;
+    }
+    if (c >= 0xe0) {
+        lua_pushinteger(L, (lua_Integer)(signed char)c);
+        return SN_OK;
+    }
+    if (c >= 0xa0 && c <= 0xbf)
+        return dec_string(d, c & 0x1f);
+    if (c >= 0x90 && c <= 0x9f)
+        return dec_array(d, c & 0x0f, depth + 1);
+    if (c <= 0x8f)
+        return dec_table(d, 1, c & 0x0f, depth + 1);
+    switch (c) {
+    case 0xc0:
+        lua_pushnil(L);
+        return SN_OK;
+    case 0xc2:
+    case 0xc3:
+        lua_pushboolean(L, c == 0xc3);
+        return SN_OK;
+    case 0xc4: case 0xc5: case 0xc6: /* bin 8/16/32 */
+        if ((rc = dec_be(d, 1 << (c - 0xc4), &v)) != SN_OK)
+            return rc;
+        return dec_string(d, v);
+    case 0xd9: case 0xda: case 0xdb: /* str 8/16/32 */
+        if ((rc = dec_be(d, 1 << (c - 0xd9), &v)) != SN_OK)
+            return rc;
+        return dec_string(d, v);
+    case 0xca: {
+        if ((rc = dec_be(d, 4, &v)) != SN_OK)
+            return rc;
+        uint32_t bits = (uint32_t)v;
+        float f;
+        memcpy(&f, &bits, sizeof f);
+        lua_pushnumber(L, (lua_Number)f);
+        return SN_OK;
+    }
+    case 0xcb: {
+        if ((rc = dec_be(d, 8, &v)) != SN_OK)
+            return rc;
+        double f;
+        memcpy(&f, &v, sizeof f);
+        lua_pushnumber(L, (lua_Number)f);
+        return SN_OK;
+    }
+    case 0xcc: case 0xcd: case 0xce: case 0xcf:
+        if ((rc = dec_be(d, 1 << (c - 0xcc), &v)) != SN_OK)
+            return rc;
+        if (v > (uint64_t)INT64_MAX)
+            return dec_fail(d, SN_EPROTO, "unsigned integer beyond the Lua integer range");
+        lua_pushinteger(L, (lua_Integer)v);
+        return SN_OK;
+    case 0xd0: case 0xd1: case 0xd2: case 0xd3: {
+        int n = 1 << (c - 0xd0);
+        if ((rc = dec_be(d, n, &v)) != SN_OK)
+            return rc;
+        if (n < 8 && (v >> (n * 8 - 1)))
+            v |= ~(uint64_t)0 << (n * 8); /* sign-extend */
+        lua_pushinteger(L, (lua_Integer)v);
+        return SN_OK;
+    }
+    case 0xdc: case 0xdd:
+        if ((rc = dec_be(d, c == 0xdc ? 2 : 4, &v)) != SN_OK)
+            return rc;
+        return dec_array(d, v, depth + 1);
+    case 0xde: case 0xdf:
+        if ((rc = dec_be(d, c == 0xde ? 2 : 4, &v)) != SN_OK)
+            return rc;
+        return dec_table(d, 1, v, depth + 1);
+    case 0xc7: case 0xc8: case 0xc9:
+    case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
+        d->p--;
+        return dec_ext(d);
+    default:
+        d->p--;
+        return dec_fail(d, SN_EPROTO, "invalid byte 0x%02x", c);
+    }
+}
+
+/* The version byte and the array header of the top-level values. */
+static int read_header(const unsigned char *p, size_t len, uint64_t *n, size_t *hdr)
+{
+    if (len < 2)
+        return SN_EPROTO;
+    if (p[0] != SN_SNAPSHOT_VERSION)
+        return SN_ENOTSUP;
+    if ((p[1] & 0xf0) == 0x90) {
+        *n = p[1] & 0x0f;
+        *hdr = 2;
+    } else if (p[1] == 0xdc && len >= 4) {
+        *n = get_be(p + 2, 2);
+        *hdr = 4;
+    } else if (p[1] == 0xdd && len >= 6) {
+        *n = get_be(p + 2, 4);
+        *hdr = 6;
+    } else {
+        return SN_EPROTO;
+    }
+    return *n <= len - *hdr ? SN_OK : SN_EPROTO;
+}
+
+int sn_snapshot_count(const char *data, size_t len, int *nvalues)
+{
+    uint64_t n;
+    size_t hdr;
+    int rc = read_header((const unsigned char *)data, len, &n, &hdr);
+    if (rc == SN_OK && n > INT32_MAX)
+        rc = SN_EPROTO;
+    *nvalues = rc == SN_OK ? (int)n : 0;
+    return rc;
+}
+
+/* Protected body of sn_snapshot_decode: arg 1 is the dec, arg 2 the env table. */
+static int dec_main(lua_State *L)
+{
+    dec *d = lua_touserdata(L, 1);
+    d->env = 2;
+    luaL_checkstack(L, 16, NULL);
+    cache_push(L);
+    d->cache = lua_gettop(L);
+    d->owns_cache = cache_take(L, d->cache);
+    d->objs = work_table(L, d->cache, d->owns_cache, SLOT_DEC_OBJS);
+    d->protos = work_table(L, d->cache, d->owns_cache, SLOT_DEC_PROTOS);
+    lua_rawgeti(L, d->cache, SLOT_NAME2FN); /* false until a C function name needs it */
+    d->name2fn = lua_gettop(L);
+
+    uint64_t n;
+    size_t hdr;
+    size_t len = (size_t)(d->end - d->base);
+    int rc = read_header(d->base, len, &n, &hdr);
+    if (rc == SN_ENOTSUP) {
+        dec_fail(d, rc, "snapshot version %u, this build reads version %d", d->base[0],
+                 SN_SNAPSHOT_VERSION);
+        return 0;
+    }
+    if (rc != SN_OK) {
+        dec_fail(d, rc, "not a snapshot (bad or truncated header)");
+        return 0;
+    }
+    d->p += hdr;
+    if (n > INT32_MAX / 2 || !lua_checkstack(L, (int)n + 8)) {
+        dec_fail(d, SN_ELIMIT, "%llu values do not fit on the Lua stack", (unsigned long long)n);
+        return 0;
+    }
+    for (uint64_t i = 0; i < n; i++)
+        if (dec_value(d, 0) != SN_OK)
+            return 0;
+    if (d->p != d->end) {
+        dec_fail(d, SN_EPROTO, "%zu trailing bytes", dec_left(d));
+        return 0;
+    }
+    return (int)n;
+}
+
+int sn_snapshot_decode(lua_State *L, const char *data, size_t len, const sn_snapshot_opts *o,
+                       int *nvalues, char *err, size_t errlen)
+{
+    sn_snapshot_opts defaults;
+    if (!o) {
+        sn_snapshot_opts_init(&defaults);
+        o = &defaults;
+    }
+    *nvalues = 0;
+    int rc = check_opts(o, err, errlen);
+    if (rc != SN_OK)
+        return rc;
+    int env = o->env_index ? lua_absindex(L, o->env_index) : 0;
+    if (env && lua_type(L, env) != LUA_TTABLE) {
+        set_err(err, errlen, "env_index %d is not a table", o->env_index);
+        return SN_EINVAL;
+    }
+    if (!lua_checkstack(L, 8)) {
+        set_err(err, errlen, "out of memory (Lua stack)");
+        return SN_ENOMEM;
+    }
+
+    dec d;
+    memset(&d, 0, sizeof d);
+    d.L = L;
+    d.o = o;
+    d.base = d.p = (const unsigned char *)data;
+    d.end = d.base + len;
+    int top = lua_gettop(L);
+    lua_pushcfunction(L, dec_main);
+    lua_pushlightuserdata(L, &d);
+    if (env)
+        lua_pushvalue(L, env);
+    else
+        lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+    int status = lua_pcall(L, 2, LUA_MULTRET, 0);
+
+    if (d.code != SN_OK) {
+        rc = d.code;
+        set_err(err, errlen, "%s", d.what);
+    } else if (status == LUA_ERRMEM) {
+        rc = SN_ENOMEM;
+        set_err(err, errlen, "out of memory");
+    } else if (status != LUA_OK) {
+        rc = SN_ELUA;
+        const char *msg = lua_tostring(L, -1);
+        set_err(err, errlen, "%s", msg ? msg : "Lua error");
+    }
+    if (rc != SN_OK)
+        lua_settop(L, top);
+    else
+        *nvalues = lua_gettop(L) - top;
+    static const int slots[] = {SLOT_DEC_OBJS, SLOT_DEC_PROTOS};
+    lua_Integer used[] = {d.nobjs, d.nprotos};
+    if (lua_checkstack(L, 4))
+        cache_release(L, d.owns_cache, rc == SN_OK, slots, used, 2);
+    return rc;
+}

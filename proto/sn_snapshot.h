@@ -1,0 +1,57 @@
+/* sn_snapshot: the one codec for Lua values that cross a boundary (states, threads, network).
+ * Owns the snapshot format (MessagePack, see proto/SNAPSHOT.md) and its per-state caches in the
+ * registry of each lua_State it touches. */
+#ifndef SN_SNAPSHOT_H
+#define SN_SNAPSHOT_H
+
+#include <stddef.h>
+#include <lua.h>
+
+#define SN_SNAPSHOT_VERSION 1        /* the first byte of every snapshot */
+#define SN_SNAPSHOT_DEPTH_DEFAULT 32 /* nesting limit unless opts say otherwise */
+#define SN_SNAPSHOT_DEPTH_MAX 200    /* highest max_depth accepted; above is SN_EINVAL */
+
+typedef struct sn_snapshot_opts {
+    int max_depth; /* nesting limit (tables and Lua functions), 1..SN_SNAPSHOT_DEPTH_MAX */
+    int trusted;   /* decode: 1 = functions may be loaded; 0 = any function is SN_EUNTRUSTED */
+    int env_index; /* decode: stack index of the table bound as _ENV and globals; 0 = globals */
+    int arg_base;  /* encode: number of the first value in error paths ("arg 1") */
+} sn_snapshot_opts;
+
+/* sn_snapshot_opts_init: depth 32, untrusted, the state's globals as env, arg_base 1. */
+void sn_snapshot_opts_init(sn_snapshot_opts *o);
+
+/* An owned, growable byte buffer (malloc/realloc). Embed it; init before use, fini when done. */
+typedef struct sn_buf {
+    char *data;
+    size_t len, cap;
+} sn_buf;
+
+/* sn_buf_init: an empty buffer that owns no memory yet. */
+void sn_buf_init(sn_buf *b);
+/* sn_buf_fini: frees the bytes; the buffer is empty and may be initialized again. */
+void sn_buf_fini(sn_buf *b);
+/* sn_buf_reset: len = 0, keeping the capacity so the next encode does not allocate. */
+void sn_buf_reset(sn_buf *b);
+
+/* sn_snapshot_encode: appends the n values at stack indices first..first+n-1 of L to out as one
+ * snapshot. SN_OK, or SN_EINVAL (a value that cannot travel, bad opts), SN_ELIMIT (nesting),
+ * SN_ENOMEM, SN_ELUA, with a message naming the value's path in err ("arg 2 .players[3].sock:
+ * userdata cannot be sent"). On error out is as it was. Never raises; L's stack is unchanged.
+ * Call from the thread that owns L. */
+int sn_snapshot_encode(lua_State *L, int first, int n, const sn_snapshot_opts *o, sn_buf *out,
+                       char *err, size_t errlen);
+
+/* sn_snapshot_decode: pushes the values of the snapshot in data[0..len) onto L and sets
+ * *nvalues. On any error (SN_EPROTO malformed or truncated, SN_ENOTSUP other version, SN_ELIMIT,
+ * SN_EUNTRUSTED, SN_ENOENT unknown C function name, SN_ENOMEM, SN_EINVAL bad opts) pushes
+ * nothing, writes a message to err and leaves L usable. Safe on any input when o->trusted is 0.
+ * Call from the thread that owns L; data is only read during the call. */
+int sn_snapshot_decode(lua_State *L, const char *data, size_t len, const sn_snapshot_opts *o,
+                       int *nvalues, char *err, size_t errlen);
+
+/* sn_snapshot_count: reads only the header: SN_OK and the number of values in *nvalues, or
+ * SN_EPROTO (not a snapshot) / SN_ENOTSUP (another version). Allocates nothing; any thread. */
+int sn_snapshot_count(const char *data, size_t len, int *nvalues);
+
+#endif
