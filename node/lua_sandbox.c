@@ -19,6 +19,7 @@
  * coroutine's env cell, and restored when the resume returns, so f called outside the
  * coroutine still sees its lexical environment. */
 #include "lua_sandbox.h"
+#include "lua_shared.h"
 
 #include <lauxlib.h>
 #include <string.h>
@@ -32,6 +33,7 @@ static const char K_SAVERS = 0;   /* saver closures, by resume depth */
 static const char K_FACTORY = 0;  /* Lua function that makes holder closures */
 static const char K_ENVPROTO = 0; /* metatable fields shared by every env */
 static const char K_BASEENV = 0;  /* the env of code that is not in a coroutine */
+static const char K_JOBMT = 0;    /* metatable of job envs: the sealed view of the globals */
 
 /* Env metatable fields. */
 static const char F_TOP = 0;     /* newest frozen layer, or absent */
@@ -320,6 +322,22 @@ static void policy_add(lua_State *L, int idx)
             lua_pushvalue(L, -1);
             lua_rawseti(L, plist, luaL_len(L, plist) + 1);
         }
+        if (kind == POLICY_STARRED && sn_starred_enabled(L)) {
+            /* The base env's value moves to the store, unless the store has one. */
+            lua_rawgetp(L, LUA_REGISTRYINDEX, &K_BASEENV);
+            lua_pushstring(L, name);
+            if (lua_rawget(L, -2) != LUA_TNIL) {
+                lua_pushstring(L, name);
+                sn_starred_adopt(L, -1, -2);
+                lua_pop(L, 2);
+                lua_pushstring(L, name);
+                lua_pushnil(L);
+                lua_rawset(L, -3);
+                lua_pop(L, 1);
+            } else {
+                lua_pop(L, 2);
+            }
+        }
         /* Coroutine envs may hold a private copy; from now on the name is live. */
         lua_pushnil(L);
         while (lua_next(L, coinfo)) {
@@ -371,16 +389,18 @@ static int env_index(lua_State *L)
     if (special_get(L))
         return 1;
     lua_settop(L, 2);
-    lua_getmetatable(L, 1); /* 3 */
-    if (lua_rawgetp(L, 3, &F_CREATOR) != LUA_TNIL) { /* 4: a coroutine env */
+    lua_pushvalue(L, 2);
+    int kind = lua_rawget(L, lua_upvalueindex(1)) == LUA_TNIL ? 0 : (int)lua_tointeger(L, 3);
+    if (kind == POLICY_STARRED && sn_starred_enabled(L))
+        return sn_starred_get(L, 2);
+    lua_getmetatable(L, 1); /* 4 */
+    if (kind && lua_rawgetp(L, 4, &F_CREATOR) != LUA_TNIL) { /* a coroutine's policy name */
         lua_pushvalue(L, 2);
-        if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) { /* a policy name: live */
-            lua_pushvalue(L, 2);
-            lua_gettable(L, 4);
-            return 1;
-        }
+        lua_gettable(L, 5); /* live, from the creator */
+        return 1;
     }
-    lua_settop(L, 3);
+    lua_settop(L, 4);
+    lua_remove(L, 3); /* 3: mt */
     if (lua_rawgetp(L, 1, &F_TOUCHED) == LUA_TTABLE) { /* 4 */
         lua_pushvalue(L, 2);
         if (lua_rawget(L, 4) != LUA_TNIL) { /* touched and absent: deleted */
@@ -407,15 +427,19 @@ static int env_newindex(lua_State *L)
         return 0;
     }
     lua_settop(L, 3);
+    lua_pushvalue(L, 2);
+    int kind = lua_rawget(L, lua_upvalueindex(1)) == LUA_TNIL ? 0 : (int)lua_tointeger(L, 4);
+    lua_pop(L, 1);
+    if (kind == POLICY_STARRED && sn_starred_enabled(L)) {
+        sn_starred_set(L, 2, 3);
+        return 0;
+    }
     lua_getmetatable(L, 1); /* 4 */
-    if (lua_rawgetp(L, 4, &F_CREATOR) != LUA_TNIL) { /* 5 */
+    if (kind && lua_rawgetp(L, 4, &F_CREATOR) != LUA_TNIL) { /* 5 */
         lua_pushvalue(L, 2);
-        if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) {
-            lua_pushvalue(L, 2);
-            lua_pushvalue(L, 3);
-            lua_settable(L, 5);
-            return 0;
-        }
+        lua_pushvalue(L, 3);
+        lua_settable(L, 5);
+        return 0;
     }
     lua_settop(L, 4);
     if (lua_rawgetp(L, 4, &F_TOP) != LUA_TNIL) /* a chain exists: remember the name */
@@ -796,4 +820,94 @@ int sn_sandbox_open(lua_State *L)
     lua_setfield(L, -2, "wrap");
     lua_pop(L, 1);
     return 0;
+}
+
+/* ---- worker states: one fresh env per job ---------------------------------------------- */
+
+void sn_sandbox_push_base(lua_State *L)
+{
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &K_BASEENV);
+}
+
+void sn_sandbox_seal(lua_State *L)
+{
+    lua_pushglobaltable(L);
+    env_freeze(L, -1);
+    lua_getmetatable(L, -1);
+    push_new_mt(L);
+    lua_rawgetp(L, -2, &F_TOP);
+    lua_rawsetp(L, -2, &F_TOP);
+    lua_rawgetp(L, -2, &F_DEPTH);
+    lua_rawsetp(L, -2, &F_DEPTH);
+    lua_pushboolean(L, 1);
+    lua_rawsetp(L, -2, &F_SHARED);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &K_JOBMT);
+    lua_pop(L, 2);
+}
+
+/* Empties the policy (both the set and the list), keeping the table objects. */
+static void policy_clear(lua_State *L)
+{
+    for (int i = 0; i < 2; i++) {
+        lua_rawgetp(L, LUA_REGISTRYINDEX, i == 0 ? &K_POLICY : &K_PLIST);
+        lua_pushnil(L);
+        while (lua_next(L, -2)) {
+            lua_pop(L, 1);
+            lua_pushvalue(L, -1);
+            lua_pushnil(L);
+            lua_rawset(L, -4);
+        }
+        lua_pop(L, 1);
+    }
+}
+
+void sn_sandbox_job_begin(lua_State *L, const char *names, size_t len)
+{
+    policy_clear(L);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &K_POLICY);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &K_PLIST);
+    for (size_t at = 0; at < len;) {
+        size_t n = strlen(names + at);
+        lua_pushlstring(L, names + at, n);
+        lua_pushinteger(L, POLICY_STARRED);
+        lua_rawset(L, -4);
+        lua_pushfstring(L, "*%s", names + at);
+        lua_rawseti(L, -2, (lua_Integer)luaL_len(L, -2) + 1);
+        at += n + 1;
+    }
+    lua_pop(L, 2);
+    lua_createtable(L, 0, 4);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &K_JOBMT);
+    lua_setmetatable(L, -2);
+    lua_pushliteral(L, "_G");
+    lua_pushvalue(L, -2);
+    lua_rawset(L, -3);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &K_BASEENV);
+}
+
+void sn_sandbox_job_end(lua_State *L)
+{
+    policy_clear(L);
+    lua_pushglobaltable(L);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &K_BASEENV);
+}
+
+void sn_sandbox_push_starred(lua_State *L)
+{
+    lua_pushliteral(L, "");
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &K_POLICY);
+    lua_pushnil(L);
+    while (lua_next(L, -2)) { /* acc, policy, name, kind */
+        if (lua_tointeger(L, -1) == POLICY_STARRED) {
+            size_t n;
+            const char *name = lua_tolstring(L, -2, &n);
+            lua_pushvalue(L, -4);
+            lua_pushlstring(L, name, n + 1); /* with its NUL */
+            lua_concat(L, 2);
+            lua_replace(L, -5);
+        }
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
 }

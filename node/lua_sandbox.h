@@ -15,4 +15,22 @@ int sn_sandbox_open(lua_State *L);
  * 2 for a starred (process-wide) name. Never raises. */
 int sn_sandbox_policy_kind(lua_State *L, const char *name);
 
+/* sn_sandbox_push_base: pushes the env of code running outside coroutines: the globals,
+ * or on a worker the running job's env. Decoded functions are bound to it. */
+void sn_sandbox_push_base(lua_State *L);
+
+/* sn_sandbox_push_starred: pushes a string of L's starred names, each NUL-terminated (what
+ * a job carries so that its own env sees those names). */
+void sn_sandbox_push_starred(lua_State *L);
+
+/* sn_sandbox_seal: on a worker state after preload: the globals as they are become the view
+ * every job env starts from. */
+void sn_sandbox_seal(lua_State *L);
+/* sn_sandbox_job_begin: pushes a fresh job env (reads see the sealed view, writes stay in
+ * it, _G is itself), makes it the base env, and makes the policy the starred names of
+ * names[0..len) (each NUL-terminated). Raises only on out of memory. */
+void sn_sandbox_job_begin(lua_State *L, const char *names, size_t len);
+/* sn_sandbox_job_end: the base env is the globals again and the policy is empty. */
+void sn_sandbox_job_end(lua_State *L);
+
 #endif

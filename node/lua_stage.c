@@ -1,24 +1,114 @@
-/* lua_stage: the `stage` table. Functions whose machinery is not built yet raise an error
- * saying so, rather than being absent (a nil call would tell the user less). */
+/* lua_stage: the `stage` table; each function lives in the module of its job. */
 #include "lua_stage.h"
+#include "lua_load.h"
+#include "lua_signal.h"
+#include "lua_state.h"
+#include "lua_thread.h"
+#include "lua_timer.h"
+#include "lua_waitfor.h"
+#include "sn_error.h"
+#include "sn_node.h"
+#include "sn_snapshot.h"
 
 #include <lauxlib.h>
+#include <string.h>
+#include <unistd.h>
 
-static int unavailable(lua_State *L)
+/* stage.submit(key, fn, ...): runs fn(...) on a worker; same non-zero keys never overlap. */
+static int stage_submit(lua_State *L)
 {
-    return luaL_error(L, "%s is not available yet in this build of stage-node",
-                      lua_tostring(L, lua_upvalueindex(1)));
+    lua_Integer key = luaL_checkinteger(L, 1);
+    sn_job_submit(L, key, 2, 2, 0);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* stage.once(key, fn): runs fn the first time key is seen in the node: true, fn's results;
+ * false afterwards. stage.once(key, nil) forgets key. */
+static int stage_once(lua_State *L)
+{
+    sn_lua_host *host = sn_lua_host_of(L);
+    const char *key = luaL_checkstring(L, 1);
+    if (!host->node)
+        return luaL_error(L, "stage.once: this state belongs to no node");
+    if (lua_isnoneornil(L, 2)) {
+        sn_node_once(host->node, key, 1);
+        return 0;
+    }
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    if (!sn_node_once(host->node, key, 0)) {
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    lua_settop(L, 2);
+    lua_pushboolean(L, 1);
+    lua_insert(L, 2);
+    lua_call(L, 0, LUA_MULTRET);
+    return lua_gettop(L) - 1;
+}
+
+/* stage.spawn(sid, script_or_fn, ...): a new actor of sid on this node ("node/sid" names the
+ * node); returns its address {node=, actor=, stage=}. */
+static int stage_spawn(lua_State *L)
+{
+    sn_lua_host *host = sn_lua_host_of(L);
+    if (!host->node)
+        return luaL_error(L, "stage.spawn: this state belongs to no node");
+    const char *sid = luaL_checkstring(L, 1);
+    const char *slash = strchr(sid, '/');
+    const char *me = sn_node_name(host->node);
+    if (slash) {
+        if ((size_t)(slash - sid) != strlen(me) || strncmp(sid, me, (size_t)(slash - sid)) != 0)
+            return luaL_error(L, "stage.spawn: no route to node '%.*s'", (int)(slash - sid), sid);
+        sid = slash + 1;
+    }
+    if (!*sid)
+        return luaL_error(L, "stage.spawn: empty stage id");
+    uint64_t id = 0;
+    int rc;
+    if (lua_type(L, 2) == LUA_TSTRING) {
+        const char *script = lua_tostring(L, 2);
+        if (access(script, R_OK) != 0)
+            return luaL_error(L, "stage.spawn: cannot read '%s'", script);
+        rc = sn_node_spawn(host->node, sid, script, NULL, 0, &id);
+    } else {
+        luaL_checktype(L, 2, LUA_TFUNCTION);
+        sn_snapshot_opts o;
+        sn_snapshot_opts_init(&o);
+        o.arg_base = 2;
+        sn_buf buf;
+        sn_buf_init(&buf);
+        char err[256];
+        if (sn_snapshot_encode(L, 2, lua_gettop(L) - 1, &o, &buf, err, sizeof err) != SN_OK) {
+            sn_buf_fini(&buf);
+            return luaL_error(L, "stage.spawn: %s", err);
+        }
+        rc = sn_node_spawn(host->node, sid, NULL, buf.data, buf.len, &id);
+        sn_buf_fini(&buf);
+    }
+    if (rc != SN_OK)
+        return luaL_error(L, "stage.spawn: %s", sn_strerror(rc));
+    lua_createtable(L, 0, 3);
+    lua_pushstring(L, me);
+    lua_setfield(L, -2, "node");
+    lua_pushinteger(L, (lua_Integer)id);
+    lua_setfield(L, -2, "actor");
+    lua_pushstring(L, sid);
+    lua_setfield(L, -2, "stage");
+    return 1;
 }
 
 void sn_stage_open(lua_State *L)
 {
-    static const char *const later[] = {"submit", "waitfor", "signal", "addtask", "once",
-                                        "load",   "require", "call",   "spawn",   NULL};
-    lua_createtable(L, 0, 16);
-    for (int i = 0; later[i]; i++) {
-        lua_pushfstring(L, "stage.%s", later[i]);
-        lua_pushcclosure(L, unavailable, 1);
-        lua_setfield(L, -2, later[i]);
-    }
+    static const luaL_Reg fns[] = {
+        {"submit", stage_submit},   {"waitfor", sn_waitfor_lua}, {"signal", sn_signal_lua},
+        {"addtask", sn_timer_lua},  {"once", stage_once},        {"load", sn_load_lua},
+        {"require", sn_require_lua}, {"call", sn_call_lua},      {"spawn", stage_spawn},
+        {NULL, NULL},
+    };
+    sn_waitfor_open(L);
+    sn_timer_open(L);
+    sn_load_open(L);
+    luaL_newlib(L, fns);
     lua_setglobal(L, "stage");
 }

@@ -2,13 +2,14 @@
  * (with a traceback handler, errors logged as one record). */
 #include "lua_state.h"
 #include "lua_sandbox.h"
+#include "lua_shared.h"
 #include "lua_stage.h"
+#include "lua_thread.h"
 #include "sn_error.h"
 
 #include <dirent.h>
 #include <lauxlib.h>
 #include <lualib.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static double clock_seconds(clockid_t id)
+double sn_clock_seconds(clockid_t id)
 {
     struct timespec ts;
     clock_gettime(id, &ts);
@@ -54,22 +55,7 @@ static int process_index(lua_State *L)
 {
     const char *k = lua_tostring(L, 2);
     if (k && strcmp(k, "tick") == 0) {
-        lua_pushnumber(L, clock_seconds(CLOCK_MONOTONIC) - sn_lua_host_of(L)->start);
-        return 1;
-    }
-    return 0;
-}
-
-/* thread.id: the OS thread running the code; thread.tick: its CPU seconds. */
-static int thread_index(lua_State *L)
-{
-    const char *k = lua_tostring(L, 2);
-    if (k && strcmp(k, "id") == 0) {
-        lua_pushinteger(L, (lua_Integer)(uintptr_t)pthread_self());
-        return 1;
-    }
-    if (k && strcmp(k, "tick") == 0) {
-        lua_pushnumber(L, clock_seconds(CLOCK_THREAD_CPUTIME_ID));
+        lua_pushnumber(L, sn_clock_seconds(CLOCK_MONOTONIC) - sn_lua_host_of(L)->start);
         return 1;
     }
     return 0;
@@ -97,13 +83,6 @@ static void open_process(lua_State *L, sn_lua_host *host)
     lua_setfield(L, -2, "__index");
     lua_setmetatable(L, -2);
     lua_setglobal(L, "process");
-
-    lua_createtable(L, 0, 0);
-    lua_createtable(L, 0, 1);
-    lua_pushcfunction(L, thread_index);
-    lua_setfield(L, -2, "__index");
-    lua_setmetatable(L, -2);
-    lua_setglobal(L, "thread");
 }
 
 static int setup(lua_State *L)
@@ -112,7 +91,9 @@ static int setup(lua_State *L)
     luaL_openlibs(L);
     lua_register(L, "print", l_print);
     open_process(L, host);
+    sn_thread_open(L);
     sn_stage_open(L);
+    sn_shared_open(L);
     sn_sandbox_open(L); /* last: it freezes nothing, but wraps what is there */
     return 0;
 }

@@ -6,22 +6,38 @@
 #include "sn_log.h"
 
 #include <lua.h>
+#include <stdint.h>
+#include <time.h>
+
+struct sn_node;
+struct sn_job;
+struct sn_shared;
 
 /* What a state belongs to; reachable from any binding through the state's extra space.
  * The owner keeps it alive as long as the state. */
 typedef struct sn_lua_host {
     sn_log *log;
     const char *who;          /* for log records: the actor's name */
+    const char *stage;        /* the actor's stage id ("" on a worker between jobs) */
     const char *node_name;    /* process.name */
     double start;             /* monotonic seconds at node start (process.tick) */
     char *const *args;        /* process.args */
     int nargs;
     const char *script;       /* process.args[0] */
+    struct sn_node *node;     /* the node, for bindings that queue work or messages */
+    struct sn_shared *shared; /* the starred store; NULL: starred names act as plain ones */
+    uint64_t actor;           /* the owning actor; on a worker: the running job's owner */
+    struct sn_job *job;       /* on a worker: the job running now, else NULL */
+    const void *msg;          /* the message being handled (an sn_msg), or NULL */
+    int replied;              /* stage.signal(nil, ...) answered the message being handled */
 } sn_lua_host;
 
 /* sn_lua_new: a new state owned by host, with everything but preload installed.
  * Returns NULL on out of memory (logged). Caller owns the state (lua_close). */
 lua_State *sn_lua_new(sn_lua_host *host);
+
+/* sn_clock_seconds: clock id in seconds, as a float (process.tick, thread.tick). */
+double sn_clock_seconds(clockid_t id);
 
 /* sn_lua_host_of: the host given to sn_lua_new. */
 sn_lua_host *sn_lua_host_of(lua_State *L);

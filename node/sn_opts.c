@@ -225,9 +225,6 @@ const char *sn_opts_unavailable(const sn_opts *o)
     if (o->listen) return "--listen";
     if (o->join.n) return "--join";
     if (o->cluster) return "--cluster";
-    if (o->actor.n) return "--actor";
-    if (o->threads) return "--threads";
-    if (o->package.n) return "--package";
     if (o->http) return "--http";
     if (o->config) return "--config";
     if (o->curve_secret) return "--curve-secret";

@@ -1,0 +1,166 @@
+/* lua_load: "file+name": file.lua is searched in each folder of the package path in order
+ * (info.position is the folder's index, from 1); its chunk runs in the state's base env and
+ * its first result is cached with the file's size and mtime. */
+#include "lua_load.h"
+#include "lua_sandbox.h"
+#include "lua_state.h"
+#include "sn_node.h"
+
+#include <lauxlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char K_LOADED = 0; /* file -> {value=, size=, mtime=, path=, position=} */
+
+void sn_load_open(lua_State *L)
+{
+    lua_newtable(L);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &K_LOADED);
+}
+
+/* Finds file in the package path: fills path, *st and returns the position (from 1), or 0. */
+static int find_file(lua_State *L, const char *file, char *path, size_t cap, struct stat *st)
+{
+    sn_node *n = sn_lua_host_of(L)->node;
+    size_t fl = strlen(file);
+    const char *ext = fl > 4 && strcmp(file + fl - 4, ".lua") == 0 ? "" : ".lua";
+    if (file[0] == '/') {
+        snprintf(path, cap, "%s%s", file, ext);
+        return stat(path, st) == 0 ? 1 : 0;
+    }
+    for (int i = 0;; i++) {
+        const char *dir = n ? sn_node_package(n, i) : (i == 0 ? "scripts" : NULL);
+        if (!dir)
+            return 0;
+        snprintf(path, cap, "%s/%s%s", dir, file, ext);
+        if (stat(path, st) == 0 && S_ISREG(st->st_mode))
+            return i + 1;
+    }
+}
+
+/* Pushes the value of spec ("file" or "file+name") and its info table. */
+static void load_spec(lua_State *L, const char *spec, int reload)
+{
+    char file[1024];
+    const char *plus = strchr(spec, '+');
+    snprintf(file, sizeof file, "%.*s", plus ? (int)(plus - spec) : (int)strlen(spec), spec);
+    if (!file[0])
+        luaL_error(L, "stage.load: empty file name in '%s'", spec);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &K_LOADED);
+    int cache = lua_gettop(L);
+    int cached = lua_getfield(L, cache, file) == LUA_TTABLE;
+    int entry = lua_gettop(L);
+    char path[4096];
+    struct stat st;
+    int position = 0;
+    if (!cached || reload) {
+        position = find_file(L, file, path, sizeof path, &st);
+        if (!position)
+            luaL_error(L, "stage.load: '%s' not found in the package path", file);
+    }
+    if (cached && reload) {
+        lua_getfield(L, entry, "size");
+        lua_getfield(L, entry, "mtime");
+        lua_getfield(L, entry, "path");
+        int same = lua_tointeger(L, -3) == (lua_Integer)st.st_size &&
+                   lua_tonumber(L, -2) == (lua_Number)st.st_mtim.tv_sec +
+                                              (lua_Number)st.st_mtim.tv_nsec * 1e-9 &&
+                   strcmp(lua_tostring(L, -1), path) == 0;
+        lua_pop(L, 3);
+        cached = same;
+    }
+    if (!cached) {
+        lua_pop(L, 1);
+        if (luaL_loadfile(L, path) != LUA_OK)
+            lua_error(L);
+        sn_sandbox_push_base(L); /* the chunk's globals are the state's */
+        lua_setupvalue(L, -2, 1);
+        lua_call(L, 0, 1);
+        lua_createtable(L, 0, 5);
+        lua_insert(L, -2);
+        lua_setfield(L, -2, "value");
+        lua_pushinteger(L, (lua_Integer)st.st_size);
+        lua_setfield(L, -2, "size");
+        lua_pushnumber(L, (lua_Number)st.st_mtim.tv_sec + (lua_Number)st.st_mtim.tv_nsec * 1e-9);
+        lua_setfield(L, -2, "mtime");
+        lua_pushstring(L, path);
+        lua_setfield(L, -2, "path");
+        lua_pushinteger(L, position);
+        lua_setfield(L, -2, "position");
+        lua_pushvalue(L, -1);
+        lua_setfield(L, cache, file);
+    }
+    entry = lua_gettop(L);
+    lua_getfield(L, entry, "value");
+    if (plus) {
+        if (!lua_istable(L, -1))
+            luaL_error(L, "stage.load: '%s' returned a %s, not a table with '%s'", file,
+                       luaL_typename(L, -1), plus + 1);
+        lua_getfield(L, -1, plus + 1);
+        lua_remove(L, -2);
+    }
+    lua_createtable(L, 0, 3); /* info: {position, path, mtime} */
+    lua_getfield(L, entry, "position");
+    lua_setfield(L, -2, "position");
+    lua_getfield(L, entry, "path");
+    lua_setfield(L, -2, "path");
+    lua_getfield(L, entry, "mtime");
+    lua_setfield(L, -2, "mtime");
+    lua_replace(L, entry);
+    lua_insert(L, entry); /* value, info */
+    lua_remove(L, cache);
+}
+
+static int load_with(lua_State *L, int reload)
+{
+    const char *spec = luaL_checkstring(L, 1);
+    int has_cb = !lua_isnoneornil(L, 2);
+    if (has_cb)
+        luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_settop(L, 2);
+    load_spec(L, spec, reload); /* 3: value, 4: info */
+    if (has_cb) {
+        lua_pushvalue(L, 2);
+        lua_pushvalue(L, 3);
+        lua_pushvalue(L, 4);
+        lua_call(L, 2, 0);
+    }
+    return 2;
+}
+
+int sn_load_lua(lua_State *L)
+{
+    return load_with(L, 1);
+}
+
+int sn_require_lua(lua_State *L)
+{
+    return load_with(L, 0);
+}
+
+/* stage.call(f, args, ...): f(table.unpack(args), ...); a string f is stage.load'ed. */
+int sn_call_lua(lua_State *L)
+{
+    int top = lua_gettop(L);
+    if (lua_type(L, 1) == LUA_TSTRING) {
+        load_spec(L, lua_tostring(L, 1), 1);
+        lua_pop(L, 1);
+        lua_replace(L, 1);
+    }
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    int base = lua_gettop(L);
+    lua_pushvalue(L, 1);
+    int n = 0;
+    if (!lua_isnoneornil(L, 2)) {
+        luaL_checktype(L, 2, LUA_TTABLE);
+        n = (int)luaL_len(L, 2);
+        luaL_checkstack(L, n + top, "too many arguments");
+        for (int i = 1; i <= n; i++)
+            lua_geti(L, 2, i);
+    }
+    for (int i = 3; i <= top; i++)
+        lua_pushvalue(L, i);
+    lua_call(L, n + (top > 2 ? top - 2 : 0), LUA_MULTRET);
+    return lua_gettop(L) - base;
+}

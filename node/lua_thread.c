@@ -1,0 +1,181 @@
+/* lua_thread: thread.new is stage.submit(0, ...) plus a handle; its values come back as
+ * messages to the creator, so they run between the creator's callbacks, in order. */
+#include "lua_thread.h"
+#include "lua_sandbox.h"
+#include "lua_state.h"
+#include "sn_error.h"
+#include "sn_jobs.h"
+#include "sn_node.h"
+#include "sn_snapshot.h"
+
+#include <lauxlib.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char K_THREADS = 0; /* handle -> callback, in the creator's state */
+
+static sn_node *node_of(lua_State *L, const char *what)
+{
+    sn_node *n = sn_lua_host_of(L)->node;
+    if (!n)
+        luaL_error(L, "%s: this state belongs to no node", what);
+    return n;
+}
+
+lua_Integer sn_job_submit(lua_State *L, lua_Integer key, int fn, int arg_base, int want_handle)
+{
+    sn_lua_host *host = sn_lua_host_of(L);
+    sn_node *n = node_of(L, want_handle ? "thread.new" : "stage.submit");
+    luaL_checktype(L, fn, LUA_TFUNCTION);
+    sn_snapshot_opts o;
+    sn_snapshot_opts_init(&o);
+    o.arg_base = arg_base;
+    sn_buf buf;
+    sn_buf_init(&buf);
+    char err[256];
+    int rc = sn_snapshot_encode(L, fn, lua_gettop(L) - fn + 1, &o, &buf, err, sizeof err);
+    if (rc != SN_OK) {
+        sn_buf_fini(&buf);
+        return luaL_error(L, "%s: %s", want_handle ? "thread.new" : "stage.submit", err);
+    }
+    sn_sandbox_push_starred(L);
+    size_t plen;
+    const char *policy = lua_tolstring(L, -1, &plen);
+    uint64_t handle = want_handle ? sn_node_next_id(n) : 0;
+    sn_job *job = sn_job_new((int64_t)key, host->actor, handle, buf.data, buf.len, policy, plen);
+    sn_buf_fini(&buf);
+    lua_pop(L, 1);
+    if (!job)
+        return luaL_error(L, "%s", sn_strerror(SN_ENOMEM));
+    const char *who = host->job ? host->job->who : host->who;
+    snprintf(job->who, sizeof job->who, "%s", who);
+    snprintf(job->stage, sizeof job->stage, "%s", host->stage ? host->stage : "");
+    sn_node_submit(n, job);
+    return (lua_Integer)handle;
+}
+
+/* to.waitfor(cb) / to.waitfor(nil): the creator registers (or removes) the callback. */
+static int to_waitfor(lua_State *L)
+{
+    if (sn_lua_host_of(L)->job)
+        return luaL_error(L, "to.waitfor: only the actor that created the thread can wait for it");
+    if (!lua_isnoneornil(L, 1))
+        luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &K_THREADS);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushvalue(L, 1);
+    lua_settop(L, 4); /* cb may be absent: nil */
+    lua_rawset(L, 2);
+    return 0;
+}
+
+/* thread.new(fn, ...) */
+static int thread_new(lua_State *L)
+{
+    lua_Integer handle = sn_job_submit(L, 0, 1, 1, 1);
+    lua_createtable(L, 0, 2);
+    lua_pushinteger(L, handle);
+    lua_setfield(L, -2, "id");
+    lua_pushinteger(L, handle);
+    lua_pushcclosure(L, to_waitfor, 1);
+    lua_setfield(L, -2, "waitfor");
+    return 1;
+}
+
+/* thread.signal(...): values for the creator's callback; only inside a thread.new function. */
+static int thread_signal(lua_State *L)
+{
+    sn_lua_host *host = sn_lua_host_of(L);
+    if (!host->job || !host->job->handle)
+        return luaL_error(L, "thread.signal: called outside a function started by thread.new");
+    sn_snapshot_opts o;
+    sn_snapshot_opts_init(&o);
+    sn_buf buf;
+    sn_buf_init(&buf);
+    char err[256];
+    if (sn_snapshot_encode(L, 1, lua_gettop(L), &o, &buf, err, sizeof err) != SN_OK) {
+        sn_buf_fini(&buf);
+        return luaL_error(L, "thread.signal: %s", err);
+    }
+    sn_msg *m = sn_msg_new(SN_MSG_THREAD, NULL, NULL, NULL, buf.data, buf.len);
+    sn_buf_fini(&buf);
+    if (!m)
+        return luaL_error(L, "thread.signal: %s", sn_strerror(SN_ENOMEM));
+    m->handle = host->job->handle;
+    int rc = sn_node_post(host->node, host->job->owner, m, 0);
+    if (rc != SN_OK) {
+        sn_msg_destroy(&m);
+        lua_pushboolean(L, 0);
+        lua_pushstring(L, rc == SN_EFULL ? "mailbox full" : "creator gone");
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* thread.id: the OS thread running the code; thread.tick: its CPU seconds. */
+static int thread_index(lua_State *L)
+{
+    const char *k = lua_tostring(L, 2);
+    if (k && strcmp(k, "id") == 0) {
+        lua_pushinteger(L, (lua_Integer)(uintptr_t)pthread_self());
+        return 1;
+    }
+    if (k && strcmp(k, "tick") == 0) {
+        lua_pushnumber(L, sn_clock_seconds(CLOCK_THREAD_CPUTIME_ID));
+        return 1;
+    }
+    return 0;
+}
+
+void sn_thread_open(lua_State *L)
+{
+    lua_newtable(L);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &K_THREADS);
+    lua_createtable(L, 0, 2);
+    lua_pushcfunction(L, thread_new);
+    lua_setfield(L, -2, "new");
+    lua_pushcfunction(L, thread_signal);
+    lua_setfield(L, -2, "signal");
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, thread_index);
+    lua_setfield(L, -2, "__index");
+    lua_setmetatable(L, -2);
+    lua_setglobal(L, "thread");
+}
+
+void sn_thread_deliver(lua_State *L, const sn_msg *m)
+{
+    sn_lua_host *host = sn_lua_host_of(L);
+    int end = m->kind == SN_MSG_THREAD_END;
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &K_THREADS);
+    int threads = lua_gettop(L);
+    lua_pushinteger(L, (lua_Integer)m->handle);
+    int has_cb = lua_rawget(L, threads) == LUA_TFUNCTION;
+    if (end) { /* the callback goes after this last call */
+        lua_pushinteger(L, (lua_Integer)m->handle);
+        lua_pushnil(L);
+        lua_rawset(L, threads);
+    }
+    if (!has_cb || (end && m->len == 0)) {
+        if (!has_cb)
+            sn_log_write(host->log, SN_LOG_DEBUG, host->who,
+                         "values of thread %llu dropped: no to.waitfor callback",
+                         (unsigned long long)m->handle);
+        lua_settop(L, threads - 1);
+        return;
+    }
+    sn_snapshot_opts o;
+    sn_snapshot_opts_init(&o);
+    o.trusted = 1;
+    char err[256];
+    int n = 0;
+    if (sn_snapshot_decode(L, m->data, m->len, &o, &n, err, sizeof err) != SN_OK) {
+        sn_log_write(host->log, SN_LOG_ERROR, host->who, "thread values lost: %s", err);
+        lua_settop(L, threads - 1);
+        return;
+    }
+    sn_lua_pcall(L, n, 0, "error in thread callback");
+    lua_settop(L, threads - 1);
+}

@@ -1,0 +1,276 @@
+/* lua_waitfor: handlers live in a registry table of the actor's state, id -> {fn, extras}.
+ * A message is matched most specific id first (sn_target_next). */
+#include "lua_waitfor.h"
+#include "lua_signal.h"
+#include "lua_state.h"
+#include "sn_error.h"
+#include "sn_jobs.h"
+#include "sn_node.h"
+#include "sn_snapshot.h"
+#include "sn_target.h"
+
+#include <lauxlib.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char K_HANDLERS = 0;
+
+void sn_waitfor_open(lua_State *L)
+{
+    lua_newtable(L);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &K_HANDLERS);
+}
+
+/* Registers fn (at index fn) with the extras fn+1..top under the id at index id. */
+static void put_handler(lua_State *L, int id, int fn)
+{
+    int top = lua_gettop(L);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &K_HANDLERS);
+    lua_pushvalue(L, id);
+    lua_createtable(L, top - fn + 1, 1);
+    for (int i = fn; i <= top; i++) {
+        lua_pushvalue(L, i);
+        lua_rawseti(L, -2, i - fn + 1);
+    }
+    lua_pushinteger(L, top - fn);
+    lua_setfield(L, -2, "n");
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+}
+
+/* In a job: the handler moves, as a snapshot, into the actor that submitted the job. */
+static void move_handler(lua_State *L, int id, int fn)
+{
+    sn_lua_host *host = sn_lua_host_of(L);
+    sn_snapshot_opts o;
+    sn_snapshot_opts_init(&o);
+    o.arg_base = fn - 1;
+    sn_buf buf;
+    sn_buf_init(&buf);
+    char err[256];
+    lua_pushvalue(L, id);
+    lua_insert(L, fn); /* id, fn, extras... */
+    int rc = sn_snapshot_encode(L, fn, lua_gettop(L) - fn + 1, &o, &buf, err, sizeof err);
+    lua_remove(L, fn);
+    if (rc != SN_OK) {
+        sn_buf_fini(&buf);
+        luaL_error(L, "stage.waitfor: %s", err);
+    }
+    sn_msg *m = sn_msg_new(SN_MSG_HANDLER, NULL, NULL, NULL, buf.data, buf.len);
+    sn_buf_fini(&buf);
+    if (!m)
+        luaL_error(L, "stage.waitfor: %s", sn_strerror(SN_ENOMEM));
+    if (sn_node_post(host->node, host->actor, m, 1) != SN_OK) {
+        sn_msg_destroy(&m);
+        luaL_error(L, "stage.waitfor: the submitting actor is gone");
+    }
+}
+
+int sn_waitfor_lua(lua_State *L)
+{
+    sn_lua_host *host = sn_lua_host_of(L);
+    int nargs = lua_gettop(L);
+    if (lua_type(L, 1) == LUA_TFUNCTION) { /* stage.waitfor(fn, ...): an id of our own */
+        char id[64];
+        uint64_t n = host->node ? sn_node_next_id(host->node) : (uint64_t)lua_gettop(L);
+        snprintf(id, sizeof id, "waitfor#%llu", (unsigned long long)n);
+        lua_pushstring(L, id);
+        lua_insert(L, 1);
+        nargs++;
+    }
+    luaL_argcheck(L, lua_type(L, 1) == LUA_TSTRING, 1, "a handler id (string) or a function");
+    if (nargs == 1) { /* query: fn and the table of extras, or nil */
+        lua_rawgetp(L, LUA_REGISTRYINDEX, &K_HANDLERS);
+        lua_pushvalue(L, 1);
+        if (lua_rawget(L, -2) != LUA_TTABLE)
+            return 0;
+        int entry = lua_gettop(L);
+        lua_rawgeti(L, entry, 1);
+        lua_Integer n = (lua_getfield(L, entry, "n"), lua_tointeger(L, -1));
+        lua_pop(L, 1);
+        lua_createtable(L, (int)n, 0);
+        for (lua_Integer i = 1; i <= n; i++) {
+            lua_rawgeti(L, entry, i + 1);
+            lua_rawseti(L, -2, i);
+        }
+        return 2;
+    }
+    if (lua_isnil(L, 2)) { /* unregister */
+        if (host->job)
+            return luaL_error(L, "stage.waitfor: a job cannot unregister its actor's handlers");
+        lua_rawgetp(L, LUA_REGISTRYINDEX, &K_HANDLERS);
+        lua_pushvalue(L, 1);
+        lua_pushnil(L);
+        lua_rawset(L, -3);
+        return 0;
+    }
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    if (host->job)
+        move_handler(L, 1, 2);
+    else
+        put_handler(L, 1, 2);
+    lua_settop(L, 1);
+    return 1;
+}
+
+void sn_waitfor_adopt(lua_State *L, const sn_msg *m)
+{
+    sn_lua_host *host = sn_lua_host_of(L);
+    sn_snapshot_opts o;
+    sn_snapshot_opts_init(&o);
+    o.trusted = 1;
+    char err[256];
+    int n = 0, base = lua_gettop(L);
+    if (sn_snapshot_decode(L, m->data, m->len, &o, &n, err, sizeof err) != SN_OK || n < 2) {
+        sn_log_write(host->log, SN_LOG_ERROR, host->who, "a handler from a job is lost: %s",
+                     n < 2 ? "malformed" : err);
+        lua_settop(L, base);
+        return;
+    }
+    put_handler(L, base + 1, base + 2);
+    lua_settop(L, base);
+}
+
+/* Pushes the handler entry (a table) of the most specific id matching msg, and the matched
+ * id; returns 0 (pushing nothing) when none. */
+static int find_handler(lua_State *L, const char *msg)
+{
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &K_HANDLERS);
+    for (size_t len = strlen(msg); len; len = sn_target_next(msg, len)) {
+        lua_pushlstring(L, msg, len);
+        lua_pushvalue(L, -1);
+        if (lua_rawget(L, -3) == LUA_TTABLE) {
+            lua_insert(L, -2); /* entry, id */
+            lua_remove(L, -3);
+            return 1;
+        }
+        lua_pop(L, 2);
+    }
+    lua_pop(L, 1);
+    return 0;
+}
+
+/* Pushes {node=, actor=, stage=} (and id= when given). */
+static void push_address(lua_State *L, const char *node, uint64_t actor, const char *stage,
+                         const char *id)
+{
+    lua_createtable(L, 0, 4);
+    lua_pushstring(L, node);
+    lua_setfield(L, -2, "node");
+    lua_pushinteger(L, (lua_Integer)actor);
+    lua_setfield(L, -2, "actor");
+    lua_pushstring(L, stage);
+    lua_setfield(L, -2, "stage");
+    if (id) {
+        lua_pushstring(L, id);
+        lua_setfield(L, -2, "id");
+    }
+}
+
+/* Sets _WAITFOR for a message: [-1] matched id (at index matched), [0] message id,
+ * [1] sender, [2] reply address or nil. */
+static void set_waitfor(lua_State *L, int matched, const char *msg, uint64_t src,
+                        const char *src_stage, const char *reply)
+{
+    sn_lua_host *host = sn_lua_host_of(L);
+    const char *node = host->node ? sn_node_name(host->node) : "";
+    lua_createtable(L, 3, 1);
+    lua_pushvalue(L, matched);
+    lua_rawseti(L, -2, -1);
+    lua_pushstring(L, msg);
+    lua_rawseti(L, -2, 0);
+    push_address(L, node, src, src_stage, NULL);
+    lua_rawseti(L, -2, 1);
+    if (reply) {
+        push_address(L, node, src, src_stage, reply);
+        lua_rawseti(L, -2, 2);
+    }
+    lua_setglobal(L, "_WAITFOR");
+}
+
+/* Pushes fn and its extras from the entry at index entry; returns how many were pushed. */
+static int push_call(lua_State *L, int entry)
+{
+    lua_rawgeti(L, entry, 1);
+    lua_getfield(L, entry, "n");
+    int n = (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    luaL_checkstack(L, n + 8, "too many handler values");
+    for (int i = 1; i <= n; i++)
+        lua_rawgeti(L, entry, i + 1);
+    return n + 1;
+}
+
+void sn_waitfor_dispatch(lua_State *L, const sn_msg *m)
+{
+    sn_lua_host *host = sn_lua_host_of(L);
+    int base = lua_gettop(L);
+    if (!find_handler(L, m->name)) {
+        sn_log_write(host->log, SN_LOG_DEBUG, host->who, "no handler for '%s': dropped",
+                     m->name);
+        if (m->reply) {
+            char why[600];
+            snprintf(why, sizeof why, "no handler for '%s'", m->name);
+            sn_signal_reply_error(L, m, why);
+        }
+        lua_settop(L, base);
+        return;
+    }
+    int entry = base + 1, matched = base + 2;
+    set_waitfor(L, matched, m->name, m->src, m->src_stage, m->reply);
+    int fn = lua_gettop(L) + 1;
+    push_call(L, entry);
+    sn_snapshot_opts o;
+    sn_snapshot_opts_init(&o);
+    o.trusted = 1; /* from this node; the cluster decides per peer */
+    char err[256];
+    int nvals = 0;
+    if (sn_snapshot_decode(L, m->data, m->len, &o, &nvals, err, sizeof err) != SN_OK) {
+        sn_log_write(host->log, SN_LOG_ERROR, host->who, "message '%s' dropped: %s", m->name,
+                     err);
+        if (m->reply)
+            sn_signal_reply_error(L, m, err);
+        lua_settop(L, base);
+        return;
+    }
+    const void *outer = host->msg;
+    int outer_replied = host->replied;
+    host->msg = m;
+    host->replied = 0;
+    char what[600];
+    snprintf(what, sizeof what, "error in handler '%s'", lua_tostring(L, matched));
+    int nargs = lua_gettop(L) - fn;
+    if (sn_lua_pcall(L, nargs, LUA_MULTRET, what) == SN_OK) {
+        if (m->reply && !host->replied)
+            sn_signal_reply(L, m, fn, lua_gettop(L) - fn + 1);
+    } else if (m->reply && !host->replied) {
+        sn_signal_reply_error(L, m, "the handler failed");
+    }
+    host->msg = outer;
+    host->replied = outer_replied;
+    lua_pushnil(L);
+    lua_setglobal(L, "_WAITFOR");
+    lua_settop(L, base);
+}
+
+int sn_waitfor_call(lua_State *L, const char *msg, int first)
+{
+    sn_lua_host *host = sn_lua_host_of(L);
+    int nvals = lua_gettop(L) - first + 1;
+    int base = lua_gettop(L);
+    if (!find_handler(L, msg))
+        return luaL_error(L, "stage.signal: no handler for '%s'", msg);
+    int entry = base + 1, matched = base + 2;
+    lua_getglobal(L, "_WAITFOR"); /* a synchronous call may happen inside a handler */
+    int saved = lua_gettop(L);
+    set_waitfor(L, matched, msg, host->actor, host->stage, NULL);
+    int fn = lua_gettop(L) + 1;
+    push_call(L, entry);
+    for (int i = 0; i < nvals; i++)
+        lua_pushvalue(L, first + i);
+    lua_call(L, lua_gettop(L) - fn, LUA_MULTRET);
+    int nres = lua_gettop(L) - fn + 1;
+    lua_pushvalue(L, saved);
+    lua_setglobal(L, "_WAITFOR");
+    return nres;
+}

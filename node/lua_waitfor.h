@@ -1,0 +1,29 @@
+/* lua_waitfor: an actor's message handlers: stage.waitfor in all its forms, hierarchical
+ * matching, and running a handler for a message with _WAITFOR describing it. */
+#ifndef SN_LUA_WAITFOR_H
+#define SN_LUA_WAITFOR_H
+
+#include "sn_msg.h"
+
+#include <lua.h>
+
+/* sn_waitfor_open: prepares the handler table of L. Raises only on out of memory. */
+void sn_waitfor_open(lua_State *L);
+
+/* stage.waitfor(id, fn, ...) / (fn, ...) / (id, nil) / (id): the Lua function. */
+int sn_waitfor_lua(lua_State *L);
+
+/* sn_waitfor_dispatch: runs the handler matching m (SN_MSG_SIGNAL) with m's values; when
+ * m asks for a reply and the handler did not answer with stage.signal(nil, ...), its return
+ * values (or nil and the error) are the reply. Errors are logged. */
+void sn_waitfor_dispatch(lua_State *L, const sn_msg *m);
+
+/* sn_waitfor_adopt: registers the handler carried by m (SN_MSG_HANDLER, from a job). */
+void sn_waitfor_adopt(lua_State *L, const sn_msg *m);
+
+/* sn_waitfor_call: the synchronous ":msg": runs the handler for msg of L's own actor with
+ * the n values at first..top, inside the caller; leaves the handler's results on the stack
+ * and returns their number. Raises when no handler matches or the handler fails. */
+int sn_waitfor_call(lua_State *L, const char *msg, int first);
+
+#endif

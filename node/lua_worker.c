@@ -1,0 +1,153 @@
+/* lua_worker: a job runs in a fresh env on the worker's reused state: it sees the preload
+ * results and the submitter's starred names, and whatever it writes is gone with the env. */
+#include "lua_worker.h"
+#include "lua_sandbox.h"
+#include "lua_shared.h"
+#include "lua_state.h"
+#include "sn_error.h"
+#include "sn_jobs.h"
+#include "sn_node.h"
+#include "sn_snapshot.h"
+
+#include <lauxlib.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+struct sn_worker {
+    sn_lua_host host;
+    lua_State *L;
+    char who[96];
+};
+
+static int seal(lua_State *L)
+{
+    sn_sandbox_seal(L);
+    return 0;
+}
+
+sn_worker *sn_worker_new(const sn_worker_conf *conf)
+{
+    sn_worker *w = calloc(1, sizeof *w);
+    if (!w) {
+        sn_log_write(conf->log, SN_LOG_ERROR, NULL, "worker %d: %s", conf->index,
+                     sn_strerror(SN_ENOMEM));
+        return NULL;
+    }
+    snprintf(w->who, sizeof w->who, "worker-%d", conf->index);
+    w->host = (sn_lua_host){
+        .log = conf->log,
+        .who = w->who,
+        .stage = "",
+        .node_name = conf->node_name,
+        .start = conf->start,
+        .node = conf->node,
+        .shared = sn_node_shared(conf->node),
+    };
+    w->L = sn_lua_new(&w->host);
+    if (w->L && sn_lua_run_preload(w->L, conf->preload, conf->preload_required) == SN_OK) {
+        lua_pushcfunction(w->L, seal);
+        if (sn_lua_pcall(w->L, 0, 0, "worker setup") == SN_OK)
+            return w;
+    }
+    if (w->L)
+        lua_close(w->L);
+    w->L = NULL; /* this worker fails its jobs, with a log record each */
+    return w;
+}
+
+void sn_worker_destroy(sn_worker **wp)
+{
+    if (!wp || !*wp)
+        return;
+    if ((*wp)->L)
+        lua_close((*wp)->L);
+    free(*wp);
+    *wp = NULL;
+}
+
+/* In protection: a fresh env, then fn(args...) from the job's snapshot. Returns fn's results. */
+static int job_body(lua_State *L)
+{
+    sn_job *job = lua_touserdata(L, 1);
+    lua_settop(L, 0);
+    sn_sandbox_job_begin(L, job->policy, job->policy_len); /* 1: the env */
+    sn_snapshot_opts o;
+    sn_snapshot_opts_init(&o);
+    o.trusted = 1; /* made by this process */
+    o.env_index = 1;
+    char err[256];
+    int n = 0;
+    if (sn_snapshot_decode(L, job->data, job->len, &o, &n, err, sizeof err) != SN_OK)
+        return luaL_error(L, "cannot unpack the job: %s", err);
+    lua_call(L, n - 1, LUA_MULTRET);
+    return lua_gettop(L) - 1;
+}
+
+/* The results of a thread.new function go to its creator's callback, last. An empty
+ * payload says the function failed: the callback is then removed without a call. */
+static void send_end(sn_node *n, lua_State *L, sn_job *job, int first, int count)
+{
+    sn_buf buf;
+    sn_buf_init(&buf);
+    if (count >= 0) {
+        sn_snapshot_opts o;
+        sn_snapshot_opts_init(&o);
+        char err[256];
+        if (sn_snapshot_encode(L, first, count, &o, &buf, err, sizeof err) != SN_OK) {
+            sn_log_write(sn_node_log(n), SN_LOG_ERROR, sn_lua_host_of(L)->who,
+                         "thread results cannot be sent: %s", err);
+            sn_buf_reset(&buf);
+        }
+    }
+    sn_msg *m = sn_msg_new(SN_MSG_THREAD_END, NULL, NULL, NULL, buf.data, buf.len);
+    sn_buf_fini(&buf);
+    if (m) {
+        m->handle = job->handle;
+        if (sn_node_post(n, job->owner, m, 1) != SN_OK)
+            sn_msg_destroy(&m); /* the actor is gone: nobody waits */
+    }
+}
+
+void sn_worker_run_job(sn_task *t, void *worker)
+{
+    sn_job *job = sn_job_of_task(t);
+    sn_worker *w = worker;
+    sn_node *n = w ? w->host.node : NULL;
+    if (!w || !w->L) {
+        if (w)
+            sn_log_write(w->host.log, SN_LOG_ERROR, job->who, "job %llu not run: %s has no Lua state",
+                         (unsigned long long)job->seq, w->who);
+        if (n && job->handle)
+            send_end(n, NULL, job, 0, -1);
+        if (n)
+            sn_node_job_ended(n, job, 0);
+        return;
+    }
+    lua_State *L = w->L;
+    snprintf(w->who, sizeof w->who, "%s/job-%llu", job->who, (unsigned long long)job->seq);
+    w->host.job = job;
+    w->host.actor = job->owner;
+    w->host.stage = job->stage;
+    lua_pushcfunction(L, job_body);
+    lua_pushlightuserdata(L, job);
+    double rerun = 0;
+    char what[64];
+    snprintf(what, sizeof what, "%s failed", job->handle ? "thread" : "job");
+    if (sn_lua_pcall(L, 1, LUA_MULTRET, what) == SN_OK) {
+        int count = lua_gettop(L);
+        if (job->handle)
+            send_end(n, L, job, 1, count);
+        else if (count >= 1 && lua_type(L, 1) == LUA_TNUMBER && lua_tonumber(L, 1) > 0)
+            rerun = lua_tonumber(L, 1);
+    } else if (job->handle) {
+        send_end(n, L, job, 0, -1);
+    }
+    lua_settop(L, 0);
+    sn_sandbox_job_end(L);
+    sn_starred_forget(L);
+    w->host.job = NULL;
+    w->host.actor = 0;
+    w->host.stage = "";
+    snprintf(w->who, sizeof w->who, "worker");
+    sn_node_job_ended(n, job, rerun);
+}

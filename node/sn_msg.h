@@ -1,0 +1,38 @@
+/* sn_msg: one message between actors (and from threads to their actor): a kind, who sent
+ * it, which handler it is for, and a snapshot payload. One allocation holds it all. */
+#ifndef SN_MSG_H
+#define SN_MSG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum sn_msg_kind {
+    SN_MSG_START = 1,  /* run the actor's script (payload: the file path) */
+    SN_MSG_SIGNAL,     /* stage.signal: call the handler `name` */
+    SN_MSG_THREAD,     /* thread.signal: values for the handle's callback */
+    SN_MSG_THREAD_END, /* a thread.new function returned (or failed): last values */
+    SN_MSG_HANDLER,    /* a handler registered from a worker thread, moving in */
+    SN_MSG_TIMER,      /* the timer `handle` of stage.addtask fired */
+    SN_MSG_START_FN    /* run a function as the actor's top level (payload: fn, args...) */
+} sn_msg_kind;
+
+typedef struct sn_msg {
+    struct sn_msg *next; /* owned by whichever queue holds the message */
+    sn_msg_kind kind;
+    uint64_t src;        /* sending actor id, 0 when none */
+    uint64_t handle;     /* thread handle for SN_MSG_THREAD*, else 0 */
+    const char *name;    /* handler id (points into the block), "" when none */
+    const char *reply;   /* reply handler id (at the sender), or NULL: no reply wanted */
+    const char *src_stage; /* the sender's stage id, "" when none */
+    const char *data;    /* snapshot bytes (points into the block) */
+    size_t len;
+} sn_msg;
+
+/* sn_msg_new: a message copying name, reply, src_stage (each may be NULL) and data[0..len).
+ * NULL on out of memory. Caller owns it until a queue consumes it. */
+sn_msg *sn_msg_new(sn_msg_kind kind, const char *name, const char *reply, const char *src_stage,
+                   const void *data, size_t len);
+/* sn_msg_destroy: frees *mp (NULL is fine) and nulls it. */
+void sn_msg_destroy(sn_msg **mp);
+
+#endif

@@ -1,0 +1,11 @@
+-- thread.signal only inside thread.new functions; to.waitfor(nil) removes the callback.
+print(pcall(thread.signal, 1))
+stage.submit(0, function ()
+  local ok, err = pcall(thread.signal, 1)
+  print("in a job:", ok, err)
+end)
+local to = thread.new(function () thread.signal("a"); return "b" end)
+to.waitfor(function (v) print("should not print", v) end)
+to.waitfor(nil)
+print("removed")
+print(pcall(thread.new, function () end, { sock = io.stdout }))

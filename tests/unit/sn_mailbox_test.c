@@ -1,0 +1,117 @@
+/* sn_mailbox: FIFO, the cap, the wake flag and overload warnings. */
+#include "sn_error.h"
+#include "sn_mailbox.h"
+
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <string.h>
+
+static sn_msg *msg(int i)
+{
+    sn_msg *m = sn_msg_new(SN_MSG_SIGNAL, "name", NULL, "s", &i, sizeof i);
+    cr_assert_not_null(m);
+    return m;
+}
+
+static int value(sn_msg *m)
+{
+    int v;
+    memcpy(&v, m->data, sizeof v);
+    return v;
+}
+
+Test(sn_mailbox, fifo_wake_and_yield)
+{
+    sn_mailbox *mb = sn_mailbox_new(10);
+    int wake;
+    size_t warn;
+    cr_assert_eq(sn_mailbox_push(mb, msg(1), 0, &wake, &warn), SN_OK);
+    cr_assert_eq(wake, 1, "an idle mailbox asks to be scheduled");
+    cr_assert_eq(sn_mailbox_push(mb, msg(2), 0, &wake, &warn), SN_OK);
+    cr_assert_eq(wake, 0, "already scheduled");
+    sn_msg *m = sn_mailbox_pop(mb);
+    cr_assert_eq(value(m), 1);
+    sn_msg_destroy(&m);
+    cr_assert_eq(sn_mailbox_yield(mb), 1, "one left: stay scheduled");
+    m = sn_mailbox_pop(mb);
+    cr_assert_eq(value(m), 2);
+    sn_msg_destroy(&m);
+    cr_assert_null(sn_mailbox_pop(mb));
+    cr_assert_eq(sn_mailbox_yield(mb), 0);
+    cr_assert_eq(sn_mailbox_push(mb, msg(3), 0, &wake, &warn), SN_OK);
+    cr_assert_eq(wake, 1, "idle again after yield");
+    sn_mailbox_destroy(&mb); /* frees the message still queued */
+    cr_assert_null(mb);
+}
+
+Test(sn_mailbox, cap_and_force)
+{
+    sn_mailbox *mb = sn_mailbox_new(2);
+    int wake;
+    size_t warn;
+    cr_assert_eq(sn_mailbox_push(mb, msg(1), 0, &wake, &warn), SN_OK);
+    cr_assert_eq(sn_mailbox_push(mb, msg(2), 0, &wake, &warn), SN_OK);
+    sn_msg *m = msg(3);
+    cr_assert_eq(sn_mailbox_push(mb, m, 0, &wake, &warn), SN_EFULL);
+    cr_assert_eq(sn_mailbox_length(mb), 2);
+    cr_assert_eq(sn_mailbox_push(mb, m, 1, &wake, &warn), SN_OK, "force passes the cap");
+    cr_assert_eq(sn_mailbox_length(mb), 3);
+    sn_mailbox_destroy(&mb);
+}
+
+Test(sn_mailbox, overload_warnings_double)
+{
+    sn_mailbox *mb = sn_mailbox_new(100000);
+    int wake;
+    size_t warn, warned[8];
+    int nw = 0;
+    for (int i = 0; i < 5000; i++) {
+        cr_assert_eq(sn_mailbox_push(mb, msg(i), 0, &wake, &warn), SN_OK);
+        if (warn)
+            warned[nw++] = warn;
+    }
+    cr_assert_eq(nw, 3);
+    cr_assert_eq(warned[0], 1024);
+    cr_assert_eq(warned[1], 2048);
+    cr_assert_eq(warned[2], 4096);
+    sn_mailbox_destroy(&mb);
+}
+
+typedef struct {
+    sn_mailbox *mb;
+    int base;
+} producer;
+
+static void *produce(void *arg)
+{
+    producer *p = arg;
+    int wake;
+    size_t warn;
+    for (int i = 0; i < 10000; i++)
+        sn_mailbox_push(p->mb, msg(p->base + i), 0, &wake, &warn);
+    return NULL;
+}
+
+Test(sn_mailbox, per_sender_fifo_under_concurrency)
+{
+    sn_mailbox *mb = sn_mailbox_new(1000000);
+    producer p[4];
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) {
+        p[i] = (producer){mb, i * 100000};
+        pthread_create(&t[i], NULL, produce, &p[i]);
+    }
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    int last[4] = {-1, -1, -1, -1}, n = 0;
+    sn_msg *m;
+    while ((m = sn_mailbox_pop(mb))) {
+        int v = value(m), s = v / 100000;
+        cr_assert(v % 100000 == last[s] + 1, "sender %d: got %d after %d", s, v % 100000, last[s]);
+        last[s] = v % 100000;
+        sn_msg_destroy(&m);
+        n++;
+    }
+    cr_assert_eq(n, 40000);
+    sn_mailbox_destroy(&mb);
+}
