@@ -5,7 +5,7 @@ CMAKE_FLAGS ?=
 DEMO ?= scripts/demo.lua
 FUZZ_SECONDS ?= 60
 
-.PHONY: all build run test bench fuzz clean
+.PHONY: all build run test bench fuzz deploy-check clean
 
 all: build
 
@@ -25,6 +25,10 @@ test:
 bench:
 	@scripts/deps.sh bench
 	@scripts/bench.sh
+
+deploy-check:
+	@scripts/deps.sh test
+	@scripts/deploy-check.sh
 
 fuzz:
 	@scripts/deps.sh test

@@ -47,6 +47,11 @@ lua5.3 tests/lua/run.lua build/tsan/stage-node $script_dirs | tee build/scripts-
 [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
 summary+=("TSan $(tail -1 build/scripts-tsan.log)")
 
+step "deployment files (offline checks)"
+scripts/deploy-check.sh | tee build/deploy-check.log
+[[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
+summary+=("$(tail -1 build/deploy-check.log)")
+
 step "summary"
 printf '%s\n' "${summary[@]}"
 [[ $status -eq 0 ]] && echo "make test: all passed" || echo "make test: FAILED"

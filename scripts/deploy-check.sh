@@ -1,0 +1,551 @@
+#!/usr/bin/env bash
+# Offline checks of the deployment files: deploy/Dockerfile, docker-compose.yml,
+# deploy/prometheus.yml, deploy/grafana/stage-node.json, deploy/k8s/*.yaml.
+# Nothing here needs Docker, Kubernetes or the network, and nothing is installed.
+#
+# Needs the Debian 12 packages: docker-compose prometheus python3-yaml shellcheck
+# (plus bash, coreutils, grep, sed, binutils' readelf and dpkg, which Debian has).
+# Optional: kubectl (for a `kubectl kustomize` render); skipped when absent.
+#
+# Usage: scripts/deploy-check.sh      exit status 0 when every check passed.
+set -uo pipefail
+
+cd "$(dirname "$0")/.." || exit 1
+PY=/usr/bin/python3            # Debian's python3, where python3-yaml lives
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/deploy-check.XXXXXX")
+export WORK
+SERVER_PID=""
+cleanup() {
+    [[ -n "$SERVER_PID" ]] && kill "$SERVER_PID" 2>/dev/null
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+passed=0 failed=0 skipped=0
+failures=()
+
+# check "what it checks" FUNCTION: runs FUNCTION, prints PASS/FAIL with its output on failure.
+# A function that prints "SKIP: reason" on fd 3 and returns 0 counts as skipped.
+check() {
+    local what=$1 fn=$2 out rc
+    printf '== %s\n' "$what"
+    : >"$WORK/skip"
+    out=$("$fn" 3>"$WORK/skip" 2>&1)
+    rc=$?
+    if [[ $rc -eq 0 && -s "$WORK/skip" ]]; then
+        skipped=$((skipped + 1))
+        printf '   SKIP  %s\n' "$(cat "$WORK/skip")"
+    elif [[ $rc -eq 0 ]]; then
+        passed=$((passed + 1))
+        [[ -n "$out" ]] && printf '%s\n' "$out" | sed 's/^/   /'
+        printf '   PASS\n'
+    else
+        failed=$((failed + 1))
+        failures+=("$what")
+        [[ -n "$out" ]] && printf '%s\n' "$out" | sed 's/^/   | /'
+        printf '   FAIL  %s (exit %d)\n' "$what" "$rc"
+    fi
+}
+
+CONTRACT_METRICS=(
+    stage_messages_in_total stage_messages_out_total stage_messages_dropped_total
+    stage_mailbox_depth stage_handler_seconds stage_errors_total stage_kills_total
+    stage_actors stage_workers stage_jobs_total stage_jobs_running stage_peers
+    stage_wire_bytes_total stage_wire_messages_total stage_lua_memory_bytes
+    stage_function_cache_total stage_node_info stage_uptime_seconds
+)
+export CONTRACT="${CONTRACT_METRICS[*]}"
+
+# ---------------------------------------------------------------- tools
+c_tools() {
+    local bad=0
+    need() {   # need COMMAND DEBIAN-PACKAGE
+        if command -v "$1" >/dev/null 2>&1; then echo "found $1 ($(command -v "$1"))"
+        else echo "missing $1: apt-get install $2"; bad=1; fi
+    }
+    need docker-compose docker-compose
+    need promtool prometheus
+    need shellcheck shellcheck
+    need readelf binutils
+    if [[ -x $PY ]] && $PY -c 'import yaml' 2>/dev/null; then echo "found $PY with PyYAML"
+    else echo "missing $PY with the yaml module: apt-get install python3-yaml"; bad=1; fi
+    return $bad
+}
+
+# ---------------------------------------------------------------- compose
+c_compose_config() {
+    docker-compose -f docker-compose.yml config -q
+}
+
+c_compose_shape() {
+    $PY - <<'PYEOF'
+import os, re, sys, yaml
+d = yaml.safe_load(open("docker-compose.yml"))   # PyYAML resolves the <<: merge keys
+bad = []
+def need(cond, msg):
+    if not cond: bad.append(msg)
+v = str(d.get("version", ""))
+need(v.startswith("3."), f"version should be 3.x for docker-compose 1.29 (got {v!r})")
+svcs = d.get("services", {})
+for s in ("seed", "node2", "node3", "prometheus"):
+    need(s in svcs, f"service {s} missing")
+if bad:
+    print("\n".join(bad)); sys.exit(1)
+want_port = {"seed": "8080:8080", "node2": "8081:8080", "node3": "8082:8080"}
+names = []
+for s in ("seed", "node2", "node3"):
+    c = svcs[s]
+    cmd = c.get("command")
+    need(isinstance(cmd, list), f"{s}: command should be a list")
+    cmd = cmd or []
+    def opt(o):
+        return [cmd[i + 1] for i, a in enumerate(cmd[:-1]) if a == o]
+    name = opt("--name")
+    need(len(name) == 1, f"{s}: exactly one --name")
+    names += name
+    need(opt("--listen") == ["tcp://0.0.0.0:7400"], f"{s}: --listen tcp://0.0.0.0:7400")
+    need("--insecure" in cmd, f"{s}: a non-loopback --listen needs --insecure (no CurveZMQ)")
+    need(opt("--http") == ["0.0.0.0:8080"], f"{s}: --http 0.0.0.0:8080")
+    if s == "seed":
+        need(not opt("--join"), "seed must not --join")
+        scripts = [a for a in cmd if a.endswith(".lua")]
+        need(len(scripts) == 1 and scripts[0] == cmd[-1], "seed: one SCRIPT.lua, last")
+        for sc in scripts:
+            need(sc.startswith("scripts/") and os.path.isfile(sc), f"seed: {sc} missing in the repo")
+    else:
+        need(opt("--join") == ["seed:7400"], f"{s}: --join seed:7400")
+        need(c.get("depends_on") and "seed" in c["depends_on"], f"{s}: depends_on seed")
+    need(want_port[s] in [str(p) for p in c.get("ports", [])], f"{s}: ports {want_port[s]}")
+    need(c.get("restart") in ("always", "unless-stopped", "on-failure"), f"{s}: restart policy")
+    hc = " ".join(c.get("healthcheck", {}).get("test", []))
+    need("/status.json" in hc, f"{s}: healthcheck must probe /status.json")
+    b = c.get("build", {})
+    need(b.get("context") == "." and b.get("dockerfile") == "deploy/Dockerfile",
+         f"{s}: build context . with deploy/Dockerfile")
+    print(f"{s}: {' '.join(cmd)}")
+need(len(set(names)) == 3, f"node names must be distinct: {names}")
+p = svcs["prometheus"]
+need(str(p.get("image", "")).startswith("prom/prometheus"), "prometheus: image prom/prometheus")
+need("9090:9090" in [str(x) for x in p.get("ports", [])], "prometheus: ports 9090:9090")
+vols = [str(x) for x in p.get("volumes", [])]
+need(any(x.startswith("./deploy/prometheus.yml:/etc/prometheus/prometheus.yml") for x in vols),
+     "prometheus: mounts ./deploy/prometheus.yml")
+print("prometheus:", p.get("image"), vols)
+if bad:
+    print("\n".join(bad)); sys.exit(1)
+PYEOF
+}
+
+# ---------------------------------------------------------------- prometheus
+c_promtool() {
+    promtool check config deploy/prometheus.yml
+}
+
+c_prom_shape() {
+    $PY - <<'PYEOF'
+import sys, yaml
+d = yaml.safe_load(open("deploy/prometheus.yml"))
+bad = []
+g = d.get("global", {})
+if g.get("scrape_interval") != "5s": bad.append("global scrape_interval must be 5s")
+jobs = [j for j in d.get("scrape_configs", []) if j.get("metrics_path") == "/metrics"
+        and any(t.endswith(":8080") for sc in j.get("static_configs", []) for t in sc.get("targets", []))]
+if len(jobs) != 1: bad.append("one scrape job with metrics_path /metrics over the nodes")
+else:
+    j = jobs[0]
+    targets = sorted(t for sc in j.get("static_configs", []) for t in sc.get("targets", []))
+    if targets != ["node2:8080", "node3:8080", "seed:8080"]:
+        bad.append(f"targets should be seed:8080 node2:8080 node3:8080, got {targets}")
+    if not j.get("job_name"): bad.append("job_name (the job label) missing")
+    if j.get("scrape_interval", "5s") != "5s": bad.append("job scrape_interval must be 5s")
+    print(f"job={j.get('job_name')} metrics_path={j['metrics_path']} targets={targets}")
+if bad: print("\n".join(bad)); sys.exit(1)
+PYEOF
+}
+
+# ---------------------------------------------------------------- grafana
+c_grafana() {
+    $PY - <<'PYEOF'
+import json, os, re, sys
+d = json.load(open("deploy/grafana/stage-node.json"))
+contract = set(os.environ["CONTRACT"].split())
+bad = []
+if not 36 <= int(d.get("schemaVersion", 0)) <= 41: bad.append(f"schemaVersion {d.get('schemaVersion')}")
+if not any(i.get("name") == "DS_PROMETHEUS" and i.get("pluginId") == "prometheus"
+           for i in d.get("__inputs", [])):
+    bad.append("no DS_PROMETHEUS datasource input")
+tvars = {v["name"]: v for v in d.get("templating", {}).get("list", [])}
+for v in ("instance", "stage"):
+    if v not in tvars: bad.append(f"templated variable ${v} missing")
+exprs = []   # (where, expression)
+def walk(panels):
+    for p in panels:
+        for t in p.get("targets", []):
+            if "expr" in t: exprs.append((p.get("title", "?"), t["expr"]))
+        if p.get("type") != "row" and p.get("targets") is not None and not p.get("targets"):
+            bad.append(f"panel {p.get('title')!r} has no query")
+        if p.get("type") != "row":
+            ds = p.get("datasource", {})
+            if ds.get("uid") != "${DS_PROMETHEUS}": bad.append(f"panel {p.get('title')!r}: datasource")
+        walk(p.get("panels", []))
+walk(d.get("panels", []))
+for name, v in tvars.items():
+    q = v.get("query")
+    q = q.get("query", "") if isinstance(q, dict) else (q or "")
+    exprs.append((f"variable ${name}", q))
+used = set()
+for where, e in exprs:
+    toks = set(re.findall(r"\bstage_[a-z_]+", e))
+    if not toks: bad.append(f"{where}: no stage_* metric in {e!r}")
+    for t in toks:
+        base = re.sub(r"_(bucket|sum|count)$", "", t)
+        if base not in contract:
+            bad.append(f"{where}: {t} is not a contract metric")
+        else:
+            used.add(base)
+    if "stage_handler_seconds_bucket" in e and "histogram_quantile" not in e:
+        bad.append(f"{where}: bucket used without histogram_quantile")
+missing = sorted(contract - used)
+print(f"{len(exprs)} expressions in {len(d.get('panels', []))} panels; "
+      f"{len(used)}/{len(contract)} contract metrics used"
+      + (f"; not shown: {', '.join(missing)}" if missing else ""))
+for q in ("0.5", "0.95", "0.99"):
+    if not any(f"histogram_quantile({q}," in e for _, e in exprs): bad.append(f"no p{q} latency")
+if missing: bad.append("contract metrics missing from the dashboard: " + ", ".join(missing))
+if bad: print("\n".join(bad)); sys.exit(1)
+PYEOF
+}
+
+# Every dashboard expression parses as PromQL: wrap them in a rule file (Grafana's
+# variables replaced by plain values) and let promtool check it.
+c_grafana_promql() {
+    $PY - "$WORK/dashboard-rules.yml" <<'PYEOF' || return 1
+import json, sys, yaml
+d = json.load(open("deploy/grafana/stage-node.json"))
+rules = []
+def walk(panels):
+    for p in panels:
+        for t in p.get("targets", []):
+            if "expr" in t:
+                e = (t["expr"].replace("$__rate_interval", "1m").replace("$instance", ".*")
+                     .replace("$stage", ".*"))
+                rules.append({"record": f"dashboard:expr_{len(rules)}", "expr": e})
+        walk(p.get("panels", []))
+walk(d["panels"])
+yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}, open(sys.argv[1], "w"))
+print(f"{len(rules)} panel expressions written as recording rules")
+PYEOF
+    promtool check rules "$WORK/dashboard-rules.yml"
+}
+
+# ---------------------------------------------------------------- kubernetes
+c_k8s() {
+    $PY - <<'PYEOF'
+import os, sys, yaml
+bad = []
+docs = []
+for f in ("deploy/k8s/statefulset.yaml", "deploy/k8s/service.yaml"):
+    for doc in yaml.safe_load_all(open(f)):
+        if doc is None: continue
+        for k in ("apiVersion", "kind"):
+            if not doc.get(k): bad.append(f"{f}: a document without {k}")
+        if not (doc.get("metadata") or {}).get("name"): bad.append(f"{f}: a document without metadata.name")
+        docs.append((f, doc))
+        print(f"{f}: {doc.get('apiVersion')} {doc.get('kind')} {doc.get('metadata', {}).get('name')}")
+kz = yaml.safe_load(open("deploy/k8s/kustomization.yaml"))
+if kz.get("kind") != "Kustomization": bad.append("kustomization.yaml: kind Kustomization")
+for r in kz.get("resources", []):
+    if not os.path.isfile(os.path.join("deploy/k8s", r)): bad.append(f"kustomization: {r} missing")
+if sorted(kz.get("resources", [])) != ["service.yaml", "statefulset.yaml"]:
+    bad.append("kustomization should list service.yaml and statefulset.yaml")
+names = [(d["kind"], d["metadata"]["name"]) for _, d in docs]
+if len(names) != len(set(names)): bad.append(f"duplicate objects: {names}")
+sts = [d for _, d in docs if d["kind"] == "StatefulSet"]
+svcs = {d["metadata"]["name"]: d for _, d in docs if d["kind"] == "Service"}
+if len(sts) != 1: bad.append("exactly one StatefulSet expected")
+else:
+    s = sts[0]; spec = s["spec"]; tpl = spec["template"]; pod = tpl["spec"]
+    if s["metadata"]["name"] != "stage-node": bad.append("StatefulSet name must be stage-node")
+    if spec.get("replicas") != 3: bad.append("replicas must be 3")
+    hs = svcs.get(spec.get("serviceName"))
+    if not hs: bad.append(f"serviceName {spec.get('serviceName')!r} names no Service")
+    elif hs["spec"].get("clusterIP") != "None": bad.append("serviceName must name a headless Service")
+    labels = tpl["metadata"].get("labels", {})
+    sel = spec["selector"]["matchLabels"]
+    if any(labels.get(k) != v for k, v in sel.items()): bad.append("selector does not match pod labels")
+    for n, svc in svcs.items():
+        if any(labels.get(k) != v for k, v in svc["spec"].get("selector", {}).items()):
+            bad.append(f"Service {n} selects no pod of the StatefulSet")
+    ann = tpl["metadata"].get("annotations", {})
+    if ann.get("prometheus.io/scrape") != "true" or ann.get("prometheus.io/port") != "8080" \
+            or ann.get("prometheus.io/path") != "/metrics":
+        bad.append("pod annotations prometheus.io/scrape|port|path")
+    if int(pod.get("terminationGracePeriodSeconds", 0)) < 10:
+        bad.append("terminationGracePeriodSeconds should leave time to leave the cluster")
+    c = pod["containers"][0]
+    ports = {p.get("name"): p["containerPort"] for p in c.get("ports", [])}
+    if sorted(ports.values()) != [7400, 8080]: bad.append(f"container ports 7400 and 8080: {ports}")
+    for probe in ("readinessProbe", "livenessProbe"):
+        hg = c.get(probe, {}).get("httpGet", {})
+        port = ports.get(hg.get("port"), hg.get("port"))
+        if hg.get("path") != "/status.json" or port != 8080:
+            bad.append(f"{probe} must be httpGet /status.json on 8080 (got {hg})")
+    r = c.get("resources", {})
+    if not (r.get("requests", {}).get("cpu") and r.get("requests", {}).get("memory")
+            and r.get("limits", {}).get("cpu") and r.get("limits", {}).get("memory")):
+        bad.append("resources requests and limits (cpu, memory)")
+    for svc in svcs.values():
+        for p in svc["spec"].get("ports", []):
+            tp = p.get("targetPort", p["port"])
+            if tp not in ports and tp not in ports.values():
+                bad.append(f"Service {svc['metadata']['name']}: targetPort {tp} not a container port")
+    if not any(s["spec"].get("clusterIP") != "None" and s["spec"].get("type", "ClusterIP") == "ClusterIP"
+               for s in svcs.values()):
+        bad.append("a ClusterIP Service for the dashboard/metrics is missing")
+    script = c.get("command", [])[-1] if c.get("command") else ""
+    if "--join" not in script or "--name" not in script: bad.append("entrypoint script: --join, --name")
+    open(os.environ["WORK"] + "/entrypoint.sh", "w").write(script)
+    env = {e["name"]: e.get("value") for e in c.get("env", [])}
+    seed = env.get("SN_SEED", "")
+    if seed != f"{s['metadata']['name']}-0.{spec.get('serviceName')}:7400":
+        bad.append(f"SN_SEED {seed!r} is not <statefulset>-0.<serviceName>:7400")
+if bad: print("\n".join(bad)); sys.exit(1)
+PYEOF
+}
+
+# The StatefulSet's shell entrypoint: shellcheck it as POSIX sh, then run it (under
+# Debian's dash, the /bin/sh of the image) with a fake stage-node that prints its argv.
+c_k8s_entrypoint() {
+    [[ -s "$WORK/entrypoint.sh" ]] || { echo "no entrypoint extracted (the k8s check failed)"; return 1; }
+    shellcheck -s sh "$WORK/entrypoint.sh" || return 1
+    mkdir -p "$WORK/bin"
+    printf '#!/bin/sh\nprintf "%%s\\n" "$@"\n' >"$WORK/bin/stage-node"
+    chmod +x "$WORK/bin/stage-node"
+    local ord args
+    for ord in 0 1 2; do
+        args=$(env -i PATH="$WORK/bin:/usr/bin:/bin" POD_NAME="stage-node-$ord" SN_CLUSTER=stage \
+               SN_SEED=stage-node-0.stage-node:7400 SN_SCRIPT=scripts/demo.lua SN_THREADS=2 \
+               /bin/sh "$WORK/entrypoint.sh" 2>/dev/null | tr '\n' ' ')
+        echo "stage-node-$ord -> stage-node $args"
+        [[ "$args" == *"--name stage-node-$ord "* ]] || { echo "  --name is not the pod name"; return 1; }
+        [[ "$args" == *"--listen tcp://0.0.0.0:7400 --insecure "* ]] || { echo "  no --listen"; return 1; }
+        [[ "$args" == *"--http 0.0.0.0:8080 "* ]] || { echo "  no --http"; return 1; }
+        if [[ $ord == 0 ]]; then
+            [[ "$args" != *--join* ]] || { echo "  the seed must not --join"; return 1; }
+        else
+            [[ "$args" == *"--join stage-node-0.stage-node:7400 "* ]] || { echo "  no --join seed"; return 1; }
+        fi
+    done
+}
+
+c_kustomize() {
+    if ! command -v kubectl >/dev/null 2>&1; then echo "kubectl not installed" >&3; return 0; fi
+    kubectl kustomize deploy/k8s >"$WORK/kustomized.yaml" || return 1
+    $PY -c 'import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+print("kubectl kustomize renders:", ", ".join(d["kind"] + "/" + d["metadata"]["name"] for d in docs))
+assert len(docs) == 3, "expected 3 objects"' "$WORK/kustomized.yaml"
+}
+
+# ---------------------------------------------------------------- Dockerfile
+# The stage a line belongs to: lines after the last FROM are the runtime stage.
+runtime_stage() { awk '/^FROM /{n++} {if (n == stages) print}' stages="$(grep -c '^FROM ' deploy/Dockerfile)" deploy/Dockerfile; }
+build_stage() { awk '/^FROM /{n++} {if (n == 1) print}' deploy/Dockerfile; }
+# Package names on `apt-get install` lines (continuations joined) of stdin.
+apt_pkgs() { sed -e ':a' -e '/\\$/N; s/\\\n//; ta' | grep -o 'apt-get install[^&]*' \
+             | tr ' ' '\n' | grep -E '^[a-z0-9][a-z0-9.+-]+$' | grep -vxE 'apt-get|install' || true; }
+
+c_dockerfile() {
+    local bad=0 rt bs n
+    n=$(grep -c '^FROM ' deploy/Dockerfile)
+    echo "$n stages: $(grep '^FROM ' deploy/Dockerfile | tr '\n' ';')"
+    [[ $n -ge 2 ]] || { echo "expected a multi-stage build"; bad=1; }
+    grep '^FROM ' deploy/Dockerfile | grep -qvE '^FROM debian:bookworm(-slim)?(@sha256:[0-9a-f]+)? AS [a-z]+$' \
+        && { echo "every stage must be FROM debian:bookworm[-slim] AS NAME"; bad=1; }
+    rt=$(runtime_stage); bs=$(build_stage)
+    if grep -E -- '-dev\b' <<<"$rt"; then echo "-dev packages in the runtime stage (above)"; bad=1; fi
+    grep -qE '(gcc|cmake|pkg-config|make)\b' <<<"$(apt_pkgs <<<"$rt")" && { echo "build tools in the runtime stage"; bad=1; }
+    grep -q 'cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSN_TESTS=OFF -DSN_BENCH=OFF' <<<"$bs" \
+        || { echo "build stage: the CMake release configure line"; bad=1; }
+    grep -q 'cmake --build build/release' <<<"$bs" || { echo "build stage: cmake --build build/release"; bad=1; }
+    # Every -dev package of the "build" level of scripts/deps.sh is installed in the build stage.
+    local p dev
+    dev=$(apt_pkgs <<<"$bs")
+    for p in $(sed -n '/^build_pkgs=(/,/)/p' scripts/deps.sh | tr -s ' ()' '\n' | grep -E -- '-dev$|^(cmake|gcc|pkg-config)$'); do
+        grep -qx "$p" <<<"$dev" || { echo "build stage lacks $p (scripts/deps.sh build level)"; bad=1; }
+    done
+    grep -q 'rm -rf /var/lib/apt/lists' <<<"$rt" || { echo "runtime stage: apt lists not cleaned"; bad=1; }
+    grep -q -- '--no-install-recommends' <<<"$rt" || { echo "runtime stage: --no-install-recommends"; bad=1; }
+    # Runtime contents.
+    grep -qE '^COPY --from=[a-z]+ /src/build/release/stage-node /usr/local/bin/stage-node$' <<<"$rt" \
+        || { echo "runtime stage: binary at /usr/local/bin/stage-node"; bad=1; }
+    grep -qE '^COPY preload/ /opt/stage/preload/' <<<"$rt" || { echo "runtime: /opt/stage/preload"; bad=1; }
+    grep -qE '^COPY scripts/ /opt/stage/scripts/' <<<"$rt" || { echo "runtime: /opt/stage/scripts"; bad=1; }
+    grep -qx 'WORKDIR /opt/stage' <<<"$rt" || { echo "runtime: WORKDIR /opt/stage"; bad=1; }
+    local user
+    user=$(grep '^USER ' <<<"$rt" | tail -1 | awk '{print $2}')
+    [[ -n "$user" && "${user%%:*}" != root && "${user%%:*}" != 0 ]] || { echo "runtime: USER must be non-root (got '$user')"; bad=1; }
+    if ! grep -qE '^EXPOSE .*\b7400\b' <<<"$rt" || ! grep -qE '^EXPOSE .*\b8080\b' <<<"$rt"; then
+        echo "runtime: EXPOSE 7400 8080"; bad=1
+    fi
+    grep -q '^HEALTHCHECK ' <<<"$rt" || { echo "runtime: HEALTHCHECK"; bad=1; }
+    grep -qE '^ENTRYPOINT \["/usr/local/bin/stage-node"\]' <<<"$rt" || { echo "runtime: ENTRYPOINT stage-node"; bad=1; }
+    grep -qiE 'apt-get install[^&]*\b(curl|wget)\b' deploy/Dockerfile && { echo "curl/wget in the image"; bad=1; }
+    # Every COPY source from the build context exists in the repository.
+    local src
+    while read -r src; do
+        if [[ -e "$src" ]]; then echo "COPY source exists: $src"
+        else echo "COPY source missing: $src"; bad=1; fi
+    done < <(grep -E '^COPY ' deploy/Dockerfile | grep -v -- '--from=' \
+             | awk '{for (i = 2; i < NF; i++) if ($i !~ /^--/) print $i}')
+    # And none of them is excluded by .dockerignore.
+    if [[ -f .dockerignore ]]; then
+        for src in CMakeLists.txt node proto preload scripts; do
+            grep -qxE "/?${src}/?" .dockerignore && { echo ".dockerignore excludes $src"; bad=1; }
+        done
+    fi
+    echo "runtime packages: $(apt_pkgs <<<"$rt" | tr '\n' ' ')"
+    return $bad
+}
+
+# The runtime package names exist in Debian 12 (apt's local lists; no network).
+c_runtime_pkgs_exist() {
+    if ! ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1; then
+        echo "no apt package lists here (run apt-get update to enable)" >&3; return 0
+    fi
+    local p bad=0
+    for p in $(apt_pkgs <<<"$(runtime_stage)"); do
+        if apt-cache show "$p" >/dev/null 2>&1; then echo "$p: $(apt-cache show "$p" | awk '/^Version:/{print $2; exit}')"
+        else echo "$p: not a Debian package here"; bad=1; fi
+    done
+    return $bad
+}
+
+# Each shared library the built binary links directly (ELF NEEDED) comes from a
+# package the runtime stage installs (libc6 is in the base image).
+c_runtime_libs() {
+    local bin=build/stage-node
+    [[ -x $bin ]] || bin=build/release/stage-node
+    if [[ ! -x $bin ]]; then echo "no built binary (make build) to compare against" >&3; return 0; fi
+    local pkgs so path pkg bad=0
+    pkgs=$(apt_pkgs <<<"$(runtime_stage)")
+    for so in $(readelf -d "$bin" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
+        path=$(ldd "$bin" | awk -v so="$so" '$1 == so {print $3}')
+        pkg=""
+        for cand in "$path" "$(readlink -f "$path" 2>/dev/null)" "/usr$path" "/usr$(readlink -f "$path" 2>/dev/null)"; do
+            [[ -n "$cand" ]] && pkg=$(dpkg -S "$cand" 2>/dev/null | head -1 | cut -d: -f1) && [[ -n "$pkg" ]] && break
+        done
+        case "$so" in libc.so.*|libm.so.*|libdl.so.*|libpthread.so.*) pkg=${pkg:-libc6} ;; esac
+        if [[ "$pkg" == libc6 ]]; then echo "$so <- libc6 (base image)"
+        elif [[ -n "$pkg" ]] && grep -qx "$pkg" <<<"$pkgs"; then echo "$so <- $pkg (installed)"
+        else echo "$so <- ${pkg:-unknown package}: NOT installed by the runtime stage"; bad=1; fi
+    done
+    return $bad
+}
+
+# ---------------------------------------------------------------- health probe
+# Run the exact probe of the Dockerfile HEALTHCHECK and of the compose healthcheck
+# against a local HTTP server: it must pass on 200 from /status.json and fail on
+# 503, on a wrong path and on a closed port.
+c_probe() {
+    $PY - "$WORK" <<'PYEOF' || return 1
+import json, re, sys, yaml
+work = sys.argv[1]
+text = open("deploy/Dockerfile").read().replace("\\\n", " ")
+m = re.search(r"^HEALTHCHECK .*?CMD (\[.*\])\s*$", text, re.M)
+cmd = json.loads(m.group(1))
+assert cmd[:2] == ["/bin/bash", "-c"], cmd
+open(work + "/probe-docker.sh", "w").write(cmd[2])
+d = yaml.safe_load(open("docker-compose.yml"))
+for s in ("seed", "node2", "node3"):
+    t = d["services"][s]["healthcheck"]["test"]
+    assert t[:3] == ["CMD", "/bin/bash", "-c"], t
+    open(f"{work}/probe-{s}.sh", "w").write(t[3].replace("$$", "$"))   # compose's $$ escape
+print("probes extracted from deploy/Dockerfile and docker-compose.yml")
+PYEOF
+    cat >"$WORK/server.py" <<'PYEOF'
+import http.server, sys, threading
+mode = {"v": "ok"}
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.path == "/mode/ok" or self.path == "/mode/down":
+            mode["v"] = self.path.rsplit("/", 1)[1]; code = 200
+        elif self.path == "/status.json": code = 200 if mode["v"] == "ok" else 503
+        else: code = 404
+        body = b'{"node":"probe-test","members":[]}'
+        self.send_response(code); self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
+    def log_message(self, *a): pass
+class S(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        pass   # a probe may close once it has read the status line
+s = S(("127.0.0.1", 0), H)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+PYEOF
+    $PY "$WORK/server.py" >"$WORK/port" &
+    SERVER_PID=$!
+    local port=""
+    for _ in $(seq 50); do port=$(head -1 "$WORK/port" 2>/dev/null); [[ -n "$port" ]] && break; sleep 0.1; done
+    [[ -n "$port" ]] || { echo "test server did not start"; return 1; }
+    # A closed port: bind one and free it.
+    local closed
+    closed=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    run_probe() {   # run_probe FILE PORT -> exit status of the probe
+        local f=$1 p=$2
+        if [[ $f == *probe-docker.sh ]]; then
+            env -i PATH=/usr/bin:/bin SN_HTTP_PORT="$p" timeout 10 /bin/bash -c "$(cat "$f")"
+        else
+            timeout 10 /bin/bash -c "$(sed "s|/127.0.0.1/8080|/127.0.0.1/$p|" "$f")"
+        fi
+    }
+    local f bad=0 name
+    for f in "$WORK"/probe-*.sh; do
+        name=$(basename "$f" .sh)
+        [[ $name == probe-docker ]] || grep -q '/127.0.0.1/8080' "$f" || { echo "$name: not on port 8080"; bad=1; }
+        grep -q 'GET /status.json ' "$f" || { echo "$name: does not GET /status.json"; bad=1; }
+        exec 4<>"/dev/tcp/127.0.0.1/$port" && printf 'GET /mode/ok HTTP/1.0\r\n\r\n' >&4 && cat <&4 >/dev/null; exec 4>&-
+        if run_probe "$f" "$port" 2>/dev/null; then echo "$name: 200 -> healthy"
+        else echo "$name: 200 from /status.json judged unhealthy"; bad=1; fi
+        exec 4<>"/dev/tcp/127.0.0.1/$port" && printf 'GET /mode/down HTTP/1.0\r\n\r\n' >&4 && cat <&4 >/dev/null; exec 4>&-
+        if run_probe "$f" "$port" 2>/dev/null; then echo "$name: 503 judged healthy"; bad=1
+        else echo "$name: 503 -> unhealthy"; fi
+        if run_probe "$f" "$closed" 2>/dev/null; then echo "$name: closed port judged healthy"; bad=1
+        else echo "$name: closed port -> unhealthy"; fi
+        if run_probe "$(sed 's|/status.json|/nope|' "$f" >"$WORK/wrongpath"; echo "$WORK/wrongpath")" "$port" 2>/dev/null; then
+            echo "$name: 404 judged healthy"; bad=1
+        else echo "$name: 404 (wrong path) -> unhealthy"; fi
+    done
+    kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null; SERVER_PID=""
+    return $bad
+}
+
+# ---------------------------------------------------------------- this script
+c_selfcheck() {
+    shellcheck -x scripts/deploy-check.sh
+}
+
+echo "deploy-check: offline checks of the deployment files (no Docker, no Kubernetes)"
+check "tools: docker-compose, promtool, shellcheck, readelf, $PY + PyYAML" c_tools
+check "docker-compose -f docker-compose.yml config -q" c_compose_config
+check "docker-compose.yml: 3 nodes (seed, node2, node3 joining seed:7400), prometheus, ports, healthchecks" c_compose_shape
+check "promtool check config deploy/prometheus.yml" c_promtool
+check "deploy/prometheus.yml: 5 s interval, /metrics, seed/node2/node3:8080" c_prom_shape
+check "deploy/grafana/stage-node.json: valid JSON, variables, only contract metrics" c_grafana
+check "deploy/grafana/stage-node.json: every expression parses as PromQL (promtool check rules)" c_grafana_promql
+check "deploy/k8s: documents parse, StatefulSet/headless Service/probes/resources agree" c_k8s
+check "deploy/k8s: the StatefulSet entrypoint (shellcheck, dry run with a fake stage-node)" c_k8s_entrypoint
+check "deploy/k8s: kubectl kustomize renders (optional)" c_kustomize
+check "deploy/Dockerfile: stages, runtime without -dev or build tools, user, ports, paths" c_dockerfile
+check "deploy/Dockerfile: runtime packages exist in Debian 12 (apt-cache, local lists)" c_runtime_pkgs_exist
+check "deploy/Dockerfile: runtime packages cover the binary's NEEDED libraries" c_runtime_libs
+check "health probes (Dockerfile, compose) against a local /status.json server" c_probe
+check "shellcheck scripts/deploy-check.sh" c_selfcheck
+
+echo
+if [[ $skipped -gt 0 ]]; then echo "deploy-check: $skipped skipped (see SKIP lines above)"; fi
+if [[ $failed -gt 0 ]]; then
+    printf 'deploy-check: FAILED: %s\n' "${failures[@]}"
+fi
+echo "deploy-check: $passed passed, $failed failed"
+[[ $failed -eq 0 ]]
