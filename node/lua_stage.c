@@ -58,8 +58,10 @@ static int stage_spawn(lua_State *L)
     const char *slash = strchr(sid, '/');
     const char *me = sn_node_name(host->node);
     if (slash) {
-        if ((size_t)(slash - sid) != strlen(me) || strncmp(sid, me, (size_t)(slash - sid)) != 0)
-            return luaL_error(L, "stage.spawn: no route to node '%.*s'", (int)(slash - sid), sid);
+        if ((size_t)(slash - sid) != strlen(me) || strncmp(sid, me, (size_t)(slash - sid)) != 0) {
+            lua_pushlstring(L, sid, (size_t)(slash - sid));
+            return luaL_error(L, "stage.spawn: no route to node '%s'", lua_tostring(L, -1));
+        }
         sid = slash + 1;
     }
     if (!*sid)

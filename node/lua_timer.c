@@ -83,7 +83,10 @@ void sn_timer_fire(lua_State *L, uint64_t task)
     double again = 0;
     if (sn_lua_pcall(L, n - 1, 1, "error in timer") == SN_OK && lua_type(L, -1) == LUA_TNUMBER)
         again = lua_tonumber(L, -1);
-    if (again > 0) {
+    lua_pushinteger(L, (lua_Integer)task);
+    int alive = lua_rawget(L, tasks) == LUA_TTABLE; /* not cancelled by its own run */
+    lua_pop(L, 1);
+    if (again > 0 && alive) {
         sn_node_timer_arm(host->node, task, host->actor, again);
     } else {
         lua_pushinteger(L, (lua_Integer)task);

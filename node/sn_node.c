@@ -441,16 +441,16 @@ static int spawn_option(sn_node *n, const char *spec)
 int sn_node_run(sn_node *n)
 {
     const sn_opts *o = n->opts;
+    for (int i = 0; i < o->actor.n; i++) { /* first: the script may signal them at once */
+        if (spawn_option(n, o->actor.item[i]) != SN_OK)
+            return 1;
+    }
     if (o->script) {
         sn_msg *m = sn_msg_new(SN_MSG_START, NULL, NULL, NULL, o->script, strlen(o->script) + 1);
         if (!m || add_actor(n, "main", "main", m, &n->main_actor) != SN_OK) {
             sn_msg_destroy(&m);
             return 1;
         }
-    }
-    for (int i = 0; i < o->actor.n; i++) {
-        if (spawn_option(n, o->actor.item[i]) != SN_OK)
-            return 1;
     }
     on_wake(n->loop, &n->wake, 0); /* take the reference for the work queued so far */
     ev_run(n->loop, 0);

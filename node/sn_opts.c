@@ -226,7 +226,6 @@ const char *sn_opts_unavailable(const sn_opts *o)
     if (o->join.n) return "--join";
     if (o->cluster) return "--cluster";
     if (o->http) return "--http";
-    if (o->config) return "--config";
     if (o->curve_secret) return "--curve-secret";
     if (o->curve_allow) return "--curve-allow";
     if (o->insecure) return "--insecure";

@@ -12,7 +12,9 @@ enum { BUCKETS = 1024 };
 typedef struct stage {
     struct stage *next;
     uint64_t *ids;
-    size_t n, cap, cursor;
+    size_t n, cap;
+    size_t cursor; /* the next instance of the round */
+    size_t last;   /* the instance attempt 0 returned */
     char name[];
 } stage;
 
@@ -125,9 +127,11 @@ uint64_t sn_router_pick(sn_router *r, const char *name, size_t attempt)
     stage *s = find(r, name, 0);
     uint64_t id = 0;
     if (s && s->n && attempt < s->n) {
-        if (attempt == 0)
-            s->cursor = (s->cursor + 1) % s->n;
-        id = s->ids[(s->cursor + attempt) % s->n];
+        if (attempt == 0) {
+            s->last = s->cursor % s->n;
+            s->cursor = s->last + 1;
+        }
+        id = s->ids[(s->last + attempt) % s->n];
     }
     pthread_mutex_unlock(&r->lock);
     return id;
