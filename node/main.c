@@ -4,6 +4,7 @@
 #include "sn_log.h"
 #include "sn_node.h"
 #include "sn_opts.h"
+#include "sn_statuscli.h"
 
 #include <ev.h>
 #include <lua.h>
@@ -67,6 +68,7 @@ int main(int argc, char **argv)
     switch (opts.cmd) {
     case SN_CMD_HELP: fputs(sn_opts_usage(), stdout); return 0;
     case SN_CMD_VERSION: print_version(); return 0;
+    case SN_CMD_STATUS: return sn_status_cli(opts.http, stdout, stderr);
     default: break;
     }
     char **keep = NULL, **comb = NULL;

@@ -12,6 +12,7 @@ struct sn_mailbox {
     pthread_mutex_t lock;
     sn_msg *head, *tail;
     size_t len, cap;
+    size_t peak;     /* the longest it has been */
     size_t overload; /* next length that triggers a warning */
     int scheduled;   /* in the run queue or running on a worker */
 };
@@ -58,6 +59,8 @@ int sn_mailbox_push(sn_mailbox *mb, sn_msg *m, int force, int *wake, size_t *war
         mb->head = m;
     mb->tail = m;
     mb->len++;
+    if (mb->len > mb->peak)
+        mb->peak = mb->len;
     if (mb->len >= mb->overload) {
         *warn = mb->len;
         mb->overload *= 2;
@@ -97,10 +100,12 @@ int sn_mailbox_yield(sn_mailbox *mb)
     return more;
 }
 
-size_t sn_mailbox_length(sn_mailbox *mb)
+size_t sn_mailbox_length(sn_mailbox *mb, size_t *peak)
 {
     pthread_mutex_lock(&mb->lock);
     size_t n = mb->len;
+    if (peak)
+        *peak = mb->peak;
     pthread_mutex_unlock(&mb->lock);
     return n;
 }

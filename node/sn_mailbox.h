@@ -28,7 +28,8 @@ sn_msg *sn_mailbox_pop(sn_mailbox *mb);
  * else marks the mailbox idle and returns 0. */
 int sn_mailbox_yield(sn_mailbox *mb);
 
-/* sn_mailbox_length: messages queued now. Any thread. */
-size_t sn_mailbox_length(sn_mailbox *mb);
+/* sn_mailbox_length: messages queued now, and (if peak is not NULL) the most ever queued.
+ * Any thread. */
+size_t sn_mailbox_length(sn_mailbox *mb, size_t *peak);
 
 #endif

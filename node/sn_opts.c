@@ -221,7 +221,6 @@ const char *sn_opts_unavailable(const sn_opts *o)
 {
     /* Each entry names the option and the part of the node that will bring it. */
     if (o->cmd == SN_CMD_KEYGEN) return "keygen";
-    if (o->cmd == SN_CMD_STATUS) return "status";
     if (o->listen) return "--listen";
     if (o->join.n) return "--join";
     if (o->cluster) return "--cluster";

@@ -53,9 +53,9 @@ Test(sn_mailbox, cap_and_force)
     cr_assert_eq(sn_mailbox_push(mb, msg(2), 0, &wake, &warn), SN_OK);
     sn_msg *m = msg(3);
     cr_assert_eq(sn_mailbox_push(mb, m, 0, &wake, &warn), SN_EFULL);
-    cr_assert_eq(sn_mailbox_length(mb), 2);
+    cr_assert_eq(sn_mailbox_length(mb, NULL), 2);
     cr_assert_eq(sn_mailbox_push(mb, m, 1, &wake, &warn), SN_OK, "force passes the cap");
-    cr_assert_eq(sn_mailbox_length(mb), 3);
+    cr_assert_eq(sn_mailbox_length(mb, NULL), 3);
     sn_mailbox_destroy(&mb);
 }
 
@@ -71,6 +71,9 @@ Test(sn_mailbox, overload_warnings_double)
             warned[nw++] = warn;
     }
     cr_assert_eq(nw, 3);
+    size_t peak;
+    cr_assert_eq(sn_mailbox_length(mb, &peak), 5000);
+    cr_assert_eq(peak, 5000);
     cr_assert_eq(warned[0], 1024);
     cr_assert_eq(warned[1], 2048);
     cr_assert_eq(warned[2], 4096);
