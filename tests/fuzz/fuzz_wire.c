@@ -1,0 +1,69 @@
+/* Fuzz target for sn_wire_decode: any input, with the default limits and with tight ones.
+ * A frame that decodes must encode again, decode to an equal frame, and re-encode to the same
+ * bytes (the encoder's output is canonical). */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sn_error.h"
+#include "sn_wire.h"
+
+static void check(int cond, const char *what, const char *err)
+{
+    if (!cond) {
+        fprintf(stderr, "fuzz_wire: %s (%s)\n", what, err);
+        abort();
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    sn_wire_limits lims[2];
+    sn_wire_limits_init(&lims[0]);
+    sn_wire_limits_init(&lims[1]);
+    lims[1].max_string = 8;
+    lims[1].max_members = 2;
+    lims[1].max_stages = 2;
+    lims[1].max_payload = 16;
+    lims[1].max_depth = SN_WIRE_DEPTH_MIN;
+    lims[1].max_frame = 256;
+    char err[256] = "";
+    sn_wbuf b1, b2;
+    sn_wbuf_init(&b1);
+    sn_wbuf_init(&b2);
+    for (int i = 0; i < 2; i++) {
+        const sn_wire_limits *lim = &lims[i];
+        sn_wire_frame f, g;
+        int version;
+        sn_wire_kind kind;
+        int peek = sn_wire_peek((const char *)data, size, &version, &kind);
+        int rc = sn_wire_decode((const char *)data, size, lim, &f, err, sizeof err);
+        check(rc == SN_OK || rc == SN_EPROTO || rc == SN_ELIMIT || rc == SN_ENOTSUP,
+              "unexpected decode error", err);
+        if (rc != SN_OK) {
+            check(f.arena == NULL, "a failed decode kept memory", err);
+            continue;
+        }
+        check(peek == SN_OK && kind == f.kind && version == SN_WIRE_VERSION,
+              "peek disagrees with decode", err);
+        sn_wbuf_reset(&b1);
+        rc = sn_wire_encode(&f, lim, &b1, err, sizeof err);
+        check(rc == SN_OK, "a decoded frame did not encode", err);
+        check(b1.len <= size, "re-encoding grew the frame", err);
+        rc = sn_wire_decode(b1.data, b1.len, lim, &g, err, sizeof err);
+        check(rc == SN_OK, "a re-encoded frame did not decode", err);
+        check(sn_wire_equal(&f, &g), "decode(encode(decode(x))) != decode(x)", err);
+        sn_wbuf_reset(&b2);
+        rc = sn_wire_encode(&g, lim, &b2, err, sizeof err);
+        check(rc == SN_OK && b2.len == b1.len && memcmp(b1.data, b2.data, b1.len) == 0,
+              "encoding is not canonical", err);
+        sn_wire_frame_fini(&g);
+        sn_wire_frame_fini(&f);
+    }
+    sn_wbuf_fini(&b1);
+    sn_wbuf_fini(&b2);
+    return 0;
+}
