@@ -1,17 +1,21 @@
-/* lua_actor: one message at a time on the actor's state; every call into Lua is protected,
- * so a failing handler harms nothing but its own message. */
+/* lua_actor: one message at a time on the actor's state. Each message is handled inside a
+ * protected call, so even our own pushes (which may hit the memory cap) cannot unwind past
+ * it; the user's code runs in a nested protected call with a traceback and the governor. */
 #include "lua_actor.h"
+#include "lua_signal.h"
 #include "lua_state.h"
 #include "lua_thread.h"
 #include "lua_timer.h"
 #include "lua_waitfor.h"
+#include "lua_worker.h"
 #include "sn_actor.h"
 #include "sn_error.h"
 #include "sn_node.h"
-
 #include "sn_snapshot.h"
 
 #include <lua.h>
+#include <stdio.h>
+#include <time.h>
 
 enum { BATCH = 64 }; /* messages per turn, so that no actor starves the others */
 
@@ -28,53 +32,107 @@ static int run_function(lua_State *L, const sn_msg *m)
         sn_log_write(host->log, SN_LOG_ERROR, host->who, "cannot start: %s", err);
         return SN_EPROTO;
     }
-    return sn_lua_pcall(L, n - 1, 0, "error in spawned function");
+    return sn_lua_pcall(L, n - 1, 0, "spawned function");
 }
 
-static void handle(sn_actor *a, lua_State *L, sn_msg *m)
+static int run_start(lua_State *L, const sn_msg *m)
 {
-    sn_lua_host *host = sn_lua_host_of(L);
+    return m->kind == SN_MSG_START ? sn_lua_run_file(L, m->data) : run_function(L, m);
+}
+
+/* The top level failed: restart it (in a fresh state) while the policy allows, else the
+ * actor is failed for good. */
+static void start_failed(sn_actor *a, sn_node *n)
+{
+    sn_log *log = sn_node_log(n);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    double now = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    int count = 0;
+    while (sn_actor_may_restart(a, now, &count)) {
+        sn_log_write(log, SN_LOG_WARN, sn_actor_name(a), "restarting (%d of at most %d in %g s)",
+                     count, sn_actor_limits(a)->intensity, sn_actor_limits(a)->period);
+        if (sn_actor_reset(a) != SN_OK) {
+            sn_actor_fail(a);
+            break;
+        }
+        if (run_start(sn_actor_state(a), sn_actor_start_msg(a)) == SN_OK)
+            return;
+    }
+    if (sn_node_actor_failed(n, sn_actor_id(a), sn_actor_stage(a)))
+        return; /* the standalone script: the node exits 1 */
+    sn_actor_fail(a);
+    if (sn_actor_limits(a)->restart == SN_RESTART_ALWAYS)
+        sn_log_write(log, SN_LOG_ERROR, sn_actor_name(a),
+                     "failed: giving up after %d restarts in %g s", count - 1,
+                     sn_actor_limits(a)->period);
+    else
+        sn_log_write(log, SN_LOG_ERROR, sn_actor_name(a), "failed: its top level did not run "
+                     "(restart=never); messages to it are answered as no route");
+}
+
+typedef struct job_args {
+    sn_actor *a;
+    sn_msg *m;
+    int start_failed; /* handled outside: a restart closes the state handle runs on */
+} job_args;
+
+/* In protection: what one message does. */
+static int handle(lua_State *L)
+{
+    job_args *j = lua_touserdata(L, 1);
+    sn_actor *a = j->a;
+    sn_msg *m = j->m;
+    lua_settop(L, 0);
+    if (sn_actor_failed(a)) { /* answered like a missing route */
+        if (m->kind == SN_MSG_SIGNAL && m->reply) {
+            char why[300];
+            snprintf(why, sizeof why, "no route to %s", sn_actor_stage(a));
+            sn_signal_reply_error(L, m, why);
+        }
+        return 0;
+    }
     switch (m->kind) {
     case SN_MSG_START:
-        if (sn_lua_run_file(L, m->data) != SN_OK)
-            sn_node_actor_failed(host->node, sn_actor_id(a));
-        break;
     case SN_MSG_START_FN:
-        if (run_function(L, m) != SN_OK)
-            sn_node_actor_failed(host->node, sn_actor_id(a));
+        j->start_failed = run_start(L, m) != SN_OK;
         break;
-    case SN_MSG_SIGNAL:
-        sn_waitfor_dispatch(L, m);
-        break;
-    case SN_MSG_HANDLER:
-        sn_waitfor_adopt(L, m);
-        break;
-    case SN_MSG_TIMER:
-        sn_timer_fire(L, m->handle);
-        break;
+    case SN_MSG_SIGNAL: sn_waitfor_dispatch(L, m); break;
+    case SN_MSG_HANDLER: sn_waitfor_adopt(L, m); break;
+    case SN_MSG_TIMER: sn_timer_fire(L, m->handle); break;
     case SN_MSG_THREAD:
-    case SN_MSG_THREAD_END:
-        sn_thread_deliver(L, m);
-        break;
-    default:
-        sn_log_write(host->log, SN_LOG_DEBUG, host->who, "message of kind %d ignored",
-                     (int)m->kind);
-        break;
+    case SN_MSG_THREAD_END: sn_thread_deliver(L, m); break;
     }
-    lua_settop(L, 0);
+    return 0;
 }
 
 void sn_actor_run(sn_task *t, void *worker)
 {
-    (void)worker;
     sn_actor *a = sn_actor_of_task(t);
-    lua_State *L = sn_actor_state(a);
-    sn_node *n = sn_lua_host_of(L)->node;
+    sn_node *n = sn_actor_node(a);
     for (int i = 0; i < BATCH; i++) {
         sn_msg *m = sn_mailbox_pop(sn_actor_mailbox(a));
         if (!m)
             break;
-        handle(a, L, m);
+        lua_State *L = sn_actor_state(a); /* may change: a restart makes a new one */
+        if (!L) { /* a restart could not make a state: the actor is failed */
+            sn_msg_destroy(&m);
+            sn_node_msg_done(n);
+            continue;
+        }
+        sn_lua_host *host = sn_lua_host_of(L);
+        sn_worker_busy(worker, sn_actor_name(a), m->kind == SN_MSG_SIGNAL ? m->name : NULL);
+        job_args j = {a, m, 0};
+        lua_pushcfunction(L, handle);
+        lua_pushlightuserdata(L, &j);
+        if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+            sn_log_write(host->log, SN_LOG_ERROR, host->who, "message '%s' lost: %s", m->name,
+                         lua_tostring(L, -1) ? lua_tostring(L, -1) : "error");
+            lua_settop(L, 0);
+        }
+        if (j.start_failed)
+            start_failed(a, n);
+        sn_worker_idle(worker);
         sn_msg_destroy(&m);
         sn_node_msg_done(n);
     }

@@ -51,7 +51,8 @@ static const setting settings[] = {
     {"http", "--http", 's'},           {"curve_secret", "--curve-secret", 's'},
     {"curve_allow", "--curve-allow", 's'}, {"insecure", "--insecure", 'b'},
     {"log_level", "--log-level", 's'}, {"script", NULL, 'S'},
-    {"args", NULL, 'A'},               {NULL, NULL, 0},
+    {"args", NULL, 'A'},               {"stages", "--stage", 'T'},
+    {NULL, NULL, 0},
 };
 
 /* Converts the value at the top for setting s; returns SN_OK or SN_EINVAL (err set). */
@@ -78,6 +79,37 @@ static int convert(lua_State *L, const setting *s, strv *opts, strv *script, str
         if (t != LUA_TBOOLEAN)
             return BAD("a boolean");
         return lua_toboolean(L, -1) && push_str(opts, s->flag) ? SN_ENOMEM : SN_OK;
+    case 'T': /* stages = { SID = { key = value, ... } } */
+        if (t != LUA_TTABLE)
+            return BAD("a table of stage ids");
+        lua_pushnil(L);
+        while (lua_next(L, -2)) {
+            if (lua_type(L, -2) != LUA_TSTRING || !lua_istable(L, -1)) {
+                snprintf(err, errlen, "config %s: stages must map stage ids to tables of limits",
+                         path);
+                return SN_EINVAL;
+            }
+            char spec[1024];
+            size_t at = (size_t)snprintf(spec, sizeof spec, "%s:", lua_tostring(L, -2));
+            lua_pushnil(L);
+            while (lua_next(L, -2)) {
+                if (lua_type(L, -2) != LUA_TSTRING || !(lua_type(L, -1) == LUA_TSTRING ||
+                                                       lua_type(L, -1) == LUA_TNUMBER)) {
+                    snprintf(err, errlen, "config %s: stages.%s: limits are name = value",
+                             path, lua_tostring(L, -4));
+                    return SN_EINVAL;
+                }
+                lua_pushvalue(L, -1); /* tostring on a copy: keep lua_next's key intact */
+                at += (size_t)snprintf(spec + at, at < sizeof spec ? sizeof spec - at : 0,
+                                       "%s%s=%s", spec[at - 1] == ':' ? "" : ",",
+                                       lua_tostring(L, -3), lua_tostring(L, -1));
+                lua_pop(L, 2);
+            }
+            lua_pop(L, 1);
+            if (at >= sizeof spec || push_str(opts, s->flag) || push_str(opts, spec))
+                return SN_ENOMEM;
+        }
+        return SN_OK;
     case 'S':
         if (t != LUA_TSTRING)
             return BAD("a string");

@@ -107,20 +107,58 @@ static int panic(lua_State *L)
     return 0; /* Lua aborts after this; every entry into Lua is protected, so it is a bug */
 }
 
+/* The counting allocator: every byte a state holds is counted against its cap; an
+ * allocation past the cap fails, and Lua turns that into a memory error in the code that
+ * asked, leaving the state usable. */
 static void *l_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
-    (void)ud;
-    (void)osize;
+    sn_lua_host *host = ud;
+    size_t old = ptr ? osize : 0; /* without ptr, osize tells the type, not a size */
     if (nsize == 0) {
         free(ptr);
+        host->mem_used -= old;
         return NULL;
     }
-    return realloc(ptr, nsize);
+    if (nsize > old && host->mem_cap && host->mem_used + (nsize - old) > host->mem_cap)
+        return NULL;
+    void *p = realloc(ptr, nsize);
+    if (!p)
+        return NULL;
+    host->mem_used = host->mem_used - old + nsize;
+    if (host->mem_warn && host->mem_used > host->mem_warn && !host->mem_warned) {
+        host->mem_warned = 1;
+        sn_log_write(host->log, SN_LOG_WARN, host->who, "Lua memory above %zu MiB (cap %zu MiB)",
+                     host->mem_warn >> 20, host->mem_cap >> 20);
+    } else if (host->mem_warned && host->mem_used < host->mem_warn / 2) {
+        host->mem_warned = 0;
+    }
+    return p;
+}
+
+enum { HOOK_EVERY = 100000 }; /* instructions between budget checks */
+
+/* The count hook: past the budget, the entry fails, and stays failing (the hook then runs
+ * every instruction), so a pcall in the script cannot swallow it and loop on. */
+static void budget_hook(lua_State *L, lua_Debug *ar)
+{
+    (void)ar;
+    sn_lua_host *host = sn_lua_host_of(L);
+    if (!host->over_budget) {
+        if (host->budget <= 0 ||
+            sn_clock_seconds(CLOCK_THREAD_CPUTIME_ID) - host->entry_cpu <= host->budget)
+            return;
+        host->over_budget = 1;
+        lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
+    }
+    char msg[300];
+    snprintf(msg, sizeof msg, "budget exceeded in %s of actor %s (%g s of CPU)",
+             host->activity, host->who, host->budget);
+    luaL_error(L, "%s", msg);
 }
 
 lua_State *sn_lua_new(sn_lua_host *host)
 {
-    lua_State *L = lua_newstate(l_alloc, NULL);
+    lua_State *L = lua_newstate(l_alloc, host);
     if (!L) {
         sn_log_write(host->log, SN_LOG_ERROR, host->who, "cannot create a Lua state: %s",
                      sn_strerror(SN_ENOMEM));
@@ -128,6 +166,7 @@ lua_State *sn_lua_new(sn_lua_host *host)
     }
     *(sn_lua_host **)lua_getextraspace(L) = host;
     lua_atpanic(L, panic);
+    lua_sethook(L, budget_hook, LUA_MASKCOUNT, HOOK_EVERY); /* coroutines inherit it */
     lua_pushcfunction(L, setup);
     lua_pushlightuserdata(L, host);
     if (sn_lua_pcall(L, 1, 0, "state setup") != SN_OK) {
@@ -151,20 +190,33 @@ static int traceback(lua_State *L)
     return 1;
 }
 
-int sn_lua_pcall(lua_State *L, int nargs, int nresults, const char *what)
+int sn_lua_pcall(lua_State *L, int nargs, int nresults, const char *activity)
 {
+    sn_lua_host *host = sn_lua_host_of(L);
+    snprintf(host->activity, sizeof host->activity, "%s", activity);
+    host->entry_cpu = sn_clock_seconds(CLOCK_THREAD_CPUTIME_ID);
+    host->over_budget = 0;
+    host->last_kill = 0;
     int base = lua_gettop(L) - nargs;
     lua_pushcfunction(L, traceback);
     lua_insert(L, base);
     int status = lua_pcall(L, nargs, nresults, base);
     lua_remove(L, base);
+    if (host->over_budget) { /* back to a check every HOOK_EVERY instructions */
+        host->last_kill = 1;
+        host->over_budget = 0;
+        lua_sethook(L, budget_hook, LUA_MASKCOUNT, HOOK_EVERY);
+    }
     if (status == LUA_OK)
         return SN_OK;
-    sn_lua_host *host = sn_lua_host_of(L);
     const char *msg = lua_tostring(L, -1);
-    if (status == LUA_ERRMEM)
+    if (status == LUA_ERRMEM) {
         msg = "not enough memory";
-    sn_log_write(host->log, SN_LOG_ERROR, host->who, "%s: %s", what, msg ? msg : "?");
+        if (host->mem_cap && !host->last_kill)
+            host->last_kill = 2;
+    }
+    sn_log_write(host->log, SN_LOG_ERROR, host->who, "error in %s: %s", activity,
+                 msg ? msg : "?");
     lua_pop(L, 1);
     return SN_ELUA;
 }
@@ -179,7 +231,7 @@ int sn_lua_run_file(lua_State *L, const char *path)
         return status == LUA_ERRFILE ? SN_ENOENT : SN_ELUA;
     }
     char what[512];
-    snprintf(what, sizeof what, "error in %s", path);
+    snprintf(what, sizeof what, "top-level chunk of %s", path);
     return sn_lua_pcall(L, 0, 0, what);
 }
 

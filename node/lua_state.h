@@ -30,6 +30,16 @@ typedef struct sn_lua_host {
     struct sn_job *job;       /* on a worker: the job running now, else NULL */
     const void *msg;          /* the message being handled (an sn_msg), or NULL */
     int replied;              /* stage.signal(nil, ...) answered the message being handled */
+
+    /* the governor (see docs/governor.md) */
+    double budget;            /* CPU seconds per entry into Lua; 0: no limit */
+    size_t mem_warn, mem_cap; /* bytes; 0: none */
+    size_t mem_used;          /* bytes the state holds now (the counting allocator) */
+    int mem_warned;           /* the warning was logged; again after it falls below half */
+    double entry_cpu;         /* thread CPU seconds when the current entry began */
+    char activity[160];       /* what the current entry runs, e.g. "handler 'hello'" */
+    int over_budget;          /* the current entry overran its budget: every hook raises */
+    int last_kill;            /* after an entry failed: 1 budget, 2 memory, else 0 */
 } sn_lua_host;
 
 /* sn_lua_new: a new state owned by host, with everything but preload installed.
@@ -42,9 +52,11 @@ double sn_clock_seconds(clockid_t id);
 /* sn_lua_host_of: the host given to sn_lua_new. */
 sn_lua_host *sn_lua_host_of(lua_State *L);
 
-/* sn_lua_pcall: lua_pcall with a traceback handler. On error logs one record
- * "what: message\ntraceback" at level error, pops it, and returns SN_ELUA. */
-int sn_lua_pcall(lua_State *L, int nargs, int nresults, const char *what);
+/* sn_lua_pcall: one entry into Lua: lua_pcall with a traceback handler, under the
+ * governor: the CPU budget starts now for `activity` (e.g. "handler 'hello'"). On error
+ * logs one record "error in ACTIVITY: message\ntraceback", pops it, sets host->last_kill
+ * (budget or memory) and returns SN_ELUA. */
+int sn_lua_pcall(lua_State *L, int nargs, int nresults, const char *activity);
 
 /* sn_lua_run_file: loads and runs a Lua file as a chunk. SN_ENOENT when it cannot be read,
  * SN_ELUA on a syntax or runtime error; each is logged with file:line. */

@@ -176,6 +176,6 @@ void sn_thread_deliver(lua_State *L, const sn_msg *m)
         lua_settop(L, threads - 1);
         return;
     }
-    sn_lua_pcall(L, n, 0, "error in thread callback");
+    sn_lua_pcall(L, n, 0, "thread callback");
     lua_settop(L, threads - 1);
 }

@@ -81,7 +81,7 @@ void sn_timer_fire(lua_State *L, uint64_t task)
     for (int i = 1; i <= n; i++)
         lua_rawgeti(L, entry, i);
     double again = 0;
-    if (sn_lua_pcall(L, n - 1, 1, "error in timer") == SN_OK && lua_type(L, -1) == LUA_TNUMBER)
+    if (sn_lua_pcall(L, n - 1, 1, "timer") == SN_OK && lua_type(L, -1) == LUA_TNUMBER)
         again = lua_tonumber(L, -1);
     lua_pushinteger(L, (lua_Integer)task);
     int alive = lua_rawget(L, tasks) == LUA_TTABLE; /* not cancelled by its own run */

@@ -238,7 +238,7 @@ void sn_waitfor_dispatch(lua_State *L, const sn_msg *m)
     host->msg = m;
     host->replied = 0;
     char what[600];
-    snprintf(what, sizeof what, "error in handler '%s'", lua_tostring(L, matched));
+    snprintf(what, sizeof what, "handler '%s'", lua_tostring(L, matched));
     int nargs = lua_gettop(L) - fn;
     if (sn_lua_pcall(L, nargs, LUA_MULTRET, what) == SN_OK) {
         if (m->reply && !host->replied)

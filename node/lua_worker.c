@@ -10,14 +10,57 @@
 #include "sn_snapshot.h"
 
 #include <lauxlib.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 struct sn_worker {
     sn_lua_host host;
     lua_State *L;
     char who[96];
+    pthread_mutex_t busy_lock; /* the watchdog reads what this worker is on */
+    double busy_since;         /* monotonic seconds; 0: idle */
+    char busy_who[96];
+    char busy_what[128];
 };
+
+static double monotonic(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void sn_worker_busy(sn_worker *w, const char *who, const char *what)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->busy_lock);
+    w->busy_since = monotonic();
+    snprintf(w->busy_who, sizeof w->busy_who, "%s", who);
+    snprintf(w->busy_what, sizeof w->busy_what, "%s", what ? what : "");
+    pthread_mutex_unlock(&w->busy_lock);
+}
+
+void sn_worker_idle(sn_worker *w)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->busy_lock);
+    w->busy_since = 0;
+    pthread_mutex_unlock(&w->busy_lock);
+}
+
+double sn_worker_busy_for(sn_worker *w, char *who, size_t wholen, char *what, size_t whatlen)
+{
+    pthread_mutex_lock(&w->busy_lock);
+    double since = w->busy_since;
+    snprintf(who, wholen, "%s", w->busy_who);
+    snprintf(what, whatlen, "%s", w->busy_what);
+    pthread_mutex_unlock(&w->busy_lock);
+    return since > 0 ? monotonic() - since : 0;
+}
 
 static int seal(lua_State *L)
 {
@@ -34,6 +77,8 @@ sn_worker *sn_worker_new(const sn_worker_conf *conf)
         return NULL;
     }
     snprintf(w->who, sizeof w->who, "worker-%d", conf->index);
+    pthread_mutex_init(&w->busy_lock, NULL);
+    sn_limits lim = sn_node_limits(conf->node, ""); /* "*" and the defaults */
     w->host = (sn_lua_host){
         .log = conf->log,
         .who = w->who,
@@ -42,6 +87,9 @@ sn_worker *sn_worker_new(const sn_worker_conf *conf)
         .start = conf->start,
         .node = conf->node,
         .shared = sn_node_shared(conf->node),
+        .budget = lim.budget,
+        .mem_warn = lim.memory_warn,
+        .mem_cap = lim.memory_cap,
     };
     w->L = sn_lua_new(&w->host);
     if (w->L && sn_lua_run_preload(w->L, conf->preload, conf->preload_required) == SN_OK) {
@@ -61,6 +109,7 @@ void sn_worker_destroy(sn_worker **wp)
         return;
     if ((*wp)->L)
         lua_close((*wp)->L);
+    pthread_mutex_destroy(&(*wp)->busy_lock);
     free(*wp);
     *wp = NULL;
 }
@@ -128,11 +177,14 @@ void sn_worker_run_job(sn_task *t, void *worker)
     w->host.job = job;
     w->host.actor = job->owner;
     w->host.stage = job->stage;
+    w->host.budget = sn_node_limits(n, job->stage).budget; /* the submitter's budget */
+    sn_worker_busy(w, w->who, NULL);
     lua_pushcfunction(L, job_body);
     lua_pushlightuserdata(L, job);
     double rerun = 0;
     char what[64];
-    snprintf(what, sizeof what, "%s failed", job->handle ? "thread" : "job");
+    snprintf(what, sizeof what, "%s %llu", job->handle ? "thread" : "job",
+             (unsigned long long)job->seq);
     if (sn_lua_pcall(L, 1, LUA_MULTRET, what) == SN_OK) {
         int count = lua_gettop(L);
         if (job->handle)
@@ -149,5 +201,6 @@ void sn_worker_run_job(sn_task *t, void *worker)
     w->host.actor = 0;
     w->host.stage = "";
     snprintf(w->who, sizeof w->who, "worker");
+    sn_worker_idle(w);
     sn_node_job_ended(n, job, rerun);
 }

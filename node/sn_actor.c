@@ -10,24 +10,48 @@
 #include <stdlib.h>
 #include <string.h>
 
+enum { MAX_INTENSITY = 64 }; /* restart times remembered */
+
 struct sn_actor {
     sn_task task; /* first: the run queue links actors through it */
     atomic_int refs;
+    atomic_int failed;
     uint64_t id;
     char *stage;
     char *name;
     char *node_name;
+    char *preload;
+    int preload_required;
+    sn_limits limits;
+    sn_msg *start;                    /* a copy of the first message, for restarts */
+    double restarts[MAX_INTENSITY];   /* times of the latest restarts, a ring */
+    int nrestarts;
     sn_mailbox *mailbox;
     sn_lua_host host;
     lua_State *L;
 };
 
+/* Makes the state and runs the preload folder. */
+static int open_state(sn_actor *a)
+{
+    sn_lua_host *h = &a->host;
+    h->mem_used = 0;
+    h->mem_warned = 0;
+    h->budget = a->limits.budget;
+    h->mem_warn = a->limits.memory_warn;
+    h->mem_cap = a->limits.memory_cap;
+    a->L = sn_lua_new(h);
+    if (!a->L)
+        return SN_ENOMEM;
+    return sn_lua_run_preload(a->L, a->preload, a->preload_required);
+}
+
 sn_actor *sn_actor_new(const sn_actor_conf *conf, int *err)
 {
     sn_actor *a = calloc(1, sizeof *a);
     if (!a || !(a->stage = strdup(conf->stage)) || !(a->name = strdup(conf->name)) ||
-        !(a->node_name = strdup(conf->node_name)) ||
-        !(a->mailbox = sn_mailbox_new(conf->mailbox_cap))) {
+        !(a->node_name = strdup(conf->node_name)) || !(a->preload = strdup(conf->preload)) ||
+        !(a->mailbox = sn_mailbox_new(conf->limits.mailbox))) {
         sn_log_write(conf->log, SN_LOG_ERROR, conf->name, "cannot create actor: %s",
                      sn_strerror(SN_ENOMEM));
         if (a)
@@ -37,8 +61,11 @@ sn_actor *sn_actor_new(const sn_actor_conf *conf, int *err)
         return NULL;
     }
     atomic_init(&a->refs, 1);
+    atomic_init(&a->failed, 0);
     a->id = conf->id;
     a->task.run = conf->run;
+    a->limits = conf->limits;
+    a->preload_required = conf->preload_required;
     a->host = (sn_lua_host){
         .log = conf->log,
         .who = a->name,
@@ -52,13 +79,7 @@ sn_actor *sn_actor_new(const sn_actor_conf *conf, int *err)
         .shared = conf->node ? sn_node_shared(conf->node) : NULL,
         .actor = a->id,
     };
-    a->L = sn_lua_new(&a->host);
-    if (!a->L) {
-        sn_actor_release(&a);
-        *err = SN_ENOMEM;
-        return NULL;
-    }
-    int rc = sn_lua_run_preload(a->L, conf->preload, conf->preload_required);
+    int rc = open_state(a);
     if (rc != SN_OK) {
         sn_actor_release(&a);
         *err = rc;
@@ -84,6 +105,8 @@ void sn_actor_release(sn_actor **ap)
     if (a->L)
         lua_close(a->L);
     sn_mailbox_destroy(&a->mailbox);
+    sn_msg_destroy(&a->start);
+    free(a->preload);
     free(a->stage);
     free(a->name);
     free(a->node_name);
@@ -123,4 +146,64 @@ sn_task *sn_actor_task(sn_actor *a)
 sn_actor *sn_actor_of_task(sn_task *t)
 {
     return (sn_actor *)((char *)t - offsetof(sn_actor, task));
+}
+
+sn_node *sn_actor_node(const sn_actor *a)
+{
+    return a->host.node;
+}
+
+const sn_limits *sn_actor_limits(const sn_actor *a)
+{
+    return &a->limits;
+}
+
+int sn_actor_keep_start(sn_actor *a, const sn_msg *start)
+{
+    sn_msg_destroy(&a->start);
+    a->start = sn_msg_new(start->kind, start->name, start->reply, start->src_stage, start->data,
+                          start->len);
+    return a->start ? SN_OK : SN_ENOMEM;
+}
+
+const sn_msg *sn_actor_start_msg(const sn_actor *a)
+{
+    return a->start;
+}
+
+int sn_actor_may_restart(sn_actor *a, double now, int *count)
+{
+    const sn_limits *l = &a->limits;
+    if (l->restart != SN_RESTART_ALWAYS || !a->start)
+        return 0;
+    int keep = l->intensity < MAX_INTENSITY ? l->intensity : MAX_INTENSITY;
+    int recent = 0; /* restarts within the period: OTP's intensity/period */
+    for (int i = 0; i < a->nrestarts && i < keep; i++)
+        recent += now - a->restarts[i] <= l->period;
+    *count = recent + 1;
+    if (recent >= l->intensity)
+        return 0;
+    memmove(&a->restarts[1], &a->restarts[0], (size_t)(MAX_INTENSITY - 1) * sizeof(double));
+    a->restarts[0] = now;
+    if (a->nrestarts < MAX_INTENSITY)
+        a->nrestarts++;
+    return 1;
+}
+
+int sn_actor_reset(sn_actor *a)
+{
+    if (a->L)
+        lua_close(a->L);
+    a->L = NULL;
+    return open_state(a);
+}
+
+void sn_actor_fail(sn_actor *a)
+{
+    atomic_store(&a->failed, 1);
+}
+
+int sn_actor_failed(const sn_actor *a)
+{
+    return atomic_load(&a->failed);
 }

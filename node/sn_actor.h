@@ -4,6 +4,7 @@
 #ifndef SN_ACTOR_H
 #define SN_ACTOR_H
 
+#include "sn_limits.h"
 #include "sn_log.h"
 #include "sn_mailbox.h"
 #include "sn_sched.h"
@@ -27,7 +28,7 @@ typedef struct sn_actor_conf {
     char *const *args;     /* process.args[1..] (by reference: argv lives long) */
     int nargs;
     double start;          /* node start, monotonic seconds */
-    size_t mailbox_cap;
+    sn_limits limits;      /* the governor's settings for this actor */
     sn_log *log;
     void (*run)(sn_task *t, void *worker); /* runs a batch of the actor's mail */
 } sn_actor_conf;
@@ -47,6 +48,25 @@ const char *sn_actor_stage(const sn_actor *a);
 sn_mailbox *sn_actor_mailbox(sn_actor *a);
 /* sn_actor_state: the actor's lua_State; only for the worker running the actor. */
 struct lua_State *sn_actor_state(sn_actor *a);
+const sn_limits *sn_actor_limits(const sn_actor *a);
+struct sn_node *sn_actor_node(const sn_actor *a);
+
+/* sn_actor_keep_start: keeps a copy of the actor's first message (its script or function),
+ * to run again on restart. SN_OK or SN_ENOMEM. */
+int sn_actor_keep_start(sn_actor *a, const sn_msg *start);
+/* sn_actor_start_msg: that copy, or NULL. */
+const sn_msg *sn_actor_start_msg(const sn_actor *a);
+
+/* sn_actor_may_restart: after a failure at time now (monotonic s): 1 when the restart
+ * policy allows one more restart (and records it), 0 when the actor must stay failed. */
+int sn_actor_may_restart(sn_actor *a, double now, int *count);
+/* sn_actor_reset: replaces the actor's state by a fresh one (preload run again), on the
+ * worker running the actor. SN_OK, or an error (logged; the old state is gone). */
+int sn_actor_reset(sn_actor *a);
+
+/* sn_actor_fail / sn_actor_failed: marks the actor failed for good / tells. Any thread. */
+void sn_actor_fail(sn_actor *a);
+int sn_actor_failed(const sn_actor *a);
 /* sn_actor_task: the run-queue entry of the actor. sn_actor_of_task: the reverse. */
 sn_task *sn_actor_task(sn_actor *a);
 sn_actor *sn_actor_of_task(sn_task *t);

@@ -65,6 +65,9 @@ int sn_http_split_hostport(const char *hostport, char *host, size_t hostcap, uns
     return SN_OK;
 }
 
+/* libmicrohttpd hands its own format strings here; they are not ours to check. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
 static void mhd_logger(void *cls, const char *fmt, va_list ap)
 {
     sn_http *h = cls;
@@ -75,6 +78,7 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
         line[--n] = '\0';
     if (h->log) sn_log_write(h->log, SN_LOG_WARN, "http", "%s", line);
 }
+#pragma GCC diagnostic pop
 
 static enum MHD_Result queue(struct MHD_Connection *c, unsigned code, struct MHD_Response *r,
                              const char *type)

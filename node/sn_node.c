@@ -8,6 +8,7 @@
 #include "sn_actor.h"
 #include "sn_actors.h"
 #include "sn_error.h"
+#include "sn_limits.h"
 #include "sn_locks.h"
 #include "sn_once.h"
 #include "sn_sched.h"
@@ -21,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { MAILBOX_CAP_DEFAULT = 65536, TIMER_BUCKETS = 256 };
+enum { TIMER_BUCKETS = 256 };
 static const double LOCK_LEASE = 0.1; /* reliability.md: an unreleased grant expires */
 
 /* A timer, asked for by a worker and armed by the loop thread: it re-runs a job, or tells an
@@ -52,6 +53,7 @@ struct sn_node {
     sn_router *router;
     sn_locks *locks;
     sn_once *once;
+    sn_limits_table *limits;
     uint64_t main_actor;
 
     atomic_long work;
@@ -61,6 +63,14 @@ struct sn_node {
     int holding; /* loop thread: a libev reference is held for pending work */
     ev_async wake;
     ev_timer lock_timer; /* loop thread: the next lock lease end */
+
+    sn_worker **workers; /* by index, filled by each worker as it starts */
+    int nworkers;
+    pthread_t watchdog;
+    int watchdog_running;
+    pthread_mutex_t watch_lock;
+    pthread_cond_t watch_stop;
+    int watch_quit;
 
     pthread_mutex_t inbox_lock; /* commands for the loop thread, FIFO */
     timer *inbox, *inbox_tail;
@@ -240,7 +250,57 @@ static void *worker_init(void *ud, int index)
         .start = n->start,
         .log = n->log,
     };
-    return sn_worker_new(&conf);
+    sn_worker *w = sn_worker_new(&conf);
+    pthread_mutex_lock(&n->watch_lock);
+    n->workers[index] = w;
+    pthread_mutex_unlock(&n->watch_lock);
+    return w;
+}
+
+/* The watchdog (Skynet's monitor): Lua code is stopped by the budget hook, but a C function
+ * (string.rep of a huge size, a blocking call) cannot be interrupted; this thread at least
+ * says which actor is stuck, in which handler, for how long. */
+static void *watchdog_main(void *arg)
+{
+    sn_node *n = arg;
+    double threshold = sn_limits_of(n->limits, "").budget;
+    if (threshold <= 0)
+        threshold = 5.0;
+    double *last = calloc((size_t)n->nworkers, sizeof *last);
+    pthread_mutex_lock(&n->watch_lock);
+    while (!n->watch_quit) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;
+        pthread_cond_timedwait(&n->watch_stop, &n->watch_lock, &ts);
+        for (int i = 0; i < n->nworkers && !n->watch_quit && last; i++) {
+            char who[96], what[128];
+            double busy = n->workers[i] ? sn_worker_busy_for(n->workers[i], who, sizeof who,
+                                                             what, sizeof what) : 0;
+            if (busy < threshold) {
+                last[i] = 0;
+            } else if (busy - last[i] >= threshold) {
+                last[i] = busy;
+                sn_log_write(n->log, SN_LOG_WARN, who, "actor %s busy for %.0f s%s%s%s", who,
+                             busy, what[0] ? " in handler '" : "", what, what[0] ? "'" : "");
+            }
+        }
+    }
+    pthread_mutex_unlock(&n->watch_lock);
+    free(last);
+    return NULL;
+}
+
+static void stop_watchdog(sn_node *n)
+{
+    if (!n->watchdog_running)
+        return;
+    pthread_mutex_lock(&n->watch_lock);
+    n->watch_quit = 1;
+    pthread_cond_signal(&n->watch_stop);
+    pthread_mutex_unlock(&n->watch_lock);
+    pthread_join(n->watchdog, NULL);
+    n->watchdog_running = 0;
 }
 
 static void worker_fini(void *ud, void *worker)
@@ -277,6 +337,8 @@ sn_node *sn_node_new(const sn_opts *o, sn_log *log)
     atomic_init(&n->next_id, 1);
     atomic_init(&n->stopping, 0);
     pthread_mutex_init(&n->inbox_lock, NULL);
+    pthread_mutex_init(&n->watch_lock, NULL);
+    pthread_cond_init(&n->watch_stop, NULL);
     if (o->name) {
         snprintf(n->name, sizeof n->name, "%s", o->name);
     } else {
@@ -291,7 +353,9 @@ sn_node *sn_node_new(const sn_opts *o, sn_log *log)
     n->router = sn_router_new();
     n->locks = sn_locks_new(LOCK_LEASE);
     n->once = sn_once_new();
-    if (!n->loop || !n->shared || !n->actors || !n->router || !n->locks || !n->once) {
+    n->limits = sn_limits_new(o->stage.item, o->stage.n);
+    if (!n->loop || !n->shared || !n->actors || !n->router || !n->locks || !n->once ||
+        !n->limits) {
         sn_log_write(log, SN_LOG_ERROR, NULL, "cannot create the node: %s",
                      sn_strerror(SN_ENOMEM));
         sn_node_destroy(&n);
@@ -307,13 +371,17 @@ sn_node *sn_node_new(const sn_opts *o, sn_log *log)
     int workers = o->threads > 0 ? o->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (workers < 1)
         workers = 1;
+    n->workers = calloc((size_t)workers, sizeof *n->workers);
+    n->nworkers = workers;
     sn_sched_hooks hooks = {.worker_init = worker_init,
                             .worker_fini = worker_fini,
                             .discard = discard_task,
                             .ud = n};
     int err;
-    n->sched = sn_sched_new(workers, &hooks, &err);
+    n->sched = n->workers ? sn_sched_new(workers, &hooks, &err) : NULL;
     n->jobs = n->sched ? sn_jobs_new(n->sched, sn_worker_run_job) : NULL;
+    if (n->jobs && pthread_create(&n->watchdog, NULL, watchdog_main, n) == 0)
+        n->watchdog_running = 1;
     if (!n->jobs) {
         sn_log_write(log, SN_LOG_ERROR, NULL, "cannot start %d worker threads: %s", workers,
                      sn_strerror(n->sched ? SN_ENOMEM : err));
@@ -338,6 +406,7 @@ void sn_node_destroy(sn_node **np)
     if (!np || !*np)
         return;
     sn_node *n = *np;
+    stop_watchdog(n);
     sn_sched_destroy(&n->sched); /* first: no worker touches anything below after this */
     sn_jobs_destroy(&n->jobs);
     for (int i = 0; i < TIMER_BUCKETS; i++)
@@ -347,10 +416,14 @@ void sn_node_destroy(sn_node **np)
     sn_router_destroy(&n->router);
     sn_locks_destroy(&n->locks);
     sn_once_destroy(&n->once);
+    sn_limits_destroy(&n->limits);
     sn_shared_destroy(&n->shared);
     if (n->loop)
         ev_loop_destroy(n->loop);
     pthread_mutex_destroy(&n->inbox_lock);
+    pthread_mutex_destroy(&n->watch_lock);
+    pthread_cond_destroy(&n->watch_stop);
+    free(n->workers);
     free(n);
     *np = NULL;
 }
@@ -372,7 +445,7 @@ static int add_actor(sn_node *n, const char *stage, const char *name, sn_msg *st
         .args = o->script_args,
         .nargs = o->script_nargs,
         .start = n->start,
-        .mailbox_cap = MAILBOX_CAP_DEFAULT,
+        .limits = sn_limits_of(n->limits, stage),
         .log = n->log,
         .run = sn_actor_run,
     };
@@ -385,7 +458,7 @@ static int add_actor(sn_node *n, const char *stage, const char *name, sn_msg *st
     sn_actor *a = sn_actor_new(&conf, &err);
     if (!a)
         return err;
-    if (sn_actors_add(n->actors, a) != SN_OK) {
+    if (sn_actor_keep_start(a, start) != SN_OK || sn_actors_add(n->actors, a) != SN_OK) {
         sn_actor_release(&a);
         return SN_ENOMEM;
     }
@@ -454,6 +527,7 @@ int sn_node_run(sn_node *n)
     }
     on_wake(n->loop, &n->wake, 0); /* take the reference for the work queued so far */
     ev_run(n->loop, 0);
+    stop_watchdog(n);
     sn_sched_destroy(&n->sched);
     return n->exit_status;
 }
@@ -611,11 +685,19 @@ void sn_node_reschedule(sn_node *n, sn_task *t)
     sn_sched_push(n->sched, t);
 }
 
-void sn_node_actor_failed(sn_node *n, uint64_t actor)
+int sn_node_actor_failed(sn_node *n, uint64_t actor, const char *stage)
 {
     if (actor == n->main_actor) { /* a standalone script failed: the node exits 1 */
         n->exit_status = 1;
         atomic_store(&n->stopping, 1);
         ev_async_send(n->loop, &n->wake);
+        return 1;
     }
+    sn_router_remove(n->router, stage, actor); /* no new message is routed to it */
+    return 0;
+}
+
+sn_limits sn_node_limits(sn_node *n, const char *stage)
+{
+    return sn_limits_of(n->limits, stage);
 }

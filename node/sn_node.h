@@ -5,6 +5,7 @@
 #define SN_NODE_H
 
 #include "sn_jobs.h"
+#include "sn_limits.h"
 #include "sn_log.h"
 #include "sn_msg.h"
 #include "sn_opts.h"
@@ -51,8 +52,11 @@ int sn_node_post(sn_node *n, uint64_t actor, sn_msg *m, int force);
 void sn_node_msg_done(sn_node *n);
 /* sn_node_reschedule: the actor whose task is t still has mail after its batch. */
 void sn_node_reschedule(sn_node *n, sn_task *t);
-/* sn_node_actor_failed: actor's top-level chunk failed (logged already). */
-void sn_node_actor_failed(sn_node *n, uint64_t actor);
+/* sn_node_actor_failed: actor (of stage) failed for good (logged already): it leaves the
+ * router. Returns 1 when it was the standalone script: the node then stops, exit status 1. */
+int sn_node_actor_failed(sn_node *n, uint64_t actor, const char *stage);
+/* sn_node_limits: the governor settings of stage. */
+sn_limits sn_node_limits(sn_node *n, const char *stage);
 
 /* sn_node_spawn: a new actor of stage on this node, running the file script, or (script
  * NULL) the snapshot payload[0..len) of a function and its arguments. Its state is made and

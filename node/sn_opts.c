@@ -2,6 +2,7 @@
  * including those whose machinery arrives later; sn_opts_unavailable() names those. */
 #include "sn_opts.h"
 #include "sn_error.h"
+#include "sn_limits.h"
 
 #include <getopt.h>
 #include <stdarg.h>
@@ -13,7 +14,7 @@
 enum {
     OPT_NAME = 256, OPT_LISTEN, OPT_JOIN, OPT_CLUSTER, OPT_ACTOR, OPT_THREADS, OPT_PRELOAD,
     OPT_PACKAGE, OPT_HTTP, OPT_CONFIG, OPT_CURVE_SECRET, OPT_CURVE_ALLOW, OPT_INSECURE,
-    OPT_LOG_LEVEL
+    OPT_LOG_LEVEL, OPT_STAGE
 };
 
 static const struct option long_options[] = {
@@ -31,6 +32,7 @@ static const struct option long_options[] = {
     {"curve-allow", required_argument, NULL, OPT_CURVE_ALLOW},
     {"insecure", no_argument, NULL, OPT_INSECURE},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"stage", required_argument, NULL, OPT_STAGE},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -55,6 +57,9 @@ static const char usage[] =
     "  --curve-allow FILE   public keys allowed to connect, one per line\n"
     "  --insecure           allow a non-loopback --listen without CurveZMQ\n"
     "  --log-level LEVEL    error|warn|info|debug (default info); logs go to stderr\n"
+    "  --stage SID:K=V,...  limits of stage SID (* = every stage): budget (CPU s per\n"
+    "                       message, 5), memory (64M), memory_warn (32M), mailbox (65536),\n"
+    "                       restart (never|always), intensity (3), period (5 s) (repeatable)\n"
     "  -h, --help           show this text\n"
     "  -V, --version        show the version and the library versions\n";
 
@@ -193,6 +198,14 @@ int sn_opts_parse(sn_opts *o, int argc, char *const argv[], char *err, size_t er
             if (sn_log_level_parse(v, &o->log_level) != SN_OK)
                 return fail(err, errlen, "--log-level '%s': expected error, warn, info or debug", v);
             break;
+        case OPT_STAGE: {
+            char why[256];
+            if (sn_limits_check(v, why, sizeof why) != SN_OK)
+                return fail(err, errlen, "--stage '%s': %s", v, why);
+            if ((r = push(&o->stage, v, "--stage", err, errlen)))
+                return r;
+            break;
+        }
         case ':':
             return fail(err, errlen, "option '%s' needs a value", argv[optind - 1]);
         default:

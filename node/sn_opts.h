@@ -42,6 +42,7 @@ typedef struct sn_opts {
     int threads;             /* 0 means: the number of cores */
     sn_log_level log_level;
     sn_strlist join, actor, package;
+    sn_strlist stage;        /* --stage SID:key=value,... (governor limits per stage) */
 } sn_opts;
 
 /* sn_opts_parse: fills *o from argv (argv[0] is the program). On a user error returns

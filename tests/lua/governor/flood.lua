@@ -1,0 +1,26 @@
+-- A flood of 1,000,000 messages into a slow actor: the mailbox bound holds, the drops are
+-- counted by the sender, and what is delivered arrives in order.
+stage.spawn("slow", function ()
+  local last, got, bad = 0, 0, 0
+  stage.waitfor("x", function (i)
+    for k = 1, 200 do end              -- slow
+    if i <= last then bad = bad + 1 end
+    last, got = i, got + 1
+  end)
+  stage.waitfor("report", function () return got, bad, last end)
+end)
+local sent, dropped, why = 0, 0, nil
+for i = 1, 1000000 do
+  local n, err = stage.signal("slow:x", i)
+  if n == 1 then sent = sent + 1 else dropped = dropped + 1; why = err end
+end
+local function ask() stage.signal("slow:report=report") end
+stage.waitfor("report", function (got, bad, last)
+  if got == nil or got < sent then  -- the mailbox may still be full, or still draining
+    stage.addtask(10, ask)
+    return
+  end
+  print("sent + dropped", sent + dropped, "dropped > 0", dropped > 0, why)
+  print("delivered all sent", got == sent, "out of order", bad)
+end)
+ask()
