@@ -100,12 +100,25 @@ static int stage_spawn(lua_State *L)
     return 1;
 }
 
+/* stage.mailbox(): the calling actor's mailbox: messages queued now, and the most ever. */
+static int stage_mailbox(lua_State *L)
+{
+    sn_lua_host *host = sn_lua_host_of(L);
+    size_t len, peak;
+    if (!host->node || sn_node_mailbox(host->node, host->actor, &len, &peak) != SN_OK)
+        return luaL_error(L, "stage.mailbox: no actor here");
+    lua_pushinteger(L, (lua_Integer)len);
+    lua_pushinteger(L, (lua_Integer)peak);
+    return 2;
+}
+
 void sn_stage_open(lua_State *L)
 {
     static const luaL_Reg fns[] = {
         {"submit", stage_submit},   {"waitfor", sn_waitfor_lua}, {"signal", sn_signal_lua},
         {"addtask", sn_timer_lua},  {"once", stage_once},        {"load", sn_load_lua},
         {"require", sn_require_lua}, {"call", sn_call_lua},      {"spawn", stage_spawn},
+        {"mailbox", stage_mailbox},
         {NULL, NULL},
     };
     sn_waitfor_open(L);

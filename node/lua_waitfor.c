@@ -14,11 +14,25 @@
 #include <string.h>
 
 static const char K_HANDLERS = 0;
+static const char K_WAITFOR = 0; /* the _WAITFOR table of this state */
+static const char K_MATCHED = 0; /* the matched id of the message being handled */
+
+static void push_address(lua_State *L, const char *node, uint64_t actor, const char *stage,
+                         const char *id);
+static int waitfor_index(lua_State *L);
 
 void sn_waitfor_open(lua_State *L)
 {
     lua_newtable(L);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &K_HANDLERS);
+    lua_createtable(L, 4, 0);
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, waitfor_index);
+    lua_setfield(L, -2, "__index");
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &K_WAITFOR);
+    lua_setglobal(L, "_WAITFOR");
 }
 
 /* Registers fn (at index fn) with the extras fn+1..top under the id at index id. */
@@ -167,25 +181,49 @@ static void push_address(lua_State *L, const char *node, uint64_t actor, const c
     }
 }
 
-/* Sets _WAITFOR for a message: [-1] matched id (at index matched), [0] message id,
- * [1] sender, [2] reply address or nil. */
-static void set_waitfor(lua_State *L, int matched, const char *msg, uint64_t src,
-                        const char *src_stage, const char *reply)
+/* _WAITFOR is one table per state whose fields are made on first use from the message
+ * being handled (host->msg, and the id that matched): handlers that never look at it pay
+ * nothing. After each handler its fields are cleared. */
+static int waitfor_index(lua_State *L)
 {
     sn_lua_host *host = sn_lua_host_of(L);
+    const sn_msg *m = host->msg;
+    if (!m || !lua_isinteger(L, 2))
+        return 0;
     const char *node = host->node ? sn_node_name(host->node) : "";
-    lua_createtable(L, 3, 1);
-    lua_pushvalue(L, matched);
-    lua_rawseti(L, -2, -1);
-    lua_pushstring(L, msg);
-    lua_rawseti(L, -2, 0);
-    push_address(L, node, src, src_stage, NULL);
-    lua_rawseti(L, -2, 1);
-    if (reply) {
-        push_address(L, node, src, src_stage, reply);
-        lua_rawseti(L, -2, 2);
+    switch (lua_tointeger(L, 2)) {
+    case -1: lua_rawgetp(L, LUA_REGISTRYINDEX, &K_MATCHED); break;
+    case 0: lua_pushstring(L, m->name); break;
+    case 1: push_address(L, node, m->src, m->src_stage, NULL); break;
+    case 2:
+        if (!m->reply)
+            return 0;
+        push_address(L, node, m->src, m->src_stage, m->reply);
+        break;
+    default: return 0;
     }
-    lua_setglobal(L, "_WAITFOR");
+    lua_pushvalue(L, 2); /* cached for the rest of this handler */
+    lua_pushvalue(L, -2);
+    lua_rawset(L, 1);
+    return 1;
+}
+
+/* Makes m (whose handler id matched at index matched) the message _WAITFOR describes. */
+static void waitfor_begin(lua_State *L, const sn_msg *m, int matched)
+{
+    lua_pushvalue(L, matched);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &K_MATCHED);
+    sn_lua_host_of(L)->msg = m;
+}
+
+static void waitfor_clear(lua_State *L)
+{
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &K_WAITFOR);
+    for (int i = -1; i <= 2; i++) {
+        lua_pushnil(L);
+        lua_rawseti(L, -2, i);
+    }
+    lua_pop(L, 1);
 }
 
 /* Pushes fn and its extras from the entry at index entry; returns how many were pushed. */
@@ -217,7 +255,6 @@ void sn_waitfor_dispatch(lua_State *L, const sn_msg *m)
         return;
     }
     int entry = base + 1, matched = base + 2;
-    set_waitfor(L, matched, m->name, m->src, m->src_stage, m->reply);
     int fn = lua_gettop(L) + 1;
     push_call(L, entry);
     sn_snapshot_opts o;
@@ -233,10 +270,8 @@ void sn_waitfor_dispatch(lua_State *L, const sn_msg *m)
         lua_settop(L, base);
         return;
     }
-    const void *outer = host->msg;
-    int outer_replied = host->replied;
-    host->msg = m;
     host->replied = 0;
+    waitfor_begin(L, m, matched);
     char what[600];
     snprintf(what, sizeof what, "handler '%s'", lua_tostring(L, matched));
     int nargs = lua_gettop(L) - fn;
@@ -246,10 +281,8 @@ void sn_waitfor_dispatch(lua_State *L, const sn_msg *m)
     } else if (m->reply && !host->replied) {
         sn_signal_reply_error(L, m, "the handler failed");
     }
-    host->msg = outer;
-    host->replied = outer_replied;
-    lua_pushnil(L);
-    lua_setglobal(L, "_WAITFOR");
+    host->msg = NULL;
+    waitfor_clear(L);
     lua_settop(L, base);
 }
 
@@ -261,16 +294,22 @@ int sn_waitfor_call(lua_State *L, const char *msg, int first)
     if (!find_handler(L, msg))
         return luaL_error(L, "stage.signal: no handler for '%s'", msg);
     int entry = base + 1, matched = base + 2;
-    lua_getglobal(L, "_WAITFOR"); /* a synchronous call may happen inside a handler */
-    int saved = lua_gettop(L);
-    set_waitfor(L, matched, msg, host->actor, host->stage, NULL);
+    /* a synchronous call may happen inside a handler: _WAITFOR describes the inner one,
+     * then the outer one again */
+    const sn_msg *outer = host->msg;
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &K_MATCHED);
+    int outer_matched = lua_gettop(L);
+    sn_msg self = {.kind = SN_MSG_SIGNAL, .src = host->actor, .name = msg,
+                   .src_stage = host->stage ? host->stage : ""};
+    waitfor_clear(L);
+    waitfor_begin(L, &self, matched);
     int fn = lua_gettop(L) + 1;
     push_call(L, entry);
     for (int i = 0; i < nvals; i++)
         lua_pushvalue(L, first + i);
     lua_call(L, lua_gettop(L) - fn, LUA_MULTRET);
     int nres = lua_gettop(L) - fn + 1;
-    lua_pushvalue(L, saved);
-    lua_setglobal(L, "_WAITFOR");
+    waitfor_clear(L);
+    waitfor_begin(L, outer, outer_matched);
     return nres;
 }

@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 struct sn_worker {
@@ -36,10 +37,15 @@ void sn_worker_busy(sn_worker *w, const char *who, const char *what)
 {
     if (!w)
         return;
+    double now = monotonic();
+    size_t wl = strnlen(who, sizeof w->busy_who - 1);
+    size_t hl = what ? strnlen(what, sizeof w->busy_what - 1) : 0;
     pthread_mutex_lock(&w->busy_lock);
-    w->busy_since = monotonic();
-    snprintf(w->busy_who, sizeof w->busy_who, "%s", who);
-    snprintf(w->busy_what, sizeof w->busy_what, "%s", what ? what : "");
+    w->busy_since = now;
+    memcpy(w->busy_who, who, wl);
+    w->busy_who[wl] = '\0';
+    memcpy(w->busy_what, what ? what : "", hl);
+    w->busy_what[hl] = '\0';
     pthread_mutex_unlock(&w->busy_lock);
 }
 

@@ -697,6 +697,16 @@ int sn_node_actor_failed(sn_node *n, uint64_t actor, const char *stage)
     return 0;
 }
 
+int sn_node_mailbox(sn_node *n, uint64_t actor, size_t *len, size_t *peak)
+{
+    sn_actor *a = sn_actors_grab(n->actors, actor);
+    if (!a)
+        return SN_ENOENT;
+    *len = sn_mailbox_length(sn_actor_mailbox(a), peak);
+    sn_actor_release(&a);
+    return SN_OK;
+}
+
 sn_limits sn_node_limits(sn_node *n, const char *stage)
 {
     return sn_limits_of(n->limits, stage);

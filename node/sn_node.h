@@ -55,6 +55,8 @@ void sn_node_reschedule(sn_node *n, sn_task *t);
 /* sn_node_actor_failed: actor (of stage) failed for good (logged already): it leaves the
  * router. Returns 1 when it was the standalone script: the node then stops, exit status 1. */
 int sn_node_actor_failed(sn_node *n, uint64_t actor, const char *stage);
+/* sn_node_mailbox: the length and peak length of actor's mailbox. SN_OK or SN_ENOENT. */
+int sn_node_mailbox(sn_node *n, uint64_t actor, size_t *len, size_t *peak);
 /* sn_node_limits: the governor settings of stage. */
 sn_limits sn_node_limits(sn_node *n, const char *stage);
 

@@ -3,7 +3,7 @@
 stage.spawn("slow", function ()
   local last, got, bad = 0, 0, 0
   stage.waitfor("x", function (i)
-    for k = 1, 200 do end              -- slow
+    for k = 1, 5000 do end             -- slow: about 20 us a message
     if i <= last then bad = bad + 1 end
     last, got = i, got + 1
   end)
