@@ -97,7 +97,17 @@ static int handle(lua_State *L)
     case SN_MSG_START_FN:
         j->start_failed = run_start(L, m) != SN_OK;
         break;
-    case SN_MSG_SIGNAL: sn_waitfor_dispatch(L, m); break;
+    case SN_MSG_SIGNAL: {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        sn_waitfor_dispatch(L, m);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        sn_node *n = sn_actor_node(a);
+        sn_node_count(n, SN_COUNT_IN, sn_actor_stage(a), NULL);
+        sn_node_observe(n, sn_actor_stage(a), (double)(t1.tv_sec - t0.tv_sec) +
+                                                  (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9);
+        break;
+    }
     case SN_MSG_HANDLER: sn_waitfor_adopt(L, m); break;
     case SN_MSG_TIMER: sn_timer_fire(L, m->handle); break;
     case SN_MSG_THREAD:

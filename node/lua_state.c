@@ -114,22 +114,24 @@ static void *l_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
     sn_lua_host *host = ud;
     size_t old = ptr ? osize : 0; /* without ptr, osize tells the type, not a size */
+    size_t used = atomic_load_explicit(&host->mem_used, memory_order_relaxed);
     if (nsize == 0) {
         free(ptr);
-        host->mem_used -= old;
+        atomic_store_explicit(&host->mem_used, used - old, memory_order_relaxed);
         return NULL;
     }
-    if (nsize > old && host->mem_cap && host->mem_used + (nsize - old) > host->mem_cap)
+    if (nsize > old && host->mem_cap && used + (nsize - old) > host->mem_cap)
         return NULL;
     void *p = realloc(ptr, nsize);
     if (!p)
         return NULL;
-    host->mem_used = host->mem_used - old + nsize;
-    if (host->mem_warn && host->mem_used > host->mem_warn && !host->mem_warned) {
+    used = used - old + nsize;
+    atomic_store_explicit(&host->mem_used, used, memory_order_relaxed);
+    if (host->mem_warn && used > host->mem_warn && !host->mem_warned) {
         host->mem_warned = 1;
         sn_log_write(host->log, SN_LOG_WARN, host->who, "Lua memory above %zu MiB (cap %zu MiB)",
                      host->mem_warn >> 20, host->mem_cap >> 20);
-    } else if (host->mem_warned && host->mem_used < host->mem_warn / 2) {
+    } else if (host->mem_warned && used < host->mem_warn / 2) {
         host->mem_warned = 0;
     }
     return p;

@@ -6,6 +6,7 @@
 #include "sn_log.h"
 
 #include <lua.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -30,11 +31,13 @@ typedef struct sn_lua_host {
     struct sn_job *job;       /* on a worker: the job running now, else NULL */
     const void *msg;          /* the message being handled (an sn_msg), or NULL */
     int replied;              /* stage.signal(nil, ...) answered the message being handled */
+    unsigned functions;       /* Lua functions in the values stage.signal is sending */
 
     /* the governor (see docs/governor.md) */
     double budget;            /* CPU seconds per entry into Lua; 0: no limit */
     size_t mem_warn, mem_cap; /* bytes; 0: none */
-    size_t mem_used;          /* bytes the state holds now (the counting allocator) */
+    _Atomic size_t mem_used;  /* bytes the state holds (the counting allocator); only the
+                                 state's thread writes it, any thread may read it */
     int mem_warned;           /* the warning was logged; again after it falls below half */
     double entry_cpu;         /* thread CPU seconds when the current entry began */
     char activity[160];       /* what the current entry runs, e.g. "handler 'hello'" */

@@ -4,6 +4,7 @@
 #include "lua_signal.h"
 #include "lua_state.h"
 #include "sn_error.h"
+#include "sn_fcache.h"
 #include "sn_jobs.h"
 #include "sn_node.h"
 #include "sn_snapshot.h"
@@ -190,7 +191,9 @@ static int waitfor_index(lua_State *L)
     const sn_msg *m = host->msg;
     if (!m || !lua_isinteger(L, 2))
         return 0;
-    const char *node = host->node ? sn_node_name(host->node) : "";
+    const char *node = m->src_node && m->src_node[0] ? m->src_node
+                       : host->node                      ? sn_node_name(host->node)
+                                                         : "";
     switch (lua_tointeger(L, 2)) {
     case -1: lua_rawgetp(L, LUA_REGISTRYINDEX, &K_MATCHED); break;
     case 0: lua_pushstring(L, m->name); break;
@@ -239,6 +242,16 @@ static int push_call(lua_State *L, int entry)
     return n + 1;
 }
 
+static char *fcache_lookup(void *ud, const unsigned char hash[16], size_t *len)
+{
+    return sn_fcache_lookup(ud, hash, len);
+}
+
+static void fcache_store(void *ud, const unsigned char hash[16], const char *code, size_t len)
+{
+    sn_fcache_store(ud, hash, code, len);
+}
+
 void sn_waitfor_dispatch(lua_State *L, const sn_msg *m)
 {
     sn_lua_host *host = sn_lua_host_of(L);
@@ -259,7 +272,11 @@ void sn_waitfor_dispatch(lua_State *L, const sn_msg *m)
     push_call(L, entry);
     sn_snapshot_opts o;
     sn_snapshot_opts_init(&o);
-    o.trusted = 1; /* from this node; the cluster decides per peer */
+    o.trusted = !(m->flags & SN_MSG_F_UNTRUSTED); /* the cluster decides per peer */
+    sn_snapshot_fcache fc = {.lookup = fcache_lookup, .store = fcache_store,
+                             .ud = host->node ? sn_node_fcache(host->node) : NULL};
+    if (m->src_node && m->src_node[0] && fc.ud) /* from another node: the function cache */
+        o.fcache = &fc;
     char err[256];
     int nvals = 0;
     if (sn_snapshot_decode(L, m->data, m->len, &o, &nvals, err, sizeof err) != SN_OK) {
@@ -299,7 +316,7 @@ int sn_waitfor_call(lua_State *L, const char *msg, int first)
     const sn_msg *outer = host->msg;
     lua_rawgetp(L, LUA_REGISTRYINDEX, &K_MATCHED);
     int outer_matched = lua_gettop(L);
-    sn_msg self = {.kind = SN_MSG_SIGNAL, .src = host->actor, .name = msg,
+    sn_msg self = {.kind = SN_MSG_SIGNAL, .src = host->actor, .name = msg, .src_node = "",
                    .src_stage = host->stage ? host->stage : ""};
     waitfor_clear(L);
     waitfor_begin(L, &self, matched);

@@ -1,5 +1,6 @@
 /* main: the stage-node command: parse the command line, then run a node or a subcommand. */
 #include "lua_config.h"
+#include "sn_curve.h"
 #include "sn_error.h"
 #include "sn_log.h"
 #include "sn_node.h"
@@ -69,19 +70,29 @@ int main(int argc, char **argv)
     case SN_CMD_HELP: fputs(sn_opts_usage(), stdout); return 0;
     case SN_CMD_VERSION: print_version(); return 0;
     case SN_CMD_STATUS: return sn_status_cli(opts.http, stdout, stderr);
+    case SN_CMD_KEYGEN:
+        if (sn_curve_keygen(opts.keygen_file, err, sizeof err) != SN_OK) {
+            fprintf(stderr, "stage-node: %s\n", err);
+            return 1;
+        }
+        printf("wrote %s (secret, keep it private) and %s.pub\n", opts.keygen_file,
+               opts.keygen_file);
+        return 0;
     default: break;
     }
     char **keep = NULL, **comb = NULL;
     int nkeep = 0, status = 2;
     sn_log *log = NULL;
     sn_node *node = NULL;
-    const char *later;
     struct stat st;
     if (opts.cmd == SN_CMD_RUN && opts.config &&
         apply_config(&opts, argc, argv, &keep, &nkeep, &comb, err, sizeof err) != SN_OK) {
         fprintf(stderr, "stage-node: %s\n", err);
-    } else if ((later = sn_opts_unavailable(&opts)) != NULL) {
-        fprintf(stderr, "stage-node: %s: not available yet in this build\n", later);
+    } else if (opts.listen && sn_curve_listen_check(opts.listen, opts.curve_secret != NULL,
+                                                    opts.insecure, err, sizeof err) != SN_OK) {
+        fprintf(stderr, "stage-node: %s\n", err);
+    } else if (opts.curve_allow && !opts.curve_secret) {
+        fprintf(stderr, "stage-node: --curve-allow needs --curve-secret\n");
     } else if (opts.script && (stat(opts.script, &st) != 0 || !S_ISREG(st.st_mode))) {
         fprintf(stderr, "stage-node: script '%s': no such file\n", opts.script);
     } else if (!(log = sn_log_new(stderr, opts.log_level))) {

@@ -35,7 +35,7 @@ struct sn_actor {
 static int open_state(sn_actor *a)
 {
     sn_lua_host *h = &a->host;
-    h->mem_used = 0;
+    atomic_store(&h->mem_used, 0);
     h->mem_warned = 0;
     h->budget = a->limits.budget;
     h->mem_warn = a->limits.memory_warn;
@@ -206,4 +206,9 @@ void sn_actor_fail(sn_actor *a)
 int sn_actor_failed(const sn_actor *a)
 {
     return atomic_load(&a->failed);
+}
+
+size_t sn_actor_memory(const sn_actor *a)
+{
+    return atomic_load_explicit(&a->host.mem_used, memory_order_relaxed);
 }

@@ -64,6 +64,10 @@ int sn_actor_may_restart(sn_actor *a, double now, int *count);
  * worker running the actor. SN_OK, or an error (logged; the old state is gone). */
 int sn_actor_reset(sn_actor *a);
 
+/* sn_actor_memory: bytes of Lua memory the actor's state holds (counted; 0 when the
+ * governor's allocator is off). Any thread (a relaxed read). */
+size_t sn_actor_memory(const sn_actor *a);
+
 /* sn_actor_fail / sn_actor_failed: marks the actor failed for good / tells. Any thread. */
 void sn_actor_fail(sn_actor *a);
 int sn_actor_failed(const sn_actor *a);

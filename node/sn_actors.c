@@ -134,3 +134,13 @@ size_t sn_actors_count(sn_actors *t)
     pthread_mutex_unlock(&t->lock);
     return n;
 }
+
+void sn_actors_each(sn_actors *t, void (*fn)(sn_actor *a, void *ud), void *ud)
+{
+    pthread_mutex_lock(&t->lock);
+    for (size_t i = 0; i < t->cap; i++) {
+        if (t->slot[i] && t->slot[i] != TOMB)
+            fn(t->slot[i], ud);
+    }
+    pthread_mutex_unlock(&t->lock);
+}

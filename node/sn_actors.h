@@ -20,6 +20,9 @@ int sn_actors_add(sn_actors *t, sn_actor *a);
 sn_actor *sn_actors_grab(sn_actors *t, uint64_t id);
 /* sn_actors_remove: drops the table's reference to actor id, if present. */
 void sn_actors_remove(sn_actors *t, uint64_t id);
+/* sn_actors_each: calls fn(a, ud) for every actor, with the table locked: fn must be quick
+ * and must not call back into the table. */
+void sn_actors_each(sn_actors *t, void (*fn)(sn_actor *a, void *ud), void *ud);
 /* sn_actors_count: the number of actors in the table. */
 size_t sn_actors_count(sn_actors *t);
 

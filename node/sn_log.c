@@ -10,7 +10,15 @@
 struct sn_log {
     FILE *out;
     sn_log_level level;
+    void (*tap)(void *ud, const char *who, const char *text);
+    void *tap_ud;
 };
+
+void sn_log_tap(sn_log *log, void (*fn)(void *ud, const char *who, const char *text), void *ud)
+{
+    log->tap = fn;
+    log->tap_ud = ud;
+}
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 static const char *const level_tags[] = {"ERROR", "WARN ", "INFO ", "DEBUG"};
@@ -86,6 +94,10 @@ void sn_log_write(sn_log *log, sn_log_level level, const char *who, const char *
             buf[len] = '\n';
             fwrite(buf, 1, len + 1, log->out);
             fflush(log->out);
+            if (log->tap && level == SN_LOG_ERROR) {
+                buf[len] = '\0';
+                log->tap(log->tap_ud, who ? who : "node", buf + head);
+            }
             break;
         }
         char *big = malloc(need);

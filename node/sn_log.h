@@ -31,4 +31,9 @@ int sn_log_enabled(const sn_log *log, sn_log_level level);
 void sn_log_write(sn_log *log, sn_log_level level, const char *who, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* sn_log_tap: calls fn(ud, who, text) for every record at level error (the text without the
+ * time and level), after writing it; fn runs on the writing thread and must be quick and
+ * thread-safe. fn NULL removes it. Set it before other threads log. */
+void sn_log_tap(sn_log *log, void (*fn)(void *ud, const char *who, const char *text), void *ud);
+
 #endif

@@ -239,6 +239,12 @@ void sn_series_add(sn_series *s, uint64_t n)
     atomic_fetch_add_explicit(&s->value, n, memory_order_relaxed);
 }
 
+void sn_series_set_counter(sn_series *s, uint64_t total)
+{
+    assert(s && s->family->type == SN_METRIC_COUNTER && "sn_series_set_counter: not a counter");
+    atomic_store_explicit(&s->value, total, memory_order_relaxed);
+}
+
 void sn_series_set(sn_series *s, double v)
 {
     assert(s && s->family->type == SN_METRIC_GAUGE && "sn_series_set: not a gauge");

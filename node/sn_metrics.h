@@ -63,6 +63,9 @@ sn_series *sn_metric_childv(sn_metric *m, const char *const *values, size_t n);
 /* sn_series_inc / sn_series_add: a counter goes up by 1 / by n. */
 void sn_series_inc(sn_series *s);
 void sn_series_add(sn_series *s, uint64_t n);
+/* sn_series_set_counter: a counter mirrors a total counted elsewhere (it must never go
+ * down). */
+void sn_series_set_counter(sn_series *s, uint64_t total);
 /* sn_series_set / sn_series_gauge_add: a gauge is set to v / moved by delta (may be < 0). */
 void sn_series_set(sn_series *s, double v);
 void sn_series_gauge_add(sn_series *s, double delta);

@@ -7,10 +7,18 @@
 sn_msg *sn_msg_new(sn_msg_kind kind, const char *name, const char *reply, const char *src_stage,
                    const void *data, size_t len)
 {
+    return sn_msg_new_from(kind, name, reply, src_stage, NULL, 0, 0, data, len);
+}
+
+sn_msg *sn_msg_new_from(sn_msg_kind kind, const char *name, const char *reply,
+                        const char *src_stage, const char *src_node, uint64_t src_inc,
+                        uint64_t session, const void *data, size_t len)
+{
     size_t nlen = name ? strlen(name) : 0;
     size_t rlen = reply ? strlen(reply) : 0;
     size_t slen = src_stage ? strlen(src_stage) : 0;
-    sn_msg *m = malloc(sizeof *m + nlen + 1 + rlen + 1 + slen + 1 + len);
+    size_t dlen = src_node ? strlen(src_node) : 0;
+    sn_msg *m = malloc(sizeof *m + nlen + 1 + rlen + 1 + slen + 1 + dlen + 1 + len);
     if (!m)
         return NULL;
     char *p = (char *)(m + 1);
@@ -28,6 +36,12 @@ sn_msg *sn_msg_new(sn_msg_kind kind, const char *name, const char *reply, const 
     memcpy(p, src_stage ? src_stage : "", slen + 1);
     m->src_stage = p;
     p += slen + 1;
+    memcpy(p, src_node ? src_node : "", dlen + 1);
+    m->src_node = p;
+    p += dlen + 1;
+    m->src_inc = src_inc;
+    m->session = session;
+    m->flags = 0;
     if (len)
         memcpy(p, data, len);
     m->data = p;

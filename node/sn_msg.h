@@ -16,6 +16,10 @@ typedef enum sn_msg_kind {
     SN_MSG_START_FN    /* run a function as the actor's top level (payload: fn, args...) */
 } sn_msg_kind;
 
+enum {
+    SN_MSG_F_UNTRUSTED = 1 /* from a peer whose bytecode must not be loaded */
+};
+
 typedef struct sn_msg {
     struct sn_msg *next; /* owned by whichever queue holds the message */
     sn_msg_kind kind;
@@ -24,6 +28,10 @@ typedef struct sn_msg {
     const char *name;    /* handler id (points into the block), "" when none */
     const char *reply;   /* reply handler id (at the sender), or NULL: no reply wanted */
     const char *src_stage; /* the sender's stage id, "" when none */
+    const char *src_node;  /* the sender's node, "" when it is this node */
+    uint64_t src_inc;      /* the sender node's incarnation (remote senders) */
+    uint64_t session;      /* remote request: the session its reply must carry */
+    unsigned flags;        /* SN_MSG_F_* */
     const char *data;    /* snapshot bytes (points into the block) */
     size_t len;
 } sn_msg;
@@ -32,6 +40,11 @@ typedef struct sn_msg {
  * NULL on out of memory. Caller owns it until a queue consumes it. */
 sn_msg *sn_msg_new(sn_msg_kind kind, const char *name, const char *reply, const char *src_stage,
                    const void *data, size_t len);
+/* sn_msg_new_from: the same, from a sender on another node (src_node, its incarnation, and
+ * the session its reply must carry). */
+sn_msg *sn_msg_new_from(sn_msg_kind kind, const char *name, const char *reply,
+                        const char *src_stage, const char *src_node, uint64_t src_inc,
+                        uint64_t session, const void *data, size_t len);
 /* sn_msg_destroy: frees *mp (NULL is fine) and nulls it. */
 void sn_msg_destroy(sn_msg **mp);
 

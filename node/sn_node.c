@@ -4,6 +4,11 @@
  * when nothing can happen any more (armed timers keep it alive by themselves). */
 #include "sn_node.h"
 #include "lua_actor.h"
+#include "sn_cluster.h"
+#include "sn_fcache.h"
+#include "sn_http.h"
+#include "sn_metrics.h"
+#include "sn_status.h"
 #include "lua_worker.h"
 #include "sn_actor.h"
 #include "sn_actors.h"
@@ -14,6 +19,7 @@
 #include "sn_sched.h"
 
 #include <ev.h>
+#include <signal.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -71,6 +77,22 @@ struct sn_node {
     pthread_mutex_t watch_lock;
     pthread_cond_t watch_stop;
     int watch_quit;
+
+    struct sn_cluster *cluster; /* NULL on a standalone node */
+    sn_fcache *fcache;
+    sn_http *http;
+    sn_metrics *metrics;
+    sn_metrics_std m;
+    sn_series *seq_gaps, *seq_dups; /* stage_wire_seq_{gaps,dups}_total */
+    ev_signal sigint, sigterm;
+    _Atomic uint64_t c_in, c_out, c_dropped, c_errors, c_jobs, c_restarts, c_failures;
+    pthread_mutex_t errors_lock; /* the last errors, for the status view */
+    struct {
+        double time;
+        char who[64];
+        char text[256];
+    } errors[SN_STATUS_MAX_ERRORS];
+    int nerrors, errors_at;
 
     pthread_mutex_t inbox_lock; /* commands for the loop thread, FIFO */
     timer *inbox, *inbox_tail;
@@ -228,7 +250,40 @@ static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
         run_cmd(n, t);
         t = next;
     }
+    if (n->cluster)
+        sn_cluster_flush(n->cluster);
     update_hold(n);
+}
+
+/* SIGINT / SIGTERM: leave the cluster cleanly, then stop (exit status 0). */
+static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)revents;
+    sn_node *n = w->data;
+    sn_log_write(n->log, SN_LOG_INFO, NULL, "signal %d: stopping", w->signum);
+    if (n->cluster)
+        sn_cluster_leave(n->cluster);
+    atomic_store(&n->stopping, 1);
+    ev_break(loop, EVBREAK_ALL);
+}
+
+/* The log's tap: the last errors, for the dashboard. */
+static void remember_error(void *ud, const char *who, const char *text)
+{
+    sn_node *n = ud;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    pthread_mutex_lock(&n->errors_lock);
+    int i = n->errors_at;
+    n->errors_at = (n->errors_at + 1) % SN_STATUS_MAX_ERRORS;
+    if (n->nerrors < SN_STATUS_MAX_ERRORS)
+        n->nerrors++;
+    n->errors[i].time = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    snprintf(n->errors[i].who, sizeof n->errors[i].who, "%s", who);
+    size_t len = strcspn(text, "\n"); /* the first line: the message */
+    snprintf(n->errors[i].text, sizeof n->errors[i].text, "%.*s", (int)len, text);
+    pthread_mutex_unlock(&n->errors_lock);
+    atomic_fetch_add(&n->c_errors, 1);
 }
 
 /* ---- lifecycle -------------------------------------------------------------------------- */
@@ -338,6 +393,7 @@ sn_node *sn_node_new(const sn_opts *o, sn_log *log)
     atomic_init(&n->stopping, 0);
     pthread_mutex_init(&n->inbox_lock, NULL);
     pthread_mutex_init(&n->watch_lock, NULL);
+    pthread_mutex_init(&n->errors_lock, NULL);
     pthread_cond_init(&n->watch_stop, NULL);
     if (o->name) {
         snprintf(n->name, sizeof n->name, "%s", o->name);
@@ -354,8 +410,9 @@ sn_node *sn_node_new(const sn_opts *o, sn_log *log)
     n->locks = sn_locks_new(LOCK_LEASE);
     n->once = sn_once_new();
     n->limits = sn_limits_new(o->stage.item, o->stage.n);
+    n->fcache = sn_fcache_new();
     if (!n->loop || !n->shared || !n->actors || !n->router || !n->locks || !n->once ||
-        !n->limits) {
+        !n->limits || !n->fcache) {
         sn_log_write(log, SN_LOG_ERROR, NULL, "cannot create the node: %s",
                      sn_strerror(SN_ENOMEM));
         sn_node_destroy(&n);
@@ -367,6 +424,25 @@ sn_node *sn_node_new(const sn_opts *o, sn_log *log)
     ev_unref(n->loop); /* the wake-up alone keeps nothing alive */
     ev_timer_init(&n->lock_timer, on_locks, 0, 0);
     n->lock_timer.data = n;
+    n->metrics = sn_metrics_new(0);
+    if (!n->metrics || sn_metrics_std_register(n->metrics, &n->m, n->name,
+                                               o->cluster ? o->cluster : "stage",
+                                               SN_VERSION) != SN_OK) {
+        sn_log_write(log, SN_LOG_ERROR, NULL, "cannot create the metrics: %s",
+                     sn_strerror(SN_ENOMEM));
+        sn_node_destroy(&n);
+        return NULL;
+    }
+    sn_metric *gaps, *dups;
+    sn_metric_desc gd = {.type = SN_METRIC_COUNTER, .name = "stage_wire_seq_gaps_total",
+                         .help = "Messages from peers that never arrived (per-pair sequence gaps)"};
+    sn_metric_desc dd = {.type = SN_METRIC_COUNTER, .name = "stage_wire_seq_dups_total",
+                         .help = "Messages from peers seen twice and dropped (must stay 0)"};
+    if (sn_metrics_add(n->metrics, &gd, &gaps) == SN_OK)
+        n->seq_gaps = sn_metric_child(gaps, NULL, NULL);
+    if (sn_metrics_add(n->metrics, &dd, &dups) == SN_OK)
+        n->seq_dups = sn_metric_child(dups, NULL, NULL);
+    sn_log_tap(log, remember_error, n);
 
     int workers = o->threads > 0 ? o->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (workers < 1)
@@ -406,8 +482,12 @@ void sn_node_destroy(sn_node **np)
     if (!np || !*np)
         return;
     sn_node *n = *np;
+    sn_http_destroy(&n->http); /* first: its thread reads the rest */
     stop_watchdog(n);
-    sn_sched_destroy(&n->sched); /* first: no worker touches anything below after this */
+    sn_sched_destroy(&n->sched); /* no worker touches anything below after this */
+    sn_cluster_destroy(&n->cluster);
+    if (n->log)
+        sn_log_tap(n->log, NULL, NULL);
     sn_jobs_destroy(&n->jobs);
     for (int i = 0; i < TIMER_BUCKETS; i++)
         free_timers(n->armed[i]);
@@ -417,11 +497,14 @@ void sn_node_destroy(sn_node **np)
     sn_locks_destroy(&n->locks);
     sn_once_destroy(&n->once);
     sn_limits_destroy(&n->limits);
+    sn_fcache_destroy(&n->fcache);
     sn_shared_destroy(&n->shared);
     if (n->loop)
         ev_loop_destroy(n->loop);
     pthread_mutex_destroy(&n->inbox_lock);
     pthread_mutex_destroy(&n->watch_lock);
+    pthread_mutex_destroy(&n->errors_lock);
+    sn_metrics_destroy(&n->metrics);
     pthread_cond_destroy(&n->watch_stop);
     free(n->workers);
     free(n);
@@ -463,6 +546,8 @@ static int add_actor(sn_node *n, const char *stage, const char *name, sn_msg *st
         return SN_ENOMEM;
     }
     *id = conf.id; /* before the start message: the actor may fail at once */
+    if (n->cluster)
+        sn_cluster_registry_changed(n->cluster);
     if (sn_router_add(n->router, stage, conf.id) != SN_OK ||
         sn_node_post(n, conf.id, start, 1) != SN_OK) {
         sn_router_remove(n->router, stage, conf.id);
@@ -511,9 +596,43 @@ static int spawn_option(sn_node *n, const char *spec)
     return SN_OK;
 }
 
+static int render_metrics(void *ud, char **body, size_t *len);
+static int render_status(void *ud, char **body, size_t *len);
+
+/* The listeners: the cluster's sockets and the HTTP endpoint. Each keeps the node serving. */
+static int open_listeners(sn_node *n)
+{
+    const sn_opts *o = n->opts;
+    int err;
+    if (o->listen || o->join.n) {
+        n->cluster = sn_cluster_new(n, o, n->loop, n->name, n->log, &err);
+        if (!n->cluster)
+            return err;
+    }
+    if (o->http) {
+        sn_http_handlers h = {.metrics = render_metrics, .status = render_status, .ud = n};
+        n->http = sn_http_new(o->http, &h, n->log, &err);
+        if (!n->http) {
+            sn_log_write(n->log, SN_LOG_ERROR, NULL, "cannot serve HTTP on %s: %s", o->http,
+                         sn_strerror(err));
+            return err;
+        }
+    }
+    if (n->cluster || n->http) { /* a listener: serve until a signal says stop */
+        ev_signal_init(&n->sigint, on_signal, SIGINT);
+        ev_signal_init(&n->sigterm, on_signal, SIGTERM);
+        n->sigint.data = n->sigterm.data = n;
+        ev_signal_start(n->loop, &n->sigint);
+        ev_signal_start(n->loop, &n->sigterm);
+    }
+    return SN_OK;
+}
+
 int sn_node_run(sn_node *n)
 {
     const sn_opts *o = n->opts;
+    if (open_listeners(n) != SN_OK)
+        return 1;
     for (int i = 0; i < o->actor.n; i++) { /* first: the script may signal them at once */
         if (spawn_option(n, o->actor.item[i]) != SN_OK)
             return 1;
@@ -694,6 +813,9 @@ int sn_node_actor_failed(sn_node *n, uint64_t actor, const char *stage)
         return 1;
     }
     sn_router_remove(n->router, stage, actor); /* no new message is routed to it */
+    if (n->cluster)
+        sn_cluster_registry_changed(n->cluster);
+    atomic_fetch_add(&n->c_failures, 1);
     return 0;
 }
 
@@ -710,4 +832,314 @@ int sn_node_mailbox(sn_node *n, uint64_t actor, size_t *len, size_t *peak)
 sn_limits sn_node_limits(sn_node *n, const char *stage)
 {
     return sn_limits_of(n->limits, stage);
+}
+
+/* ---- the cluster's side ----------------------------------------------------------------- */
+
+sn_fcache *sn_node_fcache(sn_node *n)
+{
+    return n->fcache;
+}
+
+struct sn_cluster *sn_node_cluster(sn_node *n)
+{
+    return n->cluster;
+}
+
+void sn_node_wake(sn_node *n)
+{
+    ev_async_send(n->loop, &n->wake);
+}
+
+/* Queues a message from another node for one local actor; SN_OK, SN_EFULL, ... */
+static int post_remote(sn_node *n, uint64_t actor, const sn_wire_message *w, int trusted)
+{
+    sn_msg *m = sn_msg_new_from(SN_MSG_SIGNAL, w->msg_id, w->reply_id[0] ? w->reply_id : NULL,
+                                w->src.stage, w->src.node, w->src.incarnation, w->session,
+                                w->payload.data, w->payload.len);
+    if (!m)
+        return SN_ENOMEM;
+    m->src = w->src.actor;
+    if (!trusted)
+        m->flags |= SN_MSG_F_UNTRUSTED;
+    int rc = sn_node_post(n, actor, m, 0);
+    if (rc != SN_OK)
+        sn_msg_destroy(&m);
+    return rc;
+}
+
+int sn_node_deliver(sn_node *n, const sn_wire_message *w, int trusted)
+{
+    const char *stage = w->dst.stage;
+    if (w->mode == SN_WIRE_ALL) { /* every local instance, once */
+        size_t count = sn_router_count(n->router, stage);
+        uint64_t *ids = count ? malloc(count * sizeof *ids) : NULL;
+        count = ids ? sn_router_all(n->router, stage, ids, count) : 0;
+        int queued = 0, full = 0;
+        for (size_t i = 0; i < count; i++) {
+            int rc = post_remote(n, ids[i], w, trusted);
+            queued += rc == SN_OK;
+            full |= rc == SN_EFULL;
+        }
+        free(ids);
+        if (!queued)
+            sn_node_count(n, SN_COUNT_DROP, stage, full ? "mailbox_full" : "no_route");
+        return queued ? SN_WIRE_OK : full ? SN_WIRE_MAILBOX_FULL : SN_WIRE_NO_ROUTE;
+    }
+    int full = 0; /* one instance here, round-robin, skipping full mailboxes */
+    for (size_t k = 0;; k++) {
+        uint64_t id = sn_router_pick(n->router, stage, k);
+        if (!id)
+            break;
+        int rc = post_remote(n, id, w, trusted);
+        if (rc == SN_OK)
+            return SN_WIRE_OK;
+        full |= rc == SN_EFULL;
+    }
+    sn_node_count(n, SN_COUNT_DROP, stage, full ? "mailbox_full" : "no_route");
+    return full ? SN_WIRE_MAILBOX_FULL : SN_WIRE_NO_ROUTE;
+}
+
+typedef struct stage_acc {
+    char (*names)[256];
+    sn_wire_stage *v;
+    size_t n, cap;
+} stage_acc;
+
+static void add_stage(const char *stage, size_t count, void *ud)
+{
+    stage_acc *a = ud;
+    if (a->n >= a->cap)
+        return;
+    snprintf(a->names[a->n], 256, "%s", stage);
+    a->v[a->n].stage = a->names[a->n];
+    a->v[a->n].actors = (uint32_t)count;
+    a->n++;
+}
+
+size_t sn_node_local_stages(sn_node *n, char (*names)[256], sn_wire_stage *v, size_t cap)
+{
+    stage_acc a = {names, v, 0, cap};
+    sn_router_each(n->router, add_stage, &a);
+    return a.n;
+}
+
+/* ---- counting --------------------------------------------------------------------------- */
+
+void sn_node_count(sn_node *n, sn_count what, const char *stage, const char *label)
+{
+    switch (what) {
+    case SN_COUNT_IN:
+        atomic_fetch_add(&n->c_in, 1);
+        sn_series_inc(sn_metric_child(n->m.messages_in, stage, NULL));
+        break;
+    case SN_COUNT_OUT:
+        atomic_fetch_add(&n->c_out, 1);
+        sn_series_inc(sn_metric_child(n->m.messages_out, stage, NULL));
+        break;
+    case SN_COUNT_DROP:
+        atomic_fetch_add(&n->c_dropped, 1);
+        sn_series_inc(sn_metric_child(n->m.messages_dropped, stage, label));
+        break;
+    case SN_COUNT_ERROR:
+        sn_series_inc(sn_metric_child(n->m.errors, stage, label));
+        break;
+    case SN_COUNT_KILL:
+        sn_series_inc(sn_metric_child(n->m.kills, stage, label));
+        break;
+    case SN_COUNT_RESTART:
+        atomic_fetch_add(&n->c_restarts, 1);
+        break;
+    case SN_COUNT_FAIL:
+        break;
+    }
+}
+
+void sn_node_observe(sn_node *n, const char *stage, double seconds)
+{
+    sn_series_observe(sn_metric_child(n->m.handler_seconds, stage, NULL), seconds);
+}
+
+/* ---- the views: /metrics and /status.json (the HTTP thread) ----------------------------- */
+
+/* Per stage: actors, queued messages and Lua memory, summed over this node's actors. */
+typedef struct stage_sum {
+    char stage[256];
+    uint64_t actors, depth, memory;
+} stage_sum;
+
+typedef struct sums {
+    stage_sum *v;
+    size_t n, cap;
+} sums;
+
+static void sum_actor(sn_actor *a, void *ud)
+{
+    sums *s = ud;
+    stage_sum *e = NULL;
+    for (size_t i = 0; i < s->n && !e; i++)
+        e = strcmp(s->v[i].stage, sn_actor_stage(a)) == 0 ? &s->v[i] : NULL;
+    if (!e) {
+        if (s->n == s->cap) {
+            size_t cap = s->cap ? s->cap * 2 : 16;
+            stage_sum *v = realloc(s->v, cap * sizeof *v);
+            if (!v)
+                return;
+            s->v = v;
+            s->cap = cap;
+        }
+        e = &s->v[s->n++];
+        memset(e, 0, sizeof *e);
+        snprintf(e->stage, sizeof e->stage, "%s", sn_actor_stage(a));
+    }
+    if (!sn_actor_failed(a))
+        e->actors++;
+    e->depth += sn_mailbox_length(sn_actor_mailbox(a), NULL);
+    e->memory += sn_actor_memory(a);
+}
+
+static sums stage_sums(sn_node *n)
+{
+    sums s = {0};
+    sn_actors_each(n->actors, sum_actor, &s);
+    return s;
+}
+
+static int render_metrics(void *ud, char **body, size_t *len)
+{
+    sn_node *n = ud;
+    sums s = stage_sums(n);
+    for (size_t i = 0; i < s.n; i++) { /* gauges of this moment */
+        sn_series_set(sn_metric_child(n->m.actors, s.v[i].stage, NULL), (double)s.v[i].actors);
+        sn_series_set(sn_metric_child(n->m.mailbox_depth, s.v[i].stage, NULL),
+                      (double)s.v[i].depth);
+        sn_series_set(sn_metric_child(n->m.lua_memory, s.v[i].stage, NULL),
+                      (double)s.v[i].memory);
+    }
+    free(s.v);
+    sn_series_set(n->m.workers, n->nworkers);
+    if (n->cluster) {
+        size_t counts[4];
+        sn_cluster_peer_counts(n->cluster, counts);
+        static const char *const states[4] = {"alive", "suspect", "down", "left"};
+        for (int i = 0; i < 4; i++)
+            sn_series_set(sn_metric_child(n->m.peers, states[i], NULL), (double)counts[i]);
+        sn_cluster_stats st;
+        sn_cluster_stats_get(n->cluster, &st);
+        sn_series_set_counter(n->m.wire_bytes_in, st.bytes_in);
+        sn_series_set_counter(n->m.wire_bytes_out, st.bytes_out);
+        sn_series_set_counter(n->m.wire_messages_in, st.frames_in);
+        sn_series_set_counter(n->m.wire_messages_out, st.frames_out);
+        sn_series_set_counter(n->seq_gaps, st.seq_gaps);
+        sn_series_set_counter(n->seq_dups, st.seq_dups);
+    }
+    uint64_t hits, misses;
+    sn_fcache_counts(n->fcache, &hits, &misses);
+    sn_series_set_counter(n->m.cache_hits, hits);
+    sn_series_set_counter(n->m.cache_misses, misses);
+    return sn_metrics_render(n->metrics, 16u << 20, body, len);
+}
+
+/* Fills v with this node's own view; the arrays are the caller's to free (free_view). */
+static void fill_view(sn_node *n, sn_status_view *v, sums *s, sn_status_stage **stages,
+                      sn_status_mailbox **boxes, sn_status_error *errors)
+{
+    memset(v, 0, sizeof *v);
+    v->name = n->name;
+    v->cluster = n->cluster ? sn_cluster_cluster(n->cluster) : (n->opts->cluster ? n->opts->cluster
+                                                                                   : "stage");
+    v->version = SN_VERSION;
+    v->incarnation = n->cluster ? sn_cluster_incarnation(n->cluster) : 0;
+    v->uptime_s = monotonic_now() - n->start;
+    v->listen = n->cluster ? sn_cluster_endpoint(n->cluster) : "";
+    v->http = n->opts->http ? n->opts->http : "";
+    *s = stage_sums(n);
+    *stages = calloc(s->n ? s->n : 1, sizeof **stages);
+    *boxes = calloc(s->n ? s->n : 1, sizeof **boxes);
+    uint64_t depth = 0, memory = 0, actors = 0;
+    for (size_t i = 0; *stages && *boxes && i < s->n; i++) {
+        (*stages)[i] = (sn_status_stage){s->v[i].stage, s->v[i].actors};
+        (*boxes)[i] = (sn_status_mailbox){s->v[i].stage, s->v[i].depth};
+        depth += s->v[i].depth;
+        memory += s->v[i].memory;
+        actors += s->v[i].actors;
+    }
+    v->stages = *stages;
+    v->nstages = *stages && *boxes ? s->n : 0;
+    v->mailboxes = *boxes;
+    v->nmailboxes = v->nstages;
+    pthread_mutex_lock(&n->errors_lock);
+    for (int i = 0; i < n->nerrors; i++) { /* newest first */
+        int k = (n->errors_at - 1 - i + 2 * SN_STATUS_MAX_ERRORS) % SN_STATUS_MAX_ERRORS;
+        errors[i] = (sn_status_error){n->errors[k].time, strdup(n->errors[k].who),
+                                      strdup(n->errors[k].text)};
+    }
+    v->nerrors = (size_t)n->nerrors;
+    pthread_mutex_unlock(&n->errors_lock);
+    v->errors = errors;
+    sn_cluster_stats st = {0};
+    if (n->cluster)
+        sn_cluster_stats_get(n->cluster, &st);
+    v->counters = (sn_status_counters){
+        .messages_in = atomic_load(&n->c_in),
+        .messages_out = atomic_load(&n->c_out),
+        .messages_dropped = atomic_load(&n->c_dropped),
+        .errors = atomic_load(&n->c_errors),
+        .jobs = atomic_load(&n->c_jobs),
+        .actors = actors,
+        .workers = (uint64_t)n->nworkers,
+        .mailbox_depth = depth,
+        .lua_memory_bytes = memory,
+        .wire_bytes_in = st.bytes_in,
+        .wire_bytes_out = st.bytes_out,
+        .function_cache_hits = 0,
+    };
+    uint64_t misses;
+    sn_fcache_counts(n->fcache, &v->counters.function_cache_hits, &misses);
+}
+
+static void free_view(sn_status_view *v, sums *s, sn_status_stage *stages,
+                      sn_status_mailbox *boxes, sn_status_error *errors)
+{
+    for (size_t i = 0; i < v->nerrors; i++) {
+        free((char *)errors[i].actor);
+        free((char *)errors[i].text);
+    }
+    free(stages);
+    free(boxes);
+    free(s->v);
+}
+
+int sn_node_status_self(sn_node *n, char **json, size_t *len)
+{
+    sn_status_view v;
+    sums s;
+    sn_status_stage *stages;
+    sn_status_mailbox *boxes;
+    sn_status_error errors[SN_STATUS_MAX_ERRORS];
+    fill_view(n, &v, &s, &stages, &boxes, errors);
+    int rc = sn_status_render_self(&v, json, len);
+    free_view(&v, &s, stages, boxes, errors);
+    return rc;
+}
+
+static int render_status(void *ud, char **body, size_t *len)
+{
+    sn_node *n = ud;
+    sn_status_view v;
+    sums s;
+    sn_status_stage *stages;
+    sn_status_mailbox *boxes;
+    sn_status_error errors[SN_STATUS_MAX_ERRORS];
+    fill_view(n, &v, &s, &stages, &boxes, errors);
+    sn_status_member *members = NULL;
+    sn_status_peer *peers = NULL;
+    size_t np = n->cluster ? sn_cluster_members(n->cluster, &members, &peers) : 0;
+    v.members = members;
+    v.nmembers = np;
+    int rc = sn_status_render_cluster(&v, peers, np, body, len);
+    if (n->cluster)
+        sn_cluster_members_free(members, peers, np);
+    free_view(&v, &s, stages, boxes, errors);
+    return rc;
 }

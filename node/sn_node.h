@@ -11,8 +11,13 @@
 #include "sn_opts.h"
 #include "sn_router.h"
 #include "sn_shared.h"
+#include "sn_wire.h"
 
+#include <stddef.h>
 #include <stdint.h>
+
+struct sn_cluster;
+struct sn_fcache;
 
 typedef struct sn_node sn_node;
 
@@ -57,6 +62,38 @@ void sn_node_reschedule(sn_node *n, sn_task *t);
 int sn_node_actor_failed(sn_node *n, uint64_t actor, const char *stage);
 /* sn_node_mailbox: the length and peak length of actor's mailbox. SN_OK or SN_ENOENT. */
 int sn_node_mailbox(sn_node *n, uint64_t actor, size_t *len, size_t *peak);
+/* ---- the cluster's side ---- */
+
+/* sn_node_fcache: the bytecode received from other nodes, by hash (the function cache). */
+struct sn_fcache *sn_node_fcache(sn_node *n);
+/* sn_node_cluster: the cluster, or NULL on a standalone node. */
+struct sn_cluster *sn_node_cluster(sn_node *n);
+/* sn_node_wake: makes the loop thread run its commands and flush the cluster's frames. */
+void sn_node_wake(sn_node *n);
+/* sn_node_deliver: a message from another node, to this node's actors of its stage as its
+ * mode says; bytecode in it is loaded only when trusted. Returns an sn_wire_status. */
+int sn_node_deliver(sn_node *n, const sn_wire_message *m, int trusted);
+/* sn_node_local_stages: this node's stages and actor counts into v (names held in names),
+ * at most cap; returns how many. */
+size_t sn_node_local_stages(sn_node *n, char (*names)[256], sn_wire_stage *v, size_t cap);
+/* sn_node_status_self: this node's own status view as JSON (caller frees). */
+int sn_node_status_self(sn_node *n, char **json, size_t *len);
+
+/* ---- counting (metrics) ---- */
+typedef enum sn_count {
+    SN_COUNT_IN,      /* a message handled; label: none */
+    SN_COUNT_OUT,     /* a message sent */
+    SN_COUNT_DROP,    /* a message dropped; label: the reason */
+    SN_COUNT_ERROR,   /* an error; label: chunk|handler|timer|job|thread */
+    SN_COUNT_KILL,    /* a budget or memory kill; label: budget|memory */
+    SN_COUNT_RESTART, /* an actor restarted */
+    SN_COUNT_FAIL     /* an actor failed for good */
+} sn_count;
+/* sn_node_count: one event of stage. Any thread. */
+void sn_node_count(sn_node *n, sn_count what, const char *stage, const char *label);
+/* sn_node_observe: a handler of stage took seconds. Any thread. */
+void sn_node_observe(sn_node *n, const char *stage, double seconds);
+
 /* sn_node_limits: the governor settings of stage. */
 sn_limits sn_node_limits(sn_node *n, const char *stage);
 

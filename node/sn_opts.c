@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <stdarg.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,7 @@
 enum {
     OPT_NAME = 256, OPT_LISTEN, OPT_JOIN, OPT_CLUSTER, OPT_ACTOR, OPT_THREADS, OPT_PRELOAD,
     OPT_PACKAGE, OPT_HTTP, OPT_CONFIG, OPT_CURVE_SECRET, OPT_CURVE_ALLOW, OPT_INSECURE,
-    OPT_LOG_LEVEL, OPT_STAGE
+    OPT_LOG_LEVEL, OPT_STAGE, OPT_SET
 };
 
 static const struct option long_options[] = {
@@ -33,6 +34,7 @@ static const struct option long_options[] = {
     {"insecure", no_argument, NULL, OPT_INSECURE},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"stage", required_argument, NULL, OPT_STAGE},
+    {"set", required_argument, NULL, OPT_SET},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -60,6 +62,10 @@ static const char usage[] =
     "  --stage SID:K=V,...  limits of stage SID (* = every stage): budget (CPU s per\n"
     "                       message, 5), memory (64M), memory_warn (32M), mailbox (65536),\n"
     "                       restart (never|always), intensity (3), period (5 s) (repeatable)\n"
+    "  --set KEY=VALUE      cluster tunables: heartbeat (1000 ms), suspect (5000 ms of\n"
+    "                       silence), down (5000 ms more), reply_timeout (30000 ms),\n"
+    "                       handshake (7000 ms), join_retry_max (10000 ms), peer_queue\n"
+    "                       (1000 messages), frame_max (2097152 bytes) (repeatable)\n"
     "  -h, --help           show this text\n"
     "  -V, --version        show the version and the library versions\n";
 
@@ -86,6 +92,39 @@ static int push(sn_strlist *l, const char *v, const char *opt, char *err, size_t
         return fail(err, errlen, "%s given too many times (at most 64): '%s'", opt, v);
     l->item[l->n++] = v;
     return SN_OK;
+}
+
+/* --set KEY=VALUE: a positive integer for one of the tunables. */
+static int set_tunable(sn_opts *o, const char *v, char *err, size_t errlen)
+{
+    static const struct {
+        const char *key;
+        size_t offset;
+        long min, max;
+    } keys[] = {
+        {"heartbeat", offsetof(sn_opts, heartbeat_ms), 10, 60000},
+        {"suspect", offsetof(sn_opts, suspect_ms), 10, 3600000},
+        {"down", offsetof(sn_opts, down_ms), 0, 3600000},
+        {"reply_timeout", offsetof(sn_opts, reply_timeout_ms), 10, 86400000},
+        {"handshake", offsetof(sn_opts, handshake_ms), 10, 600000},
+        {"join_retry_max", offsetof(sn_opts, join_retry_max_ms), 10, 600000},
+        {"peer_queue", offsetof(sn_opts, peer_queue), 1, 10000000},
+        {"frame_max", offsetof(sn_opts, frame_max), 1024, 1 << 30},
+    };
+    const char *eq = strchr(v, '=');
+    for (size_t i = 0; eq && i < sizeof keys / sizeof *keys; i++) {
+        if ((size_t)(eq - v) != strlen(keys[i].key) || strncmp(v, keys[i].key, (size_t)(eq - v)))
+            continue;
+        char *end;
+        long n = strtol(eq + 1, &end, 10);
+        if (!eq[1] || *end || n < keys[i].min || n > keys[i].max)
+            return fail(err, errlen, "--set '%s': %s must be a number from %ld to %ld", v,
+                        keys[i].key, keys[i].min, keys[i].max);
+        *(int *)((char *)o + keys[i].offset) = (int)n;
+        return SN_OK;
+    }
+    return fail(err, errlen, "--set '%s': expected KEY=VALUE with KEY one of heartbeat, suspect, "
+                "down, reply_timeout, handshake, join_retry_max, peer_queue, frame_max", v);
 }
 
 /* SID=FILE[:N] with a non-empty SID and FILE and 1 <= N <= 100000. */
@@ -121,6 +160,14 @@ int sn_opts_parse(sn_opts *o, int argc, char *const argv[], char *err, size_t er
     memset(o, 0, sizeof *o);
     o->preload = "preload";
     o->log_level = SN_LOG_INFO;
+    o->heartbeat_ms = 1000;
+    o->suspect_ms = 5000;
+    o->down_ms = 5000;
+    o->reply_timeout_ms = 30000;
+    o->handshake_ms = 7000;
+    o->join_retry_max_ms = 10000;
+    o->peer_queue = 1000;
+    o->frame_max = 2 * 1024 * 1024;
     o->cluster = NULL;
     err[0] = '\0';
 
@@ -206,6 +253,10 @@ int sn_opts_parse(sn_opts *o, int argc, char *const argv[], char *err, size_t er
                 return r;
             break;
         }
+        case OPT_SET:
+            if ((r = set_tunable(o, v, err, errlen)))
+                return r;
+            break;
         case ':':
             return fail(err, errlen, "option '%s' needs a value", argv[optind - 1]);
         default:
@@ -228,18 +279,4 @@ int sn_opts_parse(sn_opts *o, int argc, char *const argv[], char *err, size_t er
         return fail(err, errlen, "nothing to run: give a SCRIPT.lua, --actor, --config, --listen "
                                  "or --join (see --help)");
     return SN_OK;
-}
-
-const char *sn_opts_unavailable(const sn_opts *o)
-{
-    /* Each entry names the option and the part of the node that will bring it. */
-    if (o->cmd == SN_CMD_KEYGEN) return "keygen";
-    if (o->listen) return "--listen";
-    if (o->join.n) return "--join";
-    if (o->cluster) return "--cluster";
-    if (o->http) return "--http";
-    if (o->curve_secret) return "--curve-secret";
-    if (o->curve_allow) return "--curve-allow";
-    if (o->insecure) return "--insecure";
-    return NULL;
 }

@@ -43,15 +43,14 @@ typedef struct sn_opts {
     sn_log_level log_level;
     sn_strlist join, actor, package;
     sn_strlist stage;        /* --stage SID:key=value,... (governor limits per stage) */
+    /* --set KEY=VALUE: cluster timings and limits, in ms or bytes (see sn_opts_tunable) */
+    int heartbeat_ms, suspect_ms, down_ms, reply_timeout_ms, handshake_ms, join_retry_max_ms;
+    int peer_queue, frame_max;
 } sn_opts;
 
 /* sn_opts_parse: fills *o from argv (argv[0] is the program). On a user error returns
  * SN_EINVAL and writes a one-line message (no newline) naming the culprit to err. */
 int sn_opts_parse(sn_opts *o, int argc, char *const argv[], char *err, size_t errlen);
-
-/* sn_opts_unavailable: the first option that was given but whose machinery is not built yet,
- * as "--listen", or NULL when everything given is available. */
-const char *sn_opts_unavailable(const sn_opts *o);
 
 /* sn_opts_usage: the --help text. */
 const char *sn_opts_usage(void);

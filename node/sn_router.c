@@ -4,13 +4,21 @@
 #include "sn_error.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 enum { BUCKETS = 1024 };
 
+typedef struct remote {
+    char node[SN_ROUTER_NODE_MAX];
+    uint32_t count;
+} remote;
+
 typedef struct stage {
     struct stage *next;
+    remote *remote; /* other nodes running this stage */
+    size_t nremote, capremote;
     uint64_t *ids;
     size_t n, cap;
     size_t cursor; /* the next instance of the round */
@@ -49,6 +57,7 @@ void sn_router_destroy(sn_router **rp)
         while (s) {
             stage *next = s->next;
             free(s->ids);
+            free(s->remote);
             free(s);
             s = next;
         }
@@ -158,4 +167,101 @@ void sn_router_each(sn_router *r, void (*fn)(const char *stage, size_t count, vo
         }
     }
     pthread_mutex_unlock(&r->lock);
+}
+
+int sn_router_set_remote(sn_router *r, const char *node, const char *name, uint32_t count)
+{
+    pthread_mutex_lock(&r->lock);
+    stage *s = find(r, name, count > 0);
+    int rc = s || count == 0 ? SN_OK : SN_ENOMEM;
+    for (size_t i = 0; s && i < s->nremote; i++) {
+        if (strcmp(s->remote[i].node, node) == 0) {
+            if (count)
+                s->remote[i].count = count;
+            else
+                s->remote[i] = s->remote[--s->nremote];
+            pthread_mutex_unlock(&r->lock);
+            return SN_OK;
+        }
+    }
+    if (s && count) {
+        if (s->nremote == s->capremote) {
+            size_t cap = s->capremote ? s->capremote * 2 : 4;
+            remote *v = realloc(s->remote, cap * sizeof *v);
+            if (!v) {
+                pthread_mutex_unlock(&r->lock);
+                return SN_ENOMEM;
+            }
+            s->remote = v;
+            s->capremote = cap;
+        }
+        snprintf(s->remote[s->nremote].node, SN_ROUTER_NODE_MAX, "%s", node);
+        s->remote[s->nremote++].count = count;
+    }
+    pthread_mutex_unlock(&r->lock);
+    return rc;
+}
+
+void sn_router_drop_node(sn_router *r, const char *node)
+{
+    pthread_mutex_lock(&r->lock);
+    for (int b = 0; b < BUCKETS; b++) {
+        for (stage *s = r->bucket[b]; s; s = s->next) {
+            for (size_t i = 0; i < s->nremote; i++) {
+                if (strcmp(s->remote[i].node, node) == 0) {
+                    s->remote[i] = s->remote[--s->nremote];
+                    break;
+                }
+            }
+        }
+    }
+    pthread_mutex_unlock(&r->lock);
+}
+
+int sn_router_route(sn_router *r, const char *name, sn_router_scope scope, size_t attempt,
+                    sn_route *out)
+{
+    pthread_mutex_lock(&r->lock);
+    stage *s = find(r, name, 0);
+    size_t local = s && scope != SN_SCOPE_REMOTE ? s->n : 0, remote_total = 0;
+    for (size_t i = 0; s && scope != SN_SCOPE_LOCAL && i < s->nremote; i++)
+        remote_total += s->remote[i].count;
+    size_t total = local + remote_total;
+    int found = 0;
+    if (total && attempt < total) {
+        if (attempt == 0) {
+            s->last = s->cursor % total;
+            s->cursor = s->last + 1;
+        }
+        size_t k = (s->last + attempt) % total;
+        if (k < local) {
+            out->actor = s->ids[k];
+            out->node[0] = '\0';
+        } else {
+            k -= local;
+            size_t i = 0;
+            while (k >= s->remote[i].count)
+                k -= s->remote[i++].count;
+            out->actor = 0;
+            memcpy(out->node, s->remote[i].node, SN_ROUTER_NODE_MAX);
+        }
+        found = 1;
+    }
+    pthread_mutex_unlock(&r->lock);
+    return found;
+}
+
+size_t sn_router_nodes(sn_router *r, const char *name, char (*out)[SN_ROUTER_NODE_MAX],
+                       uint32_t *counts, size_t cap)
+{
+    pthread_mutex_lock(&r->lock);
+    stage *s = find(r, name, 0);
+    size_t n = 0;
+    for (size_t i = 0; s && i < s->nremote && n < cap; i++) {
+        if (counts)
+            counts[n] = s->remote[i].count;
+        memcpy(out[n++], s->remote[i].node, SN_ROUTER_NODE_MAX);
+    }
+    pthread_mutex_unlock(&r->lock);
+    return n;
 }

@@ -28,7 +28,32 @@ uint64_t sn_router_pick(sn_router *r, const char *stage, size_t attempt);
 /* sn_router_all: copies up to cap instances of stage to out; returns how many it copied. */
 size_t sn_router_all(sn_router *r, const char *stage, uint64_t *out, size_t cap);
 
-/* sn_router_each: calls fn(stage, count, ud) for every stage with instances (for status
+/* ---- remote instances (the cluster's registry) ---- */
+
+enum { SN_ROUTER_NODE_MAX = 128 }; /* longest node name, with its NUL */
+
+/* Where a message goes: a local actor (actor != 0), or a node (actor == 0, node set). */
+typedef struct sn_route {
+    uint64_t actor;
+    char node[SN_ROUTER_NODE_MAX];
+} sn_route;
+
+typedef enum sn_router_scope { SN_SCOPE_ALL = 0, SN_SCOPE_LOCAL, SN_SCOPE_REMOTE } sn_router_scope;
+
+/* sn_router_set_remote: node runs count actors of stage (0 removes). SN_OK or SN_ENOMEM. */
+int sn_router_set_remote(sn_router *r, const char *node, const char *stage, uint32_t count);
+/* sn_router_drop_node: forgets every instance of node (it is down, or left). */
+void sn_router_drop_node(sn_router *r, const char *node);
+/* sn_router_route: round-robin over the instances of stage in scope (a node with N actors
+ * counts N times), like sn_router_pick. 1 with *out filled, 0 when there is none. */
+int sn_router_route(sn_router *r, const char *stage, sn_router_scope scope, size_t attempt,
+                    sn_route *out);
+/* sn_router_nodes: copies up to cap names of nodes running stage to out (and, if counts is
+ * not NULL, how many actors each runs); returns how many nodes. */
+size_t sn_router_nodes(sn_router *r, const char *stage, char (*out)[SN_ROUTER_NODE_MAX],
+                       uint32_t *counts, size_t cap);
+
+/* sn_router_each: calls fn(stage, count, ud) for every stage with local instances (for status
  * views). fn must not call back into the router. */
 void sn_router_each(sn_router *r, void (*fn)(const char *stage, size_t count, void *ud),
                     void *ud);

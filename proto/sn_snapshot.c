@@ -58,6 +58,8 @@ void sn_snapshot_opts_init(sn_snapshot_opts *o)
     o->trusted = 0;
     o->env_index = 0;
     o->arg_base = 1;
+    o->fcache = NULL;
+    o->functions = NULL;
 }
 
 void sn_buf_init(sn_buf *b)
@@ -659,6 +661,16 @@ static void enc_function_head(enc *e, int idx)
         }
     }
     lua_pop(L, 1);
+    const sn_snapshot_fcache *fc = e->o->fcache;
+    if (fc && fc->known && fc->known(fc->ud, hash)) { /* the receiver has it: the hash only */
+        e->out->len = head;
+        put_ext_header(e, EXT_FUNC, FUNC_HEAD_LEN);
+        put_byte(e, FUNC_HASH_ONLY);
+        put_bytes(e, hash, HASH_LEN);
+        return;
+    }
+    if (fc && fc->sent)
+        fc->sent(fc->ud, hash);
     if (code_len > 0xffffffffu - FUNC_HEAD_LEN) {
         e->code = SN_ELIMIT;
         snprintf(e->what, sizeof e->what, "function bytecode over 4 GiB");
@@ -693,6 +705,8 @@ static int enc_function(enc *e, int idx, int depth)
     lua_pushvalue(L, idx);
     lua_getinfo(L, ">u", &ar);
     put_count(e, 0x90, 0xdc, 1 + (size_t)ar.nups);
+    if (e->o->functions)
+        (*e->o->functions)++;
     enc_function_head(e, idx);
 
     for (int i = 1; i <= ar.nups; i++) {
@@ -1115,6 +1129,7 @@ static int dec_table_mt(dec *d, uint64_t n, int depth)
 typedef struct chunk {
     const char *p;
     size_t n;
+    char *owned; /* a copy from the function cache, freed after lua_load */
 } chunk;
 
 static const char *chunk_reader(lua_State *L, void *ud, size_t *size)
@@ -1133,6 +1148,8 @@ static int dec_bytecode(dec *d, const unsigned char *head, const unsigned char *
     if (len < FUNC_HEAD_LEN)
         return dec_fail(d, SN_EPROTO, "function head of %zu bytes", len);
     const unsigned char *hash = payload + 1;
+    const sn_snapshot_fcache *fc = d->o->fcache;
+    code->owned = NULL;
     switch (payload[0]) {
     case FUNC_BYTECODE: {
         uint64_t h[2];
@@ -1151,6 +1168,8 @@ static int dec_bytecode(dec *d, const unsigned char *head, const unsigned char *
         }
         code->p = (const char *)payload + FUNC_HEAD_LEN;
         code->n = len - FUNC_HEAD_LEN;
+        if (fc && fc->store)
+            fc->store(fc->ud, hash, code->p, code->n);
         return SN_OK;
     }
     case FUNC_SAME: {
@@ -1171,8 +1190,19 @@ static int dec_bytecode(dec *d, const unsigned char *head, const unsigned char *
         code->n = plen - FUNC_HEAD_LEN;
         return SN_OK;
     }
-    case FUNC_HASH_ONLY:
-        return dec_fail(d, SN_ENOTSUP, "hash-only function references are not supported yet");
+    case FUNC_HASH_ONLY: {
+        if (len != FUNC_HEAD_LEN)
+            return dec_fail(d, SN_EPROTO, "hash-only function head of %zu bytes", len);
+        size_t n = 0;
+        char *copy = fc && fc->lookup ? fc->lookup(fc->ud, hash, &n) : NULL;
+        if (!copy)
+            return dec_fail(d, SN_ENOENT, "a function refers to bytecode this node does not "
+                                          "hold (hash-only reference)");
+        code->p = copy;
+        code->n = n;
+        code->owned = copy;
+        return SN_OK;
+    }
     default:
         return dec_fail(d, SN_EPROTO, "unknown function kind %u", payload[0]);
     }
@@ -1238,6 +1268,7 @@ static int dec_function(dec *d, uint64_t n, int depth)
     if (rc != SN_OK)
         return rc;
     int status = lua_load(L, chunk_reader, &code, "=snapshot", "b");
+    free(code.owned);
     if (status == LUA_ERRMEM)
         return dec_fail(d, SN_ENOMEM, "out of memory loading a function");
     if (status != LUA_OK)

@@ -11,11 +11,29 @@
 #define SN_SNAPSHOT_DEPTH_DEFAULT 32 /* nesting limit unless opts say otherwise */
 #define SN_SNAPSHOT_DEPTH_MAX 200    /* highest max_depth accepted; above is SN_EINVAL */
 
+/* The content-addressed function cache, for snapshots that cross to another node: the
+ * sender writes only the hash of bytecode the receiver already holds (function kind 2), the
+ * receiver keeps the bytecode it saw and finds it again by hash. Callbacks may run on any
+ * thread; they must be thread-safe. */
+typedef struct sn_snapshot_fcache {
+    /* encode: 1 when the receiver holds the bytecode of hash (write the hash only). */
+    int (*known)(void *ud, const unsigned char hash[16]);
+    /* encode: the bytecode of hash is written in full (the receiver will hold it). */
+    void (*sent)(void *ud, const unsigned char hash[16]);
+    /* decode: a malloc'd copy of the bytecode of hash (the decoder frees it), or NULL. */
+    char *(*lookup)(void *ud, const unsigned char hash[16], size_t *len);
+    /* decode: bytecode of hash arrived in full: keep it for later references. */
+    void (*store)(void *ud, const unsigned char hash[16], const char *code, size_t len);
+    void *ud;
+} sn_snapshot_fcache;
+
 typedef struct sn_snapshot_opts {
     int max_depth; /* nesting limit (tables and Lua functions), 1..SN_SNAPSHOT_DEPTH_MAX */
     int trusted;   /* decode: 1 = functions may be loaded; 0 = any function is SN_EUNTRUSTED */
     int env_index; /* decode: stack index of the table bound as _ENV and globals; 0 = globals */
     int arg_base;  /* encode: number of the first value in error paths ("arg 1") */
+    const sn_snapshot_fcache *fcache; /* NULL: no function cache (kind 2 is an error) */
+    unsigned *functions; /* encode: if not NULL, += the number of Lua functions written */
 } sn_snapshot_opts;
 
 /* sn_snapshot_opts_init: depth 32, untrusted, the state's globals as env, arg_base 1. */

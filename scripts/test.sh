@@ -47,6 +47,13 @@ lua5.3 tests/lua/run.lua build/tsan/stage-node $script_dirs | tee build/scripts-
 [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
 summary+=("TSan $(tail -1 build/scripts-tsan.log)")
 
+# The cluster suite: real processes on loopback, network namespaces and tc for partitions and
+# slow links (CI runs as root), a real Prometheus and headless Chromium. ASan binary.
+step "cluster and operations tests (real processes, ASan)"
+/usr/bin/python3 tests/cluster/run.py --binary build/asan/stage-node | tee build/cluster.log
+[[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
+summary+=("$(tail -1 build/cluster.log)")
+
 step "deployment files (offline checks)"
 scripts/deploy-check.sh | tee build/deploy-check.log
 [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1

@@ -66,11 +66,34 @@ Test(cli, missing_script_is_one_line_and_exit_2)
     cr_assert_eq(count_lines(out), 1, "%s", out);
 }
 
-Test(cli, later_options_say_so_and_exit_2)
+Test(cli, non_loopback_listen_needs_curve_or_insecure)
 {
     char out[4096];
-    cr_assert_eq(run("--listen tcp://127.0.0.1:7999 scripts/demo.lua", out, sizeof out), 2);
-    cr_assert(strstr(out, "--listen: not available yet"), "%s", out);
+    cr_assert_eq(run("--listen tcp://0.0.0.0:7999 scripts/demo.lua", out, sizeof out), 2);
+    cr_assert(strstr(out, "tcp://0.0.0.0:7999"), "%s", out);
+    cr_assert(strstr(out, "--insecure"), "%s", out);
+    cr_assert_eq(count_lines(out), 1, "%s", out);
+}
+
+Test(cli, keygen_writes_a_keypair_and_refuses_to_overwrite)
+{
+    char out[4096], cmd[512];
+    char dir[] = "/tmp/sn-keygen-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(cmd, sizeof cmd, "keygen %s/cluster.key", dir);
+    cr_assert_eq(run(cmd, out, sizeof out), 0, "%s", out);
+    snprintf(cmd, sizeof cmd, "%s/cluster.key.pub", dir);
+    FILE *f = fopen(cmd, "r");
+    cr_assert_not_null(f);
+    char key[128] = "";
+    cr_assert_not_null(fgets(key, sizeof key, f));
+    fclose(f);
+    cr_assert_eq(strcspn(key, "\n"), 40, "a Z85 public key: %s", key);
+    snprintf(cmd, sizeof cmd, "keygen %s/cluster.key", dir);
+    cr_assert_eq(run(cmd, out, sizeof out), 1, "%s", out);
+    cr_assert(strstr(out, "exists"), "%s", out);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_assert_eq(system(cmd), 0);
 }
 
 Test(cli, script_errors_exit_1)

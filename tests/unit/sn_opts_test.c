@@ -26,7 +26,6 @@ Test(sn_opts, script_and_its_arguments)
     cr_assert_str_eq(o.script_args[0], "--not-mine");
     cr_assert_str_eq(o.preload, "preload");
     cr_assert_eq(o.log_level, SN_LOG_INFO);
-    cr_assert_null(sn_opts_unavailable(&o));
 }
 
 Test(sn_opts, every_option_is_parsed)
@@ -44,7 +43,6 @@ Test(sn_opts, every_option_is_parsed)
     cr_assert_eq(o.threads, 4);
     cr_assert_eq(o.insecure, 1);
     cr_assert_eq(o.log_level, SN_LOG_DEBUG);
-    cr_assert_str_eq(sn_opts_unavailable(&o), "--listen");
 }
 
 Test(sn_opts, user_errors_name_the_culprit)
