@@ -91,18 +91,19 @@ typedef struct pending {
     int answered; /* answers a broadcast got */
 } pending;
 
-typedef enum out_kind { OUT_MESSAGE, OUT_REPLY } out_kind;
+typedef enum out_kind { OUT_MESSAGE, OUT_REPLY, OUT_LOCK } out_kind;
 
 /* A frame queued by another thread; encoded on the loop thread, where sequence numbers are. */
 typedef struct outbound {
     struct outbound *next;
     out_kind kind;
     char node[NAME_MAX_LEN];
-    int mode;
-    uint64_t actor;   /* MESSAGE: the sender; REPLY: the requester */
+    int mode;         /* MESSAGE: the wire mode; LOCK: the frame kind */
+    uint64_t actor;   /* MESSAGE: the sender; REPLY: the requester; LOCK: the requester */
     uint64_t from;    /* REPLY: the actor that answered */
     uint64_t session, dst_inc;
     int status;
+    uint32_t ms;
     char *stage, *msg, *reply, *src_stage, *text;
     char *payload;
     size_t len;
@@ -765,8 +766,33 @@ static void handle_frame(sn_cluster *c, const char *data, size_t len, const void
         pthread_mutex_unlock(&c->mu);
         break;
     }
+    case SN_WIRE_LOCK_ACQUIRE:
+    case SN_WIRE_LOCK_EXTEND:
+    case SN_WIRE_LOCK_RELEASE: { /* this node is the lock's home */
+        const sn_wire_lock *k = &f.u.lock;
+        sn_lock_op op = f.kind == SN_WIRE_LOCK_ACQUIRE  ? SN_LOCK_ACQUIRE
+                        : f.kind == SN_WIRE_LOCK_EXTEND ? SN_LOCK_EXTEND
+                                                        : SN_LOCK_RELEASE;
+        sn_node_lock_at_home(c->node, op, k->lock, k->addr.node, k->addr.actor, k->handler,
+                             k->payload.data, k->payload.len, k->ms);
+        break;
+    }
+    case SN_WIRE_LOCK_GRANT: { /* our actor's turn: its handler gets the values */
+        const sn_wire_lock *k = &f.u.lock;
+        if (k->addr.incarnation && k->addr.incarnation != c->inc)
+            break;
+        sn_msg *m = sn_msg_new(SN_MSG_SIGNAL, k->handler, NULL, NULL, k->payload.data,
+                               k->payload.len);
+        if (m) {
+            if (!trusted)
+                m->flags |= SN_MSG_F_UNTRUSTED;
+            if (sn_node_post(c->node, k->addr.actor, m, 1) != SN_OK)
+                sn_msg_destroy(&m);
+        }
+        break;
+    }
     default:
-        break; /* locks and CODE_MISS: not used by this build yet */
+        break; /* CODE_MISS, LOCK_DENY: not sent by this build */
     }
     sn_wire_frame_fini(&f);
 }
@@ -1072,6 +1098,16 @@ static void send_out(sn_cluster *c, outbound *o)
             m->session = o->session;
             m->seq = ++p->seq_out;
             m->payload = (sn_wire_bytes){o->payload, o->len};
+        } else if (o->kind == OUT_LOCK) {
+            sn_wire_frame_init(&f, (sn_wire_kind)o->mode);
+            sn_wire_lock *k = &f.u.lock;
+            k->lock = o->stage;
+            k->addr = (sn_wire_addr){o->mode == SN_WIRE_LOCK_GRANT ? p->name : c->name,
+                                     o->mode == SN_WIRE_LOCK_GRANT ? o->dst_inc : c->inc,
+                                     o->actor, ""};
+            k->handler = o->msg ? o->msg : "";
+            k->ms = o->ms;
+            k->payload = (sn_wire_bytes){o->payload, o->len};
         } else {
             sn_wire_frame_init(&f, SN_WIRE_REPLY);
             sn_wire_reply *r = &f.u.reply;
@@ -1462,4 +1498,85 @@ void sn_cluster_sent_code(sn_cluster *c, const char *node, const unsigned char h
         p->known_used[k] = 1;
     }
     pthread_mutex_unlock(&c->mu);
+}
+
+/* ---- cluster-wide locks ----------------------------------------------------------------- */
+
+static uint64_t rendezvous(const char *lock, const char *node)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (const char *s = lock; *s; s++)
+        h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    h = (h ^ 0xff) * 1099511628211ull;
+    for (const char *s = node; *s; s++)
+        h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    return h ^ (h >> 29);
+}
+
+int sn_cluster_lock_home(sn_cluster *c, const char *lock, char *home, size_t cap)
+{
+    uint64_t best = rendezvous(lock, c->name);
+    const char *who = NULL;
+    pthread_mutex_lock(&c->mu);
+    for (peer *p = c->peers; p; p = p->next) {
+        if (p->state != P_ALIVE)
+            continue;
+        uint64_t score = rendezvous(lock, p->name);
+        if (score > best || (score == best && strcmp(p->name, who ? who : c->name) < 0)) {
+            best = score;
+            who = p->name;
+        }
+    }
+    if (who)
+        snprintf(home, cap, "%s", who);
+    pthread_mutex_unlock(&c->mu);
+    return who != NULL;
+}
+
+static int queue_lock(sn_cluster *c, const char *node, int kind, const char *lock, uint64_t actor,
+                      uint64_t dst_inc, const char *handler, const void *data, size_t len,
+                      double ms)
+{
+    outbound *o = calloc(1, sizeof *o);
+    if (!o)
+        return SN_ENOMEM;
+    o->kind = OUT_LOCK;
+    snprintf(o->node, sizeof o->node, "%s", node);
+    o->mode = kind;
+    o->actor = actor;
+    o->dst_inc = dst_inc;
+    o->ms = ms > 0 ? (uint32_t)ms : 0;
+    o->stage = strdup(lock);
+    o->msg = dup_or_null(handler);
+    o->payload = malloc(len ? len : 1);
+    o->len = len;
+    if (!o->stage || (handler && !o->msg) || !o->payload) {
+        free_out(o);
+        return SN_ENOMEM;
+    }
+    if (len)
+        memcpy(o->payload, data, len);
+    enqueue(c, o);
+    return SN_OK;
+}
+
+int sn_cluster_lock_send(sn_cluster *c, const char *home, int op, const char *lock,
+                         uint64_t actor, const char *handler, const void *data, size_t len,
+                         double ms)
+{
+    int kind = op == 0 ? SN_WIRE_LOCK_ACQUIRE : op == 1 ? SN_WIRE_LOCK_EXTEND
+                                                        : SN_WIRE_LOCK_RELEASE;
+    return queue_lock(c, home, kind, lock, actor, 0, handler, data, len, ms);
+}
+
+void sn_cluster_lock_grant(sn_cluster *c, const char *node, uint64_t actor, const char *handler,
+                           const void *data, size_t len)
+{
+    uint64_t inc = 0;
+    pthread_mutex_lock(&c->mu);
+    peer *p = find_peer(c, node);
+    if (p)
+        inc = p->inc;
+    pthread_mutex_unlock(&c->mu);
+    queue_lock(c, node, SN_WIRE_LOCK_GRANT, "", actor, inc, handler, data, len, 0);
 }

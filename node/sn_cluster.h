@@ -48,6 +48,17 @@ void sn_cluster_reply(sn_cluster *c, const sn_msg *m, uint64_t from_actor, const
 int sn_cluster_knows(sn_cluster *c, const char *node, const unsigned char hash[16]);
 void sn_cluster_sent_code(sn_cluster *c, const char *node, const unsigned char hash[16]);
 
+/* Cluster-wide ordered locks. sn_cluster_lock_home: 1 and the name of the lock's home node
+ * when it is another node (rendezvous hashing over the alive members), 0 when it is this
+ * node. sn_cluster_lock_send: queues the request (op: an sn_lock_op) for the home.
+ * sn_cluster_lock_grant: at the home, the grant for a requester on another node. Any thread. */
+int sn_cluster_lock_home(sn_cluster *c, const char *lock, char *home, size_t cap);
+int sn_cluster_lock_send(sn_cluster *c, const char *home, int op, const char *lock,
+                         uint64_t actor, const char *handler, const void *data, size_t len,
+                         double ms);
+void sn_cluster_lock_grant(sn_cluster *c, const char *node, uint64_t actor, const char *handler,
+                           const void *data, size_t len);
+
 /* sn_cluster_registry_changed: this node's stages changed: announce them. Any thread. */
 void sn_cluster_registry_changed(sn_cluster *c);
 

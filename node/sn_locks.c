@@ -3,12 +3,14 @@
 #include "sn_error.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 typedef struct lock {
     struct lock *next;
     uint64_t holder; /* 0: free */
+    char holder_node[128];
     double until;    /* lease end */
     sn_lock_req *head, *tail;
     size_t waiting;
@@ -84,12 +86,19 @@ static sn_lock_req *grant_next(lock **p, double now, double lease)
     k->waiting--;
     r->next = NULL;
     k->holder = r->actor;
+    memcpy(k->holder_node, r->node, sizeof k->holder_node);
     k->until = now + lease;
     return r;
 }
 
-int sn_locks_acquire(sn_locks *l, const char *name, uint64_t actor, const char *cb,
-                     const void *data, size_t len, double now, sn_lock_req **grant)
+static int holds(const lock *k, const char *node, uint64_t actor)
+{
+    return k->holder == actor && strcmp(k->holder_node, node) == 0;
+}
+
+int sn_locks_acquire(sn_locks *l, const char *name, const char *node, uint64_t actor,
+                     const char *cb, const void *data, size_t len, double now,
+                     sn_lock_req **grant)
 {
     *grant = NULL;
     size_t cl = strlen(cb);
@@ -98,10 +107,12 @@ int sn_locks_acquire(sn_locks *l, const char *name, uint64_t actor, const char *
         return SN_ENOMEM;
     r->next = NULL;
     r->actor = actor;
+    snprintf(r->node, sizeof r->node, "%s", node);
     r->cb = (char *)(r + 1);
     memcpy(r->cb, cb, cl + 1);
     r->data = r->cb + cl + 1;
-    memcpy(r->data, data, len);
+    if (len)
+        memcpy(r->data, data, len);
     r->len = len;
     pthread_mutex_lock(&l->mu);
     lock **p = find(l, name);
@@ -134,12 +145,13 @@ int sn_locks_acquire(sn_locks *l, const char *name, uint64_t actor, const char *
     return SN_OK;
 }
 
-int sn_locks_extend(sn_locks *l, const char *name, uint64_t actor, double ms, double now)
+int sn_locks_extend(sn_locks *l, const char *name, const char *node, uint64_t actor, double ms,
+                    double now)
 {
     pthread_mutex_lock(&l->mu);
     lock *k = *find(l, name);
     int rc = SN_ENOENT;
-    if (k && k->holder == actor) {
+    if (k && holds(k, node, actor)) {
         k->until = now + ms / 1000.0;
         rc = SN_OK;
     }
@@ -147,14 +159,14 @@ int sn_locks_extend(sn_locks *l, const char *name, uint64_t actor, double ms, do
     return rc;
 }
 
-int sn_locks_release(sn_locks *l, const char *name, uint64_t actor, double now,
-                     sn_lock_req **grant)
+int sn_locks_release(sn_locks *l, const char *name, const char *node, uint64_t actor,
+                     double now, sn_lock_req **grant)
 {
     *grant = NULL;
     pthread_mutex_lock(&l->mu);
     lock **p = find(l, name);
     int rc = SN_ENOENT;
-    if (*p && (*p)->holder == actor) {
+    if (*p && holds(*p, node, actor)) {
         (*p)->holder = 0;
         *grant = grant_next(p, now, l->lease);
         rc = SN_OK;

@@ -183,6 +183,12 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 static void deliver_grant(sn_lock_req *g, void *ud)
 {
     sn_node *n = ud;
+    if (g->node[0]) { /* the requester is on another node: the grant travels */
+        if (n->cluster)
+            sn_cluster_lock_grant(n->cluster, g->node, g->actor, g->cb, g->data, g->len);
+        sn_lock_req_destroy(&g);
+        return;
+    }
     sn_msg *m = sn_msg_new(SN_MSG_SIGNAL, g->cb, NULL, NULL, g->data, g->len);
     if (m && sn_node_post(n, g->actor, m, 1) != SN_OK)
         sn_msg_destroy(&m);
@@ -737,18 +743,18 @@ void sn_node_timer_cancel(sn_node *n, uint64_t task)
     send_cmd(n, t);
 }
 
-int sn_node_lock(sn_node *n, sn_lock_op op, const char *name, uint64_t actor, const char *cb,
-                 const void *data, size_t len, double ms)
+int sn_node_lock_at_home(sn_node *n, sn_lock_op op, const char *name, const char *node,
+                         uint64_t actor, const char *cb, const void *data, size_t len, double ms)
 {
     double now = monotonic_now();
     sn_lock_req *grant = NULL;
     int rc;
     switch (op) {
     case SN_LOCK_ACQUIRE:
-        rc = sn_locks_acquire(n->locks, name, actor, cb, data, len, now, &grant);
+        rc = sn_locks_acquire(n->locks, name, node, actor, cb, data, len, now, &grant);
         break;
-    case SN_LOCK_EXTEND: rc = sn_locks_extend(n->locks, name, actor, ms, now); break;
-    default: rc = sn_locks_release(n->locks, name, actor, now, &grant); break;
+    case SN_LOCK_EXTEND: rc = sn_locks_extend(n->locks, name, node, actor, ms, now); break;
+    default: rc = sn_locks_release(n->locks, name, node, actor, now, &grant); break;
     }
     if (grant)
         deliver_grant(grant, n);
@@ -759,6 +765,15 @@ int sn_node_lock(sn_node *n, sn_lock_op op, const char *name, uint64_t actor, co
         send_cmd(n, t);
     }
     return rc;
+}
+
+int sn_node_lock(sn_node *n, sn_lock_op op, const char *name, uint64_t actor, const char *cb,
+                 const void *data, size_t len, double ms)
+{
+    char home[SN_ROUTER_NODE_MAX];
+    if (n->cluster && sn_cluster_lock_home(n->cluster, name, home, sizeof home))
+        return sn_cluster_lock_send(n->cluster, home, op, name, actor, cb, data, len, ms);
+    return sn_node_lock_at_home(n, op, name, "", actor, cb, data, len, ms);
 }
 
 int sn_node_once(sn_node *n, const char *key, int forget)

@@ -110,12 +110,19 @@ void sn_node_timer_arm(sn_node *n, uint64_t task, uint64_t actor, double ms);
 void sn_node_timer_cancel(sn_node *n, uint64_t task);
 
 typedef enum sn_lock_op { SN_LOCK_ACQUIRE, SN_LOCK_EXTEND, SN_LOCK_RELEASE } sn_lock_op;
-/* sn_node_lock: the ordered locks. ACQUIRE queues (actor, cb, data) and delivers the grant
- * as a message for cb when it comes; EXTEND moves the lease end to ms from now; RELEASE
- * lets go and grants the next waiter. SN_OK, SN_ENOENT (not the holder), SN_EFULL,
- * SN_ENOMEM. */
+/* sn_node_lock: the ordered locks, cluster-wide: each lock has a home node (rendezvous
+ * hashing of its name over the alive members); a lock whose home is another node is asked
+ * for over the wire. ACQUIRE queues (actor, cb, data) and delivers the grant as a message
+ * for cb when it comes; EXTEND moves the lease end to ms from now; RELEASE lets go and
+ * grants the next waiter. SN_OK (for another home: queued), SN_ENOENT (not the holder),
+ * SN_EFULL, SN_ENOMEM. */
 int sn_node_lock(sn_node *n, sn_lock_op op, const char *name, uint64_t actor, const char *cb,
                  const void *data, size_t len, double ms);
+
+/* sn_node_lock_at_home: the same, for this node as the lock's home, from a requester on
+ * node ("" = this node). The cluster calls it for requests from other nodes. */
+int sn_node_lock_at_home(sn_node *n, sn_lock_op op, const char *name, const char *node,
+                         uint64_t actor, const char *cb, const void *data, size_t len, double ms);
 
 /* sn_node_once: stage.once's node-wide keys: 1 the first time key is seen, 0 after; with
  * forget, removes key and returns 0. */
