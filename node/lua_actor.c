@@ -52,6 +52,7 @@ static void start_failed(sn_actor *a, sn_node *n)
     while (sn_actor_may_restart(a, now, &count)) {
         sn_log_write(log, SN_LOG_WARN, sn_actor_name(a), "restarting (%d of at most %d in %g s)",
                      count, sn_actor_limits(a)->intensity, sn_actor_limits(a)->period);
+        sn_node_count(n, SN_COUNT_RESTART, sn_actor_stage(a), NULL);
         if (sn_actor_reset(a) != SN_OK) {
             sn_actor_fail(a);
             break;

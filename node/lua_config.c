@@ -45,6 +45,7 @@ typedef struct setting {
 
 static const setting settings[] = {
     {"name", "--name", 's'},           {"listen", "--listen", 's'},
+    {"advertise", "--advertise", 's'},
     {"join", "--join", 'l'},           {"cluster", "--cluster", 's'},
     {"actors", "--actor", 'a'},        {"threads", "--threads", 'i'},
     {"preload", "--preload", 's'},     {"package", "--package", 'l'},

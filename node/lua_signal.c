@@ -114,9 +114,11 @@ static int remote_reply(lua_State *L, const sn_msg *m, int status, const char *t
         return 0;
     sn_lua_host *host = sn_lua_host_of(L);
     sn_cluster *c = sn_node_cluster(host->node);
-    if (c)
+    if (c) {
         sn_cluster_reply(c, m, host->actor, host->stage, status, text, buf ? buf->data : NULL,
                          buf ? buf->len : 0);
+        sn_node_count(host->node, SN_COUNT_OUT, host->stage ? host->stage : "", NULL);
+    }
     return 1;
 }
 

@@ -6,6 +6,7 @@
 #include "lua_stage.h"
 #include "lua_thread.h"
 #include "sn_error.h"
+#include "sn_node.h"
 
 #include <dirent.h>
 #include <lauxlib.h>
@@ -245,6 +246,18 @@ int sn_lua_pcall(lua_State *L, int nargs, int nresults, const char *activity)
     sn_log_write(host->log, SN_LOG_ERROR, host->who, "error in %s: %s", activity,
                  msg ? msg : "?");
     lua_pop(L, 1);
+    if (host->node) { /* counted by kind: the activity's first word */
+        const char *kind = strncmp(activity, "handler", 7) == 0  ? "handler"
+                           : strncmp(activity, "timer", 5) == 0  ? "timer"
+                           : strncmp(activity, "job", 3) == 0    ? "job"
+                           : strncmp(activity, "thread", 6) == 0 ? "thread"
+                                                                 : "chunk";
+        const char *stage = host->stage && host->stage[0] ? host->stage : "worker";
+        sn_node_count(host->node, SN_COUNT_ERROR, stage, kind);
+        if (host->last_kill)
+            sn_node_count(host->node, SN_COUNT_KILL, stage,
+                          host->last_kill == 1 ? "budget" : "memory");
+    }
     return SN_ELUA;
 }
 

@@ -1232,7 +1232,10 @@ sn_cluster *sn_cluster_new(struct sn_node *node, const sn_opts *o, struct ev_loo
                      sn_curve_allow_count(c->allow));
     }
     if (o->listen) {
-        advertised(o->listen, c->endpoint, sizeof c->endpoint);
+        if (o->advertise)
+            snprintf(c->endpoint, sizeof c->endpoint, "%s", o->advertise);
+        else
+            advertised(o->listen, c->endpoint, sizeof c->endpoint);
         c->router = zmq_socket(c->zctx, ZMQ_ROUTER);
         int one = 1, linger = 1000;
         int64_t maxmsg = o->frame_max;

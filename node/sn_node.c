@@ -86,6 +86,7 @@ struct sn_node {
     sn_series *seq_gaps, *seq_dups; /* stage_wire_seq_{gaps,dups}_total */
     ev_signal sigint, sigterm;
     _Atomic uint64_t c_in, c_out, c_dropped, c_errors, c_jobs, c_restarts, c_failures;
+    atomic_long jobs_live; /* submitted and not finished (queued, running, waiting a re-run) */
     pthread_mutex_t errors_lock; /* the last errors, for the status view */
     struct {
         double time;
@@ -695,6 +696,9 @@ uint64_t sn_node_next_id(sn_node *n)
 void sn_node_submit(sn_node *n, sn_job *job)
 {
     job->seq = sn_node_next_id(n);
+    atomic_fetch_add(&n->c_jobs, 1);
+    atomic_fetch_add(&n->jobs_live, 1);
+    sn_series_inc(n->m.jobs);
     work_add(n, 1);
     sn_jobs_submit(n->jobs, job);
 }
@@ -705,6 +709,7 @@ void sn_node_job_ended(sn_node *n, sn_job *job, double rerun_ms)
     timer *t = rerun_ms > 0 && !atomic_load(&n->stopping) ? calloc(1, sizeof *t) : NULL;
     if (!t) {
         sn_job_destroy(&job);
+        atomic_fetch_sub(&n->jobs_live, 1);
         work_add(n, -1);
         return;
     }
@@ -1033,6 +1038,7 @@ static int render_metrics(void *ud, char **body, size_t *len)
     }
     free(s.v);
     sn_series_set(n->m.workers, n->nworkers);
+    sn_series_set(n->m.jobs_running, (double)atomic_load(&n->jobs_live));
     if (n->cluster) {
         size_t counts[4];
         sn_cluster_peer_counts(n->cluster, counts);

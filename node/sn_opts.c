@@ -15,7 +15,7 @@
 enum {
     OPT_NAME = 256, OPT_LISTEN, OPT_JOIN, OPT_CLUSTER, OPT_ACTOR, OPT_THREADS, OPT_PRELOAD,
     OPT_PACKAGE, OPT_HTTP, OPT_CONFIG, OPT_CURVE_SECRET, OPT_CURVE_ALLOW, OPT_INSECURE,
-    OPT_LOG_LEVEL, OPT_STAGE, OPT_SET
+    OPT_LOG_LEVEL, OPT_STAGE, OPT_SET, OPT_ADVERTISE
 };
 
 static const struct option long_options[] = {
@@ -35,6 +35,7 @@ static const struct option long_options[] = {
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"stage", required_argument, NULL, OPT_STAGE},
     {"set", required_argument, NULL, OPT_SET},
+    {"advertise", required_argument, NULL, OPT_ADVERTISE},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -47,6 +48,8 @@ static const char usage[] =
     "\n"
     "  --name NAME          node name, unique in the cluster (default: hostname-pid)\n"
     "  --listen ENDPOINT    accept cluster peers, e.g. tcp://0.0.0.0:7400\n"
+    "  --advertise ENDPOINT the endpoint peers use to reach this node (default: --listen,\n"
+    "                       with a wildcard host replaced by the host name)\n"
     "  --join HOST:PORT     join the cluster through this peer (repeatable)\n"
     "  --cluster NAME       cluster name; nodes of different clusters never merge (default: stage)\n"
     "  --actor SID=FILE[:N] start N actors (default 1) of stage SID running FILE (repeatable)\n"
@@ -204,6 +207,11 @@ int sn_opts_parse(sn_opts *o, int argc, char *const argv[], char *err, size_t er
             if (strncmp(v, "tcp://", 6) != 0 && strncmp(v, "ipc://", 6) != 0)
                 return fail(err, errlen, "--listen '%s': expected tcp://HOST:PORT", v);
             o->listen = v;
+            break;
+        case OPT_ADVERTISE:
+            if (strncmp(v, "tcp://", 6) != 0)
+                return fail(err, errlen, "--advertise '%s': expected tcp://HOST:PORT", v);
+            o->advertise = v;
             break;
         case OPT_JOIN:
             if ((r = check_hostport("--join", v, err, errlen)) ||

@@ -32,6 +32,7 @@ typedef struct sn_opts {
     const char *keygen_file; /* keygen FILE */
     const char *name;        /* --name, or NULL for hostname-pid */
     const char *listen;
+    const char *advertise;   /* --advertise: the endpoint peers use to reach this node */
     const char *cluster;
     const char *http;
     const char *config;
