@@ -393,13 +393,19 @@ static void deliver_error(sn_cluster *c, uint64_t actor, const char *rid, const 
     lua_settop(L, 0);
 }
 
-static void fail_pending(sn_cluster *c, const char *node, uint64_t inc, const char *why)
+/* Takes out of the pending list every request for node (any node when NULL; of incarnation
+ * inc unless 0) or due by deadline (when not 0), and answers each with (nil, why) unless it
+ * is a broadcast that got an answer, or one that merely timed out. */
+static void take_pending(sn_cluster *c, const char *node, uint64_t inc, double deadline,
+                         const char *why)
 {
     pending *out = NULL;
     pthread_mutex_lock(&c->mu);
     for (pending **pp = &c->pending; *pp;) {
         pending *q = *pp;
-        if (strcmp(q->node, node) == 0 && (!inc || q->inc == inc)) {
+        int match = deadline > 0 ? q->deadline <= deadline
+                                 : strcmp(q->node, node) == 0 && (!inc || q->inc == inc);
+        if (match) {
             *pp = q->next;
             q->next = out;
             out = q;
@@ -411,34 +417,21 @@ static void fail_pending(sn_cluster *c, const char *node, uint64_t inc, const ch
     while (out) {
         pending *q = out;
         out = q->next;
-        if (!q->many || !q->answered) /* a broadcast that was answered is just over */
-            deliver_error(c, q->actor, q->rid, node, why);
+        int quiet = q->many && (q->answered || deadline > 0);
+        if (!quiet)
+            deliver_error(c, q->actor, q->rid, q->node, why);
         free(q);
     }
 }
 
+static void fail_pending(sn_cluster *c, const char *node, uint64_t inc, const char *why)
+{
+    take_pending(c, node, inc, 0, why);
+}
+
 static void expire_pending(sn_cluster *c, double now)
 {
-    pending *out = NULL;
-    pthread_mutex_lock(&c->mu);
-    for (pending **pp = &c->pending; *pp;) {
-        pending *q = *pp;
-        if (q->deadline <= now) {
-            *pp = q->next;
-            q->next = out;
-            out = q;
-        } else {
-            pp = &q->next;
-        }
-    }
-    pthread_mutex_unlock(&c->mu);
-    while (out) {
-        pending *q = out;
-        out = q->next;
-        if (!q->many) /* a broadcast's answers just stop being accepted */
-            deliver_error(c, q->actor, q->rid, q->node, "timeout");
-        free(q);
-    }
+    take_pending(c, NULL, 0, now, "timeout");
 }
 
 /* ---- receiving -------------------------------------------------------------------------- */
