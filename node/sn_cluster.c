@@ -24,6 +24,7 @@
 #include <lualib.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1071,12 +1072,13 @@ void sn_cluster_reply(sn_cluster *c, const sn_msg *m, uint64_t from_actor, const
     enqueue(c, o);
 }
 
-static void send_out(sn_cluster *c, outbound *o)
+/* Sends one queued frame. SN_EFULL: the peer's ZeroMQ queue is full right now; the frame
+ * stays queued (nothing consumed) and goes out when the peer drains. Otherwise the frame
+ * is done with: sent, or (peer down) answered as failed. */
+static int send_out(sn_cluster *c, outbound *o)
 {
     pthread_mutex_lock(&c->mu);
     peer *p = find_peer(c, o->node);
-    if (p && o->kind == OUT_MESSAGE && p->queued)
-        p->queued--;
     int rc = SN_ENOENT;
     if (p && p->state != P_DOWN && p->state != P_LEFT) {
         sn_wire_frame f;
@@ -1114,7 +1116,14 @@ static void send_out(sn_cluster *c, outbound *o)
             r->payload = (sn_wire_bytes){o->payload, o->len};
         }
         rc = send_peer(c, p, &f);
+        if (rc == SN_EFULL && o->kind != OUT_LOCK) {
+            p->seq_out--; /* not sent: its number goes to the retry */
+            pthread_mutex_unlock(&c->mu);
+            return SN_EFULL;
+        }
     }
+    if (p && o->kind == OUT_MESSAGE && p->queued)
+        p->queued--;
     pthread_mutex_unlock(&c->mu);
     if (rc != SN_OK && o->kind == OUT_MESSAGE && o->session) {
         /* it never left: the requester hears of it now */
@@ -1134,19 +1143,47 @@ static void send_out(sn_cluster *c, outbound *o)
             free(q);
         }
     }
+    return rc;
 }
 
+/* Sends what other threads queued, in order per peer. A peer whose ZeroMQ queue is full
+ * keeps its frames (and their order) for the next flush, which comes when its socket
+ * drains; other peers are not held up behind it. */
 void sn_cluster_flush(sn_cluster *c)
 {
     pthread_mutex_lock(&c->mu);
     outbound *o = c->out_head;
     c->out_head = c->out_tail = NULL;
     pthread_mutex_unlock(&c->mu);
+    outbound *keep = NULL, **keep_tail = &keep;
+    char blocked[64][NAME_MAX_LEN];
+    int nblocked = 0;
     while (o) {
         outbound *next = o->next;
-        send_out(c, o);
-        free_out(o);
+        int held = 0;
+        for (int i = 0; i < nblocked && !held; i++)
+            held = strcmp(blocked[i], o->node) == 0;
+        if (!held && send_out(c, o) == SN_EFULL) {
+            held = 1;
+            if (nblocked < 64)
+                snprintf(blocked[nblocked++], NAME_MAX_LEN, "%s", o->node);
+        }
+        if (held) {
+            o->next = NULL;
+            *keep_tail = o;
+            keep_tail = &o->next;
+        } else {
+            free_out(o);
+        }
         o = next;
+    }
+    if (keep) { /* back in front of what was queued meanwhile */
+        pthread_mutex_lock(&c->mu);
+        *keep_tail = c->out_head;
+        c->out_head = keep;
+        if (!c->out_tail)
+            c->out_tail = (outbound *)((char *)keep_tail - offsetof(outbound, next));
+        pthread_mutex_unlock(&c->mu);
     }
 }
 
