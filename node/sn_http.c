@@ -180,10 +180,11 @@ sn_http *sn_http_new(const char *hostport, const sn_http_handlers *hs, sn_log *l
     unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
     h->daemon = MHD_start_daemon(
-        flags, (uint16_t)port, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-        MHD_OPTION_CONNECTION_LIMIT, h->h.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-        h->h.timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SN_HTTP_CONNECTION_MEMORY,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, h, MHD_OPTION_END);
+        flags, (uint16_t)port, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger,
+        h, /* first, so that libmicrohttpd never prints on its own */
+        MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT, h->h.max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, h->h.timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)SN_HTTP_CONNECTION_MEMORY, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!h->daemon) {
         if (log) sn_log_write(log, SN_LOG_ERROR, "http", "cannot listen on %s", hostport);
