@@ -127,6 +127,7 @@ struct sn_cluster {
     void *router;
     ev_io router_io;
     ev_prepare prepare;
+    ev_idle more; /* a drain stopped before EAGAIN: run the loop again without blocking */
     ev_timer tick;
     unsigned ticks;
     sn_wire_limits lim;
@@ -794,11 +795,7 @@ static void handle_frame(sn_cluster *c, const char *data, size_t len, const void
 /* Reads everything a socket holds. ZMQ_FD is edge-like: always drain until EAGAIN. */
 static void drain(sn_cluster *c, void *sock, int is_router)
 {
-    for (int budget = 0; budget < 10000; budget++) {
-        int events = 0;
-        size_t elen = sizeof events;
-        if (zmq_getsockopt(sock, ZMQ_EVENTS, &events, &elen) != 0 || !(events & ZMQ_POLLIN))
-            return;
+    for (int budget = 0; budget < 10000; budget++) { /* until EAGAIN: the FD is edge-like */
         zmq_msg_t part[2];
         int nparts = 0, more = 1;
         int bad = 0;
@@ -807,6 +804,8 @@ static void drain(sn_cluster *c, void *sock, int is_router)
             zmq_msg_init(&m);
             if (zmq_msg_recv(&m, sock, ZMQ_DONTWAIT) < 0) {
                 zmq_msg_close(&m);
+                if (nparts == 0)
+                    return; /* nothing more now */
                 bad = 1;
                 break;
             }
@@ -831,6 +830,9 @@ static void drain(sn_cluster *c, void *sock, int is_router)
         for (int i = 0; i < nparts; i++)
             zmq_msg_close(&part[i]);
     }
+    /* the budget ran out before EAGAIN: the FD will not signal again, so come back at once */
+    if (!ev_is_active(&c->more))
+        ev_idle_start(c->loop, &c->more);
 }
 
 static void drain_all(sn_cluster *c)
@@ -854,6 +856,12 @@ static void on_socket(struct ev_loop *loop, ev_io *w, int revents)
     (void)loop;
     (void)w;
     (void)revents; /* the prepare watcher drains every socket before the loop sleeps */
+}
+
+static void on_more(struct ev_loop *loop, ev_idle *w, int revents)
+{
+    (void)revents;
+    ev_idle_stop(loop, w); /* the prepare watcher drains again before the next wait */
 }
 
 static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
@@ -974,13 +982,15 @@ static char *dup_or_null(const char *s)
 static void enqueue(sn_cluster *c, outbound *o)
 {
     pthread_mutex_lock(&c->mu);
+    int first = c->out_head == NULL; /* else a wake-up is on its way already */
     if (c->out_tail)
         c->out_tail->next = o;
     else
         c->out_head = o;
     c->out_tail = o;
     pthread_mutex_unlock(&c->mu);
-    sn_node_wake(c->node);
+    if (first)
+        sn_node_wake(c->node);
 }
 
 int sn_cluster_send(sn_cluster *c, const char *node, int mode, const char *stage,
@@ -1304,6 +1314,7 @@ sn_cluster *sn_cluster_new(struct sn_node *node, const sn_opts *o, struct ev_loo
         else
             s->done = 1;
     }
+    ev_idle_init(&c->more, on_more);
     ev_prepare_init(&c->prepare, on_prepare);
     c->prepare.data = c;
     ev_prepare_start(loop, &c->prepare);
@@ -1341,6 +1352,7 @@ void sn_cluster_destroy(sn_cluster **cp)
     sn_cluster *c = *cp;
     if (c->loop) {
         ev_timer_stop(c->loop, &c->tick);
+        ev_idle_stop(c->loop, &c->more);
         if (ev_is_active(&c->prepare)) {
             ev_ref(c->loop);
             ev_prepare_stop(c->loop, &c->prepare);
