@@ -4,6 +4,7 @@
 #include "lua_signal.h"
 #include "lua_state.h"
 #include "sn_error.h"
+#include "sn_cluster.h"
 #include "sn_fcache.h"
 #include "sn_jobs.h"
 #include "sn_node.h"
@@ -242,14 +243,28 @@ static int push_call(lua_State *L, int entry)
     return n + 1;
 }
 
+/* The receiver side of the function cache, remembering a hash it did not hold. */
+typedef struct lookup_ctx {
+    sn_fcache *fcache;
+    unsigned char missed[16];
+    int miss;
+} lookup_ctx;
+
 static char *fcache_lookup(void *ud, const unsigned char hash[16], size_t *len)
 {
-    return sn_fcache_lookup(ud, hash, len);
+    lookup_ctx *x = ud;
+    char *code = sn_fcache_lookup(x->fcache, hash, len);
+    if (!code) {
+        memcpy(x->missed, hash, 16);
+        x->miss = 1;
+    }
+    return code;
 }
 
 static void fcache_store(void *ud, const unsigned char hash[16], const char *code, size_t len)
 {
-    sn_fcache_store(ud, hash, code, len);
+    lookup_ctx *x = ud;
+    sn_fcache_store(x->fcache, hash, code, len);
 }
 
 void sn_waitfor_dispatch(lua_State *L, const sn_msg *m)
@@ -273,15 +288,17 @@ void sn_waitfor_dispatch(lua_State *L, const sn_msg *m)
     sn_snapshot_opts o;
     sn_snapshot_opts_init(&o);
     o.trusted = !(m->flags & SN_MSG_F_UNTRUSTED); /* the cluster decides per peer */
-    sn_snapshot_fcache fc = {.lookup = fcache_lookup, .store = fcache_store,
-                             .ud = host->node ? sn_node_fcache(host->node) : NULL};
-    if (m->src_node && m->src_node[0] && fc.ud) /* from another node: the function cache */
+    lookup_ctx lx = {.fcache = host->node ? sn_node_fcache(host->node) : NULL};
+    sn_snapshot_fcache fc = {.lookup = fcache_lookup, .store = fcache_store, .ud = &lx};
+    if (m->src_node && m->src_node[0] && lx.fcache) /* from another node: the function cache */
         o.fcache = &fc;
     char err[256];
     int nvals = 0;
     if (sn_snapshot_decode(L, m->data, m->len, &o, &nvals, err, sizeof err) != SN_OK) {
         sn_log_write(host->log, SN_LOG_ERROR, host->who, "message '%s' dropped: %s", m->name,
                      err);
+        if (lx.miss && sn_node_cluster(host->node)) /* the sender sends it in full next time */
+            sn_cluster_code_miss(sn_node_cluster(host->node), m->src_node, lx.missed);
         if (m->reply)
             sn_signal_reply_error(L, m, err);
         lua_settop(L, base);

@@ -92,7 +92,7 @@ typedef struct pending {
     int answered; /* answers a broadcast got */
 } pending;
 
-typedef enum out_kind { OUT_MESSAGE, OUT_REPLY, OUT_LOCK } out_kind;
+typedef enum out_kind { OUT_MESSAGE, OUT_REPLY, OUT_LOCK, OUT_CODE_MISS } out_kind;
 
 /* A frame queued by another thread; encoded on the loop thread, where sequence numbers are. */
 typedef struct outbound {
@@ -435,6 +435,8 @@ static void expire_pending(sn_cluster *c, double now)
 {
     take_pending(c, NULL, 0, now, "timeout");
 }
+
+static size_t known_slot(const unsigned char hash[16]);
 
 /* ---- receiving -------------------------------------------------------------------------- */
 
@@ -786,8 +788,19 @@ static void handle_frame(sn_cluster *c, const char *data, size_t len, const void
         }
         break;
     }
+    case SN_WIRE_CODE_MISS: { /* a peer lost bytecode we believe it holds: forget it */
+        pthread_mutex_lock(&c->mu);
+        for (peer *p = c->peers; p; p = p->next) { /* the frame does not say which peer */
+            size_t k = known_slot(f.u.code_miss.hash);
+            if (p->known_used && p->known_used[k] &&
+                memcmp(p->known[k], f.u.code_miss.hash, 16) == 0)
+                p->known_used[k] = 0;
+        }
+        pthread_mutex_unlock(&c->mu);
+        break;
+    }
     default:
-        break; /* CODE_MISS, LOCK_DENY: not sent by this build */
+        break; /* LOCK_DENY: not sent by this build */
     }
     sn_wire_frame_fini(&f);
 }
@@ -1103,6 +1116,9 @@ static int send_out(sn_cluster *c, outbound *o)
             m->session = o->session;
             m->seq = ++p->seq_out;
             m->payload = (sn_wire_bytes){o->payload, o->len};
+        } else if (o->kind == OUT_CODE_MISS) {
+            sn_wire_frame_init(&f, SN_WIRE_CODE_MISS);
+            memcpy(f.u.code_miss.hash, o->payload, 16);
         } else if (o->kind == OUT_LOCK) {
             sn_wire_frame_init(&f, (sn_wire_kind)o->mode);
             sn_wire_lock *k = &f.u.lock;
@@ -1126,7 +1142,7 @@ static int send_out(sn_cluster *c, outbound *o)
             r->payload = (sn_wire_bytes){o->payload, o->len};
         }
         rc = send_peer(c, p, &f);
-        if (rc == SN_EFULL && o->kind != OUT_LOCK) {
+        if (rc == SN_EFULL && (o->kind == OUT_MESSAGE || o->kind == OUT_REPLY)) {
             p->seq_out--; /* not sent: its number goes to the retry */
             pthread_mutex_unlock(&c->mu);
             return SN_EFULL;
@@ -1624,4 +1640,18 @@ void sn_cluster_lock_grant(sn_cluster *c, const char *node, uint64_t actor, cons
         inc = p->inc;
     pthread_mutex_unlock(&c->mu);
     queue_lock(c, node, SN_WIRE_LOCK_GRANT, "", actor, inc, handler, data, len, 0);
+}
+
+void sn_cluster_code_miss(sn_cluster *c, const char *node, const unsigned char hash[16])
+{
+    outbound *o = calloc(1, sizeof *o);
+    if (!o || !(o->payload = malloc(16))) {
+        free(o);
+        return;
+    }
+    o->kind = OUT_CODE_MISS;
+    snprintf(o->node, sizeof o->node, "%s", node);
+    memcpy(o->payload, hash, 16);
+    o->len = 16;
+    enqueue(c, o);
 }

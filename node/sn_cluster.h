@@ -59,6 +59,10 @@ int sn_cluster_lock_send(sn_cluster *c, const char *home, int op, const char *lo
 void sn_cluster_lock_grant(sn_cluster *c, const char *node, uint64_t actor, const char *handler,
                            const void *data, size_t len);
 
+/* sn_cluster_code_miss: a message from node referred to bytecode (by hash) that this node
+ * no longer holds: tell node, which then sends that bytecode in full again. Any thread. */
+void sn_cluster_code_miss(sn_cluster *c, const char *node, const unsigned char hash[16]);
+
 /* sn_cluster_registry_changed: this node's stages changed: announce them. Any thread. */
 void sn_cluster_registry_changed(sn_cluster *c);
 
