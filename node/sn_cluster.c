@@ -158,18 +158,18 @@ static double now_s(void)
 static int send_frame(sn_cluster *c, void *sock, const void *identity, size_t idlen,
                       const sn_wire_frame *f)
 {
-    sn_wbuf buf;
-    sn_wbuf_init(&buf);
+    sn_buf buf;
+    sn_buf_init(&buf);
     char err[256];
     int rc = sn_wire_encode(f, &c->lim, &buf, err, sizeof err);
     if (rc != SN_OK) {
         sn_log_write(c->log, SN_LOG_ERROR, "cluster", "cannot encode %s: %s",
                      sn_wire_kind_name(f->kind), err);
-        sn_wbuf_fini(&buf);
+        sn_buf_fini(&buf);
         return rc;
     }
     if (identity && zmq_send(sock, identity, idlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
-        sn_wbuf_fini(&buf);
+        sn_buf_fini(&buf);
         return SN_EFULL;
     }
     rc = zmq_send(sock, buf.data, buf.len, ZMQ_DONTWAIT) < 0 ? SN_EFULL : SN_OK;
@@ -177,7 +177,7 @@ static int send_frame(sn_cluster *c, void *sock, const void *identity, size_t id
         atomic_fetch_add(&c->bytes_out, buf.len);
         atomic_fetch_add(&c->frames_out, 1);
     }
-    sn_wbuf_fini(&buf);
+    sn_buf_fini(&buf);
     return rc;
 }
 

@@ -62,23 +62,6 @@ void sn_snapshot_opts_init(sn_snapshot_opts *o)
     o->functions = NULL;
 }
 
-void sn_buf_init(sn_buf *b)
-{
-    b->data = NULL;
-    b->len = b->cap = 0;
-}
-
-void sn_buf_fini(sn_buf *b)
-{
-    free(b->data);
-    sn_buf_init(b);
-}
-
-void sn_buf_reset(sn_buf *b)
-{
-    b->len = 0;
-}
-
 SN_PRINTF(3, 4) static void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
     if (!err || errlen == 0)
@@ -260,24 +243,11 @@ typedef struct enc {
 static unsigned char *enc_room(enc *e, size_t n)
 {
     sn_buf *b = e->out;
-    if (b->cap - b->len < n) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap - b->len < n) {
-            if (cap > SIZE_MAX / 2) {
-                cap = 0;
-                break;
-            }
-            cap *= 2;
-        }
-        char *p = cap ? realloc(b->data, cap) : NULL;
-        if (!p) {
-            e->code = SN_ENOMEM;
-            snprintf(e->what, sizeof e->what, "out of memory growing the output buffer");
-            lua_pushnil(e->L);
-            lua_error(e->L);
-        }
-        b->data = p;
-        b->cap = cap;
+    if (sn_buf_reserve(b, n) != 0) {
+        e->code = SN_ENOMEM;
+        snprintf(e->what, sizeof e->what, "out of memory growing the output buffer");
+        lua_pushnil(e->L);
+        lua_error(e->L);
     }
     return (unsigned char *)b->data + b->len;
 }
@@ -593,18 +563,8 @@ static int dump_writer(lua_State *L, const void *p, size_t sz, void *ud)
 {
     enc *e = ud;
     sn_buf *b = e->out;
-    if (b->cap - b->len < sz) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap - b->len < sz && cap <= SIZE_MAX / 2)
-            cap *= 2;
-        if (cap - b->len < sz)
-            return 1;
-        char *q = realloc(b->data, cap);
-        if (!q)
-            return 1;
-        b->data = q;
-        b->cap = cap;
-    }
+    if (sn_buf_reserve(b, sz) != 0)
+        return 1;
     memcpy(b->data + b->len, p, sz);
     b->len += sz;
     return 0;

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <lua.h>
 
+#include "sn_buf.h"
+
 #define SN_SNAPSHOT_VERSION 1        /* the first byte of every snapshot */
 #define SN_SNAPSHOT_DEPTH_DEFAULT 32 /* nesting limit unless opts say otherwise */
 #define SN_SNAPSHOT_DEPTH_MAX 200    /* highest max_depth accepted; above is SN_EINVAL */
@@ -38,19 +40,6 @@ typedef struct sn_snapshot_opts {
 
 /* sn_snapshot_opts_init: depth 32, untrusted, the state's globals as env, arg_base 1. */
 void sn_snapshot_opts_init(sn_snapshot_opts *o);
-
-/* An owned, growable byte buffer (malloc/realloc). Embed it; init before use, fini when done. */
-typedef struct sn_buf {
-    char *data;
-    size_t len, cap;
-} sn_buf;
-
-/* sn_buf_init: an empty buffer that owns no memory yet. */
-void sn_buf_init(sn_buf *b);
-/* sn_buf_fini: frees the bytes; the buffer is empty and may be initialized again. */
-void sn_buf_fini(sn_buf *b);
-/* sn_buf_reset: len = 0, keeping the capacity so the next encode does not allocate. */
-void sn_buf_reset(sn_buf *b);
 
 /* sn_snapshot_encode: appends the n values at stack indices first..first+n-1 of L to out as one
  * snapshot. SN_OK, or SN_EINVAL (a value that cannot travel, bad opts), SN_ELIMIT (nesting),

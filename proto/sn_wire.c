@@ -316,25 +316,6 @@ const char *sn_wire_status_name(sn_wire_status s)
     return (unsigned)s < 6 ? names[s] : "?";
 }
 
-/* ---- the byte buffer --------------------------------------------------------------------- */
-
-void sn_wbuf_init(sn_wbuf *b)
-{
-    b->data = NULL;
-    b->len = b->cap = 0;
-}
-
-void sn_wbuf_fini(sn_wbuf *b)
-{
-    free(b->data);
-    sn_wbuf_init(b);
-}
-
-void sn_wbuf_reset(sn_wbuf *b)
-{
-    b->len = 0;
-}
-
 /* ---- frames ------------------------------------------------------------------------------ */
 
 struct sn_wire_arena {
@@ -394,7 +375,7 @@ static void path_format(const fpath *p, char *out, size_t outlen)
 /* ---- encoding ---------------------------------------------------------------------------- */
 
 typedef struct enc {
-    sn_wbuf *out;
+    sn_buf *out;
     const sn_wire_limits *lim;
     char *err;
     size_t errlen;
@@ -420,26 +401,16 @@ static int enc_fail(enc *e, int code, const char *fmt, ...)
 
 static int w_reserve(enc *e, size_t n)
 {
-    sn_wbuf *b = e->out;
-    if (b->cap - b->len >= n) return SN_OK;
-    if (n > SIZE_MAX / 2 - b->len) return SN_ENOMEM;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap - b->len < n)
-        cap *= 2;
-    char *p = realloc(b->data, cap);
-    if (!p) return SN_ENOMEM;
-    b->data = p;
-    b->cap = cap;
-    return SN_OK;
+    return sn_buf_reserve(e->out, n) == 0 ? SN_OK : SN_ENOMEM;
 }
 
 /* Callers reserve first; these only write. */
-static inline void w_u8(sn_wbuf *b, uint8_t v)
+static inline void w_u8(sn_buf *b, uint8_t v)
 {
     b->data[b->len++] = (char)v;
 }
 
-static inline void w_be(sn_wbuf *b, uint64_t v, int bytes)
+static inline void w_be(sn_buf *b, uint64_t v, int bytes)
 {
     for (int i = bytes - 1; i >= 0; i--)
         b->data[b->len++] = (char)(uint8_t)(v >> (8 * i));
@@ -448,7 +419,7 @@ static inline void w_be(sn_wbuf *b, uint64_t v, int bytes)
 /* Longest header any single value takes: type byte + 8. */
 #define W_HDR_MAX 9
 
-static void w_uint(sn_wbuf *b, uint64_t v)
+static void w_uint(sn_buf *b, uint64_t v)
 {
     if (v < 0x80) {
         w_u8(b, (uint8_t)v);
@@ -467,7 +438,7 @@ static void w_uint(sn_wbuf *b, uint64_t v)
     }
 }
 
-static void w_container(sn_wbuf *b, uint32_t n, int is_map)
+static void w_container(sn_buf *b, uint32_t n, int is_map)
 {
     if (n < 16) {
         w_u8(b, (uint8_t)((is_map ? 0x80 : 0x90) | n));
@@ -480,7 +451,7 @@ static void w_container(sn_wbuf *b, uint32_t n, int is_map)
     }
 }
 
-static void w_str_hdr(sn_wbuf *b, size_t n)
+static void w_str_hdr(sn_buf *b, size_t n)
 {
     if (n < 32) {
         w_u8(b, (uint8_t)(0xa0 | n));
@@ -496,7 +467,7 @@ static void w_str_hdr(sn_wbuf *b, size_t n)
     }
 }
 
-static void w_bin_hdr(sn_wbuf *b, size_t n)
+static void w_bin_hdr(sn_buf *b, size_t n)
 {
     if (n <= 0xff) {
         w_u8(b, 0xc4);
@@ -550,7 +521,7 @@ static int enc_struct(enc *e, const schema *s, const void *base);
 
 static int enc_field(enc *e, const field *fd, const void *base)
 {
-    sn_wbuf *b = e->out;
+    sn_buf *b = e->out;
     const sn_wire_limits *lim = e->lim;
     int rc = w_reserve(e, 2 * W_HDR_MAX);
     if (rc) return enc_fail(e, rc, "out of memory");
@@ -649,7 +620,7 @@ static int enc_struct(enc *e, const schema *s, const void *base)
     return rc;
 }
 
-int sn_wire_encode(const sn_wire_frame *f, const sn_wire_limits *lim, sn_wbuf *out, char *err,
+int sn_wire_encode(const sn_wire_frame *f, const sn_wire_limits *lim, sn_buf *out, char *err,
                    size_t errlen)
 {
     assert(f && out && "sn_wire_encode: NULL frame or buffer");

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sn_buf.h"
+
 #define SN_WIRE_MAGIC      0xC1 /* byte 0: the one byte MessagePack never uses */
 #define SN_WIRE_VERSION    1    /* byte 1: the protocol version this build speaks */
 #define SN_WIRE_HEADER_LEN 3    /* magic, version, kind; frozen across all versions */
@@ -256,19 +258,6 @@ typedef struct sn_wire_limits {
 /* sn_wire_limits_init: the defaults above, realloc/free. */
 void sn_wire_limits_init(sn_wire_limits *lim);
 
-/* An owned, growable byte buffer (realloc). Embed it; init before use, fini when done. */
-typedef struct sn_wbuf {
-    char *data;
-    size_t len, cap;
-} sn_wbuf;
-
-/* sn_wbuf_init: empty, owns nothing yet. */
-void sn_wbuf_init(sn_wbuf *b);
-/* sn_wbuf_fini: frees the bytes; the buffer is empty and may be initialized again. */
-void sn_wbuf_fini(sn_wbuf *b);
-/* sn_wbuf_reset: len = 0, keeping the capacity so the next encode does not allocate. */
-void sn_wbuf_reset(sn_wbuf *b);
-
 /* sn_wire_frame_init: zeroes f and sets its kind; strings NULL (= ""), lists and bytes empty. */
 void sn_wire_frame_init(sn_wire_frame *f, sn_wire_kind kind);
 /* sn_wire_frame_fini: frees what a decode allocated (lim->alloc of that decode); f is zeroed.
@@ -280,7 +269,7 @@ void sn_wire_frame_fini(sn_wire_frame *f);
  * list, payload or the frame over lim, so a peer with the same limits never rejects it);
  * SN_ENOMEM. On error out is as it was and err says which field. lim NULL = defaults.
  * Reads f only during the call; any thread. */
-int sn_wire_encode(const sn_wire_frame *f, const sn_wire_limits *lim, sn_wbuf *out, char *err,
+int sn_wire_encode(const sn_wire_frame *f, const sn_wire_limits *lim, sn_buf *out, char *err,
                    size_t errlen);
 
 /* sn_wire_decode: reads the frame in data[0..len) into f (overwritten: fini a frame that still

@@ -12,7 +12,7 @@
 
 typedef struct ctx {
     sn_wire_frame frame;
-    sn_wbuf buf;
+    sn_buf buf;
     msgpack_sbuffer sbuf;
     msgpack_packer pk;
     msgpack_unpacked up;
@@ -32,7 +32,7 @@ static double run_wire(void *arg, long iters)
     double t0 = bench_now();
     for (long i = 0; i < iters; i++) {
         sn_wire_frame g;
-        sn_wbuf_reset(&c->buf);
+        sn_buf_reset(&c->buf);
         if (sn_wire_encode(&c->frame, NULL, &c->buf, err, sizeof err) ||
             sn_wire_decode(c->buf.data, c->buf.len, NULL, &g, err, sizeof err))
             die(err);
@@ -141,7 +141,7 @@ static void bench_payload(size_t n, const char *name)
                                           1234567,
                                           0,
                                           {payload, n}};
-    sn_wbuf_init(&c.buf);
+    sn_buf_init(&c.buf);
     msgpack_sbuffer_init(&c.sbuf);
     msgpack_packer_init(&c.pk, &c.sbuf, msgpack_sbuffer_write);
     msgpack_unpacked_init(&c.up);
@@ -153,7 +153,7 @@ static void bench_payload(size_t n, const char *name)
     bench_row("wire", name, wire * 1e9, raw * 1e9, "ns", 1.5, 1);
     msgpack_unpacked_destroy(&c.up);
     msgpack_sbuffer_destroy(&c.sbuf);
-    sn_wbuf_fini(&c.buf);
+    sn_buf_fini(&c.buf);
     free(payload);
     if (c.sink == 42) printf("\n");
 }

@@ -31,9 +31,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     lims[1].max_depth = SN_WIRE_DEPTH_MIN;
     lims[1].max_frame = 256;
     char err[256] = "";
-    sn_wbuf b1, b2;
-    sn_wbuf_init(&b1);
-    sn_wbuf_init(&b2);
+    sn_buf b1, b2;
+    sn_buf_init(&b1);
+    sn_buf_init(&b2);
     for (int i = 0; i < 2; i++) {
         const sn_wire_limits *lim = &lims[i];
         sn_wire_frame f, g;
@@ -49,21 +49,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         check(peek == SN_OK && kind == f.kind && version == SN_WIRE_VERSION,
               "peek disagrees with decode", err);
-        sn_wbuf_reset(&b1);
+        sn_buf_reset(&b1);
         rc = sn_wire_encode(&f, lim, &b1, err, sizeof err);
         check(rc == SN_OK, "a decoded frame did not encode", err);
         check(b1.len <= size, "re-encoding grew the frame", err);
         rc = sn_wire_decode(b1.data, b1.len, lim, &g, err, sizeof err);
         check(rc == SN_OK, "a re-encoded frame did not decode", err);
         check(sn_wire_equal(&f, &g), "decode(encode(decode(x))) != decode(x)", err);
-        sn_wbuf_reset(&b2);
+        sn_buf_reset(&b2);
         rc = sn_wire_encode(&g, lim, &b2, err, sizeof err);
         check(rc == SN_OK && b2.len == b1.len && memcmp(b1.data, b2.data, b1.len) == 0,
               "encoding is not canonical", err);
         sn_wire_frame_fini(&g);
         sn_wire_frame_fini(&f);
     }
-    sn_wbuf_fini(&b1);
-    sn_wbuf_fini(&b2);
+    sn_buf_fini(&b1);
+    sn_buf_fini(&b2);
     return 0;
 }

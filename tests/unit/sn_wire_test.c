@@ -96,10 +96,10 @@ static void sample(sn_wire_kind kind, sn_wire_frame *f)
     }
 }
 
-static size_t encode_ok(const sn_wire_frame *f, sn_wbuf *b)
+static size_t encode_ok(const sn_wire_frame *f, sn_buf *b)
 {
     char err[256] = "";
-    sn_wbuf_reset(b);
+    sn_buf_reset(b);
     int rc = sn_wire_encode(f, NULL, b, err, sizeof err);
     cr_assert_eq(rc, SN_OK, "encode %s: %s", sn_wire_kind_name(f->kind), err);
     return b->len;
@@ -121,8 +121,8 @@ static int decode_copy(const void *data, size_t len, const sn_wire_limits *lim, 
 
 static void roundtrip(const sn_wire_frame *f)
 {
-    sn_wbuf b;
-    sn_wbuf_init(&b);
+    sn_buf b;
+    sn_buf_init(&b);
     size_t n = encode_ok(f, &b);
     cr_assert_eq((uint8_t)b.data[0], SN_WIRE_MAGIC);
     cr_assert_eq((uint8_t)b.data[1], SN_WIRE_VERSION);
@@ -133,7 +133,7 @@ static void roundtrip(const sn_wire_frame *f)
     cr_assert_eq(rc, SN_OK, "decode %s: %s", sn_wire_kind_name(f->kind), err);
     cr_assert(sn_wire_equal(f, &g), "%s did not round-trip", sn_wire_kind_name(f->kind));
     sn_wire_frame_fini(&g);
-    sn_wbuf_fini(&b);
+    sn_buf_fini(&b);
 }
 
 Test(sn_wire, roundtrip_every_kind)
@@ -148,8 +148,8 @@ Test(sn_wire, roundtrip_every_kind)
 
 Test(sn_wire, roundtrip_empty_frames)
 {
-    sn_wbuf b;
-    sn_wbuf_init(&b);
+    sn_buf b;
+    sn_buf_init(&b);
     for (int k = 1; k <= SN_WIRE_KIND_LAST; k++) {
         sn_wire_frame f, g;
         sn_wire_frame_init(&f, (sn_wire_kind)k);
@@ -166,7 +166,7 @@ Test(sn_wire, roundtrip_empty_frames)
         }
         sn_wire_frame_fini(&g);
     }
-    sn_wbuf_fini(&b);
+    sn_buf_fini(&b);
 }
 
 Test(sn_wire, roundtrip_max_values)
@@ -212,8 +212,8 @@ Test(sn_wire, payload_near_the_cap)
     sn_wire_frame f;
     sample(SN_WIRE_MESSAGE, &f);
     f.u.message.payload = (sn_wire_bytes){pl, n};
-    sn_wbuf b;
-    sn_wbuf_init(&b);
+    sn_buf b;
+    sn_buf_init(&b);
     size_t len = encode_ok(&f, &b);
     cr_assert_leq(len, SN_WIRE_FRAME_MAX);
     sn_wire_frame g;
@@ -227,13 +227,13 @@ Test(sn_wire, payload_near_the_cap)
     /* one byte too many for the frame: the encoder refuses, out unchanged */
     f.u.message.payload.len = SN_WIRE_FRAME_MAX;
     char err[256];
-    sn_wbuf_reset(&b);
+    sn_buf_reset(&b);
     memcpy(b.data, "xyz", 3);
     b.len = 3;
     cr_assert_eq(sn_wire_encode(&f, NULL, &b, err, sizeof err), SN_ELIMIT);
     cr_assert_eq(b.len, 3);
     cr_assert(strstr(err, "payload"), "%s", err);
-    sn_wbuf_fini(&b);
+    sn_buf_fini(&b);
     free(pl);
 }
 
@@ -282,8 +282,8 @@ Test(sn_wire, members_at_the_limit)
 
     /* one more: refused by the encoder, and by a decoder with the default limits */
     f.u.gossip.nmembers = SN_WIRE_MEMBERS_MAX + 1;
-    sn_wbuf b;
-    sn_wbuf_init(&b);
+    sn_buf b;
+    sn_buf_init(&b);
     char err[256];
     cr_assert_eq(sn_wire_encode(&f, NULL, &b, err, sizeof err), SN_ELIMIT);
     cr_assert_eq(b.len, 0);
@@ -296,7 +296,7 @@ Test(sn_wire, members_at_the_limit)
     cr_assert(strstr(err, "GOSSIP.members at byte"), "%s", err);
     cr_assert_eq(sn_wire_decode(b.data, b.len, &big, &g, err, sizeof err), SN_OK);
     sn_wire_frame_fini(&g);
-    sn_wbuf_fini(&b);
+    sn_buf_fini(&b);
     free(m);
 }
 
@@ -322,8 +322,8 @@ Test(sn_wire, version_mismatch)
 {
     sn_wire_frame f;
     sample(SN_WIRE_HELLO, &f);
-    sn_wbuf b;
-    sn_wbuf_init(&b);
+    sn_buf b;
+    sn_buf_init(&b);
     size_t n = encode_ok(&f, &b);
     b.data[1] = 2;
     char err[256];
@@ -340,7 +340,7 @@ Test(sn_wire, version_mismatch)
     cr_assert_eq(sn_wire_peek(b.data, n, &v, &k), SN_OK);
     cr_assert_eq(v, SN_WIRE_VERSION);
     cr_assert_eq(k, SN_WIRE_HELLO);
-    sn_wbuf_fini(&b);
+    sn_buf_fini(&b);
 }
 
 Test(sn_wire, header_errors)
@@ -374,8 +374,8 @@ Test(sn_wire, header_errors)
 
 Test(sn_wire, truncation_at_every_offset)
 {
-    sn_wbuf b;
-    sn_wbuf_init(&b);
+    sn_buf b;
+    sn_buf_init(&b);
     for (int k = 1; k <= SN_WIRE_KIND_LAST; k++) {
         sn_wire_frame f;
         sample((sn_wire_kind)k, &f);
@@ -391,7 +391,7 @@ Test(sn_wire, truncation_at_every_offset)
             cr_assert_null(g.arena);
         }
     }
-    sn_wbuf_fini(&b);
+    sn_buf_fini(&b);
 }
 
 /* Counts what decode allocates; fails the n-th allocation when fail_at says so. */
@@ -578,8 +578,8 @@ Test(sn_wire, malformed_fields)
 
 Test(sn_wire, encoder_refuses_bad_frames)
 {
-    sn_wbuf b;
-    sn_wbuf_init(&b);
+    sn_buf b;
+    sn_buf_init(&b);
     char err[256];
     sn_wire_frame f;
     sample(SN_WIRE_MESSAGE, &f);
@@ -618,13 +618,13 @@ Test(sn_wire, encoder_refuses_bad_frames)
     sn_wire_frame g;
     cr_assert_eq(sn_wire_decode(b.data, b.len, &lim, &g, err, sizeof err), SN_ELIMIT);
     cr_assert(strstr(err, "HELLO.endpoint") || strstr(err, "HELLO.software"), "%s", err);
-    sn_wbuf_fini(&b);
+    sn_buf_fini(&b);
 }
 
 Test(sn_wire, allocation_is_bounded_and_oom_is_clean)
 {
-    sn_wbuf b;
-    sn_wbuf_init(&b);
+    sn_buf b;
+    sn_buf_init(&b);
     for (int k = 1; k <= SN_WIRE_KIND_LAST; k++) {
         sn_wire_frame f, g;
         sample((sn_wire_kind)k, &f);
@@ -660,15 +660,15 @@ Test(sn_wire, allocation_is_bounded_and_oom_is_clean)
     cr_assert(sn_wire_equal(&f, &g));
     sn_wire_frame_fini(&g);
     free(m);
-    sn_wbuf_fini(&b);
+    sn_buf_fini(&b);
 }
 
 Test(sn_wire, garbage_never_crashes)
 {
     uint64_t x = 0x9e3779b97f4a7c15ULL;
     uint8_t buf[256];
-    sn_wbuf b;
-    sn_wbuf_init(&b);
+    sn_buf b;
+    sn_buf_init(&b);
     int decoded = 0;
     for (int iter = 0; iter < 200000; iter++) {
         size_t n = 3 + (size_t)(iter % 64);
@@ -686,7 +686,7 @@ Test(sn_wire, garbage_never_crashes)
         char err[256];
         if (decode_copy(buf, n, NULL, &f, err, sizeof err) != SN_OK) continue;
         decoded++;
-        sn_wbuf_reset(&b);
+        sn_buf_reset(&b);
         cr_assert_eq(sn_wire_encode(&f, NULL, &b, err, sizeof err), SN_OK, "%s", err);
         cr_assert_eq(sn_wire_decode(b.data, b.len, NULL, &g, err, sizeof err), SN_OK, "%s", err);
         cr_assert(sn_wire_equal(&f, &g));
@@ -694,7 +694,7 @@ Test(sn_wire, garbage_never_crashes)
         sn_wire_frame_fini(&f);
     }
     cr_assert_gt(decoded, 0, "some garbage should decode (unknown fields, defaults)");
-    sn_wbuf_fini(&b);
+    sn_buf_fini(&b);
 }
 
 Test(sn_wire, encode_is_compact_and_appends)
@@ -702,8 +702,8 @@ Test(sn_wire, encode_is_compact_and_appends)
     sn_wire_frame f;
     sn_wire_frame_init(&f, SN_WIRE_HEARTBEAT);
     f.u.heartbeat = (sn_wire_heartbeat){"n1", 5, 6, 0, 0};
-    sn_wbuf b;
-    sn_wbuf_init(&b);
+    sn_buf b;
+    sn_buf_init(&b);
     char err[64];
     cr_assert_eq(sn_wire_encode(&f, NULL, &b, err, sizeof err), SN_OK);
     const char want[] = "\xc1\x01\x03\x83\x01\xa2n1\x02\x05\x03\x06";
@@ -711,7 +711,7 @@ Test(sn_wire, encode_is_compact_and_appends)
     cr_assert(memcmp(b.data, want, b.len) == 0);
     cr_assert_eq(sn_wire_encode(&f, NULL, &b, err, sizeof err), SN_OK);
     cr_assert_eq(b.len, 2 * (sizeof want - 1));
-    sn_wbuf_fini(&b);
+    sn_buf_fini(&b);
 }
 
 Test(sn_wire, names)
