@@ -90,13 +90,7 @@ static int stage_spawn(lua_State *L)
     }
     if (rc != SN_OK)
         return luaL_error(L, "stage.spawn: %s", sn_strerror(rc));
-    lua_createtable(L, 0, 3);
-    lua_pushstring(L, me);
-    lua_setfield(L, -2, "node");
-    lua_pushinteger(L, (lua_Integer)id);
-    lua_setfield(L, -2, "actor");
-    lua_pushstring(L, sid);
-    lua_setfield(L, -2, "stage");
+    sn_waitfor_push_address(L, me, id, sid, NULL);
     return 1;
 }
 

@@ -19,8 +19,6 @@ static const char K_HANDLERS = 0;
 static const char K_WAITFOR = 0; /* the _WAITFOR table of this state */
 static const char K_MATCHED = 0; /* the matched id of the message being handled */
 
-static void push_address(lua_State *L, const char *node, uint64_t actor, const char *stage,
-                         const char *id);
 static int waitfor_index(lua_State *L);
 
 void sn_waitfor_open(lua_State *L)
@@ -166,9 +164,8 @@ static int find_handler(lua_State *L, const char *msg)
     return 0;
 }
 
-/* Pushes {node=, actor=, stage=} (and id= when given). */
-static void push_address(lua_State *L, const char *node, uint64_t actor, const char *stage,
-                         const char *id)
+void sn_waitfor_push_address(lua_State *L, const char *node, uint64_t actor, const char *stage,
+                             const char *id)
 {
     lua_createtable(L, 0, 4);
     lua_pushstring(L, node);
@@ -198,11 +195,11 @@ static int waitfor_index(lua_State *L)
     switch (lua_tointeger(L, 2)) {
     case -1: lua_rawgetp(L, LUA_REGISTRYINDEX, &K_MATCHED); break;
     case 0: lua_pushstring(L, m->name); break;
-    case 1: push_address(L, node, m->src, m->src_stage, NULL); break;
+    case 1: sn_waitfor_push_address(L, node, m->src, m->src_stage, NULL); break;
     case 2:
         if (!m->reply)
             return 0;
-        push_address(L, node, m->src, m->src_stage, m->reply);
+        sn_waitfor_push_address(L, node, m->src, m->src_stage, m->reply);
         break;
     default: return 0;
     }

@@ -21,6 +21,11 @@ void sn_waitfor_dispatch(lua_State *L, const sn_msg *m);
 /* sn_waitfor_adopt: registers the handler carried by m (SN_MSG_HANDLER, from a job). */
 void sn_waitfor_adopt(lua_State *L, const sn_msg *m);
 
+/* sn_waitfor_push_address: pushes an actor's address as scripts see it,
+ * {node=, actor=, stage=}, with id= when id is not NULL. Raises only on out of memory. */
+void sn_waitfor_push_address(lua_State *L, const char *node, uint64_t actor, const char *stage,
+                             const char *id);
+
 /* sn_waitfor_call: the synchronous ":msg": runs the handler for msg of L's own actor with
  * the n values at first..top, inside the caller; leaves the handler's results on the stack
  * and returns their number. Raises when no handler matches or the handler fails. */
