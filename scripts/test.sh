@@ -10,6 +10,12 @@ summary=()
 
 step() { echo; echo "=== $*"; }
 
+step "layers (scripts/check-layers.py)"
+mkdir -p build
+python3 scripts/check-layers.py | tee build/layers.log
+[[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
+summary+=("$(tail -1 build/layers.log)")
+
 step "release build (-Werror)"
 cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSN_WERROR=ON -DSN_TESTS=OFF >/dev/null &&
     cmake --build build/release -j "$jobs" >/dev/null && ln -sf release/stage-node build/stage-node ||
