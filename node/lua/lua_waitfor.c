@@ -326,21 +326,26 @@ int sn_waitfor_call(lua_State *L, const char *msg, int first)
         return luaL_error(L, "stage.signal: no handler for '%s'", msg);
     int entry = base + 1, matched = base + 2;
     /* a synchronous call may happen inside a handler: _WAITFOR describes the inner one,
-     * then the outer one again */
+     * then the outer one again, also when the inner one fails (self lives in this frame,
+     * so no error may leave it with host->msg still pointing here) */
     const sn_msg *outer = host->msg;
     lua_rawgetp(L, LUA_REGISTRYINDEX, &K_MATCHED);
     int outer_matched = lua_gettop(L);
     sn_msg self = {.kind = SN_MSG_SIGNAL, .src = host->actor, .name = msg, .src_node = "",
                    .src_stage = host->stage ? host->stage : ""};
-    waitfor_clear(L);
-    waitfor_begin(L, &self, matched);
     int fn = lua_gettop(L) + 1;
     push_call(L, entry);
     for (int i = 0; i < nvals; i++)
         lua_pushvalue(L, first + i);
-    lua_call(L, lua_gettop(L) - fn, LUA_MULTRET);
-    int nres = lua_gettop(L) - fn + 1;
+    waitfor_clear(L);
+    waitfor_begin(L, &self, matched);
+    int rc = lua_pcall(L, lua_gettop(L) - fn, LUA_MULTRET, 0);
     waitfor_clear(L);
     waitfor_begin(L, outer, outer_matched);
-    return nres;
+    if (rc == LUA_ERRMEM && host->mem_cap)
+        lua_newuserdata(L, host->mem_cap + 1); /* refused by the cap: the same memory error
+                                                  (a memory kill), not a plain one */
+    if (rc != LUA_OK)
+        return lua_error(L); /* the handler's error object, unchanged */
+    return lua_gettop(L) - fn + 1;
 }
