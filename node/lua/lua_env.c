@@ -126,8 +126,8 @@ static void freeze_key(lua_State *L, int x, int mt, int nl, int k, int *added)
     if (keep_raw)
         return;
     lua_pushvalue(L, k);
-    lua_rawget(L, x);            /* raw value */
-    push_chain_value(L, mt, k);  /* frozen value */
+    lua_rawget(L, x);           /* raw value */
+    push_chain_value(L, mt, k); /* frozen value */
     if (!lua_rawequal(L, -1, -2)) {
         lua_pushvalue(L, k);
         if (lua_isnil(L, -3))

@@ -62,7 +62,8 @@ static int valid_name(const char *s, size_t n)
         return 0;
     for (size_t i = 1; i < n; i++) {
         char c = s[i];
-        if (!(c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')))
+        if (!(c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+              (c >= '0' && c <= '9')))
             return 0;
     }
     return 1;
