@@ -1,5 +1,5 @@
 /* lua_coroutine: coroutine.create/wrap/resume for sandboxed states: a coroutine runs on a
- * snapshot of its creator's globals, taken at its first resume (lua-api.md section 1). */
+ * snapshot of its creator's globals, taken at its first resume (docs/lua-api.md section 1). */
 #ifndef SN_LUA_COROUTINE_H
 #define SN_LUA_COROUTINE_H
 

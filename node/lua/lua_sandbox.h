@@ -1,6 +1,6 @@
 /* lua_sandbox: private globals per actor, the _ENV[""] sharing policy, and coroutines
- * that run on a snapshot of their creator's globals (lua-api.md section 1): what the other
- * bindings use, made of lua_env, lua_policy and lua_coroutine. */
+ * that run on a snapshot of their creator's globals (docs/lua-api.md section 1): what the
+ * other bindings use, made of lua_env, lua_policy and lua_coroutine. */
 #ifndef SN_LUA_SANDBOX_H
 #define SN_LUA_SANDBOX_H
 
