@@ -14,7 +14,8 @@ void sn_env_open(lua_State *L);
 void sn_env_push_new_mt(lua_State *L);
 
 /* sn_env_freeze: the current view of the env at index x becomes the top of its chain of
- * frozen layers (a snapshot others may share); its raw table keeps only policy names. */
+ * frozen layers (a snapshot others may share); its raw table keeps only the policy names of
+ * the base env, which live there. Raises only on out of memory. */
 void sn_env_freeze(lua_State *L, int x);
 
 /* sn_env_push_child_mt: pushes the metatable for a new coroutine env of the env at index c,
