@@ -3,7 +3,7 @@
  * unchanged is three table lookups and an atomic load. */
 #include "lua_shared.h"
 #include "lua_sandbox.h"
-#include "lua_state.h"
+#include "lua_host.h"
 #include "sn_error.h"
 #include "sn_shared.h"
 #include "sn_snapshot.h"

@@ -2,7 +2,7 @@
 #include "lua_stage.h"
 #include "lua_load.h"
 #include "lua_signal.h"
-#include "lua_state.h"
+#include "lua_host.h"
 #include "lua_thread.h"
 #include "lua_timer.h"
 #include "lua_waitfor.h"

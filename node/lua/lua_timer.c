@@ -1,7 +1,7 @@
 /* lua_timer: the loop thread only counts time; the task runs as a message in its actor, so it
  * never overlaps the actor's handlers. */
 #include "lua_timer.h"
-#include "lua_state.h"
+#include "lua_host.h"
 #include "sn_error.h"
 #include "sn_node.h"
 
