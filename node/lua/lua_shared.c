@@ -187,7 +187,7 @@ static int update_newindex(lua_State *L) /* __.name = fn */
     return 0;
 }
 
-void sn_shared_open(lua_State *L)
+void sn_lua_shared_open(lua_State *L)
 {
     lua_newtable(L);
     lua_createtable(L, 0, 2);

@@ -80,7 +80,7 @@ static int setup(lua_State *L)
     open_process(L, host);
     sn_thread_open(L);
     sn_stage_open(L);
-    sn_shared_open(L);
+    sn_lua_shared_open(L);
     sn_sandbox_open(L); /* last: it freezes nothing, but wraps what is there */
     return 0;
 }

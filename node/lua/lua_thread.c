@@ -23,7 +23,8 @@ static sn_node *node_of(lua_State *L, const char *what)
     return n;
 }
 
-lua_Integer sn_job_submit(lua_State *L, lua_Integer key, int fn, int arg_base, int want_handle)
+lua_Integer sn_lua_thread_submit(lua_State *L, lua_Integer key, int fn, int arg_base,
+                                 int want_handle)
 {
     sn_lua_host *host = sn_lua_host_of(L);
     sn_node *n = node_of(L, want_handle ? "thread.new" : "stage.submit");
@@ -73,7 +74,7 @@ static int to_waitfor(lua_State *L)
 /* thread.new(fn, ...) */
 static int thread_new(lua_State *L)
 {
-    lua_Integer handle = sn_job_submit(L, 0, 1, 1, 1);
+    lua_Integer handle = sn_lua_thread_submit(L, 0, 1, 1, 1);
     lua_createtable(L, 0, 2);
     lua_pushinteger(L, handle);
     lua_setfield(L, -2, "id");
