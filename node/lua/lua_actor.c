@@ -126,7 +126,7 @@ static void start_failed(sn_actor *a, sn_node *n)
     while (sn_actor_may_restart(a, now, &count)) {
         sn_log_write(log, SN_LOG_WARN, sn_actor_name(a), "restarting (%d of at most %d in %g s)",
                      count, sn_actor_limits(a)->intensity, sn_actor_limits(a)->period);
-        sn_node_count(n, SN_COUNT_RESTART, sn_actor_stage(a), NULL);
+        sn_stats_count(sn_node_stats(n), SN_COUNT_RESTART, sn_actor_stage(a), NULL);
         if (sn_actor_reset(a) != SN_OK) {
             sn_actor_fail(a);
             break;
@@ -178,9 +178,10 @@ static int handle(lua_State *L)
         sn_waitfor_dispatch(L, m);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         sn_node *n = sn_actor_node(a);
-        sn_node_count(n, SN_COUNT_IN, sn_actor_stage(a), NULL);
-        sn_node_observe(n, sn_actor_stage(a), (double)(t1.tv_sec - t0.tv_sec) +
-                                                  (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9);
+        sn_stats_count(sn_node_stats(n), SN_COUNT_IN, sn_actor_stage(a), NULL);
+        sn_stats_observe(sn_node_stats(n), sn_actor_stage(a),
+                         (double)(t1.tv_sec - t0.tv_sec) +
+                             (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9);
         break;
     }
     case SN_MSG_HANDLER: sn_waitfor_adopt(L, m); break;

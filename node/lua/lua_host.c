@@ -110,10 +110,10 @@ int sn_lua_pcall(lua_State *L, int nargs, int nresults, const char *activity)
                            : strncmp(activity, "thread", 6) == 0 ? "thread"
                                                                  : "chunk";
         const char *stage = host->stage && host->stage[0] ? host->stage : "worker";
-        sn_node_count(host->node, SN_COUNT_ERROR, stage, kind);
+        sn_stats_count(sn_node_stats(host->node), SN_COUNT_ERROR, stage, kind);
         if (host->last_kill)
-            sn_node_count(host->node, SN_COUNT_KILL, stage,
-                          host->last_kill == 1 ? "budget" : "memory");
+            sn_stats_count(sn_node_stats(host->node), SN_COUNT_KILL, stage,
+                           host->last_kill == 1 ? "budget" : "memory");
     }
     return SN_ELUA;
 }

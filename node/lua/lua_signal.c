@@ -44,7 +44,8 @@ static int post(lua_State *L, uint64_t to, const char *msg, const char *reply, c
     if (rc != SN_OK)
         sn_msg_destroy(&m);
     else
-        sn_node_count(host->node, SN_COUNT_OUT, host->stage ? host->stage : "", NULL);
+        sn_stats_count(sn_node_stats(host->node), SN_COUNT_OUT, host->stage ? host->stage : "",
+                       NULL);
     return rc;
 }
 
@@ -117,7 +118,8 @@ static int remote_reply(lua_State *L, const sn_msg *m, int status, const char *t
     if (c) {
         sn_cluster_reply(c, m, host->actor, host->stage, status, text, buf ? buf->data : NULL,
                          buf ? buf->len : 0);
-        sn_node_count(host->node, SN_COUNT_OUT, host->stage ? host->stage : "", NULL);
+        sn_stats_count(sn_node_stats(host->node), SN_COUNT_OUT, host->stage ? host->stage : "",
+                       NULL);
     }
     return 1;
 }

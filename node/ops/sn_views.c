@@ -34,9 +34,10 @@ sn_views *sn_views_new(sn_node *n, struct sn_cluster *c, struct sn_fcache *fc)
                          .help = "Messages from peers that never arrived (per-pair sequence gaps)"};
     sn_metric_desc dd = {.type = SN_METRIC_COUNTER, .name = "stage_wire_seq_dups_total",
                          .help = "Messages from peers seen twice and dropped (must stay 0)"};
-    if (sn_metrics_add(sn_node_metrics(n), &gd, &gaps) == SN_OK)
+    sn_metrics *reg = sn_stats_metrics(sn_node_stats(n));
+    if (sn_metrics_add(reg, &gd, &gaps) == SN_OK)
         v->seq_gaps = sn_metric_child(gaps, NULL, NULL);
-    if (sn_metrics_add(sn_node_metrics(n), &dd, &dups) == SN_OK)
+    if (sn_metrics_add(reg, &dd, &dups) == SN_OK)
         v->seq_dups = sn_metric_child(dups, NULL, NULL);
     return v;
 }
@@ -53,7 +54,7 @@ int sn_views_metrics(void *ud, char **body, size_t *len)
 {
     sn_views *vw = ud;
     sn_node *n = vw->node;
-    const sn_metrics_std *m = sn_node_metrics_std(n);
+    const sn_metrics_std *m = sn_stats_std(sn_node_stats(n));
     sn_node_stage_sum *s;
     size_t ns = sn_node_stage_sums(n, &s);
     for (size_t i = 0; i < ns; i++) { /* gauges of this moment */
@@ -62,9 +63,9 @@ int sn_views_metrics(void *ud, char **body, size_t *len)
         sn_series_set(sn_metric_child(m->lua_memory, s[i].stage, NULL), (double)s[i].memory);
     }
     free(s);
-    sn_node_counters c;
-    sn_node_counters_get(n, &c);
-    sn_series_set(m->workers, c.workers);
+    sn_stats_counters c;
+    sn_stats_counters_get(sn_node_stats(n), &c);
+    sn_series_set(m->workers, sn_node_workers(n));
     sn_series_set(m->jobs_running, (double)c.jobs_live);
     if (vw->cluster) {
         size_t counts[4];
@@ -86,7 +87,7 @@ int sn_views_metrics(void *ud, char **body, size_t *len)
         sn_fcache_counts(vw->fcache, &hits, &misses);
     sn_series_set_counter(m->cache_hits, hits);
     sn_series_set_counter(m->cache_misses, misses);
-    return sn_metrics_render(sn_node_metrics(n), 16u << 20, body, len);
+    return sn_metrics_render(sn_stats_metrics(sn_node_stats(n)), 16u << 20, body, len);
 }
 
 /* One node's own view; the arrays and strings are held here until free_view. */
@@ -95,8 +96,8 @@ typedef struct view {
     sn_node_stage_sum *sums;
     sn_status_stage *stages;
     sn_status_mailbox *boxes;
-    sn_node_error raw[SN_NODE_MAX_ERRORS];
-    sn_status_error errors[SN_NODE_MAX_ERRORS];
+    sn_stats_error raw[SN_STATS_MAX_ERRORS];
+    sn_status_error errors[SN_STATS_MAX_ERRORS];
 } view;
 
 static void fill_view(sn_views *vw, view *w)
@@ -128,15 +129,15 @@ static void fill_view(sn_views *vw, view *w)
     v->nstages = w->stages && w->boxes ? ns : 0;
     v->mailboxes = w->boxes;
     v->nmailboxes = v->nstages;
-    v->nerrors = sn_node_errors(n, w->raw);
+    v->nerrors = sn_stats_errors(sn_node_stats(n), w->raw);
     for (size_t i = 0; i < v->nerrors; i++)
         w->errors[i] = (sn_status_error){w->raw[i].time, w->raw[i].who, w->raw[i].text};
     v->errors = w->errors;
     sn_cluster_stats st = {0};
     if (vw->cluster)
         sn_cluster_stats_get(vw->cluster, &st);
-    sn_node_counters c;
-    sn_node_counters_get(n, &c);
+    sn_stats_counters c;
+    sn_stats_counters_get(sn_node_stats(n), &c);
     v->counters = (sn_status_counters){
         .messages_in = c.in,
         .messages_out = c.out,
@@ -144,7 +145,7 @@ static void fill_view(sn_views *vw, view *w)
         .errors = c.errors,
         .jobs = c.jobs,
         .actors = actors,
-        .workers = (uint64_t)c.workers,
+        .workers = (uint64_t)sn_node_workers(n),
         .mailbox_depth = depth,
         .lua_memory_bytes = memory,
         .wire_bytes_in = st.bytes_in,

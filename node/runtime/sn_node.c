@@ -11,7 +11,9 @@
 #include "sn_once.h"
 #include "sn_sched.h"
 #include "sn_send.h"
+#include "sn_stats.h"
 #include "sn_timers.h"
+#include "sn_watchdog.h"
 
 #include <ev.h>
 #include <pthread.h>
@@ -47,21 +49,9 @@ struct sn_node {
     int exit_status;
     ev_timer lock_timer; /* loop thread: the next lock lease end */
 
-    void **workers; /* by index, filled by each worker as it starts */
     int nworkers;
-    pthread_t watchdog;
-    int watchdog_running;
-    pthread_mutex_t watch_lock;
-    pthread_cond_t watch_stop;
-    int watch_quit;
-
-    sn_metrics *metrics;
-    sn_metrics_std m;
-    _Atomic uint64_t c_in, c_out, c_dropped, c_errors, c_jobs, c_restarts, c_failures;
-    atomic_long jobs_live; /* submitted and not finished (queued, running, waiting a re-run) */
-    pthread_mutex_t errors_lock; /* the last errors, for the status view */
-    sn_node_error errors[SN_NODE_MAX_ERRORS];
-    int nerrors, errors_at;
+    sn_watchdog *watchdog;
+    sn_stats *stats;
 };
 
 static double monotonic_now(void)
@@ -153,25 +143,6 @@ static void on_signal(void *ud, int signum)
         n->remote.leave(n->remote.ud);
 }
 
-/* The log's tap: the last errors, for the dashboard. */
-static void remember_error(void *ud, const char *who, const char *text)
-{
-    sn_node *n = ud;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    pthread_mutex_lock(&n->errors_lock);
-    int i = n->errors_at;
-    n->errors_at = (n->errors_at + 1) % SN_NODE_MAX_ERRORS;
-    if (n->nerrors < SN_NODE_MAX_ERRORS)
-        n->nerrors++;
-    n->errors[i].time = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-    snprintf(n->errors[i].who, sizeof n->errors[i].who, "%s", who);
-    size_t len = strcspn(text, "\n"); /* the first line: the message */
-    snprintf(n->errors[i].text, sizeof n->errors[i].text, "%.*s", (int)len, text);
-    pthread_mutex_unlock(&n->errors_lock);
-    atomic_fetch_add(&n->c_errors, 1);
-}
-
 /* ---- lifecycle -------------------------------------------------------------------------- */
 
 static int preload_required(const sn_opts *o)
@@ -192,56 +163,8 @@ static void *worker_init(void *ud, int index)
         .log = n->log,
     };
     void *w = n->vm.worker_init(n->vm.ud, &conf);
-    pthread_mutex_lock(&n->watch_lock);
-    n->workers[index] = w;
-    pthread_mutex_unlock(&n->watch_lock);
+    sn_watchdog_worker(n->watchdog, index, w);
     return w;
-}
-
-/* The watchdog (Skynet's monitor): Lua code is stopped by the budget hook, but a C function
- * (string.rep of a huge size, a blocking call) cannot be interrupted; this thread at least
- * says which actor is stuck, in which handler, for how long. */
-static void *watchdog_main(void *arg)
-{
-    sn_node *n = arg;
-    double threshold = sn_limits_of(n->limits, "").budget;
-    if (threshold <= 0)
-        threshold = 5.0;
-    double *last = calloc((size_t)n->nworkers, sizeof *last);
-    pthread_mutex_lock(&n->watch_lock);
-    while (!n->watch_quit) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += 1;
-        pthread_cond_timedwait(&n->watch_stop, &n->watch_lock, &ts);
-        for (int i = 0; i < n->nworkers && !n->watch_quit && last; i++) {
-            char who[96], what[128];
-            double busy = n->workers[i] ? n->vm.worker_busy_for(n->vm.ud, n->workers[i], who,
-                                                              sizeof who, what, sizeof what) : 0;
-            if (busy < threshold) {
-                last[i] = 0;
-            } else if (busy - last[i] >= threshold) {
-                last[i] = busy;
-                sn_log_write(n->log, SN_LOG_WARN, who, "actor %s busy for %.0f s%s%s%s", who,
-                             busy, what[0] ? " in handler '" : "", what, what[0] ? "'" : "");
-            }
-        }
-    }
-    pthread_mutex_unlock(&n->watch_lock);
-    free(last);
-    return NULL;
-}
-
-static void stop_watchdog(sn_node *n)
-{
-    if (!n->watchdog_running)
-        return;
-    pthread_mutex_lock(&n->watch_lock);
-    n->watch_quit = 1;
-    pthread_cond_signal(&n->watch_stop);
-    pthread_mutex_unlock(&n->watch_lock);
-    pthread_join(n->watchdog, NULL);
-    n->watchdog_running = 0;
 }
 
 static void worker_fini(void *ud, void *worker)
@@ -276,9 +199,6 @@ sn_node *sn_node_new(const sn_opts *o, sn_log *log, const sn_vm_ops *vm)
     n->vm = *vm;
     n->start = monotonic_now();
     atomic_init(&n->next_id, 1);
-    pthread_mutex_init(&n->watch_lock, NULL);
-    pthread_mutex_init(&n->errors_lock, NULL);
-    pthread_cond_init(&n->watch_stop, NULL);
     if (o->name) {
         snprintf(n->name, sizeof n->name, "%s", o->name);
     } else {
@@ -307,31 +227,28 @@ sn_node *sn_node_new(const sn_opts *o, sn_log *log, const sn_vm_ops *vm)
     sn_loop_set_hooks(n->loop, &lh);
     ev_timer_init(&n->lock_timer, on_locks, 0, 0);
     n->lock_timer.data = n;
-    n->metrics = sn_metrics_new(0);
-    if (!n->metrics || sn_metrics_std_register(n->metrics, &n->m, n->name,
-                                               o->cluster ? o->cluster : "stage",
-                                               SN_VERSION) != SN_OK) {
+    n->stats = sn_stats_new(n->name, o->cluster ? o->cluster : "stage", SN_VERSION);
+    if (!n->stats) {
         sn_log_write(log, SN_LOG_ERROR, NULL, "cannot create the metrics: %s",
                      sn_strerror(SN_ENOMEM));
         sn_node_destroy(&n);
         return NULL;
     }
-    sn_log_tap(log, remember_error, n);
+    sn_log_tap(log, sn_stats_log_error, n->stats);
 
     int workers = o->threads > 0 ? o->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (workers < 1)
         workers = 1;
-    n->workers = calloc((size_t)workers, sizeof *n->workers);
     n->nworkers = workers;
+    n->watchdog = sn_watchdog_new(workers, sn_limits_of(n->limits, "").budget, &n->vm, log);
     sn_sched_hooks hooks = {.worker_init = worker_init,
                             .worker_fini = worker_fini,
                             .discard = discard_task,
                             .ud = n};
     int err;
-    n->sched = n->workers ? sn_sched_new(workers, &hooks, &err) : NULL;
+    err = SN_ENOMEM;
+    n->sched = n->watchdog ? sn_sched_new(workers, &hooks, &err) : NULL;
     n->jobs = n->sched ? sn_jobs_new(n->sched, n->vm.job_run) : NULL;
-    if (n->jobs && pthread_create(&n->watchdog, NULL, watchdog_main, n) == 0)
-        n->watchdog_running = 1;
     if (!n->jobs) {
         sn_log_write(log, SN_LOG_ERROR, NULL, "cannot start %d worker threads: %s", workers,
                      sn_strerror(n->sched ? SN_ENOMEM : err));
@@ -346,7 +263,7 @@ void sn_node_destroy(sn_node **np)
     if (!np || !*np)
         return;
     sn_node *n = *np;
-    stop_watchdog(n);
+    sn_watchdog_stop(n->watchdog);
     sn_sched_destroy(&n->sched); /* no worker touches anything below after this */
     if (n->log)
         sn_log_tap(n->log, NULL, NULL);
@@ -359,11 +276,8 @@ void sn_node_destroy(sn_node **np)
     sn_once_destroy(&n->once);
     sn_limits_destroy(&n->limits);
     sn_shared_destroy(&n->shared);
-    pthread_mutex_destroy(&n->watch_lock);
-    pthread_mutex_destroy(&n->errors_lock);
-    sn_metrics_destroy(&n->metrics);
-    pthread_cond_destroy(&n->watch_stop);
-    free(n->workers);
+    sn_watchdog_destroy(&n->watchdog);
+    sn_stats_destroy(&n->stats);
     free(n);
     *np = NULL;
 }
@@ -496,7 +410,7 @@ int sn_node_run(sn_node *n)
 
 void sn_node_stop(sn_node *n)
 {
-    stop_watchdog(n);
+    sn_watchdog_stop(n->watchdog);
     sn_sched_destroy(&n->sched); /* running tasks finish; queued ones are discarded */
 }
 
@@ -538,9 +452,7 @@ uint64_t sn_node_next_id(sn_node *n)
 void sn_node_submit(sn_node *n, sn_job *job)
 {
     job->seq = sn_node_next_id(n);
-    atomic_fetch_add(&n->c_jobs, 1);
-    atomic_fetch_add(&n->jobs_live, 1);
-    sn_series_inc(n->m.jobs);
+    sn_stats_job(n->stats, 1);
     sn_loop_work(n->loop, 1);
     sn_jobs_submit(n->jobs, job);
 }
@@ -552,7 +464,7 @@ void sn_node_job_ended(sn_node *n, sn_job *job, double rerun_ms)
         sn_timers_rerun(n->timers, job, rerun_ms) == SN_OK)
         return; /* the job's unit of work passes to the timer */
     sn_job_destroy(&job);
-    atomic_fetch_sub(&n->jobs_live, 1);
+    sn_stats_job(n->stats, -1);
     sn_loop_work(n->loop, -1);
 }
 
@@ -656,7 +568,7 @@ int sn_node_actor_failed(sn_node *n, uint64_t actor, const char *stage)
     sn_router_remove(n->router, stage, actor); /* no new message is routed to it */
     if (n->remote.stages_changed)
         n->remote.stages_changed(n->remote.ud);
-    atomic_fetch_add(&n->c_failures, 1);
+    sn_stats_count(n->stats, SN_COUNT_FAIL, stage, NULL);
     return 0;
 }
 
@@ -743,42 +655,6 @@ size_t sn_node_local_stages(sn_node *n, char (*names)[256], sn_wire_stage *v, si
     return a.n;
 }
 
-/* ---- counting --------------------------------------------------------------------------- */
-
-void sn_node_count(sn_node *n, sn_count what, const char *stage, const char *label)
-{
-    switch (what) {
-    case SN_COUNT_IN:
-        atomic_fetch_add(&n->c_in, 1);
-        sn_series_inc(sn_metric_child(n->m.messages_in, stage, NULL));
-        break;
-    case SN_COUNT_OUT:
-        atomic_fetch_add(&n->c_out, 1);
-        sn_series_inc(sn_metric_child(n->m.messages_out, stage, NULL));
-        break;
-    case SN_COUNT_DROP:
-        atomic_fetch_add(&n->c_dropped, 1);
-        sn_series_inc(sn_metric_child(n->m.messages_dropped, stage, label));
-        break;
-    case SN_COUNT_ERROR:
-        sn_series_inc(sn_metric_child(n->m.errors, stage, label));
-        break;
-    case SN_COUNT_KILL:
-        sn_series_inc(sn_metric_child(n->m.kills, stage, label));
-        break;
-    case SN_COUNT_RESTART:
-        atomic_fetch_add(&n->c_restarts, 1);
-        break;
-    case SN_COUNT_FAIL:
-        break;
-    }
-}
-
-void sn_node_observe(sn_node *n, const char *stage, double seconds)
-{
-    sn_series_observe(sn_metric_child(n->m.handler_seconds, stage, NULL), seconds);
-}
-
 /* ---- for the views ---------------------------------------------------------------------- */
 
 typedef struct sums {
@@ -827,41 +703,14 @@ size_t sn_node_stage_sums(sn_node *n, sn_node_stage_sum **v)
     return s.n;
 }
 
-void sn_node_counters_get(sn_node *n, sn_node_counters *c)
+sn_stats *sn_node_stats(sn_node *n)
 {
-    *c = (sn_node_counters){
-        .in = atomic_load(&n->c_in),
-        .out = atomic_load(&n->c_out),
-        .dropped = atomic_load(&n->c_dropped),
-        .errors = atomic_load(&n->c_errors),
-        .jobs = atomic_load(&n->c_jobs),
-        .restarts = atomic_load(&n->c_restarts),
-        .failures = atomic_load(&n->c_failures),
-        .jobs_live = atomic_load(&n->jobs_live),
-        .workers = n->nworkers,
-    };
+    return n->stats;
 }
 
-size_t sn_node_errors(sn_node *n, sn_node_error *v)
+int sn_node_workers(sn_node *n)
 {
-    pthread_mutex_lock(&n->errors_lock);
-    for (int i = 0; i < n->nerrors; i++) { /* newest first */
-        int k = (n->errors_at - 1 - i + 2 * SN_NODE_MAX_ERRORS) % SN_NODE_MAX_ERRORS;
-        v[i] = n->errors[k];
-    }
-    size_t count = (size_t)n->nerrors;
-    pthread_mutex_unlock(&n->errors_lock);
-    return count;
-}
-
-sn_metrics *sn_node_metrics(sn_node *n)
-{
-    return n->metrics;
-}
-
-const sn_metrics_std *sn_node_metrics_std(sn_node *n)
-{
-    return &n->m;
+    return n->nworkers;
 }
 
 double sn_node_uptime(sn_node *n)

@@ -8,11 +8,11 @@
 #include "sn_jobs.h"
 #include "sn_limits.h"
 #include "sn_log.h"
-#include "sn_metrics.h"
 #include "sn_msg.h"
 #include "sn_opts.h"
 #include "sn_router.h"
 #include "sn_shared.h"
+#include "sn_stats.h"
 #include "sn_vm.h"
 #include "sn_wire.h"
 
@@ -122,8 +122,6 @@ int sn_node_status_self(sn_node *n, char **json, size_t *len);
 
 /* ---- for the views (node/ops/sn_views.c); any thread ---- */
 
-enum { SN_NODE_MAX_ERRORS = 20 }; /* the last errors kept for the status view */
-
 /* Per stage: actors (not failed), queued messages and VM memory, summed over the actors. */
 typedef struct sn_node_stage_sum {
     char stage[256];
@@ -133,43 +131,12 @@ typedef struct sn_node_stage_sum {
  * *v NULL on out of memory). */
 size_t sn_node_stage_sums(sn_node *n, sn_node_stage_sum **v);
 
-typedef struct sn_node_counters {
-    uint64_t in, out, dropped, errors, jobs, restarts, failures;
-    long jobs_live; /* submitted and not finished */
-    int workers;
-} sn_node_counters;
-void sn_node_counters_get(sn_node *n, sn_node_counters *c);
-
-typedef struct sn_node_error {
-    double time; /* realtime seconds */
-    char who[64];
-    char text[256];
-} sn_node_error;
-/* sn_node_errors: the last errors, newest first, into v (at most SN_NODE_MAX_ERRORS);
- * returns how many. */
-size_t sn_node_errors(sn_node *n, sn_node_error *v);
-
-/* sn_node_metrics / sn_node_metrics_std: the node's metrics registry and its standard
- * series. sn_node_uptime: seconds since the node started. sn_node_opts: its settings. */
-sn_metrics *sn_node_metrics(sn_node *n);
-const sn_metrics_std *sn_node_metrics_std(sn_node *n);
+/* sn_node_stats: the node's counting (counters, metrics, last errors). sn_node_workers: its
+ * worker threads. sn_node_uptime: seconds since it started. sn_node_opts: its settings. */
+sn_stats *sn_node_stats(sn_node *n);
+int sn_node_workers(sn_node *n);
 double sn_node_uptime(sn_node *n);
 const sn_opts *sn_node_opts(sn_node *n);
-
-/* ---- counting (metrics) ---- */
-typedef enum sn_count {
-    SN_COUNT_IN,      /* a message handled; label: none */
-    SN_COUNT_OUT,     /* a message sent */
-    SN_COUNT_DROP,    /* a message dropped; label: the reason */
-    SN_COUNT_ERROR,   /* an error; label: chunk|handler|timer|job|thread */
-    SN_COUNT_KILL,    /* a budget or memory kill; label: budget|memory */
-    SN_COUNT_RESTART, /* an actor restarted */
-    SN_COUNT_FAIL     /* an actor failed for good */
-} sn_count;
-/* sn_node_count: one event of stage. Any thread. */
-void sn_node_count(sn_node *n, sn_count what, const char *stage, const char *label);
-/* sn_node_observe: a handler of stage took seconds. Any thread. */
-void sn_node_observe(sn_node *n, const char *stage, double seconds);
 
 /* sn_node_limits: the governor settings of stage. */
 sn_limits sn_node_limits(sn_node *n, const char *stage);

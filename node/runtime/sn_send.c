@@ -33,7 +33,7 @@ static int post_local(sn_node *n, const sn_send *s, uint64_t actor)
     if (rc != SN_OK)
         sn_msg_destroy(&m);
     else if (s->count_out)
-        sn_node_count(n, SN_COUNT_OUT, src_stage(s), NULL);
+        sn_stats_count(sn_node_stats(n), SN_COUNT_OUT, src_stage(s), NULL);
     return rc;
 }
 
@@ -50,7 +50,7 @@ static int post_remote(sn_node *n, const sn_send *s, const char *node, int mode)
     int rc = sn_node_remote_send(n, node, mode, s->stage, s->msg, data, len);
     sn_buf_fini(&own);
     if (rc == SN_OK && s->count_out)
-        sn_node_count(n, SN_COUNT_OUT, src_stage(s), NULL);
+        sn_stats_count(sn_node_stats(n), SN_COUNT_OUT, src_stage(s), NULL);
     return rc;
 }
 
@@ -152,7 +152,8 @@ int sn_send_route(sn_node *n, const sn_send *s, size_t *queued)
     if (q)
         return SN_OK;
     const char *stage = s->stage && s->stage[0] ? s->stage : src_stage(s);
-    sn_node_count(n, SN_COUNT_DROP, stage, fail == SN_EFULL ? "mailbox_full" : "no_route");
+    sn_stats_count(sn_node_stats(n), SN_COUNT_DROP, stage,
+                   fail == SN_EFULL ? "mailbox_full" : "no_route");
     return fail;
 }
 

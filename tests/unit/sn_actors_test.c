@@ -24,7 +24,8 @@ static sn_actor *make(sn_log *log, uint64_t id)
     char name[32];
     snprintf(name, sizeof name, "a%llu", (unsigned long long)id);
     sn_actor_conf conf = {.id = id, .stage = "s", .name = name, .node_name = "n",
-                          .preload = "no-such-dir", .limits = SN_LIMITS_DEFAULT, .log = log, .vm = &no_vm};
+                          .preload = "no-such-dir", .limits = SN_LIMITS_DEFAULT, .log = log,
+                          .vm = &no_vm};
     int err;
     sn_actor *a = sn_actor_new(&conf, &err);
     cr_assert_not_null(a, "%s", sn_strerror(err));
