@@ -11,6 +11,7 @@
 #include "sn_actor.h"
 #include "sn_error.h"
 #include "sn_node.h"
+#include "sn_send.h"
 #include "sn_snapshot.h"
 
 #include <lua.h>
@@ -162,7 +163,7 @@ static int handle(lua_State *L)
     if (sn_actor_failed(a)) { /* answered like a missing route */
         if (m->kind == SN_MSG_SIGNAL && m->reply) {
             char why[300];
-            snprintf(why, sizeof why, "no route to %s", sn_actor_stage(a));
+            sn_send_why(SN_ENOENT, sn_actor_stage(a), why, sizeof why);
             sn_signal_reply_error(L, m, why);
         }
         return 0;

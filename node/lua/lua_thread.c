@@ -6,6 +6,7 @@
 #include "sn_error.h"
 #include "sn_jobs.h"
 #include "sn_node.h"
+#include "sn_send.h"
 #include "sn_snapshot.h"
 
 #include <lauxlib.h>
@@ -107,8 +108,10 @@ static int thread_signal(lua_State *L)
     int rc = sn_node_post(host->node, host->job->owner, m, 0);
     if (rc != SN_OK) {
         sn_msg_destroy(&m);
+        char why[64];
         lua_pushboolean(L, 0);
-        lua_pushstring(L, rc == SN_EFULL ? "mailbox full" : "creator gone");
+        lua_pushstring(L, rc == SN_EFULL ? sn_send_why(rc, NULL, why, sizeof why)
+                                         : "creator gone");
         return 2;
     }
     lua_pushboolean(L, 1);

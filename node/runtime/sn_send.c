@@ -161,7 +161,9 @@ const char *sn_send_why(int rc, const char *stage, char *buf, size_t len)
 {
     switch (rc) {
     case SN_EFULL: snprintf(buf, len, "mailbox full"); break;
-    case SN_ENOENT: snprintf(buf, len, "no route to %s", stage && stage[0] ? stage : "self"); break;
+    case SN_ENOENT:
+        snprintf(buf, len, "no route to %s", stage && stage[0] ? stage : "self");
+        break;
     case SN_ECLOSED: snprintf(buf, len, "node down"); break;
     default: snprintf(buf, len, "%s", sn_strerror(rc)); break;
     }
