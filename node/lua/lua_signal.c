@@ -233,12 +233,12 @@ int sn_signal_lua(lua_State *L)
         .broadcast = t.mode == SN_TARGET_ALL,
         .msg = m,
         .count_out = 1,
+        .src_stage = host->stage,
         .encode = encode_for,
         .ud = &enc,
     };
     size_t queued = 0;
-    int rc = sn_send_route(host->node, &s, &queued);
-    sn_msg_destroy(&m);
+    int rc = sn_send_route(host->node, &s, &queued); /* consumes m */
     if (rc == SN_OK)
         return result(L, (int)queued, NULL);
     char why[300];

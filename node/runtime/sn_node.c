@@ -617,11 +617,10 @@ int sn_node_deliver(sn_node *n, const sn_wire_message *w, int trusted)
         .scope = SN_SCOPE_LOCAL, /* it was routed to this node already */
         .broadcast = w->mode == SN_WIRE_ALL,
         .msg = m,
+        .src_stage = w->src.stage,
     };
     size_t queued;
-    int rc = sn_send_route(n, &s, &queued);
-    sn_msg_destroy(&m);
-    return rc;
+    return sn_send_route(n, &s, &queued); /* consumes m */
 }
 
 int sn_node_status_self(sn_node *n, char **json, size_t *len)

@@ -148,9 +148,7 @@ static int send_to(const char *stage, sn_router_scope scope, int broadcast, size
 {
     sn_msg *m = template("hello", "data");
     sn_send s = {.stage = stage, .scope = scope, .broadcast = broadcast, .msg = m};
-    int rc = sn_send_route(node, &s, queued);
-    sn_msg_destroy(&m);
-    return rc;
+    return sn_send_route(node, &s, queued); /* consumes m */
 }
 
 TestSuite(sn_send, .init = setup, .fini = teardown);
@@ -233,7 +231,6 @@ Test(sn_send, to_self)
     cr_assert_eq(sn_send_route(node, &s, &queued), SN_OK);
     cr_assert_eq(queued, 1);
     cr_assert_eq(depth(a), 1);
-    sn_msg_destroy(&m);
 }
 
 /* encode: the payload of its own for one peer (as the function cache does). */
@@ -249,15 +246,20 @@ static int encode_for(void *ud, const char *peer, sn_buf *out)
     return SN_OK;
 }
 
+static int send_far(sn_router_scope scope)
+{
+    sn_send s = {.stage = "far", .scope = scope, .msg = template("hello", "data"),
+                 .encode = encode_for};
+    size_t queued = 0;
+    return sn_send_route(node, &s, &queued);
+}
+
 Test(sn_send, remote_round_robin_through_the_hook)
 {
     cr_assert_eq(sn_router_set_remote(sn_node_router(node), "peer1", "far", 1), SN_OK);
     cr_assert_eq(sn_router_set_remote(sn_node_router(node), "peer2", "far", 1), SN_OK);
-    sn_msg *m = template("hello", "data");
-    sn_send s = {.stage = "far", .scope = SN_SCOPE_ALL, .msg = m, .encode = encode_for};
-    size_t queued = 0;
-    cr_assert_eq(sn_send_route(node, &s, &queued), SN_OK);
-    cr_assert_eq(sn_send_route(node, &s, &queued), SN_OK);
+    cr_assert_eq(send_far(SN_SCOPE_ALL), SN_OK);
+    cr_assert_eq(send_far(SN_SCOPE_ALL), SN_OK);
     cr_assert_eq(remote.n, 2);
     int p1 = strcmp(remote.sent[0].node, "peer1") == 0 ? 0 : 1;
     cr_assert_str_eq(remote.sent[p1].node, "peer1");
@@ -267,14 +269,11 @@ Test(sn_send, remote_round_robin_through_the_hook)
     cr_assert_eq(remote.sent[0].mode, SN_WIRE_ONE);
     cr_assert_str_eq(remote.sent[0].stage, "far");
     cr_assert_str_eq(remote.sent[0].name, "hello");
-    s.scope = SN_SCOPE_LOCAL;
-    cr_assert_eq(sn_send_route(node, &s, &queued), SN_ENOENT, "no local instance");
+    cr_assert_eq(send_far(SN_SCOPE_LOCAL), SN_ENOENT, "no local instance");
     remote.answer = SN_EFULL;
-    s.scope = SN_SCOPE_REMOTE;
-    cr_assert_eq(sn_send_route(node, &s, &queued), SN_EFULL);
+    cr_assert_eq(send_far(SN_SCOPE_REMOTE), SN_EFULL);
     remote.answer = SN_ENOENT; /* the node is not alive */
-    cr_assert_eq(sn_send_route(node, &s, &queued), SN_ENOENT);
-    sn_msg_destroy(&m);
+    cr_assert_eq(send_far(SN_SCOPE_REMOTE), SN_ENOENT);
 }
 
 Test(sn_send, frames_from_other_nodes_stay_local)
