@@ -1,11 +1,16 @@
 /* main: the stage-node command: parse the command line, then run a node or a subcommand. */
+#include "lua_actor.h"
 #include "lua_config.h"
+#include "sn_cluster.h"
 #include "sn_curve.h"
 #include "sn_error.h"
+#include "sn_fcache.h"
+#include "sn_http.h"
 #include "sn_log.h"
 #include "sn_node.h"
 #include "sn_opts.h"
 #include "sn_statuscli.h"
+#include "sn_views.h"
 
 #include <ev.h>
 #include <lua.h>
@@ -58,6 +63,118 @@ static int apply_config(sn_opts *o, int argc, char **argv, char ***keep, int *nk
     return sn_opts_parse(o, n, v, err, errlen);
 }
 
+/* ---- the wiring: the node reaches the cluster and the views through these hooks ---- */
+
+typedef struct wiring {
+    sn_cluster *cluster;
+    sn_views *views;
+} wiring;
+
+static void w_flush(void *ud)
+{
+    sn_cluster_flush(((wiring *)ud)->cluster);
+}
+
+static void w_leave(void *ud)
+{
+    sn_cluster_leave(((wiring *)ud)->cluster);
+}
+
+static void w_stages_changed(void *ud)
+{
+    sn_cluster_registry_changed(((wiring *)ud)->cluster);
+}
+
+static int w_lock_home(void *ud, const char *lock, char *home, size_t cap)
+{
+    return sn_cluster_lock_home(((wiring *)ud)->cluster, lock, home, cap);
+}
+
+static int w_lock_send(void *ud, const char *home, sn_lock_op op, const char *lock,
+                       uint64_t actor, const char *cb, const void *data, size_t len, double ms)
+{
+    return sn_cluster_lock_send(((wiring *)ud)->cluster, home, (int)op, lock, actor, cb, data,
+                                len, ms);
+}
+
+static void w_lock_grant(void *ud, const char *node, uint64_t actor, const char *cb,
+                         const void *data, size_t len)
+{
+    sn_cluster_lock_grant(((wiring *)ud)->cluster, node, actor, cb, data, len);
+}
+
+static int w_send(void *ud, const char *node, int mode, const char *stage, const sn_msg *m,
+                  const void *payload, size_t len)
+{
+    return sn_cluster_send(((wiring *)ud)->cluster, node, mode, stage, m->name, m->reply,
+                           m->src, m->src_stage ? m->src_stage : "", payload, len);
+}
+
+static int w_status_self(void *ud, char **json, size_t *len)
+{
+    return sn_views_status_self(((wiring *)ud)->views, json, len);
+}
+
+/* Makes the node and what main attaches to it (cluster, views, HTTP), runs it, and frees it
+ * all. Returns the exit status. */
+static int run_node(const sn_opts *o, sn_log *log)
+{
+    int status = 1, err;
+    sn_lua_ctx ctx = {0};
+    wiring w = {0};
+    sn_http *http = NULL;
+    sn_node *node = NULL;
+    sn_vm_ops vm;
+    sn_lua_actor_ops(&ctx, &vm);
+    ctx.fcache = sn_fcache_new();
+    if (!ctx.fcache) {
+        sn_log_write(log, SN_LOG_ERROR, NULL, "cannot create the node: %s",
+                     sn_strerror(SN_ENOMEM));
+        return 1;
+    }
+    if (!(node = sn_node_new(o, log, &vm)))
+        goto done;
+    if (o->listen || o->join.n) {
+        w.cluster = sn_cluster_new(node, o, sn_node_loop(node), sn_node_name(node), log, &err);
+        if (!w.cluster)
+            goto done;
+        ctx.cluster = w.cluster;
+    }
+    if (!(w.views = sn_views_new(node, w.cluster, ctx.fcache)))
+        goto done;
+    if (o->http) {
+        sn_http_handlers h = {.metrics = sn_views_metrics, .status = sn_views_status,
+                              .ud = w.views};
+        http = sn_http_new(o->http, &h, log, &err);
+        if (!http) {
+            sn_log_write(log, SN_LOG_ERROR, NULL, "cannot serve HTTP on %s: %s", o->http,
+                         sn_strerror(err));
+            goto done;
+        }
+    }
+    sn_node_remote r = {.status_self = w_status_self, .ud = &w};
+    if (w.cluster) {
+        r.flush = w_flush;
+        r.leave = w_leave;
+        r.stages_changed = w_stages_changed;
+        r.lock_home = w_lock_home;
+        r.lock_send = w_lock_send;
+        r.lock_grant = w_lock_grant;
+        r.send = w_send;
+    }
+    sn_node_attach(node, &r, w.cluster || http); /* a listener serves until a signal */
+    status = sn_node_run(node);
+done:
+    sn_http_destroy(&http); /* first: its thread reads the rest */
+    if (node)
+        sn_node_stop(node); /* no worker sends through the cluster after this */
+    sn_cluster_destroy(&w.cluster);
+    sn_node_destroy(&node);
+    sn_views_destroy(&w.views);
+    sn_fcache_destroy(&ctx.fcache);
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     sn_opts opts;
@@ -83,7 +200,6 @@ int main(int argc, char **argv)
     char **keep = NULL, **comb = NULL;
     int nkeep = 0, status = 2;
     sn_log *log = NULL;
-    sn_node *node = NULL;
     struct stat st;
     if (opts.cmd == SN_CMD_RUN && opts.config &&
         apply_config(&opts, argc, argv, &keep, &nkeep, &comb, err, sizeof err) != SN_OK) {
@@ -100,10 +216,8 @@ int main(int argc, char **argv)
         status = 1;
     } else {
         setvbuf(stdout, NULL, _IOLBF, 0);
-        node = sn_node_new(&opts, log);
-        status = node ? sn_node_run(node) : 1;
+        status = run_node(&opts, log);
     }
-    sn_node_destroy(&node);
     sn_log_destroy(&log);
     sn_config_free(keep, nkeep);
     free(comb);

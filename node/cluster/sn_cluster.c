@@ -567,8 +567,8 @@ static void handle_message(sn_cluster *c, const sn_wire_message *msg, int truste
     int status = SN_WIRE_OK;
     if (msg->dst.incarnation && msg->dst.incarnation != c->inc)
         status = SN_WIRE_NODE_DOWN; /* addressed to a process that is gone */
-    else
-        status = sn_node_deliver(c->node, msg, trusted);
+    else if ((status = sn_node_deliver(c->node, msg, trusted)) != SN_OK) /* SN_* to wire */
+        status = status == SN_EFULL ? SN_WIRE_MAILBOX_FULL : SN_WIRE_NO_ROUTE;
     if (status != SN_WIRE_OK && msg->session) {
         char why[300];
         if (status == SN_WIRE_NO_ROUTE)

@@ -11,13 +11,88 @@
 #include "sn_actor.h"
 #include "sn_error.h"
 #include "sn_node.h"
+#include "sn_send.h"
 #include "sn_snapshot.h"
 
 #include <lua.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
 enum { BATCH = 64 }; /* messages per turn, so that no actor starves the others */
+
+/* An actor's VM: its host record and its state. */
+typedef struct lua_vm {
+    sn_lua_host host;
+    lua_State *L;
+} lua_vm;
+
+static lua_State *state_of(sn_actor *a)
+{
+    lua_vm *vm = sn_actor_vm(a);
+    return vm ? vm->L : NULL;
+}
+
+int sn_lua_actor_open(void *ud, const sn_vm_actor *conf, void **out)
+{
+    *out = NULL;
+    lua_vm *vm = calloc(1, sizeof *vm);
+    if (!vm) {
+        sn_log_write(conf->log, SN_LOG_ERROR, conf->name, "cannot create actor: %s",
+                     sn_strerror(SN_ENOMEM));
+        return SN_ENOMEM;
+    }
+    vm->host = (sn_lua_host){
+        .log = conf->log,
+        .who = conf->name,
+        .stage = conf->stage,
+        .node_name = conf->node_name,
+        .start = conf->start,
+        .args = conf->args,
+        .nargs = conf->nargs,
+        .script = conf->script,
+        .node = conf->node,
+        .shared = conf->node ? sn_node_shared(conf->node) : NULL,
+        .ctx = ud,
+        .actor = conf->id,
+        .budget = conf->limits->budget,
+        .mem_warn = conf->limits->memory_warn,
+        .mem_cap = conf->limits->memory_cap,
+        .mem_used = conf->memory,
+    };
+    vm->L = sn_lua_new(&vm->host);
+    if (!vm->L) {
+        free(vm);
+        return SN_ENOMEM;
+    }
+    *out = vm; /* even when preload fails: the caller closes it */
+    return sn_lua_run_preload(vm->L, conf->preload, conf->preload_required);
+}
+
+void sn_lua_actor_close(void *ud, void *p)
+{
+    (void)ud;
+    lua_vm *vm = p;
+    if (!vm)
+        return;
+    if (vm->L)
+        lua_close(vm->L);
+    free(vm);
+}
+
+void sn_lua_actor_ops(sn_lua_ctx *ctx, sn_vm_ops *ops)
+{
+    *ops = (sn_vm_ops){
+        .actor_open = sn_lua_actor_open,
+        .actor_close = sn_lua_actor_close,
+        .actor_run = sn_lua_actor_run,
+        .worker_init = sn_lua_worker_init,
+        .worker_fini = sn_lua_worker_fini,
+        .worker_busy_for = sn_lua_worker_busy_for,
+        .job_run = sn_lua_worker_run_job,
+        .ud = ctx,
+    };
+}
 
 /* A spawned function as the actor's top level: fn(args...) from the snapshot. */
 static int run_function(lua_State *L, const sn_msg *m)
@@ -52,12 +127,12 @@ static void start_failed(sn_actor *a, sn_node *n)
     while (sn_actor_may_restart(a, now, &count)) {
         sn_log_write(log, SN_LOG_WARN, sn_actor_name(a), "restarting (%d of at most %d in %g s)",
                      count, sn_actor_limits(a)->intensity, sn_actor_limits(a)->period);
-        sn_node_count(n, SN_COUNT_RESTART, sn_actor_stage(a), NULL);
+        sn_stats_count(sn_node_stats(n), SN_COUNT_RESTART, sn_actor_stage(a), NULL);
         if (sn_actor_reset(a) != SN_OK) {
             sn_actor_fail(a);
             break;
         }
-        if (run_start(sn_actor_state(a), sn_actor_start_msg(a)) == SN_OK)
+        if (run_start(state_of(a), sn_actor_start_msg(a)) == SN_OK)
             return;
     }
     if (sn_node_actor_failed(n, sn_actor_id(a), sn_actor_stage(a)))
@@ -88,7 +163,7 @@ static int handle(lua_State *L)
     if (sn_actor_failed(a)) { /* answered like a missing route */
         if (m->kind == SN_MSG_SIGNAL && m->reply) {
             char why[300];
-            snprintf(why, sizeof why, "no route to %s", sn_actor_stage(a));
+            sn_send_why(SN_ENOENT, sn_actor_stage(a), why, sizeof why);
             sn_signal_reply_error(L, m, why);
         }
         return 0;
@@ -104,20 +179,21 @@ static int handle(lua_State *L)
         sn_waitfor_dispatch(L, m);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         sn_node *n = sn_actor_node(a);
-        sn_node_count(n, SN_COUNT_IN, sn_actor_stage(a), NULL);
-        sn_node_observe(n, sn_actor_stage(a), (double)(t1.tv_sec - t0.tv_sec) +
-                                                  (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9);
+        sn_stats_count(sn_node_stats(n), SN_COUNT_IN, sn_actor_stage(a), NULL);
+        sn_stats_observe(sn_node_stats(n), sn_actor_stage(a),
+                         (double)(t1.tv_sec - t0.tv_sec) +
+                             (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9);
         break;
     }
     case SN_MSG_HANDLER: sn_waitfor_adopt(L, m); break;
-    case SN_MSG_TIMER: sn_timer_fire(L, m->handle); break;
+    case SN_MSG_TIMER: sn_lua_timer_fire(L, m->handle); break;
     case SN_MSG_THREAD:
     case SN_MSG_THREAD_END: sn_thread_deliver(L, m); break;
     }
     return 0;
 }
 
-void sn_actor_run(sn_task *t, void *worker)
+void sn_lua_actor_run(sn_task *t, void *worker)
 {
     sn_actor *a = sn_actor_of_task(t);
     sn_node *n = sn_actor_node(a);
@@ -125,14 +201,14 @@ void sn_actor_run(sn_task *t, void *worker)
         sn_msg *m = sn_mailbox_pop(sn_actor_mailbox(a));
         if (!m)
             break;
-        lua_State *L = sn_actor_state(a); /* may change: a restart makes a new one */
+        lua_State *L = state_of(a); /* may change: a restart makes a new one */
         if (!L) { /* a restart could not make a state: the actor is failed */
             sn_msg_destroy(&m);
             sn_node_msg_done(n);
             continue;
         }
         sn_lua_host *host = sn_lua_host_of(L);
-        sn_worker_busy(worker, sn_actor_name(a), m->kind == SN_MSG_SIGNAL ? m->name : NULL);
+        sn_lua_worker_busy(worker, sn_actor_name(a), m->kind == SN_MSG_SIGNAL ? m->name : NULL);
         job_args j = {a, m, 0};
         lua_pushcfunction(L, handle);
         lua_pushlightuserdata(L, &j);
@@ -143,7 +219,7 @@ void sn_actor_run(sn_task *t, void *worker)
         }
         if (j.start_failed)
             start_failed(a, n);
-        sn_worker_idle(worker);
+        sn_lua_worker_idle(worker);
         sn_msg_destroy(&m);
         sn_node_msg_done(n);
     }

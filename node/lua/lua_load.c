@@ -3,7 +3,7 @@
  * its first result is cached with the file's size and mtime. */
 #include "lua_load.h"
 #include "lua_sandbox.h"
-#include "lua_state.h"
+#include "lua_host.h"
 #include "sn_node.h"
 
 #include <lauxlib.h>

@@ -3,7 +3,7 @@
  * unchanged is three table lookups and an atomic load. */
 #include "lua_shared.h"
 #include "lua_sandbox.h"
-#include "lua_state.h"
+#include "lua_host.h"
 #include "sn_error.h"
 #include "sn_shared.h"
 #include "sn_snapshot.h"
@@ -187,7 +187,7 @@ static int update_newindex(lua_State *L) /* __.name = fn */
     return 0;
 }
 
-void sn_shared_open(lua_State *L)
+void sn_lua_shared_open(lua_State *L)
 {
     lua_newtable(L);
     lua_createtable(L, 0, 2);

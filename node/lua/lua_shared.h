@@ -18,7 +18,7 @@ void sn_starred_set(lua_State *L, int name, int val);
 void sn_starred_adopt(lua_State *L, int name, int val);
 /* sn_starred_forget: drops the per-state cache (when the base env changes: a new job). */
 void sn_starred_forget(lua_State *L);
-/* sn_shared_open: sets the global `__`. Raises only on out of memory. */
-void sn_shared_open(lua_State *L);
+/* sn_lua_shared_open: sets the global `__`. Raises only on out of memory. */
+void sn_lua_shared_open(lua_State *L);
 
 #endif

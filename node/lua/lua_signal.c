@@ -1,12 +1,14 @@
-/* lua_signal: a signal's values are encoded once, then queued for each chosen actor. The
- * router picks actors; when the cluster exists, a remote instance is one more choice. */
+/* lua_signal: a signal's values are encoded once, then handed to the runtime's one send
+ * path (sn_send_route), which picks local actors or other nodes. For another node, values
+ * with functions are encoded again through the function cache (encode_for). */
 #include "lua_signal.h"
-#include "lua_state.h"
+#include "lua_host.h"
 #include "lua_waitfor.h"
 #include "sn_cluster.h"
 #include "sn_error.h"
 #include "sn_node.h"
 #include "sn_router.h"
+#include "sn_send.h"
 #include "sn_snapshot.h"
 #include "sn_target.h"
 
@@ -42,7 +44,8 @@ static int post(lua_State *L, uint64_t to, const char *msg, const char *reply, c
     if (rc != SN_OK)
         sn_msg_destroy(&m);
     else
-        sn_node_count(host->node, SN_COUNT_OUT, host->stage ? host->stage : "", NULL);
+        sn_stats_count(sn_node_stats(host->node), SN_COUNT_OUT, host->stage ? host->stage : "",
+                       NULL);
     return rc;
 }
 
@@ -64,33 +67,31 @@ static void peer_sent(void *ud, const unsigned char hash[16])
     sn_cluster_sent_code(p->c, p->node, hash);
 }
 
-/* Queues one message for another node (mode as the wire says); SN_OK, SN_ENOENT, SN_EFULL.
- * Values with functions are encoded again for that node: bytecode it holds goes as a hash. */
-static int post_remote(lua_State *L, const char *node, int mode, const char *stage,
-                       const char *msg, const char *reply, const sn_buf *buf)
+/* What encode_for needs: the state holding the values (at 2..top) and the cluster. */
+typedef struct remote_enc {
+    lua_State *L;
+    sn_cluster *c;
+} remote_enc;
+
+/* sn_send's encode: values with functions are encoded again for node: bytecode it holds
+ * goes as a hash. */
+static int encode_for(void *ud, const char *node, sn_buf *out)
 {
-    sn_lua_host *host = sn_lua_host_of(L);
-    sn_cluster *c = sn_node_cluster(host->node);
-    if (!c)
-        return SN_ENOENT;
-    sn_buf mine;
-    sn_buf_init(&mine);
-    if (host->functions) {
-        peer_cache pc = {c, node};
-        sn_snapshot_fcache fc = {.known = peer_knows, .sent = peer_sent, .ud = &pc};
-        sn_snapshot_opts o;
-        sn_snapshot_opts_init(&o);
-        o.fcache = &fc;
-        char err[256];
-        if (sn_snapshot_encode(L, 2, lua_gettop(L) - 1, &o, &mine, err, sizeof err) == SN_OK)
-            buf = &mine;
-    }
-    int rc = sn_cluster_send(c, node, mode, stage, msg, reply, host->actor,
-                             host->stage ? host->stage : "", buf->data, buf->len);
-    sn_buf_fini(&mine);
-    if (rc == SN_OK)
-        sn_node_count(host->node, SN_COUNT_OUT, host->stage ? host->stage : "", NULL);
-    return rc;
+    remote_enc *e = ud;
+    if (!e->c || !sn_lua_host_of(e->L)->functions)
+        return SN_ENOENT; /* the plain payload does */
+    peer_cache pc = {e->c, node};
+    sn_snapshot_fcache fc = {.known = peer_knows, .sent = peer_sent, .ud = &pc};
+    sn_snapshot_opts o;
+    sn_snapshot_opts_init(&o);
+    o.fcache = &fc;
+    char err[256];
+    return sn_snapshot_encode(e->L, 2, lua_gettop(e->L) - 1, &o, out, err, sizeof err);
+}
+
+static sn_cluster *cluster_of(sn_lua_host *host)
+{
+    return host->ctx ? host->ctx->cluster : NULL;
 }
 
 /* Sends (nil, text) to the handler rid of actor to. */
@@ -113,11 +114,12 @@ static int remote_reply(lua_State *L, const sn_msg *m, int status, const char *t
     if (!m->src_node || !m->src_node[0])
         return 0;
     sn_lua_host *host = sn_lua_host_of(L);
-    sn_cluster *c = sn_node_cluster(host->node);
+    sn_cluster *c = cluster_of(host);
     if (c) {
         sn_cluster_reply(c, m, host->actor, host->stage, status, text, buf ? buf->data : NULL,
                          buf ? buf->len : 0);
-        sn_node_count(host->node, SN_COUNT_OUT, host->stage ? host->stage : "", NULL);
+        sn_stats_count(sn_node_stats(host->node), SN_COUNT_OUT, host->stage ? host->stage : "",
+                       NULL);
     }
     return 1;
 }
@@ -216,64 +218,33 @@ int sn_signal_lua(lua_State *L)
     sn_buf_init(&buf);
     host->functions = 0;
     encode_values(L, 2, 2, &buf, "stage.signal");
-    sn_router *r = sn_node_router(host->node);
-    int queued = 0, full = 0;
-    switch (t.mode) {
-    case SN_TARGET_SELF:
-        queued = post(L, host->actor, t.msg, reply, &buf, 0) == SN_OK;
-        full = !queued;
-        break;
-    case SN_TARGET_ONE:
-    case SN_TARGET_LOCAL:
-    case SN_TARGET_REMOTE: { /* round-robin over the instances in scope, skipping full ones */
-        sn_router_scope scope = t.mode == SN_TARGET_LOCAL    ? SN_SCOPE_LOCAL
-                                : t.mode == SN_TARGET_REMOTE ? SN_SCOPE_REMOTE
-                                                             : SN_SCOPE_ALL;
-        sn_route route;
-        for (size_t k = 0; !queued && sn_router_route(r, t.stage, scope, k, &route); k++) {
-            int rc = route.actor ? post(L, route.actor, t.msg, reply, &buf, 0)
-                                 : post_remote(L, route.node, SN_WIRE_ONE, t.stage, t.msg,
-                                               reply, &buf);
-            queued = rc == SN_OK;
-            full |= rc == SN_EFULL;
-        }
-        break;
-    }
-    case SN_TARGET_ALL: {
-        size_t n = sn_router_count(r, t.stage);
-        uint64_t *ids = n ? malloc(n * sizeof *ids) : NULL;
-        n = ids ? sn_router_all(r, t.stage, ids, n) : 0;
-        for (size_t i = 0; i < n; i++) {
-            int rc = post(L, ids[i], t.msg, reply, &buf, 0);
-            queued += rc == SN_OK;
-            full |= rc == SN_EFULL;
-        }
-        free(ids);
-        char nodes[64][SN_ROUTER_NODE_MAX]; /* each other node delivers to all of its own */
-        uint32_t counts[64];
-        size_t nn = sn_router_nodes(r, t.stage, nodes, counts, 64);
-        for (size_t i = 0; i < nn; i++) {
-            int rc = post_remote(L, nodes[i], SN_WIRE_ALL, t.stage, t.msg, reply, &buf);
-            queued += rc == SN_OK ? (int)counts[i] : 0;
-            full |= rc == SN_EFULL;
-        }
-        break;
-    }
-    default:
-        break;
-    }
+    sn_msg *m = sn_msg_new(SN_MSG_SIGNAL, t.msg, reply, host->stage, buf.data, buf.len);
     sn_buf_fini(&buf);
-    if (queued)
-        return result(L, queued, NULL);
+    if (!m)
+        return luaL_error(L, "stage.signal: %s", sn_strerror(SN_ENOMEM));
+    m->src = host->actor;
+    remote_enc enc = {L, cluster_of(host)};
+    sn_send s = {
+        .stage = t.stage,
+        .actor = t.mode == SN_TARGET_SELF ? host->actor : 0,
+        .scope = t.mode == SN_TARGET_LOCAL    ? SN_SCOPE_LOCAL
+                 : t.mode == SN_TARGET_REMOTE ? SN_SCOPE_REMOTE
+                                              : SN_SCOPE_ALL,
+        .broadcast = t.mode == SN_TARGET_ALL,
+        .msg = m,
+        .count_out = 1,
+        .src_stage = host->stage,
+        .encode = encode_for,
+        .ud = &enc,
+    };
+    size_t queued = 0;
+    int rc = sn_send_route(host->node, &s, &queued); /* consumes m */
+    if (rc == SN_OK)
+        return result(L, (int)queued, NULL);
     char why[300];
-    if (full)
-        snprintf(why, sizeof why, "mailbox full");
-    else
-        snprintf(why, sizeof why, "no route to %s", t.stage[0] ? t.stage : "self");
-    if (!full)
+    sn_send_why(rc, t.stage, why, sizeof why);
+    if (rc != SN_EFULL)
         sn_log_write(host->log, SN_LOG_DEBUG, host->who, "signal '%s' dropped: %s", target, why);
-    sn_node_count(host->node, SN_COUNT_DROP, t.stage[0] ? t.stage : host->stage,
-                  full ? "mailbox_full" : "no_route");
     if (reply)
         send_error(L, host->actor, reply, why);
     return result(L, 0, why);

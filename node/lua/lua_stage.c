@@ -2,7 +2,7 @@
 #include "lua_stage.h"
 #include "lua_load.h"
 #include "lua_signal.h"
-#include "lua_state.h"
+#include "lua_host.h"
 #include "lua_thread.h"
 #include "lua_timer.h"
 #include "lua_waitfor.h"
@@ -18,7 +18,7 @@
 static int stage_submit(lua_State *L)
 {
     lua_Integer key = luaL_checkinteger(L, 1);
-    sn_job_submit(L, key, 2, 2, 0);
+    sn_lua_thread_submit(L, key, 2, 2, 0);
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -110,13 +110,13 @@ void sn_stage_open(lua_State *L)
 {
     static const luaL_Reg fns[] = {
         {"submit", stage_submit},   {"waitfor", sn_waitfor_lua}, {"signal", sn_signal_lua},
-        {"addtask", sn_timer_lua},  {"once", stage_once},        {"load", sn_load_lua},
+        {"addtask", sn_lua_timer_lua}, {"once", stage_once},      {"load", sn_load_lua},
         {"require", sn_require_lua}, {"call", sn_call_lua},      {"spawn", stage_spawn},
         {"mailbox", stage_mailbox},
         {NULL, NULL},
     };
     sn_waitfor_open(L);
-    sn_timer_open(L);
+    sn_lua_timer_open(L);
     sn_load_open(L);
     luaL_newlib(L, fns);
     lua_setglobal(L, "stage");

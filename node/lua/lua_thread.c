@@ -2,10 +2,11 @@
  * messages to the creator, so they run between the creator's callbacks, in order. */
 #include "lua_thread.h"
 #include "lua_sandbox.h"
-#include "lua_state.h"
+#include "lua_host.h"
 #include "sn_error.h"
 #include "sn_jobs.h"
 #include "sn_node.h"
+#include "sn_send.h"
 #include "sn_snapshot.h"
 
 #include <lauxlib.h>
@@ -23,7 +24,8 @@ static sn_node *node_of(lua_State *L, const char *what)
     return n;
 }
 
-lua_Integer sn_job_submit(lua_State *L, lua_Integer key, int fn, int arg_base, int want_handle)
+lua_Integer sn_lua_thread_submit(lua_State *L, lua_Integer key, int fn, int arg_base,
+                                 int want_handle)
 {
     sn_lua_host *host = sn_lua_host_of(L);
     sn_node *n = node_of(L, want_handle ? "thread.new" : "stage.submit");
@@ -73,7 +75,7 @@ static int to_waitfor(lua_State *L)
 /* thread.new(fn, ...) */
 static int thread_new(lua_State *L)
 {
-    lua_Integer handle = sn_job_submit(L, 0, 1, 1, 1);
+    lua_Integer handle = sn_lua_thread_submit(L, 0, 1, 1, 1);
     lua_createtable(L, 0, 2);
     lua_pushinteger(L, handle);
     lua_setfield(L, -2, "id");
@@ -106,8 +108,10 @@ static int thread_signal(lua_State *L)
     int rc = sn_node_post(host->node, host->job->owner, m, 0);
     if (rc != SN_OK) {
         sn_msg_destroy(&m);
+        char why[64];
         lua_pushboolean(L, 0);
-        lua_pushstring(L, rc == SN_EFULL ? "mailbox full" : "creator gone");
+        lua_pushstring(L, rc == SN_EFULL ? sn_send_why(rc, NULL, why, sizeof why)
+                                         : "creator gone");
         return 2;
     }
     lua_pushboolean(L, 1);
@@ -123,7 +127,7 @@ static int thread_index(lua_State *L)
         return 1;
     }
     if (k && strcmp(k, "tick") == 0) {
-        lua_pushnumber(L, sn_clock_seconds(CLOCK_THREAD_CPUTIME_ID));
+        lua_pushnumber(L, sn_lua_clock_seconds(CLOCK_THREAD_CPUTIME_ID));
         return 1;
     }
     return 0;

@@ -15,9 +15,10 @@ void sn_thread_open(lua_State *L);
  * Errors are logged. */
 void sn_thread_deliver(lua_State *L, const sn_msg *m);
 
-/* sn_job_submit: the common part of stage.submit and thread.new: the values at stack
+/* sn_lua_thread_submit: the common part of stage.submit and thread.new: the values at stack
  * indices fn..top travel as a snapshot (arg_base numbers fn in error paths). Returns the
  * new job's handle (0 for plain jobs). Raises a Lua error when a value cannot travel. */
-lua_Integer sn_job_submit(lua_State *L, lua_Integer key, int fn, int arg_base, int want_handle);
+lua_Integer sn_lua_thread_submit(lua_State *L, lua_Integer key, int fn, int arg_base,
+                                 int want_handle);
 
 #endif

@@ -1,7 +1,7 @@
 /* lua_timer: the loop thread only counts time; the task runs as a message in its actor, so it
  * never overlaps the actor's handlers. */
 #include "lua_timer.h"
-#include "lua_state.h"
+#include "lua_host.h"
 #include "sn_error.h"
 #include "sn_node.h"
 
@@ -9,7 +9,7 @@
 
 static const char K_TASKS = 0; /* id -> {fn, args..., n} */
 
-void sn_timer_open(lua_State *L)
+void sn_lua_timer_open(lua_State *L)
 {
     lua_newtable(L);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &K_TASKS);
@@ -26,7 +26,7 @@ static lua_Integer task_id(lua_State *L, int idx)
     return luaL_checkinteger(L, idx);
 }
 
-int sn_timer_lua(lua_State *L)
+int sn_lua_timer_lua(lua_State *L)
 {
     sn_lua_host *host = sn_lua_host_of(L);
     if (!host->node || !host->actor || host->job)
@@ -62,7 +62,7 @@ int sn_timer_lua(lua_State *L)
     return 1;
 }
 
-void sn_timer_fire(lua_State *L, uint64_t task)
+void sn_lua_timer_fire(lua_State *L, uint64_t task)
 {
     sn_lua_host *host = sn_lua_host_of(L);
     int base = lua_gettop(L);

@@ -2,7 +2,7 @@
  * A message is matched most specific id first (sn_target_next). */
 #include "lua_waitfor.h"
 #include "lua_signal.h"
-#include "lua_state.h"
+#include "lua_host.h"
 #include "sn_error.h"
 #include "sn_cluster.h"
 #include "sn_fcache.h"
@@ -285,7 +285,7 @@ void sn_waitfor_dispatch(lua_State *L, const sn_msg *m)
     sn_snapshot_opts o;
     sn_snapshot_opts_init(&o);
     o.trusted = !(m->flags & SN_MSG_F_UNTRUSTED); /* the cluster decides per peer */
-    lookup_ctx lx = {.fcache = host->node ? sn_node_fcache(host->node) : NULL};
+    lookup_ctx lx = {.fcache = host->ctx ? host->ctx->fcache : NULL};
     sn_snapshot_fcache fc = {.lookup = fcache_lookup, .store = fcache_store, .ud = &lx};
     if (m->src_node && m->src_node[0] && lx.fcache) /* from another node: the function cache */
         o.fcache = &fc;
@@ -294,8 +294,8 @@ void sn_waitfor_dispatch(lua_State *L, const sn_msg *m)
     if (sn_snapshot_decode(L, m->data, m->len, &o, &nvals, err, sizeof err) != SN_OK) {
         sn_log_write(host->log, SN_LOG_ERROR, host->who, "message '%s' dropped: %s", m->name,
                      err);
-        if (lx.miss && sn_node_cluster(host->node)) /* the sender sends it in full next time */
-            sn_cluster_code_miss(sn_node_cluster(host->node), m->src_node, lx.missed);
+        if (lx.miss && host->ctx && host->ctx->cluster) /* sent in full next time */
+            sn_cluster_code_miss(host->ctx->cluster, m->src_node, lx.missed);
         if (m->reply)
             sn_signal_reply_error(L, m, err);
         lua_settop(L, base);

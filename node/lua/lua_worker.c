@@ -16,9 +16,10 @@
 #include <string.h>
 #include <time.h>
 
-struct sn_worker {
+struct sn_lua_worker {
     sn_lua_host host;
     lua_State *L;
+    _Atomic size_t memory; /* the counting allocator's */
     char who[96];
     pthread_mutex_t busy_lock; /* the watchdog reads what this worker is on */
     double busy_since;         /* monotonic seconds; 0: idle */
@@ -33,7 +34,7 @@ static double monotonic(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-void sn_worker_busy(sn_worker *w, const char *who, const char *what)
+void sn_lua_worker_busy(sn_lua_worker *w, const char *who, const char *what)
 {
     if (!w)
         return;
@@ -49,7 +50,7 @@ void sn_worker_busy(sn_worker *w, const char *who, const char *what)
     pthread_mutex_unlock(&w->busy_lock);
 }
 
-void sn_worker_idle(sn_worker *w)
+void sn_lua_worker_idle(sn_lua_worker *w)
 {
     if (!w)
         return;
@@ -58,8 +59,11 @@ void sn_worker_idle(sn_worker *w)
     pthread_mutex_unlock(&w->busy_lock);
 }
 
-double sn_worker_busy_for(sn_worker *w, char *who, size_t wholen, char *what, size_t whatlen)
+double sn_lua_worker_busy_for(void *ud, void *worker, char *who, size_t wholen, char *what,
+                              size_t whatlen)
 {
+    (void)ud;
+    sn_lua_worker *w = worker;
     pthread_mutex_lock(&w->busy_lock);
     double since = w->busy_since;
     snprintf(who, wholen, "%s", w->busy_who);
@@ -74,9 +78,9 @@ static int seal(lua_State *L)
     return 0;
 }
 
-sn_worker *sn_worker_new(const sn_worker_conf *conf)
+void *sn_lua_worker_init(void *ud, const sn_vm_worker *conf)
 {
-    sn_worker *w = calloc(1, sizeof *w);
+    sn_lua_worker *w = calloc(1, sizeof *w);
     if (!w) {
         sn_log_write(conf->log, SN_LOG_ERROR, NULL, "worker %d: %s", conf->index,
                      sn_strerror(SN_ENOMEM));
@@ -93,6 +97,8 @@ sn_worker *sn_worker_new(const sn_worker_conf *conf)
         .start = conf->start,
         .node = conf->node,
         .shared = sn_node_shared(conf->node),
+        .ctx = ud,
+        .mem_used = &w->memory,
         .budget = lim.budget,
         .mem_warn = lim.memory_warn,
         .mem_cap = lim.memory_cap,
@@ -109,15 +115,16 @@ sn_worker *sn_worker_new(const sn_worker_conf *conf)
     return w;
 }
 
-void sn_worker_destroy(sn_worker **wp)
+void sn_lua_worker_fini(void *ud, void *worker)
 {
-    if (!wp || !*wp)
+    (void)ud;
+    sn_lua_worker *w = worker;
+    if (!w)
         return;
-    if ((*wp)->L)
-        lua_close((*wp)->L);
-    pthread_mutex_destroy(&(*wp)->busy_lock);
-    free(*wp);
-    *wp = NULL;
+    if (w->L)
+        lua_close(w->L);
+    pthread_mutex_destroy(&w->busy_lock);
+    free(w);
 }
 
 /* In protection: a fresh env, then fn(args...) from the job's snapshot. Returns fn's results. */
@@ -163,10 +170,10 @@ static void send_end(sn_node *n, lua_State *L, sn_job *job, int first, int count
     }
 }
 
-void sn_worker_run_job(sn_task *t, void *worker)
+void sn_lua_worker_run_job(sn_task *t, void *worker)
 {
     sn_job *job = sn_job_of_task(t);
-    sn_worker *w = worker;
+    sn_lua_worker *w = worker;
     sn_node *n = w ? w->host.node : NULL;
     if (!w || !w->L) {
         if (w)
@@ -184,7 +191,7 @@ void sn_worker_run_job(sn_task *t, void *worker)
     w->host.actor = job->owner;
     w->host.stage = job->stage;
     w->host.budget = sn_node_limits(n, job->stage).budget; /* the submitter's budget */
-    sn_worker_busy(w, w->who, NULL);
+    sn_lua_worker_busy(w, w->who, NULL);
     lua_pushcfunction(L, job_body);
     lua_pushlightuserdata(L, job);
     double rerun = 0;
@@ -207,6 +214,6 @@ void sn_worker_run_job(sn_task *t, void *worker)
     w->host.actor = 0;
     w->host.stage = "";
     snprintf(w->who, sizeof w->who, "worker");
-    sn_worker_idle(w);
+    sn_lua_worker_idle(w);
     sn_node_job_ended(n, job, rerun);
 }

@@ -1,10 +1,7 @@
-/* sn_actor: the actor record; its state is made by lua_state, its mail run by lua_actor. */
+/* sn_actor: the actor record; its VM is made, run and closed through the sn_vm_ops. */
 #include "sn_actor.h"
-#include "lua_state.h"
 #include "sn_error.h"
-#include "sn_node.h"
 
-#include <lua.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -27,23 +24,24 @@ struct sn_actor {
     double restarts[MAX_INTENSITY];   /* times of the latest restarts, a ring */
     int nrestarts;
     sn_mailbox *mailbox;
-    sn_lua_host host;
-    lua_State *L;
+    const sn_vm_ops *ops;
+    sn_vm_actor vconf; /* strings point at the fields above */
+    void *vm;
+    _Atomic size_t memory; /* counted by the VM */
 };
 
-/* Makes the state and runs the preload folder. */
-static int open_state(sn_actor *a)
+/* Makes the VM and runs the preload folder. */
+static int open_vm(sn_actor *a)
 {
-    sn_lua_host *h = &a->host;
-    atomic_store(&h->mem_used, 0);
-    h->mem_warned = 0;
-    h->budget = a->limits.budget;
-    h->mem_warn = a->limits.memory_warn;
-    h->mem_cap = a->limits.memory_cap;
-    a->L = sn_lua_new(h);
-    if (!a->L)
-        return SN_ENOMEM;
-    return sn_lua_run_preload(a->L, a->preload, a->preload_required);
+    atomic_store(&a->memory, 0);
+    return a->ops->actor_open(a->ops->ud, &a->vconf, &a->vm);
+}
+
+static void close_vm(sn_actor *a)
+{
+    if (a->vm)
+        a->ops->actor_close(a->ops->ud, a->vm);
+    a->vm = NULL;
 }
 
 sn_actor *sn_actor_new(const sn_actor_conf *conf, int *err)
@@ -63,23 +61,28 @@ sn_actor *sn_actor_new(const sn_actor_conf *conf, int *err)
     atomic_init(&a->refs, 1);
     atomic_init(&a->failed, 0);
     a->id = conf->id;
-    a->task.run = conf->run;
+    a->ops = conf->vm;
+    a->task.run = conf->vm->actor_run;
     a->limits = conf->limits;
     a->preload_required = conf->preload_required;
-    a->host = (sn_lua_host){
-        .log = conf->log,
-        .who = a->name,
+    a->vconf = (sn_vm_actor){
+        .node = conf->node,
+        .actor = a,
+        .id = a->id,
         .stage = a->stage,
+        .name = a->name,
         .node_name = a->node_name,
-        .start = conf->start,
+        .preload = a->preload,
+        .preload_required = a->preload_required,
+        .script = conf->script,
         .args = conf->args,
         .nargs = conf->nargs,
-        .script = conf->script,
-        .node = conf->node,
-        .shared = conf->node ? sn_node_shared(conf->node) : NULL,
-        .actor = a->id,
+        .start = conf->start,
+        .limits = &a->limits,
+        .log = conf->log,
+        .memory = &a->memory,
     };
-    int rc = open_state(a);
+    int rc = open_vm(a);
     if (rc != SN_OK) {
         sn_actor_release(&a);
         *err = rc;
@@ -102,8 +105,8 @@ void sn_actor_release(sn_actor **ap)
     *ap = NULL;
     if (atomic_fetch_sub(&a->refs, 1) != 1)
         return;
-    if (a->L)
-        lua_close(a->L);
+    if (a->ops)
+        close_vm(a);
     sn_mailbox_destroy(&a->mailbox);
     sn_msg_destroy(&a->start);
     free(a->preload);
@@ -133,9 +136,9 @@ sn_mailbox *sn_actor_mailbox(sn_actor *a)
     return a->mailbox;
 }
 
-lua_State *sn_actor_state(sn_actor *a)
+void *sn_actor_vm(sn_actor *a)
 {
-    return a->L;
+    return a->vm;
 }
 
 sn_task *sn_actor_task(sn_actor *a)
@@ -148,9 +151,9 @@ sn_actor *sn_actor_of_task(sn_task *t)
     return (sn_actor *)((char *)t - offsetof(sn_actor, task));
 }
 
-sn_node *sn_actor_node(const sn_actor *a)
+struct sn_node *sn_actor_node(const sn_actor *a)
 {
-    return a->host.node;
+    return a->vconf.node;
 }
 
 const sn_limits *sn_actor_limits(const sn_actor *a)
@@ -192,10 +195,8 @@ int sn_actor_may_restart(sn_actor *a, double now, int *count)
 
 int sn_actor_reset(sn_actor *a)
 {
-    if (a->L)
-        lua_close(a->L);
-    a->L = NULL;
-    return open_state(a);
+    close_vm(a);
+    return open_vm(a);
 }
 
 void sn_actor_fail(sn_actor *a)
@@ -210,5 +211,5 @@ int sn_actor_failed(const sn_actor *a)
 
 size_t sn_actor_memory(const sn_actor *a)
 {
-    return atomic_load_explicit(&a->host.mem_used, memory_order_relaxed);
+    return atomic_load_explicit(&a->memory, memory_order_relaxed);
 }

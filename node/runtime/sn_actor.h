@@ -1,4 +1,4 @@
-/* sn_actor: one actor: an id, a stage id, a name, a bounded mailbox and its own lua_State.
+/* sn_actor: one actor: an id, a stage id, a name, a bounded mailbox and its own VM.
  * It runs on one worker at a time (its mailbox's scheduled flag sees to that). Shared by
  * reference: the node's table holds one, every lookup takes one. */
 #ifndef SN_ACTOR_H
@@ -8,12 +8,12 @@
 #include "sn_log.h"
 #include "sn_mailbox.h"
 #include "sn_sched.h"
+#include "sn_vm.h"
 
 #include <stdint.h>
 
 typedef struct sn_actor sn_actor;
 struct sn_node;
-struct lua_State;
 
 /* What an actor needs from its node; strings are copied. */
 typedef struct sn_actor_conf {
@@ -30,10 +30,10 @@ typedef struct sn_actor_conf {
     double start;          /* node start, monotonic seconds */
     sn_limits limits;      /* the governor's settings for this actor */
     sn_log *log;
-    void (*run)(sn_task *t, void *worker); /* runs a batch of the actor's mail */
+    const sn_vm_ops *vm;   /* makes, runs and closes its VM; outlives the actor */
 } sn_actor_conf;
 
-/* sn_actor_new: creates the actor's state and runs the preload files, on the calling
+/* sn_actor_new: creates the actor's VM and runs the preload files, on the calling
  * thread. Returns it with one reference, or NULL with *err (SN_ENOMEM, SN_ENOENT, SN_ELUA;
  * already logged). */
 sn_actor *sn_actor_new(const sn_actor_conf *conf, int *err);
@@ -46,8 +46,9 @@ uint64_t sn_actor_id(const sn_actor *a);
 const char *sn_actor_name(const sn_actor *a);
 const char *sn_actor_stage(const sn_actor *a);
 sn_mailbox *sn_actor_mailbox(sn_actor *a);
-/* sn_actor_state: the actor's lua_State; only for the worker running the actor. */
-struct lua_State *sn_actor_state(sn_actor *a);
+/* sn_actor_vm: the actor's VM (of vm->actor_open), or NULL after a failed reset; only for
+ * the worker running the actor. */
+void *sn_actor_vm(sn_actor *a);
 const sn_limits *sn_actor_limits(const sn_actor *a);
 struct sn_node *sn_actor_node(const sn_actor *a);
 
@@ -60,12 +61,11 @@ const sn_msg *sn_actor_start_msg(const sn_actor *a);
 /* sn_actor_may_restart: after a failure at time now (monotonic s): 1 when the restart
  * policy allows one more restart (and records it), 0 when the actor must stay failed. */
 int sn_actor_may_restart(sn_actor *a, double now, int *count);
-/* sn_actor_reset: replaces the actor's state by a fresh one (preload run again), on the
+/* sn_actor_reset: replaces the actor's VM by a fresh one (preload run again), on the
  * worker running the actor. SN_OK, or an error (logged; the old state is gone). */
 int sn_actor_reset(sn_actor *a);
 
-/* sn_actor_memory: bytes of Lua memory the actor's state holds (counted; 0 when the
- * governor's allocator is off). Any thread (a relaxed read). */
+/* sn_actor_memory: bytes the actor's VM holds (vm->actor_memory). Any thread. */
 size_t sn_actor_memory(const sn_actor *a);
 
 /* sn_actor_fail / sn_actor_failed: marks the actor failed for good / tells. Any thread. */

@@ -1,25 +1,21 @@
-/* sn_node: the loop thread does timers (and later I/O) only; workers run actors and jobs.
- * "Pending work" counts queued messages, jobs queued or running, and timer requests not yet
- * armed; the loop holds a libev reference while it is not zero, so ev_run returns exactly
- * when nothing can happen any more (armed timers keep it alive by themselves). */
+/* sn_node: the node's lifecycle, its actors and jobs, the mail between them, locks and
+ * counting. The loop thread is sn_loop, timers are sn_timers, routing is sn_send, and the
+ * views of /metrics and /status.json are node/ops/sn_views. */
 #include "sn_node.h"
-#include "lua_actor.h"
-#include "sn_cluster.h"
-#include "sn_fcache.h"
-#include "sn_http.h"
-#include "sn_metrics.h"
-#include "sn_status.h"
-#include "lua_worker.h"
 #include "sn_actor.h"
 #include "sn_actors.h"
 #include "sn_error.h"
 #include "sn_limits.h"
 #include "sn_locks.h"
+#include "sn_loop.h"
 #include "sn_once.h"
 #include "sn_sched.h"
+#include "sn_send.h"
+#include "sn_stats.h"
+#include "sn_timers.h"
+#include "sn_watchdog.h"
 
 #include <ev.h>
-#include <signal.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -28,28 +24,15 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { TIMER_BUCKETS = 256 };
-static const double LOCK_LEASE = 0.1; /* reliability.md: an unreleased grant expires */
-
-/* A timer, asked for by a worker and armed by the loop thread: it re-runs a job, or tells an
- * actor that its stage.addtask task is due. */
-typedef enum cmd_kind { CMD_RERUN, CMD_ARM, CMD_CANCEL, CMD_LOCKS } cmd_kind;
-
-typedef struct timer {
-    ev_timer w;
-    struct timer *next; /* in the inbox, then in its timer bucket */
-    sn_node *node;
-    cmd_kind kind;
-    uint64_t id;    /* task id (CMD_ARM, CMD_CANCEL) */
-    uint64_t actor; /* CMD_ARM */
-    sn_job *job;    /* CMD_RERUN */
-    double delay;
-} timer;
+static const double LOCK_LEASE = 0.1; /* docs/reliability.md: an unreleased grant expires */
 
 struct sn_node {
     const sn_opts *opts;
     sn_log *log;
-    struct ev_loop *loop;
+    sn_vm_ops vm;
+    sn_node_remote remote;
+    sn_loop *loop;
+    sn_timers *timers;
     char name[256];
     double start;
     sn_sched *sched;
@@ -62,42 +45,13 @@ struct sn_node {
     sn_limits_table *limits;
     uint64_t main_actor;
 
-    atomic_long work;
     atomic_uint_fast64_t next_id;
-    atomic_int stopping;
     int exit_status;
-    int holding; /* loop thread: a libev reference is held for pending work */
-    ev_async wake;
     ev_timer lock_timer; /* loop thread: the next lock lease end */
 
-    sn_worker **workers; /* by index, filled by each worker as it starts */
     int nworkers;
-    pthread_t watchdog;
-    int watchdog_running;
-    pthread_mutex_t watch_lock;
-    pthread_cond_t watch_stop;
-    int watch_quit;
-
-    struct sn_cluster *cluster; /* NULL on a standalone node */
-    sn_fcache *fcache;
-    sn_http *http;
-    sn_metrics *metrics;
-    sn_metrics_std m;
-    sn_series *seq_gaps, *seq_dups; /* stage_wire_seq_{gaps,dups}_total */
-    ev_signal sigint, sigterm;
-    _Atomic uint64_t c_in, c_out, c_dropped, c_errors, c_jobs, c_restarts, c_failures;
-    atomic_long jobs_live; /* submitted and not finished (queued, running, waiting a re-run) */
-    pthread_mutex_t errors_lock; /* the last errors, for the status view */
-    struct {
-        double time;
-        char who[64];
-        char text[256];
-    } errors[SN_STATUS_MAX_ERRORS];
-    int nerrors, errors_at;
-
-    pthread_mutex_t inbox_lock; /* commands for the loop thread, FIFO */
-    timer *inbox, *inbox_tail;
-    timer *armed[TIMER_BUCKETS]; /* loop thread: armed timers by id (reruns under id 0) */
+    sn_watchdog *watchdog;
+    sn_stats *stats;
 };
 
 static double monotonic_now(void)
@@ -107,86 +61,32 @@ static double monotonic_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static void work_add(sn_node *n, long delta)
-{
-    long old = atomic_fetch_add(&n->work, delta);
-    if ((old == 0 && delta > 0) || old + delta == 0)
-        ev_async_send(n->loop, &n->wake);
-}
-
-/* Queues a command for the loop thread. Any thread. */
-static void send_cmd(sn_node *n, timer *t)
-{
-    t->next = NULL;
-    pthread_mutex_lock(&n->inbox_lock);
-    if (n->inbox_tail)
-        n->inbox_tail->next = t;
-    else
-        n->inbox = t;
-    n->inbox_tail = t;
-    pthread_mutex_unlock(&n->inbox_lock);
-    ev_async_send(n->loop, &n->wake);
-}
-
 /* ---- the loop thread -------------------------------------------------------------------- */
 
-/* Holds one libev reference exactly while work is pending. Loop thread; every loop callback
- * that changes work calls it before returning, or ev_run could end in between. */
-static void update_hold(sn_node *n)
+static void actor_due(void *ud, uint64_t task, uint64_t actor)
 {
-    int busy = atomic_load(&n->work) > 0;
-    if (busy && !n->holding) {
-        ev_ref(n->loop);
-        n->holding = 1;
-    } else if (!busy && n->holding) {
-        ev_unref(n->loop);
-        n->holding = 0;
+    sn_node *n = ud;
+    sn_msg *m = sn_msg_new(SN_MSG_TIMER, NULL, NULL, NULL, NULL, 0);
+    if (m) {
+        m->handle = task;
+        if (sn_node_post(n, actor, m, 1) != SN_OK)
+            sn_msg_destroy(&m); /* the actor is gone */
     }
 }
 
-static timer **bucket_of(sn_node *n, uint64_t id)
+static void job_due(void *ud, sn_job *job)
 {
-    return &n->armed[id % TIMER_BUCKETS];
-}
-
-static void unlink_timer(sn_node *n, timer *t)
-{
-    for (timer **p = bucket_of(n, t->id); *p; p = &(*p)->next) {
-        if (*p == t) {
-            *p = t->next;
-            return;
-        }
-    }
-}
-
-static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    (void)revents;
-    timer *t = (timer *)w;
-    sn_node *n = t->node;
-    ev_timer_stop(loop, w);
-    unlink_timer(n, t);
-    if (t->kind == CMD_RERUN) {
-        work_add(n, 1);
-        sn_jobs_submit(n->jobs, t->job);
-    } else {
-        sn_msg *m = sn_msg_new(SN_MSG_TIMER, NULL, NULL, NULL, NULL, 0);
-        if (m) {
-            m->handle = t->id;
-            if (sn_node_post(n, t->actor, m, 1) != SN_OK)
-                sn_msg_destroy(&m); /* the actor is gone */
-        }
-    }
-    free(t);
-    update_hold(n);
+    sn_node *n = ud;
+    sn_loop_work(n->loop, 1);
+    sn_jobs_submit(n->jobs, job);
 }
 
 static void deliver_grant(sn_lock_req *g, void *ud)
 {
     sn_node *n = ud;
     if (g->node[0]) { /* the requester is on another node: the grant travels */
-        if (n->cluster)
-            sn_cluster_lock_grant(n->cluster, g->node, g->actor, g->cb, g->data, g->len);
+        if (n->remote.lock_grant)
+            n->remote.lock_grant(n->remote.ud, g->node, g->actor, g->cb, g->data, g->len);
         sn_lock_req_destroy(&g);
         return;
     }
@@ -208,89 +108,39 @@ static void on_locks(struct ev_loop *loop, ev_timer *w, int revents)
         ev_timer_set(w, next - now > 0 ? next - now : 0, 0);
         ev_timer_start(loop, w);
     }
-    update_hold(n);
+    sn_loop_hold(n->loop);
 }
 
-static void run_cmd(sn_node *n, timer *t)
+typedef struct locks_cmd {
+    sn_loop_cmd cmd; /* first */
+    sn_node *node;
+} locks_cmd;
+
+static void run_locks_cmd(sn_loop_cmd *c)
 {
-    switch (t->kind) {
-    case CMD_RERUN:
-    case CMD_ARM:
-        ev_timer_init(&t->w, on_timer, t->delay, 0);
-        ev_timer_start(n->loop, &t->w);
-        t->next = *bucket_of(n, t->id);
-        *bucket_of(n, t->id) = t;
-        work_add(n, -1); /* the armed timer keeps the loop alive from now on */
-        break;
-    case CMD_CANCEL:
-        for (timer *a = *bucket_of(n, t->id); a; a = a->next) {
-            if (a->kind == CMD_ARM && a->id == t->id) {
-                ev_timer_stop(n->loop, &a->w);
-                unlink_timer(n, a);
-                free(a);
-                break;
-            }
-        }
-        free(t);
-        break;
-    case CMD_LOCKS:
-        on_locks(n->loop, &n->lock_timer, 0);
-        free(t);
-        break;
-    }
+    sn_node *n = ((locks_cmd *)c)->node;
+    free(c);
+    on_locks(sn_loop_ev(n->loop), &n->lock_timer, 0);
 }
 
-static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
+static void drop_cmd(sn_loop_cmd *c)
 {
-    (void)revents;
-    sn_node *n = w->data;
-    if (atomic_load(&n->stopping)) {
-        ev_break(loop, EVBREAK_ALL);
-        return;
-    }
-    pthread_mutex_lock(&n->inbox_lock);
-    timer *t = n->inbox;
-    n->inbox = n->inbox_tail = NULL;
-    pthread_mutex_unlock(&n->inbox_lock);
-    while (t) {
-        timer *next = t->next;
-        run_cmd(n, t);
-        t = next;
-    }
-    if (n->cluster)
-        sn_cluster_flush(n->cluster);
-    update_hold(n);
+    free(c);
 }
 
-/* SIGINT / SIGTERM: leave the cluster cleanly, then stop (exit status 0). */
-static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
-{
-    (void)revents;
-    sn_node *n = w->data;
-    sn_log_write(n->log, SN_LOG_INFO, NULL, "signal %d: stopping", w->signum);
-    if (n->cluster)
-        sn_cluster_leave(n->cluster);
-    atomic_store(&n->stopping, 1);
-    ev_break(loop, EVBREAK_ALL);
-}
-
-/* The log's tap: the last errors, for the dashboard. */
-static void remember_error(void *ud, const char *who, const char *text)
+static void on_woken(void *ud)
 {
     sn_node *n = ud;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    pthread_mutex_lock(&n->errors_lock);
-    int i = n->errors_at;
-    n->errors_at = (n->errors_at + 1) % SN_STATUS_MAX_ERRORS;
-    if (n->nerrors < SN_STATUS_MAX_ERRORS)
-        n->nerrors++;
-    n->errors[i].time = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-    snprintf(n->errors[i].who, sizeof n->errors[i].who, "%s", who);
-    size_t len = strcspn(text, "\n"); /* the first line: the message */
-    snprintf(n->errors[i].text, sizeof n->errors[i].text, "%.*s", (int)len, text);
-    pthread_mutex_unlock(&n->errors_lock);
-    atomic_fetch_add(&n->c_errors, 1);
+    if (n->remote.flush)
+        n->remote.flush(n->remote.ud);
+}
+
+static void on_signal(void *ud, int signum)
+{
+    (void)signum;
+    sn_node *n = ud;
+    if (n->remote.leave)
+        n->remote.leave(n->remote.ud);
 }
 
 /* ---- lifecycle -------------------------------------------------------------------------- */
@@ -303,7 +153,7 @@ static int preload_required(const sn_opts *o)
 static void *worker_init(void *ud, int index)
 {
     sn_node *n = ud;
-    sn_worker_conf conf = {
+    sn_vm_worker conf = {
         .node = n,
         .index = index,
         .node_name = n->name,
@@ -312,70 +162,22 @@ static void *worker_init(void *ud, int index)
         .start = n->start,
         .log = n->log,
     };
-    sn_worker *w = sn_worker_new(&conf);
-    pthread_mutex_lock(&n->watch_lock);
-    n->workers[index] = w;
-    pthread_mutex_unlock(&n->watch_lock);
+    void *w = n->vm.worker_init(n->vm.ud, &conf);
+    sn_watchdog_worker(n->watchdog, index, w);
     return w;
-}
-
-/* The watchdog (Skynet's monitor): Lua code is stopped by the budget hook, but a C function
- * (string.rep of a huge size, a blocking call) cannot be interrupted; this thread at least
- * says which actor is stuck, in which handler, for how long. */
-static void *watchdog_main(void *arg)
-{
-    sn_node *n = arg;
-    double threshold = sn_limits_of(n->limits, "").budget;
-    if (threshold <= 0)
-        threshold = 5.0;
-    double *last = calloc((size_t)n->nworkers, sizeof *last);
-    pthread_mutex_lock(&n->watch_lock);
-    while (!n->watch_quit) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += 1;
-        pthread_cond_timedwait(&n->watch_stop, &n->watch_lock, &ts);
-        for (int i = 0; i < n->nworkers && !n->watch_quit && last; i++) {
-            char who[96], what[128];
-            double busy = n->workers[i] ? sn_worker_busy_for(n->workers[i], who, sizeof who,
-                                                             what, sizeof what) : 0;
-            if (busy < threshold) {
-                last[i] = 0;
-            } else if (busy - last[i] >= threshold) {
-                last[i] = busy;
-                sn_log_write(n->log, SN_LOG_WARN, who, "actor %s busy for %.0f s%s%s%s", who,
-                             busy, what[0] ? " in handler '" : "", what, what[0] ? "'" : "");
-            }
-        }
-    }
-    pthread_mutex_unlock(&n->watch_lock);
-    free(last);
-    return NULL;
-}
-
-static void stop_watchdog(sn_node *n)
-{
-    if (!n->watchdog_running)
-        return;
-    pthread_mutex_lock(&n->watch_lock);
-    n->watch_quit = 1;
-    pthread_cond_signal(&n->watch_stop);
-    pthread_mutex_unlock(&n->watch_lock);
-    pthread_join(n->watchdog, NULL);
-    n->watchdog_running = 0;
 }
 
 static void worker_fini(void *ud, void *worker)
 {
-    (void)ud;
-    sn_worker_destroy((sn_worker **)&worker);
+    sn_node *n = ud;
+    n->vm.worker_fini(n->vm.ud, worker);
 }
 
 /* A task queued when the node stopped: an actor (drop the queue's reference) or a job. */
 static void discard_task(void *ud, sn_task *t)
 {
-    (void)ud;
-    if (t->run == sn_actor_run) {
+    sn_node *n = ud;
+    if (t->run == n->vm.actor_run) {
         sn_actor *a = sn_actor_of_task(t);
         sn_actor_release(&a);
     } else {
@@ -384,7 +186,7 @@ static void discard_task(void *ud, sn_task *t)
     }
 }
 
-sn_node *sn_node_new(const sn_opts *o, sn_log *log)
+sn_node *sn_node_new(const sn_opts *o, sn_log *log, const sn_vm_ops *vm)
 {
     sn_node *n = calloc(1, sizeof *n);
     if (!n) {
@@ -394,14 +196,9 @@ sn_node *sn_node_new(const sn_opts *o, sn_log *log)
     }
     n->opts = o;
     n->log = log;
+    n->vm = *vm;
     n->start = monotonic_now();
-    atomic_init(&n->work, 0);
     atomic_init(&n->next_id, 1);
-    atomic_init(&n->stopping, 0);
-    pthread_mutex_init(&n->inbox_lock, NULL);
-    pthread_mutex_init(&n->watch_lock, NULL);
-    pthread_mutex_init(&n->errors_lock, NULL);
-    pthread_cond_init(&n->watch_stop, NULL);
     if (o->name) {
         snprintf(n->name, sizeof n->name, "%s", o->name);
     } else {
@@ -410,61 +207,48 @@ sn_node *sn_node_new(const sn_opts *o, sn_log *log)
         host[sizeof host - 1] = '\0';
         snprintf(n->name, sizeof n->name, "%s-%ld", host, (long)getpid());
     }
-    n->loop = ev_loop_new(EVFLAG_AUTO);
+    n->loop = sn_loop_new(log);
+    sn_timers_hooks th = {.actor_due = actor_due, .job_due = job_due, .ud = n};
+    n->timers = n->loop ? sn_timers_new(n->loop, &th) : NULL;
     n->shared = sn_shared_new();
     n->actors = sn_actors_new();
     n->router = sn_router_new();
     n->locks = sn_locks_new(LOCK_LEASE);
     n->once = sn_once_new();
     n->limits = sn_limits_new(o->stage.item, o->stage.n);
-    n->fcache = sn_fcache_new();
-    if (!n->loop || !n->shared || !n->actors || !n->router || !n->locks || !n->once ||
-        !n->limits || !n->fcache) {
+    if (!n->loop || !n->timers || !n->shared || !n->actors || !n->router || !n->locks ||
+        !n->once || !n->limits) {
         sn_log_write(log, SN_LOG_ERROR, NULL, "cannot create the node: %s",
                      sn_strerror(SN_ENOMEM));
         sn_node_destroy(&n);
         return NULL;
     }
-    ev_async_init(&n->wake, on_wake);
-    n->wake.data = n;
-    ev_async_start(n->loop, &n->wake);
-    ev_unref(n->loop); /* the wake-up alone keeps nothing alive */
+    sn_loop_hooks lh = {.woken = on_woken, .signal = on_signal, .ud = n};
+    sn_loop_set_hooks(n->loop, &lh);
     ev_timer_init(&n->lock_timer, on_locks, 0, 0);
     n->lock_timer.data = n;
-    n->metrics = sn_metrics_new(0);
-    if (!n->metrics || sn_metrics_std_register(n->metrics, &n->m, n->name,
-                                               o->cluster ? o->cluster : "stage",
-                                               SN_VERSION) != SN_OK) {
+    n->stats = sn_stats_new(n->name, o->cluster ? o->cluster : "stage", SN_VERSION);
+    if (!n->stats) {
         sn_log_write(log, SN_LOG_ERROR, NULL, "cannot create the metrics: %s",
                      sn_strerror(SN_ENOMEM));
         sn_node_destroy(&n);
         return NULL;
     }
-    sn_metric *gaps, *dups;
-    sn_metric_desc gd = {.type = SN_METRIC_COUNTER, .name = "stage_wire_seq_gaps_total",
-                         .help = "Messages from peers that never arrived (per-pair sequence gaps)"};
-    sn_metric_desc dd = {.type = SN_METRIC_COUNTER, .name = "stage_wire_seq_dups_total",
-                         .help = "Messages from peers seen twice and dropped (must stay 0)"};
-    if (sn_metrics_add(n->metrics, &gd, &gaps) == SN_OK)
-        n->seq_gaps = sn_metric_child(gaps, NULL, NULL);
-    if (sn_metrics_add(n->metrics, &dd, &dups) == SN_OK)
-        n->seq_dups = sn_metric_child(dups, NULL, NULL);
-    sn_log_tap(log, remember_error, n);
+    sn_log_tap(log, sn_stats_log_error, n->stats);
 
     int workers = o->threads > 0 ? o->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (workers < 1)
         workers = 1;
-    n->workers = calloc((size_t)workers, sizeof *n->workers);
     n->nworkers = workers;
+    n->watchdog = sn_watchdog_new(workers, sn_limits_of(n->limits, "").budget, &n->vm, log);
     sn_sched_hooks hooks = {.worker_init = worker_init,
                             .worker_fini = worker_fini,
                             .discard = discard_task,
                             .ud = n};
     int err;
-    n->sched = n->workers ? sn_sched_new(workers, &hooks, &err) : NULL;
-    n->jobs = n->sched ? sn_jobs_new(n->sched, sn_worker_run_job) : NULL;
-    if (n->jobs && pthread_create(&n->watchdog, NULL, watchdog_main, n) == 0)
-        n->watchdog_running = 1;
+    err = SN_ENOMEM;
+    n->sched = n->watchdog ? sn_sched_new(workers, &hooks, &err) : NULL;
+    n->jobs = n->sched ? sn_jobs_new(n->sched, n->vm.job_run) : NULL;
     if (!n->jobs) {
         sn_log_write(log, SN_LOG_ERROR, NULL, "cannot start %d worker threads: %s", workers,
                      sn_strerror(n->sched ? SN_ENOMEM : err));
@@ -474,48 +258,40 @@ sn_node *sn_node_new(const sn_opts *o, sn_log *log)
     return n;
 }
 
-static void free_timers(timer *t)
-{
-    while (t) {
-        timer *next = t->next;
-        sn_job_destroy(&t->job);
-        free(t);
-        t = next;
-    }
-}
-
 void sn_node_destroy(sn_node **np)
 {
     if (!np || !*np)
         return;
     sn_node *n = *np;
-    sn_http_destroy(&n->http); /* first: its thread reads the rest */
-    stop_watchdog(n);
+    sn_watchdog_stop(n->watchdog);
     sn_sched_destroy(&n->sched); /* no worker touches anything below after this */
-    sn_cluster_destroy(&n->cluster);
     if (n->log)
         sn_log_tap(n->log, NULL, NULL);
     sn_jobs_destroy(&n->jobs);
-    for (int i = 0; i < TIMER_BUCKETS; i++)
-        free_timers(n->armed[i]);
-    free_timers(n->inbox);
+    sn_timers_destroy(&n->timers);
+    sn_loop_destroy(&n->loop);
     sn_actors_destroy(&n->actors);
     sn_router_destroy(&n->router);
     sn_locks_destroy(&n->locks);
     sn_once_destroy(&n->once);
     sn_limits_destroy(&n->limits);
-    sn_fcache_destroy(&n->fcache);
     sn_shared_destroy(&n->shared);
-    if (n->loop)
-        ev_loop_destroy(n->loop);
-    pthread_mutex_destroy(&n->inbox_lock);
-    pthread_mutex_destroy(&n->watch_lock);
-    pthread_mutex_destroy(&n->errors_lock);
-    sn_metrics_destroy(&n->metrics);
-    pthread_cond_destroy(&n->watch_stop);
-    free(n->workers);
+    sn_watchdog_destroy(&n->watchdog);
+    sn_stats_destroy(&n->stats);
     free(n);
     *np = NULL;
+}
+
+struct ev_loop *sn_node_loop(sn_node *n)
+{
+    return sn_loop_ev(n->loop);
+}
+
+void sn_node_attach(sn_node *n, const sn_node_remote *remote, int serve)
+{
+    n->remote = *remote;
+    if (serve)
+        sn_loop_serve(n->loop);
 }
 
 /* Creates an actor of stage called name and registers it; its first message is start. */
@@ -537,7 +313,7 @@ static int add_actor(sn_node *n, const char *stage, const char *name, sn_msg *st
         .start = n->start,
         .limits = sn_limits_of(n->limits, stage),
         .log = n->log,
-        .run = sn_actor_run,
+        .vm = &n->vm,
     };
     char autoname[320];
     if (!name) {
@@ -553,8 +329,8 @@ static int add_actor(sn_node *n, const char *stage, const char *name, sn_msg *st
         return SN_ENOMEM;
     }
     *id = conf.id; /* before the start message: the actor may fail at once */
-    if (n->cluster)
-        sn_cluster_registry_changed(n->cluster);
+    if (n->remote.stages_changed)
+        n->remote.stages_changed(n->remote.ud);
     if (sn_router_add(n->router, stage, conf.id) != SN_OK ||
         sn_node_post(n, conf.id, start, 1) != SN_OK) {
         sn_router_remove(n->router, stage, conf.id);
@@ -603,59 +379,39 @@ static int spawn_option(sn_node *n, const char *spec)
     return SN_OK;
 }
 
-static int render_metrics(void *ud, char **body, size_t *len);
-static int render_status(void *ud, char **body, size_t *len);
-
-/* The listeners: the cluster's sockets and the HTTP endpoint. Each keeps the node serving. */
-static int open_listeners(sn_node *n)
+/* Spawns the --actor actors, then the script's main actor. SN_OK or an error (logged). */
+static int start_actors(sn_node *n)
 {
     const sn_opts *o = n->opts;
-    int err;
-    if (o->listen || o->join.n) {
-        n->cluster = sn_cluster_new(n, o, n->loop, n->name, n->log, &err);
-        if (!n->cluster)
-            return err;
+    for (int i = 0; i < o->actor.n; i++) { /* first: the script may signal them at once */
+        int rc = spawn_option(n, o->actor.item[i]);
+        if (rc != SN_OK)
+            return rc;
     }
-    if (o->http) {
-        sn_http_handlers h = {.metrics = render_metrics, .status = render_status, .ud = n};
-        n->http = sn_http_new(o->http, &h, n->log, &err);
-        if (!n->http) {
-            sn_log_write(n->log, SN_LOG_ERROR, NULL, "cannot serve HTTP on %s: %s", o->http,
-                         sn_strerror(err));
-            return err;
-        }
-    }
-    if (n->cluster || n->http) { /* a listener: serve until a signal says stop */
-        ev_signal_init(&n->sigint, on_signal, SIGINT);
-        ev_signal_init(&n->sigterm, on_signal, SIGTERM);
-        n->sigint.data = n->sigterm.data = n;
-        ev_signal_start(n->loop, &n->sigint);
-        ev_signal_start(n->loop, &n->sigterm);
-    }
-    return SN_OK;
+    if (!o->script)
+        return SN_OK;
+    sn_msg *m = sn_msg_new(SN_MSG_START, NULL, NULL, NULL, o->script, strlen(o->script) + 1);
+    int rc = m ? add_actor(n, "main", "main", m, &n->main_actor) : SN_ENOMEM;
+    if (rc != SN_OK)
+        sn_msg_destroy(&m);
+    return rc;
 }
 
 int sn_node_run(sn_node *n)
 {
-    const sn_opts *o = n->opts;
-    if (open_listeners(n) != SN_OK)
-        return 1;
-    for (int i = 0; i < o->actor.n; i++) { /* first: the script may signal them at once */
-        if (spawn_option(n, o->actor.item[i]) != SN_OK)
-            return 1;
+    int status = 1;
+    if (start_actors(n) == SN_OK) {
+        sn_loop_run(n->loop);
+        status = n->exit_status;
     }
-    if (o->script) {
-        sn_msg *m = sn_msg_new(SN_MSG_START, NULL, NULL, NULL, o->script, strlen(o->script) + 1);
-        if (!m || add_actor(n, "main", "main", m, &n->main_actor) != SN_OK) {
-            sn_msg_destroy(&m);
-            return 1;
-        }
-    }
-    on_wake(n->loop, &n->wake, 0); /* take the reference for the work queued so far */
-    ev_run(n->loop, 0);
-    stop_watchdog(n);
-    sn_sched_destroy(&n->sched);
-    return n->exit_status;
+    sn_node_stop(n);
+    return status;
+}
+
+void sn_node_stop(sn_node *n)
+{
+    sn_watchdog_stop(n->watchdog);
+    sn_sched_destroy(&n->sched); /* running tasks finish; queued ones are discarded */
 }
 
 /* ---- for bindings and tasks ------------------------------------------------------------- */
@@ -696,56 +452,32 @@ uint64_t sn_node_next_id(sn_node *n)
 void sn_node_submit(sn_node *n, sn_job *job)
 {
     job->seq = sn_node_next_id(n);
-    atomic_fetch_add(&n->c_jobs, 1);
-    atomic_fetch_add(&n->jobs_live, 1);
-    sn_series_inc(n->m.jobs);
-    work_add(n, 1);
+    sn_stats_job(n->stats, 1);
+    sn_loop_work(n->loop, 1);
     sn_jobs_submit(n->jobs, job);
 }
 
 void sn_node_job_ended(sn_node *n, sn_job *job, double rerun_ms)
 {
     sn_jobs_done(n->jobs, job);
-    timer *t = rerun_ms > 0 && !atomic_load(&n->stopping) ? calloc(1, sizeof *t) : NULL;
-    if (!t) {
-        sn_job_destroy(&job);
-        atomic_fetch_sub(&n->jobs_live, 1);
-        work_add(n, -1);
-        return;
-    }
-    t->node = n;
-    t->kind = CMD_RERUN;
-    t->job = job;
-    t->delay = rerun_ms / 1000.0;
-    send_cmd(n, t); /* the job's unit of work passes to the timer there */
+    if (rerun_ms > 0 && !sn_loop_stopping(n->loop) &&
+        sn_timers_rerun(n->timers, job, rerun_ms) == SN_OK)
+        return; /* the job's unit of work passes to the timer */
+    sn_job_destroy(&job);
+    sn_stats_job(n->stats, -1);
+    sn_loop_work(n->loop, -1);
 }
 
 void sn_node_timer_arm(sn_node *n, uint64_t task, uint64_t actor, double ms)
 {
-    timer *t = calloc(1, sizeof *t);
-    if (!t) {
+    if (sn_timers_arm(n->timers, task, actor, ms) != SN_OK)
         sn_log_write(n->log, SN_LOG_ERROR, NULL, "timer %llu not armed: %s",
                      (unsigned long long)task, sn_strerror(SN_ENOMEM));
-        return;
-    }
-    t->node = n;
-    t->kind = CMD_ARM;
-    t->id = task;
-    t->actor = actor;
-    t->delay = ms > 0 ? ms / 1000.0 : 0;
-    work_add(n, 1); /* until the loop has armed it */
-    send_cmd(n, t);
 }
 
 void sn_node_timer_cancel(sn_node *n, uint64_t task)
 {
-    timer *t = calloc(1, sizeof *t);
-    if (!t)
-        return; /* it will fire and find no task: harmless */
-    t->node = n;
-    t->kind = CMD_CANCEL;
-    t->id = task;
-    send_cmd(n, t);
+    sn_timers_cancel(n->timers, task);
 }
 
 int sn_node_lock_at_home(sn_node *n, sn_lock_op op, const char *name, const char *node,
@@ -763,11 +495,12 @@ int sn_node_lock_at_home(sn_node *n, sn_lock_op op, const char *name, const char
     }
     if (grant)
         deliver_grant(grant, n);
-    timer *t = rc == SN_OK ? calloc(1, sizeof *t) : NULL;
-    if (t) { /* the loop re-arms its lease timer */
-        t->node = n;
-        t->kind = CMD_LOCKS;
-        send_cmd(n, t);
+    locks_cmd *c = rc == SN_OK ? calloc(1, sizeof *c) : NULL;
+    if (c) { /* the loop re-arms its lease timer */
+        c->cmd.run = run_locks_cmd;
+        c->cmd.drop = drop_cmd;
+        c->node = n;
+        sn_loop_send(n->loop, &c->cmd);
     }
     return rc;
 }
@@ -776,8 +509,9 @@ int sn_node_lock(sn_node *n, sn_lock_op op, const char *name, uint64_t actor, co
                  const void *data, size_t len, double ms)
 {
     char home[SN_ROUTER_NODE_MAX];
-    if (n->cluster && sn_cluster_lock_home(n->cluster, name, home, sizeof home))
-        return sn_cluster_lock_send(n->cluster, home, op, name, actor, cb, data, len, ms);
+    if (n->remote.lock_home && n->remote.lock_send &&
+        n->remote.lock_home(n->remote.ud, name, home, sizeof home))
+        return n->remote.lock_send(n->remote.ud, home, op, name, actor, cb, data, len, ms);
     return sn_node_lock_at_home(n, op, name, "", actor, cb, data, len, ms);
 }
 
@@ -797,10 +531,10 @@ int sn_node_post(sn_node *n, uint64_t actor, sn_msg *m, int force)
         return SN_ENOENT;
     int wake;
     size_t warn;
-    work_add(n, 1);
+    sn_loop_work(n->loop, 1);
     int rc = sn_mailbox_push(sn_actor_mailbox(a), m, force, &wake, &warn);
     if (rc != SN_OK) {
-        work_add(n, -1);
+        sn_loop_work(n->loop, -1);
         sn_actor_release(&a);
         return rc;
     }
@@ -816,7 +550,7 @@ int sn_node_post(sn_node *n, uint64_t actor, sn_msg *m, int force)
 
 void sn_node_msg_done(sn_node *n)
 {
-    work_add(n, -1);
+    sn_loop_work(n->loop, -1);
 }
 
 void sn_node_reschedule(sn_node *n, sn_task *t)
@@ -828,14 +562,13 @@ int sn_node_actor_failed(sn_node *n, uint64_t actor, const char *stage)
 {
     if (actor == n->main_actor) { /* a standalone script failed: the node exits 1 */
         n->exit_status = 1;
-        atomic_store(&n->stopping, 1);
-        ev_async_send(n->loop, &n->wake);
+        sn_loop_stop(n->loop);
         return 1;
     }
     sn_router_remove(n->router, stage, actor); /* no new message is routed to it */
-    if (n->cluster)
-        sn_cluster_registry_changed(n->cluster);
-    atomic_fetch_add(&n->c_failures, 1);
+    if (n->remote.stages_changed)
+        n->remote.stages_changed(n->remote.ud);
+    sn_stats_count(n->stats, SN_COUNT_FAIL, stage, NULL);
     return 0;
 }
 
@@ -856,23 +589,20 @@ sn_limits sn_node_limits(sn_node *n, const char *stage)
 
 /* ---- the cluster's side ----------------------------------------------------------------- */
 
-sn_fcache *sn_node_fcache(sn_node *n)
-{
-    return n->fcache;
-}
-
-struct sn_cluster *sn_node_cluster(sn_node *n)
-{
-    return n->cluster;
-}
-
 void sn_node_wake(sn_node *n)
 {
-    ev_async_send(n->loop, &n->wake);
+    sn_loop_wake(n->loop);
 }
 
-/* Queues a message from another node for one local actor; SN_OK, SN_EFULL, ... */
-static int post_remote(sn_node *n, uint64_t actor, const sn_wire_message *w, int trusted)
+int sn_node_remote_send(sn_node *n, const char *node, int mode, const char *stage,
+                        const sn_msg *m, const void *payload, size_t len)
+{
+    if (!n->remote.send)
+        return SN_ENOENT;
+    return n->remote.send(n->remote.ud, node, mode, stage, m, payload, len);
+}
+
+int sn_node_deliver(sn_node *n, const sn_wire_message *w, int trusted)
 {
     sn_msg *m = sn_msg_new_from(SN_MSG_SIGNAL, w->msg_id, w->reply_id[0] ? w->reply_id : NULL,
                                 w->src.stage, w->src.node, w->src.incarnation, w->session,
@@ -882,42 +612,22 @@ static int post_remote(sn_node *n, uint64_t actor, const sn_wire_message *w, int
     m->src = w->src.actor;
     if (!trusted)
         m->flags |= SN_MSG_F_UNTRUSTED;
-    int rc = sn_node_post(n, actor, m, 0);
-    if (rc != SN_OK)
-        sn_msg_destroy(&m);
-    return rc;
+    sn_send s = {
+        .stage = w->dst.stage,
+        .scope = SN_SCOPE_LOCAL, /* it was routed to this node already */
+        .broadcast = w->mode == SN_WIRE_ALL,
+        .msg = m,
+        .src_stage = w->src.stage,
+    };
+    size_t queued;
+    return sn_send_route(n, &s, &queued); /* consumes m */
 }
 
-int sn_node_deliver(sn_node *n, const sn_wire_message *w, int trusted)
+int sn_node_status_self(sn_node *n, char **json, size_t *len)
 {
-    const char *stage = w->dst.stage;
-    if (w->mode == SN_WIRE_ALL) { /* every local instance, once */
-        size_t count = sn_router_count(n->router, stage);
-        uint64_t *ids = count ? malloc(count * sizeof *ids) : NULL;
-        count = ids ? sn_router_all(n->router, stage, ids, count) : 0;
-        int queued = 0, full = 0;
-        for (size_t i = 0; i < count; i++) {
-            int rc = post_remote(n, ids[i], w, trusted);
-            queued += rc == SN_OK;
-            full |= rc == SN_EFULL;
-        }
-        free(ids);
-        if (!queued)
-            sn_node_count(n, SN_COUNT_DROP, stage, full ? "mailbox_full" : "no_route");
-        return queued ? SN_WIRE_OK : full ? SN_WIRE_MAILBOX_FULL : SN_WIRE_NO_ROUTE;
-    }
-    int full = 0; /* one instance here, round-robin, skipping full mailboxes */
-    for (size_t k = 0;; k++) {
-        uint64_t id = sn_router_pick(n->router, stage, k);
-        if (!id)
-            break;
-        int rc = post_remote(n, id, w, trusted);
-        if (rc == SN_OK)
-            return SN_WIRE_OK;
-        full |= rc == SN_EFULL;
-    }
-    sn_node_count(n, SN_COUNT_DROP, stage, full ? "mailbox_full" : "no_route");
-    return full ? SN_WIRE_MAILBOX_FULL : SN_WIRE_NO_ROUTE;
+    if (!n->remote.status_self)
+        return SN_ENOTSUP;
+    return n->remote.status_self(n->remote.ud, json, len);
 }
 
 typedef struct stage_acc {
@@ -944,67 +654,28 @@ size_t sn_node_local_stages(sn_node *n, char (*names)[256], sn_wire_stage *v, si
     return a.n;
 }
 
-/* ---- counting --------------------------------------------------------------------------- */
-
-void sn_node_count(sn_node *n, sn_count what, const char *stage, const char *label)
-{
-    switch (what) {
-    case SN_COUNT_IN:
-        atomic_fetch_add(&n->c_in, 1);
-        sn_series_inc(sn_metric_child(n->m.messages_in, stage, NULL));
-        break;
-    case SN_COUNT_OUT:
-        atomic_fetch_add(&n->c_out, 1);
-        sn_series_inc(sn_metric_child(n->m.messages_out, stage, NULL));
-        break;
-    case SN_COUNT_DROP:
-        atomic_fetch_add(&n->c_dropped, 1);
-        sn_series_inc(sn_metric_child(n->m.messages_dropped, stage, label));
-        break;
-    case SN_COUNT_ERROR:
-        sn_series_inc(sn_metric_child(n->m.errors, stage, label));
-        break;
-    case SN_COUNT_KILL:
-        sn_series_inc(sn_metric_child(n->m.kills, stage, label));
-        break;
-    case SN_COUNT_RESTART:
-        atomic_fetch_add(&n->c_restarts, 1);
-        break;
-    case SN_COUNT_FAIL:
-        break;
-    }
-}
-
-void sn_node_observe(sn_node *n, const char *stage, double seconds)
-{
-    sn_series_observe(sn_metric_child(n->m.handler_seconds, stage, NULL), seconds);
-}
-
-/* ---- the views: /metrics and /status.json (the HTTP thread) ----------------------------- */
-
-/* Per stage: actors, queued messages and Lua memory, summed over this node's actors. */
-typedef struct stage_sum {
-    char stage[256];
-    uint64_t actors, depth, memory;
-} stage_sum;
+/* ---- for the views ---------------------------------------------------------------------- */
 
 typedef struct sums {
-    stage_sum *v;
+    sn_node_stage_sum *v;
     size_t n, cap;
+    int failed;
 } sums;
 
 static void sum_actor(sn_actor *a, void *ud)
 {
     sums *s = ud;
-    stage_sum *e = NULL;
+    sn_node_stage_sum *e = NULL;
     for (size_t i = 0; i < s->n && !e; i++)
         e = strcmp(s->v[i].stage, sn_actor_stage(a)) == 0 ? &s->v[i] : NULL;
     if (!e) {
         if (s->n == s->cap) {
             size_t cap = s->cap ? s->cap * 2 : 16;
-            stage_sum *v = realloc(s->v, cap * sizeof *v);
-            if (!v)
+            sn_node_stage_sum *v = realloc(s->v, cap * sizeof *v);
+            if (!v) {
+                s->failed = 1;
                 return;
+            }
             s->v = v;
             s->cap = cap;
         }
@@ -1018,149 +689,35 @@ static void sum_actor(sn_actor *a, void *ud)
     e->memory += sn_actor_memory(a);
 }
 
-static sums stage_sums(sn_node *n)
+size_t sn_node_stage_sums(sn_node *n, sn_node_stage_sum **v)
 {
     sums s = {0};
     sn_actors_each(n->actors, sum_actor, &s);
-    return s;
+    if (s.failed) {
+        free(s.v);
+        *v = NULL;
+        return 0;
+    }
+    *v = s.v;
+    return s.n;
 }
 
-static int render_metrics(void *ud, char **body, size_t *len)
+sn_stats *sn_node_stats(sn_node *n)
 {
-    sn_node *n = ud;
-    sums s = stage_sums(n);
-    for (size_t i = 0; i < s.n; i++) { /* gauges of this moment */
-        sn_series_set(sn_metric_child(n->m.actors, s.v[i].stage, NULL), (double)s.v[i].actors);
-        sn_series_set(sn_metric_child(n->m.mailbox_depth, s.v[i].stage, NULL),
-                      (double)s.v[i].depth);
-        sn_series_set(sn_metric_child(n->m.lua_memory, s.v[i].stage, NULL),
-                      (double)s.v[i].memory);
-    }
-    free(s.v);
-    sn_series_set(n->m.workers, n->nworkers);
-    sn_series_set(n->m.jobs_running, (double)atomic_load(&n->jobs_live));
-    if (n->cluster) {
-        size_t counts[4];
-        sn_cluster_peer_counts(n->cluster, counts);
-        static const char *const states[4] = {"alive", "suspect", "down", "left"};
-        for (int i = 0; i < 4; i++)
-            sn_series_set(sn_metric_child(n->m.peers, states[i], NULL), (double)counts[i]);
-        sn_cluster_stats st;
-        sn_cluster_stats_get(n->cluster, &st);
-        sn_series_set_counter(n->m.wire_bytes_in, st.bytes_in);
-        sn_series_set_counter(n->m.wire_bytes_out, st.bytes_out);
-        sn_series_set_counter(n->m.wire_messages_in, st.frames_in);
-        sn_series_set_counter(n->m.wire_messages_out, st.frames_out);
-        sn_series_set_counter(n->seq_gaps, st.seq_gaps);
-        sn_series_set_counter(n->seq_dups, st.seq_dups);
-    }
-    uint64_t hits, misses;
-    sn_fcache_counts(n->fcache, &hits, &misses);
-    sn_series_set_counter(n->m.cache_hits, hits);
-    sn_series_set_counter(n->m.cache_misses, misses);
-    return sn_metrics_render(n->metrics, 16u << 20, body, len);
+    return n->stats;
 }
 
-/* Fills v with this node's own view; the arrays are the caller's to free (free_view). */
-static void fill_view(sn_node *n, sn_status_view *v, sums *s, sn_status_stage **stages,
-                      sn_status_mailbox **boxes, sn_status_error *errors)
+int sn_node_workers(sn_node *n)
 {
-    memset(v, 0, sizeof *v);
-    v->name = n->name;
-    v->cluster = n->cluster ? sn_cluster_cluster(n->cluster) : (n->opts->cluster ? n->opts->cluster
-                                                                                   : "stage");
-    v->version = SN_VERSION;
-    v->incarnation = n->cluster ? sn_cluster_incarnation(n->cluster) : 0;
-    v->uptime_s = monotonic_now() - n->start;
-    v->listen = n->cluster ? sn_cluster_endpoint(n->cluster) : "";
-    v->http = n->opts->http ? n->opts->http : "";
-    *s = stage_sums(n);
-    *stages = calloc(s->n ? s->n : 1, sizeof **stages);
-    *boxes = calloc(s->n ? s->n : 1, sizeof **boxes);
-    uint64_t depth = 0, memory = 0, actors = 0;
-    for (size_t i = 0; *stages && *boxes && i < s->n; i++) {
-        (*stages)[i] = (sn_status_stage){s->v[i].stage, s->v[i].actors};
-        (*boxes)[i] = (sn_status_mailbox){s->v[i].stage, s->v[i].depth};
-        depth += s->v[i].depth;
-        memory += s->v[i].memory;
-        actors += s->v[i].actors;
-    }
-    v->stages = *stages;
-    v->nstages = *stages && *boxes ? s->n : 0;
-    v->mailboxes = *boxes;
-    v->nmailboxes = v->nstages;
-    pthread_mutex_lock(&n->errors_lock);
-    for (int i = 0; i < n->nerrors; i++) { /* newest first */
-        int k = (n->errors_at - 1 - i + 2 * SN_STATUS_MAX_ERRORS) % SN_STATUS_MAX_ERRORS;
-        errors[i] = (sn_status_error){n->errors[k].time, strdup(n->errors[k].who),
-                                      strdup(n->errors[k].text)};
-    }
-    v->nerrors = (size_t)n->nerrors;
-    pthread_mutex_unlock(&n->errors_lock);
-    v->errors = errors;
-    sn_cluster_stats st = {0};
-    if (n->cluster)
-        sn_cluster_stats_get(n->cluster, &st);
-    v->counters = (sn_status_counters){
-        .messages_in = atomic_load(&n->c_in),
-        .messages_out = atomic_load(&n->c_out),
-        .messages_dropped = atomic_load(&n->c_dropped),
-        .errors = atomic_load(&n->c_errors),
-        .jobs = atomic_load(&n->c_jobs),
-        .actors = actors,
-        .workers = (uint64_t)n->nworkers,
-        .mailbox_depth = depth,
-        .lua_memory_bytes = memory,
-        .wire_bytes_in = st.bytes_in,
-        .wire_bytes_out = st.bytes_out,
-        .function_cache_hits = 0,
-    };
-    uint64_t misses;
-    sn_fcache_counts(n->fcache, &v->counters.function_cache_hits, &misses);
+    return n->nworkers;
 }
 
-static void free_view(sn_status_view *v, sums *s, sn_status_stage *stages,
-                      sn_status_mailbox *boxes, sn_status_error *errors)
+double sn_node_uptime(sn_node *n)
 {
-    for (size_t i = 0; i < v->nerrors; i++) {
-        free((char *)errors[i].actor);
-        free((char *)errors[i].text);
-    }
-    free(stages);
-    free(boxes);
-    free(s->v);
+    return monotonic_now() - n->start;
 }
 
-int sn_node_status_self(sn_node *n, char **json, size_t *len)
+const sn_opts *sn_node_opts(sn_node *n)
 {
-    sn_status_view v;
-    sums s;
-    sn_status_stage *stages;
-    sn_status_mailbox *boxes;
-    sn_status_error errors[SN_STATUS_MAX_ERRORS];
-    fill_view(n, &v, &s, &stages, &boxes, errors);
-    int rc = sn_status_render_self(&v, json, len);
-    free_view(&v, &s, stages, boxes, errors);
-    return rc;
-}
-
-static int render_status(void *ud, char **body, size_t *len)
-{
-    sn_node *n = ud;
-    sn_status_view v;
-    sums s;
-    sn_status_stage *stages;
-    sn_status_mailbox *boxes;
-    sn_status_error errors[SN_STATUS_MAX_ERRORS];
-    fill_view(n, &v, &s, &stages, &boxes, errors);
-    sn_status_member *members = NULL;
-    sn_status_peer *peers = NULL;
-    size_t np = n->cluster ? sn_cluster_members(n->cluster, &members, &peers) : 0;
-    v.members = members;
-    v.nmembers = np;
-    int rc = sn_status_render_cluster(&v, peers, np, body, len);
-    if (n->cluster)
-        sn_cluster_members_free(members, peers, np);
-    free_view(&v, &s, stages, boxes, errors);
-    return rc;
+    return n->opts;
 }

@@ -1,6 +1,7 @@
-/* sn_node: one stage-node process: settings, the event loop (I/O and timers only), the
- * worker pool, the actors, the jobs and the starred store. Everything a callback needs is
- * reached from the node, never from a global. */
+/* sn_node: one stage-node process: settings, the loop thread, the worker pool, the actors,
+ * the jobs and the starred store. It runs actors through the sn_vm_ops and reaches other
+ * nodes through the sn_node_remote hooks, both given by main. Everything a callback needs
+ * is reached from the node, never from a global. */
 #ifndef SN_NODE_H
 #define SN_NODE_H
 
@@ -11,26 +12,64 @@
 #include "sn_opts.h"
 #include "sn_router.h"
 #include "sn_shared.h"
+#include "sn_stats.h"
+#include "sn_vm.h"
 #include "sn_wire.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
-struct sn_cluster;
-struct sn_fcache;
+struct ev_loop;
 
 typedef struct sn_node sn_node;
 
-/* sn_node_new: a node for the settings o (which must outlive it), logging to log.
+typedef enum sn_lock_op { SN_LOCK_ACQUIRE, SN_LOCK_EXTEND, SN_LOCK_RELEASE } sn_lock_op;
+
+/* sn_node_remote: how the node reaches other nodes (main wires the cluster in). Every hook
+ * may be NULL: a standalone node. The loop hooks run on the loop thread; the others on any
+ * thread. */
+typedef struct sn_node_remote {
+    void (*flush)(void *ud);          /* loop: send what other threads queued */
+    void (*leave)(void *ud);          /* loop: SIGINT/SIGTERM: leave the cluster cleanly */
+    void (*stages_changed)(void *ud); /* this node's stages changed: announce them */
+    /* lock_home: 1 and the name of the lock's home when it is another node, else 0. */
+    int (*lock_home)(void *ud, const char *lock, char *home, size_t cap);
+    /* lock_send: the request for a lock whose home is another node: SN_OK or an error. */
+    int (*lock_send)(void *ud, const char *home, sn_lock_op op, const char *lock,
+                     uint64_t actor, const char *cb, const void *data, size_t len, double ms);
+    /* lock_grant: at the home, the grant for a requester on another node. */
+    void (*lock_grant)(void *ud, const char *node, uint64_t actor, const char *cb,
+                       const void *data, size_t len);
+    /* send: message m (its name, reply, src, src_stage and payload) to stage on node, mode
+     * an sn_wire_mode. SN_OK, SN_ENOENT (node not alive), SN_EFULL, SN_ENOMEM. */
+    int (*send)(void *ud, const char *node, int mode, const char *stage, const sn_msg *m,
+                const void *payload, size_t len);
+    /* status_self: this node's status view as JSON for peers (caller frees). */
+    int (*status_self)(void *ud, char **json, size_t *len);
+    void *ud;
+} sn_node_remote;
+
+/* sn_node_new: a node for the settings o (which must outlive it), logging to log, running
+ * actors and jobs through vm (copied; vm->ud must outlive the node). Its workers start now.
  * NULL on failure (logged). */
-sn_node *sn_node_new(const sn_opts *o, sn_log *log);
-/* sn_node_destroy: stops and frees everything; NULL is fine; nulls *np. Main thread. */
+sn_node *sn_node_new(const sn_opts *o, sn_log *log, const sn_vm_ops *vm);
+/* sn_node_destroy: stops and frees everything; NULL is fine; nulls *np. Main thread, after
+ * what main attached (remote, HTTP) stopped using the node. */
 void sn_node_destroy(sn_node **np);
 
+/* sn_node_loop: the node's libev loop, for what main attaches (the cluster's sockets). */
+struct ev_loop *sn_node_loop(sn_node *n);
+/* sn_node_attach: the hooks to other nodes (copied); serve: keep running until SIGINT or
+ * SIGTERM (a node with listeners). Main thread, before sn_node_run. */
+void sn_node_attach(sn_node *n, const sn_node_remote *remote, int serve);
+
 /* sn_node_run: starts the actors, runs the loop until nothing can happen any more (no
- * queued message, no job, no timer), and returns the process exit status: 0, or 1 when the
- * standalone script failed at top level. Main thread. */
+ * queued message, no job, no timer), stops the workers and returns the process exit status:
+ * 0, or 1 when the standalone script failed at top level. Main thread. */
 int sn_node_run(sn_node *n);
+/* sn_node_stop: stops the watchdog and the workers (running tasks finish, queued ones are
+ * dropped); after it no worker calls a hook. Idempotent. Main thread. */
+void sn_node_stop(sn_node *n);
 
 /* ---- for bindings and tasks; any thread ---- */
 
@@ -64,35 +103,40 @@ int sn_node_actor_failed(sn_node *n, uint64_t actor, const char *stage);
 int sn_node_mailbox(sn_node *n, uint64_t actor, size_t *len, size_t *peak);
 /* ---- the cluster's side ---- */
 
-/* sn_node_fcache: the bytecode received from other nodes, by hash (the function cache). */
-struct sn_fcache *sn_node_fcache(sn_node *n);
-/* sn_node_cluster: the cluster, or NULL on a standalone node. */
-struct sn_cluster *sn_node_cluster(sn_node *n);
-/* sn_node_wake: makes the loop thread run its commands and flush the cluster's frames. */
+/* sn_node_wake: makes the loop thread run its commands and flush the remote frames. */
 void sn_node_wake(sn_node *n);
+/* sn_node_remote_send: the remote send hook (SN_ENOENT when there is none). */
+int sn_node_remote_send(sn_node *n, const char *node, int mode, const char *stage,
+                        const sn_msg *m, const void *payload, size_t len);
 /* sn_node_deliver: a message from another node, to this node's actors of its stage as its
- * mode says; bytecode in it is loaded only when trusted. Returns an sn_wire_status. */
+ * mode says (sn_send_route, scope local); bytecode in it is loaded only when trusted.
+ * SN_OK, SN_EFULL (every mailbox tried was full), SN_ENOENT (no such stage here),
+ * SN_ENOMEM. */
 int sn_node_deliver(sn_node *n, const sn_wire_message *m, int trusted);
 /* sn_node_local_stages: this node's stages and actor counts into v (names held in names),
  * at most cap; returns how many. */
 size_t sn_node_local_stages(sn_node *n, char (*names)[256], sn_wire_stage *v, size_t cap);
-/* sn_node_status_self: this node's own status view as JSON (caller frees). */
+/* sn_node_status_self: this node's own status view as JSON (caller frees); SN_ENOTSUP when
+ * main attached no status_self hook. */
 int sn_node_status_self(sn_node *n, char **json, size_t *len);
 
-/* ---- counting (metrics) ---- */
-typedef enum sn_count {
-    SN_COUNT_IN,      /* a message handled; label: none */
-    SN_COUNT_OUT,     /* a message sent */
-    SN_COUNT_DROP,    /* a message dropped; label: the reason */
-    SN_COUNT_ERROR,   /* an error; label: chunk|handler|timer|job|thread */
-    SN_COUNT_KILL,    /* a budget or memory kill; label: budget|memory */
-    SN_COUNT_RESTART, /* an actor restarted */
-    SN_COUNT_FAIL     /* an actor failed for good */
-} sn_count;
-/* sn_node_count: one event of stage. Any thread. */
-void sn_node_count(sn_node *n, sn_count what, const char *stage, const char *label);
-/* sn_node_observe: a handler of stage took seconds. Any thread. */
-void sn_node_observe(sn_node *n, const char *stage, double seconds);
+/* ---- for the views (node/ops/sn_views.c); any thread ---- */
+
+/* Per stage: actors (not failed), queued messages and VM memory, summed over the actors. */
+typedef struct sn_node_stage_sum {
+    char stage[256];
+    uint64_t actors, depth, memory;
+} sn_node_stage_sum;
+/* sn_node_stage_sums: one entry per stage into *v (caller frees); returns how many (0 with
+ * *v NULL on out of memory). */
+size_t sn_node_stage_sums(sn_node *n, sn_node_stage_sum **v);
+
+/* sn_node_stats: the node's counting (counters, metrics, last errors). sn_node_workers: its
+ * worker threads. sn_node_uptime: seconds since it started. sn_node_opts: its settings. */
+sn_stats *sn_node_stats(sn_node *n);
+int sn_node_workers(sn_node *n);
+double sn_node_uptime(sn_node *n);
+const sn_opts *sn_node_opts(sn_node *n);
 
 /* sn_node_limits: the governor settings of stage. */
 sn_limits sn_node_limits(sn_node *n, const char *stage);
@@ -109,7 +153,6 @@ int sn_node_spawn(sn_node *n, const char *stage, const char *script, const void 
 void sn_node_timer_arm(sn_node *n, uint64_t task, uint64_t actor, double ms);
 void sn_node_timer_cancel(sn_node *n, uint64_t task);
 
-typedef enum sn_lock_op { SN_LOCK_ACQUIRE, SN_LOCK_EXTEND, SN_LOCK_RELEASE } sn_lock_op;
 /* sn_node_lock: the ordered locks, cluster-wide: each lock has a home node (rendezvous
  * hashing of its name over the alive members); a lock whose home is another node is asked
  * for over the wire. ACQUIRE queues (actor, cb, data) and delivers the grant as a message

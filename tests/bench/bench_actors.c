@@ -2,6 +2,7 @@
  * same run: luaL_newstate()+luaL_openlibs(), and our preloaded state alone (no actor). The
  * actors are real: a node spawns them, each runs its top level and then waits. */
 #include "bench.h"
+#include "lua_actor.h"
 #include "lua_state.h"
 #include "sn_error.h"
 #include "sn_node.h"
@@ -64,7 +65,10 @@ static per our_states(int n, sn_log *log)
 static per actors(int n, sn_log *log)
 {
     sn_opts o = {.preload = "preload", .threads = 2, .log_level = SN_LOG_WARN};
-    sn_node *node = sn_node_new(&o, log);
+    sn_lua_ctx ctx = {0};
+    sn_vm_ops vm;
+    sn_lua_actor_ops(&ctx, &vm);
+    sn_node *node = sn_node_new(&o, log, &vm);
     lua_State *L = luaL_newstate();
     luaL_openlibs(L);
     luaL_dostring(L, "return function () stage.waitfor('ping', function () return 'pong' end) end");

@@ -4,12 +4,28 @@
 
 #include <criterion/criterion.h>
 
+/* The table never runs an actor: a VM that is nothing. */
+static int vm_open(void *ud, const sn_vm_actor *conf, void **vm)
+{
+    (void)ud, (void)conf;
+    *vm = NULL;
+    return SN_OK;
+}
+
+static void vm_close(void *ud, void *vm)
+{
+    (void)ud, (void)vm;
+}
+
+static const sn_vm_ops no_vm = {.actor_open = vm_open, .actor_close = vm_close};
+
 static sn_actor *make(sn_log *log, uint64_t id)
 {
     char name[32];
     snprintf(name, sizeof name, "a%llu", (unsigned long long)id);
     sn_actor_conf conf = {.id = id, .stage = "s", .name = name, .node_name = "n",
-                          .preload = "no-such-dir", .limits = SN_LIMITS_DEFAULT, .log = log};
+                          .preload = "no-such-dir", .limits = SN_LIMITS_DEFAULT, .log = log,
+                          .vm = &no_vm};
     int err;
     sn_actor *a = sn_actor_new(&conf, &err);
     cr_assert_not_null(a, "%s", sn_strerror(err));
