@@ -18,13 +18,6 @@
 #include <time.h>
 #include <unistd.h>
 
-double sn_clock_seconds(clockid_t id)
-{
-    struct timespec ts;
-    clock_gettime(id, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 sn_lua_host *sn_lua_host_of(lua_State *L)
 {
     return *(sn_lua_host **)lua_getextraspace(L);

@@ -3,6 +3,7 @@
 #ifndef SN_LUA_STATE_H
 #define SN_LUA_STATE_H
 
+#include "sn_clock.h" /* sn_clock_seconds: process.tick, thread.tick */
 #include "sn_log.h"
 
 #include <lua.h>
@@ -48,9 +49,6 @@ typedef struct sn_lua_host {
 /* sn_lua_new: a new state owned by host, with everything but preload installed.
  * Returns NULL on out of memory (logged). Caller owns the state (lua_close). */
 lua_State *sn_lua_new(sn_lua_host *host);
-
-/* sn_clock_seconds: clock id in seconds, as a float (process.tick, thread.tick). */
-double sn_clock_seconds(clockid_t id);
 
 /* sn_lua_host_of: the host given to sn_lua_new. */
 sn_lua_host *sn_lua_host_of(lua_State *L);
