@@ -415,7 +415,7 @@ sn_node *sn_node_new(const sn_opts *o, sn_log *log)
     n->actors = sn_actors_new();
     n->router = sn_router_new();
     n->locks = sn_locks_new(LOCK_LEASE);
-    n->once = sn_once_new();
+    n->once = sn_once_new(o->once_keys > 0 ? (size_t)o->once_keys : SN_ONCE_KEYS_DEFAULT, log);
     n->limits = sn_limits_new(o->stage.item, o->stage.n);
     n->fcache = sn_fcache_new();
     if (!n->loop || !n->shared || !n->actors || !n->router || !n->locks || !n->once ||
@@ -781,13 +781,19 @@ int sn_node_lock(sn_node *n, sn_lock_op op, const char *name, uint64_t actor, co
     return sn_node_lock_at_home(n, op, name, "", actor, cb, data, len, ms);
 }
 
-int sn_node_once(sn_node *n, const char *key, int forget)
+int sn_node_once(sn_node *n, const char *key, int forget, int *first)
 {
     if (forget) {
         sn_once_forget(n->once, key);
-        return 0;
+        *first = 0;
+        return SN_OK;
     }
-    return sn_once_first(n->once, key) == 1;
+    return sn_once_first(n->once, key, first);
+}
+
+size_t sn_node_once_keys(sn_node *n)
+{
+    return sn_once_max_keys(n->once);
 }
 
 int sn_node_post(sn_node *n, uint64_t actor, sn_msg *m, int force)
