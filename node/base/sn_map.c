@@ -1,6 +1,8 @@
-/* sn_map: linear probing over a power-of-two table of slots. A slot keeps the key's hash, so
- * a probe compares strings only when the hashes agree; removal leaves a tombstone, and a
- * rehash (grown, or at the same size when tombstones pile up) clears them. */
+/* sn_map: linear probing over a power-of-two table of slots. A slot keeps the key's hash (a
+ * uint64 key is its own hash), so a probe compares strings only when the hashes agree; the
+ * home slot is the top bits of hash * 2^64/phi (Fibonacci hashing), which spreads sequential
+ * ids and FNV's weak top bits alike. Removal leaves a tombstone; a rehash (grown, or at the
+ * same size when tombstones pile up) clears them. */
 #include "sn_map.h"
 #include "sn_error.h"
 
@@ -11,12 +13,9 @@
 enum { MIN_CAP = 16 };
 
 typedef struct slot {
-    uint64_t hash;
-    union {
-        uint64_t u64;
-        char *str;
-    } key;
-    void *value; /* NULL: empty; TOMB: removed */
+    uint64_t hash; /* SN_MAP_U64: the key itself; SN_MAP_STR: the FNV-1a of str */
+    char *str;     /* SN_MAP_STR: the key (owned) */
+    void *value;   /* NULL: empty; TOMB: removed */
 } slot;
 
 struct sn_map {
@@ -24,7 +23,8 @@ struct sn_map {
     sn_map_alloc_fn alloc;
     void *ud;
     slot *slot;
-    size_t cap; /* 0, or a power of two */
+    size_t cap;     /* 0, or a power of two */
+    unsigned shift; /* 64 - log2(cap) */
     size_t count, tombs;
 };
 
@@ -42,30 +42,33 @@ static void *default_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     return realloc(ptr, nsize);
 }
 
+/* FNV-1a, 64 bits: the offset basis and one step. */
+#define FNV_BASIS 0xcbf29ce484222325ull
+#define FNV_STEP(h, c) (((h) ^ (unsigned char)(c)) * 0x100000001b3ull)
+
 uint64_t sn_map_hash(const void *data, size_t len)
 {
     const unsigned char *p = data;
-    uint64_t h = 0xcbf29ce484222325ull; /* the FNV-1a 64-bit offset basis */
+    uint64_t h = FNV_BASIS;
     for (size_t i = 0; i < len; i++)
-        h = (h ^ p[i]) * 1099511628211ull;
+        h = FNV_STEP(h, p[i]);
     return h;
 }
 
-/* Integer keys: the 64-bit finalizer of splitmix64, so sequential ids spread out. */
-static uint64_t hash_u64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    x ^= x >> 31;
-    return x;
-}
-
+/* sn_map_hash of the string s, in the same pass as its length. */
 static uint64_t hash_str(const char *s, size_t *len)
 {
-    *len = strlen(s);
-    return sn_map_hash(s, *len);
+    uint64_t h = FNV_BASIS;
+    const char *p = s;
+    for (; *p; p++)
+        h = FNV_STEP(h, *p);
+    *len = (size_t)(p - s);
+    return h;
+}
+
+static size_t home(const sn_map *m, uint64_t h)
+{
+    return (size_t)((h * 0x9e3779b97f4a7c15ull) >> m->shift);
 }
 
 sn_map *sn_map_new_alloc(sn_map_kind kind, sn_map_alloc_fn alloc, void *ud)
@@ -93,7 +96,7 @@ static void free_keys(sn_map *m)
     for (size_t i = 0; i < m->cap; i++) {
         slot *s = &m->slot[i];
         if (s->value && s->value != TOMB)
-            m->alloc(m->ud, s->key.str, strlen(s->key.str) + 1, 0);
+            m->alloc(m->ud, s->str, strlen(s->str) + 1, 0);
     }
 }
 
@@ -122,21 +125,42 @@ size_t sn_map_count(const sn_map *m)
     return m->count;
 }
 
-/* The slot holding the key (hash h), or NULL. */
-static slot *find(const sn_map *m, uint64_t h, uint64_t u, const char *str)
+/* The slot of the uint64 key, or NULL. */
+static slot *find_u64(const sn_map *m, uint64_t key)
 {
     if (!m->cap)
         return NULL;
     size_t mask = m->cap - 1;
-    for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+    for (size_t i = home(m, key);; i = (i + 1) & mask) {
+        slot *s = &m->slot[i];
+        if (s->hash == key && s->value && s->value != TOMB)
+            return s;
+        if (!s->value)
+            return NULL;
+    }
+}
+
+/* The slot of the string key (hash h), or NULL. */
+static slot *find_str(const sn_map *m, uint64_t h, const char *key)
+{
+    if (!m->cap)
+        return NULL;
+    size_t mask = m->cap - 1;
+    for (size_t i = home(m, h);; i = (i + 1) & mask) {
         slot *s = &m->slot[i];
         if (!s->value)
             return NULL;
-        if (s->value == TOMB || s->hash != h)
-            continue;
-        if (str ? strcmp(s->key.str, str) == 0 : s->key.u64 == u)
+        if (s->hash == h && s->value != TOMB && strcmp(s->str, key) == 0)
             return s;
     }
+}
+
+static unsigned log2_of(size_t cap)
+{
+    unsigned n = 0;
+    while ((size_t)1 << n < cap)
+        n++;
+    return n;
 }
 
 /* Moves every live entry into a table of cap slots. SN_OK or SN_ENOMEM (map unchanged). */
@@ -146,20 +170,23 @@ static int rehash(sn_map *m, size_t cap)
     if (!t)
         return SN_ENOMEM;
     memset(t, 0, cap * sizeof *t);
-    for (size_t i = 0; i < m->cap; i++) {
-        slot *s = &m->slot[i];
+    slot *old = m->slot;
+    size_t oldcap = m->cap;
+    m->slot = t;
+    m->cap = cap;
+    m->shift = 64 - log2_of(cap);
+    m->tombs = 0;
+    for (size_t i = 0; i < oldcap; i++) {
+        slot *s = &old[i];
         if (!s->value || s->value == TOMB)
             continue;
-        size_t j = (size_t)s->hash & (cap - 1);
+        size_t j = home(m, s->hash);
         while (t[j].value)
             j = (j + 1) & (cap - 1);
         t[j] = *s;
     }
-    if (m->slot)
-        m->alloc(m->ud, m->slot, m->cap * sizeof *m->slot, 0);
-    m->slot = t;
-    m->cap = cap;
-    m->tombs = 0;
+    if (old)
+        m->alloc(m->ud, old, oldcap * sizeof *old, 0);
     return SN_OK;
 }
 
@@ -178,7 +205,7 @@ static int reserve_one(sn_map *m)
 static slot *free_slot(sn_map *m, uint64_t h)
 {
     size_t mask = m->cap - 1;
-    size_t i = (size_t)h & mask;
+    size_t i = home(m, h);
     while (m->slot[i].value && m->slot[i].value != TOMB)
         i = (i + 1) & mask;
     if (m->slot[i].value == TOMB)
@@ -190,7 +217,7 @@ static void *take(sn_map *m, slot *s)
 {
     void *v = s->value;
     if (m->kind == SN_MAP_STR)
-        m->alloc(m->ud, s->key.str, strlen(s->key.str) + 1, 0);
+        m->alloc(m->ud, s->str, strlen(s->str) + 1, 0);
     s->value = TOMB;
     m->count--;
     m->tombs++;
@@ -204,24 +231,23 @@ static void *take(sn_map *m, slot *s)
 void *sn_map_get(const sn_map *m, uint64_t key)
 {
     assert(m->kind == SN_MAP_U64 && "sn_map_get: not a uint64 map");
-    slot *s = find(m, hash_u64(key), key, NULL);
+    slot *s = find_u64(m, key);
     return s ? s->value : NULL;
 }
 
 int sn_map_put(sn_map *m, uint64_t key, void *value)
 {
     assert(m->kind == SN_MAP_U64 && value && "sn_map_put: not a uint64 map, or NULL value");
-    uint64_t h = hash_u64(key);
-    slot *s = find(m, h, key, NULL);
+    slot *s = find_u64(m, key);
     if (s) {
         s->value = value;
         return SN_OK;
     }
     if (reserve_one(m) != SN_OK)
         return SN_ENOMEM;
-    s = free_slot(m, h);
-    s->hash = h;
-    s->key.u64 = key;
+    s = free_slot(m, key);
+    s->hash = key;
+    s->str = NULL;
     s->value = value;
     m->count++;
     return SN_OK;
@@ -230,7 +256,7 @@ int sn_map_put(sn_map *m, uint64_t key, void *value)
 void *sn_map_del(sn_map *m, uint64_t key)
 {
     assert(m->kind == SN_MAP_U64 && "sn_map_del: not a uint64 map");
-    slot *s = find(m, hash_u64(key), key, NULL);
+    slot *s = find_u64(m, key);
     return s ? take(m, s) : NULL;
 }
 
@@ -239,7 +265,7 @@ void *sn_map_sget(const sn_map *m, const char *key)
     assert(m->kind == SN_MAP_STR && key && "sn_map_sget: not a string map, or NULL key");
     size_t len;
     uint64_t h = hash_str(key, &len);
-    slot *s = find(m, h, 0, key);
+    slot *s = find_str(m, h, key);
     return s ? s->value : NULL;
 }
 
@@ -249,7 +275,7 @@ int sn_map_sput(sn_map *m, const char *key, void *value)
            "sn_map_sput: not a string map, or NULL key or value");
     size_t len;
     uint64_t h = hash_str(key, &len);
-    slot *s = find(m, h, 0, key);
+    slot *s = find_str(m, h, key);
     if (s) {
         s->value = value;
         return SN_OK;
@@ -264,7 +290,7 @@ int sn_map_sput(sn_map *m, const char *key, void *value)
     memcpy(copy, key, len + 1);
     s = free_slot(m, h);
     s->hash = h;
-    s->key.str = copy;
+    s->str = copy;
     s->value = value;
     m->count++;
     return SN_OK;
@@ -275,7 +301,7 @@ void *sn_map_sdel(sn_map *m, const char *key)
     assert(m->kind == SN_MAP_STR && key && "sn_map_sdel: not a string map, or NULL key");
     size_t len;
     uint64_t h = hash_str(key, &len);
-    slot *s = find(m, h, 0, key);
+    slot *s = find_str(m, h, key);
     return s ? take(m, s) : NULL;
 }
 
@@ -285,8 +311,8 @@ int sn_map_next(const sn_map *m, size_t *pos, sn_map_item *out)
         const slot *s = &m->slot[i];
         if (!s->value || s->value == TOMB)
             continue;
-        out->key_u64 = m->kind == SN_MAP_U64 ? s->key.u64 : 0;
-        out->key_str = m->kind == SN_MAP_STR ? s->key.str : NULL;
+        out->key_u64 = m->kind == SN_MAP_U64 ? s->hash : 0;
+        out->key_str = s->str;
         out->value = s->value;
         *pos = i + 1;
         return 1;

@@ -97,18 +97,23 @@ static int valid_name(const char *s, int colon)
 /* The label values of a lookup: NULL pointers read as "". */
 typedef const char *label_values[SN_METRICS_MAX_LABELS];
 
-/* A series' key in its family's map: each value (cut as copy_value cuts it) as its length,
- * ':' and its bytes, so that no two lists of values share a key. */
-enum { KEY_MAX = SN_METRICS_MAX_LABELS * (SN_METRICS_MAX_LABEL_VALUE + 5) + 1 };
+/* A series' key in its family's map: each value (cut as copy_value cuts it) as one byte
+ * holding its length + 1 (never NUL), then its bytes, so that no two lists of values share a
+ * key. Built with memcpy: lookups run on every message. */
+enum { KEY_MAX = SN_METRICS_MAX_LABELS * (SN_METRICS_MAX_LABEL_VALUE + 1) + 1 };
+_Static_assert(SN_METRICS_MAX_LABEL_VALUE + 1 <= 255, "a value's length fits one byte");
 
 static void key_of(const label_values vs, char key[KEY_MAX])
 {
     size_t at = 0;
     for (int i = 0; i < SN_METRICS_MAX_LABELS; i++) {
         const char *v = vs[i] ? vs[i] : "";
-        int n = (int)strnlen(v, SN_METRICS_MAX_LABEL_VALUE);
-        at += (size_t)snprintf(key + at, KEY_MAX - at, "%d:%.*s", n, n, v);
+        size_t n = strnlen(v, SN_METRICS_MAX_LABEL_VALUE);
+        key[at++] = (char)(unsigned char)(n + 1);
+        memcpy(key + at, v, n);
+        at += n;
     }
+    key[at] = '\0';
 }
 
 static void copy_value(char *dst, const char *src)
