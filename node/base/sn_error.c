@@ -1,6 +1,9 @@
 /* sn_error: messages for the error enum. */
 #include "sn_error.h"
 
+#include <assert.h>
+#include <stdio.h>
+
 const char *sn_strerror(int err)
 {
     switch ((sn_err)err) {
@@ -17,6 +20,31 @@ const char *sn_strerror(int err)
     case SN_ECLOSED: return "closed";
     case SN_ETIMEDOUT: return "timed out";
     case SN_EUNTRUSTED: return "untrusted source";
+    case SN_ENOROUTE: return "no route";
+    case SN_EDOWN: return "node down";
     }
     return "unknown error";
+}
+
+const char *sn_error_text(int code, const char *subject, char *buf, size_t cap)
+{
+    assert(buf && cap > 0 && "sn_error_text: no buffer");
+    const char *text;
+    switch (code) {
+    case SN_EFULL: text = "mailbox full"; break;
+    case SN_ETIMEDOUT: text = "timeout"; break;
+    case SN_ENOROUTE:
+        if (subject) {
+            snprintf(buf, cap, "no route to %s", subject);
+            return buf;
+        }
+        text = "no route";
+        break;
+    default: text = sn_strerror(code); break;
+    }
+    if (subject && *subject)
+        snprintf(buf, cap, "%s: %s", text, subject);
+    else
+        snprintf(buf, cap, "%s", text);
+    return buf;
 }

@@ -3,6 +3,8 @@
 #ifndef SN_ERROR_H
 #define SN_ERROR_H
 
+#include <stddef.h>
+
 typedef enum sn_err {
     SN_OK = 0,
     SN_ENOMEM,    /* out of memory */
@@ -16,10 +18,19 @@ typedef enum sn_err {
     SN_EFULL,     /* a bounded queue is full */
     SN_ECLOSED,   /* the object is shutting down */
     SN_ETIMEDOUT, /* a deadline passed */
-    SN_EUNTRUSTED /* code offered by a source that is not trusted */
+    SN_EUNTRUSTED, /* code offered by a source that is not trusted */
+    SN_ENOROUTE,   /* no actor or node runs the target */
+    SN_EDOWN       /* the node the message was for is down */
 } sn_err;
 
 /* sn_strerror: a static, human-readable text for err; never NULL. */
 const char *sn_strerror(int err);
+
+/* sn_error_text: the failure text a script sees for code (the second value of a failed
+ * request, a signal's error reply), built in buf (cap > 0 bytes, truncated to fit) and
+ * returned: SN_EFULL "mailbox full", SN_ENOROUTE "no route to SUBJECT" (or "no route"),
+ * SN_EDOWN "node down", SN_ETIMEDOUT "timeout"; any other code its sn_strerror text. A
+ * subject the text has no place for is appended as "TEXT: SUBJECT". subject may be NULL. */
+const char *sn_error_text(int code, const char *subject, char *buf, size_t cap);
 
 #endif

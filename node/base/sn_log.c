@@ -1,5 +1,6 @@
 /* sn_log: one record is one fwrite, so glibc's stream lock keeps lines whole. */
 #include "sn_log.h"
+#include "sn_clock.h"
 #include "sn_error.h"
 
 #include <stdarg.h>
@@ -70,15 +71,16 @@ void sn_log_write(sn_log *log, sn_log_level level, const char *who, const char *
     char *buf = stack;
     size_t cap = sizeof stack;
 
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    double wall = sn_clock_wall();
+    time_t sec = (time_t)wall;
+    long ms = (long)((wall - (double)sec) * 1000.0);
     struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
+    gmtime_r(&sec, &tm);
     char when[32];
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
 
     for (int pass = 0; pass < 2; pass++) {
-        int head = snprintf(buf, cap, "%s.%03ldZ [%s] [%s] ", when, ts.tv_nsec / 1000000L,
+        int head = snprintf(buf, cap, "%s.%03ldZ [%s] [%s] ", when, ms,
                             level_tags[level], who ? who : "node");
         if (head < 0)
             return;

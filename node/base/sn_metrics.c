@@ -1,8 +1,10 @@
-/* sn_metrics: families in a list under the registry's mutex; a family's series in a hash
- * table under its rwlock, each series allocated once so handles stay valid; values are atomics. */
+/* sn_metrics: families in a list under the registry's mutex; a family's series in an sn_map
+ * (keyed by their label values) under its rwlock, each series allocated once so handles stay valid; values are atomics. */
 #include "sn_metrics.h"
 
+#include "sn_clock.h"
 #include "sn_error.h"
+#include "sn_map.h"
 
 #include <assert.h>
 #include <math.h>
@@ -12,15 +14,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 const double sn_metrics_handler_buckets[10] = {0.0001, 0.0005, 0.001, 0.005, 0.01,
                                                0.05,   0.1,    0.5,   1,     5};
 
 struct sn_series {
     sn_series *next;  /* in creation order, for a stable rendering */
-    sn_series *hnext; /* hash chain */
-    uint64_t hash;
     sn_metric *family;
     char values[SN_METRICS_MAX_LABELS][SN_METRICS_MAX_LABEL_VALUE + 1];
     _Atomic uint64_t value;    /* counter: the count; gauge: the bits of a double */
@@ -41,8 +40,7 @@ struct sn_metric {
     pthread_rwlock_t lock; /* guards the series list, the table and the collector */
     sn_series *first, *last;
     size_t nseries;
-    sn_series **table;
-    size_t tcap;              /* a power of two */
+    sn_map *byvalues;         /* key_of(values) -> series */
     sn_series *overflow;      /* labelled families: the "_other" series */
     atomic_int overflow_used; /* rendered only once handed out */
     sn_metrics_collect_fn collect;
@@ -55,7 +53,7 @@ struct sn_metrics {
     size_t max_series;
     sn_metric *dropped;      /* stage_metrics_dropped_series_total{metric} */
     sn_series *uptime;       /* set at each render when the standard set is registered */
-    struct timespec started; /* CLOCK_MONOTONIC at sn_metrics_std_register */
+    double started;          /* sn_clock_mono at sn_metrics_std_register */
 };
 
 /* ---- doubles in atomics ---- */
@@ -99,19 +97,23 @@ static int valid_name(const char *s, int colon)
 /* The label values of a lookup: NULL pointers read as "". */
 typedef const char *label_values[SN_METRICS_MAX_LABELS];
 
-static uint64_t hash_values(const label_values vs)
+/* A series' key in its family's map: each value (cut as copy_value cuts it) as one byte
+ * holding its length + 1 (never NUL), then its bytes, so that no two lists of values share a
+ * key. Built with memcpy: lookups run on every message. */
+enum { KEY_MAX = SN_METRICS_MAX_LABELS * (SN_METRICS_MAX_LABEL_VALUE + 1) + 1 };
+_Static_assert(SN_METRICS_MAX_LABEL_VALUE + 1 <= 255, "a value's length fits one byte");
+
+static void key_of(const label_values vs, char key[KEY_MAX])
 {
-    uint64_t h = 1469598103934665603ULL;
+    size_t at = 0;
     for (int i = 0; i < SN_METRICS_MAX_LABELS; i++) {
         const char *v = vs[i] ? vs[i] : "";
-        for (size_t k = 0; k < SN_METRICS_MAX_LABEL_VALUE && v[k]; k++) {
-            h ^= (unsigned char)v[k];
-            h *= 1099511628211ULL;
-        }
-        h ^= 0xff;
-        h *= 1099511628211ULL;
+        size_t n = strnlen(v, SN_METRICS_MAX_LABEL_VALUE);
+        key[at++] = (char)(unsigned char)(n + 1);
+        memcpy(key + at, v, n);
+        at += n;
     }
-    return h;
+    key[at] = '\0';
 }
 
 static void copy_value(char *dst, const char *src)
@@ -119,17 +121,6 @@ static void copy_value(char *dst, const char *src)
     size_t n = src ? strnlen(src, SN_METRICS_MAX_LABEL_VALUE) : 0;
     if (n) memcpy(dst, src, n);
     dst[n] = '\0';
-}
-
-/* Whether s holds the values vs (as cut by copy_value). */
-static int same_values(const sn_series *s, const label_values vs)
-{
-    for (int i = 0; i < SN_METRICS_MAX_LABELS; i++) {
-        const char *v = vs[i] ? vs[i] : "";
-        size_t n = strnlen(v, SN_METRICS_MAX_LABEL_VALUE);
-        if (strlen(s->values[i]) != n || memcmp(s->values[i], v, n) != 0) return 0;
-    }
-    return 1;
 }
 
 /* ---- series ---- */
@@ -140,12 +131,8 @@ static sn_series *series_alloc(sn_metric *m, const label_values vs)
     sn_series *s = calloc(1, sizeof *s + ncounts * sizeof s->counts[0]);
     if (!s) return NULL;
     s->family = m;
-    label_values own = {NULL};
-    for (int i = 0; i < m->nlabels; i++) {
+    for (int i = 0; i < m->nlabels; i++)
         copy_value(s->values[i], vs[i]);
-        own[i] = s->values[i];
-    }
-    s->hash = hash_values(own);
     atomic_init(&s->value, m->type == SN_METRIC_GAUGE ? bits_of(0.0) : 0);
     atomic_init(&s->sum, bits_of(0.0));
     for (size_t i = 0; i < ncounts; i++)
@@ -153,39 +140,17 @@ static sn_series *series_alloc(sn_metric *m, const label_values vs)
     return s;
 }
 
-static sn_series *table_find(sn_metric *m, uint64_t h, const label_values vs)
+/* Links s (keyed key) into m: SN_OK, or SN_ENOMEM (s not linked); m's write lock is held. */
+static int series_link(sn_metric *m, sn_series *s, const char *key)
 {
-    for (sn_series *s = m->table[h & (m->tcap - 1)]; s; s = s->hnext)
-        if (s->hash == h && same_values(s, vs)) return s;
-    return NULL;
-}
-
-static int table_grow(sn_metric *m)
-{
-    size_t ncap = m->tcap * 2;
-    sn_series **nt = calloc(ncap, sizeof *nt);
-    if (!nt) return SN_ENOMEM;
-    for (sn_series *s = m->first; s; s = s->next) {
-        s->hnext = nt[s->hash & (ncap - 1)];
-        nt[s->hash & (ncap - 1)] = s;
-    }
-    free(m->table);
-    m->table = nt;
-    m->tcap = ncap;
-    return SN_OK;
-}
-
-/* Links s into m; m's write lock is held. */
-static void series_link(sn_metric *m, sn_series *s)
-{
-    s->hnext = m->table[s->hash & (m->tcap - 1)];
-    m->table[s->hash & (m->tcap - 1)] = s;
+    if (sn_map_sput(m->byvalues, key, s) != SN_OK) return SN_ENOMEM;
     if (m->last)
         m->last->next = s;
     else
         m->first = s;
     m->last = s;
     m->nseries++;
+    return SN_OK;
 }
 
 static void count_dropped(sn_metric *m, uint64_t n)
@@ -207,19 +172,22 @@ sn_series *sn_metric_childv(sn_metric *m, const char *const *values, size_t n)
     label_values vs = {NULL};
     for (size_t i = 0; i < n && i < (size_t)m->nlabels; i++)
         vs[i] = values[i];
-    uint64_t h = hash_values(vs);
+    char key[KEY_MAX];
+    key_of(vs, key);
 
     pthread_rwlock_rdlock(&m->lock);
-    sn_series *s = table_find(m, h, vs);
+    sn_series *s = sn_map_sget(m->byvalues, key);
     pthread_rwlock_unlock(&m->lock);
     if (s) return s;
 
     pthread_rwlock_wrlock(&m->lock);
-    s = table_find(m, h, vs);
+    s = sn_map_sget(m->byvalues, key);
     if (!s && m->nseries < m->reg->max_series) {
-        int ok = m->nseries < m->tcap * 2 || table_grow(m) == SN_OK;
-        s = ok ? series_alloc(m, vs) : NULL;
-        if (s) series_link(m, s);
+        s = series_alloc(m, vs);
+        if (s && series_link(m, s, key) != SN_OK) {
+            free(s);
+            s = NULL;
+        }
     }
     pthread_rwlock_unlock(&m->lock);
     if (s) return s;
@@ -296,7 +264,7 @@ static void metric_free(sn_metric *m)
         free(s);
     }
     free(m->overflow);
-    free(m->table);
+    sn_map_destroy(&m->byvalues);
     free(m->name);
     free(m->help);
     for (int i = 0; i < SN_METRICS_MAX_LABELS; i++)
@@ -353,9 +321,8 @@ static sn_metric *metric_alloc(sn_metrics *reg, const sn_metric_desc *d)
     }
     m->nbuckets = d->type == SN_METRIC_HISTOGRAM ? d->nbuckets : 0;
     if (m->nbuckets) memcpy(m->buckets, d->buckets, m->nbuckets * sizeof m->buckets[0]);
-    m->tcap = 16;
-    m->table = calloc(m->tcap, sizeof *m->table);
-    bad |= !m->table;
+    m->byvalues = sn_map_new(SN_MAP_STR);
+    bad |= !m->byvalues;
     if (!bad && m->nlabels > 0) {
         label_values other;
         for (int i = 0; i < SN_METRICS_MAX_LABELS; i++)
@@ -365,8 +332,13 @@ static sn_metric *metric_alloc(sn_metrics *reg, const sn_metric_desc *d)
     } else if (!bad) {
         /* An unlabelled family is one series, there from the start (it renders as 0). */
         label_values none = {NULL};
+        char key[KEY_MAX];
+        key_of(none, key);
         sn_series *s = series_alloc(m, none);
-        if (s) series_link(m, s);
+        if (s && series_link(m, s, key) != SN_OK) {
+            free(s);
+            s = NULL;
+        }
         bad |= !s;
     }
     if (bad) {
@@ -648,10 +620,7 @@ int sn_metrics_render(sn_metrics *reg, size_t max_bytes, char **out, size_t *len
     textbuf b = {.max = max_bytes};
     pthread_mutex_lock(&reg->lock);
     if (reg->uptime) {
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        sn_series_set(reg->uptime, (double)(now.tv_sec - reg->started.tv_sec) +
-                                       (double)(now.tv_nsec - reg->started.tv_nsec) / 1e9);
+        sn_series_set(reg->uptime, sn_clock_mono() - reg->started);
     }
     for (sn_metric *m = reg->first; m && !b.err; m = m->next)
         render_family(&b, m);
@@ -748,7 +717,7 @@ int sn_metrics_std_register(sn_metrics *reg, sn_metrics_std *std, const char *no
     sn_series_set(std->node_info, 1);
     std->uptime = sn_metric_child(uptime, NULL, NULL);
     pthread_mutex_lock(&reg->lock);
-    clock_gettime(CLOCK_MONOTONIC, &reg->started);
+    reg->started = sn_clock_mono();
     reg->uptime = std->uptime;
     pthread_mutex_unlock(&reg->lock);
     return SN_OK;

@@ -1,15 +1,16 @@
-/* sn_fcache: a chained hash over a FIFO of entries; eviction drops the oldest. */
+/* sn_fcache: an sn_map (keyed by the hash in hex) over a FIFO of entries; eviction drops the
+ * oldest. */
 #include "sn_fcache.h"
+#include "sn_error.h"
+#include "sn_map.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { BUCKETS = 4096 };
-
 typedef struct entry {
-    struct entry *next_hash, *next_age;
+    struct entry *next_age;
     unsigned char hash[16];
     size_t len;
     char code[];
@@ -17,24 +18,35 @@ typedef struct entry {
 
 struct sn_fcache {
     pthread_mutex_t mu;
-    entry *bucket[BUCKETS];
+    sn_map *byhash; /* hex of the hash -> entry */
     entry *oldest, *newest;
     size_t count, bytes;
     _Atomic uint64_t hits, misses;
 };
 
-static size_t bucket_of(const unsigned char hash[16])
+enum { KEY_LEN = 33 }; /* 32 hex digits and a NUL */
+
+static void key_of(const unsigned char hash[16], char key[KEY_LEN])
 {
-    size_t b;
-    memcpy(&b, hash, sizeof b);
-    return b % BUCKETS;
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < 16; i++) {
+        key[2 * i] = hex[hash[i] >> 4];
+        key[2 * i + 1] = hex[hash[i] & 15];
+    }
+    key[32] = '\0';
 }
 
 sn_fcache *sn_fcache_new(void)
 {
     sn_fcache *f = calloc(1, sizeof *f);
-    if (f)
-        pthread_mutex_init(&f->mu, NULL);
+    if (!f)
+        return NULL;
+    f->byhash = sn_map_new(SN_MAP_STR);
+    if (!f->byhash) {
+        free(f);
+        return NULL;
+    }
+    pthread_mutex_init(&f->mu, NULL);
     return f;
 }
 
@@ -48,17 +60,10 @@ void sn_fcache_destroy(sn_fcache **fp)
         f->oldest = e->next_age;
         free(e);
     }
+    sn_map_destroy(&f->byhash);
     pthread_mutex_destroy(&f->mu);
     free(f);
     *fp = NULL;
-}
-
-static entry **find(sn_fcache *f, const unsigned char hash[16])
-{
-    entry **p = &f->bucket[bucket_of(hash)];
-    while (*p && memcmp((*p)->hash, hash, 16) != 0)
-        p = &(*p)->next_hash;
-    return p;
 }
 
 static void evict_oldest(sn_fcache *f)
@@ -67,9 +72,9 @@ static void evict_oldest(sn_fcache *f)
     f->oldest = e->next_age;
     if (!f->oldest)
         f->newest = NULL;
-    entry **p = find(f, e->hash);
-    if (*p == e)
-        *p = e->next_hash;
+    char key[KEY_LEN];
+    key_of(e->hash, key);
+    sn_map_sdel(f->byhash, key);
     f->count--;
     f->bytes -= e->len;
     free(e);
@@ -79,12 +84,18 @@ void sn_fcache_store(sn_fcache *f, const unsigned char hash[16], const char *cod
 {
     if (len > SN_FCACHE_BYTES)
         return;
+    char key[KEY_LEN];
+    key_of(hash, key);
     pthread_mutex_lock(&f->mu);
-    if (*find(f, hash)) {
+    if (sn_map_sget(f->byhash, key)) {
         pthread_mutex_unlock(&f->mu);
         return;
     }
     entry *e = malloc(sizeof *e + len);
+    if (e && sn_map_sput(f->byhash, key, e) != SN_OK) {
+        free(e);
+        e = NULL;
+    }
     if (e) {
         while (f->oldest && (f->count >= SN_FCACHE_ENTRIES || f->bytes + len > SN_FCACHE_BYTES))
             evict_oldest(f);
@@ -97,9 +108,6 @@ void sn_fcache_store(sn_fcache *f, const unsigned char hash[16], const char *cod
         else
             f->oldest = e;
         f->newest = e;
-        entry **p = find(f, hash);
-        e->next_hash = *p;
-        *p = e;
         f->count++;
         f->bytes += len;
     }
@@ -108,8 +116,10 @@ void sn_fcache_store(sn_fcache *f, const unsigned char hash[16], const char *cod
 
 char *sn_fcache_lookup(sn_fcache *f, const unsigned char hash[16], size_t *len)
 {
+    char key[KEY_LEN];
+    key_of(hash, key);
     pthread_mutex_lock(&f->mu);
-    entry *e = *find(f, hash);
+    entry *e = sn_map_sget(f->byhash, key);
     char *copy = e ? malloc(e->len ? e->len : 1) : NULL;
     if (copy) {
         memcpy(copy, e->code, e->len);

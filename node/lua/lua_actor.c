@@ -2,6 +2,7 @@
  * protected call, so even our own pushes (which may hit the memory cap) cannot unwind past
  * it; the user's code runs in a nested protected call with a traceback and the governor. */
 #include "lua_actor.h"
+#include "sn_clock.h"
 #include "lua_signal.h"
 #include "lua_state.h"
 #include "lua_thread.h"
@@ -120,9 +121,7 @@ static int run_start(lua_State *L, const sn_msg *m)
 static void start_failed(sn_actor *a, sn_node *n)
 {
     sn_log *log = sn_node_log(n);
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    double now = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    double now = sn_clock_mono();
     int count = 0;
     while (sn_actor_may_restart(a, now, &count)) {
         sn_log_write(log, SN_LOG_WARN, sn_actor_name(a), "restarting (%d of at most %d in %g s)",
@@ -174,15 +173,13 @@ static int handle(lua_State *L)
         j->start_failed = run_start(L, m) != SN_OK;
         break;
     case SN_MSG_SIGNAL: {
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
+        double t0 = sn_clock_mono();
         sn_waitfor_dispatch(L, m);
-        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double took = sn_clock_mono() - t0;
         sn_node *n = sn_actor_node(a);
         sn_stats_count(sn_node_stats(n), SN_COUNT_IN, sn_actor_stage(a), NULL);
         sn_stats_observe(sn_node_stats(n), sn_actor_stage(a),
-                         (double)(t1.tv_sec - t0.tv_sec) +
-                             (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9);
+                         took);
         break;
     }
     case SN_MSG_HANDLER: sn_waitfor_adopt(L, m); break;

@@ -1,6 +1,7 @@
 /* lua_host: what every binding shares: the host record of a state, and the one way Lua is
  * called (with a traceback handler and the governor's budget, errors logged as one record). */
 #include "lua_host.h"
+#include "sn_clock.h"
 #include "sn_error.h"
 #include "sn_node.h"
 
@@ -12,13 +13,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-double sn_lua_clock_seconds(clockid_t id)
-{
-    struct timespec ts;
-    clock_gettime(id, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 sn_lua_host *sn_lua_host_of(lua_State *L)
 {
@@ -36,7 +30,7 @@ static void budget_hook(lua_State *L, lua_Debug *ar)
     if (!host->over_budget) {
         if (host->budget <= 0)
             return;
-        double now = sn_lua_clock_seconds(CLOCK_THREAD_CPUTIME_ID);
+        double now = sn_clock_seconds(CLOCK_THREAD_CPUTIME_ID);
         if (host->entry_cpu < 0) /* the entry's first check: its clock starts here */
             host->entry_cpu = now;
         if (now - host->entry_cpu <= host->budget)

@@ -59,8 +59,6 @@ typedef struct sn_lua_host {
     int last_kill;            /* after an entry failed: 1 budget, 2 memory, else 0 */
 } sn_lua_host;
 
-/* sn_lua_clock_seconds: clock id in seconds, as a float (process.tick, thread.tick). */
-double sn_lua_clock_seconds(clockid_t id);
 
 /* sn_lua_host_of: the host given to sn_lua_new. */
 sn_lua_host *sn_lua_host_of(lua_State *L);

@@ -24,19 +24,28 @@ static int stage_submit(lua_State *L)
 }
 
 /* stage.once(key, fn): runs fn the first time key is seen in the node: true, fn's results;
- * false afterwards. stage.once(key, nil) forgets key. */
+ * false afterwards. stage.once(key, nil) forgets key. Raises when the node's once_keys limit
+ * (or memory) leaves no room for a new key, rather than answer a false "seen". */
 static int stage_once(lua_State *L)
 {
     sn_lua_host *host = sn_lua_host_of(L);
     const char *key = luaL_checkstring(L, 1);
     if (!host->node)
         return luaL_error(L, "stage.once: this state belongs to no node");
+    int first = 0;
     if (lua_isnoneornil(L, 2)) {
-        sn_node_once(host->node, key, 1);
+        sn_node_once(host->node, key, 1, &first);
         return 0;
     }
     luaL_checktype(L, 2, LUA_TFUNCTION);
-    if (!sn_node_once(host->node, key, 0)) {
+    int rc = sn_node_once(host->node, key, 0, &first);
+    if (rc == SN_ELIMIT)
+        return luaL_error(L, "stage.once: the node remembers at most %d keys (once_keys); raise "
+                          "the limit with --set once_keys=N, or forget keys with "
+                          "stage.once(key, nil)", (int)sn_node_once_keys(host->node));
+    if (rc != SN_OK)
+        return luaL_error(L, "stage.once: cannot record key '%s': %s", key, sn_strerror(rc));
+    if (!first) {
         lua_pushboolean(L, 0);
         return 1;
     }

@@ -5,6 +5,7 @@
 #include "lua_shared.h"
 #include "lua_stage.h"
 #include "lua_thread.h"
+#include "sn_clock.h"
 #include "sn_error.h"
 #include "sn_node.h"
 
@@ -42,7 +43,7 @@ static int process_index(lua_State *L)
 {
     const char *k = lua_tostring(L, 2);
     if (k && strcmp(k, "tick") == 0) {
-        lua_pushnumber(L, sn_lua_clock_seconds(CLOCK_MONOTONIC) - sn_lua_host_of(L)->start);
+        lua_pushnumber(L, sn_clock_mono() - sn_lua_host_of(L)->start);
         return 1;
     }
     return 0;

@@ -3,6 +3,7 @@
 #include "lua_thread.h"
 #include "lua_sandbox.h"
 #include "lua_host.h"
+#include "sn_clock.h"
 #include "sn_error.h"
 #include "sn_jobs.h"
 #include "sn_node.h"
@@ -127,7 +128,7 @@ static int thread_index(lua_State *L)
         return 1;
     }
     if (k && strcmp(k, "tick") == 0) {
-        lua_pushnumber(L, sn_lua_clock_seconds(CLOCK_THREAD_CPUTIME_ID));
+        lua_pushnumber(L, sn_clock_seconds(CLOCK_THREAD_CPUTIME_ID));
         return 1;
     }
     return 0;

@@ -1,6 +1,7 @@
 /* lua_worker: a job runs in a fresh env on the worker's reused state: it sees the preload
  * results and the submitter's starred names, and whatever it writes is gone with the env. */
 #include "lua_worker.h"
+#include "sn_clock.h"
 #include "lua_sandbox.h"
 #include "lua_shared.h"
 #include "lua_state.h"
@@ -27,18 +28,11 @@ struct sn_lua_worker {
     char busy_what[128];
 };
 
-static double monotonic(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 void sn_lua_worker_busy(sn_lua_worker *w, const char *who, const char *what)
 {
     if (!w)
         return;
-    double now = monotonic();
+    double now = sn_clock_mono();
     size_t wl = strnlen(who, sizeof w->busy_who - 1);
     size_t hl = what ? strnlen(what, sizeof w->busy_what - 1) : 0;
     pthread_mutex_lock(&w->busy_lock);
@@ -69,7 +63,7 @@ double sn_lua_worker_busy_for(void *ud, void *worker, char *who, size_t wholen, 
     snprintf(who, wholen, "%s", w->busy_who);
     snprintf(what, whatlen, "%s", w->busy_what);
     pthread_mutex_unlock(&w->busy_lock);
-    return since > 0 ? monotonic() - since : 0;
+    return since > 0 ? sn_clock_mono() - since : 0;
 }
 
 static int seal(lua_State *L)

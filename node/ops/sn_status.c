@@ -1,6 +1,7 @@
 /* sn_status: builds cJSON trees from the plain view and prints them compact; peers' views are
  * parsed (bounded) and embedded, or replaced by an error object. */
 #include "sn_status.h"
+#include "sn_clock.h"
 
 #include "sn_error.h"
 
@@ -10,18 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
 static const char *str(const char *s)
 {
     return s ? s : "";
-}
-
-static double wall_now(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
 }
 
 /* Each adder sets *ok to 0 on failure, so a whole object is built and checked once. */
@@ -79,7 +72,7 @@ static cJSON *self_tree(const sn_status_view *v)
         add_num(node, "uptime_s", v->uptime_s, &ok);
         add_str(node, "listen", v->listen, &ok);
         add_str(node, "http", v->http, &ok);
-        add_num(node, "time", v->now > 0 ? v->now : wall_now(), &ok);
+        add_num(node, "time", v->now > 0 ? v->now : sn_clock_wall(), &ok);
     }
     cJSON *c = add_obj(root, "counters", &ok);
     if (c) {
@@ -216,7 +209,7 @@ int sn_status_render_cluster(const sn_status_view *v, const sn_status_peer *peer
     if (!root) return SN_ENOMEM;
     add_str(root, "node", v->name, &ok);
     add_str(root, "cluster", v->cluster, &ok);
-    add_num(root, "generated_at", v->now > 0 ? v->now : wall_now(), &ok);
+    add_num(root, "generated_at", v->now > 0 ? v->now : sn_clock_wall(), &ok);
 
     cJSON *members = add_arr(root, "members", &ok);
     if (members) {

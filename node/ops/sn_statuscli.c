@@ -1,6 +1,7 @@
 /* sn_statuscli: one HTTP/1.0 request over a TCP socket, bounded in time and size; the body is
  * parsed with cJSON and laid out in tables whose columns fit their widest cell. */
 #include "sn_statuscli.h"
+#include "sn_clock.h"
 
 #include "sn_error.h"
 #include "sn_http.h"
@@ -26,9 +27,7 @@
 
 static int64_t now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)(sn_clock_mono() * 1000.0);
 }
 
 static int remaining(int64_t deadline)

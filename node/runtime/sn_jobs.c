@@ -1,16 +1,13 @@
-/* sn_jobs: a chained hash of busy keys; each holds the FIFO of jobs waiting for it. */
+/* sn_jobs: an sn_map of busy keys; each holds the FIFO of jobs waiting for it. */
 #include "sn_jobs.h"
 #include "sn_error.h"
+#include "sn_map.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { BUCKETS = 256 };
-
 typedef struct busy_key {
-    struct busy_key *next;
-    int64_t key;
     sn_job *head, *tail; /* waiting, FIFO */
 } busy_key;
 
@@ -18,7 +15,7 @@ struct sn_jobs {
     pthread_mutex_t lock;
     sn_sched *sched;
     void (*run)(sn_task *t, void *worker);
-    busy_key *bucket[BUCKETS];
+    sn_map *busy; /* key -> busy_key * (owned): keys with a job running */
 };
 
 sn_job *sn_job_new(int64_t key, uint64_t owner, uint64_t handle, const void *data, size_t len,
@@ -58,6 +55,11 @@ sn_jobs *sn_jobs_new(sn_sched *sched, void (*run)(sn_task *t, void *worker))
     sn_jobs *j = calloc(1, sizeof *j);
     if (!j)
         return NULL;
+    j->busy = sn_map_new(SN_MAP_U64);
+    if (!j->busy) {
+        free(j);
+        return NULL;
+    }
     pthread_mutex_init(&j->lock, NULL);
     j->sched = sched;
     j->run = run;
@@ -69,30 +71,21 @@ void sn_jobs_destroy(sn_jobs **jp)
     if (!jp || !*jp)
         return;
     sn_jobs *j = *jp;
-    for (int i = 0; i < BUCKETS; i++) {
-        busy_key *b = j->bucket[i];
-        while (b) {
-            busy_key *next = b->next;
-            while (b->head) {
-                sn_job *job = b->head;
-                b->head = job->next_same;
-                sn_job_destroy(&job);
-            }
-            free(b);
-            b = next;
+    size_t pos = 0;
+    sn_map_item it;
+    while (sn_map_next(j->busy, &pos, &it)) {
+        busy_key *b = it.value;
+        while (b->head) {
+            sn_job *job = b->head;
+            b->head = job->next_same;
+            sn_job_destroy(&job);
         }
+        free(b);
     }
+    sn_map_destroy(&j->busy);
     pthread_mutex_destroy(&j->lock);
     free(j);
     *jp = NULL;
-}
-
-static busy_key **find(sn_jobs *j, int64_t key)
-{
-    busy_key **p = &j->bucket[(uint64_t)key % BUCKETS];
-    while (*p && (*p)->key != key)
-        p = &(*p)->next;
-    return p;
 }
 
 static void schedule(sn_jobs *j, sn_job *job)
@@ -109,24 +102,22 @@ void sn_jobs_submit(sn_jobs *j, sn_job *job)
         return;
     }
     pthread_mutex_lock(&j->lock);
-    busy_key **p = find(j, job->key);
-    if (*p) { /* the key is busy: wait behind it */
-        if ((*p)->tail)
-            (*p)->tail->next_same = job;
+    busy_key *b = sn_map_get(j->busy, (uint64_t)job->key);
+    if (b) { /* the key is busy: wait behind it */
+        if (b->tail)
+            b->tail->next_same = job;
         else
-            (*p)->head = job;
-        (*p)->tail = job;
+            b->head = job;
+        b->tail = job;
         pthread_mutex_unlock(&j->lock);
         return;
     }
-    busy_key *b = calloc(1, sizeof *b);
-    if (!b) { /* cannot track the key: run anyway rather than lose the job */
-        pthread_mutex_unlock(&j->lock);
-        schedule(j, job);
-        return;
+    b = calloc(1, sizeof *b);
+    if (b && sn_map_put(j->busy, (uint64_t)job->key, b) != SN_OK) {
+        free(b);
+        b = NULL;
     }
-    b->key = job->key;
-    *p = b;
+    /* when the key cannot be tracked (b NULL): run anyway rather than lose the job */
     pthread_mutex_unlock(&j->lock);
     schedule(j, job);
 }
@@ -136,8 +127,7 @@ void sn_jobs_done(sn_jobs *j, sn_job *job)
     if (job->key == 0)
         return;
     pthread_mutex_lock(&j->lock);
-    busy_key **p = find(j, job->key);
-    busy_key *b = *p;
+    busy_key *b = sn_map_get(j->busy, (uint64_t)job->key);
     sn_job *next = NULL;
     if (b && b->head) {
         next = b->head;
@@ -146,7 +136,7 @@ void sn_jobs_done(sn_jobs *j, sn_job *job)
             b->tail = NULL;
         next->next_same = NULL;
     } else if (b) {
-        *p = b->next;
+        sn_map_del(j->busy, (uint64_t)job->key);
         free(b);
     }
     pthread_mutex_unlock(&j->lock);

@@ -2,6 +2,7 @@
  * counting. The loop thread is sn_loop, timers are sn_timers, routing is sn_send, and the
  * views of /metrics and /status.json are node/ops/sn_views. */
 #include "sn_node.h"
+#include "sn_clock.h"
 #include "sn_actor.h"
 #include "sn_actors.h"
 #include "sn_error.h"
@@ -54,13 +55,6 @@ struct sn_node {
     sn_stats *stats;
 };
 
-static double monotonic_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* ---- the loop thread -------------------------------------------------------------------- */
 
 static void actor_due(void *ud, uint64_t task, uint64_t actor)
@@ -101,7 +95,7 @@ static void on_locks(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)revents;
     sn_node *n = w->data;
-    double now = monotonic_now();
+    double now = sn_clock_mono();
     double next = sn_locks_expire(n->locks, now, deliver_grant, n);
     ev_timer_stop(loop, w);
     if (next > 0) {
@@ -197,7 +191,7 @@ sn_node *sn_node_new(const sn_opts *o, sn_log *log, const sn_vm_ops *vm)
     n->opts = o;
     n->log = log;
     n->vm = *vm;
-    n->start = monotonic_now();
+    n->start = sn_clock_mono();
     atomic_init(&n->next_id, 1);
     if (o->name) {
         snprintf(n->name, sizeof n->name, "%s", o->name);
@@ -214,7 +208,7 @@ sn_node *sn_node_new(const sn_opts *o, sn_log *log, const sn_vm_ops *vm)
     n->actors = sn_actors_new();
     n->router = sn_router_new();
     n->locks = sn_locks_new(LOCK_LEASE);
-    n->once = sn_once_new();
+    n->once = sn_once_new(o->once_keys > 0 ? (size_t)o->once_keys : SN_ONCE_KEYS_DEFAULT, log);
     n->limits = sn_limits_new(o->stage.item, o->stage.n);
     if (!n->loop || !n->timers || !n->shared || !n->actors || !n->router || !n->locks ||
         !n->once || !n->limits) {
@@ -483,7 +477,7 @@ void sn_node_timer_cancel(sn_node *n, uint64_t task)
 int sn_node_lock_at_home(sn_node *n, sn_lock_op op, const char *name, const char *node,
                          uint64_t actor, const char *cb, const void *data, size_t len, double ms)
 {
-    double now = monotonic_now();
+    double now = sn_clock_mono();
     sn_lock_req *grant = NULL;
     int rc;
     switch (op) {
@@ -515,13 +509,19 @@ int sn_node_lock(sn_node *n, sn_lock_op op, const char *name, uint64_t actor, co
     return sn_node_lock_at_home(n, op, name, "", actor, cb, data, len, ms);
 }
 
-int sn_node_once(sn_node *n, const char *key, int forget)
+int sn_node_once(sn_node *n, const char *key, int forget, int *first)
 {
     if (forget) {
         sn_once_forget(n->once, key);
-        return 0;
+        *first = 0;
+        return SN_OK;
     }
-    return sn_once_first(n->once, key) == 1;
+    return sn_once_first(n->once, key, first);
+}
+
+size_t sn_node_once_keys(sn_node *n)
+{
+    return sn_once_max_keys(n->once);
 }
 
 int sn_node_post(sn_node *n, uint64_t actor, sn_msg *m, int force)
@@ -714,7 +714,7 @@ int sn_node_workers(sn_node *n)
 
 double sn_node_uptime(sn_node *n)
 {
-    return monotonic_now() - n->start;
+    return sn_clock_mono() - n->start;
 }
 
 const sn_opts *sn_node_opts(sn_node *n)

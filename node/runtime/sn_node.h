@@ -167,8 +167,11 @@ int sn_node_lock(sn_node *n, sn_lock_op op, const char *name, uint64_t actor, co
 int sn_node_lock_at_home(sn_node *n, sn_lock_op op, const char *name, const char *node,
                          uint64_t actor, const char *cb, const void *data, size_t len, double ms);
 
-/* sn_node_once: stage.once's node-wide keys: 1 the first time key is seen, 0 after; with
- * forget, removes key and returns 0. */
-int sn_node_once(sn_node *n, const char *key, int forget);
+/* sn_node_once: stage.once's node-wide keys: SN_OK with *first 1 the first time key is seen,
+ * 0 after; SN_ELIMIT when the node holds once_keys keys already (logged, rate-limited), or
+ * SN_ENOMEM. With forget, removes key (SN_OK, *first 0). Any thread. */
+int sn_node_once(sn_node *n, const char *key, int forget, int *first);
+/* sn_node_once_keys: the once_keys limit (--set once_keys=N), for error messages. */
+size_t sn_node_once_keys(sn_node *n);
 
 #endif

@@ -1,14 +1,13 @@
-/* sn_router: a chained hash of stages; each holds a growable array of actor ids and a
+/* sn_router: an sn_map of stages by name; each holds a growable array of actor ids and a
  * round-robin cursor. */
 #include "sn_router.h"
 #include "sn_error.h"
+#include "sn_map.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-enum { BUCKETS = 1024 };
 
 typedef struct remote {
     char node[SN_ROUTER_NODE_MAX];
@@ -16,34 +15,30 @@ typedef struct remote {
 } remote;
 
 typedef struct stage {
-    struct stage *next;
     remote *remote; /* other nodes running this stage */
     size_t nremote, capremote;
     uint64_t *ids;
     size_t n, cap;
     size_t cursor; /* the next instance of the round */
     size_t last;   /* the instance attempt 0 returned */
-    char name[];
 } stage;
 
 struct sn_router {
     pthread_mutex_t lock;
-    stage *bucket[BUCKETS];
+    sn_map *stages; /* name -> stage * (owned) */
 };
-
-static uint32_t hash_name(const char *s)
-{
-    uint32_t h = 2166136261u;
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 16777619u;
-    return h;
-}
 
 sn_router *sn_router_new(void)
 {
     sn_router *r = calloc(1, sizeof *r);
-    if (r)
-        pthread_mutex_init(&r->lock, NULL);
+    if (!r)
+        return NULL;
+    r->stages = sn_map_new(SN_MAP_STR);
+    if (!r->stages) {
+        free(r);
+        return NULL;
+    }
+    pthread_mutex_init(&r->lock, NULL);
     return r;
 }
 
@@ -52,16 +47,15 @@ void sn_router_destroy(sn_router **rp)
     if (!rp || !*rp)
         return;
     sn_router *r = *rp;
-    for (int i = 0; i < BUCKETS; i++) {
-        stage *s = r->bucket[i];
-        while (s) {
-            stage *next = s->next;
-            free(s->ids);
-            free(s->remote);
-            free(s);
-            s = next;
-        }
+    size_t pos = 0;
+    sn_map_item it;
+    while (sn_map_next(r->stages, &pos, &it)) {
+        stage *s = it.value;
+        free(s->ids);
+        free(s->remote);
+        free(s);
     }
+    sn_map_destroy(&r->stages);
     pthread_mutex_destroy(&r->lock);
     free(r);
     *rp = NULL;
@@ -70,19 +64,14 @@ void sn_router_destroy(sn_router **rp)
 /* The stage called name, or NULL; creates it when create. Lock held. */
 static stage *find(sn_router *r, const char *name, int create)
 {
-    stage **p = &r->bucket[hash_name(name) % BUCKETS];
-    for (; *p; p = &(*p)->next) {
-        if (strcmp((*p)->name, name) == 0)
-            return *p;
+    stage *s = sn_map_sget(r->stages, name);
+    if (s || !create)
+        return s;
+    s = calloc(1, sizeof *s);
+    if (s && sn_map_sput(r->stages, name, s) != SN_OK) {
+        free(s);
+        s = NULL;
     }
-    if (!create)
-        return NULL;
-    size_t n = strlen(name);
-    stage *s = calloc(1, sizeof *s + n + 1);
-    if (!s)
-        return NULL;
-    memcpy(s->name, name, n + 1);
-    *p = s;
     return s;
 }
 
@@ -160,11 +149,12 @@ size_t sn_router_all(sn_router *r, const char *name, uint64_t *out, size_t cap)
 void sn_router_each(sn_router *r, void (*fn)(const char *stage, size_t count, void *ud), void *ud)
 {
     pthread_mutex_lock(&r->lock);
-    for (int i = 0; i < BUCKETS; i++) {
-        for (stage *s = r->bucket[i]; s; s = s->next) {
-            if (s->n)
-                fn(s->name, s->n, ud);
-        }
+    size_t pos = 0;
+    sn_map_item it;
+    while (sn_map_next(r->stages, &pos, &it)) {
+        const stage *s = it.value;
+        if (s->n)
+            fn(it.key_str, s->n, ud);
     }
     pthread_mutex_unlock(&r->lock);
 }
@@ -205,13 +195,14 @@ int sn_router_set_remote(sn_router *r, const char *node, const char *name, uint3
 void sn_router_drop_node(sn_router *r, const char *node)
 {
     pthread_mutex_lock(&r->lock);
-    for (int b = 0; b < BUCKETS; b++) {
-        for (stage *s = r->bucket[b]; s; s = s->next) {
-            for (size_t i = 0; i < s->nremote; i++) {
-                if (strcmp(s->remote[i].node, node) == 0) {
-                    s->remote[i] = s->remote[--s->nremote];
-                    break;
-                }
+    size_t pos = 0;
+    sn_map_item it;
+    while (sn_map_next(r->stages, &pos, &it)) {
+        stage *s = it.value;
+        for (size_t i = 0; i < s->nremote; i++) {
+            if (strcmp(s->remote[i].node, node) == 0) {
+                s->remote[i] = s->remote[--s->nremote];
+                break;
             }
         }
     }

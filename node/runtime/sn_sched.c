@@ -1,5 +1,6 @@
 /* sn_sched: one mutex-protected FIFO and a condition variable; idle workers sleep on it. */
 #include "sn_sched.h"
+#include "sn_clock.h"
 #include "sn_error.h"
 
 #include <pthread.h>
@@ -30,22 +31,15 @@ struct sn_sched {
     worker *workers;
 };
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* Spins (lock released) until a task is queued, stop is asked, or SPIN_SECONDS pass. */
 static void spin(sn_sched *s)
 {
-    double until = now_seconds() + SPIN_SECONDS;
+    double until = sn_clock_mono() + SPIN_SECONDS;
     for (unsigned i = 1;; i++) {
         if (atomic_load_explicit(&s->queued, memory_order_relaxed) ||
             atomic_load_explicit(&s->stopping, memory_order_relaxed))
             return;
-        if ((i & 63) == 0 && now_seconds() > until)
+        if ((i & 63) == 0 && sn_clock_mono() > until)
             return;
 #if defined(__x86_64__) || defined(__i386__)
         __builtin_ia32_pause();

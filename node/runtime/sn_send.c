@@ -172,13 +172,10 @@ int sn_send_route(sn_node *n, const sn_send *s, size_t *queued)
 
 const char *sn_send_why(int rc, const char *stage, char *buf, size_t len)
 {
-    switch (rc) {
-    case SN_EFULL: snprintf(buf, len, "mailbox full"); break;
-    case SN_ENOENT:
-        snprintf(buf, len, "no route to %s", stage && stage[0] ? stage : "self");
-        break;
-    case SN_ECLOSED: snprintf(buf, len, "node down"); break;
-    default: snprintf(buf, len, "%s", sn_strerror(rc)); break;
+    switch (rc) { /* the route's codes, as the one table of failure texts names them */
+    case SN_EFULL: return sn_error_text(SN_EFULL, NULL, buf, len);
+    case SN_ENOENT: return sn_error_text(SN_ENOROUTE, stage && stage[0] ? stage : "self", buf, len);
+    case SN_ECLOSED: return sn_error_text(SN_EDOWN, NULL, buf, len);
+    default: return sn_error_text(rc, NULL, buf, len);
     }
-    return buf;
 }

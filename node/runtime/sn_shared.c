@@ -1,14 +1,13 @@
-/* sn_shared: a chained hash map of variables; each value is an immutable, reference-counted
+/* sn_shared: an sn_map of variables by name; each value is an immutable, reference-counted
  * blob, swapped under a short lock, so readers never wait for a decode. */
 #include "sn_shared.h"
 #include "sn_error.h"
+#include "sn_map.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-
-enum { BUCKETS = 1024 };
 
 struct sn_blob {
     atomic_int refs;
@@ -17,33 +16,28 @@ struct sn_blob {
 };
 
 struct sn_shared_var {
-    sn_shared_var *next; /* bucket chain */
     pthread_mutex_t update; /* recursive: held by __ around read-modify-publish */
     pthread_mutex_t value;  /* short: guards blob and version together */
     _Atomic uint64_t version;
     sn_blob *blob;
-    char name[];
 };
 
 struct sn_shared {
     pthread_mutex_t lock;
-    size_t count;
-    sn_shared_var *bucket[BUCKETS];
+    sn_map *vars; /* name -> sn_shared_var * (owned) */
 };
-
-static uint32_t hash_name(const char *s)
-{
-    uint32_t h = 2166136261u;
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 16777619u;
-    return h;
-}
 
 sn_shared *sn_shared_new(void)
 {
     sn_shared *s = calloc(1, sizeof *s);
-    if (s)
-        pthread_mutex_init(&s->lock, NULL);
+    if (!s)
+        return NULL;
+    s->vars = sn_map_new(SN_MAP_STR);
+    if (!s->vars) {
+        free(s);
+        return NULL;
+    }
+    pthread_mutex_init(&s->lock, NULL);
     return s;
 }
 
@@ -52,18 +46,17 @@ void sn_shared_destroy(sn_shared **sp)
     if (!sp || !*sp)
         return;
     sn_shared *s = *sp;
-    for (int i = 0; i < BUCKETS; i++) {
-        sn_shared_var *v = s->bucket[i];
-        while (v) {
-            sn_shared_var *next = v->next;
-            if (v->blob)
-                sn_blob_release(v->blob);
-            pthread_mutex_destroy(&v->update);
-            pthread_mutex_destroy(&v->value);
-            free(v);
-            v = next;
-        }
+    size_t pos = 0;
+    sn_map_item it;
+    while (sn_map_next(s->vars, &pos, &it)) {
+        sn_shared_var *v = it.value;
+        if (v->blob)
+            sn_blob_release(v->blob);
+        pthread_mutex_destroy(&v->update);
+        pthread_mutex_destroy(&v->value);
+        free(v);
     }
+    sn_map_destroy(&s->vars);
     pthread_mutex_destroy(&s->lock);
     free(s);
     *sp = NULL;
@@ -71,34 +64,27 @@ void sn_shared_destroy(sn_shared **sp)
 
 sn_shared_var *sn_shared_var_of(sn_shared *s, const char *name, int *err)
 {
-    uint32_t b = hash_name(name) % BUCKETS;
     pthread_mutex_lock(&s->lock);
-    sn_shared_var *v = s->bucket[b];
-    while (v && strcmp(v->name, name) != 0)
-        v = v->next;
+    sn_shared_var *v = sn_map_sget(s->vars, name);
     if (!v) {
-        size_t n = strlen(name);
-        if (s->count >= SN_SHARED_MAX_NAMES) {
+        if (sn_map_count(s->vars) >= SN_SHARED_MAX_NAMES) {
             pthread_mutex_unlock(&s->lock);
             *err = SN_ELIMIT;
             return NULL;
         }
-        v = calloc(1, sizeof *v + n + 1);
-        if (!v) {
+        v = calloc(1, sizeof *v);
+        if (!v || sn_map_sput(s->vars, name, v) != SN_OK) {
             pthread_mutex_unlock(&s->lock);
+            free(v);
             *err = SN_ENOMEM;
             return NULL;
         }
-        memcpy(v->name, name, n + 1);
         pthread_mutexattr_t attr;
         pthread_mutexattr_init(&attr);
         pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
         pthread_mutex_init(&v->update, &attr);
         pthread_mutexattr_destroy(&attr);
         pthread_mutex_init(&v->value, NULL);
-        v->next = s->bucket[b];
-        s->bucket[b] = v;
-        s->count++;
     }
     pthread_mutex_unlock(&s->lock);
     *err = SN_OK;

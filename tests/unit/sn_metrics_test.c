@@ -275,3 +275,27 @@ Test(sn_metrics, standard_set)
     cr_assert_eq(sn_metrics_std_register(reg, &again, "n1", "demo", "0.1.0"), SN_EINVAL);
     sn_metrics_destroy(&reg);
 }
+
+Test(sn_metrics, children_are_keyed_by_the_whole_list_of_values)
+{
+    sn_metrics *reg = sn_metrics_new(0);
+    sn_metric *m = add(reg, SN_METRIC_COUNTER, "pairs_total", "a", "b");
+    /* values that run together the same way are still different series */
+    sn_series *s1 = sn_metric_child(m, "x:1", "y");
+    sn_series *s2 = sn_metric_child(m, "x", "1:y");
+    sn_series *s3 = sn_metric_child(m, "x:1y", "");
+    sn_series *s4 = sn_metric_child(m, "x:1y", NULL);
+    cr_assert_neq(s1, s2);
+    cr_assert_neq(s1, s3);
+    cr_assert_neq(s2, s3);
+    cr_assert_eq(s3, s4, "NULL reads as \"\"");
+    /* values are cut at SN_METRICS_MAX_LABEL_VALUE: longer ones that agree that far agree */
+    char long1[SN_METRICS_MAX_LABEL_VALUE + 10], long2[SN_METRICS_MAX_LABEL_VALUE + 10];
+    memset(long1, 'v', sizeof long1 - 1);
+    long1[sizeof long1 - 1] = '\0';
+    memcpy(long2, long1, sizeof long2);
+    long2[SN_METRICS_MAX_LABEL_VALUE + 3] = 'w';
+    cr_assert_eq(sn_metric_child(m, long1, "b"), sn_metric_child(m, long2, "b"));
+    cr_assert_eq(sn_metric_child(m, "x:1", "y"), s1, "lookups return the same handle");
+    sn_metrics_destroy(&reg);
+}

@@ -87,3 +87,15 @@ Test(sn_opts, subcommands)
     cr_assert_eq(PARSE(&o, err, "--version"), SN_OK);
     cr_assert_eq(o.cmd, SN_CMD_VERSION);
 }
+
+Test(sn_opts, once_keys_is_a_set_key)
+{
+    sn_opts o;
+    char err[256];
+    cr_assert_eq(PARSE(&o, err, "x.lua"), SN_OK);
+    cr_assert_eq(o.once_keys, 1000000, "the default");
+    cr_assert_eq(PARSE(&o, err, "--set", "once_keys=3", "x.lua"), SN_OK, "%s", err);
+    cr_assert_eq(o.once_keys, 3);
+    cr_assert_eq(PARSE(&o, err, "--set", "once_keys=0", "x.lua"), SN_EINVAL);
+    cr_assert(strstr(err, "once_keys"), "%s", err);
+}

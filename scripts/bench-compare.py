@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""Compares every benchmark figure of this tree against a build of another revision, in the
+same run: both builds' bench_* programs run alternately (base, head, base, head, ...), RUNS
+times each, and each row's figure is compared median to median. A row more than 10% worse
+is flagged. Writes docs/bench-compare.md.
+
+usage: scripts/bench-compare.py [BASE_REV] [RUNS]   (default: HEAD~1, 3)"""
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HIGHER = ("/s",)  # units of rates: higher is better; every other unit is a cost
+
+
+def sh(*args, **kw):
+    return subprocess.run(args, check=True, text=True, **kw)
+
+
+def build(src, out):
+    sh("cmake", "-S", src, "-B", out, "-DCMAKE_BUILD_TYPE=Release",
+       "-DCMAKE_C_FLAGS_RELEASE=-O2 -DNDEBUG", "-DSN_TESTS=OFF", "-DSN_BENCH=ON",
+       stdout=subprocess.DEVNULL)
+    sh("cmake", "--build", out, "-j", str(os.cpu_count() or 2), stdout=subprocess.DEVNULL)
+
+
+def rows(binary):
+    """Runs one bench program; returns {(area, name): (figure, unit)} and CPU-seconds."""
+    t0 = os.times()
+    out = subprocess.run([binary], capture_output=True, text=True, cwd=ROOT).stdout
+    t1 = os.times()
+    got = {}
+    for line in out.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 7:
+            continue
+        m = re.match(r"^([-+0-9.eE]+)\s*(.*)$", cells[2])
+        if m:
+            got[(cells[0], cells[1])] = (float(m.group(1)), m.group(2))
+    return got, (t1.children_user + t1.children_system) - (t0.children_user + t0.children_system)
+
+
+def main():
+    base = sys.argv[1] if len(sys.argv) > 1 else "HEAD~1"
+    runs = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    rev = sh("git", "-C", ROOT, "rev-parse", "--short", base, capture_output=True).stdout.strip()
+    head = sh("git", "-C", ROOT, "rev-parse", "--short", "HEAD", capture_output=True).stdout.strip()
+    src = os.path.join(ROOT, "build", "compare-src")
+    if os.path.exists(src):
+        sh("git", "-C", ROOT, "worktree", "remove", "--force", src)
+    sh("git", "-C", ROOT, "worktree", "add", "--detach", src, rev, stdout=subprocess.DEVNULL)
+    try:
+        build(src, os.path.join(ROOT, "build", "compare-base"))
+        build(ROOT, os.path.join(ROOT, "build", "compare-head"))
+    finally:
+        pass
+    names = sorted(f for f in os.listdir(os.path.join(ROOT, "build", "compare-head"))
+                   if f.startswith("bench_") and
+                   os.path.exists(os.path.join(ROOT, "build", "compare-base", f)))
+    figs = {}  # (area, name) -> {"base": [...], "head": [...], "unit": u}
+    cpu = {"base": 0.0, "head": 0.0}
+    for prog in names:
+        for r in range(runs):
+            for side in ("base", "head"):
+                print(f"run {r + 1}/{runs} {side} {prog}", file=sys.stderr)
+                got, c = rows(os.path.join(ROOT, "build", f"compare-{side}", prog))
+                cpu[side] += c
+                for key, (v, unit) in got.items():
+                    e = figs.setdefault(key, {"base": [], "head": [], "unit": unit})
+                    e[side].append(v)
+    sh("git", "-C", ROOT, "worktree", "remove", "--force", src)
+    worse = 0
+    lines = []
+    for (area, name), e in sorted(figs.items()):
+        if len(e["base"]) < runs or len(e["head"]) < runs:
+            continue
+        b, h = statistics.median(e["base"]), statistics.median(e["head"])
+        if b <= 0:
+            continue
+        higher = e["unit"].endswith(HIGHER)
+        change = (h / b) if higher else (b / h if h > 0 else 0)  # > 1: better
+        flag = change < 0.90
+        worse += flag
+        rng = lambda v: f"{min(v):.4g}-{max(v):.4g}"
+        lines.append(f"| {area} | {name} | {b:.4g} ({rng(e['base'])}) | {h:.4g} ({rng(e['head'])}) "
+                     f"{e['unit']} | {h / b:.2f}x | {'**worse >10%**' if flag else 'ok'} |")
+    cpuinfo = open("/proc/cpuinfo").read()
+    model = re.search(r"model name\s*:\s*(.*)", cpuinfo)
+    with open(os.path.join(ROOT, "docs", "bench-compare.md"), "w") as f:
+        f.write("# Benchmarks against the previous build\n\n")
+        f.write("Written by `scripts/bench-compare.py`; do not edit by hand. Both builds ran "
+                "alternately in one run; each cell is the median (range) of "
+                f"{runs} runs.\n\n")
+        f.write(f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n")
+        f.write(f"- machine: {model.group(1) if model else 'unknown'}, {os.cpu_count()} cores\n")
+        f.write(f"- base: {rev}; head: {head}\n")
+        f.write(f"- CPU-seconds of all bench programs: base {cpu['base']:.1f} s, "
+                f"head {cpu['head']:.1f} s\n\n")
+        f.write("| area | benchmark | base | head | head/base | verdict |\n|---|---|---|---|---|---|\n")
+        f.write("\n".join(lines) + "\n")
+        f.write(f"\n{worse} rows more than 10% worse.\n")
+    print(f"wrote docs/bench-compare.md: {worse} rows more than 10% worse", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
