@@ -410,6 +410,18 @@ class Node:
             self.kill9()
         return self.start()
 
+    def stop(self):
+        """SIGSTOP: the process freezes (sockets stay open, nothing is read or sent)."""
+        self.ensure_alive()
+        self.proc.send_signal(signal.SIGSTOP)
+        self.stopped_at = time.monotonic()
+
+    def cont(self):
+        """SIGCONT after stop()."""
+        if self.alive():
+            self.proc.send_signal(signal.SIGCONT)
+        self.continued_at = time.monotonic()
+
     def fds(self):
         self.ensure_alive()
         return fd_count(self.pid)
