@@ -49,8 +49,8 @@ def test_reply_reaches_peer_believed_down(ctx):
     # A's own failure detection is slower than B's: on resuming, A must not conclude
     # from its own pause that B died (that is another question); B marks A down.
     a, b = start_cluster(ctx, [
-        ("A", dict(script=drv, sets={"reply_timeout": 15000, "suspect": 6000,
-                                     "down": 6000})),
+        ("A", dict(script=drv, sets={"reply_timeout": 15000, "suspect": 10000,
+                                     "down": 10000})),
         ("B", dict(sets={"reply_timeout": 15000}, actors=[("slow", slow, 1)],
                    extra=["--stage", "slow:budget=60"]))])
     a.wait_line(r"^READY$", 20)
