@@ -10,7 +10,8 @@ What it guarantees:
   * every wait has a deadline and fails with a message saying what it waited for;
     a node that exits while a test waits on it fails the wait at once;
   * each test runs in its own process under a time bound (run.py; default 60 s);
-  * on failure the tail of each node's stderr (and stdout) is printed.
+  * on failure the tail of each node's stderr (and stdout) is printed; a node that died
+    of a sanitizer report is named with a digest of it (error, access, first frames).
 Logs of each node go to build/cluster-logs/TEST/NAME.{out,err}.
 """
 import atexit
