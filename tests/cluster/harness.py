@@ -385,9 +385,12 @@ class Node:
 
     def ensure_alive(self):
         if not self.alive():
+            last = tail(self.err_path, 1).strip()
             fail("node %s exited (status %s) unexpectedly%s; stderr:\n%s" %
                  (self.name, self.proc.returncode if self.proc else None,
-                  sanitizer_report(self.err_path), tail(self.err_path, 20)))
+                  sanitizer_report(self.err_path) or
+                  (" (last line: %s)" % last[:200] if last and last != "(no file)" else ""),
+                  tail(self.err_path, 20)))
 
     def kill9(self):
         if self.alive():
