@@ -10,7 +10,8 @@ What it guarantees:
   * every wait has a deadline and fails with a message saying what it waited for;
     a node that exits while a test waits on it fails the wait at once;
   * each test runs in its own process under a time bound (run.py; default 60 s);
-  * on failure the tail of each node's stderr (and stdout) is printed.
+  * on failure the tail of each node's stderr (and stdout) is printed; a node that died
+    of a sanitizer report is named with a digest of it (error, access, first frames).
 Logs of each node go to build/cluster-logs/TEST/NAME.{out,err}.
 """
 import atexit
@@ -218,6 +219,39 @@ def tail(path, n=40):
     return "\n".join(lines[-n:])
 
 
+_SAN_ERROR = re.compile(r"^==\d+==ERROR: (\w+Sanitizer: .*)$|^SUMMARY: (\w+Sanitizer: .*)$"
+                        r"|^.*runtime error: .*$", re.M)
+_SAN_FRAME = re.compile(r"^\s+#(\d+) 0x[0-9a-f]+ in (\S+) (\S+)", re.M)
+
+
+def sanitizer_report(path, frames=6):
+    """A one-line digest of the first sanitizer report in a log: its error line, the
+    access line, and the first frames (function and file:line, a recursion shown once);
+    "" when there is none."""
+    try:
+        with open(path, "rb") as f:
+            text = f.read().decode(errors="replace")
+    except (OSError, TypeError):
+        return ""
+    m = _SAN_ERROR.search(text)
+    if not m:
+        return ""
+    what = (m.group(1) or m.group(2) or m.group(0)).strip().split(" on address ")[0]
+    rest = text[m.end():]
+    access = re.search(r"^(READ|WRITE) of size \d+", rest, re.M)
+    stack = []
+    for fm in _SAN_FRAME.finditer(rest):
+        if fm.group(1) == "0" and stack:
+            break
+        seen = [x.split()[0] for x in stack]
+        if not fm.group(2).startswith("__interceptor") and fm.group(2) not in seen:
+            stack.append("%s %s" % (fm.group(2), os.path.basename(fm.group(3))))
+        if len(stack) >= frames:
+            break
+    return " [%s%s%s]" % (what, (", " + access.group(0)) if access else "",
+                          (" in " + " <- ".join(stack)) if stack else "")
+
+
 def fd_count(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
 
@@ -351,8 +385,11 @@ class Node:
 
     def ensure_alive(self):
         if not self.alive():
-            fail("node %s exited (status %s) unexpectedly; stderr:\n%s" %
+            last = tail(self.err_path, 1).strip()
+            fail("node %s exited (status %s) unexpectedly%s; stderr:\n%s" %
                  (self.name, self.proc.returncode if self.proc else None,
+                  sanitizer_report(self.err_path) or
+                  (" (last line: %s)" % last[:200] if last and last != "(no file)" else ""),
                   tail(self.err_path, 20)))
 
     def kill9(self):
@@ -376,6 +413,18 @@ class Node:
         if self.alive():
             self.kill9()
         return self.start()
+
+    def stop(self):
+        """SIGSTOP: the process freezes (sockets stay open, nothing is read or sent)."""
+        self.ensure_alive()
+        self.proc.send_signal(signal.SIGSTOP)
+        self.stopped_at = time.monotonic()
+
+    def cont(self):
+        """SIGCONT after stop()."""
+        if self.alive():
+            self.proc.send_signal(signal.SIGCONT)
+        self.continued_at = time.monotonic()
 
     def fds(self):
         self.ensure_alive()
