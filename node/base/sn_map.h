@@ -1,6 +1,7 @@
 /* sn_map: the one hash map of stage-node: keys (a uint64 or a string, chosen per map) to
- * non-NULL pointers. Open addressing; the one string hash (FNV-1a) lives here. Not
- * thread-safe: the owner guards a map with its own lock. */
+ * non-NULL pointers. Open addressing; the one string hash (FNV-1a) lives here. The owner
+ * guards a map with its own lock: readers (get, sget, count, next) may run together, a
+ * writer (put, del, clear, destroy) runs alone. */
 #ifndef SN_MAP_H
 #define SN_MAP_H
 
