@@ -546,7 +546,10 @@ static int enc_field(enc *e, const field *fd, const void *base)
         if (n > lim->max_string)
             return enc_fail(e, SN_ELIMIT, "%s of %zu bytes over the limit of %zu", fd->name, n,
                             lim->max_string);
-        if ((rc = w_reserve(e, n))) return enc_fail(e, rc, "out of memory");
+        /* The header (up to 5 bytes) needs room too: the 18 bytes reserved above for the key
+         * and a number usually hid a reservation of n alone, until the string ended exactly
+         * at the buffer's capacity (issue 11: WELCOME of 21 members). */
+        if ((rc = w_reserve(e, n + W_HDR_MAX))) return enc_fail(e, rc, "out of memory");
         w_str_hdr(b, n);
         memcpy(b->data + b->len, str, n);
         b->len += n;
