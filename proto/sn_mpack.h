@@ -248,7 +248,7 @@ typedef struct sn_mpack_item {
         double d;
     } v;
     int8_t ext;
-    const uint8_t *data;
+    const uint8_t *data; /* STR, BIN, EXT only; not set for the other types */
 } sn_mpack_item;
 
 /* Why a read failed; the caller words the message and chooses the error code. */
@@ -262,85 +262,119 @@ typedef enum sn_mpack_fail {
 /* sn_mpack_read: reads the value header at *p (never past end) into it and moves *p past it,
  * and past the body of a str, bin or ext (whose length is checked against the bytes left).
  * Array and map counts are not checked here: the format knows how small an element can be.
- * SN_MPACK_OK, or a reason with *p unchanged. */
-static inline sn_mpack_fail sn_mpack_read(const uint8_t **p, const uint8_t *end,
-                                          sn_mpack_item *it)
+ * SN_MPACK_OK, or a reason with *p unchanged. Always inline: the decoders' hot path. */
+static inline __attribute__((always_inline)) sn_mpack_fail
+sn_mpack_read(const uint8_t **p, const uint8_t *end, sn_mpack_item *it)
 {
     const uint8_t *q = *p;
     if (q >= end) return SN_MPACK_TRUNCATED;
     uint8_t c = *q++;
-    size_t left = (size_t)(end - q);
-    int w = 0; /* bytes of number or length after the tag */
-    it->data = NULL;
     if (c < 0x80) {
         it->type = SN_MPACK_UINT;
         it->v.u = c;
-    } else if (c >= 0xe0) {
+        *p = q;
+        return SN_MPACK_OK;
+    }
+    size_t left = (size_t)(end - q);
+    int w; /* bytes of number or length after the tag */
+    if (c >= 0xe0) {
         it->type = SN_MPACK_INT;
         it->v.i = (int8_t)c;
-    } else if (c <= 0x8f) {
-        it->type = SN_MPACK_MAP;
+        *p = q;
+        return SN_MPACK_OK;
+    }
+    if (c <= 0x9f) {
+        it->type = c <= 0x8f ? SN_MPACK_MAP : SN_MPACK_ARRAY;
         it->v.u = c & 0x0f;
-    } else if (c <= 0x9f) {
-        it->type = SN_MPACK_ARRAY;
-        it->v.u = c & 0x0f;
-    } else if (c <= 0xbf) {
+        *p = q;
+        return SN_MPACK_OK;
+    }
+    if (c <= 0xbf) {
         it->type = SN_MPACK_STR;
         it->v.u = c & 0x1f;
-    } else {
-        switch (c) {
-        case 0xc0: it->type = SN_MPACK_NIL; break;
-        case 0xc1: return SN_MPACK_INVALID;
-        case 0xc2: case 0xc3: it->type = SN_MPACK_BOOL; it->v.u = c & 1; break;
-        case 0xc4: case 0xc5: case 0xc6: it->type = SN_MPACK_BIN; w = 1 << (c - 0xc4); break;
-        case 0xc7: case 0xc8: case 0xc9: it->type = SN_MPACK_EXT; w = 1 << (c - 0xc7); break;
-        case 0xca: it->type = SN_MPACK_FLOAT; w = 4; break;
-        case 0xcb: it->type = SN_MPACK_DOUBLE; w = 8; break;
-        case 0xcc: case 0xcd: case 0xce: case 0xcf:
-            it->type = SN_MPACK_UINT; w = 1 << (c - 0xcc); break;
-        case 0xd0: case 0xd1: case 0xd2: case 0xd3:
-            it->type = SN_MPACK_INT; w = 1 << (c - 0xd0); break;
-        case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
-            it->type = SN_MPACK_EXT; it->v.u = (uint64_t)1 << (c - 0xd4); break;
-        case 0xd9: case 0xda: case 0xdb: it->type = SN_MPACK_STR; w = 1 << (c - 0xd9); break;
-        case 0xdc: case 0xdd: it->type = SN_MPACK_ARRAY; w = c == 0xdc ? 2 : 4; break;
-        default: /* 0xde, 0xdf */ it->type = SN_MPACK_MAP; w = c == 0xde ? 2 : 4; break;
+        goto body;
+    }
+    switch (c) {
+    case 0xc0:
+        it->type = SN_MPACK_NIL;
+        *p = q;
+        return SN_MPACK_OK;
+    case 0xc1:
+        return SN_MPACK_INVALID;
+    case 0xc2:
+    case 0xc3:
+        it->type = SN_MPACK_BOOL;
+        it->v.u = c & 1;
+        *p = q;
+        return SN_MPACK_OK;
+    case 0xca:
+    case 0xcb: {
+        w = c == 0xca ? 4 : 8;
+        if (left < (size_t)w) return SN_MPACK_TRUNCATED;
+        uint64_t v = sn_mpack_get_be(q, w);
+        if (w == 4) {
+            uint32_t bits = (uint32_t)v;
+            it->type = SN_MPACK_FLOAT;
+            memcpy(&it->v.f, &bits, sizeof bits);
+        } else {
+            it->type = SN_MPACK_DOUBLE;
+            memcpy(&it->v.d, &v, sizeof v);
         }
-        if (w) {
-            if (left < (size_t)w) return SN_MPACK_TRUNCATED;
-            uint64_t v = sn_mpack_get_be(q, w);
-            q += w;
-            left -= (size_t)w;
-            switch (it->type) {
-            case SN_MPACK_INT:
-                it->v.i = w == 8 ? (int64_t)v
-                                 : (int64_t)(v ^ ((uint64_t)1 << (8 * w - 1))) -
-                                       (int64_t)((uint64_t)1 << (8 * w - 1));
-                break;
-            case SN_MPACK_FLOAT: {
-                uint32_t bits = (uint32_t)v;
-                memcpy(&it->v.f, &bits, sizeof bits);
-                break;
-            }
-            case SN_MPACK_DOUBLE:
-                memcpy(&it->v.d, &v, sizeof v);
-                break;
-            default:
-                it->v.u = v;
-            }
+        *p = q + w;
+        return SN_MPACK_OK;
+    }
+    case 0xcc: case 0xcd: case 0xce: case 0xcf:
+        w = 1 << (c - 0xcc);
+        if (left < (size_t)w) return SN_MPACK_TRUNCATED;
+        it->type = SN_MPACK_UINT;
+        it->v.u = sn_mpack_get_be(q, w);
+        *p = q + w;
+        return SN_MPACK_OK;
+    case 0xd0: case 0xd1: case 0xd2: case 0xd3: {
+        w = 1 << (c - 0xd0);
+        if (left < (size_t)w) return SN_MPACK_TRUNCATED;
+        uint64_t v = sn_mpack_get_be(q, w), sign = (uint64_t)1 << (8 * w - 1);
+        it->type = SN_MPACK_INT;
+        it->v.i = w == 8 ? (int64_t)v : (int64_t)(v ^ sign) - (int64_t)sign;
+        *p = q + w;
+        return SN_MPACK_OK;
+    }
+    case 0xdc: case 0xdd: case 0xde: case 0xdf:
+        w = (c & 1) ? 4 : 2;
+        if (left < (size_t)w) return SN_MPACK_TRUNCATED;
+        it->type = c <= 0xdd ? SN_MPACK_ARRAY : SN_MPACK_MAP;
+        it->v.u = sn_mpack_get_be(q, w);
+        *p = q + w;
+        return SN_MPACK_OK;
+    case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
+        it->type = SN_MPACK_EXT;
+        it->v.u = (uint64_t)1 << (c - 0xd4);
+        break;
+    default: /* str 8/16/32 d9..db, bin 8/16/32 c4..c6, ext 8/16/32 c7..c9 */
+        if (c >= 0xd9) {
+            it->type = SN_MPACK_STR;
+            w = 1 << (c - 0xd9);
+        } else if (c <= 0xc6) {
+            it->type = SN_MPACK_BIN;
+            w = 1 << (c - 0xc4);
+        } else {
+            it->type = SN_MPACK_EXT;
+            w = 1 << (c - 0xc7);
         }
+        if (left < (size_t)w) return SN_MPACK_TRUNCATED;
+        it->v.u = sn_mpack_get_be(q, w);
+        q += w;
+        left -= (size_t)w;
     }
     if (it->type == SN_MPACK_EXT) {
         if (left < 1) return SN_MPACK_TRUNCATED;
         it->ext = (int8_t)*q++;
         left--;
     }
-    if (it->type == SN_MPACK_STR || it->type == SN_MPACK_BIN || it->type == SN_MPACK_EXT) {
-        if (it->v.u > left) return SN_MPACK_OVERRUN;
-        it->data = q;
-        q += it->v.u;
-    }
-    *p = q;
+body:
+    if (it->v.u > left) return SN_MPACK_OVERRUN;
+    it->data = q;
+    *p = q + it->v.u;
     return SN_MPACK_OK;
 }
 
