@@ -256,7 +256,8 @@ typedef enum sn_mpack_fail {
     SN_MPACK_OK = 0,
     SN_MPACK_TRUNCATED, /* the header is cut short (or there is no byte at all) */
     SN_MPACK_INVALID,   /* 0xc1, the one byte MessagePack never uses */
-    SN_MPACK_OVERRUN    /* a str, bin or ext longer than the bytes left; it->v.u says how long */
+    SN_MPACK_OVERRUN    /* a str, bin or ext longer than the bytes left; it holds its type,
+                         * length (and ext type), not its data */
 } sn_mpack_fail;
 
 /* sn_mpack_read: reads the value header at *p (never past end) into it and moves *p past it,
