@@ -13,7 +13,6 @@
 #include "sn_buf.h"
 #include "sn_error.h"
 
-#define SN_MPACK_HDR_MAX   9 /* longest header of one value: type byte + 8 */
 #define SN_MPACK_EXT32_HDR 6 /* c9, u32 length, type: the fixed-width ext header */
 
 /* ---- writers ------------------------------------------------------------------------------
