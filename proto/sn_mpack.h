@@ -177,11 +177,26 @@ static inline int sn_mpack_put_ext_hdr(sn_buf *b, int8_t type, size_t len)
     uint8_t hdr[6];
     size_t n;
     switch (len) {
-    case 1: hdr[0] = 0xd4; n = 1; break;
-    case 2: hdr[0] = 0xd5; n = 1; break;
-    case 4: hdr[0] = 0xd6; n = 1; break;
-    case 8: hdr[0] = 0xd7; n = 1; break;
-    case 16: hdr[0] = 0xd8; n = 1; break;
+    case 1:
+        hdr[0] = 0xd4;
+        n = 1;
+        break;
+    case 2:
+        hdr[0] = 0xd5;
+        n = 1;
+        break;
+    case 4:
+        hdr[0] = 0xd6;
+        n = 1;
+        break;
+    case 8:
+        hdr[0] = 0xd7;
+        n = 1;
+        break;
+    case 16:
+        hdr[0] = 0xd8;
+        n = 1;
+        break;
     default: {
         int w = len <= 0xff ? 1 : len <= 0xffff ? 2 : 4;
         hdr[0] = (uint8_t)(w == 1 ? 0xc7 : w == 2 ? 0xc8 : 0xc9);
@@ -323,14 +338,20 @@ sn_mpack_read(const uint8_t **p, const uint8_t *end, sn_mpack_item *it)
         *p = q + w;
         return SN_MPACK_OK;
     }
-    case 0xcc: case 0xcd: case 0xce: case 0xcf:
+    case 0xcc:
+    case 0xcd:
+    case 0xce:
+    case 0xcf:
         w = 1 << (c - 0xcc);
         if (left < (size_t)w) return SN_MPACK_TRUNCATED;
         it->type = SN_MPACK_UINT;
         it->v.u = sn_mpack_get_be(q, w);
         *p = q + w;
         return SN_MPACK_OK;
-    case 0xd0: case 0xd1: case 0xd2: case 0xd3: {
+    case 0xd0:
+    case 0xd1:
+    case 0xd2:
+    case 0xd3: {
         w = 1 << (c - 0xd0);
         if (left < (size_t)w) return SN_MPACK_TRUNCATED;
         uint64_t v = sn_mpack_get_be(q, w), sign = (uint64_t)1 << (8 * w - 1);
@@ -339,14 +360,21 @@ sn_mpack_read(const uint8_t **p, const uint8_t *end, sn_mpack_item *it)
         *p = q + w;
         return SN_MPACK_OK;
     }
-    case 0xdc: case 0xdd: case 0xde: case 0xdf:
+    case 0xdc:
+    case 0xdd:
+    case 0xde:
+    case 0xdf:
         w = (c & 1) ? 4 : 2;
         if (left < (size_t)w) return SN_MPACK_TRUNCATED;
         it->type = c <= 0xdd ? SN_MPACK_ARRAY : SN_MPACK_MAP;
         it->v.u = sn_mpack_get_be(q, w);
         *p = q + w;
         return SN_MPACK_OK;
-    case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
+    case 0xd4:
+    case 0xd5:
+    case 0xd6:
+    case 0xd7:
+    case 0xd8:
         it->type = SN_MPACK_EXT;
         it->v.u = (uint64_t)1 << (c - 0xd4);
         break;

@@ -32,12 +32,12 @@ static double cpu_now(void)
 }
 
 typedef struct ctx {
-    sn_buf buf;            /* sn_mpack output */
-    msgpack_sbuffer sbuf;  /* msgpack-c output */
+    sn_buf buf;           /* sn_mpack output */
+    msgpack_sbuffer sbuf; /* msgpack-c output */
     msgpack_packer pk;
     msgpack_unpacked up;
     msgpack_unpacker upk;
-    const char *in;        /* what the readers read: the same bytes for both */
+    const char *in; /* what the readers read: the same bytes for both */
     size_t in_len;
     uint64_t sink;
 } ctx;
@@ -374,8 +374,7 @@ static void bench_msg(ctx *c, msg m, const char *label)
     c->in_len = c->sbuf.size;
     char what[128];
     snprintf(what, sizeof what, "%s (%zu B) pack", label, c->in_len);
-    row(what, "msgpack_packer into an sbuffer", measure(run_mp_pack, &j),
-        measure(run_pk_pack, &j));
+    row(what, "msgpack_packer into an sbuffer", measure(run_mp_pack, &j), measure(run_pk_pack, &j));
     snprintf(what, sizeof what, "%s (%zu B) unpack + read every value", label, c->in_len);
     stats ours = measure(run_mp_read, &j);
     row(what, "msgpack_unpack_next + object walk", ours, measure(run_pk_read, &j));

@@ -10,13 +10,28 @@
 
 #include "sn_mpack.h"
 
-static const uint64_t uints[] = {0,          1,           0x7f,          0x80,
-                                 0xff,       0x100,       0xffff,        0x10000,
+static const uint64_t uints[] = {0,          1,           0x7f,           0x80,
+                                 0xff,       0x100,       0xffff,         0x10000,
                                  0xffffffff, 0x100000000, UINT64_MAX - 1, UINT64_MAX};
-static const int64_t ints[] = {0,       -1,      -31,        -32,        -33,
-                               -127,    -128,    -129,       -32767,     -32768,
-                               -32769,  INT32_MIN + 1LL,     INT32_MIN,  INT32_MIN - 1LL,
-                               INT64_MIN + 1, INT64_MIN, 5,  300,        INT64_MAX};
+static const int64_t ints[] = {0,
+                               -1,
+                               -31,
+                               -32,
+                               -33,
+                               -127,
+                               -128,
+                               -129,
+                               -32767,
+                               -32768,
+                               -32769,
+                               INT32_MIN + 1LL,
+                               INT32_MIN,
+                               INT32_MIN - 1LL,
+                               INT64_MIN + 1,
+                               INT64_MIN,
+                               5,
+                               300,
+                               INT64_MAX};
 static const size_t lens[] = {0, 1, 15, 16, 31, 32, 255, 256, 65535, 65536, 70000};
 
 typedef struct both {
@@ -42,8 +57,7 @@ static void same(both *x, const char *what)
 {
     cr_assert_eq(x->b.len, x->s.size, "%s: %zu bytes, msgpack-c wrote %zu", what, x->b.len,
                  x->s.size);
-    cr_assert(memcmp(x->b.data, x->s.data, x->b.len) == 0, "%s: bytes differ from msgpack-c",
-              what);
+    cr_assert(memcmp(x->b.data, x->s.data, x->b.len) == 0, "%s: bytes differ from msgpack-c", what);
 }
 
 Test(sn_mpack, writers_match_msgpack_c)
@@ -190,8 +204,7 @@ Test(sn_mpack, truncation_never_reads_past_the_end)
             const uint8_t *p = copy;
             sn_mpack_item it;
             sn_mpack_fail f = sn_mpack_read(&p, copy + k, &it);
-            cr_assert(f == SN_MPACK_TRUNCATED || f == SN_MPACK_OVERRUN, "prefix %zu of %zu", k,
-                      n);
+            cr_assert(f == SN_MPACK_TRUNCATED || f == SN_MPACK_OVERRUN, "prefix %zu of %zu", k, n);
             cr_assert_eq(p, copy, "a failed read moved the cursor");
             free(copy);
         }

@@ -38,8 +38,8 @@ Test(sn_snapshot_error, byte_identical_to_the_lua_encoder)
         sn_buf_init(&got);
         reference(L, text, &want);
         cr_assert_eq(sn_snapshot_encode_error(&got, text), SN_OK);
-        cr_assert_eq(got.len, want.len, "text of %zu bytes: %zu bytes, Lua encoder %zu", n,
-                     got.len, want.len);
+        cr_assert_eq(got.len, want.len, "text of %zu bytes: %zu bytes, Lua encoder %zu", n, got.len,
+                     want.len);
         cr_assert(memcmp(got.data, want.data, got.len) == 0, "text of %zu bytes differs", n);
         /* and it decodes to nil, text */
         int nv = 0;

@@ -62,8 +62,8 @@ static void pool_free(pool *pl)
 /* Integers of every width, boundaries included. */
 static uint64_t rand_u64(rng *r)
 {
-    static const uint64_t edges[] = {0, 1, 0x7f, 0x80, 0xff, 0x100, 0xffff, 0x10000,
-                                     0xffffffffULL, 0x100000000ULL, UINT64_MAX};
+    static const uint64_t edges[] = {
+        0, 1, 0x7f, 0x80, 0xff, 0x100, 0xffff, 0x10000, 0xffffffffULL, 0x100000000ULL, UINT64_MAX};
     if (below(r, 4) == 0) return edges[below(r, sizeof edges / sizeof edges[0])];
     int bits = (int)below(r, 65);
     return bits == 64 ? next(r) : next(r) & ((1ULL << bits) - 1);
@@ -80,9 +80,15 @@ static size_t rand_len(rng *r, size_t max)
     static const size_t edges[] = {0, 1, 15, 16, 17, 20, 21, 31, 32, 33, 255, 256, 257, 4096};
     size_t n;
     switch (below(r, 4)) {
-    case 0: n = edges[below(r, sizeof edges / sizeof edges[0])]; break;
-    case 1: n = (size_t)below(r, 4097); break;
-    default: n = (size_t)below(r, 48); break;
+    case 0:
+        n = edges[below(r, sizeof edges / sizeof edges[0])];
+        break;
+    case 1:
+        n = (size_t)below(r, 4097);
+        break;
+    default:
+        n = (size_t)below(r, 48);
+        break;
     }
     return n > max ? max : n;
 }
@@ -103,9 +109,15 @@ static sn_wire_bytes rand_bytes(rng *r, pool *pl, size_t max)
 {
     size_t n;
     switch (below(r, 8)) {
-    case 0: n = max - below(r, 64); break; /* at (or just under) the payload limit */
-    case 1: n = (size_t)below(r, 256 * 1024); break;
-    default: n = rand_len(r, max); break;
+    case 0:
+        n = max - below(r, 64);
+        break; /* at (or just under) the payload limit */
+    case 1:
+        n = (size_t)below(r, 256 * 1024);
+        break;
+    default:
+        n = rand_len(r, max);
+        break;
     }
     if (n == 0) return (sn_wire_bytes){below(r, 2) ? NULL : "", 0};
     unsigned char *b = pool_alloc(pl, n);
@@ -130,10 +142,15 @@ static sn_wire_addr rand_addr(rng *r, pool *pl)
 static uint32_t rand_count(rng *r)
 {
     switch (below(r, 10)) {
-    case 0: return (uint32_t)below(r, 5001);
-    case 1: return (uint32_t)(SN_WIRE_MEMBERS_MAX - 2 + below(r, 5));
-    case 2: case 3: return (uint32_t)below(r, 300);
-    default: return (uint32_t)below(r, 40);
+    case 0:
+        return (uint32_t)below(r, 5001);
+    case 1:
+        return (uint32_t)(SN_WIRE_MEMBERS_MAX - 2 + below(r, 5));
+    case 2:
+    case 3:
+        return (uint32_t)below(r, 300);
+    default:
+        return (uint32_t)below(r, 40);
     }
 }
 
@@ -389,15 +406,22 @@ Test(sn_wire_prop, welcome_of_local_members)
                 snprintf(names[i], sizeof names[i], "%.*s-%d", (int)hostlen, host, 31000 + i);
                 snprintf(eps[i], sizeof eps[i], "tcp://127.0.0.1:%d", 7400 + i);
                 snprintf(https[i], sizeof https[i], "127.0.0.1:%d", 8400 + i);
-                m[i] = (sn_wire_member){names[i], eps[i], https[i],
-                                        1764400000000000ULL + (uint64_t)i, SN_WIRE_ALIVE,
-                                        (uint64_t)i};
+                m[i] = (sn_wire_member){names[i],      eps[i],
+                                        https[i],      1764400000000000ULL + (uint64_t)i,
+                                        SN_WIRE_ALIVE, (uint64_t)i};
             }
             sn_wire_frame f;
             sn_wire_frame_init(&f, SN_WIRE_WELCOME);
-            f.u.hello = (sn_wire_hello){"stage",  names[0], 1764400000000000ULL, SN_WIRE_VERSION,
-                                        eps[0],   https[0], 0x5, "stage-node 0.1.0",
-                                        m,        (uint32_t)nodes};
+            f.u.hello = (sn_wire_hello){"stage",
+                                        names[0],
+                                        1764400000000000ULL,
+                                        SN_WIRE_VERSION,
+                                        eps[0],
+                                        https[0],
+                                        0x5,
+                                        "stage-node 0.1.0",
+                                        m,
+                                        (uint32_t)nodes};
             sn_wire_limits lim;
             sn_wire_limits_init(&lim);
             check_one(&f, &lim, 0);
