@@ -1,5 +1,5 @@
 /* sn_snapshot: encoder and decoder of the snapshot format (proto/SNAPSHOT.md).
- * The writer emits MessagePack bytes itself; the reader is a bounds-checked walk over the input.
+ * Bytes are written and read with sn_mpack; the reader is a bounds-checked walk over the input.
  * Both run under lua_pcall so that a Lua memory error becomes SN_ENOMEM, never an abort. */
 #include "sn_snapshot.h"
 
@@ -12,6 +12,8 @@
 
 #include "sn_error.h"
 #include "sn_hash.h"
+#include "sn_mpack.h"
+#include "sn_snapshot_error.h"
 
 /* Ext types of the format; numbers are part of version 1. */
 enum {
@@ -240,116 +242,25 @@ typedef struct enc {
 } enc;
 
 /* Buffer growth failure is raised (we run under pcall); the caller's buffer leaks nothing. */
-static unsigned char *enc_room(enc *e, size_t n)
+static void enc_nomem(enc *e)
 {
-    sn_buf *b = e->out;
-    if (sn_buf_reserve(b, n) != 0) {
-        e->code = SN_ENOMEM;
-        snprintf(e->what, sizeof e->what, "out of memory growing the output buffer");
-        lua_pushnil(e->L);
-        lua_error(e->L);
-    }
-    return (unsigned char *)b->data + b->len;
+    e->code = SN_ENOMEM;
+    snprintf(e->what, sizeof e->what, "out of memory growing the output buffer");
+    lua_pushnil(e->L);
+    lua_error(e->L);
 }
 
-static void put_be(unsigned char *p, uint64_t v, int n)
-{
-    for (int i = n - 1; i >= 0; i--) {
-        p[i] = (unsigned char)v;
-        v >>= 8;
-    }
-}
+/* Every write goes through sn_mpack, which reserves what it writes; this raises its ENOMEM. */
+#define PUT(e, write)                                                                              \
+    do {                                                                                           \
+        if ((write) != SN_OK) enc_nomem(e);                                                        \
+    } while (0)
 
-static void put_byte(enc *e, unsigned c)
+/* The one-byte-payload ext markers (TABLE_MT, GLOBALS, ENV): payload 00. */
+static void put_marker(enc *e, int type)
 {
-    *enc_room(e, 1) = (unsigned char)c;
-    e->out->len++;
-}
-
-/* One tag byte followed by an n-byte big-endian number. */
-static void put_tagged(enc *e, unsigned tag, uint64_t v, int n)
-{
-    unsigned char *p = enc_room(e, 1 + (size_t)n);
-    p[0] = (unsigned char)tag;
-    put_be(p + 1, v, n);
-    e->out->len += 1 + (size_t)n;
-}
-
-static void put_int(enc *e, lua_Integer i)
-{
-    if (i >= 0) {
-        uint64_t u = (uint64_t)i;
-        if (u < 128)
-            put_byte(e, (unsigned)u);
-        else if (u <= 0xff)
-            put_tagged(e, 0xcc, u, 1);
-        else if (u <= 0xffff)
-            put_tagged(e, 0xcd, u, 2);
-        else if (u <= 0xffffffffu)
-            put_tagged(e, 0xce, u, 4);
-        else
-            put_tagged(e, 0xcf, u, 8);
-    } else if (i >= -32) {
-        put_byte(e, (unsigned)(i & 0xff));
-    } else if (i >= INT8_MIN) {
-        put_tagged(e, 0xd0, (uint64_t)i & 0xff, 1);
-    } else if (i >= INT16_MIN) {
-        put_tagged(e, 0xd1, (uint64_t)i & 0xffff, 2);
-    } else if (i >= INT32_MIN) {
-        put_tagged(e, 0xd2, (uint64_t)i & 0xffffffffu, 4);
-    } else {
-        put_tagged(e, 0xd3, (uint64_t)i, 8);
-    }
-}
-
-static void put_float(enc *e, lua_Number d)
-{
-    uint64_t bits;
-    memcpy(&bits, &d, sizeof bits);
-    put_tagged(e, 0xcb, bits, 8);
-}
-
-/* Header of an array (base 0x90/0xdc/0xdd) or map (0x80/0xde/0xdf). */
-static void put_count(enc *e, unsigned fixbase, unsigned tag16, size_t n)
-{
-    if (n < 16)
-        put_byte(e, fixbase | (unsigned)n);
-    else if (n <= 0xffff)
-        put_tagged(e, tag16, n, 2);
-    else
-        put_tagged(e, tag16 + 1, n, 4);
-}
-
-static void put_ext_header(enc *e, int type, size_t len)
-{
-    static const unsigned char fix[17] = {[1] = 0xd4, [2] = 0xd5, [4] = 0xd6, [8] = 0xd7,
-                                          [16] = 0xd8};
-    unsigned char *p = enc_room(e, 6);
-    size_t n;
-    if (len <= 16 && fix[len]) {
-        p[0] = fix[len];
-        n = 1;
-    } else if (len <= 0xff) {
-        p[0] = 0xc7;
-        put_be(p + 1, len, 1);
-        n = 2;
-    } else if (len <= 0xffff) {
-        p[0] = 0xc8;
-        put_be(p + 1, len, 2);
-        n = 3;
-    } else {
-        p[0] = 0xc9;
-        put_be(p + 1, len, 4);
-        n = 5;
-    }
-    p[n] = (unsigned char)type;
-    e->out->len += n + 1;
-}
-
-static void put_bytes(enc *e, const void *s, size_t n)
-{
-    memcpy(enc_room(e, n), s, n);
-    e->out->len += n;
+    PUT(e, sn_mpack_put_ext_hdr(e->out, (int8_t)type, 1));
+    PUT(e, sn_mpack_put_be(e->out, 0, 1));
 }
 
 SN_PRINTF(3, 4) static int enc_fail(enc *e, int code, const char *fmt, ...)
@@ -444,16 +355,9 @@ static int enc_backref(enc *e, int idx)
     }
     lua_Integer seq = lua_tointeger(L, -1);
     lua_pop(L, 1);
-    if (seq <= 0xff) {
-        put_ext_header(e, EXT_REF, 1);
-        put_be(enc_room(e, 1), (uint64_t)seq, 1), e->out->len += 1;
-    } else if (seq <= 0xffff) {
-        put_ext_header(e, EXT_REF, 2);
-        put_be(enc_room(e, 2), (uint64_t)seq, 2), e->out->len += 2;
-    } else {
-        put_ext_header(e, EXT_REF, 4);
-        put_be(enc_room(e, 4), (uint64_t)seq, 4), e->out->len += 4;
-    }
+    int width = seq <= 0xff ? 1 : seq <= 0xffff ? 2 : 4;
+    PUT(e, sn_mpack_put_ext_hdr(e->out, EXT_REF, (size_t)width));
+    PUT(e, sn_mpack_put_be(e->out, (uint64_t)seq, width));
     return 1;
 }
 
@@ -486,9 +390,8 @@ static int enc_table(enc *e, int idx, int depth)
 
     int has_mt = lua_getmetatable(L, idx), mt = lua_gettop(L);
     if (has_mt) {
-        put_byte(e, 0x93);
-        put_ext_header(e, EXT_TABLE_MT, 1);
-        put_byte(e, 0);
+        PUT(e, sn_mpack_put_array(e->out, 3));
+        put_marker(e, EXT_TABLE_MT);
     }
 
     /* A table that is exactly the sequence 1..n travels as an array, anything else as a map. */
@@ -503,8 +406,10 @@ static int enc_table(enc *e, int idx, int depth)
         lua_pop(L, 1);
     }
 
+    if (count > 0xffffffffLL)
+        return enc_fail(e, SN_ELIMIT, "table of more than 2^32-1 entries");
     if (is_seq && count == n && n > 0) {
-        put_count(e, 0x90, 0xdc, (size_t)n);
+        PUT(e, sn_mpack_put_array(e->out, (uint32_t)n));
         for (lua_Integer i = 1; i <= n; i++) {
             lua_rawgeti(L, idx, i);
             rc = enc_value(e, lua_gettop(L), depth);
@@ -518,8 +423,7 @@ static int enc_table(enc *e, int idx, int depth)
         }
     } else {
         size_t at = e->out->len;
-        put_count(e, 0x80, 0xde, (size_t)count);
-        size_t width = e->out->len - at;
+        PUT(e, sn_mpack_put_map(e->out, (uint32_t)count));
         lua_Integer written = 0;
         lua_pushnil(L);
         while (lua_next(L, idx)) {
@@ -539,13 +443,8 @@ static int enc_table(enc *e, int idx, int depth)
         }
         /* A weak table may lose entries to a collection between the two walks: patch the
          * count in place (same width; MessagePack allows a non-minimal header). */
-        if (written != count) {
-            unsigned char *p = (unsigned char *)e->out->data + at;
-            if (width == 1)
-                p[0] = (unsigned char)(0x80 | written);
-            else
-                put_be(p + 1, (uint64_t)written, (int)width - 1);
-        }
+        if (written != count)
+            sn_mpack_patch_count(e->out->data + at, (uint32_t)written);
     }
 
     if (has_mt) {
@@ -562,20 +461,16 @@ static int enc_table(enc *e, int idx, int depth)
 static int dump_writer(lua_State *L, const void *p, size_t sz, void *ud)
 {
     enc *e = ud;
-    sn_buf *b = e->out;
-    if (sn_buf_reserve(b, sz) != 0)
-        return 1;
-    memcpy(b->data + b->len, p, sz);
-    b->len += sz;
-    return 0;
+    (void)L;
+    return sn_mpack_put_raw(e->out, p, sz) != SN_OK;
 }
 
-static uint64_t get_be(const unsigned char *p, int n)
+/* A function head without bytecode: kind and hash only. */
+static void put_short_head(enc *e, int kind, const unsigned char *hash)
 {
-    uint64_t v = 0;
-    for (int i = 0; i < n; i++)
-        v = (v << 8) | p[i];
-    return v;
+    PUT(e, sn_mpack_put_ext_hdr(e->out, EXT_FUNC, FUNC_HEAD_LEN));
+    PUT(e, sn_mpack_put_be(e->out, (uint64_t)kind, 1));
+    PUT(e, sn_mpack_put_raw(e->out, hash, HASH_LEN));
 }
 
 /* Head ext of a function: the bytecode with its hash, or only the hash when an earlier function
@@ -584,8 +479,8 @@ static void enc_function_head(enc *e, int idx)
 {
     lua_State *L = e->L;
     size_t head = e->out->len;
-    enc_room(e, 6 + FUNC_HEAD_LEN);
-    e->out->len += 6 + FUNC_HEAD_LEN;
+    PUT(e, sn_mpack_room(e->out, SN_MPACK_EXT32_HDR + FUNC_HEAD_LEN));
+    e->out->len += SN_MPACK_EXT32_HDR + FUNC_HEAD_LEN;
     size_t code_at = e->out->len;
     lua_pushvalue(L, idx);
     int status = lua_dump(L, dump_writer, e, 0);
@@ -601,22 +496,20 @@ static void enc_function_head(enc *e, int idx)
     uint64_t h[2];
     sn_hash_murmur3_128(p + code_at, code_len, HASH_SEED, h);
     unsigned char hash[HASH_LEN];
-    put_be(hash, h[0], 8);
-    put_be(hash + 8, h[1], 8);
+    sn_mpack_be_at(hash, h[0], 8);
+    sn_mpack_be_at(hash + 8, h[1], 8);
 
     lua_pushlstring(L, (const char *)hash, HASH_LEN);
     lua_pushvalue(L, -1);
     int collision = lua_rawget(L, e->protos) == LUA_TNUMBER;
     if (collision) {
         size_t prev = (size_t)lua_tointeger(L, -1);
-        size_t prev_len = (size_t)get_be(p + prev + 1, 4) - FUNC_HEAD_LEN;
+        size_t prev_len = (size_t)sn_mpack_get_be(p + prev + 1, 4) - FUNC_HEAD_LEN;
         if (prev_len == code_len &&
-            memcmp(p + prev + 6 + FUNC_HEAD_LEN, p + code_at, code_len) == 0) {
+            memcmp(p + prev + SN_MPACK_EXT32_HDR + FUNC_HEAD_LEN, p + code_at, code_len) == 0) {
             lua_pop(L, 2);
             e->out->len = head;
-            put_ext_header(e, EXT_FUNC, FUNC_HEAD_LEN);
-            put_byte(e, FUNC_SAME);
-            put_bytes(e, hash, HASH_LEN);
+            put_short_head(e, FUNC_SAME, hash);
             return;
         }
     }
@@ -624,9 +517,7 @@ static void enc_function_head(enc *e, int idx)
     const sn_snapshot_fcache *fc = e->o->fcache;
     if (fc && fc->known && fc->known(fc->ud, hash)) { /* the receiver has it: the hash only */
         e->out->len = head;
-        put_ext_header(e, EXT_FUNC, FUNC_HEAD_LEN);
-        put_byte(e, FUNC_HASH_ONLY);
-        put_bytes(e, hash, HASH_LEN);
+        put_short_head(e, FUNC_HASH_ONLY, hash);
         return;
     }
     if (fc && fc->sent)
@@ -637,11 +528,9 @@ static void enc_function_head(enc *e, int idx)
         lua_pushnil(L);
         lua_error(L);
     }
-    p[head] = 0xc9;
-    put_be(p + head + 1, code_len + FUNC_HEAD_LEN, 4);
-    p[head + 5] = EXT_FUNC;
-    p[head + 6] = FUNC_BYTECODE;
-    memcpy(p + head + 7, hash, HASH_LEN);
+    sn_mpack_ext32_at(p + head, EXT_FUNC, (uint32_t)(code_len + FUNC_HEAD_LEN));
+    p[head + SN_MPACK_EXT32_HDR] = FUNC_BYTECODE;
+    memcpy(p + head + SN_MPACK_EXT32_HDR + 1, hash, HASH_LEN);
     /* Same hash, other bytes: keep the first, as the decoder does, and send this one inline. */
     if (collision) {
         lua_pop(L, 1);
@@ -664,7 +553,7 @@ static int enc_function(enc *e, int idx, int depth)
     lua_Debug ar;
     lua_pushvalue(L, idx);
     lua_getinfo(L, ">u", &ar);
-    put_count(e, 0x90, 0xdc, 1 + (size_t)ar.nups);
+    PUT(e, sn_mpack_put_array(e->out, 1 + (uint32_t)ar.nups));
     if (e->o->functions)
         (*e->o->functions)++;
     enc_function_head(e, idx);
@@ -673,8 +562,7 @@ static int enc_function(enc *e, int idx, int depth)
         const char *name = lua_getupvalue(L, idx, i);
         if (strcmp(name, "_ENV") == 0) {
             lua_pop(L, 1);
-            put_ext_header(e, EXT_ENV, 1);
-            put_byte(e, 0);
+            put_marker(e, EXT_ENV);
             continue;
         }
         /* Cells are keyed by lua_upvalueid so sibling closures stay joined at the receiver. */
@@ -682,11 +570,9 @@ static int enc_function(enc *e, int idx, int depth)
         if (lua_rawget(L, e->cells) == LUA_TNUMBER) {
             uint64_t cell = (uint64_t)lua_tointeger(L, -1);
             lua_pop(L, 2);
-            put_ext_header(e, EXT_UPREF, 8);
-            unsigned char *p = enc_room(e, 8);
-            put_be(p, cell >> 8, 4);
-            put_be(p + 4, cell & 0xff, 4);
-            e->out->len += 8;
+            PUT(e, sn_mpack_put_ext_hdr(e->out, EXT_UPREF, 8));
+            PUT(e, sn_mpack_put_be(e->out, cell >> 8, 4));
+            PUT(e, sn_mpack_put_be(e->out, cell & 0xff, 4));
             continue;
         }
         lua_pop(L, 1);
@@ -715,8 +601,8 @@ static int enc_cfunction(enc *e, int idx)
             if (lua_rawget(L, e->fn2name) == LUA_TSTRING) {
                 size_t n;
                 const char *name = lua_tolstring(L, -1, &n);
-                put_ext_header(e, EXT_CFUNC, n);
-                put_bytes(e, name, n);
+                PUT(e, sn_mpack_put_ext_hdr(e->out, EXT_CFUNC, n));
+                PUT(e, sn_mpack_put_raw(e->out, name, n));
                 lua_pop(L, 1);
                 return SN_OK;
             }
@@ -737,37 +623,28 @@ static int enc_value(enc *e, int idx, int depth)
     lua_State *L = e->L;
     switch (lua_type(L, idx)) {
     case LUA_TNIL:
-        put_byte(e, 0xc0);
+        PUT(e, sn_mpack_put_nil(e->out));
         return SN_OK;
     case LUA_TBOOLEAN:
-        put_byte(e, lua_toboolean(L, idx) ? 0xc3 : 0xc2);
+        PUT(e, sn_mpack_put_bool(e->out, lua_toboolean(L, idx)));
         return SN_OK;
     case LUA_TNUMBER:
         if (lua_isinteger(L, idx))
-            put_int(e, lua_tointeger(L, idx));
+            PUT(e, sn_mpack_put_int(e->out, (int64_t)lua_tointeger(L, idx)));
         else
-            put_float(e, lua_tonumber(L, idx));
+            PUT(e, sn_mpack_put_double(e->out, (double)lua_tonumber(L, idx)));
         return SN_OK;
     case LUA_TSTRING: {
         size_t n;
         const char *s = lua_tolstring(L, idx, &n);
-        if (n < 32)
-            put_byte(e, 0xa0 | (unsigned)n);
-        else if (n <= 0xff)
-            put_tagged(e, 0xd9, n, 1);
-        else if (n <= 0xffff)
-            put_tagged(e, 0xda, n, 2);
-        else if (n <= 0xffffffffu)
-            put_tagged(e, 0xdb, n, 4);
-        else
+        if (n > 0xffffffffu)
             return enc_fail(e, SN_ELIMIT, "string over 4 GiB cannot be sent");
-        put_bytes(e, s, n);
+        PUT(e, sn_mpack_put_str(e->out, s, n));
         return SN_OK;
     }
     case LUA_TTABLE:
         if (lua_rawequal(L, idx, e->globals)) {
-            put_ext_header(e, EXT_GLOBALS, 1);
-            put_byte(e, 0);
+            put_marker(e, EXT_GLOBALS);
             return SN_OK;
         }
         return enc_table(e, idx, depth + 1);
@@ -803,8 +680,8 @@ static int enc_main(lua_State *L)
     lua_rawgeti(L, e->cache, SLOT_FN2NAME); /* false until a C function needs it */
     e->fn2name = lua_gettop(L);
 
-    put_byte(e, SN_SNAPSHOT_VERSION);
-    put_count(e, 0x90, 0xdc, (size_t)nvals);
+    PUT(e, sn_mpack_put_be(e->out, SN_SNAPSHOT_VERSION, 1));
+    PUT(e, sn_mpack_put_array(e->out, (uint32_t)nvals));
     for (int i = 0; i < nvals; i++) {
         int rc = enc_value(e, 2 + i, 0);
         if (rc != SN_OK) {
@@ -879,6 +756,20 @@ int sn_snapshot_encode(lua_State *L, int first, int n, const sn_snapshot_opts *o
     return rc;
 }
 
+/* The same bytes enc_main writes for the values (nil, text), with the same sn_mpack writers. */
+int sn_snapshot_encode_error(sn_buf *out, const char *text)
+{
+    size_t n = text ? strlen(text) : 0, start = out->len;
+    if (n > 0xffffffffu) /* no error text is 4 GiB; cut rather than fail the reply */
+        n = 0xffffffffu;
+    if (sn_mpack_put_be(out, SN_SNAPSHOT_VERSION, 1) || sn_mpack_put_array(out, 2) ||
+        sn_mpack_put_nil(out) || sn_mpack_put_str(out, text ? text : "", n)) {
+        out->len = start;
+        return SN_ENOMEM;
+    }
+    return SN_OK;
+}
+
 /* ---- decoder ------------------------------------------------------------------------------ */
 
 typedef struct dec {
@@ -914,70 +805,52 @@ static int dec_truncated(dec *d)
     return dec_fail(d, SN_EPROTO, "truncated");
 }
 
-/* Reads an n-byte big-endian number, checking the bytes are there. */
-static int dec_be(dec *d, int n, uint64_t *v)
+/* Words why sn_mpack_read failed at d->p. */
+static int dec_read_fail(dec *d, sn_mpack_fail f, const sn_mpack_item *it)
 {
-    if (dec_left(d) < (size_t)n)
-        return dec_truncated(d);
-    *v = get_be(d->p, n);
-    d->p += n;
-    return SN_OK;
+    if (f == SN_MPACK_INVALID)
+        return dec_fail(d, SN_EPROTO, "invalid byte 0x%02x", *d->p);
+    if (f == SN_MPACK_OVERRUN)
+        return dec_fail(d, SN_EPROTO, "%s of %llu bytes larger than the %zu bytes left",
+                        it->type == SN_MPACK_EXT ? "ext" : "string", (unsigned long long)it->v.u,
+                        dec_left(d));
+    return dec_truncated(d);
 }
 
-/* Parses an ext header at p without trusting its length: 1 and *type, *len, *hdr (bytes up to
- * and including the type byte) if the header is complete, 0 if p is not an ext header. */
-static int ext_at(const unsigned char *p, const unsigned char *end, int *type, size_t *len,
-                  size_t *hdr)
+/* One value header (and the body of a str, bin or ext) with sn_mpack. */
+static inline int dec_read(dec *d, sn_mpack_item *it)
 {
-    size_t have = (size_t)(end - p), h;
-    if (have == 0)
-        return 0;
-    switch (*p) {
-    case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
-        *len = (size_t)1 << (*p - 0xd4);
-        h = 1;
-        break;
-    case 0xc7:
-        h = 2;
-        break;
-    case 0xc8:
-        h = 3;
-        break;
-    case 0xc9:
-        h = 5;
-        break;
-    default:
-        return 0;
-    }
-    if (have < h + 1)
-        return 0;
-    if (h > 1)
-        *len = (size_t)get_be(p + 1, (int)h - 1);
-    *type = (signed char)p[h];
-    *hdr = h + 1;
-    return 1;
+    sn_mpack_fail f = sn_mpack_read(&d->p, d->end, it);
+    return f == SN_MPACK_OK ? SN_OK : dec_read_fail(d, f, it);
 }
 
 /* Consumes the ext at p: its type and payload (length checked against the bytes left). */
 static int dec_ext_take(dec *d, int *type, const unsigned char **payload, size_t *len)
 {
-    size_t hdr;
-    if (!ext_at(d->p, d->end, type, len, &hdr))
-        return dec_truncated(d);
-    d->p += hdr;
-    if (*len > dec_left(d))
-        return dec_fail(d, SN_EPROTO, "ext length %zu larger than the %zu bytes left", *len,
-                        dec_left(d));
-    *payload = d->p;
-    d->p += *len;
+    sn_mpack_item it;
+    *type = -1;
+    *payload = NULL;
+    *len = 0;
+    int rc = dec_read(d, &it);
+    if (rc != SN_OK)
+        return rc;
+    if (it.type != SN_MPACK_EXT)
+        return dec_fail(d, SN_EPROTO, "ext expected");
+    *type = it.ext;
+    *payload = it.data;
+    *len = (size_t)it.v.u;
     return SN_OK;
 }
 
+/* The type of the ext header at p, without consuming it (its payload may still be cut short:
+ * a truncated function must be refused as untrusted before it is found malformed); -1 if p
+ * holds no ext header. */
 static int dec_peek_ext(const dec *d)
 {
-    int type;
-    size_t len, hdr;
-    return ext_at(d->p, d->end, &type, &len, &hdr) ? type : -1;
+    const unsigned char *q = d->p;
+    sn_mpack_item it;
+    sn_mpack_fail f = sn_mpack_read(&q, d->end, &it);
+    return (f == SN_MPACK_OK || f == SN_MPACK_OVERRUN) && it.type == SN_MPACK_EXT ? it.ext : -1;
 }
 
 static void dec_register(dec *d)
@@ -1058,23 +931,12 @@ static int dec_table_mt(dec *d, uint64_t n, int depth)
     int rc = dec_ext_take(d, &type, &payload, &len);
     if (rc != SN_OK)
         return rc;
-    uint64_t count = 0;
-    int is_map;
-    if (dec_left(d) == 0)
-        return dec_truncated(d);
-    unsigned c = *d->p++;
-    if ((c & 0xf0) == 0x90 || (c & 0xf0) == 0x80) {
-        is_map = (c & 0xf0) == 0x80;
-        count = c & 0x0f;
-    } else if (c == 0xdc || c == 0xdd || c == 0xde || c == 0xdf) {
-        is_map = c >= 0xde;
-        rc = dec_be(d, (c & 1) ? 4 : 2, &count);
-        if (rc != SN_OK)
-            return rc;
-    } else {
+    sn_mpack_item body;
+    if ((rc = dec_read(d, &body)) != SN_OK)
+        return rc;
+    if (body.type != SN_MPACK_ARRAY && body.type != SN_MPACK_MAP)
         return dec_fail(d, SN_EPROTO, "table body is not an array or a map");
-    }
-    rc = dec_table(d, is_map, count, depth);
+    rc = dec_table(d, body.type == SN_MPACK_MAP, body.v.u, depth);
     if (rc != SN_OK)
         return rc;
     rc = dec_value(d, depth);
@@ -1114,7 +976,7 @@ static int dec_bytecode(dec *d, const unsigned char *head, const unsigned char *
     case FUNC_BYTECODE: {
         uint64_t h[2];
         sn_hash_murmur3_128(payload + FUNC_HEAD_LEN, len - FUNC_HEAD_LEN, HASH_SEED, h);
-        if (get_be(hash, 8) != h[0] || get_be(hash + 8, 8) != h[1])
+        if (sn_mpack_get_be(hash, 8) != h[0] || sn_mpack_get_be(hash + 8, 8) != h[1])
             return dec_fail(d, SN_EPROTO, "function bytecode does not match its hash");
         lua_pushlstring(L, (const char *)hash, HASH_LEN);
         lua_pushvalue(L, -1);
@@ -1142,12 +1004,13 @@ static int dec_bytecode(dec *d, const unsigned char *head, const unsigned char *
         if (!found)
             return dec_fail(d, SN_EPROTO, "function refers to bytecode not in this snapshot");
         /* at is the ext header of an earlier head, already checked against the input. */
-        size_t hdr = 0, plen = 0;
-        int type;
-        if (!ext_at(d->base + at, d->end, &type, &plen, &hdr) || plen < FUNC_HEAD_LEN)
+        const unsigned char *q = d->base + at;
+        sn_mpack_item prev;
+        if (sn_mpack_read(&q, d->end, &prev) != SN_MPACK_OK || prev.type != SN_MPACK_EXT ||
+            prev.v.u < FUNC_HEAD_LEN)
             return dec_fail(d, SN_EPROTO, "bad earlier function head");
-        code->p = (const char *)d->base + at + hdr + FUNC_HEAD_LEN;
-        code->n = plen - FUNC_HEAD_LEN;
+        code->p = (const char *)prev.data + FUNC_HEAD_LEN;
+        code->n = (size_t)prev.v.u - FUNC_HEAD_LEN;
         return SN_OK;
     }
     case FUNC_HASH_ONLY: {
@@ -1192,7 +1055,7 @@ static int dec_upvalue(dec *d, int fidx, int i, int depth)
     }
     if (len != 8)
         return dec_fail(d, SN_EPROTO, "upvalue reference of %zu bytes", len);
-    uint64_t seq = get_be(payload, 4), n = get_be(payload + 4, 4);
+    uint64_t seq = sn_mpack_get_be(payload, 4), n = sn_mpack_get_be(payload + 4, 4);
     if ((lua_Integer)seq >= d->nobjs)
         return dec_fail(d, SN_EPROTO, "upvalue reference to object %llu not yet decoded",
                         (unsigned long long)seq);
@@ -1269,21 +1132,18 @@ static int dec_cfunction(dec *d, const unsigned char *name, size_t len)
     }
 }
 
-/* A standalone ext value: back-reference, globals marker or C function name. */
-static int dec_ext(dec *d)
+/* A standalone ext value (header read into it): back-reference, globals marker or C function. */
+static int dec_ext(dec *d, const sn_mpack_item *it)
 {
     lua_State *L = d->L;
-    const unsigned char *payload;
-    size_t len;
-    int type;
-    int rc = dec_ext_take(d, &type, &payload, &len);
-    if (rc != SN_OK)
-        return rc;
+    const unsigned char *payload = it->data;
+    size_t len = (size_t)it->v.u;
+    int type = it->ext;
     switch (type) {
     case EXT_REF: {
         if (len != 1 && len != 2 && len != 4)
             return dec_fail(d, SN_EPROTO, "back-reference of %zu bytes", len);
-        uint64_t seq = get_be(payload, (int)len);
+        uint64_t seq = sn_mpack_get_be(payload, (int)len);
         if ((lua_Integer)seq >= d->nobjs)
             return dec_fail(d, SN_EPROTO, "back-reference to object %llu not yet decoded",
                             (unsigned long long)seq);
@@ -1310,16 +1170,6 @@ static int dec_ext(dec *d)
     }
 }
 
-static int dec_string(dec *d, uint64_t n)
-{
-    if (n > dec_left(d))
-        return dec_fail(d, SN_EPROTO, "string of %llu bytes larger than the %zu bytes left",
-                        (unsigned long long)n, dec_left(d));
-    lua_pushlstring(d->L, (const char *)d->p, (size_t)n);
-    d->p += n;
-    return SN_OK;
-}
-
 static int dec_array(dec *d, uint64_t n, int depth)
 {
     if (n > 0) {
@@ -1338,90 +1188,43 @@ static int dec_array(dec *d, uint64_t n, int depth)
 static int dec_value(dec *d, int depth)
 {
     lua_State *L = d->L;
-    uint64_t v = 0;
-    int rc;
-    if (d->p >= d->end)
-        return dec_truncated(d);
-    unsigned c = *d->p++;
-    if (c < 0x80) {
-        lua_pushinteger(L, (lua_Integer)c);
-        return SN_OK;
-    }
-    if (c >= 0xe0) {
-        lua_pushinteger(L, (lua_Integer)(signed char)c);
-        return SN_OK;
-    }
-    if (c >= 0xa0 && c <= 0xbf)
-        return dec_string(d, c & 0x1f);
-    if (c >= 0x90 && c <= 0x9f)
-        return dec_array(d, c & 0x0f, depth + 1);
-    if (c <= 0x8f)
-        return dec_table(d, 1, c & 0x0f, depth + 1);
-    switch (c) {
-    case 0xc0:
+    sn_mpack_item it;
+    int rc = dec_read(d, &it);
+    if (rc != SN_OK)
+        return rc;
+    switch (it.type) {
+    case SN_MPACK_NIL:
         lua_pushnil(L);
         return SN_OK;
-    case 0xc2:
-    case 0xc3:
-        lua_pushboolean(L, c == 0xc3);
+    case SN_MPACK_BOOL:
+        lua_pushboolean(L, (int)it.v.u);
         return SN_OK;
-    case 0xc4: case 0xc5: case 0xc6: /* bin 8/16/32 */
-        if ((rc = dec_be(d, 1 << (c - 0xc4), &v)) != SN_OK)
-            return rc;
-        return dec_string(d, v);
-    case 0xd9: case 0xda: case 0xdb: /* str 8/16/32 */
-        if ((rc = dec_be(d, 1 << (c - 0xd9), &v)) != SN_OK)
-            return rc;
-        return dec_string(d, v);
-    case 0xca: {
-        if ((rc = dec_be(d, 4, &v)) != SN_OK)
-            return rc;
-        uint32_t bits = (uint32_t)v;
-        float f;
-        memcpy(&f, &bits, sizeof f);
-        lua_pushnumber(L, (lua_Number)f);
-        return SN_OK;
-    }
-    case 0xcb: {
-        if ((rc = dec_be(d, 8, &v)) != SN_OK)
-            return rc;
-        double f;
-        memcpy(&f, &v, sizeof f);
-        lua_pushnumber(L, (lua_Number)f);
-        return SN_OK;
-    }
-    case 0xcc: case 0xcd: case 0xce: case 0xcf:
-        if ((rc = dec_be(d, 1 << (c - 0xcc), &v)) != SN_OK)
-            return rc;
-        if (v > (uint64_t)INT64_MAX)
+    case SN_MPACK_UINT:
+        if (it.v.u > (uint64_t)INT64_MAX)
             return dec_fail(d, SN_EPROTO, "unsigned integer beyond the Lua integer range");
-        lua_pushinteger(L, (lua_Integer)v);
+        lua_pushinteger(L, (lua_Integer)it.v.u);
         return SN_OK;
-    case 0xd0: case 0xd1: case 0xd2: case 0xd3: {
-        int n = 1 << (c - 0xd0);
-        if ((rc = dec_be(d, n, &v)) != SN_OK)
-            return rc;
-        if (n < 8 && (v >> (n * 8 - 1)))
-            v |= ~(uint64_t)0 << (n * 8); /* sign-extend */
-        lua_pushinteger(L, (lua_Integer)v);
+    case SN_MPACK_INT:
+        lua_pushinteger(L, (lua_Integer)it.v.i);
         return SN_OK;
+    case SN_MPACK_FLOAT:
+        lua_pushnumber(L, (lua_Number)it.v.f);
+        return SN_OK;
+    case SN_MPACK_DOUBLE:
+        lua_pushnumber(L, (lua_Number)it.v.d);
+        return SN_OK;
+    case SN_MPACK_STR:
+    case SN_MPACK_BIN: /* bin is never written, read as a string */
+        lua_pushlstring(L, (const char *)it.data, (size_t)it.v.u);
+        return SN_OK;
+    case SN_MPACK_ARRAY:
+        return dec_array(d, it.v.u, depth + 1);
+    case SN_MPACK_MAP:
+        return dec_table(d, 1, it.v.u, depth + 1);
+    case SN_MPACK_EXT:
+        return dec_ext(d, &it);
     }
-    case 0xdc: case 0xdd:
-        if ((rc = dec_be(d, c == 0xdc ? 2 : 4, &v)) != SN_OK)
-            return rc;
-        return dec_array(d, v, depth + 1);
-    case 0xde: case 0xdf:
-        if ((rc = dec_be(d, c == 0xde ? 2 : 4, &v)) != SN_OK)
-            return rc;
-        return dec_table(d, 1, v, depth + 1);
-    case 0xc7: case 0xc8: case 0xc9:
-    case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
-        d->p--;
-        return dec_ext(d);
-    default:
-        d->p--;
-        return dec_fail(d, SN_EPROTO, "invalid byte 0x%02x", c);
-    }
+    return dec_fail(d, SN_EPROTO, "unknown value type");
 }
 
 /* The version byte and the array header of the top-level values. */
@@ -1431,18 +1234,12 @@ static int read_header(const unsigned char *p, size_t len, uint64_t *n, size_t *
         return SN_EPROTO;
     if (p[0] != SN_SNAPSHOT_VERSION)
         return SN_ENOTSUP;
-    if ((p[1] & 0xf0) == 0x90) {
-        *n = p[1] & 0x0f;
-        *hdr = 2;
-    } else if (p[1] == 0xdc && len >= 4) {
-        *n = get_be(p + 2, 2);
-        *hdr = 4;
-    } else if (p[1] == 0xdd && len >= 6) {
-        *n = get_be(p + 2, 4);
-        *hdr = 6;
-    } else {
+    const unsigned char *q = p + 1;
+    sn_mpack_item it;
+    if (sn_mpack_read(&q, p + len, &it) != SN_MPACK_OK || it.type != SN_MPACK_ARRAY)
         return SN_EPROTO;
-    }
+    *n = it.v.u;
+    *hdr = (size_t)(q - p);
     return *n <= len - *hdr ? SN_OK : SN_EPROTO;
 }
 

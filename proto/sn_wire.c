@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "sn_error.h"
+#include "sn_mpack.h"
 
 /* ---- the field tables ------------------------------------------------------------------ */
 
@@ -399,86 +400,10 @@ static int enc_fail(enc *e, int code, const char *fmt, ...)
     return code;
 }
 
-static int w_reserve(enc *e, size_t n)
+/* The writers of sn_mpack reserve what they write; a failure leaves the frame to be cut. */
+static int enc_oom(enc *e)
 {
-    return sn_buf_reserve(e->out, n) == 0 ? SN_OK : SN_ENOMEM;
-}
-
-/* Callers reserve first; these only write. */
-static inline void w_u8(sn_buf *b, uint8_t v)
-{
-    b->data[b->len++] = (char)v;
-}
-
-static inline void w_be(sn_buf *b, uint64_t v, int bytes)
-{
-    for (int i = bytes - 1; i >= 0; i--)
-        b->data[b->len++] = (char)(uint8_t)(v >> (8 * i));
-}
-
-/* Longest header any single value takes: type byte + 8. */
-#define W_HDR_MAX 9
-
-static void w_uint(sn_buf *b, uint64_t v)
-{
-    if (v < 0x80) {
-        w_u8(b, (uint8_t)v);
-    } else if (v <= 0xff) {
-        w_u8(b, 0xcc);
-        w_be(b, v, 1);
-    } else if (v <= 0xffff) {
-        w_u8(b, 0xcd);
-        w_be(b, v, 2);
-    } else if (v <= 0xffffffffu) {
-        w_u8(b, 0xce);
-        w_be(b, v, 4);
-    } else {
-        w_u8(b, 0xcf);
-        w_be(b, v, 8);
-    }
-}
-
-static void w_container(sn_buf *b, uint32_t n, int is_map)
-{
-    if (n < 16) {
-        w_u8(b, (uint8_t)((is_map ? 0x80 : 0x90) | n));
-    } else if (n <= 0xffff) {
-        w_u8(b, is_map ? 0xde : 0xdc);
-        w_be(b, n, 2);
-    } else {
-        w_u8(b, is_map ? 0xdf : 0xdd);
-        w_be(b, n, 4);
-    }
-}
-
-static void w_str_hdr(sn_buf *b, size_t n)
-{
-    if (n < 32) {
-        w_u8(b, (uint8_t)(0xa0 | n));
-    } else if (n <= 0xff) {
-        w_u8(b, 0xd9);
-        w_be(b, n, 1);
-    } else if (n <= 0xffff) {
-        w_u8(b, 0xda);
-        w_be(b, n, 2);
-    } else {
-        w_u8(b, 0xdb);
-        w_be(b, n, 4);
-    }
-}
-
-static void w_bin_hdr(sn_buf *b, size_t n)
-{
-    if (n <= 0xff) {
-        w_u8(b, 0xc4);
-        w_be(b, n, 1);
-    } else if (n <= 0xffff) {
-        w_u8(b, 0xc5);
-        w_be(b, n, 2);
-    } else {
-        w_u8(b, 0xc6);
-        w_be(b, n, 4);
-    }
+    return enc_fail(e, SN_ENOMEM, "out of memory");
 }
 
 static int struct_present_count(const schema *s, const void *base);
@@ -523,22 +448,18 @@ static int enc_field(enc *e, const field *fd, const void *base)
 {
     sn_buf *b = e->out;
     const sn_wire_limits *lim = e->lim;
-    int rc = w_reserve(e, 2 * W_HDR_MAX);
-    if (rc) return enc_fail(e, rc, "out of memory");
-    w_uint(b, fd->num);
+    int rc;
+    if (sn_mpack_put_uint(b, fd->num)) return enc_oom(e);
     switch ((ftype)fd->type) {
     case T_U64:
-        w_uint(b, *CAT(base, fd->off, uint64_t));
-        return SN_OK;
+        return sn_mpack_put_uint(b, *CAT(base, fd->off, uint64_t)) ? enc_oom(e) : SN_OK;
     case T_U32:
-        w_uint(b, *CAT(base, fd->off, uint32_t));
-        return SN_OK;
+        return sn_mpack_put_uint(b, *CAT(base, fd->off, uint32_t)) ? enc_oom(e) : SN_OK;
     case T_ENUM: {
         unsigned v = *CAT(base, fd->off, unsigned);
         if (v > fd->enum_max)
             return enc_fail(e, SN_EINVAL, "%s %u out of range 0..%u", fd->name, v, fd->enum_max);
-        w_uint(b, v);
-        return SN_OK;
+        return sn_mpack_put_uint(b, v) ? enc_oom(e) : SN_OK;
     }
     case T_STR: {
         const char *str = *CAT(base, fd->off, const char *);
@@ -546,11 +467,9 @@ static int enc_field(enc *e, const field *fd, const void *base)
         if (n > lim->max_string)
             return enc_fail(e, SN_ELIMIT, "%s of %zu bytes over the limit of %zu", fd->name, n,
                             lim->max_string);
-        if ((rc = w_reserve(e, n))) return enc_fail(e, rc, "out of memory");
-        w_str_hdr(b, n);
-        memcpy(b->data + b->len, str, n);
-        b->len += n;
-        return SN_OK;
+        if (n > 0xffffffffu)
+            return enc_fail(e, SN_ELIMIT, "%s of %zu bytes over 4 GiB", fd->name, n);
+        return sn_mpack_put_str(b, str, n) ? enc_oom(e) : SN_OK;
     }
     case T_BIN: {
         const sn_wire_bytes *by = CAT(base, fd->off, sn_wire_bytes);
@@ -563,18 +482,11 @@ static int enc_field(enc *e, const field *fd, const void *base)
         if (b->len - e->start + by->len > lim->max_frame)
             return enc_fail(e, SN_ELIMIT, "%s of %zu bytes makes the frame exceed %zu", fd->name,
                             by->len, lim->max_frame);
-        if ((rc = w_reserve(e, by->len + W_HDR_MAX))) return enc_fail(e, rc, "out of memory");
-        w_bin_hdr(b, by->len);
-        memcpy(b->data + b->len, by->data, by->len);
-        b->len += by->len;
-        return SN_OK;
+        return sn_mpack_put_bin(b, by->data, by->len) ? enc_oom(e) : SN_OK;
     }
     case T_HASH:
-        if ((rc = w_reserve(e, SN_WIRE_HASH_LEN + 2))) return enc_fail(e, rc, "out of memory");
-        w_bin_hdr(b, SN_WIRE_HASH_LEN);
-        memcpy(b->data + b->len, CAT(base, fd->off, uint8_t), SN_WIRE_HASH_LEN);
-        b->len += SN_WIRE_HASH_LEN;
-        return SN_OK;
+        return sn_mpack_put_bin(b, CAT(base, fd->off, uint8_t), SN_WIRE_HASH_LEN) ? enc_oom(e)
+                                                                                   : SN_OK;
     case T_STRUCT:
         path_push(&e->path, fd->name);
         rc = enc_struct(e, fd->sub, CAT(base, fd->off, char));
@@ -586,7 +498,8 @@ static int enc_field(enc *e, const field *fd, const void *base)
         uint32_t max = fd->sub->limit_members ? lim->max_members : lim->max_stages;
         if (!arr) return enc_fail(e, SN_EINVAL, "%s is NULL with %u entries", fd->name, n);
         if (n > max) return enc_fail(e, SN_ELIMIT, "%u %s over the limit of %u", n, fd->name, max);
-        w_container(b, n, 0);
+        if (sn_mpack_put_array(b, n)) return enc_oom(e);
+        rc = SN_OK;
         path_push(&e->path, fd->name);
         for (uint32_t i = 0; i < n && rc == SN_OK; i++) {
             e->path.index[e->path.n - 1] = i;
@@ -612,9 +525,8 @@ static int enc_struct(enc *e, const schema *s, const void *base)
             return enc_fail(e, SN_EINVAL, "%s must not be empty", fd->name);
         }
     }
-    int rc = w_reserve(e, W_HDR_MAX);
-    if (rc) return enc_fail(e, rc, "out of memory");
-    w_container(e->out, n, 1);
+    if (sn_mpack_put_map(e->out, n)) return enc_oom(e);
+    int rc = SN_OK;
     for (int i = 0; i < s->nfields && rc == SN_OK; i++)
         if (present & (1u << i)) rc = enc_field(e, &s->fields[i], base);
     return rc;
@@ -634,14 +546,11 @@ int sn_wire_encode(const sn_wire_frame *f, const sn_wire_limits *lim, sn_buf *ou
         return SN_EINVAL;
     }
     enc e = {out, lim, err, errlen, out->len, s->name, {{NULL}, {0}, 0}};
-    rc = w_reserve(&e, SN_WIRE_HEADER_LEN);
-    if (rc) {
+    const uint8_t header[SN_WIRE_HEADER_LEN] = {SN_WIRE_MAGIC, SN_WIRE_VERSION, (uint8_t)f->kind};
+    if (sn_mpack_put_raw(out, header, sizeof header)) {
         fmt_err(err, errlen, "encode %s: out of memory", s->name);
-        return rc;
+        return SN_ENOMEM;
     }
-    w_u8(out, SN_WIRE_MAGIC);
-    w_u8(out, SN_WIRE_VERSION);
-    w_u8(out, (uint8_t)f->kind);
     rc = enc_struct(&e, s, &f->u);
     if (rc == SN_OK && out->len - e.start > lim->max_frame)
         rc = enc_fail(&e, SN_ELIMIT, "frame of %zu bytes over the limit of %zu", out->len - e.start,
@@ -689,20 +598,24 @@ static size_t left(const dec *d)
     return d->len - d->pos;
 }
 
-/* Reads a big-endian number of `bytes` bytes; the caller checked they are there. */
-static uint64_t r_be(dec *d, int bytes)
+/* Words why sn_mpack_read failed at `at`, `what` naming the value expected. */
+static int r_fail(dec *d, sn_mpack_fail f, size_t at, const sn_mpack_item *it, const char *what)
 {
-    uint64_t v = 0;
-    for (int i = 0; i < bytes; i++)
-        v = (v << 8) | d->p[d->pos++];
-    return v;
+    if (f == SN_MPACK_TRUNCATED) return dec_fail(d, SN_EPROTO, at, "truncated: %s expected", what);
+    if (f == SN_MPACK_OVERRUN)
+        return dec_fail(d, SN_EPROTO, at, "length %llu larger than the %zu bytes left",
+                        (unsigned long long)it->v.u, left(d));
+    return dec_fail(d, SN_EPROTO, at, "invalid MessagePack type byte 0x%02x", d->p[at]);
 }
 
-static int need_bytes(dec *d, size_t n, size_t at, const char *what)
+/* Reads one value header with sn_mpack (and the body of a str, bin or ext). */
+static inline __attribute__((always_inline)) int r_item(dec *d, sn_mpack_item *it,
+                                                        const char *what)
 {
-    if (left(d) < n)
-        return dec_fail(d, SN_EPROTO, at, "truncated %s (%zu bytes needed, %zu left)", what, n,
-                        left(d));
+    const uint8_t *q = d->p + d->pos;
+    sn_mpack_fail f = sn_mpack_read(&q, d->p + d->len, it);
+    if (f != SN_MPACK_OK) return r_fail(d, f, d->pos, it, what);
+    d->pos = (size_t)(q - d->p);
     return SN_OK;
 }
 
@@ -710,140 +623,68 @@ static int need_bytes(dec *d, size_t n, size_t at, const char *what)
 static int r_uint(dec *d, uint64_t *v)
 {
     size_t at = d->pos;
-    if (left(d) < 1) return dec_fail(d, SN_EPROTO, at, "truncated: integer expected");
-    uint8_t t = d->p[d->pos++];
-    int bytes;
-    int is_signed = 0;
-    if (t < 0x80) {
-        *v = t;
+    sn_mpack_item it;
+    int rc = r_item(d, &it, "integer");
+    if (rc) return rc;
+    if (it.type == SN_MPACK_UINT) {
+        *v = it.v.u;
         return SN_OK;
     }
-    switch (t) {
-    case 0xcc:
-        bytes = 1;
-        break;
-    case 0xcd:
-        bytes = 2;
-        break;
-    case 0xce:
-        bytes = 4;
-        break;
-    case 0xcf:
-        bytes = 8;
-        break;
-    case 0xd0:
-        bytes = 1;
-        is_signed = 1;
-        break;
-    case 0xd1:
-        bytes = 2;
-        is_signed = 1;
-        break;
-    case 0xd2:
-        bytes = 4;
-        is_signed = 1;
-        break;
-    case 0xd3:
-        bytes = 8;
-        is_signed = 1;
-        break;
-    default:
-        if (t >= 0xe0)
-            return dec_fail(d, SN_EPROTO, at, "negative integer where an unsigned one is expected");
-        return dec_fail(d, SN_EPROTO, at, "unsigned integer expected, found type byte 0x%02x", t);
-    }
-    int rc = need_bytes(d, (size_t)bytes, at, "integer");
-    if (rc) return rc;
-    *v = r_be(d, bytes);
-    if (is_signed && (*v >> (8 * bytes - 1)) & 1)
+    if (it.type != SN_MPACK_INT)
+        return dec_fail(d, SN_EPROTO, at, "unsigned integer expected, found type byte 0x%02x",
+                        d->p[at]);
+    if (it.v.i < 0)
         return dec_fail(d, SN_EPROTO, at, "negative integer where an unsigned one is expected");
+    *v = (uint64_t)it.v.i;
     return SN_OK;
 }
 
-/* A map or array header; *n is checked against the bytes left (each element takes >= 1 byte,
- * each map pair >= 2), so a count bomb is refused here, before anything is allocated. */
+/* The count of a container header just read at `at`: nesting and count are checked (each
+ * element takes >= 1 byte, each map pair >= 2), so a count bomb is refused here, before
+ * anything is allocated. */
+static int r_count(dec *d, const sn_mpack_item *it, size_t at, uint32_t *n, int level)
+{
+    int is_map = it->type == SN_MPACK_MAP;
+    if (level > d->lim->max_depth)
+        return dec_fail(d, SN_ELIMIT, at, "nesting deeper than %d", d->lim->max_depth);
+    if (it->v.u > left(d) / (is_map ? 2 : 1))
+        return dec_fail(d, SN_EPROTO, at, "%llu %s cannot fit in the %zu bytes left",
+                        (unsigned long long)it->v.u, is_map ? "pairs" : "elements", left(d));
+    *n = (uint32_t)it->v.u;
+    return SN_OK;
+}
+
+/* A map or array header. */
 static int r_container(dec *d, int want_map, uint32_t *n, int level)
 {
     size_t at = d->pos;
-    if (left(d) < 1)
-        return dec_fail(d, SN_EPROTO, at, "truncated: %s expected", want_map ? "map" : "array");
-    uint8_t t = d->p[d->pos++];
-    int is_map;
-    uint64_t count;
-    if ((t & 0xf0) == 0x80 || (t & 0xf0) == 0x90) {
-        is_map = (t & 0xf0) == 0x80;
-        count = t & 0x0f;
-    } else if (t == 0xde || t == 0xdc || t == 0xdf || t == 0xdd) {
-        is_map = t == 0xde || t == 0xdf;
-        int bytes = (t == 0xde || t == 0xdc) ? 2 : 4;
-        int rc = need_bytes(d, (size_t)bytes, at, "container header");
-        if (rc) return rc;
-        count = r_be(d, bytes);
-    } else {
-        return dec_fail(d, SN_EPROTO, at, "%s expected, found type byte 0x%02x",
-                        want_map ? "map" : "array", t);
-    }
-    if (is_map != want_map)
-        return dec_fail(d, SN_EPROTO, at, "%s expected, found %s", want_map ? "map" : "array",
-                        is_map ? "a map" : "an array");
-    if (level > d->lim->max_depth)
-        return dec_fail(d, SN_ELIMIT, at, "nesting deeper than %d", d->lim->max_depth);
-    if (count > left(d) / (is_map ? 2 : 1))
-        return dec_fail(d, SN_EPROTO, at, "%llu %s cannot fit in the %zu bytes left",
-                        (unsigned long long)count, is_map ? "pairs" : "elements", left(d));
-    *n = (uint32_t)count;
-    return SN_OK;
+    const char *want = want_map ? "map" : "array";
+    sn_mpack_item it;
+    int rc = r_item(d, &it, want);
+    if (rc) return rc;
+    if (it.type != SN_MPACK_MAP && it.type != SN_MPACK_ARRAY)
+        return dec_fail(d, SN_EPROTO, at, "%s expected, found type byte 0x%02x", want, d->p[at]);
+    if ((it.type == SN_MPACK_MAP) != want_map)
+        return dec_fail(d, SN_EPROTO, at, "%s expected, found %s", want,
+                        want_map ? "an array" : "a map");
+    return r_count(d, &it, at, n, level);
 }
 
-/* A str or bin header; the length is checked against the bytes left. */
-static int r_raw(dec *d, int want_str, size_t *n)
+/* A str or bin, body included: *data and *n. */
+static int r_raw(dec *d, int want_str, const uint8_t **data, size_t *n)
 {
     size_t at = d->pos;
-    if (left(d) < 1)
-        return dec_fail(d, SN_EPROTO, at, "truncated: %s expected", want_str ? "string" : "bin");
-    uint8_t t = d->p[d->pos++];
-    int bytes, is_str = 1;
-    if ((t & 0xe0) == 0xa0) {
-        *n = t & 0x1f;
-        bytes = 0;
-    } else {
-        switch (t) {
-        case 0xd9:
-            bytes = 1;
-            break;
-        case 0xda:
-            bytes = 2;
-            break;
-        case 0xdb:
-            bytes = 4;
-            break;
-        case 0xc4:
-            bytes = 1;
-            is_str = 0;
-            break;
-        case 0xc5:
-            bytes = 2;
-            is_str = 0;
-            break;
-        case 0xc6:
-            bytes = 4;
-            is_str = 0;
-            break;
-        default:
-            return dec_fail(d, SN_EPROTO, at, "%s expected, found type byte 0x%02x",
-                            want_str ? "string" : "bin", t);
-        }
-    }
-    if (is_str != want_str)
-        return dec_fail(d, SN_EPROTO, at, "%s expected, found %s", want_str ? "string" : "bin",
-                        is_str ? "a string" : "a bin");
-    if (bytes) {
-        int rc = need_bytes(d, (size_t)bytes, at, "length");
-        if (rc) return rc;
-        *n = (size_t)r_be(d, bytes);
-    }
-    if (*n > left(d))
-        return dec_fail(d, SN_EPROTO, at, "length %zu larger than the %zu bytes left", *n, left(d));
+    const char *want = want_str ? "string" : "bin";
+    sn_mpack_item it;
+    int rc = r_item(d, &it, want);
+    if (rc) return rc;
+    if (it.type != SN_MPACK_STR && it.type != SN_MPACK_BIN)
+        return dec_fail(d, SN_EPROTO, at, "%s expected, found type byte 0x%02x", want, d->p[at]);
+    if ((it.type == SN_MPACK_STR) != want_str)
+        return dec_fail(d, SN_EPROTO, at, "%s expected, found %s", want,
+                        want_str ? "a bin" : "a string");
+    *data = it.data;
+    *n = (size_t)it.v.u;
     return SN_OK;
 }
 
@@ -851,87 +692,16 @@ static int r_raw(dec *d, int want_str, size_t *n)
 static int skip_value(dec *d, int level)
 {
     size_t at = d->pos;
-    if (left(d) < 1) return dec_fail(d, SN_EPROTO, at, "truncated: value expected");
-    uint8_t t = d->p[d->pos];
-    size_t n = 0;
-    if (t < 0x80 || t >= 0xe0 || t == 0xc0 || t == 0xc2 || t == 0xc3) {
-        d->pos++;
-        return SN_OK;
-    }
-    if ((t & 0xf0) == 0x80 || (t & 0xf0) == 0x90 || t == 0xdc || t == 0xdd || t == 0xde ||
-        t == 0xdf) {
-        int is_map = (t & 0xf0) == 0x80 || t == 0xde || t == 0xdf;
-        uint32_t count;
-        int rc = r_container(d, is_map, &count, level);
-        if (rc) return rc;
-        uint64_t items = (uint64_t)count * (is_map ? 2 : 1);
-        for (uint64_t i = 0; i < items; i++)
-            if ((rc = skip_value(d, level + 1))) return rc;
-        return SN_OK;
-    }
-    if ((t & 0xe0) == 0xa0 || t == 0xd9 || t == 0xda || t == 0xdb || t == 0xc4 || t == 0xc5 ||
-        t == 0xc6) {
-        int rc = r_raw(d, (t & 0xe0) == 0xa0 || t == 0xd9 || t == 0xda || t == 0xdb, &n);
-        if (rc) return rc;
-        d->pos += n;
-        return SN_OK;
-    }
-    d->pos++;
-    int bytes = 0;
-    switch (t) {
-    case 0xcc:
-    case 0xd0:
-        n = 1;
-        break;
-    case 0xcd:
-    case 0xd1:
-        n = 2;
-        break;
-    case 0xca:
-    case 0xce:
-    case 0xd2:
-        n = 4;
-        break;
-    case 0xcb:
-    case 0xcf:
-    case 0xd3:
-        n = 8;
-        break;
-    case 0xd4:
-        n = 2;
-        break; /* fixext: type byte + data */
-    case 0xd5:
-        n = 3;
-        break;
-    case 0xd6:
-        n = 5;
-        break;
-    case 0xd7:
-        n = 9;
-        break;
-    case 0xd8:
-        n = 17;
-        break;
-    case 0xc7:
-        bytes = 1;
-        break; /* ext: length, type byte, data */
-    case 0xc8:
-        bytes = 2;
-        break;
-    case 0xc9:
-        bytes = 4;
-        break;
-    default:
-        return dec_fail(d, SN_EPROTO, at, "invalid MessagePack type byte 0x%02x", t);
-    }
-    if (bytes) {
-        int rc = need_bytes(d, (size_t)bytes, at, "ext length");
-        if (rc) return rc;
-        n = (size_t)r_be(d, bytes) + 1;
-    }
-    int rc = need_bytes(d, n, at, "value");
-    if (rc == SN_OK) d->pos += n;
-    return rc;
+    sn_mpack_item it;
+    int rc = r_item(d, &it, "value");
+    if (rc) return rc;
+    if (it.type != SN_MPACK_MAP && it.type != SN_MPACK_ARRAY) return SN_OK;
+    uint32_t count;
+    if ((rc = r_count(d, &it, at, &count, level))) return rc;
+    uint64_t items = (uint64_t)count * (it.type == SN_MPACK_MAP ? 2 : 1);
+    for (uint64_t i = 0; i < items; i++)
+        if ((rc = skip_value(d, level + 1))) return rc;
+    return SN_OK;
 }
 
 /* Takes n bytes of the arena (aligned to 8 when align); NULL in the first pass. */
@@ -972,14 +742,14 @@ static int dec_field(dec *d, const field *fd, void *base, int level)
     }
     case T_STR: {
         size_t n;
-        if ((rc = r_raw(d, 1, &n))) return rc;
+        const uint8_t *body;
+        if ((rc = r_raw(d, 1, &body, &n))) return rc;
         if (n > d->lim->max_string)
             return dec_fail(d, SN_ELIMIT, at, "string of %zu bytes over the limit of %zu", n,
                             d->lim->max_string);
-        const char *src = (const char *)d->p + d->pos;
+        const char *src = (const char *)body;
         if (memchr(src, 0, n)) return dec_fail(d, SN_EPROTO, at, "string contains a NUL byte");
         if (fd->required && n == 0) return dec_fail(d, SN_EPROTO, at, "must not be empty");
-        d->pos += n;
         if (n == 0) {
             if (base) *AT(base, fd->off, const char *) = "";
             return SN_OK;
@@ -995,7 +765,8 @@ static int dec_field(dec *d, const field *fd, void *base, int level)
     case T_BIN:
     case T_HASH: {
         size_t n;
-        if ((rc = r_raw(d, 0, &n))) return rc;
+        const uint8_t *body;
+        if ((rc = r_raw(d, 0, &body, &n))) return rc;
         if (fd->type == T_HASH && n != SN_WIRE_HASH_LEN)
             return dec_fail(d, SN_EPROTO, at, "hash of %zu bytes, not %d", n, SN_WIRE_HASH_LEN);
         if (fd->type == T_BIN && n > d->lim->max_payload)
@@ -1003,14 +774,13 @@ static int dec_field(dec *d, const field *fd, void *base, int level)
                             d->lim->max_payload);
         if (base) {
             if (fd->type == T_HASH) {
-                memcpy(AT(base, fd->off, uint8_t), d->p + d->pos, n);
+                memcpy(AT(base, fd->off, uint8_t), body, n);
             } else {
                 sn_wire_bytes *by = AT(base, fd->off, sn_wire_bytes);
-                by->data = d->p + d->pos;
+                by->data = body;
                 by->len = n;
             }
         }
-        d->pos += n;
         return SN_OK;
     }
     case T_STRUCT:
