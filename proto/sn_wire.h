@@ -12,7 +12,8 @@
 #define SN_WIRE_VERSION    1    /* byte 1: the protocol version this build speaks */
 #define SN_WIRE_HEADER_LEN 3    /* magic, version, kind; frozen across all versions */
 
-/* Default limits (docs/cluster.md, "Settings"); every one is configurable through sn_wire_limits. */
+/* Default limits (docs/cluster.md, "Settings"); every one is configurable through
+ * sn_wire_limits. */
 #define SN_WIRE_FRAME_MAX   (2u * 1024 * 1024) /* hard cap, = ZMQ_MAXMSGSIZE */
 #define SN_WIRE_STRING_MAX  (64u * 1024)       /* names, ids, texts */
 #define SN_WIRE_MEMBERS_MAX 4096u              /* entries per GOSSIP / WELCOME */
