@@ -68,7 +68,8 @@ static const char usage[] =
     "  --set KEY=VALUE      cluster tunables: heartbeat (1000 ms), suspect (5000 ms of\n"
     "                       silence), down (5000 ms more), reply_timeout (30000 ms),\n"
     "                       handshake (7000 ms), join_retry_max (10000 ms), peer_queue\n"
-    "                       (1000 messages), frame_max (2097152 bytes) (repeatable)\n"
+    "                       (1000 messages), frame_max (2097152 bytes), forget (3600000 ms\n"
+    "                       down, then a member is forgotten) (repeatable)\n"
     "  -h, --help           show this text\n"
     "  -V, --version        show the version and the library versions\n";
 
@@ -113,6 +114,7 @@ static int set_tunable(sn_opts *o, const char *v, char *err, size_t errlen)
         {"join_retry_max", offsetof(sn_opts, join_retry_max_ms), 10, 600000},
         {"peer_queue", offsetof(sn_opts, peer_queue), 1, 10000000},
         {"frame_max", offsetof(sn_opts, frame_max), 1024, 1 << 30},
+        {"forget", offsetof(sn_opts, forget_ms), 1000, 604800000},
     };
     const char *eq = strchr(v, '=');
     for (size_t i = 0; eq && i < sizeof keys / sizeof *keys; i++) {
@@ -127,7 +129,7 @@ static int set_tunable(sn_opts *o, const char *v, char *err, size_t errlen)
         return SN_OK;
     }
     return fail(err, errlen, "--set '%s': expected KEY=VALUE with KEY one of heartbeat, suspect, "
-                "down, reply_timeout, handshake, join_retry_max, peer_queue, frame_max", v);
+                "down, reply_timeout, handshake, join_retry_max, peer_queue, frame_max, forget", v);
 }
 
 /* SID=FILE[:N] with a non-empty SID and FILE and 1 <= N <= 100000. */
@@ -171,6 +173,7 @@ int sn_opts_parse(sn_opts *o, int argc, char *const argv[], char *err, size_t er
     o->join_retry_max_ms = 10000;
     o->peer_queue = 1000;
     o->frame_max = 2 * 1024 * 1024;
+    o->forget_ms = 3600000; /* an hour down, then forgotten (docs/cluster.md) */
     o->cluster = NULL;
     err[0] = '\0';
 

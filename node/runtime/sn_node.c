@@ -606,13 +606,66 @@ static int spawn_option(sn_node *n, const char *spec)
 static int render_metrics(void *ud, char **body, size_t *len);
 static int render_status(void *ud, char **body, size_t *len);
 
+/* ---- the cluster's hooks (h/cluster: the lead moves these to main.c at merge) ---- */
+
+static int hook_deliver(void *ud, const sn_wire_message *m, int trusted)
+{
+    return sn_node_deliver(ud, m, trusted);
+}
+
+static int hook_post(void *ud, uint64_t actor, sn_msg *m, int force)
+{
+    return sn_node_post(ud, actor, m, force);
+}
+
+static void hook_each_stage(void *ud, void (*fn)(const char *, size_t, void *), void *fud)
+{
+    sn_router_each(sn_node_router(ud), fn, fud);
+}
+
+static int hook_status_self(void *ud, char **json, size_t *len)
+{
+    return sn_node_status_self(ud, json, len);
+}
+
+static int hook_lock_at_home(void *ud, sn_lock_op op, const char *lock, const char *node,
+                             uint64_t actor, const char *handler, const void *data, size_t len,
+                             double ms)
+{
+    return sn_node_lock_at_home(ud, op, lock, node, actor, handler, data, len, ms);
+}
+
+static void hook_set_remote(void *ud, const char *node, const char *stage, uint32_t count)
+{
+    sn_router_set_remote(sn_node_router(ud), node, stage, count);
+}
+
+static void hook_drop_node(void *ud, const char *node)
+{
+    sn_router_drop_node(sn_node_router(ud), node);
+}
+
+static void hook_wake(void *ud)
+{
+    sn_node_wake(ud);
+}
+
+static sn_cluster_hooks cluster_hooks(sn_node *n)
+{
+    return (sn_cluster_hooks){.ud = n, .deliver = hook_deliver, .post = hook_post,
+                              .each_stage = hook_each_stage, .status_self = hook_status_self,
+                              .lock_at_home = hook_lock_at_home, .set_remote = hook_set_remote,
+                              .drop_node = hook_drop_node, .wake = hook_wake};
+}
+
 /* The listeners: the cluster's sockets and the HTTP endpoint. Each keeps the node serving. */
 static int open_listeners(sn_node *n)
 {
     const sn_opts *o = n->opts;
     int err;
     if (o->listen || o->join.n) {
-        n->cluster = sn_cluster_new(n, o, n->loop, n->name, n->log, &err);
+        sn_cluster_hooks hooks = cluster_hooks(n);
+        n->cluster = sn_cluster_new(o, n->loop, n->name, n->log, &hooks, &err);
         if (!n->cluster)
             return err;
     }
@@ -1153,14 +1206,24 @@ static int render_status(void *ud, char **body, size_t *len)
     sn_status_mailbox *boxes;
     sn_status_error errors[SN_STATUS_MAX_ERRORS];
     fill_view(n, &v, &s, &stages, &boxes, errors);
-    sn_status_member *members = NULL;
-    sn_status_peer *peers = NULL;
-    size_t np = n->cluster ? sn_cluster_members(n->cluster, &members, &peers) : 0;
+    sn_member_view *mv = NULL; /* h/cluster: the cluster's own view, converted here */
+    size_t nv = n->cluster ? sn_cluster_members(n->cluster, &mv) : 0, np = nv;
+    sn_status_member *members = calloc(np ? np : 1, sizeof *members);
+    sn_status_peer *peers = calloc(np ? np : 1, sizeof *peers);
+    if (!members || !peers)
+        np = 0;
+    for (size_t i = 0; i < np; i++) {
+        members[i] = (sn_status_member){mv[i].name, mv[i].endpoint, mv[i].http, mv[i].state,
+                                        mv[i].incarnation, mv[i].last_seen_s};
+        peers[i] = (sn_status_peer){mv[i].name, mv[i].status_json, mv[i].status_len,
+                                    mv[i].status_age_s, mv[i].error};
+    }
     v.members = members;
     v.nmembers = np;
     int rc = sn_status_render_cluster(&v, peers, np, body, len);
-    if (n->cluster)
-        sn_cluster_members_free(members, peers, np);
+    free(members);
+    free(peers);
+    sn_cluster_members_free(mv, nv);
     free_view(&v, &s, stages, boxes, errors);
     return rc;
 }

@@ -6,6 +6,7 @@
 
 #include "sn_jobs.h"
 #include "sn_limits.h"
+#include "sn_locks.h"
 #include "sn_log.h"
 #include "sn_msg.h"
 #include "sn_opts.h"
@@ -109,7 +110,6 @@ int sn_node_spawn(sn_node *n, const char *stage, const char *script, const void 
 void sn_node_timer_arm(sn_node *n, uint64_t task, uint64_t actor, double ms);
 void sn_node_timer_cancel(sn_node *n, uint64_t task);
 
-typedef enum sn_lock_op { SN_LOCK_ACQUIRE, SN_LOCK_EXTEND, SN_LOCK_RELEASE } sn_lock_op;
 /* sn_node_lock: the ordered locks, cluster-wide: each lock has a home node (rendezvous
  * hashing of its name over the alive members); a lock whose home is another node is asked
  * for over the wire. ACQUIRE queues (actor, cb, data) and delivers the grant as a message

@@ -1,0 +1,317 @@
+/* sn_members: a list of records under one mutex, and a ring of forgotten incarnations. The
+ * list is short-lived work for the loop thread; other threads only read it, briefly. */
+#include "sn_members.h"
+#include "sn_error.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const state_names[] = {"alive", "suspect", "down", "left"};
+
+typedef struct forgotten {
+    char name[SN_ROUTER_NODE_MAX];
+    uint64_t inc;
+} forgotten;
+
+struct sn_members {
+    pthread_mutex_t mu;
+    char self[SN_ROUTER_NODE_MAX];
+    sn_log *log;
+    sn_member *list;
+    size_t n;
+    forgotten *gone; /* a ring of SN_MEMBERS_FORGOTTEN_MAX, allocated when first needed */
+    size_t ngone, gone_next;
+};
+
+const char *sn_member_state_name(sn_member_state s)
+{
+    return (unsigned)s < 4 ? state_names[s] : "?";
+}
+
+sn_members *sn_members_new(const char *self, sn_log *log)
+{
+    sn_members *ms = calloc(1, sizeof *ms);
+    if (!ms)
+        return NULL;
+    pthread_mutex_init(&ms->mu, NULL);
+    snprintf(ms->self, sizeof ms->self, "%s", self);
+    ms->log = log;
+    return ms;
+}
+
+static void free_member(sn_member *m)
+{
+    free(m->stages);
+    free(m->status_json);
+    free(m);
+}
+
+void sn_members_destroy(sn_members **mp)
+{
+    if (!mp || !*mp)
+        return;
+    sn_members *ms = *mp;
+    while (ms->list) {
+        sn_member *m = ms->list;
+        ms->list = m->next;
+        free_member(m);
+    }
+    free(ms->gone);
+    pthread_mutex_destroy(&ms->mu);
+    free(ms);
+    *mp = NULL;
+}
+
+void sn_members_lock(sn_members *ms)
+{
+    pthread_mutex_lock(&ms->mu);
+}
+
+void sn_members_unlock(sn_members *ms)
+{
+    pthread_mutex_unlock(&ms->mu);
+}
+
+sn_member *sn_members_first(sn_members *ms)
+{
+    return ms->list;
+}
+
+sn_member *sn_members_find(sn_members *ms, const char *name)
+{
+    for (sn_member *m = ms->list; m; m = m->next) {
+        if (strcmp(m->name, name) == 0)
+            return m;
+    }
+    return NULL;
+}
+
+int sn_members_forgotten(sn_members *ms, const char *name, uint64_t inc)
+{
+    for (size_t i = 0; i < ms->ngone; i++) {
+        if (ms->gone[i].inc >= inc && strcmp(ms->gone[i].name, name) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static void remember_forgotten(sn_members *ms, const sn_member *m)
+{
+    if (!ms->gone && !(ms->gone = calloc(SN_MEMBERS_FORGOTTEN_MAX, sizeof *ms->gone)))
+        return;
+    for (size_t i = 0; i < ms->ngone; i++) { /* one entry per name: the newest incarnation */
+        if (strcmp(ms->gone[i].name, m->name) == 0) {
+            if (ms->gone[i].inc < m->inc)
+                ms->gone[i].inc = m->inc;
+            return;
+        }
+    }
+    if (ms->ngone == SN_MEMBERS_FORGOTTEN_MAX)
+        sn_log_write(ms->log, SN_LOG_WARN, "cluster", "more than %d forgotten members "
+                     "(SN_MEMBERS_FORGOTTEN_MAX): the oldest, %s, may greet again",
+                     SN_MEMBERS_FORGOTTEN_MAX, ms->gone[ms->gone_next].name);
+    snprintf(ms->gone[ms->gone_next].name, sizeof ms->gone->name, "%s", m->name);
+    ms->gone[ms->gone_next].inc = m->inc;
+    ms->gone_next = (ms->gone_next + 1) % SN_MEMBERS_FORGOTTEN_MAX;
+    if (ms->ngone < SN_MEMBERS_FORGOTTEN_MAX)
+        ms->ngone++;
+}
+
+sn_member *sn_members_add(sn_members *ms, const char *name, const char *endpoint,
+                          const char *http, uint64_t inc, double now, sn_member_change *change,
+                          uint64_t *old_inc)
+{
+    *change = SN_MEMBER_REFUSED;
+    *old_inc = 0;
+    if (strcmp(name, ms->self) == 0 || !*endpoint || sn_members_forgotten(ms, name, inc))
+        return NULL;
+    sn_member *m = sn_members_find(ms, name);
+    if (m && m->inc == inc) {
+        *change = SN_MEMBER_SAME;
+        return m;
+    }
+    if (m && m->inc > inc)
+        return NULL; /* a stale frame of an older process */
+    pthread_mutex_lock(&ms->mu);
+    if (m) { /* a new incarnation: a restarted process; the old one is gone */
+        sn_log_write(ms->log, SN_LOG_INFO, "cluster", "member %s restarted (incarnation %llu)",
+                     name, (unsigned long long)inc);
+        *old_inc = m->inc;
+        *change = SN_MEMBER_RESTARTED;
+        m->inc = inc;
+        m->seq_in = 0;
+        m->seq_in_inc = inc;
+        m->seq_out = 0; /* both directions start again, so gaps mean loss */
+        m->state = SN_MEMBER_ALIVE;
+        m->state_at = now;
+        m->registry_version = 0;
+        m->nstages = 0;
+        free(m->stages);
+        m->stages = NULL;
+        snprintf(m->endpoint, sizeof m->endpoint, "%s", endpoint);
+    } else if ((m = calloc(1, sizeof *m))) {
+        *change = SN_MEMBER_NEW;
+        snprintf(m->name, sizeof m->name, "%s", name);
+        snprintf(m->endpoint, sizeof m->endpoint, "%s", endpoint);
+        m->inc = inc;
+        m->seq_in_inc = inc;
+        m->state_at = now;
+        m->next = ms->list;
+        ms->list = m;
+        ms->n++;
+        sn_log_write(ms->log, SN_LOG_INFO, "cluster", "member %s joined (%s)", name, endpoint);
+    }
+    if (m) {
+        m->last_heard = now;
+        snprintf(m->http, sizeof m->http, "%s", http ? http : "");
+    }
+    pthread_mutex_unlock(&ms->mu);
+    return m;
+}
+
+int sn_members_set_state(sn_members *ms, sn_member *m, sn_member_state s, double now)
+{
+    if (m->state == s)
+        return 0;
+    sn_log_write(ms->log, s == SN_MEMBER_ALIVE ? SN_LOG_INFO : SN_LOG_WARN, "cluster",
+                 "member %s: %s -> %s", m->name, state_names[m->state], state_names[s]);
+    pthread_mutex_lock(&ms->mu);
+    m->state = s;
+    m->state_at = now;
+    if (s == SN_MEMBER_ALIVE) { /* its registry comes again */
+        m->registry_version = 0;
+        m->last_heard = now;
+    }
+    pthread_mutex_unlock(&ms->mu);
+    return 1;
+}
+
+void sn_members_heard(sn_members *ms, sn_member *m, double now)
+{
+    pthread_mutex_lock(&ms->mu);
+    m->last_heard = now;
+    pthread_mutex_unlock(&ms->mu);
+}
+
+void sn_members_check(sn_members *ms, double now, double suspect, double down, double forget,
+                      sn_members_change_fn fn, void *ud)
+{
+    for (sn_member **pp = &ms->list; *pp;) {
+        sn_member *m = *pp;
+        sn_member_state from = m->state;
+        double silent = now - m->last_heard;
+        if (m->state == SN_MEMBER_ALIVE && silent > suspect)
+            sn_members_set_state(ms, m, SN_MEMBER_SUSPECT, now);
+        if (m->state == SN_MEMBER_SUSPECT && silent > suspect + down)
+            sn_members_set_state(ms, m, SN_MEMBER_DOWN, now);
+        if ((m->state == SN_MEMBER_DOWN || m->state == SN_MEMBER_LEFT) &&
+            now - m->state_at > forget) {
+            sn_log_write(ms->log, SN_LOG_INFO, "cluster", "member %s forgotten after %.0f s %s "
+                         "(--set forget); incarnation %llu will be refused", m->name,
+                         now - m->state_at, state_names[m->state], (unsigned long long)m->inc);
+            pthread_mutex_lock(&ms->mu);
+            *pp = m->next;
+            ms->n--;
+            remember_forgotten(ms, m);
+            pthread_mutex_unlock(&ms->mu);
+            fn(m, from, 1, ud);
+            free_member(m);
+            continue;
+        }
+        if (m->state != from)
+            fn(m, from, 0, ud);
+        pp = &m->next;
+    }
+}
+
+sn_wire_member *sn_members_wire_list(sn_members *ms, const sn_wire_member *self, uint32_t *n)
+{
+    sn_wire_member *v = calloc(ms->n + 1, sizeof *v);
+    if (!v) {
+        *n = 0;
+        return NULL;
+    }
+    v[0] = *self;
+    uint32_t i = 1;
+    for (sn_member *m = ms->list; m; m = m->next)
+        v[i++] = (sn_wire_member){.name = m->name, .endpoint = m->endpoint, .http = m->http,
+                                  .incarnation = m->inc, .state = (sn_wire_state)m->state};
+    *n = i;
+    return v;
+}
+
+/* FNV-1a, as the digest always was, so nodes of older builds agree on it. */
+static uint64_t name_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    return h;
+}
+
+uint64_t sn_members_digest(sn_members *ms, uint64_t self_inc)
+{
+    uint64_t d = self_inc * 0x9E3779B97F4A7C15ull;
+    for (sn_member *m = ms->list; m; m = m->next) {
+        uint64_t h = name_hash(m->name);
+        d ^= (h + m->inc * 31 + (uint64_t)m->state) * 0x9E3779B97F4A7C15ull;
+    }
+    return d;
+}
+
+void sn_members_counts(sn_members *ms, size_t counts[4])
+{
+    memset(counts, 0, 4 * sizeof *counts);
+    pthread_mutex_lock(&ms->mu);
+    for (sn_member *m = ms->list; m; m = m->next)
+        counts[m->state]++;
+    pthread_mutex_unlock(&ms->mu);
+}
+
+size_t sn_members_count(sn_members *ms)
+{
+    pthread_mutex_lock(&ms->mu);
+    size_t n = ms->n;
+    pthread_mutex_unlock(&ms->mu);
+    return n;
+}
+
+size_t sn_members_view(sn_members *ms, double now, sn_member_view **out)
+{
+    pthread_mutex_lock(&ms->mu);
+    size_t n = ms->n, i = 0;
+    sn_member_view *v = calloc(n ? n : 1, sizeof *v);
+    for (sn_member *m = ms->list; v && m; m = m->next, i++) {
+        v[i] = (sn_member_view){.name = strdup(m->name),
+                                .endpoint = strdup(m->endpoint),
+                                .http = m->http[0] ? strdup(m->http) : NULL,
+                                .state = state_names[m->state],
+                                .incarnation = m->inc,
+                                .last_seen_s = now - m->last_heard};
+        if (m->status_json && (m->state == SN_MEMBER_ALIVE || m->state == SN_MEMBER_SUSPECT)) {
+            if ((v[i].status_json = malloc(m->status_len + 1))) {
+                memcpy(v[i].status_json, m->status_json, m->status_len + 1);
+                v[i].status_len = m->status_len;
+            }
+            v[i].status_age_s = now - m->status_at;
+        } else if (m->state == SN_MEMBER_DOWN || m->state == SN_MEMBER_LEFT) {
+            v[i].error = m->state == SN_MEMBER_DOWN ? "node is down" : "node left";
+        }
+    }
+    pthread_mutex_unlock(&ms->mu);
+    *out = v;
+    return v ? n : 0;
+}
+
+void sn_members_view_free(sn_member_view *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++) {
+        free(v[i].name);
+        free(v[i].endpoint);
+        free(v[i].http);
+        free(v[i].status_json);
+    }
+    free(v);
+}
