@@ -40,9 +40,9 @@ typedef struct opened {
     size_t count;
 } opened;
 
-typedef struct cut {
+typedef struct cut { /* frames from `from` to `to` are lost; "" matches any endpoint */
     struct cut *next;
-    char endpoint[256];
+    char from[256], to[256];
 } cut;
 
 struct ft {
@@ -94,10 +94,10 @@ static int queue_push(queue *q, uint64_t from, const void *data, size_t len)
     return SN_OK;
 }
 
-static int is_cut(sn_fake_net *n, const char *endpoint)
+static int is_cut(sn_fake_net *n, const char *from, const char *to)
 {
     for (cut *c = n->cuts; c; c = c->next) {
-        if (strcmp(c->endpoint, endpoint) == 0)
+        if ((!c->from[0] || strcmp(c->from, from) == 0) && (!c->to[0] || strcmp(c->to, to) == 0))
             return 1;
     }
     return 0;
@@ -178,7 +178,7 @@ static int ft_send(sn_transport *base, sn_conn *conn, const void *data, size_t l
     if (conn->closing)
         return SN_ENOENT;
     ft *to = listener(t->net, conn->endpoint);
-    if (!to || is_cut(t->net, conn->endpoint) || (t->listening && is_cut(t->net, t->endpoint)))
+    if (!to || is_cut(t->net, t->endpoint, conn->endpoint))
         return SN_OK; /* lost on the way, as on a network */
     if (t->net->cap && to->inbox.n >= t->net->cap)
         return SN_EFULL;
@@ -195,8 +195,7 @@ static int ft_answer(sn_transport *base, const void *id, size_t idlen, const voi
     memcpy(&want, id, sizeof want);
     for (sn_conn *c = t->net->conns; c; c = c->all) {
         if (c->id == want && !c->closing) {
-            if (is_cut(t->net, t->endpoint) || (c->owner->listening &&
-                                                is_cut(t->net, c->owner->endpoint)))
+            if (is_cut(t->net, t->endpoint, c->owner->endpoint))
                 return SN_OK;
             return queue_push(&c->inbox, 0, data, len);
         }
@@ -297,10 +296,10 @@ void sn_fake_net_destroy(sn_fake_net **np)
     *np = NULL;
 }
 
-void sn_fake_net_cut(sn_fake_net *n, const char *endpoint, int on)
+void sn_fake_net_cut_link(sn_fake_net *n, const char *from, const char *to, int on)
 {
     for (cut **pp = &n->cuts; *pp; pp = &(*pp)->next) {
-        if (strcmp((*pp)->endpoint, endpoint) == 0) {
+        if (strcmp((*pp)->from, from) == 0 && strcmp((*pp)->to, to) == 0) {
             if (!on) {
                 cut *c = *pp;
                 *pp = c->next;
@@ -311,10 +310,17 @@ void sn_fake_net_cut(sn_fake_net *n, const char *endpoint, int on)
     }
     cut *c = on ? calloc(1, sizeof *c) : NULL;
     if (c) {
-        snprintf(c->endpoint, sizeof c->endpoint, "%s", endpoint);
+        snprintf(c->from, sizeof c->from, "%s", from);
+        snprintf(c->to, sizeof c->to, "%s", to);
         c->next = n->cuts;
         n->cuts = c;
     }
+}
+
+void sn_fake_net_cut(sn_fake_net *n, const char *endpoint, int on)
+{
+    sn_fake_net_cut_link(n, endpoint, "", on);
+    sn_fake_net_cut_link(n, "", endpoint, on);
 }
 
 void sn_fake_net_queue(sn_fake_net *n, size_t cap)

@@ -16,6 +16,9 @@ sn_fake_net *sn_fake_net_new(void);
 void sn_fake_net_destroy(sn_fake_net **np);
 /* sn_fake_net_cut: while cut, every frame to or from endpoint is lost. */
 void sn_fake_net_cut(sn_fake_net *n, const char *endpoint, int cut);
+/* sn_fake_net_cut_link: while cut, every frame from endpoint from to endpoint to is lost
+ * (one direction: a half-broken link). */
+void sn_fake_net_cut_link(sn_fake_net *n, const char *from, const char *to, int cut);
 /* sn_fake_net_queue: at most cap frames wait on one connection (0: no cap, the default);
  * past it, send is SN_EFULL. */
 void sn_fake_net_queue(sn_fake_net *n, size_t cap);

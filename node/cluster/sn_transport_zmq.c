@@ -157,9 +157,13 @@ static int zt_answer(sn_transport *base, const void *id, size_t idlen, const voi
 }
 
 /* Reads what sock holds, until EAGAIN or the budget. */
-static void drain_socket(zt *t, void *sock, int is_router, sn_transport_frame_fn fn, void *ud)
+static void drain_socket(zt *t, void *sock, const sn_conn *conn, sn_transport_frame_fn fn,
+                         void *ud)
 {
+    int is_router = conn == NULL;
     for (int budget = 0; budget < DRAIN_BUDGET; budget++) {
+        if (conn && conn->closing)
+            return; /* closed by fn: what it still holds is dropped with it */
         zmq_msg_t part[2];
         int nparts = 0, more = 1, bad = 0;
         while (more) {
@@ -203,10 +207,10 @@ static void zt_drain(sn_transport *base, sn_transport_frame_fn fn, void *ud)
     zt *t = (zt *)base;
     t->draining = 1;
     if (t->router)
-        drain_socket(t, t->router, 1, fn, ud);
+        drain_socket(t, t->router, NULL, fn, ud);
     for (sn_conn *c = t->conns; c; c = c->next) {
         if (!c->closing) /* new connections are pushed in front: they hold nothing yet */
-            drain_socket(t, c->sock, 0, fn, ud);
+            drain_socket(t, c->sock, c, fn, ud);
     }
     t->draining = 0;
     reap(t);
