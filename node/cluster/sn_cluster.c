@@ -114,16 +114,23 @@ static int send_answer(sn_cluster *c, const void *id, size_t idlen, const sn_wir
                        : rc;
 }
 
-static sn_conn *conn_for(const sn_member *m, sn_wire_kind kind)
+/* The connection for a frame of kind to m: control frames on the control connection, made
+ * with the member; MESSAGE, REPLY and LOCK frames on the data connection, made when the
+ * first one goes (so an idle node keeps one connection per peer, not two). */
+static sn_conn *conn_for(sn_cluster *c, sn_member *m, sn_wire_kind kind)
 {
     int data = kind == SN_WIRE_MESSAGE || kind == SN_WIRE_REPLY ||
                (kind >= SN_WIRE_LOCK_ACQUIRE && kind <= SN_WIRE_LOCK_DENY);
-    return data || !m->ctl ? m->data : m->ctl;
+    if (!data)
+        return m->ctl;
+    if (!m->data)
+        sn_transport_connect(c->tr, m->endpoint, &m->data);
+    return m->data;
 }
 
 static int send_member(sn_cluster *c, sn_member *m, const sn_wire_frame *f)
 {
-    return send_conn(c, conn_for(m, f->kind), f);
+    return send_conn(c, conn_for(c, m, f->kind), f);
 }
 
 static void fill_hello(sn_cluster *c, sn_wire_frame *f, sn_wire_kind kind)
@@ -166,8 +173,6 @@ static void fail_sessions(sn_cluster *c, sn_session *list, int timeout, const ch
 
 static void open_conns(sn_cluster *c, sn_member *m)
 {
-    if (!m->data)
-        sn_transport_connect(c->tr, m->endpoint, &m->data);
     if (!m->ctl)
         sn_transport_connect(c->tr, m->endpoint, &m->ctl);
 }
@@ -416,19 +421,8 @@ static void handle_status(sn_cluster *c, const sn_wire_frame *f, double now)
         free(json);
         return;
     }
-    char *copy = malloc(f->u.status.payload.len + 1);
-    if (!copy)
-        return;
-    memcpy(copy, f->u.status.payload.data, f->u.status.payload.len);
-    copy[f->u.status.payload.len] = '\0';
-    sn_members_lock(c->ms);
-    free(m->status_json);
-    m->status_json = copy;
-    m->status_len = f->u.status.payload.len;
-    m->status_at = now;
-    sn_members_unlock(c->ms);
+    sn_members_set_status(c->ms, m, f->u.status.payload.data, f->u.status.payload.len, now);
 }
-
 
 static void handle_frame(void *ud, const void *data, size_t len, const void *id, size_t idlen,
                          int trusted)
@@ -539,7 +533,7 @@ static void send_registry(sn_cluster *c)
     c->registry_too_big = rc != SN_OK;
     for (sn_member *m = sn_members_first(c->ms); rc == SN_OK && m; m = m->next) {
         if (m->state == SN_MEMBER_ALIVE || m->state == SN_MEMBER_SUSPECT)
-            send_encoded(c, conn_for(m, SN_WIRE_REGISTRY));
+            send_encoded(c, conn_for(c, m, SN_WIRE_REGISTRY));
     }
 }
 
@@ -559,7 +553,7 @@ void sn_cluster_tick(sn_cluster *c)
     if (encode(c, &hb) == SN_OK) { /* down members too: a healed partition finds itself */
         for (sn_member *m = sn_members_first(c->ms); m; m = m->next) {
             if (m->state != SN_MEMBER_LEFT)
-                send_encoded(c, conn_for(m, SN_WIRE_HEARTBEAT));
+                send_encoded(c, conn_for(c, m, SN_WIRE_HEARTBEAT));
         }
     }
     sn_wire_frame sr;
@@ -570,7 +564,7 @@ void sn_cluster_tick(sn_cluster *c)
     if (c->ticks % STATUS_EVERY == 0 && encode(c, &sr) == SN_OK) {
         for (sn_member *m = sn_members_first(c->ms); m; m = m->next) {
             if (m->state == SN_MEMBER_ALIVE)
-                send_encoded(c, conn_for(m, SN_WIRE_STATUS_REQ));
+                send_encoded(c, conn_for(c, m, SN_WIRE_STATUS_REQ));
         }
     }
     for (seed *s = c->seeds; s; s = s->next) { /* joining: greet, with backoff */
@@ -784,7 +778,7 @@ void sn_cluster_leave(sn_cluster *c)
         return;
     for (sn_member *m = sn_members_first(c->ms); m; m = m->next) {
         if (m->state != SN_MEMBER_DOWN && m->state != SN_MEMBER_LEFT)
-            send_encoded(c, conn_for(m, SN_WIRE_LEAVE));
+            send_encoded(c, conn_for(c, m, SN_WIRE_LEAVE));
     }
     sn_log_write(c->log, SN_LOG_INFO, "cluster", "node %s leaves the cluster", c->name);
 }

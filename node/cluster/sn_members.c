@@ -315,3 +315,19 @@ void sn_members_view_free(sn_member_view *v, size_t n)
     }
     free(v);
 }
+
+void sn_members_set_status(sn_members *ms, sn_member *m, const void *json, size_t len,
+                           double now)
+{
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return; /* the view shows the last one */
+    memcpy(copy, json, len);
+    copy[len] = '\0';
+    pthread_mutex_lock(&ms->mu);
+    free(m->status_json);
+    m->status_json = copy;
+    m->status_len = len;
+    m->status_at = now;
+    pthread_mutex_unlock(&ms->mu);
+}

@@ -101,6 +101,10 @@ int sn_members_set_state(sn_members *ms, sn_member *m, sn_member_state s, double
 /* sn_members_heard: m spoke at now. Loop thread. */
 void sn_members_heard(sn_members *ms, sn_member *m, double now);
 
+/* sn_members_set_status: m's status view (JSON, copied) as gathered at now. Loop thread. */
+void sn_members_set_status(sn_members *ms, sn_member *m, const void *json, size_t len,
+                           double now);
+
 /* What the failure detector does to one member: called with the lock NOT held. When
  * forgotten, m is unlinked already and freed after fn returns (close its connections). */
 typedef void (*sn_members_change_fn)(sn_member *m, sn_member_state from, int forgotten,

@@ -463,16 +463,27 @@ Test(sn_cluster, restart_gets_new_connections)
     start(1, "b", "fake://a");
     run(0.5);
     size_t before = sn_fake_net_connects(net, "fake://b");
-    cr_assert_eq(before, 2); /* a's data and control connections */
+    cr_assert_eq(before, 1); /* a's control connection (data: when a message goes) */
     start(1, "b", "fake://a");
     run(0.5);
-    cr_assert_eq(sn_fake_net_connects(net, "fake://b"), before + 2);
+    cr_assert_eq(sn_fake_net_connects(net, "fake://b"), before + 1);
 }
 
 static void count_forgotten(sn_member *m, sn_member_state from, int gone, void *ud)
 {
     (void)m, (void)from;
     *(int *)ud += gone;
+}
+
+Test(sn_cluster, data_connection_only_to_peers_we_talk_to)
+{
+    three();
+    cr_assert_eq(sn_fake_net_connects(net, "fake://c"), 2); /* control, from a and from b */
+    sn_cluster_send(nodes[0].c, "c", SN_WIRE_ONE, "s", "m", NULL, 1, "x", "p", 1);
+    sn_cluster_send(nodes[0].c, "c", SN_WIRE_ONE, "s", "m", NULL, 1, "x", "p", 1);
+    pump();
+    cr_assert_eq(nodes[2].ndelivered, 2);
+    cr_assert_eq(sn_fake_net_connects(net, "fake://c"), 3); /* one data connection, a's */
 }
 
 Test(sn_cluster, forgotten_incarnation_is_refused)
