@@ -21,8 +21,8 @@ struct sn_members {
     sn_log *log;
     sn_member *list;
     size_t n;
-    forgotten *gone; /* a ring of SN_MEMBERS_FORGOTTEN_MAX, allocated when first needed */
-    size_t ngone, gone_next;
+    forgotten *gone; /* grows to SN_MEMBERS_FORGOTTEN_MAX, then a ring */
+    size_t ngone, gone_cap, gone_next;
 };
 
 const char *sn_member_state_name(sn_member_state s)
@@ -99,8 +99,6 @@ int sn_members_forgotten(sn_members *ms, const char *name, uint64_t inc)
 
 static void remember_forgotten(sn_members *ms, const sn_member *m)
 {
-    if (!ms->gone && !(ms->gone = calloc(SN_MEMBERS_FORGOTTEN_MAX, sizeof *ms->gone)))
-        return;
     for (size_t i = 0; i < ms->ngone; i++) { /* one entry per name: the newest incarnation */
         if (strcmp(ms->gone[i].name, m->name) == 0) {
             if (ms->gone[i].inc < m->inc)
@@ -108,14 +106,26 @@ static void remember_forgotten(sn_members *ms, const sn_member *m)
             return;
         }
     }
-    if (ms->ngone == SN_MEMBERS_FORGOTTEN_MAX)
+    size_t at = ms->ngone;
+    if (ms->ngone == SN_MEMBERS_FORGOTTEN_MAX) { /* full: the ring overwrites the oldest */
+        at = ms->gone_next;
+        ms->gone_next = (ms->gone_next + 1) % SN_MEMBERS_FORGOTTEN_MAX;
         sn_log_write(ms->log, SN_LOG_WARN, "cluster", "more than %d forgotten members "
                      "(SN_MEMBERS_FORGOTTEN_MAX): the oldest, %s, may greet again",
-                     SN_MEMBERS_FORGOTTEN_MAX, ms->gone[ms->gone_next].name);
-    snprintf(ms->gone[ms->gone_next].name, sizeof ms->gone->name, "%s", m->name);
-    ms->gone[ms->gone_next].inc = m->inc;
-    ms->gone_next = (ms->gone_next + 1) % SN_MEMBERS_FORGOTTEN_MAX;
-    if (ms->ngone < SN_MEMBERS_FORGOTTEN_MAX)
+                     SN_MEMBERS_FORGOTTEN_MAX, ms->gone[at].name);
+    } else if (ms->ngone == ms->gone_cap) { /* grows as needed, up to the max */
+        size_t cap = ms->gone_cap ? ms->gone_cap * 2 : 16;
+        if (cap > SN_MEMBERS_FORGOTTEN_MAX)
+            cap = SN_MEMBERS_FORGOTTEN_MAX;
+        forgotten *g = realloc(ms->gone, cap * sizeof *g);
+        if (!g)
+            return; /* not remembered: that old incarnation could greet again */
+        ms->gone = g;
+        ms->gone_cap = cap;
+    }
+    snprintf(ms->gone[at].name, sizeof ms->gone->name, "%s", m->name);
+    ms->gone[at].inc = m->inc;
+    if (at == ms->ngone)
         ms->ngone++;
 }
 
