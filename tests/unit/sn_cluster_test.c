@@ -627,3 +627,58 @@ Test(sn_cluster, registry_announces_every_stage)
     run(0.5);
     cr_assert_eq(nodes[1].nregistry, 5000, "%zu stages arrived", nodes[1].nregistry);
 }
+
+Test(sn_cluster, function_cache_sender_side)
+{
+    start(0, "a", NULL);
+    start(1, "b", "fake://a");
+    run(0.5);
+    unsigned char h[16];
+    memset(h, 7, sizeof h);
+    cr_assert_eq(sn_cluster_knows(nodes[0].c, "b", h), 0);
+    sn_cluster_sent_code(nodes[0].c, "b", h);
+    cr_assert_eq(sn_cluster_knows(nodes[0].c, "b", h), 1);
+    sn_cluster_code_miss(nodes[1].c, "a", h); /* b lost it: a sends it in full again */
+    pump();
+    cr_assert_eq(sn_cluster_knows(nodes[0].c, "b", h), 0);
+    sn_cluster_sent_code(nodes[0].c, "b", h);
+    start(1, "b", "fake://a"); /* a new process holds no bytecode */
+    run(0.3);
+    cr_assert_eq(sn_cluster_knows(nodes[0].c, "b", h), 0);
+}
+
+Test(sn_cluster, leave_fails_requests_and_marks_left)
+{
+    start(0, "a", NULL);
+    start(1, "b", "fake://a");
+    run(0.5);
+    sn_cluster_send(nodes[0].c, "b", SN_WIRE_ONE, "s", "q", "r1", 7, "x", "p", 1);
+    pump();
+    sn_cluster_leave(nodes[1].c);
+    pump();
+    cr_assert_str_eq(state_of(0, "b"), "left");
+    const post *p = find_post(0, 7, "r1");
+    cr_assert_not_null(p);
+    cr_assert_str_eq(p->text, "node down");
+    cr_assert_eq(sn_cluster_send(nodes[0].c, "b", SN_WIRE_ONE, "s", "q", NULL, 7, "x", "p", 1),
+                 SN_ENOENT);
+}
+
+Test(sn_cluster, answered_broadcast_does_not_time_out)
+{
+    start(0, "a", NULL);
+    start(1, "b", "fake://a");
+    nodes[0].o.reply_timeout_ms = 1000;
+    run(0.5);
+    sn_cluster_send(nodes[0].c, "b", SN_WIRE_ALL, "s", "q", "r1", 7, "x", "p", 1);
+    pump();
+    request *r = &nodes[1].reqs[0];
+    sn_msg m = {.src = r->src, .reply = r->reply, .src_node = r->src_node, .src_inc = r->src_inc,
+                .session = r->session};
+    for (int k = 0; k < 2; k++) /* two actors there answer */
+        sn_cluster_reply(nodes[1].c, &m, 3 + (uint64_t)k, "s", SN_WIRE_OK, NULL, "\x01\x91\xc3", 3);
+    pump();
+    cr_assert_eq(nodes[0].nposts, 2);
+    run(1.2);
+    cr_assert_eq(nodes[0].nposts, 2, "an answered broadcast also got a timeout");
+}
