@@ -13,6 +13,7 @@
 #include "sn_codecache.h"
 #include "sn_dlock.h"
 #include "sn_error.h"
+#include "sn_link.h"
 #include "sn_members.h"
 #include "sn_outbox.h"
 #include "sn_registry.h"
@@ -46,7 +47,7 @@ struct sn_cluster {
     char endpoint[256];
     char http[128];
     uint64_t inc;
-    sn_transport *tr;
+    sn_link *link; /* the transport, the encode buffer, the wire limits, the counters */
     sn_members *ms;
     sn_sessions *ss;
     sn_outbox *ob;
@@ -56,12 +57,10 @@ struct sn_cluster {
     ev_prepare prepare;
     ev_timer tick;
     unsigned ticks;
-    sn_wire_limits lim;
-    sn_buf enc; /* the loop thread's encode buffer */
     atomic_int registry_dirty;
     uint64_t registry_version;
     int registry_too_big; /* logged once until it fits again */
-    _Atomic uint64_t bytes_in, bytes_out, frames_in, frames_out, seq_gaps, seq_dups, refused;
+    _Atomic uint64_t seq_gaps, seq_dups, refused;
 };
 
 static double now_of(sn_cluster *c)
@@ -75,45 +74,6 @@ static double now_of(sn_cluster *c)
 
 /* ---- sending (loop thread; no lock held) ------------------------------------------------ */
 
-static int encode(sn_cluster *c, const sn_wire_frame *f)
-{
-    char err[256];
-    sn_buf_reset(&c->enc);
-    int rc = sn_wire_encode(f, &c->lim, &c->enc, err, sizeof err);
-    if (rc != SN_OK)
-        sn_log_write(c->log, SN_LOG_ERROR, "cluster", "cannot encode %s: %s",
-                     sn_wire_kind_name(f->kind), err);
-    return rc;
-}
-
-static int sent(sn_cluster *c, int rc)
-{
-    if (rc == SN_OK) {
-        atomic_fetch_add(&c->bytes_out, c->enc.len);
-        atomic_fetch_add(&c->frames_out, 1);
-    }
-    return rc;
-}
-
-/* Sends the frame in c->enc on conn. */
-static int send_encoded(sn_cluster *c, sn_conn *conn)
-{
-    return sent(c, sn_transport_send(c->tr, conn, c->enc.data, c->enc.len));
-}
-
-static int send_conn(sn_cluster *c, sn_conn *conn, const sn_wire_frame *f)
-{
-    int rc = encode(c, f);
-    return rc == SN_OK ? send_encoded(c, conn) : rc;
-}
-
-static int send_answer(sn_cluster *c, const void *id, size_t idlen, const sn_wire_frame *f)
-{
-    int rc = encode(c, f);
-    return rc == SN_OK ? sent(c, sn_transport_answer(c->tr, id, idlen, c->enc.data, c->enc.len))
-                       : rc;
-}
-
 /* The connection for a frame of kind to m: control frames on the control connection, made
  * with the member; MESSAGE, REPLY and LOCK frames on the data connection, made when the
  * first one goes (so an idle node keeps one connection per peer, not two). */
@@ -124,13 +84,13 @@ static sn_conn *conn_for(sn_cluster *c, sn_member *m, sn_wire_kind kind)
     if (!data)
         return m->ctl;
     if (!m->data)
-        sn_transport_connect(c->tr, m->endpoint, &m->data);
+        sn_transport_connect(sn_link_transport(c->link), m->endpoint, &m->data);
     return m->data;
 }
 
 static int send_member(sn_cluster *c, sn_member *m, const sn_wire_frame *f)
 {
-    return send_conn(c, conn_for(c, m, f->kind), f);
+    return sn_link_send(c->link, conn_for(c, m, f->kind), f);
 }
 
 static void fill_hello(sn_cluster *c, sn_wire_frame *f, sn_wire_kind kind)
@@ -174,7 +134,7 @@ static void fail_sessions(sn_cluster *c, sn_session *list, int timeout, const ch
 static void open_conns(sn_cluster *c, sn_member *m)
 {
     if (!m->ctl)
-        sn_transport_connect(c->tr, m->endpoint, &m->ctl);
+        sn_transport_connect(sn_link_transport(c->link), m->endpoint, &m->ctl);
 }
 
 /* A member is gone (down, left, forgotten or restarted): what it ran and what waits on it. */
@@ -199,8 +159,8 @@ static sn_member *learn(sn_cluster *c, const char *name, const char *endpoint, c
         /* New connections: the old ones may sit in a long reconnect backoff towards the dead
          * process (the new one would then not hear us for seconds), and hold frames meant for
          * it. Closing is deferred by the transport if a drain is reading them. */
-        sn_transport_close(c->tr, &m->data);
-        sn_transport_close(c->tr, &m->ctl);
+        sn_transport_close(sn_link_transport(c->link), &m->data);
+        sn_transport_close(sn_link_transport(c->link), &m->ctl);
         sn_codecache_forget(c->cc, name); /* a new process holds no bytecode */
         member_gone(c, name, inc);        /* requests to the old process end now */
     }
@@ -222,8 +182,8 @@ static void on_member_change(sn_member *m, sn_member_state from, int forgotten, 
 {
     sn_cluster *c = ud;
     if (forgotten) {
-        sn_transport_close(c->tr, &m->data);
-        sn_transport_close(c->tr, &m->ctl);
+        sn_transport_close(sn_link_transport(c->link), &m->data);
+        sn_transport_close(sn_link_transport(c->link), &m->ctl);
         sn_codecache_forget(c->cc, m->name);
     }
     int gone = m->state == SN_MEMBER_DOWN || m->state == SN_MEMBER_LEFT;
@@ -239,7 +199,7 @@ static void refuse(sn_cluster *c, const void *id, size_t idlen, uint32_t code, c
     sn_wire_frame_init(&f, SN_WIRE_ERROR);
     f.u.error.code = code;
     f.u.error.text = text;
-    send_answer(c, id, idlen, &f);
+    sn_link_answer(c->link, id, idlen, &f);
 }
 
 static void handle_hello(sn_cluster *c, const sn_wire_hello *h, const void *id, size_t idlen,
@@ -279,7 +239,7 @@ static void handle_hello(sn_cluster *c, const sn_wire_hello *h, const void *id, 
     fill_hello(c, &f, SN_WIRE_WELCOME);
     f.u.hello.members = list;
     f.u.hello.nmembers = n;
-    send_answer(c, id, idlen, &f);
+    sn_link_answer(c->link, id, idlen, &f);
     free(list);
 }
 
@@ -428,11 +388,10 @@ static void handle_frame(void *ud, const void *data, size_t len, const void *id,
                          int trusted)
 {
     sn_cluster *c = ud;
-    atomic_fetch_add(&c->bytes_in, len);
-    atomic_fetch_add(&c->frames_in, 1);
+    sn_link_received(c->link, len);
     sn_wire_frame f;
     char err[300];
-    if (sn_wire_decode(data, len, &c->lim, &f, err, sizeof err) != SN_OK) {
+    if (sn_wire_decode(data, len, sn_link_limits(c->link), &f, err, sizeof err) != SN_OK) {
         int version;
         sn_wire_kind kind;
         int peek = sn_wire_peek(data, len, &version, &kind);
@@ -504,7 +463,7 @@ static void handle_frame(void *ud, const void *data, size_t len, const void *id,
 void sn_cluster_poll(sn_cluster *c)
 {
     sn_cluster_flush(c);
-    sn_transport_drain(c->tr, handle_frame, c);
+    sn_transport_drain(sn_link_transport(c->link), handle_frame, c);
 }
 
 static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
@@ -523,17 +482,18 @@ static void send_registry(sn_cluster *c)
     char err[256];
     size_t n = 0;
     c->registry_version++;
-    sn_buf_reset(&c->enc);
-    int rc = sn_registry_encode(&c->h, c->name, c->inc, c->registry_version, &c->lim, &c->enc,
+    const sn_wire_limits *lim = sn_link_limits(c->link);
+    sn_buf_reset(sn_link_buf(c->link));
+    int rc = sn_registry_encode(&c->h, c->name, c->inc, c->registry_version, lim, sn_link_buf(c->link),
                                 &n, err, sizeof err);
     if (rc != SN_OK && !c->registry_too_big)
         sn_log_write(c->log, SN_LOG_ERROR, "cluster", "cannot announce this node's %zu stages: "
                      "%s (limits: %u stages, --set frame_max=%zu bytes)", n, err,
-                     (unsigned)c->lim.max_stages, c->lim.max_frame);
+                     (unsigned)lim->max_stages, lim->max_frame);
     c->registry_too_big = rc != SN_OK;
     for (sn_member *m = sn_members_first(c->ms); rc == SN_OK && m; m = m->next) {
         if (m->state == SN_MEMBER_ALIVE || m->state == SN_MEMBER_SUSPECT)
-            send_encoded(c, conn_for(c, m, SN_WIRE_REGISTRY));
+            sn_link_send_encoded(c->link, conn_for(c, m, SN_WIRE_REGISTRY));
     }
 }
 
@@ -550,10 +510,10 @@ void sn_cluster_tick(sn_cluster *c)
     hb.u.heartbeat.counter = c->ticks;
     hb.u.heartbeat.digest = sn_members_digest(c->ms, c->inc);
     hb.u.heartbeat.registry_version = c->registry_version;
-    if (encode(c, &hb) == SN_OK) { /* down members too: a healed partition finds itself */
+    if (sn_link_encode(c->link, &hb) == SN_OK) { /* down members too: a healed partition finds itself */
         for (sn_member *m = sn_members_first(c->ms); m; m = m->next) {
             if (m->state != SN_MEMBER_LEFT)
-                send_encoded(c, conn_for(c, m, SN_WIRE_HEARTBEAT));
+                sn_link_send_encoded(c->link, conn_for(c, m, SN_WIRE_HEARTBEAT));
         }
     }
     sn_wire_frame sr;
@@ -561,10 +521,10 @@ void sn_cluster_tick(sn_cluster *c)
     sr.u.status.node = c->name;
     sr.u.status.incarnation = c->inc;
     sr.u.status.request = c->ticks;
-    if (c->ticks % STATUS_EVERY == 0 && encode(c, &sr) == SN_OK) {
+    if (c->ticks % STATUS_EVERY == 0 && sn_link_encode(c->link, &sr) == SN_OK) {
         for (sn_member *m = sn_members_first(c->ms); m; m = m->next) {
             if (m->state == SN_MEMBER_ALIVE)
-                send_encoded(c, conn_for(c, m, SN_WIRE_STATUS_REQ));
+                sn_link_send_encoded(c->link, conn_for(c, m, SN_WIRE_STATUS_REQ));
         }
     }
     for (seed *s = c->seeds; s; s = s->next) { /* joining: greet, with backoff */
@@ -572,7 +532,7 @@ void sn_cluster_tick(sn_cluster *c)
             continue;
         sn_wire_frame h;
         fill_hello(c, &h, SN_WIRE_HELLO);
-        send_conn(c, s->conn, &h);
+        sn_link_send(c->link, s->conn, &h);
         s->next_try = now + s->backoff;
         if (s->backoff < c->o->join_retry_max_ms / 1000.0)
             s->backoff *= 2;
@@ -715,7 +675,6 @@ sn_cluster *sn_cluster_new_on(sn_transport *t, const char *endpoint, const sn_op
     c->h = *hooks;
     c->o = o;
     c->log = log;
-    c->tr = t;
     snprintf(c->name, sizeof c->name, "%s", name);
     snprintf(c->cluster, sizeof c->cluster, "%s", o->cluster ? o->cluster : "stage");
     snprintf(c->http, sizeof c->http, "%s", o->http ? o->http : "");
@@ -724,16 +683,13 @@ sn_cluster *sn_cluster_new_on(sn_transport *t, const char *endpoint, const sn_op
     clock_gettime(CLOCK_REALTIME, &ts);
     c->inc = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u; /* new per start */
     atomic_init(&c->registry_dirty, 1);
-    sn_buf_init(&c->enc);
-    sn_wire_limits_init(&c->lim);
-    c->lim.max_frame = (size_t)o->frame_max;
-    c->lim.max_payload = (size_t)o->frame_max;
+    c->link = sn_link_new(t, (size_t)o->frame_max, log);
     c->ms = sn_members_new(c->name, log);
     c->ss = sn_sessions_new();
     c->ob = sn_outbox_new();
     c->cc = sn_codecache_new();
     c->dl = c->ob && c->ms ? sn_dlock_new(&c->h, c->ob, c->ms, log, c->inc) : NULL;
-    if (!c->ms || !c->ss || !c->ob || !c->cc || !c->dl) {
+    if (!c->link || !c->ms || !c->ss || !c->ob || !c->cc || !c->dl) {
         *err = SN_ENOMEM;
         sn_cluster_destroy(&c);
         return NULL;
@@ -746,7 +702,7 @@ sn_cluster *sn_cluster_new_on(sn_transport *t, const char *endpoint, const sn_op
         if (strstr(o->join.item[i], "://")) /* an endpoint already (the fake transport's) */
             snprintf(s->endpoint, sizeof s->endpoint, "%s", o->join.item[i]);
         s->backoff = 0.5;
-        s->done = sn_transport_connect(c->tr, s->endpoint, &s->conn) != SN_OK;
+        s->done = sn_transport_connect(sn_link_transport(c->link), s->endpoint, &s->conn) != SN_OK;
         s->next = c->seeds;
         c->seeds = s;
     }
@@ -774,11 +730,11 @@ void sn_cluster_leave(sn_cluster *c)
     sn_wire_frame_init(&f, SN_WIRE_LEAVE);
     f.u.leave.node = c->name;
     f.u.leave.incarnation = c->inc;
-    if (encode(c, &f) != SN_OK)
+    if (sn_link_encode(c->link, &f) != SN_OK)
         return;
     for (sn_member *m = sn_members_first(c->ms); m; m = m->next) {
         if (m->state != SN_MEMBER_DOWN && m->state != SN_MEMBER_LEFT)
-            send_encoded(c, conn_for(c, m, SN_WIRE_LEAVE));
+            sn_link_send_encoded(c->link, conn_for(c, m, SN_WIRE_LEAVE));
     }
     sn_log_write(c->log, SN_LOG_INFO, "cluster", "node %s leaves the cluster", c->name);
 }
@@ -798,17 +754,16 @@ void sn_cluster_destroy(sn_cluster **cp)
     while (c->seeds) {
         seed *s = c->seeds;
         c->seeds = s->next;
-        sn_transport_close(c->tr, &s->conn);
+        sn_transport_close(sn_link_transport(c->link), &s->conn);
         free(s);
     }
     /* the transport closes the members' connections (with linger, so a LEAVE goes out) */
-    sn_transport_destroy(&c->tr);
+    sn_link_destroy(&c->link);
     sn_members_destroy(&c->ms);
     sn_sessions_destroy(&c->ss);
     sn_dlock_destroy(&c->dl);
     sn_outbox_destroy(&c->ob);
     sn_codecache_destroy(&c->cc);
-    sn_buf_fini(&c->enc);
     free(c);
     *cp = NULL;
 }
@@ -847,10 +802,7 @@ void sn_cluster_peer_counts(sn_cluster *c, size_t counts[4])
 
 void sn_cluster_stats_get(sn_cluster *c, sn_cluster_stats *s)
 {
-    s->bytes_in = atomic_load(&c->bytes_in);
-    s->bytes_out = atomic_load(&c->bytes_out);
-    s->frames_in = atomic_load(&c->frames_in);
-    s->frames_out = atomic_load(&c->frames_out);
+    sn_link_counts(c->link, &s->bytes_in, &s->bytes_out, &s->frames_in, &s->frames_out);
     s->seq_gaps = atomic_load(&c->seq_gaps);
     s->seq_dups = atomic_load(&c->seq_dups);
     s->refused = atomic_load(&c->refused);
