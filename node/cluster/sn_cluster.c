@@ -47,6 +47,7 @@ struct sn_cluster {
     char endpoint[256];
     char http[128];
     uint64_t inc;
+    uint64_t version; /* of this node's own member record: raised to refute a suspicion */
     sn_link *link; /* the transport, the encode buffer, the wire limits, the counters */
     sn_members *ms;
     sn_sessions *ss;
@@ -108,7 +109,8 @@ static void fill_hello(sn_cluster *c, sn_wire_frame *f, sn_wire_kind kind)
 static sn_wire_member *member_list(sn_cluster *c, uint32_t *n)
 {
     sn_wire_member self = {.name = c->name, .endpoint = c->endpoint, .http = c->http,
-                           .incarnation = c->inc, .state = SN_WIRE_ALIVE};
+                           .incarnation = c->inc, .state = SN_WIRE_ALIVE,
+                           .version = c->version};
     return sn_members_wire_list(c->ms, &self, n);
 }
 
@@ -345,7 +347,7 @@ static void handle_heartbeat(sn_cluster *c, const sn_wire_heartbeat *hb, double 
     if (!m || m->inc != hb->incarnation || m->state == SN_MEMBER_LEFT)
         return; /* unknown, or restarted: it will greet us */
     alive(c, m, now);
-    if (hb->digest != sn_members_digest(c->ms, c->inc)) { /* our views differ: gossip */
+    if (hb->digest != sn_members_digest(c->ms, c->inc, c->version)) { /* our views differ: gossip */
         uint32_t n;
         sn_wire_member *list = member_list(c, &n);
         sn_wire_frame g;
@@ -508,7 +510,7 @@ void sn_cluster_tick(sn_cluster *c)
     hb.u.heartbeat.node = c->name;
     hb.u.heartbeat.incarnation = c->inc;
     hb.u.heartbeat.counter = c->ticks;
-    hb.u.heartbeat.digest = sn_members_digest(c->ms, c->inc);
+    hb.u.heartbeat.digest = sn_members_digest(c->ms, c->inc, c->version);
     hb.u.heartbeat.registry_version = c->registry_version;
     if (sn_link_encode(c->link, &hb) == SN_OK) { /* down members too: a healed partition finds itself */
         for (sn_member *m = sn_members_first(c->ms); m; m = m->next) {

@@ -21,6 +21,8 @@ struct sn_members {
     sn_log *log;
     sn_member *list;
     size_t n;
+    size_t cursor;   /* the next member to probe, by position */
+    int probing;     /* the last sn_members_choose */
     forgotten *gone; /* grows to SN_MEMBERS_FORGOTTEN_MAX, then a ring */
     size_t ngone, gone_cap, gone_next;
 };
@@ -203,6 +205,65 @@ void sn_members_heard(sn_members *ms, sn_member *m, double now)
     pthread_mutex_lock(&ms->mu);
     m->last_heard = now;
     pthread_mutex_unlock(&ms->mu);
+    m->probe_at = 0;
+}
+
+int sn_members_choose(sn_members *ms, size_t k)
+{
+    size_t live = 0;
+    for (sn_member *m = ms->list; m; m = m->next)
+        live += m->state != SN_MEMBER_LEFT;
+    ms->probing = k > 0 && live > k;
+    size_t i = 0, from = live ? ms->cursor % live : 0;
+    for (sn_member *m = ms->list; m; m = m->next) {
+        if (m->state == SN_MEMBER_LEFT) {
+            m->target = 0;
+            continue;
+        }
+        size_t turn = (i + live - from) % live; /* 0 for the member at the cursor */
+        m->target = !ms->probing || turn < k || m->state == SN_MEMBER_SUSPECT;
+        i++;
+    }
+    if (ms->probing)
+        ms->cursor = from + k;
+    return ms->probing;
+}
+
+int sn_members_probing(const sn_members *ms)
+{
+    return ms->probing;
+}
+
+void sn_members_probed(sn_members *ms, sn_member *m, double now)
+{
+    (void)ms;
+    if (!m->probe_at)
+        m->probe_at = now;
+    m->sent_at = now;
+}
+
+static int rank(sn_member_state s)
+{
+    return s == SN_MEMBER_ALIVE ? 0 : s == SN_MEMBER_SUSPECT ? 1 : 2;
+}
+
+int sn_members_hearsay(sn_members *ms, sn_member *m, sn_member_state st, uint64_t version,
+                       double now, sn_member_state *from)
+{
+    *from = m->state;
+    if (m->state == SN_MEMBER_LEFT || st == SN_MEMBER_LEFT || version < m->version)
+        return 0;
+    int newer = version > m->version;
+    if (newer) {
+        pthread_mutex_lock(&ms->mu);
+        m->version = version;
+        pthread_mutex_unlock(&ms->mu);
+    }
+    if (!ms->probing || st == m->state || (!newer && rank(st) <= rank(m->state)))
+        return 0;
+    if (st == SN_MEMBER_ALIVE)
+        m->probe_at = 0; /* refuted: it starts with a clean slate */
+    return sn_members_set_state(ms, m, st, now);
 }
 
 void sn_members_check(sn_members *ms, double now, double suspect, double down, double forget,
@@ -211,7 +272,7 @@ void sn_members_check(sn_members *ms, double now, double suspect, double down, d
     for (sn_member **pp = &ms->list; *pp;) {
         sn_member *m = *pp;
         sn_member_state from = m->state;
-        double silent = now - m->last_heard;
+        double silent = !ms->probing ? now - m->last_heard : m->probe_at ? now - m->probe_at : 0;
         if (m->state == SN_MEMBER_ALIVE && silent > suspect)
             sn_members_set_state(ms, m, SN_MEMBER_SUSPECT, now);
         if (m->state == SN_MEMBER_SUSPECT && silent > suspect + down)
@@ -247,7 +308,8 @@ sn_wire_member *sn_members_wire_list(sn_members *ms, const sn_wire_member *self,
     uint32_t i = 1;
     for (sn_member *m = ms->list; m; m = m->next)
         v[i++] = (sn_wire_member){.name = m->name, .endpoint = m->endpoint, .http = m->http,
-                                  .incarnation = m->inc, .state = (sn_wire_state)m->state};
+                                  .incarnation = m->inc, .state = (sn_wire_state)m->state,
+                                  .version = m->version};
     *n = i;
     return v;
 }
@@ -261,13 +323,17 @@ static uint64_t name_hash(const char *s)
     return h;
 }
 
-uint64_t sn_members_digest(sn_members *ms, uint64_t self_inc)
+static uint64_t member_term(const char *name, uint64_t inc, sn_member_state st, uint64_t version)
 {
-    uint64_t d = self_inc * 0x9E3779B97F4A7C15ull;
-    for (sn_member *m = ms->list; m; m = m->next) {
-        uint64_t h = name_hash(m->name);
-        d ^= (h + m->inc * 31 + (uint64_t)m->state) * 0x9E3779B97F4A7C15ull;
-    }
+    return (name_hash(name) + inc * 31 + (uint64_t)st + (version << 2)) * 0x9E3779B97F4A7C15ull;
+}
+
+uint64_t sn_members_digest(sn_members *ms, uint64_t self_inc, uint64_t self_version)
+{
+    /* the same for every node with the same view: this node counts as an alive member */
+    uint64_t d = member_term(ms->self, self_inc, SN_MEMBER_ALIVE, self_version);
+    for (sn_member *m = ms->list; m; m = m->next)
+        d ^= member_term(m->name, m->inc, m->state, m->version);
     return d;
 }
 

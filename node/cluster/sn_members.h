@@ -41,6 +41,10 @@ typedef struct sn_member {
     sn_member_state state;         /* (lock) */
     double last_heard;             /* (lock) monotonic seconds */
     double state_at;               /* when it entered its state */
+    uint64_t version;              /* its state's version (SWIM): higher wins, same incarnation */
+    double probe_at;               /* our first probe it has not answered yet, 0 = none */
+    double sent_at;                /* when we last sent it a heartbeat */
+    int target;                    /* probed in this period */
     sn_conn *data, *ctl;           /* MESSAGE/REPLY/LOCK frames; everything else */
     uint64_t seq_out;              /* per pair: the last sequence number sent to it */
     uint64_t seq_in, seq_in_inc;   /* the last one got from it, and from which incarnation */
@@ -110,18 +114,37 @@ void sn_members_set_status(sn_members *ms, sn_member *m, const void *json, size_
 typedef void (*sn_members_change_fn)(sn_member *m, sn_member_state from, int forgotten,
                                      void *ud);
 /* sn_members_check: at now, an alive member silent for more than suspect s becomes suspect,
- * a suspect one silent for suspect + down s becomes down, and one down (or left) for more
+ * a suspect one silent for suspect + down s becomes down (silent: since it last spoke; while
+ * probing, since the first probe it has not answered), and one down (or left) for more
  * than forget s is forgotten: its name and incarnation are refused from then on. Loop thread. */
 void sn_members_check(sn_members *ms, double now, double suspect, double down, double forget,
                       sn_members_change_fn fn, void *ud);
 /* sn_members_forgotten: 1 when name at inc (or an older incarnation) was forgotten. */
 int sn_members_forgotten(sn_members *ms, const char *name, uint64_t inc);
 
+/* sn_members_choose: picks the members to probe in this period (m->target). k == 0, or at
+ * most k members not left: every one of them, and 0 is returned (direct detection, as a
+ * small cluster always did). Otherwise k of them in turn, plus every suspect one, and 1:
+ * probing (SWIM): a member is failed by whoever probes it and the news spreads by gossip.
+ * Loop thread. */
+int sn_members_choose(sn_members *ms, size_t k);
+/* sn_members_probing: what the last sn_members_choose returned. */
+int sn_members_probing(const sn_members *ms);
+/* sn_members_probed: we sent m a heartbeat at now (it should answer). Loop thread. */
+void sn_members_probed(sn_members *ms, sn_member *m, double now);
+/* sn_members_hearsay: gossip says m (same incarnation) is in state st at version. A higher
+ * version wins; at the same version, suspect beats alive and down beats both (SWIM), but
+ * only while probing (small clusters trust their own detection). 1 with *from when m's state
+ * changed. Loop thread. */
+int sn_members_hearsay(sn_members *ms, sn_member *m, sn_member_state st, uint64_t version,
+                       double now, sn_member_state *from);
+
 /* sn_members_wire_list: self first, then every member, as wire records in one caller-freed
  * array (strings point into the records: use before the next change). NULL on ENOMEM. */
 sn_wire_member *sn_members_wire_list(sn_members *ms, const sn_wire_member *self, uint32_t *n);
-/* sn_members_digest: a hash of the view (self_inc and every name, incarnation, state). */
-uint64_t sn_members_digest(sn_members *ms, uint64_t self_inc);
+/* sn_members_digest: a hash of the view: this node (alive at self_inc, self_version) and every
+ * member's name, incarnation, state and version. Nodes that see the same agree on it. */
+uint64_t sn_members_digest(sn_members *ms, uint64_t self_inc, uint64_t self_version);
 /* sn_members_counts: how many are alive, suspect, down, left. Any thread. */
 void sn_members_counts(sn_members *ms, size_t counts[4]);
 /* sn_members_view: a copy of every member for the status view at now in *out (caller frees

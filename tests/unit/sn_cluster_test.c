@@ -682,3 +682,19 @@ Test(sn_cluster, answered_broadcast_does_not_time_out)
     run(1.2);
     cr_assert_eq(nodes[0].nposts, 2, "an answered broadcast also got a timeout");
 }
+
+/* Two nodes with the same view send each other heartbeats only: no gossip (a digest that
+ * differed between any two nodes made every heartbeat answer with the whole member list). */
+Test(sn_cluster, same_view_means_no_gossip)
+{
+    three();
+    run(1.0);
+    sn_cluster_stats a0, a1;
+    sn_cluster_stats_get(nodes[0].c, &a0);
+    run(1.0); /* ten periods */
+    sn_cluster_stats_get(nodes[0].c, &a1);
+    uint64_t frames = a1.frames_out - a0.frames_out;
+    /* per period: 2 heartbeats, and every 2nd a status request to each and its answers */
+    cr_assert_leq(frames, 10 * 2 + 5 * 2 + 5 * 2 + 2 * 2, "%llu frames in 10 periods",
+                  (unsigned long long)frames);
+}
