@@ -69,7 +69,8 @@ static const char usage[] =
     "                       silence), down (5000 ms more), reply_timeout (30000 ms),\n"
     "                       handshake (7000 ms), join_retry_max (10000 ms), peer_queue\n"
     "                       (1000 messages), frame_max (2097152 bytes), forget (3600000 ms\n"
-    "                       down, then a member is forgotten) (repeatable)\n"
+    "                       down, then a member is forgotten), probe (8 members per\n"
+    "                       heartbeat in larger clusters; 0: all) (repeatable)\n"
     "  -h, --help           show this text\n"
     "  -V, --version        show the version and the library versions\n";
 
@@ -115,6 +116,7 @@ static int set_tunable(sn_opts *o, const char *v, char *err, size_t errlen)
         {"peer_queue", offsetof(sn_opts, peer_queue), 1, 10000000},
         {"frame_max", offsetof(sn_opts, frame_max), 1024, 1 << 30},
         {"forget", offsetof(sn_opts, forget_ms), 1000, 604800000},
+        {"probe", offsetof(sn_opts, probe), 0, 100000},
     };
     const char *eq = strchr(v, '=');
     for (size_t i = 0; eq && i < sizeof keys / sizeof *keys; i++) {
@@ -129,7 +131,7 @@ static int set_tunable(sn_opts *o, const char *v, char *err, size_t errlen)
         return SN_OK;
     }
     return fail(err, errlen, "--set '%s': expected KEY=VALUE with KEY one of heartbeat, suspect, "
-                "down, reply_timeout, handshake, join_retry_max, peer_queue, frame_max, forget", v);
+                "down, reply_timeout, handshake, join_retry_max, peer_queue, frame_max, forget, probe", v);
 }
 
 /* SID=FILE[:N] with a non-empty SID and FILE and 1 <= N <= 100000. */
@@ -174,6 +176,7 @@ int sn_opts_parse(sn_opts *o, int argc, char *const argv[], char *err, size_t er
     o->peer_queue = 1000;
     o->frame_max = 2 * 1024 * 1024;
     o->forget_ms = 3600000; /* an hour down, then forgotten (docs/cluster.md) */
+    o->probe = 8;           /* members probed per period past 8 (0: all, always) */
     o->cluster = NULL;
     err[0] = '\0';
 

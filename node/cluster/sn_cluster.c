@@ -249,11 +249,25 @@ static void handle_hello(sn_cluster *c, const sn_wire_hello *h, const void *id, 
 static void learn_members(sn_cluster *c, const sn_wire_member *v, uint32_t n, double now)
 {
     for (uint32_t i = 0; i < n; i++) {
-        if (strcmp(v[i].name, c->name) == 0)
+        if (strcmp(v[i].name, c->name) == 0) { /* said of us: refute a suspicion (SWIM) */
+            if (v[i].incarnation == c->inc && v[i].state != SN_WIRE_ALIVE &&
+                v[i].version >= c->version) {
+                c->version = v[i].version + 1;
+                sn_log_write(c->log, SN_LOG_INFO, "cluster", "refuting: a peer believes this "
+                             "node %s (now version %llu)", v[i].state == SN_WIRE_SUSPECT ?
+                             "suspect" : "down", (unsigned long long)c->version);
+            }
             continue;
+        }
         sn_member *m = sn_members_find(c->ms, v[i].name);
+        sn_member_state from;
+        if (m && m->inc == v[i].incarnation && v[i].state != SN_WIRE_LEFT &&
+            sn_members_hearsay(c->ms, m, (sn_member_state)v[i].state, v[i].version, now, &from)) {
+            on_member_change(m, from, 0, c);
+            continue;
+        }
         if (v[i].state == SN_WIRE_LEFT && m && m->inc == v[i].incarnation) {
-            sn_member_state from = m->state;
+            from = m->state;
             if (sn_members_set_state(c->ms, m, SN_MEMBER_LEFT, now))
                 on_member_change(m, from, 0, c);
             continue;
@@ -346,8 +360,9 @@ static void handle_heartbeat(sn_cluster *c, const sn_wire_heartbeat *hb, double 
     sn_member *m = sn_members_find(c->ms, hb->node);
     if (!m || m->inc != hb->incarnation || m->state == SN_MEMBER_LEFT)
         return; /* unknown, or restarted: it will greet us */
-    alive(c, m, now);
-    if (hb->digest != sn_members_digest(c->ms, c->inc, c->version)) { /* our views differ: gossip */
+    /* our views differ: gossip, before this heartbeat changes ours, so that a member we
+     * suspect hears of it and refutes it (else others would go on suspecting it) */
+    if (hb->digest != sn_members_digest(c->ms, c->inc, c->version)) {
         uint32_t n;
         sn_wire_member *list = member_list(c, &n);
         sn_wire_frame g;
@@ -359,8 +374,20 @@ static void handle_heartbeat(sn_cluster *c, const sn_wire_heartbeat *hb, double 
         send_member(c, m, &g);
         free(list);
     }
-    if (hb->registry_version > m->registry_version)
+    alive(c, m, now);
+    if (hb->registry_version > m->registry_version && !sn_members_probing(c->ms))
         atomic_store(&c->registry_dirty, 1);
+    if (sn_members_probing(c->ms) && now - m->sent_at > c->o->heartbeat_ms / 2000.0) {
+        /* probed by a member we are not probing ourselves: answer, so it hears us */
+        sn_wire_frame ack;
+        sn_wire_frame_init(&ack, SN_WIRE_HEARTBEAT);
+        ack.u.heartbeat.node = c->name;
+        ack.u.heartbeat.incarnation = c->inc;
+        ack.u.heartbeat.digest = sn_members_digest(c->ms, c->inc, c->version);
+        ack.u.heartbeat.registry_version = c->registry_version;
+        sn_link_send(c->link, conn_for(c, m, SN_WIRE_HEARTBEAT), &ack);
+        m->sent_at = now;
+    }
 }
 
 static void handle_status(sn_cluster *c, const sn_wire_frame *f, double now)
@@ -479,11 +506,13 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 
 /* Announces this node's stages to every alive or suspect member; a registry over the limits
  * is logged (once until it fits again), never cut short silently. */
-static void send_registry(sn_cluster *c)
+static void send_registry(sn_cluster *c, int changed)
 {
     char err[256];
     size_t n = 0;
-    c->registry_version++;
+    int probing = sn_members_probing(c->ms);
+    if (changed || !probing) /* a refresh while probing keeps its version: see the tick */
+        c->registry_version++;
     const sn_wire_limits *lim = sn_link_limits(c->link);
     sn_buf_reset(sn_link_buf(c->link));
     int rc = sn_registry_encode(&c->h, c->name, c->inc, c->registry_version, lim, sn_link_buf(c->link),
@@ -494,7 +523,8 @@ static void send_registry(sn_cluster *c)
                      (unsigned)lim->max_stages, lim->max_frame);
     c->registry_too_big = rc != SN_OK;
     for (sn_member *m = sn_members_first(c->ms); rc == SN_OK && m; m = m->next) {
-        if (m->state == SN_MEMBER_ALIVE || m->state == SN_MEMBER_SUSPECT)
+        if ((m->state == SN_MEMBER_ALIVE || m->state == SN_MEMBER_SUSPECT) &&
+            (changed || !probing || m->target))
             sn_link_send_encoded(c->link, conn_for(c, m, SN_WIRE_REGISTRY));
     }
 }
@@ -505,6 +535,9 @@ void sn_cluster_tick(sn_cluster *c)
     c->ticks++;
     sn_members_check(c->ms, now, c->o->suspect_ms / 1000.0, c->o->down_ms / 1000.0,
                      c->o->forget_ms / 1000.0, on_member_change, c);
+    /* Small clusters: every member, every period. Larger ones (over --set probe members):
+     * a few in turn, and the suspect ones, so a node's own cost does not grow with them. */
+    sn_members_choose(c->ms, (size_t)c->o->probe);
     sn_wire_frame hb;
     sn_wire_frame_init(&hb, SN_WIRE_HEARTBEAT);
     hb.u.heartbeat.node = c->name;
@@ -514,8 +547,10 @@ void sn_cluster_tick(sn_cluster *c)
     hb.u.heartbeat.registry_version = c->registry_version;
     if (sn_link_encode(c->link, &hb) == SN_OK) { /* down members too: a healed partition finds itself */
         for (sn_member *m = sn_members_first(c->ms); m; m = m->next) {
-            if (m->state != SN_MEMBER_LEFT)
+            if (m->target) {
                 sn_link_send_encoded(c->link, conn_for(c, m, SN_WIRE_HEARTBEAT));
+                sn_members_probed(c->ms, m, now);
+            }
         }
     }
     sn_wire_frame sr;
@@ -525,7 +560,7 @@ void sn_cluster_tick(sn_cluster *c)
     sr.u.status.request = c->ticks;
     if (c->ticks % STATUS_EVERY == 0 && sn_link_encode(c->link, &sr) == SN_OK) {
         for (sn_member *m = sn_members_first(c->ms); m; m = m->next) {
-            if (m->state == SN_MEMBER_ALIVE)
+            if (m->state == SN_MEMBER_ALIVE && m->target)
                 sn_link_send_encoded(c->link, conn_for(c, m, SN_WIRE_STATUS_REQ));
         }
     }
@@ -540,8 +575,9 @@ void sn_cluster_tick(sn_cluster *c)
             s->backoff *= 2;
         sn_log_write(c->log, SN_LOG_DEBUG, "cluster", "greeting seed %s", s->endpoint);
     }
-    if (atomic_exchange(&c->registry_dirty, 0) || c->ticks % REGISTRY_EVERY == 0)
-        send_registry(c);
+    int changed = atomic_exchange(&c->registry_dirty, 0);
+    if (changed || c->ticks % REGISTRY_EVERY == 0)
+        send_registry(c, changed);
     fail_sessions(c, sn_sessions_take_due(c->ss, now), 1, "timeout");
     sn_cluster_poll(c);
 }

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-enum { MAXN = 4, MAXPOSTS = 64, MAXREQ = 16 };
+enum { MAXN = 20, MAXPOSTS = 64, MAXREQ = 16 };
 
 typedef struct post {
     uint64_t actor;
@@ -45,6 +45,7 @@ typedef struct tnode {
 static sn_fake_net *net;
 static sn_log *lg;
 static double clock_s = 1000.0;
+static int probe_k; /* --set probe for the nodes started next (0: every member, always) */
 static tnode nodes[MAXN];
 
 static double hook_now(void *ud)
@@ -194,6 +195,7 @@ static tnode *start(int i, const char *name, const char *join)
     t->o.peer_queue = 1000;
     t->o.frame_max = 2 * 1024 * 1024;
     t->o.cluster = "test";
+    t->o.probe = probe_k;
     t->o.listen = t->ep;
     if (join) {
         snprintf(t->join, sizeof t->join, "%s", join);
@@ -698,3 +700,77 @@ Test(sn_cluster, same_view_means_no_gossip)
     cr_assert_leq(frames, 10 * 2 + 5 * 2 + 5 * 2 + 2 * 2, "%llu frames in 10 periods",
                   (unsigned long long)frames);
 }
+
+/* ---- probing (SWIM) in a larger cluster ---- */
+
+static void twenty(void)
+{
+    probe_k = 3;
+    char name[8];
+    for (int i = 0; i < MAXN; i++) {
+        snprintf(name, sizeof name, "n%02d", i);
+        start(i, name, i ? "fake://n00" : NULL);
+    }
+    run(3.0);
+    for (int i = 0; i < MAXN; i++)
+        cr_assert_eq(count(i, 0), MAXN - 1, "n%02d sees %zu alive", i, count(i, 0));
+}
+
+static int all_see(const char *who, const char *state)
+{
+    for (int i = 0; i < MAXN; i++) {
+        if (nodes[i].c && strcmp(nodes[i].name, who) != 0 && strcmp(state_of(i, who), state) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+Test(sn_cluster, probing_keeps_a_nodes_cost_flat)
+{
+    twenty();
+    sn_cluster_stats a0, a1;
+    sn_cluster_stats_get(nodes[5].c, &a0);
+    run(2.0); /* twenty periods */
+    sn_cluster_stats_get(nodes[5].c, &a1);
+    double per = (double)(a1.frames_out - a0.frames_out) / 20;
+    /* probes 3, acks to those probing it (about 3), status requests and answers for 3 every
+     * second period, a registry refresh to 3 every fifth: about 9, never 19 members' worth */
+    cr_assert_leq(per, 12.0, "%.1f frames per period", per);
+}
+
+Test(sn_cluster, probing_sees_a_crash_everywhere)
+{
+    twenty();
+    crash(7);
+    double t = 0;
+    while (!all_see("n07", "down") && t < 5.0) {
+        run(0.1);
+        t += 0.1;
+    }
+    cr_assert(all_see("n07", "down"), "not every node saw n07 down after %.1f s", t);
+    cr_assert_lt(t, 3.0, "took %.1f s", t);
+}
+
+Test(sn_cluster, probing_refutes_a_false_suspicion)
+{
+    twenty();
+    sn_fake_net_cut(net, "fake://n07", 1);
+    run(0.7);
+    sn_fake_net_cut(net, "fake://n07", 0);
+    run(3.0);
+    char seen[400] = "";
+    for (int i = 0; i < MAXN; i++) {
+        char one[24];
+        snprintf(one, sizeof one, "%d:%s ", i, i == 7 ? "-" : state_of(i, "n07"));
+        strcat(seen, one);
+    }
+    cr_assert(all_see("n07", "alive"), "n07 is still suspected somewhere: %s", seen);
+    seen[0] = '\0';
+    for (int i = 0; i < MAXN; i++) {
+        char one[24];
+        snprintf(one, sizeof one, "%d:%s ", i, i == 7 ? "-" : state_of(7, nodes[i].name));
+        strcat(seen, one);
+    }
+    cr_assert_eq(count(7, 0), MAXN - 1, "n07 sees: %s", seen);
+}
+
