@@ -76,8 +76,8 @@ static double now_of(sn_cluster *c)
 /* ---- sending (loop thread; no lock held) ------------------------------------------------ */
 
 /* The connection for a frame of kind to m: control frames on the control connection, made
- * with the member; MESSAGE, REPLY and LOCK frames on the data connection, made when the
- * first one goes (so an idle node keeps one connection per peer, not two). */
+ * with the member; MESSAGE, REPLY and LOCK frames on the data connection, made when m
+ * announces stages or the first such frame goes (a peer without stages costs one). */
 static sn_conn *conn_for(sn_cluster *c, sn_member *m, sn_wire_kind kind)
 {
     int data = kind == SN_WIRE_MESSAGE || kind == SN_WIRE_REPLY ||
@@ -464,7 +464,13 @@ static void handle_frame(void *ud, const void *data, size_t len, const void *id,
         break;
     case SN_WIRE_HEARTBEAT: handle_heartbeat(c, &f.u.heartbeat, now); break;
     case SN_WIRE_GOSSIP: learn_members(c, f.u.gossip.members, f.u.gossip.nmembers, now); break;
-    case SN_WIRE_REGISTRY: sn_registry_apply(&c->h, c->ms, &f.u.registry); break;
+    case SN_WIRE_REGISTRY: {
+        sn_registry_apply(&c->h, c->ms, &f.u.registry);
+        sn_member *m = sn_members_find(c->ms, f.u.registry.node);
+        if (m && m->nstages && !m->data) /* routable: messages may go there at any moment, */
+            conn_for(c, m, SN_WIRE_MESSAGE); /* so connect before the first burst needs it */
+        break;
+    }
     case SN_WIRE_MESSAGE: handle_message(c, &f.u.message, trusted, now); break;
     case SN_WIRE_REPLY: handle_reply(c, &f.u.reply, trusted, now); break;
     case SN_WIRE_LEAVE: {

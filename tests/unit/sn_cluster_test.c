@@ -517,6 +517,10 @@ Test(sn_cluster, data_connection_only_to_peers_we_talk_to)
     pump();
     cr_assert_eq(nodes[2].ndelivered, 2);
     cr_assert_eq(sn_fake_net_connects(net, "fake://c"), 3); /* one data connection, a's */
+    nodes[2].nstages = 1; /* c now runs a stage: b connects for data before it sends */
+    sn_cluster_registry_changed(nodes[2].c);
+    run(0.3);
+    cr_assert_eq(sn_fake_net_connects(net, "fake://c"), 4);
 }
 
 Test(sn_cluster, forgotten_incarnation_is_refused)
