@@ -18,6 +18,7 @@
 #include "sn_outbox.h"
 #include "sn_registry.h"
 #include "sn_sessions.h"
+#include "sn_views.h"
 #include "sn_transport_zmq.h"
 
 #include <ev.h>
@@ -390,29 +391,6 @@ static void handle_heartbeat(sn_cluster *c, const sn_wire_heartbeat *hb, double 
     }
 }
 
-static void handle_status(sn_cluster *c, const sn_wire_frame *f, double now)
-{
-    sn_member *m = sn_members_find(c->ms, f->u.status.node);
-    if (!m)
-        return;
-    if (f->kind == SN_WIRE_STATUS_REQ) {
-        char *json = NULL;
-        size_t jlen = 0;
-        if (c->h.status_self(c->h.ud, &json, &jlen) == SN_OK) {
-            sn_wire_frame s;
-            sn_wire_frame_init(&s, SN_WIRE_STATUS);
-            s.u.status.node = c->name;
-            s.u.status.incarnation = c->inc;
-            s.u.status.request = f->u.status.request;
-            s.u.status.payload = (sn_wire_bytes){json, jlen};
-            send_member(c, m, &s);
-        }
-        free(json);
-        return;
-    }
-    sn_members_set_status(c->ms, m, f->u.status.payload.data, f->u.status.payload.len, now);
-}
-
 static void handle_frame(void *ud, const void *data, size_t len, const void *id, size_t idlen,
                          int trusted)
 {
@@ -483,7 +461,7 @@ static void handle_frame(void *ud, const void *data, size_t len, const void *id,
         break;
     }
     case SN_WIRE_STATUS_REQ:
-    case SN_WIRE_STATUS: handle_status(c, &f, now); break;
+    case SN_WIRE_STATUS: sn_views_frame(c->link, &c->h, c->ms, c->name, c->inc, &f, now); break;
     case SN_WIRE_LOCK_ACQUIRE:
     case SN_WIRE_LOCK_EXTEND:
     case SN_WIRE_LOCK_RELEASE:
@@ -559,17 +537,8 @@ void sn_cluster_tick(sn_cluster *c)
             }
         }
     }
-    sn_wire_frame sr;
-    sn_wire_frame_init(&sr, SN_WIRE_STATUS_REQ);
-    sr.u.status.node = c->name;
-    sr.u.status.incarnation = c->inc;
-    sr.u.status.request = c->ticks;
-    if (c->ticks % STATUS_EVERY == 0 && sn_link_encode(c->link, &sr) == SN_OK) {
-        for (sn_member *m = sn_members_first(c->ms); m; m = m->next) {
-            if (m->state == SN_MEMBER_ALIVE && m->target)
-                sn_link_send_encoded(c->link, conn_for(c, m, SN_WIRE_STATUS_REQ));
-        }
-    }
+    if (c->ticks % STATUS_EVERY == 0)
+        sn_views_ask(c->link, c->ms, c->name, c->inc, c->ticks);
     for (seed *s = c->seeds; s; s = s->next) { /* joining: greet, with backoff */
         if (s->done || now < s->next_try)
             continue;
