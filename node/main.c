@@ -93,7 +93,7 @@ static int w_lock_home(void *ud, const char *lock, char *home, size_t cap)
 static int w_lock_send(void *ud, const char *home, sn_lock_op op, const char *lock,
                        uint64_t actor, const char *cb, const void *data, size_t len, double ms)
 {
-    return sn_cluster_lock_send(((wiring *)ud)->cluster, home, (int)op, lock, actor, cb, data,
+    return sn_cluster_lock_send(((wiring *)ud)->cluster, home, op, lock, actor, cb, data,
                                 len, ms);
 }
 
@@ -113,6 +113,51 @@ static int w_send(void *ud, const char *node, int mode, const char *stage, const
 static int w_status_self(void *ud, char **json, size_t *len)
 {
     return sn_views_status_self(((wiring *)ud)->views, json, len);
+}
+
+/* ---- the cluster's hooks: the cluster reaches the node only through these ---- */
+
+static int c_deliver(void *ud, const sn_wire_message *m, int trusted)
+{
+    int rc = sn_node_deliver(ud, m, trusted); /* SN_* here, a wire status there */
+    return rc == SN_OK ? SN_WIRE_OK : rc == SN_EFULL ? SN_WIRE_MAILBOX_FULL : SN_WIRE_NO_ROUTE;
+}
+
+static int c_post(void *ud, uint64_t actor, sn_msg *m, int force)
+{
+    return sn_node_post(ud, actor, m, force);
+}
+
+static void c_each_stage(void *ud, void (*fn)(const char *, size_t, void *), void *fud)
+{
+    sn_router_each(sn_node_router(ud), fn, fud);
+}
+
+static int c_status_self(void *ud, char **json, size_t *len)
+{
+    return sn_node_status_self(ud, json, len);
+}
+
+static int c_lock_at_home(void *ud, sn_lock_op op, const char *lock, const char *node,
+                          uint64_t actor, const char *handler, const void *data, size_t len,
+                          double ms)
+{
+    return sn_node_lock_at_home(ud, op, lock, node, actor, handler, data, len, ms);
+}
+
+static void c_set_remote(void *ud, const char *node, const char *stage, uint32_t count)
+{
+    sn_router_set_remote(sn_node_router(ud), node, stage, count);
+}
+
+static void c_drop_node(void *ud, const char *node)
+{
+    sn_router_drop_node(sn_node_router(ud), node);
+}
+
+static void c_wake(void *ud)
+{
+    sn_node_wake(ud);
 }
 
 /* Makes the node and what main attaches to it (cluster, views, HTTP), runs it, and frees it
@@ -135,7 +180,11 @@ static int run_node(const sn_opts *o, sn_log *log)
     if (!(node = sn_node_new(o, log, &vm)))
         goto done;
     if (o->listen || o->join.n) {
-        w.cluster = sn_cluster_new(node, o, sn_node_loop(node), sn_node_name(node), log, &err);
+        sn_cluster_hooks hooks = {.ud = node, .deliver = c_deliver, .post = c_post,
+                                  .each_stage = c_each_stage, .status_self = c_status_self,
+                                  .lock_at_home = c_lock_at_home, .set_remote = c_set_remote,
+                                  .drop_node = c_drop_node, .wake = c_wake};
+        w.cluster = sn_cluster_new(o, sn_node_loop(node), sn_node_name(node), log, &hooks, &err);
         if (!w.cluster)
             goto done;
         ctx.cluster = w.cluster;

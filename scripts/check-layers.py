@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The layers stay true: a file includes only headers of its own layer or of layers below it,
 Lua headers only where Lua belongs, no include cycle joins more than two modules, and no file
-under node/ passes 900 lines. docs/architecture.md describes the layers.
+under node/ passes 900 lines. Includes are by file name (every folder is on the include
+path), so no two files may share a name. docs/architecture.md describes the layers.
 
 Violations known today are listed in scripts/layers-known.txt, one per line. The check fails
 on any violation not in that list, and on any listed line that no longer happens (so the list
@@ -31,10 +32,15 @@ def files():
 def main():
     rank = {name: i for i, (name, _) in enumerate(LAYERS)}
     layer_of = {}  # header basename -> layer
-    for name, path in files():
-        if path.endswith(".h"):
-            layer_of[os.path.basename(path)] = name
     found = set()
+    seen = {}  # basename -> path: every folder is on the include path, so names are unique
+    for name, path in files():
+        base = os.path.basename(path)
+        if base in seen:
+            found.add(f"name {path}: same file name as {seen[base]}")
+        seen[base] = path
+        if path.endswith(".h"):
+            layer_of[base] = name
     edges = {}  # module -> modules it includes
     for name, path in files():
         text = open(os.path.join(ROOT, path), encoding="utf-8").read()

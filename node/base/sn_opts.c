@@ -68,8 +68,10 @@ static const char usage[] =
     "  --set KEY=VALUE      cluster tunables: heartbeat (1000 ms), suspect (5000 ms of\n"
     "                       silence), down (5000 ms more), reply_timeout (30000 ms),\n"
     "                       handshake (7000 ms), join_retry_max (10000 ms), peer_queue\n"
-    "                       (1000 messages), frame_max (2097152 bytes) (repeatable)\n"
-    "                       once_keys (1000000 keys stage.once remembers)\n"
+    "                       (1000 messages), frame_max (2097152 bytes), once_keys (1000000\n"
+    "                       keys stage.once remembers), forget (3600000 ms\n"
+    "                       down, then a member is forgotten), probe (8 members per\n"
+    "                       heartbeat in larger clusters; 0: all) (repeatable)\n"
     "  -h, --help           show this text\n"
     "  -V, --version        show the version and the library versions\n";
 
@@ -115,6 +117,8 @@ static int set_tunable(sn_opts *o, const char *v, char *err, size_t errlen)
         {"peer_queue", offsetof(sn_opts, peer_queue), 1, 10000000},
         {"frame_max", offsetof(sn_opts, frame_max), 1024, 1 << 30},
         {"once_keys", offsetof(sn_opts, once_keys), 1, 1000000000},
+        {"forget", offsetof(sn_opts, forget_ms), 1000, 604800000},
+        {"probe", offsetof(sn_opts, probe), 0, 100000},
     };
     const char *eq = strchr(v, '=');
     for (size_t i = 0; eq && i < sizeof keys / sizeof *keys; i++) {
@@ -130,7 +134,7 @@ static int set_tunable(sn_opts *o, const char *v, char *err, size_t errlen)
     }
     return fail(err, errlen, "--set '%s': expected KEY=VALUE with KEY one of heartbeat, suspect, "
                 "down, reply_timeout, handshake, join_retry_max, peer_queue, frame_max, "
-                "once_keys", v);
+                "once_keys, forget, probe", v);
 }
 
 /* SID=FILE[:N] with a non-empty SID and FILE and 1 <= N <= 100000. */
@@ -175,6 +179,8 @@ int sn_opts_parse(sn_opts *o, int argc, char *const argv[], char *err, size_t er
     o->peer_queue = 1000;
     o->frame_max = 2 * 1024 * 1024;
     o->once_keys = 1000000; /* SN_ONCE_KEYS_DEFAULT */
+    o->forget_ms = 3600000; /* an hour down, then forgotten (docs/cluster.md) */
+    o->probe = 8;           /* members probed per period past 8 (0: all, always) */
     o->cluster = NULL;
     err[0] = '\0';
 

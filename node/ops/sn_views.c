@@ -183,14 +183,25 @@ int sn_views_status(void *ud, char **body, size_t *len)
     if (!w)
         return SN_ENOMEM;
     fill_view(vw, w);
-    sn_status_member *members = NULL;
-    sn_status_peer *peers = NULL;
-    size_t np = vw->cluster ? sn_cluster_members(vw->cluster, &members, &peers) : 0;
+    sn_member_view *mv = NULL; /* the cluster's own view, converted to the status view's */
+    size_t nv = vw->cluster ? sn_cluster_members(vw->cluster, &mv) : 0, np = nv;
+    sn_status_member *members = calloc(np ? np : 1, sizeof *members);
+    sn_status_peer *peers = calloc(np ? np : 1, sizeof *peers);
+    if (!members || !peers)
+        np = 0;
+    for (size_t i = 0; i < np; i++) {
+        members[i] = (sn_status_member){mv[i].name, mv[i].endpoint, mv[i].http, mv[i].state,
+                                        mv[i].incarnation, mv[i].last_seen_s};
+        peers[i] = (sn_status_peer){mv[i].name, mv[i].status_json, mv[i].status_len,
+                                    mv[i].status_age_s, mv[i].error};
+    }
     w->v.members = members;
     w->v.nmembers = np;
     int rc = sn_status_render_cluster(&w->v, peers, np, body, len);
+    free(members);
+    free(peers);
     if (vw->cluster)
-        sn_cluster_members_free(members, peers, np);
+        sn_cluster_members_free(mv, nv);
     free_view(w);
     free(w);
     return rc;

@@ -9,6 +9,9 @@
 
 typedef struct sn_locks sn_locks;
 
+/* What a lock request asks (stage.signal ">NAME.cb", ">>NAME.cb", "<NAME.*"). */
+typedef enum sn_lock_op { SN_LOCK_ACQUIRE, SN_LOCK_EXTEND, SN_LOCK_RELEASE } sn_lock_op;
+
 /* A request for a lock, and later its grant: deliver `data` to handler `cb` of `actor` on
  * `node` ("" for this node). */
 typedef struct sn_lock_req {

@@ -7,6 +7,7 @@
 
 #include "sn_jobs.h"
 #include "sn_limits.h"
+#include "sn_locks.h"
 #include "sn_log.h"
 #include "sn_msg.h"
 #include "sn_opts.h"
@@ -22,8 +23,6 @@
 struct ev_loop;
 
 typedef struct sn_node sn_node;
-
-typedef enum sn_lock_op { SN_LOCK_ACQUIRE, SN_LOCK_EXTEND, SN_LOCK_RELEASE } sn_lock_op;
 
 /* sn_node_remote: how the node reaches other nodes (main wires the cluster in). Every hook
  * may be NULL: a standalone node. The loop hooks run on the loop thread; the others on any

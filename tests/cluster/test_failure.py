@@ -125,3 +125,25 @@ def test_reply_timeout(ctx):
     check(r.startswith("R nil timeout "), "the reply handler gets nil, 'timeout': %r" % r)
     check(1.5 <= took <= 6.0, "the timeout came after %.1f s (reply_timeout 2 s)" % took)
     check(b.alive() and a.alive(), "both nodes still run")
+
+
+@timeout(60)
+def test_restarted_node_hears_its_peers_at_once(ctx):
+    """Issue 11: a node restarted on the same address after a few seconds down used to mark
+    every peer suspect about 1.2 s after start (and sometimes down), because the peers kept
+    their old connections to its address, deep in ZeroMQ's reconnect backoff. A new
+    incarnation now gets new connections."""
+    a, b, c = start_cluster(ctx, [("A", {}), ("B", {}), ("C", {})])
+    c.kill9()
+    for n in (a, b):
+        n.wait_member_state("C", "down", 10)
+    time.sleep(5)  # the old connections to C's address back off to seconds between tries
+    c.start()
+    for n in (a, b):
+        n.wait_member_state("C", "alive", 10)
+    time.sleep(3)  # three times the suspicion time
+    err = c.stderr()
+    bad = [l for l in err.splitlines() if "-> suspect" in l or "-> down" in l]
+    check(not bad, "the restarted node suspected its peers: %r" % bad)
+    view = {k: v["state"] for k, v in c.members().items()}
+    check(view == {"A": "alive", "B": "alive", "C": "alive"}, "C's view: %r" % view)

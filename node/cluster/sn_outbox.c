@@ -1,0 +1,239 @@
+/* sn_outbox: a FIFO under a mutex. A flush takes the whole queue, sends it, and puts the
+ * frames of blocked peers back in front of what other threads queued meanwhile. */
+#include "sn_outbox.h"
+#include "sn_error.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct sn_outbox {
+    pthread_mutex_t mu;
+    sn_out *head, *tail;
+};
+
+static char *dup_or_null(const char *s, int *bad)
+{
+    char *d = s ? strdup(s) : NULL;
+    if (s && !d)
+        *bad = 1;
+    return d;
+}
+
+sn_out *sn_out_new(sn_out_kind kind, const char *node, const char *stage, const char *msg,
+                   const char *reply, const char *src_stage, const char *text,
+                   const void *payload, size_t len)
+{
+    sn_out *o = calloc(1, sizeof *o);
+    if (!o)
+        return NULL;
+    int bad = 0;
+    o->kind = kind;
+    snprintf(o->node, sizeof o->node, "%s", node);
+    o->stage = dup_or_null(stage, &bad);
+    o->msg = dup_or_null(msg, &bad);
+    o->reply = dup_or_null(reply, &bad);
+    o->src_stage = dup_or_null(src_stage, &bad);
+    o->text = dup_or_null(text, &bad);
+    o->payload = malloc(len ? len : 1);
+    o->len = len;
+    if (bad || !o->payload) {
+        sn_out_free(o);
+        return NULL;
+    }
+    if (len)
+        memcpy(o->payload, payload, len);
+    return o;
+}
+
+void sn_out_free(sn_out *o)
+{
+    if (!o)
+        return;
+    free(o->stage);
+    free(o->msg);
+    free(o->reply);
+    free(o->src_stage);
+    free(o->text);
+    free(o->payload);
+    free(o);
+}
+
+sn_outbox *sn_outbox_new(void)
+{
+    sn_outbox *ob = calloc(1, sizeof *ob);
+    if (ob)
+        pthread_mutex_init(&ob->mu, NULL);
+    return ob;
+}
+
+void sn_outbox_destroy(sn_outbox **op)
+{
+    if (!op || !*op)
+        return;
+    sn_outbox *ob = *op;
+    while (ob->head) {
+        sn_out *o = ob->head;
+        ob->head = o->next;
+        sn_out_free(o);
+    }
+    pthread_mutex_destroy(&ob->mu);
+    free(ob);
+    *op = NULL;
+}
+
+int sn_outbox_push(sn_outbox *ob, sn_out *o)
+{
+    o->next = NULL;
+    pthread_mutex_lock(&ob->mu);
+    int first = ob->head == NULL;
+    if (ob->tail)
+        ob->tail->next = o;
+    else
+        ob->head = o;
+    ob->tail = o;
+    pthread_mutex_unlock(&ob->mu);
+    return first;
+}
+
+/* The nodes blocked in one flush: a growing array, so no number of peers is a limit. */
+typedef struct blocked {
+    char (*name)[SN_ROUTER_NODE_MAX];
+    size_t n, cap;
+} blocked;
+
+static int is_blocked(const blocked *b, const char *node)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        if (strcmp(b->name[i], node) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static void block(blocked *b, const char *node)
+{
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 8;
+        void *p = realloc(b->name, cap * sizeof *b->name);
+        if (!p)
+            return; /* its later frames are tried (and kept) one by one: order still holds */
+        b->name = p;
+        b->cap = cap;
+    }
+    snprintf(b->name[b->n++], SN_ROUTER_NODE_MAX, "%s", node);
+}
+
+void sn_outbox_flush(sn_outbox *ob, int (*send)(sn_out *o, void *ud), void *ud)
+{
+    pthread_mutex_lock(&ob->mu);
+    sn_out *o = ob->head;
+    ob->head = ob->tail = NULL;
+    pthread_mutex_unlock(&ob->mu);
+    sn_out *keep = NULL, *keep_last = NULL;
+    blocked b = {0};
+    while (o) {
+        sn_out *next = o->next;
+        int held = is_blocked(&b, o->node);
+        if (!held && send(o, ud) == SN_EFULL) {
+            held = 1;
+            block(&b, o->node);
+        }
+        if (held) {
+            o->next = NULL;
+            if (keep_last)
+                keep_last->next = o;
+            else
+                keep = o;
+            keep_last = o;
+        } else {
+            sn_out_free(o);
+        }
+        o = next;
+    }
+    free(b.name);
+    if (keep) { /* back in front of what was queued meanwhile */
+        pthread_mutex_lock(&ob->mu);
+        keep_last->next = ob->head;
+        ob->head = keep;
+        if (!ob->tail)
+            ob->tail = keep_last;
+        pthread_mutex_unlock(&ob->mu);
+    }
+}
+
+int sn_outbox_accept_seq(sn_member *m, uint64_t inc, uint64_t seq, uint64_t *gap)
+{
+    *gap = 0;
+    if (!seq)
+        return 1;
+    if (m->seq_in_inc != inc) {
+        m->seq_in_inc = inc;
+        m->seq_in = 0;
+    }
+    if (seq <= m->seq_in)
+        return 0;
+    *gap = seq - m->seq_in - 1;
+    m->seq_in = seq;
+    return 1;
+}
+
+/* Answers (REPLY, a lock's GRANT and DENY) go to a member believed down too: answers (REPLY, a lock's GRANT and DENY) go to a
+ * member believed down too, because the request did arrive and its sender may well be alive
+ * (a false suspicion); only a member that left, or a new incarnation, is gone for good. */
+int sn_outbox_reachable(const sn_member *m, const sn_out *o)
+{
+    int answer = o->kind == SN_OUT_REPLY ||
+                 (o->kind == SN_OUT_LOCK &&
+                  (o->mode == SN_WIRE_LOCK_GRANT || o->mode == SN_WIRE_LOCK_DENY));
+    if (m->state == SN_MEMBER_LEFT)
+        return 0;
+    if (answer)
+        return !o->dst_inc || o->dst_inc == m->inc;
+    return m->state != SN_MEMBER_DOWN;
+}
+
+void sn_outbox_frame(sn_out *o, const char *self, uint64_t self_inc, sn_member *m,
+                     sn_wire_frame *f)
+{
+    if (o->kind == SN_OUT_MESSAGE) {
+        sn_wire_frame_init(f, SN_WIRE_MESSAGE);
+        sn_wire_message *w = &f->u.message;
+        w->src = (sn_wire_addr){self, self_inc, o->actor, o->src_stage};
+        w->dst = (sn_wire_addr){m->name, o->dst_inc, 0, o->stage};
+        w->mode = (sn_wire_mode)o->mode;
+        w->msg_id = o->msg;
+        w->reply_id = o->reply ? o->reply : "";
+        w->session = o->session;
+        w->seq = ++m->seq_out;
+        w->payload = (sn_wire_bytes){o->payload, o->len};
+    } else if (o->kind == SN_OUT_CODE_MISS) {
+        sn_wire_frame_init(f, SN_WIRE_CODE_MISS);
+        memcpy(f->u.code_miss.hash, o->payload, 16);
+    } else if (o->kind == SN_OUT_LOCK) {
+        sn_wire_frame_init(f, (sn_wire_kind)o->mode);
+        sn_wire_lock *k = &f->u.lock;
+        int to_requester = o->mode == SN_WIRE_LOCK_GRANT || o->mode == SN_WIRE_LOCK_DENY;
+        k->lock = o->stage;
+        k->addr = (sn_wire_addr){to_requester ? m->name : self,
+                                 to_requester ? o->dst_inc : self_inc, o->actor, ""};
+        k->handler = o->msg ? o->msg : "";
+        k->ms = o->ms;
+        k->request = o->request;
+        k->code = (uint32_t)o->status;
+        k->text = o->text ? o->text : "";
+        k->payload = (sn_wire_bytes){o->payload, o->len};
+    } else {
+        sn_wire_frame_init(f, SN_WIRE_REPLY);
+        sn_wire_reply *r = &f->u.reply;
+        r->dst = (sn_wire_addr){m->name, o->dst_inc, o->actor, ""};
+        r->src = (sn_wire_addr){self, self_inc, o->from, o->stage};
+        r->handler = o->reply;
+        r->session = o->session;
+        r->status = (sn_wire_status)o->status;
+        r->error = o->text ? o->text : "";
+        r->seq = ++m->seq_out;
+        r->payload = (sn_wire_bytes){o->payload, o->len};
+    }
+}

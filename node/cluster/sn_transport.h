@@ -1,0 +1,52 @@
+/* sn_transport: how the cluster moves frames, behind a small table of operations: one
+ * listening socket that receives every frame addressed to this node (and answers on it),
+ * and outgoing connections to peers. The ZeroMQ one (sn_transport_zmq) runs in the node;
+ * the in-memory one (sn_transport_fake) runs the cluster in unit tests. Loop thread only. */
+#ifndef SN_TRANSPORT_H
+#define SN_TRANSPORT_H
+
+#include <stddef.h>
+
+typedef struct sn_conn sn_conn; /* one outgoing connection; opaque, owned by the transport */
+
+/* One frame handed up by a drain: id/idlen is the sender's identity on the listening socket
+ * (NULL when the frame came back on an outgoing connection); trusted: bytecode in it may be
+ * loaded (sn_curve_trust_bytecode). data lives until fn returns. */
+typedef void (*sn_transport_frame_fn)(void *ud, const void *data, size_t len, const void *id,
+                                      size_t idlen, int trusted);
+
+typedef struct sn_transport sn_transport;
+typedef struct sn_transport_ops {
+    int (*connect)(sn_transport *t, const char *endpoint, sn_conn **out);
+    void (*close)(sn_transport *t, sn_conn *conn);
+    int (*send)(sn_transport *t, sn_conn *conn, const void *data, size_t len);
+    int (*answer)(sn_transport *t, const void *id, size_t idlen, const void *data, size_t len);
+    void (*drain)(sn_transport *t, sn_transport_frame_fn fn, void *ud);
+    void (*destroy)(sn_transport *t);
+} sn_transport_ops;
+
+/* Every implementation starts with this record. */
+struct sn_transport {
+    const sn_transport_ops *ops;
+};
+
+/* sn_transport_connect: a connection to endpoint (connecting goes on in the background;
+ * frames sent before it is up wait in its bounded queue). SN_OK, SN_ENOMEM, SN_EIO. */
+int sn_transport_connect(sn_transport *t, const char *endpoint, sn_conn **out);
+/* sn_transport_close: lets go of *connp (NULL is fine) and nulls it. Unsent frames are
+ * dropped. Safe from inside a drain's callback: the connection is freed after the drain. */
+void sn_transport_close(sn_transport *t, sn_conn **connp);
+/* sn_transport_send: queues one frame, never blocks. SN_OK, or SN_EFULL when the
+ * connection's queue is full (nothing was sent; try later). */
+int sn_transport_send(sn_transport *t, sn_conn *conn, const void *data, size_t len);
+/* sn_transport_answer: sends one frame back to the sender identity id on the listening
+ * socket. SN_OK, SN_EFULL, SN_ENOENT (no such sender, or no listening socket). */
+int sn_transport_answer(sn_transport *t, const void *id, size_t idlen, const void *data,
+                        size_t len);
+/* sn_transport_drain: hands every frame received so far to fn, from the listening socket
+ * and from every connection. fn may send, connect and close. */
+void sn_transport_drain(sn_transport *t, sn_transport_frame_fn fn, void *ud);
+/* sn_transport_destroy: closes everything; NULL is fine; nulls *tp. */
+void sn_transport_destroy(sn_transport **tp);
+
+#endif
