@@ -152,7 +152,9 @@ def test_restart_keeps_gap_count_true(ctx):
     w = ctx.script("w.lua", W_LUA)
     drv = ctx.script("driver.lua", GAP_DRIVER % {"go1": ctx.path("go1"), "go2": ctx.path("go2"),
                                                   "n1": n1, "n2": n2})
-    a, b, c = start_cluster(ctx, [("A", dict(script=drv)),
+    # A sends its 2,000 in one burst: its queue to B must hold them all (peer_queue), or
+    # some sends answer "mailbox full" and B never counts 2,000.
+    a, b, c = start_cluster(ctx, [("A", dict(script=drv, sets={"peer_queue": 5000})),
                                   ("B", dict(actors=[("w", w, 1)])), ("C", {})])
     old = converged([a, b, c])["B"]
     ctx.touch("go1")
