@@ -18,7 +18,7 @@ typedef struct sn_limits {
     double period;      /* ... within this many seconds, then give up */
 } sn_limits;
 
-/* The defaults of reliability.md. */
+/* The defaults of docs/governor.md. */
 #define SN_LIMITS_DEFAULT                                                                     \
     ((sn_limits){.budget = 5.0, .memory_warn = 32u << 20, .memory_cap = 64u << 20,           \
                  .mailbox = 65536, .restart = SN_RESTART_NEVER, .intensity = 3, .period = 5.0})

@@ -25,7 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static const double LOCK_LEASE = 0.1; /* docs/reliability.md: an unreleased grant expires */
+static const double LOCK_LEASE = 0.1; /* docs/cluster.md, "Ordered locks": a grant expires */
 
 struct sn_node {
     const sn_opts *opts;
