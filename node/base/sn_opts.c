@@ -210,11 +210,16 @@ int sn_opts_parse(sn_opts *o, int argc, char *const argv[], char *err, size_t er
         case OPT_LISTEN:
             if (strncmp(v, "tcp://", 6) != 0 && strncmp(v, "ipc://", 6) != 0)
                 return fail(err, errlen, "--listen '%s': expected tcp://HOST:PORT", v);
+            if (strncmp(v, "tcp://", 6) == 0 && (r = check_hostport("--listen", v + 6, err,
+                                                                    errlen)))
+                return r; /* ZeroMQ binds a random port for one out of range */
             o->listen = v;
             break;
         case OPT_ADVERTISE:
             if (strncmp(v, "tcp://", 6) != 0)
                 return fail(err, errlen, "--advertise '%s': expected tcp://HOST:PORT", v);
+            if ((r = check_hostport("--advertise", v + 6, err, errlen)))
+                return r;
             o->advertise = v;
             break;
         case OPT_JOIN:
