@@ -534,6 +534,10 @@ int sn_node_post(sn_node *n, uint64_t actor, sn_msg *m, int force)
     sn_loop_work(n->loop, 1);
     int rc = sn_mailbox_push(sn_actor_mailbox(a), m, force, &wake, &warn);
     if (rc != SN_OK) {
+        char why[200];
+        if (rc == SN_EFULL && sn_mailbox_full(sn_actor_mailbox(a), why, sizeof why))
+            sn_log_write(n->log, SN_LOG_WARN, sn_actor_name(a), "mailbox full, refusing "
+                         "messages: %s", why); /* once an episode; the drops are counted */
         sn_loop_work(n->loop, -1);
         sn_actor_release(&a);
         return rc;
@@ -686,7 +690,7 @@ static void sum_actor(sn_actor *a, void *ud)
     if (!sn_actor_failed(a))
         e->actors++;
     e->depth += sn_mailbox_length(sn_actor_mailbox(a), NULL);
-    e->memory += sn_actor_memory(a);
+    e->memory += sn_actor_memory(a) + sn_mailbox_bytes(sn_actor_mailbox(a)); /* as the cap */
 }
 
 size_t sn_node_stage_sums(sn_node *n, sn_node_stage_sum **v)

@@ -122,7 +122,8 @@ int sn_node_status_self(sn_node *n, char **json, size_t *len);
 
 /* ---- for the views (node/ops/sn_views.c); any thread ---- */
 
-/* Per stage: actors (not failed), queued messages and VM memory, summed over the actors. */
+/* Per stage: actors (not failed), queued messages, and memory (VM heap + queued message
+ * bytes, what the memory cap bounds), summed over the actors. */
 typedef struct sn_node_stage_sum {
     char stage[256];
     uint64_t actors, depth, memory;
