@@ -115,6 +115,14 @@ static int w_status_self(void *ud, char **json, size_t *len)
     return sn_views_status_self(((wiring *)ud)->views, json, len);
 }
 
+/* The exit status of a start-up failure with error rc (docs/node.md): a value of the
+ * command line that proves bad when used (an address that cannot be resolved or bound, a
+ * file that cannot be read) is a usage error, 2; a lack of resources is 1. */
+static int startup_status(int rc)
+{
+    return rc == SN_EINVAL || rc == SN_EIO || rc == SN_ENOENT ? 2 : 1;
+}
+
 /* Makes the node and what main attaches to it (cluster, views, HTTP), runs it, and frees it
  * all. Returns the exit status. */
 static int run_node(const sn_opts *o, sn_log *log)
@@ -136,8 +144,10 @@ static int run_node(const sn_opts *o, sn_log *log)
         goto done;
     if (o->listen || o->join.n) {
         w.cluster = sn_cluster_new(node, o, sn_node_loop(node), sn_node_name(node), log, &err);
-        if (!w.cluster)
+        if (!w.cluster) {
+            status = startup_status(err);
             goto done;
+        }
         ctx.cluster = w.cluster;
     }
     if (!(w.views = sn_views_new(node, w.cluster, ctx.fcache)))
@@ -149,6 +159,7 @@ static int run_node(const sn_opts *o, sn_log *log)
         if (!http) {
             sn_log_write(log, SN_LOG_ERROR, NULL, "cannot serve HTTP on %s: %s", o->http,
                          sn_strerror(err));
+            status = startup_status(err);
             goto done;
         }
     }

@@ -393,10 +393,12 @@ static int start_actors(sn_node *n)
 
 int sn_node_run(sn_node *n)
 {
-    int status = 1;
-    if (start_actors(n) == SN_OK) {
+    int status, rc = start_actors(n);
+    if (rc == SN_OK) {
         sn_loop_run(n->loop);
         status = n->exit_status;
+    } else { /* node.md: a value that proves bad at start-up is a usage error */
+        status = rc == SN_ENOENT ? 2 : 1;
     }
     sn_node_stop(n);
     return status;

@@ -65,7 +65,9 @@ void sn_node_attach(sn_node *n, const sn_node_remote *remote, int serve);
 
 /* sn_node_run: starts the actors, runs the loop until nothing can happen any more (no
  * queued message, no job, no timer), stops the workers and returns the process exit status:
- * 0, or 1 when the standalone script failed at top level. Main thread. */
+ * 0; 1 when the standalone script (or a preload file) failed at top level, or the actors
+ * could not be made (out of memory); 2 when a start-up value proved bad (an --actor file or
+ * the --preload folder cannot be read). Main thread. */
 int sn_node_run(sn_node *n);
 /* sn_node_stop: stops the watchdog and the workers (running tasks finish, queued ones are
  * dropped); after it no worker calls a hook. Idempotent. Main thread. */
