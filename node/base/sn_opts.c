@@ -64,12 +64,14 @@ static const char usage[] =
     "  --log-level LEVEL    error|warn|info|debug (default info); logs go to stderr\n"
     "  --stage SID:K=V,...  limits of stage SID (* = every stage): budget (CPU s per\n"
     "                       message, 5), memory (64M), memory_warn (32M), mailbox (65536),\n"
-    "                       restart (never|always), intensity (3), period (5 s) (repeatable)\n"
+    "                       mailbox_bytes (64M), restart (never|always), intensity (3),\n"
+    "                       period (5 s) (repeatable)\n"
     "  --set KEY=VALUE      cluster tunables: heartbeat (1000 ms), suspect (5000 ms of\n"
     "                       silence), down (5000 ms more), reply_timeout (30000 ms),\n"
     "                       handshake (7000 ms), join_retry_max (10000 ms), peer_queue\n"
     "                       (1000 messages), frame_max (2097152 bytes) (repeatable)\n"
-    "                       once_keys (1000000 keys stage.once remembers)\n"
+    "                       once_keys (1000000 keys stage.once remembers), shutdown\n"
+    "                       (10000 ms: then the node exits without waiting any more)\n"
     "  -h, --help           show this text\n"
     "  -V, --version        show the version and the library versions\n";
 
@@ -115,6 +117,7 @@ static int set_tunable(sn_opts *o, const char *v, char *err, size_t errlen)
         {"peer_queue", offsetof(sn_opts, peer_queue), 1, 10000000},
         {"frame_max", offsetof(sn_opts, frame_max), 1024, 1 << 30},
         {"once_keys", offsetof(sn_opts, once_keys), 1, 1000000000},
+        {"shutdown", offsetof(sn_opts, shutdown_ms), 100, 3600000},
     };
     const char *eq = strchr(v, '=');
     for (size_t i = 0; eq && i < sizeof keys / sizeof *keys; i++) {
@@ -130,7 +133,7 @@ static int set_tunable(sn_opts *o, const char *v, char *err, size_t errlen)
     }
     return fail(err, errlen, "--set '%s': expected KEY=VALUE with KEY one of heartbeat, suspect, "
                 "down, reply_timeout, handshake, join_retry_max, peer_queue, frame_max, "
-                "once_keys", v);
+                "once_keys, shutdown", v);
 }
 
 /* SID=FILE[:N] with a non-empty SID and FILE and 1 <= N <= 100000. */
@@ -175,6 +178,7 @@ int sn_opts_parse(sn_opts *o, int argc, char *const argv[], char *err, size_t er
     o->peer_queue = 1000;
     o->frame_max = 2 * 1024 * 1024;
     o->once_keys = 1000000; /* SN_ONCE_KEYS_DEFAULT */
+    o->shutdown_ms = 10000;
     o->cluster = NULL;
     err[0] = '\0';
 

@@ -48,6 +48,7 @@ typedef struct sn_opts {
     int heartbeat_ms, suspect_ms, down_ms, reply_timeout_ms, handshake_ms, join_retry_max_ms;
     int peer_queue, frame_max;
     int once_keys;           /* --set once_keys=N: keys stage.once remembers node-wide */
+    int shutdown_ms;         /* --set shutdown=MS: longest clean shutdown, then exit anyway */
 } sn_opts;
 
 /* sn_opts_parse: fills *o from argv (argv[0] is the program). On a user error returns

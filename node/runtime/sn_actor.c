@@ -200,6 +200,11 @@ int sn_actor_reset(sn_actor *a)
     return open_vm(a);
 }
 
+void sn_actor_close(sn_actor *a)
+{
+    close_vm(a);
+}
+
 void sn_actor_fail(sn_actor *a)
 {
     atomic_store(&a->failed, 1);

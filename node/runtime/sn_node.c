@@ -6,6 +6,7 @@
 #include "sn_actor.h"
 #include "sn_actors.h"
 #include "sn_error.h"
+#include "sn_guard.h"
 #include "sn_limits.h"
 #include "sn_locks.h"
 #include "sn_loop.h"
@@ -53,7 +54,17 @@ struct sn_node {
     int nworkers;
     sn_watchdog *watchdog;
     sn_stats *stats;
+
+    atomic_int closing; /* stopping: new work (posts, jobs, spawns, timers, locks) refused */
+    sn_guard *guard;    /* bounds the shutdown (--set shutdown) */
 };
+
+/* New work after the node started to stop is refused: the workers, the loop and the cluster
+ * that would carry it out are going away (a finalizer run by lua_close posts at exit). */
+static int closing(sn_node *n)
+{
+    return atomic_load_explicit(&n->closing, memory_order_acquire);
+}
 
 /* ---- the loop thread -------------------------------------------------------------------- */
 
@@ -193,6 +204,7 @@ sn_node *sn_node_new(const sn_opts *o, sn_log *log, const sn_vm_ops *vm)
     n->vm = *vm;
     n->start = sn_clock_mono();
     atomic_init(&n->next_id, 1);
+    atomic_init(&n->closing, 0);
     if (o->name) {
         snprintf(n->name, sizeof n->name, "%s", o->name);
     } else {
@@ -257,8 +269,7 @@ void sn_node_destroy(sn_node **np)
     if (!np || !*np)
         return;
     sn_node *n = *np;
-    sn_watchdog_stop(n->watchdog);
-    sn_sched_destroy(&n->sched); /* no worker touches anything below after this */
+    sn_node_stop(n); /* no worker touches anything below after this; the states are closed */
     if (n->log)
         sn_log_tap(n->log, NULL, NULL);
     sn_jobs_destroy(&n->jobs);
@@ -272,6 +283,7 @@ void sn_node_destroy(sn_node **np)
     sn_shared_destroy(&n->shared);
     sn_watchdog_destroy(&n->watchdog);
     sn_stats_destroy(&n->stats);
+    sn_guard_destroy(&n->guard);
     free(n);
     *np = NULL;
 }
@@ -337,6 +349,8 @@ static int add_actor(sn_node *n, const char *stage, const char *name, sn_msg *st
 int sn_node_spawn(sn_node *n, const char *stage, const char *script, const void *payload,
                   size_t len, uint64_t *id)
 {
+    if (closing(n))
+        return SN_ECLOSED;
     sn_msg *m = script ? sn_msg_new(SN_MSG_START, NULL, NULL, NULL, script, strlen(script) + 1)
                        : sn_msg_new(SN_MSG_START_FN, NULL, NULL, NULL, payload, len);
     if (!m)
@@ -400,14 +414,51 @@ int sn_node_run(sn_node *n)
     } else { /* node.md: a value that proves bad at start-up is a usage error */
         status = rc == SN_ENOENT ? 2 : 1;
     }
+    n->exit_status = status; /* what the shutdown guard exits with if it must */
     sn_node_stop(n);
     return status;
 }
 
+typedef struct actor_list {
+    sn_actor **v;
+    size_t n, cap;
+} actor_list;
+
+static void take_actor(sn_actor *a, void *ud)
+{
+    actor_list *l = ud;
+    if (l->n < l->cap) {
+        sn_actor_grab(a);
+        l->v[l->n++] = a;
+    }
+}
+
+/* Closes every actor's VM while the runtime still stands, so that what its finalizers call
+ * finds the node whole (and refuses new work with SN_ECLOSED). Out of the table's lock:
+ * finalizers may look actors up. */
+static void close_states(sn_node *n)
+{
+    if (!n->actors)
+        return;
+    actor_list l = {0};
+    l.cap = sn_actors_count(n->actors);
+    if (!l.cap || !(l.v = calloc(l.cap, sizeof *l.v)))
+        return; /* none, or out of memory: sn_actors_destroy closes them, still refusing */
+    sn_actors_each(n->actors, take_actor, &l);
+    for (size_t i = 0; i < l.n; i++) {
+        sn_actor_close(l.v[i]);
+        sn_actor_release(&l.v[i]);
+    }
+    free(l.v);
+}
+
 void sn_node_stop(sn_node *n)
 {
+    if (!atomic_exchange(&n->closing, 1) && n->opts) /* the first call: bound what follows */
+        n->guard = sn_guard_new(n->opts->shutdown_ms, n->exit_status, n->log);
     sn_watchdog_stop(n->watchdog);
     sn_sched_destroy(&n->sched); /* running tasks finish; queued ones are discarded */
+    close_states(n);
 }
 
 /* ---- for bindings and tasks ------------------------------------------------------------- */
@@ -447,6 +498,10 @@ uint64_t sn_node_next_id(sn_node *n)
 
 void sn_node_submit(sn_node *n, sn_job *job)
 {
+    if (closing(n)) {
+        sn_job_destroy(&job);
+        return;
+    }
     job->seq = sn_node_next_id(n);
     sn_stats_job(n->stats, 1);
     sn_loop_work(n->loop, 1);
@@ -466,6 +521,8 @@ void sn_node_job_ended(sn_node *n, sn_job *job, double rerun_ms)
 
 void sn_node_timer_arm(sn_node *n, uint64_t task, uint64_t actor, double ms)
 {
+    if (closing(n))
+        return; /* it would never fire */
     if (sn_timers_arm(n->timers, task, actor, ms) != SN_OK)
         sn_log_write(n->log, SN_LOG_ERROR, NULL, "timer %llu not armed: %s",
                      (unsigned long long)task, sn_strerror(SN_ENOMEM));
@@ -479,6 +536,8 @@ void sn_node_timer_cancel(sn_node *n, uint64_t task)
 int sn_node_lock_at_home(sn_node *n, sn_lock_op op, const char *name, const char *node,
                          uint64_t actor, const char *cb, const void *data, size_t len, double ms)
 {
+    if (closing(n))
+        return SN_ECLOSED;
     double now = sn_clock_mono();
     sn_lock_req *grant = NULL;
     int rc;
@@ -505,6 +564,8 @@ int sn_node_lock(sn_node *n, sn_lock_op op, const char *name, uint64_t actor, co
                  const void *data, size_t len, double ms)
 {
     char home[SN_ROUTER_NODE_MAX];
+    if (closing(n))
+        return SN_ECLOSED;
     if (n->remote.lock_home && n->remote.lock_send &&
         n->remote.lock_home(n->remote.ud, name, home, sizeof home))
         return n->remote.lock_send(n->remote.ud, home, op, name, actor, cb, data, len, ms);
@@ -528,6 +589,8 @@ size_t sn_node_once_keys(sn_node *n)
 
 int sn_node_post(sn_node *n, uint64_t actor, sn_msg *m, int force)
 {
+    if (closing(n))
+        return SN_ECLOSED;
     sn_actor *a = sn_actors_grab(n->actors, actor);
     if (!a)
         return SN_ENOENT;
@@ -605,6 +668,8 @@ int sn_node_remote_send(sn_node *n, const char *node, int mode, const char *stag
 {
     if (!n->remote.send)
         return SN_ENOENT;
+    if (closing(n))
+        return SN_ECLOSED; /* main may have freed the cluster */
     return n->remote.send(n->remote.ud, node, mode, stage, m, payload, len);
 }
 
