@@ -43,8 +43,8 @@ struct sn_http {
     conn *conns;
     unsigned long cut_total, cut_unlogged;
     double logged_at;
-    double mhd_window;    /* libmicrohttpd's own messages: this window's start, */
-    int mhd_lines;        /* the lines logged in it */
+    double mhd_window;         /* libmicrohttpd's own messages: this window's start, */
+    int mhd_lines;             /* the lines logged in it */
     unsigned long mhd_dropped; /* and those left out */
 };
 
@@ -81,8 +81,10 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
     } else if (*socket_context) {
         conn *k = *socket_context;
         pthread_mutex_lock(&h->lock);
-        if (k->prev) k->prev->next = k->next;
-        else h->conns = k->next;
+        if (k->prev)
+            k->prev->next = k->next;
+        else
+            h->conns = k->next;
         if (k->next) k->next->prev = k->prev;
         pthread_mutex_unlock(&h->lock);
         free(k);
@@ -131,9 +133,10 @@ static void *reap(void *p)
         }
         if (h->cut_unlogged && now - h->logged_at >= REAP_LOG_EVERY_S) {
             if (h->log)
-                sn_log_write(h->log, SN_LOG_WARN, "http", "closed %lu connections that took "
-                             "longer than %u s for a request (%lu in all)", h->cut_unlogged,
-                             h->h.request_s, h->cut_total);
+                sn_log_write(h->log, SN_LOG_WARN, "http",
+                             "closed %lu connections that took "
+                             "longer than %u s for a request (%lu in all)",
+                             h->cut_unlogged, h->h.request_s, h->cut_total);
             h->cut_unlogged = 0;
             h->logged_at = now;
         }
@@ -206,12 +209,16 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
         h->mhd_lines = h->mhd_dropped = 0;
     }
     tell = h->mhd_lines < MHD_LOG_LINES;
-    if (tell) h->mhd_lines++;
-    else h->mhd_dropped++;
+    if (tell)
+        h->mhd_lines++;
+    else
+        h->mhd_dropped++;
     pthread_mutex_unlock(&h->lock);
     if (dropped)
-        sn_log_write(h->log, SN_LOG_WARN, "http", "%lu more libmicrohttpd messages not logged "
-                     "(at most %d per %d s)", dropped, MHD_LOG_LINES, MHD_LOG_WINDOW_S);
+        sn_log_write(h->log, SN_LOG_WARN, "http",
+                     "%lu more libmicrohttpd messages not logged "
+                     "(at most %d per %d s)",
+                     dropped, MHD_LOG_LINES, MHD_LOG_WINDOW_S);
     if (tell) sn_log_write(h->log, SN_LOG_WARN, "http", "%s", line);
 }
 #pragma GCC diagnostic pop
@@ -338,8 +345,8 @@ sn_http *sn_http_new(const char *hostport, const sn_http_handlers *hs, sn_log *l
         MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT, h->h.max_connections,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, h->h.max_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
         h->h.timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SN_HTTP_CONNECTION_MEMORY,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, h, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+        h, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!h->daemon) {
         if (log) sn_log_write(log, SN_LOG_ERROR, "http", "cannot listen on %s", hostport);

@@ -35,8 +35,10 @@ static void *watch(void *p)
     int fire = !g->disarmed;
     pthread_mutex_unlock(&g->lock);
     if (fire) {
-        sn_log_write(g->log, SN_LOG_ERROR, NULL, "shutdown did not finish within %d ms "
-                     "(--set shutdown): exiting now with status %d", g->ms, g->status);
+        sn_log_write(g->log, SN_LOG_ERROR, NULL,
+                     "shutdown did not finish within %d ms "
+                     "(--set shutdown): exiting now with status %d",
+                     g->ms, g->status);
         _exit(g->status);
     }
     return NULL;
@@ -70,8 +72,7 @@ sn_guard *sn_guard_new(int ms, int status, sn_log *log)
 
 void sn_guard_destroy(sn_guard **gp)
 {
-    if (!gp || !*gp)
-        return;
+    if (!gp || !*gp) return;
     sn_guard *g = *gp;
     pthread_mutex_lock(&g->lock);
     g->disarmed = 1;

@@ -16,17 +16,17 @@ struct sn_mailbox {
     pthread_mutex_t lock;
     sn_msg *head, *tail;
     size_t len, cap;
-    size_t counted;        /* messages queued without force: what cap bounds */
-    size_t bytes;          /* bytes of all queued messages */
-    size_t counted_bytes;  /* bytes of those queued without force: what cap_bytes bounds */
+    size_t counted;       /* messages queued without force: what cap bounds */
+    size_t bytes;         /* bytes of all queued messages */
+    size_t counted_bytes; /* bytes of those queued without force: what cap_bytes bounds */
     size_t cap_bytes;
-    _Atomic size_t *heap;  /* the actor's VM bytes, or NULL */
-    size_t memory_cap;     /* heap + bytes stay within it; 0: no bound */
-    size_t peak;     /* the longest it has been */
-    size_t overload; /* next length that triggers a warning */
-    int scheduled;   /* in the run queue or running on a worker */
-    bound full;      /* the bound that refused a push this episode, ROOM when none */
-    int full_told;   /* sn_mailbox_full reported this episode */
+    _Atomic size_t *heap; /* the actor's VM bytes, or NULL */
+    size_t memory_cap;    /* heap + bytes stay within it; 0: no bound */
+    size_t peak;          /* the longest it has been */
+    size_t overload;      /* next length that triggers a warning */
+    int scheduled;        /* in the run queue or running on a worker */
+    bound full;           /* the bound that refused a push this episode; ROOM: none */
+    int full_told;        /* sn_mailbox_full reported this episode */
     size_t full_size, full_heap; /* the refused message's size, the heap then */
 };
 

@@ -276,8 +276,7 @@ Test(sn_http, bad_addresses)
 Test(sn_http, trickling_client_is_cut_at_the_request_deadline)
 {
     int calls = 0;
-    sn_http_handlers h = {.metrics = render_metrics, .ud = &calls, .request_s = 1,
-                          .timeout_s = 30};
+    sn_http_handlers h = {.metrics = render_metrics, .ud = &calls, .request_s = 1, .timeout_s = 30};
     sn_http *srv = start(&h);
     int slow = connect_to(sn_http_port(srv));
     send(slow, "GET /metrics HTTP/1.1\r\n", 23, MSG_NOSIGNAL);

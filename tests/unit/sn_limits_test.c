@@ -47,10 +47,10 @@ Test(sn_limits, checks_name_the_problem)
 Test(sn_limits, non_finite_and_negative_values_are_refused)
 {
     char err[256];
-    const char *bad[] = {"w:budget=nan", "w:memory=nan",  "w:budget=inf",   "w:memory=-1",
-                         "w:period=NaN", "w:budget=-0.5", "w:memory_warn=inf",
-                         "w:mailbox=nan", "w:intensity=nan", "w:memory=1e30G",
-                         "w:mailbox_bytes=0", "w:mailbox_bytes=nan"};
+    const char *bad[] = {"w:budget=nan",      "w:memory=nan",      "w:budget=inf",
+                         "w:memory=-1",       "w:period=NaN",      "w:budget=-0.5",
+                         "w:memory_warn=inf", "w:mailbox=nan",     "w:intensity=nan",
+                         "w:memory=1e30G",    "w:mailbox_bytes=0", "w:mailbox_bytes=nan"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         cr_assert_eq(sn_limits_check(bad[i], err, sizeof err), SN_EINVAL, "%s accepted", bad[i]);
         const char *key = strchr(bad[i], ':') + 1;
