@@ -1,6 +1,7 @@
 /* sn_mailbox: a mutex-protected singly linked FIFO, as Skynet's message queue: the
  * `scheduled` flag makes sure an actor is in the run queue at most once. */
 #include "sn_mailbox.h"
+#include "sn_clock.h"
 #include "sn_error.h"
 
 #include <pthread.h>
@@ -8,7 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-enum { OVERLOAD_FIRST = 1024 };
+enum { OVERLOAD_FIRST = 1024, FULL_TELL_EVERY_S = 10 };
 
 typedef enum bound { ROOM = 0, BOUND_COUNT, BOUND_BYTES, BOUND_MEMORY } bound;
 
@@ -25,8 +26,9 @@ struct sn_mailbox {
     size_t peak;          /* the longest it has been */
     size_t overload;      /* next length that triggers a warning */
     int scheduled;        /* in the run queue or running on a worker */
-    bound full;           /* the bound that refused a push this episode; ROOM: none */
-    int full_told;        /* sn_mailbox_full reported this episode */
+    bound full;           /* the bound that refused the latest push */
+    size_t refused;       /* pushes refused since sn_mailbox_full last told */
+    double told_at;       /* when it last told (monotonic s) */
     size_t full_size, full_heap; /* the refused message's size, the heap then */
 };
 
@@ -39,6 +41,7 @@ sn_mailbox *sn_mailbox_new(size_t cap, size_t cap_bytes)
     mb->cap = cap;
     mb->cap_bytes = cap_bytes;
     mb->overload = OVERLOAD_FIRST;
+    mb->told_at = -1e9;
     return mb;
 }
 
@@ -85,11 +88,10 @@ int sn_mailbox_push(sn_mailbox *mb, sn_msg *m, int force, int *wake, size_t *war
     size_t heap;
     bound b = force ? ROOM : over(mb, m->size, &heap);
     if (b != ROOM) {
-        if (mb->full == ROOM) {
-            mb->full = b;
-            mb->full_size = m->size;
-            mb->full_heap = heap;
-        }
+        mb->full = b;
+        mb->full_size = m->size;
+        mb->full_heap = heap;
+        mb->refused++;
         pthread_mutex_unlock(&mb->lock);
         return SN_EFULL;
     }
@@ -125,9 +127,17 @@ int sn_mailbox_push(sn_mailbox *mb, sn_msg *m, int force, int *wake, size_t *war
 int sn_mailbox_full(sn_mailbox *mb, char *why, size_t len)
 {
     pthread_mutex_lock(&mb->lock);
-    int tell = mb->full != ROOM && !mb->full_told;
+    double now = sn_clock_mono();
+    int tell = mb->refused && now - mb->told_at >= FULL_TELL_EVERY_S;
     if (tell) {
-        mb->full_told = 1;
+        int at = snprintf(why, len, "%zu refused (told every %d s at most); the last: ",
+                          mb->refused, FULL_TELL_EVERY_S);
+        mb->told_at = now;
+        mb->refused = 0;
+        if (at < 0 || (size_t)at >= len)
+            at = 0;
+        why += at;
+        len -= (size_t)at;
         switch (mb->full) {
         case BOUND_COUNT:
             snprintf(why, len, "%zu messages queued (mailbox=%zu)", mb->counted, mb->cap);
@@ -164,13 +174,6 @@ sn_msg *sn_mailbox_pop(sn_mailbox *mb)
         m->flags &= ~(unsigned)SN_MSG_F_FORCED;
         if (mb->len < mb->overload / 4 && mb->overload > OVERLOAD_FIRST)
             mb->overload /= 2; /* drained: warn again if it grows back */
-        size_t heap = mb->heap ? atomic_load_explicit(mb->heap, memory_order_relaxed) : 0;
-        if (mb->full != ROOM && mb->counted <= mb->cap / 2 &&
-            mb->counted_bytes <= mb->cap_bytes / 2 &&
-            (!mb->memory_cap || heap + mb->bytes <= mb->memory_cap / 2)) {
-            mb->full = ROOM; /* room to spare: the next refusal is a new episode */
-            mb->full_told = 0;
-        }
         m->next = NULL;
     }
     pthread_mutex_unlock(&mb->lock);

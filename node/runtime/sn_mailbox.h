@@ -29,9 +29,9 @@ void sn_mailbox_destroy(sn_mailbox **mbp);
  * reaches the overload threshold (1024, then each doubling), else 0. Any thread. */
 int sn_mailbox_push(sn_mailbox *mb, sn_msg *m, int force, int *wake, size_t *warn);
 
-/* sn_mailbox_full: after an SN_EFULL push: 1 with which bound refused (and its numbers) in
- * why, the first time since the mailbox last had room to spare (below half of both
- * bounds), so that the caller logs it once per episode; else 0. Any thread. */
+/* sn_mailbox_full: after an SN_EFULL push: 1 with how many pushes were refused and which
+ * bound refused the latest (with its numbers) in why, at most once every 10 s, so that the
+ * caller logs a flood of refusals as one line; else 0. Any thread. */
 int sn_mailbox_full(sn_mailbox *mb, char *why, size_t len);
 
 /* sn_mailbox_pop: the oldest message (caller owns it), or NULL when empty. Only the worker
