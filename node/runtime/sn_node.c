@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 static const double LOCK_LEASE = 0.1; /* docs/reliability.md: an unreleased grant expires */
+enum { SN_NODE_SHUTDOWN_MS = 10000 }; /* --set shutdown's default, for settings not parsed */
 
 struct sn_node {
     const sn_opts *opts;
@@ -454,8 +455,10 @@ static void close_states(sn_node *n)
 
 void sn_node_stop(sn_node *n)
 {
-    if (!atomic_exchange(&n->closing, 1) && n->opts) /* the first call: bound what follows */
-        n->guard = sn_guard_new(n->opts->shutdown_ms, n->exit_status, n->log);
+    if (!atomic_exchange(&n->closing, 1)) { /* the first call: bound what follows */
+        int ms = n->opts->shutdown_ms > 0 ? n->opts->shutdown_ms : SN_NODE_SHUTDOWN_MS;
+        n->guard = sn_guard_new(ms, n->exit_status, n->log);
+    }
     sn_watchdog_stop(n->watchdog);
     sn_sched_destroy(&n->sched); /* running tasks finish; queued ones are discarded */
     close_states(n);
