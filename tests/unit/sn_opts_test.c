@@ -122,3 +122,15 @@ Test(sn_opts, once_keys_is_a_set_key)
     cr_assert_eq(PARSE(&o, err, "--set", "once_keys=0", "x.lua"), SN_EINVAL);
     cr_assert(strstr(err, "once_keys"), "%s", err);
 }
+
+Test(sn_opts, shutdown_is_a_set_key)
+{
+    sn_opts o;
+    char err[256];
+    cr_assert_eq(PARSE(&o, err, "x.lua"), SN_OK);
+    cr_assert_eq(o.shutdown_ms, 10000, "the default");
+    cr_assert_eq(PARSE(&o, err, "--set", "shutdown=2500", "x.lua"), SN_OK, "%s", err);
+    cr_assert_eq(o.shutdown_ms, 2500);
+    cr_assert_eq(PARSE(&o, err, "--set", "shutdown=0", "x.lua"), SN_EINVAL);
+    cr_assert(strstr(err, "shutdown must be a number from 100"), "%s", err);
+}
