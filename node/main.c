@@ -120,7 +120,10 @@ static int w_status_self(void *ud, char **json, size_t *len)
 static int c_deliver(void *ud, const sn_wire_message *m, int trusted)
 {
     int rc = sn_node_deliver(ud, m, trusted); /* SN_* here, a wire status there */
-    return rc == SN_OK ? SN_WIRE_OK : rc == SN_EFULL ? SN_WIRE_MAILBOX_FULL : SN_WIRE_NO_ROUTE;
+    return rc == SN_OK       ? SN_WIRE_OK
+           : rc == SN_EFULL   ? SN_WIRE_MAILBOX_FULL
+           : rc == SN_ECLOSED ? SN_WIRE_NODE_DOWN /* this node is stopping */
+                              : SN_WIRE_NO_ROUTE;
 }
 
 static int c_post(void *ud, uint64_t actor, sn_msg *m, int force)
@@ -160,6 +163,14 @@ static void c_wake(void *ud)
     sn_node_wake(ud);
 }
 
+/* The exit status of a start-up failure with error rc (docs/node.md): a value of the
+ * command line that proves bad when used (an address that cannot be resolved or bound, a
+ * file that cannot be read) is a usage error, 2; a lack of resources is 1. */
+static int startup_status(int rc)
+{
+    return rc == SN_EINVAL || rc == SN_EIO || rc == SN_ENOENT ? 2 : 1;
+}
+
 /* Makes the node and what main attaches to it (cluster, views, HTTP), runs it, and frees it
  * all. Returns the exit status. */
 static int run_node(const sn_opts *o, sn_log *log)
@@ -185,8 +196,10 @@ static int run_node(const sn_opts *o, sn_log *log)
                                   .lock_at_home = c_lock_at_home, .set_remote = c_set_remote,
                                   .drop_node = c_drop_node, .wake = c_wake};
         w.cluster = sn_cluster_new(o, sn_node_loop(node), sn_node_name(node), log, &hooks, &err);
-        if (!w.cluster)
+        if (!w.cluster) {
+            status = startup_status(err);
             goto done;
+        }
         ctx.cluster = w.cluster;
     }
     if (!(w.views = sn_views_new(node, w.cluster, ctx.fcache)))
@@ -198,6 +211,7 @@ static int run_node(const sn_opts *o, sn_log *log)
         if (!http) {
             sn_log_write(log, SN_LOG_ERROR, NULL, "cannot serve HTTP on %s: %s", o->http,
                          sn_strerror(err));
+            status = startup_status(err);
             goto done;
         }
     }

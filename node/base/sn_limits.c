@@ -3,6 +3,7 @@
 #include "sn_limits.h"
 #include "sn_error.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,7 @@ static int parse_size(const char *v, size_t *out)
 {
     char *end;
     double x = strtod(v, &end);
-    if (end == v || x < 0)
+    if (end == v || !isfinite(x) || x < 0) /* strtod takes "nan" and "inf" */
         return SN_EINVAL;
     double mul = 1;
     if (*end == 'K' || *end == 'k')
@@ -25,7 +26,7 @@ static int parse_size(const char *v, size_t *out)
         mul = 1024.0 * 1024, end++;
     else if (*end == 'G' || *end == 'g')
         mul = 1024.0 * 1024 * 1024, end++;
-    if (*end)
+    if (*end || x * mul >= 0x1p63) /* beyond that, the cast to size_t is undefined */
         return SN_EINVAL;
     *out = (size_t)(x * mul);
     return SN_OK;
@@ -35,7 +36,7 @@ static int parse_seconds(const char *v, double *out)
 {
     char *end;
     double x = strtod(v, &end);
-    if (end == v || *end || x < 0)
+    if (end == v || *end || !isfinite(x) || x < 0)
         return SN_EINVAL;
     *out = x;
     return SN_OK;
@@ -59,6 +60,11 @@ static int apply(sn_limits *l, const char *key, size_t klen, const char *val, ch
         if (rc == SN_OK && size == 0)
             rc = SN_EINVAL;
         l->mailbox = size;
+    } else if (IS("mailbox_bytes")) {
+        rc = parse_size(val, &size);
+        if (rc == SN_OK && size == 0)
+            rc = SN_EINVAL;
+        l->mailbox_bytes = size;
     } else if (IS("restart")) {
         if (strcmp(val, "never") == 0)
             l->restart = SN_RESTART_NEVER;
@@ -75,11 +81,16 @@ static int apply(sn_limits *l, const char *key, size_t klen, const char *val, ch
         rc = parse_seconds(val, &l->period);
     } else {
         snprintf(err, errlen, "unknown limit '%.*s' (budget, memory, memory_warn, mailbox, "
-                 "restart, intensity, period)", (int)klen, key);
+                 "mailbox_bytes, restart, intensity, period)", (int)klen, key);
         return SN_EINVAL;
     }
     if (rc != SN_OK)
-        snprintf(err, errlen, "bad value '%s' for '%.*s'", val, (int)klen, key);
+        snprintf(err, errlen, "bad value '%s' for '%.*s' (%s)", val, (int)klen, key,
+                 IS("restart") ? "never or always"
+                 : IS("budget") || IS("period") ? "a finite number of seconds, 0 or more"
+                 : IS("intensity") ? "an integer from 1 to 1000000"
+                 : IS("mailbox") || IS("mailbox_bytes") ? "a finite number above 0"
+                 : "a finite number of bytes, 0 or more, with K, M or G");
     return rc;
 #undef IS
 }

@@ -64,14 +64,16 @@ static const char usage[] =
     "  --log-level LEVEL    error|warn|info|debug (default info); logs go to stderr\n"
     "  --stage SID:K=V,...  limits of stage SID (* = every stage): budget (CPU s per\n"
     "                       message, 5), memory (64M), memory_warn (32M), mailbox (65536),\n"
-    "                       restart (never|always), intensity (3), period (5 s) (repeatable)\n"
+    "                       mailbox_bytes (64M), restart (never|always), intensity (3),\n"
+    "                       period (5 s) (repeatable)\n"
     "  --set KEY=VALUE      cluster tunables: heartbeat (1000 ms), suspect (5000 ms of\n"
     "                       silence), down (5000 ms more), reply_timeout (30000 ms),\n"
     "                       handshake (7000 ms), join_retry_max (10000 ms), peer_queue\n"
     "                       (1000 messages), frame_max (2097152 bytes), once_keys (1000000\n"
     "                       keys stage.once remembers), forget (3600000 ms\n"
     "                       down, then a member is forgotten), probe (8 members per\n"
-    "                       heartbeat in larger clusters; 0: all) (repeatable)\n"
+    "                       heartbeat in larger clusters; 0: all), shutdown (10000 ms:\n"
+    "                       then the node exits without waiting any more) (repeatable)\n"
     "  -h, --help           show this text\n"
     "  -V, --version        show the version and the library versions\n";
 
@@ -119,6 +121,7 @@ static int set_tunable(sn_opts *o, const char *v, char *err, size_t errlen)
         {"once_keys", offsetof(sn_opts, once_keys), 1, 1000000000},
         {"forget", offsetof(sn_opts, forget_ms), 1000, 604800000},
         {"probe", offsetof(sn_opts, probe), 0, 100000},
+        {"shutdown", offsetof(sn_opts, shutdown_ms), 100, 3600000},
     };
     const char *eq = strchr(v, '=');
     for (size_t i = 0; eq && i < sizeof keys / sizeof *keys; i++) {
@@ -134,7 +137,7 @@ static int set_tunable(sn_opts *o, const char *v, char *err, size_t errlen)
     }
     return fail(err, errlen, "--set '%s': expected KEY=VALUE with KEY one of heartbeat, suspect, "
                 "down, reply_timeout, handshake, join_retry_max, peer_queue, frame_max, "
-                "once_keys, forget, probe", v);
+                "once_keys, forget, probe, shutdown", v);
 }
 
 /* SID=FILE[:N] with a non-empty SID and FILE and 1 <= N <= 100000. */
@@ -181,6 +184,7 @@ int sn_opts_parse(sn_opts *o, int argc, char *const argv[], char *err, size_t er
     o->once_keys = 1000000; /* SN_ONCE_KEYS_DEFAULT */
     o->forget_ms = 3600000; /* an hour down, then forgotten (docs/cluster.md) */
     o->probe = 8;           /* members probed per period past 8 (0: all, always) */
+    o->shutdown_ms = 10000;
     o->cluster = NULL;
     err[0] = '\0';
 
@@ -216,11 +220,16 @@ int sn_opts_parse(sn_opts *o, int argc, char *const argv[], char *err, size_t er
         case OPT_LISTEN:
             if (strncmp(v, "tcp://", 6) != 0 && strncmp(v, "ipc://", 6) != 0)
                 return fail(err, errlen, "--listen '%s': expected tcp://HOST:PORT", v);
+            if (strncmp(v, "tcp://", 6) == 0 && (r = check_hostport("--listen", v + 6, err,
+                                                                    errlen)))
+                return r; /* ZeroMQ binds a random port for one out of range */
             o->listen = v;
             break;
         case OPT_ADVERTISE:
             if (strncmp(v, "tcp://", 6) != 0)
                 return fail(err, errlen, "--advertise '%s': expected tcp://HOST:PORT", v);
+            if ((r = check_hostport("--advertise", v + 6, err, errlen)))
+                return r;
             o->advertise = v;
             break;
         case OPT_JOIN:

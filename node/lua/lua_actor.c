@@ -190,6 +190,18 @@ static int handle(lua_State *L)
     return 0;
 }
 
+/* The memory cap bounds the Lua heap plus the bytes still queued for the actor (the
+ * mailbox refuses what would pass it): for this message, the heap gets what the queue
+ * leaves. Only the worker running the actor reads host->mem_cap, so it may change here. */
+static void bound_heap(sn_lua_host *host, sn_actor *a)
+{
+    size_t cap = sn_actor_limits(a)->memory_cap;
+    if (!cap)
+        return;
+    size_t queued = sn_mailbox_bytes(sn_actor_mailbox(a));
+    host->mem_cap = cap > queued ? cap - queued : 1; /* 0 would mean no cap */
+}
+
 void sn_lua_actor_run(sn_task *t, void *worker)
 {
     sn_actor *a = sn_actor_of_task(t);
@@ -205,6 +217,7 @@ void sn_lua_actor_run(sn_task *t, void *worker)
             continue;
         }
         sn_lua_host *host = sn_lua_host_of(L);
+        bound_heap(host, a);
         sn_lua_worker_busy(worker, sn_actor_name(a), m->kind == SN_MSG_SIGNAL ? m->name : NULL);
         job_args j = {a, m, 0};
         lua_pushcfunction(L, handle);

@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The longest stage id a config may name: as the router and the wire. */
+#define SN_CONFIG_STAGE_ID_MAX 255
+
 typedef struct strv {
     char **v;
     int n, cap;
@@ -91,6 +94,12 @@ static int convert(lua_State *L, const setting *s, strv *opts, strv *script, str
                 return SN_EINVAL;
             }
             char spec[1024];
+            size_t idlen = lua_rawlen(L, -2);
+            if (idlen > SN_CONFIG_STAGE_ID_MAX) { /* a longer one read past spec */
+                snprintf(err, errlen, "config %s: stages: a stage id of %zu characters (at "
+                         "most %d)", path, idlen, SN_CONFIG_STAGE_ID_MAX);
+                return SN_EINVAL;
+            }
             size_t at = (size_t)snprintf(spec, sizeof spec, "%s:", lua_tostring(L, -2));
             lua_pushnil(L);
             while (lua_next(L, -2)) {
@@ -101,13 +110,18 @@ static int convert(lua_State *L, const setting *s, strv *opts, strv *script, str
                     return SN_EINVAL;
                 }
                 lua_pushvalue(L, -1); /* tostring on a copy: keep lua_next's key intact */
-                at += (size_t)snprintf(spec + at, at < sizeof spec ? sizeof spec - at : 0,
-                                       "%s%s=%s", spec[at - 1] == ':' ? "" : ",",
-                                       lua_tostring(L, -3), lua_tostring(L, -1));
+                at += (size_t)snprintf(spec + at, sizeof spec - at, "%s%s=%s",
+                                       spec[at - 1] == ':' ? "" : ",", lua_tostring(L, -3),
+                                       lua_tostring(L, -1));
                 lua_pop(L, 2);
+                if (at >= sizeof spec) {
+                    snprintf(err, errlen, "config %s: stages.%s: the limits are longer than "
+                             "%zu characters", path, lua_tostring(L, -3), sizeof spec - 1);
+                    return SN_EINVAL;
+                }
             }
             lua_pop(L, 1);
-            if (at >= sizeof spec || push_str(opts, s->flag) || push_str(opts, spec))
+            if (push_str(opts, s->flag) || push_str(opts, spec))
                 return SN_ENOMEM;
         }
         return SN_OK;

@@ -1,5 +1,8 @@
 /* sn_http: a libmicrohttpd daemon with its own polling thread; three routes, each a handler
- * call or the embedded page. Limits: connections, idle timeout, request memory, response size. */
+ * call or the embedded page. Limits: connections (in all and per address), idle timeout, a
+ * deadline per request, request memory, response size. libmicrohttpd's timeout is for
+ * idleness only: a client sending a header line every few seconds kept its slot forever, so
+ * a reaper thread shuts down the socket of a connection past its request deadline. */
 #include "sn_http.h"
 
 #include "sn_error.h"
@@ -8,21 +11,139 @@
 
 #include <assert.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 /* Request headers and the connection's buffers must fit in this. */
 #define SN_HTTP_CONNECTION_MEMORY (32u * 1024)
+
+/* One open connection, for the reaper: its socket and when its current request began. */
+typedef struct conn {
+    struct conn *prev, *next;
+    int fd;
+    double since; /* monotonic s: accepted, or its last response completed */
+    int cut;      /* shut down by the reaper already */
+} conn;
 
 struct sn_http {
     struct MHD_Daemon *daemon;
     sn_http_handlers h;
     sn_log *log;
     unsigned port;
+    pthread_t reaper;
+    int reaping;          /* the reaper thread runs */
+    pthread_mutex_t lock; /* guards what follows */
+    pthread_cond_t wake;
+    int stop;
+    conn *conns;
+    unsigned long cut_total, cut_unlogged;
+    double logged_at;
+    double mhd_window;         /* libmicrohttpd's own messages: this window's start, */
+    int mhd_lines;             /* the lines logged in it */
+    unsigned long mhd_dropped; /* and those left out */
 };
+
+enum { MHD_LOG_LINES = 5, MHD_LOG_WINDOW_S = 10 };
+
+enum { REAP_LOG_EVERY_S = 10 }; /* at most one line about slow clients per this */
+
+static double mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* libmicrohttpd's thread: a connection opened or closed. Closed comes before its socket is
+ * closed, so the reaper (under the same lock) never shuts down a reused descriptor. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    sn_http *h = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        conn *k = ci ? calloc(1, sizeof *k) : NULL;
+        *socket_context = k;
+        if (!k) return; /* out of memory: this one goes unreaped; the idle timeout remains */
+        k->fd = ci->connect_fd;
+        k->since = mono();
+        pthread_mutex_lock(&h->lock);
+        k->next = h->conns;
+        if (h->conns) h->conns->prev = k;
+        h->conns = k;
+        pthread_mutex_unlock(&h->lock);
+    } else if (*socket_context) {
+        conn *k = *socket_context;
+        pthread_mutex_lock(&h->lock);
+        if (k->prev)
+            k->prev->next = k->next;
+        else
+            h->conns = k->next;
+        if (k->next) k->next->prev = k->prev;
+        pthread_mutex_unlock(&h->lock);
+        free(k);
+        *socket_context = NULL;
+    }
+}
+
+/* libmicrohttpd's thread: a response was sent (or the request failed): on a kept-alive
+ * connection the next request's deadline starts now. */
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)con_cls, (void)toe;
+    sn_http *h = cls;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    conn *k = ci ? ci->socket_context : NULL;
+    if (!k) return;
+    pthread_mutex_lock(&h->lock);
+    k->since = mono();
+    pthread_mutex_unlock(&h->lock);
+}
+
+/* Shuts down every connection past its request deadline: libmicrohttpd then sees the end
+ * of the stream and closes it, freeing its slot. Logs how many, at most every 10 s. */
+static void *reap(void *p)
+{
+    sn_http *h = p;
+    double every = h->h.request_s / 4.0 < 1.0 ? h->h.request_s / 4.0 : 1.0;
+    pthread_mutex_lock(&h->lock);
+    while (!h->stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        double at = (double)until.tv_sec + (double)until.tv_nsec / 1e9 + every;
+        until.tv_sec = (time_t)at;
+        until.tv_nsec = (long)((at - (double)until.tv_sec) * 1e9);
+        pthread_cond_timedwait(&h->wake, &h->lock, &until);
+        if (h->stop) break;
+        double now = mono();
+        for (conn *k = h->conns; k; k = k->next) {
+            if (k->cut || now - k->since <= (double)h->h.request_s) continue;
+            shutdown(k->fd, SHUT_RDWR);
+            k->cut = 1;
+            h->cut_total++;
+            h->cut_unlogged++;
+        }
+        if (h->cut_unlogged && now - h->logged_at >= REAP_LOG_EVERY_S) {
+            if (h->log)
+                sn_log_write(h->log, SN_LOG_WARN, "http",
+                             "closed %lu connections that took "
+                             "longer than %u s for a request (%lu in all)",
+                             h->cut_unlogged, h->h.request_s, h->cut_total);
+            h->cut_unlogged = 0;
+            h->logged_at = now;
+        }
+    }
+    pthread_mutex_unlock(&h->lock);
+    return NULL;
+}
 
 static const char CT_METRICS[] = "text/plain; version=0.0.4; charset=utf-8";
 static const char CT_JSON[] = "application/json";
@@ -76,7 +197,29 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(line);
     while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         line[--n] = '\0';
-    if (h->log) sn_log_write(h->log, SN_LOG_WARN, "http", "%s", line);
+    if (!h->log) return;
+    /* a line per misbehaving client would let clients flood the log: a few per window */
+    double now = mono();
+    unsigned long dropped = 0;
+    int tell;
+    pthread_mutex_lock(&h->lock);
+    if (now - h->mhd_window >= MHD_LOG_WINDOW_S) {
+        dropped = h->mhd_dropped;
+        h->mhd_window = now;
+        h->mhd_lines = h->mhd_dropped = 0;
+    }
+    tell = h->mhd_lines < MHD_LOG_LINES;
+    if (tell)
+        h->mhd_lines++;
+    else
+        h->mhd_dropped++;
+    pthread_mutex_unlock(&h->lock);
+    if (dropped)
+        sn_log_write(h->log, SN_LOG_WARN, "http",
+                     "%lu more libmicrohttpd messages not logged "
+                     "(at most %d per %d s)",
+                     dropped, MHD_LOG_LINES, MHD_LOG_WINDOW_S);
+    if (tell) sn_log_write(h->log, SN_LOG_WARN, "http", "%s", line);
 }
 #pragma GCC diagnostic pop
 
@@ -142,6 +285,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return queue_text(c, MHD_HTTP_NOT_FOUND, "not found\n");
 }
 
+static void free_server(sn_http *h)
+{
+    pthread_cond_destroy(&h->wake);
+    pthread_mutex_destroy(&h->lock);
+    free(h);
+}
+
 sn_http *sn_http_new(const char *hostport, const sn_http_handlers *hs, sn_log *log, int *err)
 {
     assert(hs && err && "sn_http_new: NULL argument");
@@ -173,8 +323,18 @@ sn_http *sn_http_new(const char *hostport, const sn_http_handlers *hs, sn_log *l
     }
     h->h = *hs;
     h->log = log;
+    h->logged_at = h->mhd_window = -1e9;
     if (!h->h.max_connections) h->h.max_connections = SN_HTTP_DEFAULT_MAX_CONNECTIONS;
+    if (!h->h.max_per_ip) h->h.max_per_ip = SN_HTTP_DEFAULT_MAX_PER_IP;
+    if (h->h.max_per_ip > h->h.max_connections) h->h.max_per_ip = h->h.max_connections;
     if (!h->h.timeout_s) h->h.timeout_s = SN_HTTP_DEFAULT_TIMEOUT_S;
+    if (!h->h.request_s) h->h.request_s = SN_HTTP_DEFAULT_REQUEST_S;
+    pthread_mutex_init(&h->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&h->wake, &ca);
+    pthread_condattr_destroy(&ca);
     if (!h->h.max_response) h->h.max_response = SN_HTTP_DEFAULT_MAX_RESPONSE;
 
     unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
@@ -183,15 +343,20 @@ sn_http *sn_http_new(const char *hostport, const sn_http_handlers *hs, sn_log *l
         flags, (uint16_t)port, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger,
         h, /* first, so that libmicrohttpd never prints on its own */
         MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT, h->h.max_connections,
-        MHD_OPTION_CONNECTION_TIMEOUT, h->h.timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)SN_HTTP_CONNECTION_MEMORY, MHD_OPTION_END);
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, h->h.max_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
+        h->h.timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SN_HTTP_CONNECTION_MEMORY,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+        h, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!h->daemon) {
         if (log) sn_log_write(log, SN_LOG_ERROR, "http", "cannot listen on %s", hostport);
-        free(h);
+        free_server(h);
         *err = SN_EIO;
         return NULL;
     }
+    h->reaping = pthread_create(&h->reaper, NULL, reap, h) == 0;
+    if (!h->reaping && log) /* the idle timeout and the limits remain */
+        sn_log_write(log, SN_LOG_ERROR, "http", "cannot start the slow-client reaper");
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
     h->port = info ? info->port : port;
     if (log) sn_log_write(log, SN_LOG_INFO, "http", "serving on %s (port %u)", hostport, h->port);
@@ -203,8 +368,15 @@ void sn_http_destroy(sn_http **hp)
 {
     if (!hp || !*hp) return;
     sn_http *h = *hp;
-    MHD_stop_daemon(h->daemon);
-    free(h);
+    if (h->reaping) {
+        pthread_mutex_lock(&h->lock);
+        h->stop = 1;
+        pthread_cond_signal(&h->wake);
+        pthread_mutex_unlock(&h->lock);
+        pthread_join(h->reaper, NULL);
+    }
+    MHD_stop_daemon(h->daemon); /* closes the connections: on_connection frees their records */
+    free_server(h);
     *hp = NULL;
 }
 

@@ -14,16 +14,24 @@ typedef struct sn_http sn_http;
  * time: it must only read thread-safe data and must not block. */
 typedef int (*sn_http_render_fn)(void *ud, char **body, size_t *len);
 
-#define SN_HTTP_DEFAULT_MAX_CONNECTIONS 64
+#define SN_HTTP_DEFAULT_MAX_CONNECTIONS 256
+#define SN_HTTP_DEFAULT_MAX_PER_IP      128
 #define SN_HTTP_DEFAULT_TIMEOUT_S       10
+#define SN_HTTP_DEFAULT_REQUEST_S       5
 #define SN_HTTP_DEFAULT_MAX_RESPONSE    (16u << 20)
 
 typedef struct sn_http_handlers {
     sn_http_render_fn metrics; /* GET /metrics, text/plain; version=0.0.4; NULL answers 404 */
     sn_http_render_fn status;  /* GET /status.json, application/json; NULL answers 404 */
     void *ud;                  /* passed to both */
-    unsigned max_connections;  /* open connections at once; 0: the default (64) */
+    unsigned max_connections;  /* open connections at once; 0: the default (256) */
+    unsigned max_per_ip;       /* of them from one address; 0: the default (128, at most
+                                * max_connections) */
     unsigned timeout_s;        /* an idle connection is closed after it; 0: the default (10) */
+    unsigned request_s;        /* a connection gets this long for each request, from its
+                                * first byte awaited to its response sent, however slowly
+                                * it trickles (a slow client cannot hold a slot); then it is
+                                * closed, logged. 0: the default (5) */
     size_t max_response;       /* a larger rendered body answers 500; 0: the default (16 MiB) */
 } sn_http_handlers;
 

@@ -49,7 +49,7 @@ sn_actor *sn_actor_new(const sn_actor_conf *conf, int *err)
     sn_actor *a = calloc(1, sizeof *a);
     if (!a || !(a->stage = strdup(conf->stage)) || !(a->name = strdup(conf->name)) ||
         !(a->node_name = strdup(conf->node_name)) || !(a->preload = strdup(conf->preload)) ||
-        !(a->mailbox = sn_mailbox_new(conf->limits.mailbox))) {
+        !(a->mailbox = sn_mailbox_new(conf->limits.mailbox, conf->limits.mailbox_bytes))) {
         sn_log_write(conf->log, SN_LOG_ERROR, conf->name, "cannot create actor: %s",
                      sn_strerror(SN_ENOMEM));
         if (a)
@@ -60,6 +60,7 @@ sn_actor *sn_actor_new(const sn_actor_conf *conf, int *err)
     }
     atomic_init(&a->refs, 1);
     atomic_init(&a->failed, 0);
+    sn_mailbox_govern(a->mailbox, &a->memory, conf->limits.memory_cap); /* heap + queue */
     a->id = conf->id;
     a->ops = conf->vm;
     a->task.run = conf->vm->actor_run;
@@ -197,6 +198,11 @@ int sn_actor_reset(sn_actor *a)
 {
     close_vm(a);
     return open_vm(a);
+}
+
+void sn_actor_close(sn_actor *a)
+{
+    close_vm(a);
 }
 
 void sn_actor_fail(sn_actor *a)

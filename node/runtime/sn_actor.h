@@ -65,6 +65,11 @@ int sn_actor_may_restart(sn_actor *a, double now, int *count);
  * worker running the actor. SN_OK, or an error (logged; the old state is gone). */
 int sn_actor_reset(sn_actor *a);
 
+/* sn_actor_close: closes the actor's VM now (its finalizers run on the calling thread);
+ * the actor stays, with no VM, until its last release. Idempotent. Only when no worker can
+ * run the actor any more (the node stopping). */
+void sn_actor_close(sn_actor *a);
+
 /* sn_actor_memory: bytes the actor's VM holds (vm->actor_memory). Any thread. */
 size_t sn_actor_memory(const sn_actor *a);
 

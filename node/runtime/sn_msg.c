@@ -18,9 +18,11 @@ sn_msg *sn_msg_new_from(sn_msg_kind kind, const char *name, const char *reply,
     size_t rlen = reply ? strlen(reply) : 0;
     size_t slen = src_stage ? strlen(src_stage) : 0;
     size_t dlen = src_node ? strlen(src_node) : 0;
-    sn_msg *m = malloc(sizeof *m + nlen + 1 + rlen + 1 + slen + 1 + dlen + 1 + len);
+    size_t size = sizeof(sn_msg) + nlen + 1 + rlen + 1 + slen + 1 + dlen + 1 + len;
+    sn_msg *m = malloc(size);
     if (!m)
         return NULL;
+    m->size = size;
     char *p = (char *)(m + 1);
     memcpy(p, name ? name : "", nlen + 1);
     m->name = p;

@@ -17,7 +17,8 @@ typedef enum sn_msg_kind {
 } sn_msg_kind;
 
 enum {
-    SN_MSG_F_UNTRUSTED = 1 /* from a peer whose bytecode must not be loaded */
+    SN_MSG_F_UNTRUSTED = 1, /* from a peer whose bytecode must not be loaded */
+    SN_MSG_F_FORCED = 2     /* the mailbox's own mark: queued past its bounds (sn_mailbox) */
 };
 
 typedef struct sn_msg {
@@ -34,6 +35,7 @@ typedef struct sn_msg {
     unsigned flags;        /* SN_MSG_F_* */
     const char *data;    /* snapshot bytes (points into the block) */
     size_t len;
+    size_t size;         /* bytes of the whole block: what a mailbox counts */
 } sn_msg;
 
 /* sn_msg_new: a message copying name, reply, src_stage (each may be NULL) and data[0..len).

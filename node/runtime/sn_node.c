@@ -6,6 +6,7 @@
 #include "sn_actor.h"
 #include "sn_actors.h"
 #include "sn_error.h"
+#include "sn_guard.h"
 #include "sn_limits.h"
 #include "sn_locks.h"
 #include "sn_loop.h"
@@ -26,6 +27,7 @@
 #include <unistd.h>
 
 static const double LOCK_LEASE = 0.1; /* docs/cluster.md, "Ordered locks": a grant expires */
+enum { SN_NODE_SHUTDOWN_MS = 10000 }; /* --set shutdown's default, for settings not parsed */
 
 struct sn_node {
     const sn_opts *opts;
@@ -53,7 +55,17 @@ struct sn_node {
     int nworkers;
     sn_watchdog *watchdog;
     sn_stats *stats;
+
+    atomic_int closing; /* stopping: new work (posts, jobs, spawns, timers, locks) refused */
+    sn_guard *guard;    /* bounds the shutdown (--set shutdown) */
 };
+
+/* New work after the node started to stop is refused: the workers, the loop and the cluster
+ * that would carry it out are going away (a finalizer run by lua_close posts at exit). */
+static int closing(sn_node *n)
+{
+    return atomic_load_explicit(&n->closing, memory_order_acquire);
+}
 
 /* ---- the loop thread -------------------------------------------------------------------- */
 
@@ -193,6 +205,7 @@ sn_node *sn_node_new(const sn_opts *o, sn_log *log, const sn_vm_ops *vm)
     n->vm = *vm;
     n->start = sn_clock_mono();
     atomic_init(&n->next_id, 1);
+    atomic_init(&n->closing, 0);
     if (o->name) {
         snprintf(n->name, sizeof n->name, "%s", o->name);
     } else {
@@ -257,8 +270,7 @@ void sn_node_destroy(sn_node **np)
     if (!np || !*np)
         return;
     sn_node *n = *np;
-    sn_watchdog_stop(n->watchdog);
-    sn_sched_destroy(&n->sched); /* no worker touches anything below after this */
+    sn_node_stop(n); /* no worker touches anything below after this; the states are closed */
     if (n->log)
         sn_log_tap(n->log, NULL, NULL);
     sn_jobs_destroy(&n->jobs);
@@ -272,6 +284,7 @@ void sn_node_destroy(sn_node **np)
     sn_shared_destroy(&n->shared);
     sn_watchdog_destroy(&n->watchdog);
     sn_stats_destroy(&n->stats);
+    sn_guard_destroy(&n->guard);
     free(n);
     *np = NULL;
 }
@@ -337,6 +350,8 @@ static int add_actor(sn_node *n, const char *stage, const char *name, sn_msg *st
 int sn_node_spawn(sn_node *n, const char *stage, const char *script, const void *payload,
                   size_t len, uint64_t *id)
 {
+    if (closing(n))
+        return SN_ECLOSED;
     sn_msg *m = script ? sn_msg_new(SN_MSG_START, NULL, NULL, NULL, script, strlen(script) + 1)
                        : sn_msg_new(SN_MSG_START_FN, NULL, NULL, NULL, payload, len);
     if (!m)
@@ -393,19 +408,60 @@ static int start_actors(sn_node *n)
 
 int sn_node_run(sn_node *n)
 {
-    int status = 1;
-    if (start_actors(n) == SN_OK) {
+    int status, rc = start_actors(n);
+    if (rc == SN_OK) {
         sn_loop_run(n->loop);
         status = n->exit_status;
+    } else { /* node.md: a value that proves bad at start-up is a usage error */
+        status = rc == SN_ENOENT ? 2 : 1;
     }
+    n->exit_status = status; /* what the shutdown guard exits with if it must */
     sn_node_stop(n);
     return status;
 }
 
+typedef struct actor_list {
+    sn_actor **v;
+    size_t n, cap;
+} actor_list;
+
+static void take_actor(sn_actor *a, void *ud)
+{
+    actor_list *l = ud;
+    if (l->n < l->cap) {
+        sn_actor_grab(a);
+        l->v[l->n++] = a;
+    }
+}
+
+/* Closes every actor's VM while the runtime still stands, so that what its finalizers call
+ * finds the node whole (and refuses new work with SN_ECLOSED). Out of the table's lock:
+ * finalizers may look actors up. */
+static void close_states(sn_node *n)
+{
+    if (!n->actors)
+        return;
+    actor_list l = {0};
+    l.cap = sn_actors_count(n->actors);
+    if (!l.cap || !(l.v = calloc(l.cap, sizeof *l.v)))
+        return; /* none, or out of memory: sn_actors_destroy closes them, still refusing */
+    sn_actors_each(n->actors, take_actor, &l);
+    for (size_t i = 0; i < l.n; i++) {
+        sn_actor_close(l.v[i]);
+        sn_actor_release(&l.v[i]);
+    }
+    free(l.v);
+}
+
 void sn_node_stop(sn_node *n)
 {
+    if (!atomic_exchange(&n->closing, 1)) { /* the first call: bound what follows */
+        int ms = n->opts->shutdown_ms > 0 ? n->opts->shutdown_ms : SN_NODE_SHUTDOWN_MS;
+        n->guard = sn_guard_new(ms, n->exit_status, n->log);
+    }
     sn_watchdog_stop(n->watchdog);
     sn_sched_destroy(&n->sched); /* running tasks finish; queued ones are discarded */
+    close_states(n);
 }
 
 /* ---- for bindings and tasks ------------------------------------------------------------- */
@@ -445,6 +501,10 @@ uint64_t sn_node_next_id(sn_node *n)
 
 void sn_node_submit(sn_node *n, sn_job *job)
 {
+    if (closing(n)) {
+        sn_job_destroy(&job);
+        return;
+    }
     job->seq = sn_node_next_id(n);
     sn_stats_job(n->stats, 1);
     sn_loop_work(n->loop, 1);
@@ -464,6 +524,8 @@ void sn_node_job_ended(sn_node *n, sn_job *job, double rerun_ms)
 
 void sn_node_timer_arm(sn_node *n, uint64_t task, uint64_t actor, double ms)
 {
+    if (closing(n))
+        return; /* it would never fire */
     if (sn_timers_arm(n->timers, task, actor, ms) != SN_OK)
         sn_log_write(n->log, SN_LOG_ERROR, NULL, "timer %llu not armed: %s",
                      (unsigned long long)task, sn_strerror(SN_ENOMEM));
@@ -477,6 +539,8 @@ void sn_node_timer_cancel(sn_node *n, uint64_t task)
 int sn_node_lock_at_home(sn_node *n, sn_lock_op op, const char *name, const char *node,
                          uint64_t actor, const char *cb, const void *data, size_t len, double ms)
 {
+    if (closing(n))
+        return SN_ECLOSED;
     double now = sn_clock_mono();
     sn_lock_req *grant = NULL;
     int rc;
@@ -503,6 +567,8 @@ int sn_node_lock(sn_node *n, sn_lock_op op, const char *name, uint64_t actor, co
                  const void *data, size_t len, double ms)
 {
     char home[SN_ROUTER_NODE_MAX];
+    if (closing(n))
+        return SN_ECLOSED;
     if (n->remote.lock_home && n->remote.lock_send &&
         n->remote.lock_home(n->remote.ud, name, home, sizeof home))
         return n->remote.lock_send(n->remote.ud, home, op, name, actor, cb, data, len, ms);
@@ -526,6 +592,8 @@ size_t sn_node_once_keys(sn_node *n)
 
 int sn_node_post(sn_node *n, uint64_t actor, sn_msg *m, int force)
 {
+    if (closing(n))
+        return SN_ECLOSED;
     sn_actor *a = sn_actors_grab(n->actors, actor);
     if (!a)
         return SN_ENOENT;
@@ -534,6 +602,10 @@ int sn_node_post(sn_node *n, uint64_t actor, sn_msg *m, int force)
     sn_loop_work(n->loop, 1);
     int rc = sn_mailbox_push(sn_actor_mailbox(a), m, force, &wake, &warn);
     if (rc != SN_OK) {
+        char why[320];
+        if (rc == SN_EFULL && sn_mailbox_full(sn_actor_mailbox(a), why, sizeof why))
+            sn_log_write(n->log, SN_LOG_WARN, sn_actor_name(a), "mailbox full, refusing "
+                         "messages: %s", why); /* every 10 s at most; each drop is counted */
         sn_loop_work(n->loop, -1);
         sn_actor_release(&a);
         return rc;
@@ -599,6 +671,8 @@ int sn_node_remote_send(sn_node *n, const char *node, int mode, const char *stag
 {
     if (!n->remote.send)
         return SN_ENOENT;
+    if (closing(n))
+        return SN_ECLOSED; /* main may have freed the cluster */
     return n->remote.send(n->remote.ud, node, mode, stage, m, payload, len);
 }
 
@@ -686,7 +760,7 @@ static void sum_actor(sn_actor *a, void *ud)
     if (!sn_actor_failed(a))
         e->actors++;
     e->depth += sn_mailbox_length(sn_actor_mailbox(a), NULL);
-    e->memory += sn_actor_memory(a);
+    e->memory += sn_actor_memory(a) + sn_mailbox_bytes(sn_actor_mailbox(a)); /* as the cap */
 }
 
 size_t sn_node_stage_sums(sn_node *n, sn_node_stage_sum **v)

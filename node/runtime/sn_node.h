@@ -64,10 +64,15 @@ void sn_node_attach(sn_node *n, const sn_node_remote *remote, int serve);
 
 /* sn_node_run: starts the actors, runs the loop until nothing can happen any more (no
  * queued message, no job, no timer), stops the workers and returns the process exit status:
- * 0, or 1 when the standalone script failed at top level. Main thread. */
+ * 0; 1 when the standalone script (or a preload file) failed at top level, or the actors
+ * could not be made (out of memory); 2 when a start-up value proved bad (an --actor file or
+ * the --preload folder cannot be read). Main thread. */
 int sn_node_run(sn_node *n);
-/* sn_node_stop: stops the watchdog and the workers (running tasks finish, queued ones are
- * dropped); after it no worker calls a hook. Idempotent. Main thread. */
+/* sn_node_stop: from now on new work is refused with SN_ECLOSED (posts, spawns, locks,
+ * remote sends; jobs and timers are dropped); arms the shutdown guard (--set shutdown: past
+ * it the process exits, logged); stops the watchdog and the workers (running tasks finish,
+ * queued ones are dropped), then closes every actor's VM while the rest still stands.
+ * After it no worker calls a hook. Idempotent. Main thread. */
 void sn_node_stop(sn_node *n);
 
 /* ---- for bindings and tasks; any thread ---- */
@@ -82,14 +87,16 @@ const char *sn_node_package(sn_node *n, int i);
 /* sn_node_next_id: a new number, unique in this node (handles, jobs). */
 uint64_t sn_node_next_id(sn_node *n);
 
-/* sn_node_submit: runs job on the pool (serialized by its key); consumes job. */
+/* sn_node_submit: runs job on the pool (serialized by its key); consumes job (destroyed
+ * unrun once the node is stopping). */
 void sn_node_submit(sn_node *n, sn_job *job);
 /* sn_node_job_ended: a run of job ended. rerun_ms > 0 runs it again after that many ms;
  * otherwise the job is destroyed. Consumes job. */
 void sn_node_job_ended(sn_node *n, sn_job *job, double rerun_ms);
 
 /* sn_node_post: queues m for actor id. SN_OK (m consumed), SN_ENOENT (no such actor),
- * SN_EFULL (mailbox full and not force), SN_ENOMEM: then the caller still owns m. */
+ * SN_EFULL (mailbox full and not force), SN_ECLOSED (the node is stopping), SN_ENOMEM: then
+ * the caller still owns m. */
 int sn_node_post(sn_node *n, uint64_t actor, sn_msg *m, int force);
 /* sn_node_msg_done: the worker running an actor finished one message. */
 void sn_node_msg_done(sn_node *n);
@@ -121,7 +128,8 @@ int sn_node_status_self(sn_node *n, char **json, size_t *len);
 
 /* ---- for the views (node/ops/sn_views.c); any thread ---- */
 
-/* Per stage: actors (not failed), queued messages and VM memory, summed over the actors. */
+/* Per stage: actors (not failed), queued messages, and memory (VM heap + queued message
+ * bytes, what the memory cap bounds), summed over the actors. */
 typedef struct sn_node_stage_sum {
     char stage[256];
     uint64_t actors, depth, memory;
@@ -143,7 +151,7 @@ sn_limits sn_node_limits(sn_node *n, const char *stage);
 /* sn_node_spawn: a new actor of stage on this node, running the file script, or (script
  * NULL) the snapshot payload[0..len) of a function and its arguments. Its state is made and
  * preloaded on the calling thread; its top level then runs on a worker. *id is its id.
- * SN_OK, or SN_ENOMEM / SN_ENOENT / SN_ELUA (logged). */
+ * SN_OK, or SN_ENOMEM / SN_ENOENT / SN_ELUA (logged), SN_ECLOSED (the node is stopping). */
 int sn_node_spawn(sn_node *n, const char *stage, const char *script, const void *payload,
                   size_t len, uint64_t *id);
 

@@ -33,8 +33,8 @@ static void note(route *r, int rc)
 {
     if (rc == SN_EFULL || r->fail == SN_EFULL)
         r->fail = SN_EFULL;
-    else if (rc == SN_ENOMEM)
-        r->fail = SN_ENOMEM;
+    else if (rc == SN_ENOMEM || rc == SN_ECLOSED)
+        r->fail = rc;
 }
 
 /* Queues the message for actor: the template itself when take (it is the last use), else
@@ -166,7 +166,9 @@ int sn_send_route(sn_node *n, const sn_send *s, size_t *queued)
         return SN_OK;
     const char *stage = s->stage && s->stage[0] ? s->stage : r.src;
     sn_stats_count(sn_node_stats(n), SN_COUNT_DROP, stage,
-                   r.fail == SN_EFULL ? "mailbox_full" : "no_route");
+                   r.fail == SN_EFULL     ? "mailbox_full"
+                   : r.fail == SN_ECLOSED ? "closed"
+                                          : "no_route");
     return r.fail;
 }
 

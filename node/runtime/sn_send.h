@@ -32,7 +32,8 @@ typedef struct sn_send {
  * never forced, a full one is skipped (round-robin tries the next instance). *queued: messages queued (a node reached by a
  * broadcast counts as its actors). SN_OK (*queued > 0), SN_EFULL (a mailbox or a peer queue
  * was full and nothing was queued), SN_ENOENT (no instance in scope took it: no route),
- * SN_ENOMEM. A failure is counted as a drop of the stage. Any thread. */
+ * SN_ECLOSED (the node is stopping), SN_ENOMEM. A failure is counted as a drop of the
+ * stage. Any thread. */
 int sn_send_route(sn_node *n, const sn_send *s, size_t *queued);
 
 /* sn_send_why: the text stage.signal and replies give for a failure rc of sn_send_route to

@@ -269,3 +269,38 @@ Test(sn_http, bad_addresses)
     cr_assert_eq(sn_http_split_hostport("::1:8080", host, sizeof host, &port), SN_EINVAL);
     cr_assert_eq(sn_http_split_hostport("host:", host, sizeof host, &port), SN_EINVAL);
 }
+
+/* issue 12: libmicrohttpd's timeout is for idleness: a client sending a header line now and
+ * then kept its slot forever (70 of them kept /metrics unreachable). Each request has a
+ * deadline, however actively the client trickles. */
+Test(sn_http, trickling_client_is_cut_at_the_request_deadline)
+{
+    int calls = 0;
+    sn_http_handlers h = {.metrics = render_metrics, .ud = &calls, .request_s = 1, .timeout_s = 30};
+    sn_http *srv = start(&h);
+    int slow = connect_to(sn_http_port(srv));
+    send(slow, "GET /metrics HTTP/1.1\r\n", 23, MSG_NOSIGNAL);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int closed = 0;
+    for (int i = 0; i < 40 && !closed; i++) { /* a header line every 100 ms, for 4 s */
+        usleep(100 * 1000);
+        if (send(slow, "X-Slow: 1\r\n", 11, MSG_NOSIGNAL) < 0) {
+            closed = 1;
+            break;
+        }
+        struct pollfd p = {.fd = slow, .events = POLLIN};
+        char c;
+        closed = poll(&p, 1, 0) == 1 && recv(slow, &c, 1, MSG_DONTWAIT) <= 0;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    cr_assert(closed, "the trickling client was not cut");
+    cr_assert(took >= 0.9 && took < 2.5, "cut after %.2f s (deadline 1 s)", took);
+    cr_assert_eq(calls, 0);
+    close(slow);
+    char *r = get(sn_http_port(srv), "GET", "/metrics");
+    cr_assert_eq(status_of(r), 200, "the server goes on");
+    free(r);
+    sn_http_destroy(&srv);
+}

@@ -4,6 +4,7 @@
 
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 static sn_msg *msg(int i)
@@ -22,7 +23,7 @@ static int value(sn_msg *m)
 
 Test(sn_mailbox, fifo_wake_and_yield)
 {
-    sn_mailbox *mb = sn_mailbox_new(10);
+    sn_mailbox *mb = sn_mailbox_new(10, (size_t)1 << 40);
     int wake;
     size_t warn;
     cr_assert_eq(sn_mailbox_push(mb, msg(1), 0, &wake, &warn), SN_OK);
@@ -46,7 +47,7 @@ Test(sn_mailbox, fifo_wake_and_yield)
 
 Test(sn_mailbox, cap_and_force)
 {
-    sn_mailbox *mb = sn_mailbox_new(2);
+    sn_mailbox *mb = sn_mailbox_new(2, (size_t)1 << 40);
     int wake;
     size_t warn;
     cr_assert_eq(sn_mailbox_push(mb, msg(1), 0, &wake, &warn), SN_OK);
@@ -61,7 +62,7 @@ Test(sn_mailbox, cap_and_force)
 
 Test(sn_mailbox, overload_warnings_double)
 {
-    sn_mailbox *mb = sn_mailbox_new(100000);
+    sn_mailbox *mb = sn_mailbox_new(100000, (size_t)1 << 40);
     int wake;
     size_t warn, warned[8];
     int nw = 0;
@@ -97,7 +98,7 @@ static void *produce(void *arg)
 
 Test(sn_mailbox, per_sender_fifo_under_concurrency)
 {
-    sn_mailbox *mb = sn_mailbox_new(1000000);
+    sn_mailbox *mb = sn_mailbox_new(1000000, (size_t)1 << 40);
     producer p[4];
     pthread_t t[4];
     for (int i = 0; i < 4; i++) {
@@ -116,5 +117,97 @@ Test(sn_mailbox, per_sender_fifo_under_concurrency)
         n++;
     }
     cr_assert_eq(n, 40000);
+    sn_mailbox_destroy(&mb);
+}
+
+/* issue 12: a new actor with mailbox=100 accepted 99 messages: its forced start message
+ * took a slot. A forced message is queued but takes no one's place. */
+Test(sn_mailbox, forced_messages_take_no_slot)
+{
+    sn_mailbox *mb = sn_mailbox_new(100, (size_t)1 << 40);
+    int wake;
+    size_t warn;
+    cr_assert_eq(sn_mailbox_push(mb, msg(0), 1, &wake, &warn), SN_OK); /* the start */
+    for (int i = 1; i <= 100; i++)
+        cr_assert_eq(sn_mailbox_push(mb, msg(i), 0, &wake, &warn), SN_OK, "message %d", i);
+    sn_msg *m = msg(101);
+    cr_assert_eq(sn_mailbox_push(mb, m, 0, &wake, &warn), SN_EFULL, "exactly at the bound");
+    sn_msg_destroy(&m);
+    cr_assert_eq(sn_mailbox_length(mb, NULL), 101);
+    m = sn_mailbox_pop(mb); /* the start leaves: still 100 counted, still full */
+    sn_msg_destroy(&m);
+    m = msg(102);
+    cr_assert_eq(sn_mailbox_push(mb, m, 0, &wake, &warn), SN_EFULL);
+    sn_msg *first = sn_mailbox_pop(mb); /* one counted message leaves: room for one */
+    cr_assert_eq(value(first), 1);
+    sn_msg_destroy(&first);
+    cr_assert_eq(sn_mailbox_push(mb, m, 0, &wake, &warn), SN_OK);
+    sn_mailbox_destroy(&mb);
+}
+
+static sn_msg *big(size_t len)
+{
+    char *data = calloc(1, len);
+    sn_msg *m = sn_msg_new(SN_MSG_SIGNAL, "x", NULL, NULL, data, len);
+    free(data);
+    cr_assert_not_null(m);
+    return m;
+}
+
+/* issue 12: mailboxes were bounded by count only (1,000 x 2 MiB frames: 1.88 GB). */
+Test(sn_mailbox, bounded_in_bytes)
+{
+    sn_msg *probe = big(1 << 20);
+    size_t one = probe->size;
+    sn_msg_destroy(&probe);
+    sn_mailbox *mb = sn_mailbox_new(1000, 3 * one);
+    int wake;
+    size_t warn;
+    char why[200];
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(sn_mailbox_push(mb, big(1 << 20), 0, &wake, &warn), SN_OK);
+    cr_assert_eq(sn_mailbox_bytes(mb), 3 * one);
+    sn_msg *m = big(1 << 20);
+    cr_assert_eq(sn_mailbox_push(mb, m, 0, &wake, &warn), SN_EFULL);
+    cr_assert_eq(sn_mailbox_full(mb, why, sizeof why), 1);
+    cr_assert(strstr(why, "mailbox_bytes=") && strstr(why, "1 refused"), "%s", why);
+    cr_assert_eq(sn_mailbox_push(mb, m, 0, &wake, &warn), SN_EFULL);
+    cr_assert_eq(sn_mailbox_full(mb, why, sizeof why), 0, "at most one report in 10 s");
+    sn_msg *small = msg(1);
+    cr_assert_eq(sn_mailbox_push(mb, small, 0, &wake, &warn), SN_EFULL, "no byte left");
+    sn_msg_destroy(&small);
+    cr_assert_eq(sn_mailbox_push(mb, m, 1, &wake, &warn), SN_OK, "force passes the bound");
+    for (int i = 0; i < 3; i++) {
+        sn_msg *p = sn_mailbox_pop(mb);
+        sn_msg_destroy(&p);
+    }
+    cr_assert_eq(sn_mailbox_bytes(mb), one);
+    cr_assert_eq(sn_mailbox_push(mb, big(1 << 20), 0, &wake, &warn), SN_OK,
+                 "the forced one counts toward memory, not toward mailbox_bytes");
+    sn_mailbox_destroy(&mb);
+}
+
+/* issue 12: queued messages escaped the memory cap (150 x 10 MiB to itself: 1.56 GB with a
+ * 10 MiB heap): heap + queued bytes stay within the cap. */
+Test(sn_mailbox, queued_bytes_count_toward_the_memory_cap)
+{
+    _Atomic size_t heap = 6u << 20;
+    sn_mailbox *mb = sn_mailbox_new(1000, (size_t)1 << 40);
+    sn_mailbox_govern(mb, &heap, 10u << 20);
+    int wake;
+    size_t warn;
+    char why[200];
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(sn_mailbox_push(mb, big(1 << 20), 0, &wake, &warn), SN_OK);
+    sn_msg *m = big(1 << 20);
+    cr_assert_eq(sn_mailbox_push(mb, m, 0, &wake, &warn), SN_EFULL, "6 MiB + 4 x (1 MiB+)");
+    cr_assert_eq(sn_mailbox_full(mb, why, sizeof why), 1);
+    cr_assert(strstr(why, "Lua heap") && strstr(why, "memory="), "%s", why);
+    heap = 1u << 20; /* the actor freed memory */
+    cr_assert_eq(sn_mailbox_push(mb, m, 0, &wake, &warn), SN_OK);
+    heap = 20u << 20; /* above the cap: nothing more, however small */
+    m = msg(1);
+    cr_assert_eq(sn_mailbox_push(mb, m, 0, &wake, &warn), SN_EFULL);
+    sn_msg_destroy(&m);
     sn_mailbox_destroy(&mb);
 }

@@ -69,6 +69,29 @@ Test(sn_opts, user_errors_name_the_culprit)
     cr_assert(strstr(err, "nothing to run"), "%s", err);
 }
 
+/* issue 12: --listen tcp://127.0.0.1:99999 bound a random port and advertised 99999. */
+Test(sn_opts, every_host_port_option_checks_its_port)
+{
+    sn_opts o;
+    char err[256];
+    const char *opts[] = {"--listen", "--advertise", "--join", "--http"};
+    const char *bad[] = {"127.0.0.1:99999", "127.0.0.1:0", "127.0.0.1:-1", "127.0.0.1:",
+                         "127.0.0.1:80x", "127.0.0.1"};
+    for (size_t i = 0; i < 4; i++) {
+        for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+            char v[64];
+            snprintf(v, sizeof v, "%s%s", i < 2 ? "tcp://" : "", bad[k]);
+            cr_assert_eq(PARSE(&o, err, (char *)opts[i], v, "x.lua"), SN_EINVAL, "%s %s", opts[i],
+                         v);
+            cr_assert(strstr(err, opts[i]) && strstr(err, "1 to 65535"), "%s", err);
+        }
+        char ok[64];
+        snprintf(ok, sizeof ok, "%s127.0.0.1:65535", i < 2 ? "tcp://" : "");
+        cr_assert_eq(PARSE(&o, err, (char *)opts[i], ok, "x.lua"), SN_OK, "%s", err);
+    }
+    cr_assert_eq(PARSE(&o, err, "--listen", "ipc:///tmp/sn.sock", "x.lua"), SN_OK, "%s", err);
+}
+
 Test(sn_opts, subcommands)
 {
     sn_opts o;
@@ -98,4 +121,16 @@ Test(sn_opts, once_keys_is_a_set_key)
     cr_assert_eq(o.once_keys, 3);
     cr_assert_eq(PARSE(&o, err, "--set", "once_keys=0", "x.lua"), SN_EINVAL);
     cr_assert(strstr(err, "once_keys"), "%s", err);
+}
+
+Test(sn_opts, shutdown_is_a_set_key)
+{
+    sn_opts o;
+    char err[256];
+    cr_assert_eq(PARSE(&o, err, "x.lua"), SN_OK);
+    cr_assert_eq(o.shutdown_ms, 10000, "the default");
+    cr_assert_eq(PARSE(&o, err, "--set", "shutdown=2500", "x.lua"), SN_OK, "%s", err);
+    cr_assert_eq(o.shutdown_ms, 2500);
+    cr_assert_eq(PARSE(&o, err, "--set", "shutdown=0", "x.lua"), SN_EINVAL);
+    cr_assert(strstr(err, "shutdown must be a number from 100"), "%s", err);
 }

@@ -106,7 +106,7 @@ static void setup(void)
     opts.preload = "preload";
     opts.threads = 1;
     opts.name = "here";
-    opts.stage.item[0] = "full:mailbox=2";
+    opts.stage.item[0] = "full:mailbox=1";
     opts.stage.n = 1;
     node = sn_node_new(&opts, log_, &no_vm);
     cr_assert_not_null(node);
@@ -197,7 +197,7 @@ Test(sn_send, broadcast_has_no_fixed_cap_on_nodes)
 
 Test(sn_send, full_mailbox_is_skipped_then_reported)
 {
-    uint64_t a = spawn("full"); /* mailbox=2: the start message and one more */
+    uint64_t a = spawn("full"); /* mailbox=1: one message (the start takes no slot) */
     size_t queued = 0;
     cr_assert_eq(send_to("full", SN_SCOPE_ALL, 0, &queued), SN_OK);
     cr_assert_eq(depth(a), 1);
@@ -300,4 +300,26 @@ Test(sn_send, frames_from_other_nodes_stay_local)
     w.dst.stage = "nobody";
     cr_assert_eq(sn_node_deliver(node, &w, 1), SN_ENOENT);
     cr_assert_eq(remote.n, 0);
+}
+
+/* issue 12: at shutdown a finalizer's stage.signal reached a freed scheduler (and its
+ * remote sends a freed cluster). Once the node stops, new work is refused with SN_ECLOSED
+ * and counted, and nothing reaches the remote hook. */
+Test(sn_send, a_stopping_node_refuses_new_work)
+{
+    uint64_t a = spawn("s");
+    cr_assert_eq(sn_router_set_remote(sn_node_router(node), "peer1", "s", 1), SN_OK);
+    sn_node_stop(node);
+    size_t queued = 9;
+    cr_assert_eq(send_to("s", SN_SCOPE_ALL, 1, &queued), SN_ECLOSED);
+    cr_assert_eq(queued, 0);
+    cr_assert_eq(remote.n, 0, "no remote send once stopping");
+    sn_msg *m = template("x", "data");
+    cr_assert_eq(sn_node_post(node, a, m, 1), SN_ECLOSED, "even forced");
+    sn_msg_destroy(&m);
+    uint64_t id;
+    cr_assert_eq(sn_node_spawn(node, "s", "x.lua", NULL, 0, &id), SN_ECLOSED);
+    cr_assert_eq(sn_node_lock(node, SN_LOCK_ACQUIRE, "L", a, "got", NULL, 0, 0), SN_ECLOSED);
+    char why[64];
+    cr_assert_str_eq(sn_send_why(SN_ECLOSED, "s", why, sizeof why), "node down");
 }
