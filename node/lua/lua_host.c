@@ -1,6 +1,7 @@
 /* lua_host: what every binding shares: the host record of a state, and the one way Lua is
  * called (with a traceback handler and the governor's budget, errors logged as one record). */
 #include "lua_host.h"
+#include "lua_guard.h"
 #include "sn_clock.h"
 #include "sn_error.h"
 #include "sn_node.h"
@@ -114,7 +115,7 @@ int sn_lua_pcall(lua_State *L, int nargs, int nresults, const char *activity)
 
 int sn_lua_run_file(lua_State *L, const char *path)
 {
-    int status = luaL_loadfile(L, path);
+    int status = sn_guard_loadfile(L, path); /* a script may name the file (stage.spawn) */
     if (status != LUA_OK) {
         sn_lua_host *host = sn_lua_host_of(L);
         sn_log_write(host->log, SN_LOG_ERROR, host->who, "%s", lua_tostring(L, -1));
