@@ -22,11 +22,12 @@ sn_lua_host *sn_lua_host_of(lua_State *L)
 
 enum { HOOK_EVERY = 100000 }; /* instructions between budget checks */
 
-/* The count hook: past the budget, the entry fails, and stays failing (the hook then runs
- * every instruction), so a pcall in the script cannot swallow it and loop on. */
-static void budget_hook(lua_State *L, lua_Debug *ar)
+static void budget_hook(lua_State *L, lua_Debug *ar);
+
+/* Past the budget, the entry fails, and stays failing (the hook then runs every
+ * instruction), so a pcall in the script cannot swallow it and loop on. */
+void sn_lua_budget_check(lua_State *L)
 {
-    (void)ar;
     sn_lua_host *host = sn_lua_host_of(L);
     if (!host->over_budget) {
         if (host->budget <= 0)
@@ -43,6 +44,13 @@ static void budget_hook(lua_State *L, lua_Debug *ar)
     snprintf(msg, sizeof msg, "budget exceeded in %s of actor %s (%g s of CPU)",
              host->activity, host->who, host->budget);
     luaL_error(L, "%s", msg);
+}
+
+/* The count hook. */
+static void budget_hook(lua_State *L, lua_Debug *ar)
+{
+    (void)ar;
+    sn_lua_budget_check(L);
 }
 
 void sn_lua_govern(lua_State *L)
