@@ -148,6 +148,54 @@ static int guard_setmetatable(lua_State *L)
     return lua_gettop(L);
 }
 
+/* The upvalues of C functions are the guards' originals (the unguarded load,
+ * setmetatable, string.find): debug.getupvalue and setupvalue see none, as for a C
+ * function without upvalues; Lua functions are served as usual. Upvalue 1: the original. */
+static int guard_upvalue(lua_State *L)
+{
+    if (lua_iscfunction(L, 1))
+        return 0;
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+/* debug.upvalueid and upvaluejoin: refused on C functions (see guard_upvalue). */
+static int guard_upvalue_ref(lua_State *L)
+{
+    luaL_argcheck(L, !lua_iscfunction(L, 1), 1, "a Lua function expected");
+    if (lua_gettop(L) >= 3)
+        luaL_argcheck(L, !lua_iscfunction(L, 3), 3, "a Lua function expected");
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+/* The registry holds the node's own state (a worker's is shared by every actor's jobs):
+ * the guards' originals, the saved library, timers, the sandbox. */
+static int guard_getregistry(lua_State *L)
+{
+    return luaL_error(L, "debug.getregistry: the registry is the node's (docs/governor.md)");
+}
+
+/* debug.getmetatable honours a locked metatable (files: see lock_file_metatable). */
+static int guard_getmetatable(lua_State *L)
+{
+    luaL_checkany(L, 1);
+    if (!lua_getmetatable(L, 1)) {
+        lua_pushnil(L);
+        return 1;
+    }
+    if (luaL_getmetatable(L, LUA_FILEHANDLE) == LUA_TTABLE && lua_rawequal(L, -1, -2)) {
+        lua_pushliteral(L, LUA_FILEHANDLE);
+        return 1;
+    }
+    lua_pop(L, 1);
+    return 1;
+}
+
 /* Replaces t[name] (t at index t) by f, with the old value as f's upvalue. */
 static void wrap(lua_State *L, int t, const char *name, lua_CFunction f)
 {
@@ -191,6 +239,14 @@ void sn_guard_open(lua_State *L)
         lua_getfield(L, d, "setmetatable");
         lua_pushcclosure(L, guard_setmetatable, 1);
         lua_setfield(L, d, "setmetatable");
+        wrap(L, d, "getupvalue", guard_upvalue);
+        wrap(L, d, "setupvalue", guard_upvalue);
+        wrap(L, d, "upvalueid", guard_upvalue_ref);
+        wrap(L, d, "upvaluejoin", guard_upvalue_ref);
+        lua_pushcfunction(L, guard_getregistry);
+        lua_setfield(L, d, "getregistry");
+        lua_pushcfunction(L, guard_getmetatable);
+        lua_setfield(L, d, "getmetatable");
     }
     if (lua_getfield(L, g, "package") == LUA_TTABLE &&
         lua_getfield(L, -1, "searchers") == LUA_TTABLE) {
