@@ -15,17 +15,22 @@ static const char *const LIBS[] = {"string", "table", "math",  "os",     "io",
                                    "coroutine", "utf8", "debug", "package", "stage",
                                    "thread", "process", NULL};
 
-/* Pushes a shallow raw copy of the table at idx. */
+/* Pushes a shallow raw copy of the table at idx, with its number of fields under the
+ * light userdata key &K_SAVED. */
 static void push_copy(lua_State *L, int idx)
 {
     idx = lua_absindex(L, idx);
     lua_newtable(L);
+    lua_Integer n = 0;
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         lua_pushvalue(L, -2);
         lua_insert(L, -2);
         lua_rawset(L, -4);
+        n++;
     }
+    lua_pushinteger(L, n);
+    lua_rawsetp(L, -2, &K_SAVED);
 }
 
 /* Appends {t, copy of t, mt or false, copy of mt or false} for the table at idx to the
@@ -80,14 +85,20 @@ int sn_restore_save(lua_State *L)
     return lua_pcall(L, 0, 0, 0);
 }
 
-/* Makes the table at t equal, field by field, to the copy at c. */
+/* Makes the table at t equal, field by field, to the copy at c. One pass over t in the
+ * usual case (nothing changed): the second, for removed fields, runs only when the first
+ * found a difference or fewer fields than saved. */
 static void restore_fields(lua_State *L, int t, int c)
 {
+    lua_Integer n = 0;
+    int changed = 0;
     lua_pushnil(L);
     while (lua_next(L, t)) { /* changed or added fields */
+        n++;
         lua_pushvalue(L, -2);
         lua_rawget(L, c);
         if (!lua_rawequal(L, -1, -2)) {
+            changed = 1;
             lua_pushvalue(L, -3);
             lua_insert(L, -2);
             lua_rawset(L, t); /* assigning an existing field (or nil) keeps next valid */
@@ -96,8 +107,17 @@ static void restore_fields(lua_State *L, int t, int c)
             lua_pop(L, 2);
         }
     }
+    lua_rawgetp(L, c, &K_SAVED);
+    int same = !changed && lua_tointeger(L, -1) == n;
+    lua_pop(L, 1);
+    if (same)
+        return;
     lua_pushnil(L);
     while (lua_next(L, c)) { /* removed fields */
+        if (lua_type(L, -2) == LUA_TLIGHTUSERDATA && lua_touserdata(L, -2) == &K_SAVED) {
+            lua_pop(L, 1); /* the count, not a field */
+            continue;
+        }
         lua_pushvalue(L, -2);
         if (lua_rawget(L, t) == LUA_TNIL) {
             lua_pop(L, 1);
