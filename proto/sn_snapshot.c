@@ -944,6 +944,12 @@ static int dec_table_mt(dec *d, uint64_t n, int depth)
         return rc;
     if (!lua_istable(d->L, -1))
         return dec_fail(d, SN_EPROTO, "metatable is not a table");
+    /* A finalizer runs with hooks off, out of every budget (docs/governor.md, Finalizers) */
+    lua_pushliteral(d->L, "__gc");
+    int gc = lua_rawget(d->L, -2) != LUA_TNIL;
+    lua_pop(d->L, 1);
+    if (gc)
+        return dec_fail(d, SN_EPROTO, "metatable with __gc refused");
     lua_setmetatable(d->L, -2);
     return SN_OK;
 }

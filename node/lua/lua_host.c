@@ -1,6 +1,7 @@
 /* lua_host: what every binding shares: the host record of a state, and the one way Lua is
  * called (with a traceback handler and the governor's budget, errors logged as one record). */
 #include "lua_host.h"
+#include "lua_guard.h"
 #include "sn_clock.h"
 #include "sn_error.h"
 #include "sn_node.h"
@@ -21,11 +22,12 @@ sn_lua_host *sn_lua_host_of(lua_State *L)
 
 enum { HOOK_EVERY = 100000 }; /* instructions between budget checks */
 
-/* The count hook: past the budget, the entry fails, and stays failing (the hook then runs
- * every instruction), so a pcall in the script cannot swallow it and loop on. */
-static void budget_hook(lua_State *L, lua_Debug *ar)
+static void budget_hook(lua_State *L, lua_Debug *ar);
+
+/* Past the budget, the entry fails, and stays failing (the hook then runs every
+ * instruction), so a pcall in the script cannot swallow it and loop on. */
+void sn_lua_budget_check(lua_State *L)
 {
-    (void)ar;
     sn_lua_host *host = sn_lua_host_of(L);
     if (!host->over_budget) {
         if (host->budget <= 0)
@@ -42,6 +44,13 @@ static void budget_hook(lua_State *L, lua_Debug *ar)
     snprintf(msg, sizeof msg, "budget exceeded in %s of actor %s (%g s of CPU)",
              host->activity, host->who, host->budget);
     luaL_error(L, "%s", msg);
+}
+
+/* The count hook. */
+static void budget_hook(lua_State *L, lua_Debug *ar)
+{
+    (void)ar;
+    sn_lua_budget_check(L);
 }
 
 void sn_lua_govern(lua_State *L)
@@ -114,7 +123,7 @@ int sn_lua_pcall(lua_State *L, int nargs, int nresults, const char *activity)
 
 int sn_lua_run_file(lua_State *L, const char *path)
 {
-    int status = luaL_loadfile(L, path);
+    int status = sn_guard_loadfile(L, path); /* a script may name the file (stage.spawn) */
     if (status != LUA_OK) {
         sn_lua_host *host = sn_lua_host_of(L);
         sn_log_write(host->log, SN_LOG_ERROR, host->who, "%s", lua_tostring(L, -1));

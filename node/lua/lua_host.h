@@ -77,6 +77,10 @@ int sn_lua_run_file(lua_State *L, const char *path);
  * when it is the default one (must_exist = 0). Stops at the first failing file. */
 int sn_lua_run_preload(lua_State *L, const char *dir, int must_exist);
 
+/* sn_lua_budget_check: for C code that runs long inside one entry (the pattern matcher):
+ * raises the budget error once the entry has used its CPU budget, else returns. */
+void sn_lua_budget_check(lua_State *L);
+
 /* sn_lua_govern: installs the budget hook (every 100,000 instructions) on L. */
 void sn_lua_govern(lua_State *L);
 

@@ -2,6 +2,7 @@
  * (info.position is the folder's index, from 1); its chunk runs in the state's base env and
  * its first result is cached with the file's size and mtime. */
 #include "lua_load.h"
+#include "lua_guard.h"
 #include "lua_sandbox.h"
 #include "lua_host.h"
 #include "sn_node.h"
@@ -72,7 +73,7 @@ static void load_spec(lua_State *L, const char *spec, int reload)
     }
     if (!cached) {
         lua_pop(L, 1);
-        if (luaL_loadfile(L, path) != LUA_OK)
+        if (sn_guard_loadfile(L, path) != LUA_OK)
             lua_error(L);
         sn_sandbox_push_base(L); /* the chunk's globals are the state's */
         lua_setupvalue(L, -2, 1);

@@ -11,6 +11,7 @@
 #include "sn_snapshot.h"
 
 #include <lauxlib.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -115,13 +116,25 @@ static int stage_mailbox(lua_State *L)
     return 2;
 }
 
+/* stage.exit(): stops the node in order, as SIGTERM does (STAGE's stage.exit signals its
+ * process group to quit). The caller goes on; every actor finishes the message it is on, no
+ * new one starts, and the node exits 0. Arguments are ignored, as in STAGE. */
+static int stage_exit(lua_State *L)
+{
+    sn_lua_host *host = sn_lua_host_of(L);
+    sn_log_write(host->log, SN_LOG_WARN, host->who, "stage.exit: stopping the node");
+    if (kill(getpid(), SIGTERM) != 0) /* to the process: any thread that takes it wakes the loop */
+        return luaL_error(L, "stage.exit: cannot signal the node");
+    return 0;
+}
+
 void sn_stage_open(lua_State *L)
 {
     static const luaL_Reg fns[] = {
         {"submit", stage_submit},   {"waitfor", sn_waitfor_lua}, {"signal", sn_signal_lua},
         {"addtask", sn_lua_timer_lua}, {"once", stage_once},      {"load", sn_load_lua},
         {"require", sn_require_lua}, {"call", sn_call_lua},      {"spawn", stage_spawn},
-        {"mailbox", stage_mailbox},
+        {"mailbox", stage_mailbox}, {"exit", stage_exit},
         {NULL, NULL},
     };
     sn_waitfor_open(L);

@@ -1,6 +1,8 @@
 /* lua_state: the one place a stage-node lua_State is made: standard libraries, print, the
  * process/thread/stage tables, the sandbox, the governor's allocator and hook. */
 #include "lua_state.h"
+#include "lua_guard.h"
+#include "lua_pattern.h"
 #include "lua_sandbox.h"
 #include "lua_shared.h"
 #include "lua_stage.h"
@@ -77,6 +79,8 @@ static int setup(lua_State *L)
 {
     sn_lua_host *host = lua_touserdata(L, 1);
     luaL_openlibs(L);
+    sn_guard_open(L);
+    sn_pattern_open(L);
     lua_register(L, "print", l_print);
     open_process(L, host);
     sn_thread_open(L);

@@ -35,8 +35,11 @@ int sn_lua_timer_lua(lua_State *L)
         lua_Integer id = task_id(L, 1);
         lua_rawgetp(L, LUA_REGISTRYINDEX, &K_TASKS);
         lua_pushinteger(L, id);
+        if (lua_rawget(L, -2) == LUA_TNIL) /* not armed by this actor: not ours to cancel */
+            return 0;
+        lua_pushinteger(L, id);
         lua_pushnil(L);
-        lua_rawset(L, -3);
+        lua_rawset(L, -4);
         sn_node_timer_cancel(host->node, (uint64_t)id);
         return 0;
     }

@@ -2,6 +2,7 @@
  * results and the submitter's starred names, and whatever it writes is gone with the env. */
 #include "lua_worker.h"
 #include "sn_clock.h"
+#include "lua_restore.h"
 #include "lua_sandbox.h"
 #include "lua_shared.h"
 #include "lua_state.h"
@@ -100,8 +101,12 @@ void *sn_lua_worker_init(void *ud, const sn_vm_worker *conf)
     w->L = sn_lua_new(&w->host);
     if (w->L && sn_lua_run_preload(w->L, conf->preload, conf->preload_required) == SN_OK) {
         lua_pushcfunction(w->L, seal);
-        if (sn_lua_pcall(w->L, 0, 0, "worker setup") == SN_OK)
-            return w;
+        if (sn_lua_pcall(w->L, 0, 0, "worker setup") == SN_OK) {
+            if (sn_restore_save(w->L) == LUA_OK)
+                return w;
+            sn_log_write(conf->log, SN_LOG_ERROR, w->who, "worker setup: %s",
+                         lua_tostring(w->L, -1));
+        }
     }
     if (w->L)
         lua_close(w->L);
@@ -203,6 +208,11 @@ void sn_lua_worker_run_job(sn_task *t, void *worker)
     }
     lua_settop(L, 0);
     sn_sandbox_job_end(L);
+    if (sn_restore_apply(L) != LUA_OK) { /* out of memory: the next job may see this one's */
+        sn_log_write(w->host.log, SN_LOG_ERROR, w->who, "cannot restore the library after a "
+                     "job: %s", lua_tostring(L, -1));
+        lua_pop(L, 1);
+    }
     sn_starred_forget(L);
     w->host.job = NULL;
     w->host.actor = 0;

@@ -392,6 +392,25 @@ Test(snapshot, metatables_shared)
     roundtrip_eq("local mt = {} return setmetatable({1, 2}, mt), setmetatable({a = 1}, mt)");
 }
 
+/* A finalizer runs with hooks off, out of every budget: the decoder never sets a metatable
+ * with __gc, trusted sender or not (docs/governor.md, Finalizers). */
+Test(snapshot, metatable_with_gc_refused)
+{
+    lua_State *A = new_state(), *B = new_state();
+    sn_buf buf;
+    sn_buf_init(&buf);
+    int n = eval(A, "return {x = setmetatable({}, {__gc = function () end})}");
+    sn_snapshot_opts o;
+    sn_snapshot_opts_init(&o);
+    char err[256] = "";
+    cr_assert_eq(sn_snapshot_encode(A, -n, n, &o, &buf, err, sizeof err), SN_OK, "%s", err);
+    cr_assert_eq(decode_bytes(B, buf.data, buf.len, 1, err, sizeof err), SN_EPROTO);
+    cr_assert(strstr(err, "metatable with __gc refused"), "%s", err);
+    sn_buf_fini(&buf);
+    lua_close(A);
+    lua_close(B);
+}
+
 Test(snapshot, append_and_count)
 {
     lua_State *A = new_state(), *B = new_state();

@@ -1,0 +1,15 @@
+-- Scripts cannot load bytecode (Lua 5.3 has no verifier: loading bytecode is running it).
+local code = string.dump(function () return "ran bytecode" end)
+print(load(code))
+print(load(code, "x", "b"))
+print(load(code, "x", "bt"))
+print(load("return 'text ok'", "x", "t")())
+print(load("return 'default ok'")())
+local parts = {code}
+print(load(function () return table.remove(parts) end))
+local f = os.tmpname()
+local h = io.open(f, "wb") h:write(code) h:close()
+print(loadfile(f))
+print(pcall(dofile, f))
+os.remove(f)
+print(type(loadstring))
