@@ -29,7 +29,7 @@ static void reword_binary(lua_State *L)
     }
 }
 
-int sn_guard_loadfile(lua_State *L, const char *path)
+int sn_lua_guard_loadfile(lua_State *L, const char *path)
 {
     int status = luaL_loadfilex(L, path, "t");
     if (status != LUA_OK)
@@ -83,7 +83,7 @@ static int guard_dofile(lua_State *L)
 {
     const char *path = luaL_optstring(L, 1, NULL);
     lua_settop(L, 1);
-    if (sn_guard_loadfile(L, path) != LUA_OK)
+    if (sn_lua_guard_loadfile(L, path) != LUA_OK)
         return lua_error(L);
     lua_callk(L, 0, LUA_MULTRET, 0, dofile_cont);
     return dofile_cont(L, 0, 0);
@@ -107,7 +107,7 @@ static int guard_searcher(lua_State *L)
     }
     lua_pop(L, 1);
     const char *path = lua_tostring(L, -1);
-    if (sn_guard_loadfile(L, path) != LUA_OK)
+    if (sn_lua_guard_loadfile(L, path) != LUA_OK)
         return luaL_error(L, "error loading module '%s' from file '%s':\n\t%s", name, path,
                           lua_tostring(L, -1));
     lua_pushstring(L, path);
@@ -216,7 +216,7 @@ static void lock_file_metatable(lua_State *L)
     lua_pop(L, 1);
 }
 
-void sn_guard_open(lua_State *L)
+void sn_lua_guard_open(lua_State *L)
 {
     int top = lua_gettop(L);
     lua_pushglobaltable(L);

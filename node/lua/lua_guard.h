@@ -8,15 +8,15 @@
 /* The message every refused binary chunk gets (load, loadfile, dofile, require). */
 #define SN_GUARD_BINARY "binary chunks are refused in scripts (text only)"
 
-/* sn_guard_open: replaces, in L's standard library: os.exit (an error naming stage.exit),
+/* sn_lua_guard_open: replaces, in L's standard library: os.exit (an error naming stage.exit),
  * load/loadfile/dofile and the Lua searcher of require (text chunks only), debug.sethook
  * (refused) and debug.gethook (never shows the governor's hook), setmetatable and
  * debug.setmetatable (a metatable with __gc is refused), and locks the metatable of files.
  * After luaL_openlibs, before the sandbox. Raises on out of memory. */
-void sn_guard_open(lua_State *L);
+void sn_lua_guard_open(lua_State *L);
 
-/* sn_guard_loadfile: luaL_loadfilex in text mode, the refusal of a binary chunk worded as
+/* sn_lua_guard_loadfile: luaL_loadfilex in text mode, the refusal of a binary chunk worded as
  * SN_GUARD_BINARY. Same results as luaL_loadfilex. */
-int sn_guard_loadfile(lua_State *L, const char *path);
+int sn_lua_guard_loadfile(lua_State *L, const char *path);
 
 #endif

@@ -123,7 +123,7 @@ int sn_lua_pcall(lua_State *L, int nargs, int nresults, const char *activity)
 
 int sn_lua_run_file(lua_State *L, const char *path)
 {
-    int status = sn_guard_loadfile(L, path); /* a script may name the file (stage.spawn) */
+    int status = sn_lua_guard_loadfile(L, path); /* a script may name the file (stage.spawn) */
     if (status != LUA_OK) {
         sn_lua_host *host = sn_lua_host_of(L);
         sn_log_write(host->log, SN_LOG_ERROR, host->who, "%s", lua_tostring(L, -1));

@@ -73,7 +73,7 @@ static void load_spec(lua_State *L, const char *spec, int reload)
     }
     if (!cached) {
         lua_pop(L, 1);
-        if (sn_guard_loadfile(L, path) != LUA_OK)
+        if (sn_lua_guard_loadfile(L, path) != LUA_OK)
             lua_error(L);
         sn_sandbox_push_base(L); /* the chunk's globals are the state's */
         lua_setupvalue(L, -2, 1);

@@ -11,7 +11,6 @@
 #include "sn_snapshot.h"
 
 #include <lauxlib.h>
-#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -123,8 +122,10 @@ static int stage_exit(lua_State *L)
 {
     sn_lua_host *host = sn_lua_host_of(L);
     sn_log_write(host->log, SN_LOG_WARN, host->who, "stage.exit: stopping the node");
-    if (kill(getpid(), SIGTERM) != 0) /* to the process: any thread that takes it wakes the loop */
-        return luaL_error(L, "stage.exit: cannot signal the node");
+    if (!host->node)
+        return luaL_error(L, "stage.exit: this state belongs to no node");
+    if (sn_node_exit(host->node) != SN_OK)
+        return luaL_error(L, "stage.exit: %s", sn_strerror(SN_ENOMEM));
     return 0;
 }
 

@@ -79,7 +79,7 @@ static int setup(lua_State *L)
 {
     sn_lua_host *host = lua_touserdata(L, 1);
     luaL_openlibs(L);
-    sn_guard_open(L);
+    sn_lua_guard_open(L);
     sn_pattern_open(L);
     lua_register(L, "print", l_print);
     open_process(L, host);

@@ -630,6 +630,28 @@ void sn_node_reschedule(sn_node *n, sn_task *t)
     sn_sched_push(n->sched, t);
 }
 
+/* stage.exit on the loop thread: leave the cluster as SIGTERM would, then stop. */
+static void run_exit_cmd(sn_loop_cmd *c)
+{
+    sn_node *n = ((locks_cmd *)c)->node;
+    free(c);
+    if (n->remote.leave)
+        n->remote.leave(n->remote.ud);
+    sn_loop_stop(n->loop);
+}
+
+int sn_node_exit(sn_node *n)
+{
+    locks_cmd *c = calloc(1, sizeof *c);
+    if (!c)
+        return SN_ENOMEM;
+    c->cmd.run = run_exit_cmd;
+    c->cmd.drop = drop_cmd;
+    c->node = n;
+    sn_loop_send(n->loop, &c->cmd);
+    return SN_OK;
+}
+
 int sn_node_actor_failed(sn_node *n, uint64_t actor, const char *stage)
 {
     if (actor == n->main_actor) { /* a standalone script failed: the node exits 1 */

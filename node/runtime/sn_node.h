@@ -74,6 +74,9 @@ int sn_node_run(sn_node *n);
  * queued ones are dropped), then closes every actor's VM while the rest still stands.
  * After it no worker calls a hook. Idempotent. Main thread. */
 void sn_node_stop(sn_node *n);
+/* sn_node_exit: stage.exit: the node leaves its cluster (as on SIGTERM) and stops in order,
+ * exit status 0 unless something failed before. SN_OK or SN_ENOMEM. Any thread. */
+int sn_node_exit(sn_node *n);
 
 /* ---- for bindings and tasks; any thread ---- */
 
