@@ -130,6 +130,9 @@ int sn_members_forgotten(sn_members *ms, const char *name, uint64_t inc);
 int sn_members_choose(sn_members *ms, size_t k);
 /* sn_members_probing: what the last sn_members_choose returned. */
 int sn_members_probing(const sn_members *ms);
+/* sn_members_probes: what sn_members_choose(ms, k) would return now: 1 when k > 0 and more
+ * than k members are not left. A node that just joined knows that before its next period. */
+int sn_members_probes(const sn_members *ms, size_t k);
 /* sn_members_probed: we sent m a heartbeat at now (it should answer). Loop thread. */
 void sn_members_probed(sn_members *ms, sn_member *m, double now);
 /* sn_members_hearsay: gossip says m (same incarnation) is in state st at version. A higher
