@@ -390,7 +390,6 @@ static void handle_heartbeat(sn_cluster *c, const sn_wire_heartbeat *hb, double 
         ack.u.heartbeat.digest = sn_members_digest(c->ms, c->inc, c->version);
         ack.u.heartbeat.registry_version = c->registry_version;
         sn_link_send(c->link, conn_for(c, m, SN_WIRE_HEARTBEAT), &ack);
-        m->sent_at = now;
     }
 }
 

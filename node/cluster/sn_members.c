@@ -247,7 +247,6 @@ void sn_members_probed(sn_members *ms, sn_member *m, double now)
     (void)ms;
     if (!m->probe_at)
         m->probe_at = now;
-    m->sent_at = now;
 }
 
 static int rank(sn_member_state s)

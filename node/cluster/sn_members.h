@@ -43,7 +43,6 @@ typedef struct sn_member {
     double state_at;               /* when it entered its state */
     uint64_t version;              /* its state's version (SWIM): higher wins, same incarnation */
     double probe_at;               /* our first probe it has not answered yet, 0 = none */
-    double sent_at;                /* when we last sent it a heartbeat */
     int target;                    /* probed in this period */
     sn_conn *data, *ctl;           /* MESSAGE/REPLY/LOCK frames; everything else */
     uint64_t seq_out;              /* per pair: the last sequence number sent to it */
