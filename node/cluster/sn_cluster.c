@@ -378,8 +378,11 @@ static void handle_heartbeat(sn_cluster *c, const sn_wire_heartbeat *hb, double 
     alive(c, m, now);
     if (hb->registry_version > m->registry_version && !sn_members_probing(c->ms))
         atomic_store(&c->registry_dirty, 1);
-    if (sn_members_probing(c->ms) && now - m->sent_at > c->o->heartbeat_ms / 2000.0) {
-        /* probed by a member we are not probing ourselves: answer, so it hears us */
+    if (hb->counter && sn_members_probes(c->ms, (size_t)c->o->probe)) {
+        /* probed (an answer carries counter 0 and is not answered): answer every probe, even
+         * right after our own heartbeat to it (which may have reached it before it probed,
+         * and left its probe unanswered until our next probe of it, past `suspect`), and
+         * even before our first period with this many members (a node that just joined) */
         sn_wire_frame ack;
         sn_wire_frame_init(&ack, SN_WIRE_HEARTBEAT);
         ack.u.heartbeat.node = c->name;
@@ -387,7 +390,6 @@ static void handle_heartbeat(sn_cluster *c, const sn_wire_heartbeat *hb, double 
         ack.u.heartbeat.digest = sn_members_digest(c->ms, c->inc, c->version);
         ack.u.heartbeat.registry_version = c->registry_version;
         sn_link_send(c->link, conn_for(c, m, SN_WIRE_HEARTBEAT), &ack);
-        m->sent_at = now;
     }
 }
 

@@ -213,7 +213,7 @@ int sn_members_choose(sn_members *ms, size_t k)
     size_t live = 0;
     for (sn_member *m = ms->list; m; m = m->next)
         live += m->state != SN_MEMBER_LEFT;
-    ms->probing = k > 0 && live > k;
+    ms->probing = sn_members_probes(ms, k);
     size_t i = 0, from = live ? ms->cursor % live : 0;
     for (sn_member *m = ms->list; m; m = m->next) {
         if (m->state == SN_MEMBER_LEFT) {
@@ -234,12 +234,19 @@ int sn_members_probing(const sn_members *ms)
     return ms->probing;
 }
 
+int sn_members_probes(const sn_members *ms, size_t k)
+{
+    size_t live = 0;
+    for (const sn_member *m = ms->list; m; m = m->next)
+        live += m->state != SN_MEMBER_LEFT;
+    return k > 0 && live > k;
+}
+
 void sn_members_probed(sn_members *ms, sn_member *m, double now)
 {
     (void)ms;
     if (!m->probe_at)
         m->probe_at = now;
-    m->sent_at = now;
 }
 
 static int rank(sn_member_state s)

@@ -43,7 +43,6 @@ typedef struct sn_member {
     double state_at;               /* when it entered its state */
     uint64_t version;              /* its state's version (SWIM): higher wins, same incarnation */
     double probe_at;               /* our first probe it has not answered yet, 0 = none */
-    double sent_at;                /* when we last sent it a heartbeat */
     int target;                    /* probed in this period */
     sn_conn *data, *ctl;           /* MESSAGE/REPLY/LOCK frames; everything else */
     uint64_t seq_out;              /* per pair: the last sequence number sent to it */
@@ -130,6 +129,9 @@ int sn_members_forgotten(sn_members *ms, const char *name, uint64_t inc);
 int sn_members_choose(sn_members *ms, size_t k);
 /* sn_members_probing: what the last sn_members_choose returned. */
 int sn_members_probing(const sn_members *ms);
+/* sn_members_probes: what sn_members_choose(ms, k) would return now: 1 when k > 0 and more
+ * than k members are not left. A node that just joined knows that before its next period. */
+int sn_members_probes(const sn_members *ms, size_t k);
 /* sn_members_probed: we sent m a heartbeat at now (it should answer). Loop thread. */
 void sn_members_probed(sn_members *ms, sn_member *m, double now);
 /* sn_members_hearsay: gossip says m (same incarnation) is in state st at version. A higher

@@ -2,9 +2,13 @@
 
 Thirty nodes (`--threads 1`, one actor each) all join through the first; under ASan a
 WELCOME that lists every member must encode without overflowing its buffer. All converge,
+stay idle for a while without any node suspecting another (30 members probe 8 per period:
+a probe that crossed the probed member's own heartbeat went unanswered and made it suspect),
 a broadcast reaches all 30 instances once, a node killed with -9 is seen down by every
-other, and a node that joins last sees everyone."""
+other, one stopped with SIGSTOP too (and alive again once continued), and a node that joins
+last sees everyone."""
 import collections
+import re
 import time
 
 from harness import check, fail, timeout, wait_until
@@ -12,7 +16,12 @@ from harness import check, fail, timeout, wait_until
 N = 30
 # Slower failure detection than FAST: 30 ASan processes share two cores with whatever
 # else runs, and a heartbeat that is merely late must not look like a death here.
-SETS = {"heartbeat": 500, "suspect": 2500, "down": 2500}
+# probe 4: each member is probed every ceil(29 / 4) = 8 periods, more than suspect's 5, as
+# 50 nodes with the default probe (8) and suspect (5 periods) are: a probe left unanswered
+# waits that long for the member's next word.
+SETS = {"heartbeat": 500, "suspect": 2500, "down": 2500, "probe": 4}
+IDLE_S = 10.0  # 20 periods: before the fix, about one false suspicion per node per period
+SUSPECT = re.compile(r"member \S+: \w+ -> suspect")
 
 B_LUA = r'''
 stage.waitfor("count", function (tag) stage.signal("main:counted", tag, process.name) end)
@@ -60,7 +69,7 @@ def _wait_all_see(nodes, want, timeout_s, what):
         fail("%s; %d node(s) still differ, e.g. %s" % (e, len(look.last or {}), first))
 
 
-@timeout(120)
+@timeout(180)
 def test_thirty_nodes(ctx):
     names = [_name(i) for i in range(1, N + 1)]
     b = ctx.script("b.lua", B_LUA)
@@ -84,6 +93,18 @@ def test_thirty_nodes(ctx):
     for n in nodes:
         n.ensure_alive()
 
+    # idle: no node suspects another (each probes 8 of its 29 peers per period)
+    idle_from = {n.name: len(n.stderr()) for n in nodes}
+    time.sleep(IDLE_S)
+    suspicions = []
+    for n in nodes:
+        n.ensure_alive()
+        suspicions += ["%s: %s" % (n.name, l.strip()) for l in
+                       n.stderr()[idle_from[n.name]:].splitlines() if SUSPECT.search(l)]
+    check(not suspicions, "%d suspicion(s) among %d idle live nodes in %.0f s, e.g. %s" %
+          (len(suspicions), N, IDLE_S, suspicions[:3]))
+    _wait_all_see(nodes, lambda n: everyone, 10, "every node to still see %d alive" % N)
+
     # a broadcast reaches all 30 instances, each once
     ctx.touch("go")
     seed.wait_line(r"^READY$", 30)
@@ -103,6 +124,16 @@ def test_thirty_nodes(ctx):
     bound = (SETS["suspect"] + SETS["down"] + 2 * SETS["heartbeat"]) / 1000.0
     _wait_all_see(rest, lambda n: after_kill, bound + 20,
                   "the other %d nodes to see %s down" % (len(rest), victim.name))
+
+    # a stopped node is seen down by all the others too, and alive once continued
+    frozen = nodes[21]
+    frozen.stop()
+    others = [n for n in rest if n is not frozen]
+    _wait_all_see(others, lambda n: dict(after_kill, **{frozen.name: "down"}), bound + 20,
+                  "the other %d nodes to see the stopped %s down" % (len(others), frozen.name))
+    frozen.cont()
+    _wait_all_see(rest, lambda n: after_kill, 30,
+                  "every node to see %s alive again once continued" % frozen.name)
 
     # a node that joins last sees everyone: the 29 living alive, the dead one not alive
     last = ctx.node(_name(N + 1), threads=1, sets=SETS, actors=[("b", b, 1)], join=[seed])

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-enum { MAXN = 20, MAXPOSTS = 64, MAXREQ = 16 };
+enum { MAXN = 60, MAXPOSTS = 64, MAXREQ = 16 };
 
 typedef struct post {
     uint64_t actor;
@@ -46,6 +46,8 @@ static sn_fake_net *net;
 static sn_log *lg;
 static double clock_s = 1000.0;
 static int probe_k; /* --set probe for the nodes started next (0: every member, always) */
+static int nn;      /* how many nodes the probing scenarios started (n00 .. n<nn-1>) */
+static FILE *capture; /* the log of a test that reads it (WARN and above), or NULL */
 static tnode nodes[MAXN];
 
 static double hook_now(void *ud)
@@ -172,6 +174,9 @@ static void teardown(void)
         sn_cluster_destroy(&nodes[i].c);
     sn_fake_net_destroy(&net);
     sn_log_destroy(&lg);
+    if (capture)
+        fclose(capture);
+    capture = NULL;
 }
 
 TestSuite(sn_cluster, .init = setup, .fini = teardown);
@@ -707,22 +712,30 @@ Test(sn_cluster, same_view_means_no_gossip)
 
 /* ---- probing (SWIM) in a larger cluster ---- */
 
-static void twenty(void)
+/* Starts n nodes probing k members per period, all joining through n00, and lets them
+ * converge. */
+static void cluster_of(int n, int k)
 {
-    probe_k = 3;
-    char name[8];
-    for (int i = 0; i < MAXN; i++) {
+    probe_k = k;
+    nn = n;
+    char name[16];
+    for (int i = 0; i < n; i++) {
         snprintf(name, sizeof name, "n%02d", i);
         start(i, name, i ? "fake://n00" : NULL);
     }
     run(3.0);
-    for (int i = 0; i < MAXN; i++)
-        cr_assert_eq(count(i, 0), MAXN - 1, "n%02d sees %zu alive", i, count(i, 0));
+    for (int i = 0; i < n; i++)
+        cr_assert_eq(count(i, 0), (size_t)n - 1, "n%02d sees %zu alive", i, count(i, 0));
+}
+
+static void twenty(void)
+{
+    cluster_of(20, 3);
 }
 
 static int all_see(const char *who, const char *state)
 {
-    for (int i = 0; i < MAXN; i++) {
+    for (int i = 0; i < nn; i++) {
         if (nodes[i].c && strcmp(nodes[i].name, who) != 0 && strcmp(state_of(i, who), state) != 0)
             return 0;
     }
@@ -763,18 +776,121 @@ Test(sn_cluster, probing_refutes_a_false_suspicion)
     sn_fake_net_cut(net, "fake://n07", 0);
     run(3.0);
     char seen[400] = "";
-    for (int i = 0; i < MAXN; i++) {
+    for (int i = 0; i < nn; i++) {
         char one[24];
         snprintf(one, sizeof one, "%d:%s ", i, i == 7 ? "-" : state_of(i, "n07"));
         strcat(seen, one);
     }
     cr_assert(all_see("n07", "alive"), "n07 is still suspected somewhere: %s", seen);
     seen[0] = '\0';
-    for (int i = 0; i < MAXN; i++) {
+    for (int i = 0; i < nn; i++) {
         char one[24];
         snprintf(one, sizeof one, "%d:%s ", i, i == 7 ? "-" : state_of(7, nodes[i].name));
         strcat(seen, one);
     }
-    cr_assert_eq(count(7, 0), MAXN - 1, "n07 sees: %s", seen);
+    cr_assert_eq(count(7, 0), (size_t)nn - 1, "n07 sees: %s", seen);
 }
 
+
+/* ---- an idle cluster of 50 with the default probe (8), ticks out of phase ---- */
+
+/* Lets s seconds pass with every node ticking at its own phase within the period (as real
+ * nodes do): node i at i/nn of it, frames delivered between ticks. In lockstep (run) a probe
+ * and the probed member's own heartbeat always cross in the same instant. */
+static void run_phased(double s)
+{
+    for (double t = 0; t < s - 1e-9; t += 0.1) {
+        double base = clock_s;
+        for (int i = 0; i < nn; i++) {
+            clock_s = base + 0.1 * (i + 1) / nn;
+            if (nodes[i].c)
+                sn_cluster_tick(nodes[i].c);
+            for (int round = 0; round < 2; round++) {
+                for (int j = 0; j < nn; j++) {
+                    if (nodes[j].c)
+                        sn_cluster_poll(nodes[j].c);
+                }
+            }
+        }
+        clock_s = base + 0.1;
+    }
+}
+
+/* Swaps the log for one that keeps WARN lines ("member x: alive -> suspect") to count. */
+static void capture_log(void)
+{
+    sn_log_destroy(&lg);
+    capture = tmpfile();
+    cr_assert_not_null(capture);
+    lg = sn_log_new(capture, SN_LOG_WARN);
+    cr_assert_not_null(lg);
+}
+
+/* How many lines of the captured log since offset *at hold what but not skip (NULL: none);
+ * the first in first; *at moves to the end. */
+static int captured(const char *what, const char *skip, long *at, char *first, size_t cap)
+{
+    fflush(capture);
+    fseek(capture, *at, SEEK_SET);
+    char line[512];
+    int n = 0;
+    while (fgets(line, sizeof line, capture)) {
+        if (strstr(line, what) && !(skip && strstr(line, skip)) && n++ == 0 && first)
+            snprintf(first, cap, "%s", line);
+    }
+    *at = ftell(capture);
+    return n;
+}
+
+static void fifty(void)
+{
+    capture_log();
+    probe_k = 8;
+    nn = 50;
+    char name[16];
+    for (int i = 0; i < nn; i++) {
+        snprintf(name, sizeof name, "n%02d", i);
+        start(i, name, i ? "fake://n00" : NULL);
+    }
+    run_phased(5.0);
+    for (int i = 0; i < nn; i++)
+        cr_assert_eq(count(i, 0), (size_t)nn - 1, "n%02d sees %zu alive", i, count(i, 0));
+}
+
+/* 50 idle members probing 8 per period (heartbeat 100 ms, suspect 500 ms): before, a probe
+ * that crossed the probed member's own heartbeat went unanswered (it answered only when it
+ * had not heartbeated the prober for half a period), the prober waited for that member's
+ * next probe of its own, some 6 periods later, and suspected it: dozens of false suspicions
+ * a simulated minute, each one gossiped to all. */
+Test(sn_cluster, idle_fifty_never_suspect)
+{
+    fifty();
+    long at = 0;
+    char first[512] = "";
+    captured("-> suspect", NULL, &at, NULL, 0); /* the join is over: from here on, idle */
+    run_phased(60.0);                    /* 600 periods */
+    int n = captured("-> suspect", NULL, &at, first, sizeof first);
+    cr_assert_eq(n, 0, "%d false suspicions in 60 idle seconds, e.g. %s", n, first);
+    for (int i = 0; i < nn; i++)
+        cr_assert_eq(count(i, 0), (size_t)nn - 1, "n%02d sees %zu alive", i, count(i, 0));
+}
+
+/* ...while a crashed one is still seen down by all within the bound of docs/cluster.md:
+ * its first unanswered probe comes within ceil(49 / 8) = 7 periods, it is suspect `suspect`
+ * later and down `down` after that: 0.7 + 0.5 + 0.5 s, plus a period of slack. */
+Test(sn_cluster, idle_fifty_sees_a_crash_in_bound)
+{
+    fifty();
+    crash(23);
+    double t = 0;
+    while (!all_see("n23", "down") && t < 5.0) {
+        run_phased(0.1);
+        t += 0.1;
+    }
+    cr_assert(all_see("n23", "down"), "not every node saw n23 down after %.1f s", t);
+    cr_assert_leq(t, 1.8 + 1e-9, "took %.1f s", t);
+    long at = 0;
+    char first[512] = "";
+    int n = captured("-> suspect", "member n23:", &at, first, sizeof first);
+    cr_assert_eq(n, 0, "%d false suspicions beside n23's, e.g. %s", n, first);
+}
