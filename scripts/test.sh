@@ -52,8 +52,8 @@ export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
 # Every message costs about ten times more under TSan: the flood test sends 200,000, not 1,000,000.
 export SN_FLOOD_MESSAGES=200000
 lua5.3 tests/lua/run.lua build/tsan/stage-node $script_dirs | tee build/scripts-tsan.log
-unset SN_FLOOD_MESSAGES
 [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
+unset SN_FLOOD_MESSAGES
 summary+=("TSan $(tail -1 build/scripts-tsan.log)")
 
 # The cluster suite: real processes on loopback, network namespaces and tc for partitions and

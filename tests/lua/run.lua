@@ -4,6 +4,7 @@
 -- NAME.err     each line must appear somewhere in stderr
 -- NAME.status  the expected exit status (default 0)
 -- NAME.flags   extra command-line options, placed before the script
+-- NAME.env     shell assignments placed before the command (e.g. TSAN_OPTIONS)
 -- DIR/EXPECTED_FAIL lists "NAME issue-N reason" for tests waiting for an issue; they run,
 -- are reported XFAIL, and count as failures if they pass (XPASS), so marks get removed.
 local binary = assert(arg[1], "usage: run.lua BINARY DIR...")
@@ -69,8 +70,11 @@ for d = 2, #arg do
   for _, n in ipairs(names) do
     local base = dir .. "/" .. n
     local flags = (read(base .. ".flags") or ""):gsub("\n", " ")
-    local cmd = string.format('timeout %s "%s" %s "%s.lua" >"%s.o" 2>"%s.e"',
-                              TIMEOUT, binary, flags, base, tmp, tmp)
+    -- NAME.env: shell assignments put before the command (a test that means to leave a
+    -- thread running at exit tells TSan so)
+    local env = (read(base .. ".env") or ""):gsub("\n", " ")
+    local cmd = string.format('%s timeout %s "%s" %s "%s.lua" >"%s.o" 2>"%s.e"',
+                              env, TIMEOUT, binary, flags, base, tmp, tmp)
     local _, _, status = os.execute(cmd)
     local out, err = read(tmp .. ".o") or "", read(tmp .. ".e") or ""
     local want = tonumber(read(base .. ".status") or "0")
