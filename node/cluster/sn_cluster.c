@@ -11,8 +11,10 @@
  * lock that another thread takes is held while a frame is encoded or sent. */
 #include "sn_cluster.h"
 #include "sn_codecache.h"
+#include "sn_curve.h"
 #include "sn_dlock.h"
 #include "sn_error.h"
+#include "sn_guard.h"
 #include "sn_link.h"
 #include "sn_members.h"
 #include "sn_outbox.h"
@@ -33,6 +35,7 @@ enum { STATUS_EVERY = 2 /* ticks */, REGISTRY_EVERY = 5 /* ticks */ };
 typedef struct seed {
     struct seed *next;
     char endpoint[256];
+    char name[SN_ROUTER_NODE_MAX]; /* the node expected there (NAME@, or the host's label) */
     sn_conn *conn;
     double next_try, backoff;
     int done; /* welcomed, or refused for good */
@@ -55,6 +58,7 @@ struct sn_cluster {
     sn_outbox *ob;
     sn_dlock *dl;
     sn_codecache *cc;
+    sn_guard *guard; /* claimed source against authenticated source; refusals */
     seed *seeds;
     ev_prepare prepare;
     ev_timer tick;
@@ -86,7 +90,7 @@ static sn_conn *conn_for(sn_cluster *c, sn_member *m, sn_wire_kind kind)
     if (!data)
         return m->ctl;
     if (!m->data)
-        sn_transport_connect(sn_link_transport(c->link), m->endpoint, &m->data);
+        sn_transport_connect(sn_link_transport(c->link), m->endpoint, m->name, &m->data);
     return m->data;
 }
 
@@ -137,7 +141,7 @@ static void fail_sessions(sn_cluster *c, sn_session *list, int timeout, const ch
 static void open_conns(sn_cluster *c, sn_member *m)
 {
     if (!m->ctl)
-        sn_transport_connect(sn_link_transport(c->link), m->endpoint, &m->ctl);
+        sn_transport_connect(sn_link_transport(c->link), m->endpoint, m->name, &m->ctl);
 }
 
 /* A member is gone (down, left, forgotten or restarted): what it ran and what waits on it. */
@@ -155,6 +159,12 @@ static sn_member *learn(sn_cluster *c, const char *name, const char *endpoint, c
 {
     sn_member_change change;
     uint64_t old_inc;
+    size_t max = c->o->members > 0 ? (size_t)c->o->members : 1024;
+    if (!sn_members_find(c->ms, name) && sn_members_count(c->ms) >= max) {
+        sn_guard_refused(c->guard, SN_GUARD_MEMBERS, "not adding member %s: this node keeps at "
+                         "most %zu members (--set members)", name, max);
+        return NULL;
+    }
     sn_member *m = sn_members_add(c->ms, name, endpoint, http, inc, now, &change, &old_inc);
     if (!m)
         return NULL;
@@ -273,7 +283,9 @@ static void learn_members(sn_cluster *c, const sn_wire_member *v, uint32_t n, do
                 on_member_change(m, from, 0, c);
             continue;
         }
-        if (v[i].state != SN_WIRE_ALIVE || (m && m->inc >= v[i].incarnation))
+        /* Hearsay moves a known member's state only, never its endpoint or incarnation: only
+         * the member itself (HELLO on a connection authenticated as it) can. */
+        if (v[i].state != SN_WIRE_ALIVE || m)
             continue;
         m = learn(c, v[i].name, v[i].endpoint, v[i].http, v[i].incarnation, now);
         if (m) {
@@ -294,9 +306,9 @@ static int accept_seq(sn_cluster *c, const char *node, uint64_t inc, uint64_t se
     uint64_t gap;
     if (!sn_outbox_accept_seq(m, inc, seq, &gap)) {
         atomic_fetch_add(&c->seq_dups, 1);
-        sn_log_write(c->log, SN_LOG_WARN, "cluster", "dropped a duplicate from %s: sequence "
-                     "%llu, already at %llu", node, (unsigned long long)seq,
-                     (unsigned long long)m->seq_in);
+        sn_guard_refused(c->guard, SN_GUARD_DUPLICATE, "dropped a duplicate from %s: sequence "
+                         "%llu, already at %llu", node, (unsigned long long)seq,
+                         (unsigned long long)m->seq_in);
         return 0;
     }
     if (gap)
@@ -392,8 +404,9 @@ static void handle_heartbeat(sn_cluster *c, const sn_wire_heartbeat *hb, double 
 }
 
 static void handle_frame(void *ud, const void *data, size_t len, const void *id, size_t idlen,
-                         int trusted)
+                         const char *peer)
 {
+    int trusted = sn_curve_trust_bytecode(peer) == SN_OK; /* code only from the authenticated */
     sn_cluster *c = ud;
     sn_link_received(c->link, len);
     sn_wire_frame f;
@@ -402,7 +415,8 @@ static void handle_frame(void *ud, const void *data, size_t len, const void *id,
         int version;
         sn_wire_kind kind;
         int peek = sn_wire_peek(data, len, &version, &kind);
-        sn_log_write(c->log, SN_LOG_WARN, "cluster", "dropped a frame: %s", err);
+        sn_guard_refused(c->guard, SN_GUARD_MALFORMED, "dropped a frame from %s: %s",
+                         peer ? peer : "an unauthenticated peer", err);
         if (id && peek == SN_ENOTSUP && version != SN_WIRE_VERSION) { /* tell it, too */
             char text[300];
             snprintf(text, sizeof text, "protocol version mismatch: node %s speaks version %d, "
@@ -410,6 +424,11 @@ static void handle_frame(void *ud, const void *data, size_t len, const void *id,
             refuse(c, id, idlen, SN_WIRE_E_VERSION, text);
         }
         atomic_fetch_add(&c->refused, 1);
+        return;
+    }
+    if (!sn_guard_check(c->guard, &f, peer)) { /* claims to be another node: refused */
+        atomic_fetch_add(&c->refused, 1);
+        sn_wire_frame_fini(&f);
         return;
     }
     double now = now_of(c);
@@ -466,7 +485,7 @@ static void handle_frame(void *ud, const void *data, size_t len, const void *id,
     case SN_WIRE_LOCK_EXTEND:
     case SN_WIRE_LOCK_RELEASE:
     case SN_WIRE_LOCK_GRANT:
-    case SN_WIRE_LOCK_DENY: sn_dlock_frame(c->dl, &f, trusted); break;
+    case SN_WIRE_LOCK_DENY: sn_dlock_frame(c->dl, &f, peer, c->guard); break;
     case SN_WIRE_CODE_MISS: sn_codecache_lost(c->cc, f.u.code_miss.hash); break;
     default: break;
     }
@@ -675,6 +694,18 @@ sn_cluster *sn_cluster_new(const sn_opts *o, struct ev_loop *loop, const char *n
     return sn_cluster_new_on(t, endpoint, o, loop, name, log, hooks, err);
 }
 
+/* A --join seed: NAME@HOST:PORT, or HOST:PORT with the node named by HOST's first label (the
+ * name whose key CurveZMQ expects there); an endpoint ("fake://x") is taken as it is. */
+static void seed_parse(seed *s, const char *item)
+{
+    const char *at = strchr(item, '@');
+    const char *where = at ? at + 1 : item;
+    snprintf(s->endpoint, sizeof s->endpoint, strstr(where, "://") ? "%s" : "tcp://%s", where);
+    const char *host = strstr(where, "://") ? strstr(where, "://") + 3 : where;
+    size_t n = at ? (size_t)(at - item) : strcspn(host, ".:");
+    snprintf(s->name, sizeof s->name, "%.*s", (int)n, at ? item : host);
+}
+
 sn_cluster *sn_cluster_new_on(sn_transport *t, const char *endpoint, const sn_opts *o,
                               struct ev_loop *loop, const char *name, sn_log *log,
                               const sn_cluster_hooks *hooks, int *err)
@@ -701,8 +732,9 @@ sn_cluster *sn_cluster_new_on(sn_transport *t, const char *endpoint, const sn_op
     c->ss = sn_sessions_new();
     c->ob = sn_outbox_new();
     c->cc = sn_codecache_new();
+    c->guard = sn_guard_new(log);
     c->dl = c->ob && c->ms ? sn_dlock_new(&c->h, c->ob, c->ms, log, c->inc) : NULL;
-    if (!c->link || !c->ms || !c->ss || !c->ob || !c->cc || !c->dl) {
+    if (!c->link || !c->ms || !c->ss || !c->ob || !c->cc || !c->dl || !c->guard) {
         *err = SN_ENOMEM;
         sn_cluster_destroy(&c);
         return NULL;
@@ -711,11 +743,10 @@ sn_cluster *sn_cluster_new_on(sn_transport *t, const char *endpoint, const sn_op
         seed *s = calloc(1, sizeof *s);
         if (!s)
             continue;
-        snprintf(s->endpoint, sizeof s->endpoint, "tcp://%s", o->join.item[i]);
-        if (strstr(o->join.item[i], "://")) /* an endpoint already (the fake transport's) */
-            snprintf(s->endpoint, sizeof s->endpoint, "%s", o->join.item[i]);
+        seed_parse(s, o->join.item[i]);
         s->backoff = 0.5;
-        s->done = sn_transport_connect(sn_link_transport(c->link), s->endpoint, &s->conn) != SN_OK;
+        s->done = sn_transport_connect(sn_link_transport(c->link), s->endpoint, s->name,
+                                       &s->conn) != SN_OK;
         s->next = c->seeds;
         c->seeds = s;
     }
@@ -777,6 +808,7 @@ void sn_cluster_destroy(sn_cluster **cp)
     sn_dlock_destroy(&c->dl);
     sn_outbox_destroy(&c->ob);
     sn_codecache_destroy(&c->cc);
+    sn_guard_destroy(&c->guard);
     free(c);
     *cp = NULL;
 }
@@ -819,6 +851,8 @@ void sn_cluster_stats_get(sn_cluster *c, sn_cluster_stats *s)
     s->seq_gaps = atomic_load(&c->seq_gaps);
     s->seq_dups = atomic_load(&c->seq_dups);
     s->refused = atomic_load(&c->refused);
+    for (int i = 0; i < SN_GUARD_REASONS; i++)
+        s->refused_by[i] = sn_guard_count(c->guard, (sn_guard_reason)i);
 }
 
 /* ---- the function cache's sender side, locks, code misses -------------------------------- */

@@ -1,0 +1,106 @@
+/* sn_guard: claimed source against authenticated source; refusals counted and rate-limited. */
+#include "sn_guard.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct sn_guard {
+    sn_log *log;
+    time_t window;       /* the second the lines below were counted in */
+    unsigned lines;      /* logged in that second */
+    uint64_t suppressed; /* not logged since the last summary */
+    _Atomic uint64_t count[SN_GUARD_REASONS];
+};
+
+sn_guard *sn_guard_new(sn_log *log)
+{
+    sn_guard *g = calloc(1, sizeof *g);
+    if (g)
+        g->log = log;
+    return g;
+}
+
+static void flush_suppressed(sn_guard *g)
+{
+    if (g->suppressed)
+        sn_log_write(g->log, SN_LOG_WARN, "cluster", "%llu more refused frames not logged",
+                     (unsigned long long)g->suppressed);
+    g->suppressed = 0;
+}
+
+void sn_guard_destroy(sn_guard **gp)
+{
+    if (!gp || !*gp)
+        return;
+    flush_suppressed(*gp);
+    free(*gp);
+    *gp = NULL;
+}
+
+const char *sn_guard_claimed(const sn_wire_frame *f)
+{
+    switch (f->kind) {
+    case SN_WIRE_HELLO:
+    case SN_WIRE_WELCOME: return f->u.hello.node;
+    case SN_WIRE_HEARTBEAT: return f->u.heartbeat.node;
+    case SN_WIRE_GOSSIP: return f->u.gossip.node;
+    case SN_WIRE_REGISTRY: return f->u.registry.node;
+    case SN_WIRE_MESSAGE: return f->u.message.src.node;
+    case SN_WIRE_REPLY: return f->u.reply.src.node;
+    case SN_WIRE_LEAVE: return f->u.leave.node;
+    case SN_WIRE_STATUS_REQ:
+    case SN_WIRE_STATUS: return f->u.status.node;
+    case SN_WIRE_LOCK_ACQUIRE:
+    case SN_WIRE_LOCK_EXTEND:
+    case SN_WIRE_LOCK_RELEASE: return f->u.lock.addr.node; /* the requester or holder */
+    default: return NULL;
+    }
+}
+
+int sn_guard_check(sn_guard *g, const sn_wire_frame *f, const char *peer)
+{
+    const char *claimed = sn_guard_claimed(f);
+    if (!peer || !claimed || strcmp(claimed, peer) == 0)
+        return 1;
+    sn_guard_refused(g, SN_GUARD_IDENTITY, "refused a %s from %s that claims to come from '%s'",
+                     sn_wire_kind_name(f->kind), peer, claimed);
+    return 0;
+}
+
+void sn_guard_refused(sn_guard *g, sn_guard_reason why, const char *fmt, ...)
+{
+    atomic_fetch_add(&g->count[why], 1);
+    time_t now = time(NULL);
+    if (now != g->window) {
+        flush_suppressed(g);
+        g->window = now;
+        g->lines = 0;
+    }
+    if (g->lines >= SN_GUARD_LOGS_PER_SECOND) {
+        g->suppressed++;
+        return;
+    }
+    g->lines++;
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    sn_log_write(g->log, SN_LOG_WARN, "cluster", "%s", line);
+}
+
+uint64_t sn_guard_count(const sn_guard *g, sn_guard_reason why)
+{
+    return atomic_load(&((sn_guard *)g)->count[why]);
+}
+
+const char *sn_guard_reason_name(sn_guard_reason why)
+{
+    static const char *const names[SN_GUARD_REASONS] = {"malformed", "identity", "duplicate",
+                                                        "lock", "members"};
+    return (unsigned)why < SN_GUARD_REASONS ? names[why] : "?";
+}
