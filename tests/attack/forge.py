@@ -15,7 +15,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cluster"))
-from harness import Bin, frame, hello_fields, mp_pack  # noqa: E402
+from harness import Bin, frame, hello_fields, mp_pack  # noqa: E402,F401
 
 K = dict(HELLO=1, WELCOME=2, HEARTBEAT=3, GOSSIP=4, REGISTRY=5, MESSAGE=6, REPLY=7, ERROR=8,
          LEAVE=9, STATUS_REQ=10, STATUS=11, LOCK_ACQUIRE=12, LOCK_GRANT=13, LOCK_EXTEND=14,
@@ -158,6 +158,12 @@ def member(name, endpoint, inc, state=0, version=0, http=""):
                               (6, version)) if v or k == 1}
 
 
+def _with(d, k, v):
+    d = dict(d)
+    d[k] = v
+    return d
+
+
 def forged_frames(claim, claim_inc, target, payload, stage="victim", handler="call",
                   endpoint="tcp://127.0.0.1:9", cluster="stage"):
     """{name: frame bytes}: one forged frame of every kind, claiming to come from node
@@ -166,9 +172,9 @@ def forged_frames(claim, claim_inc, target, payload, stage="victim", handler="ca
     src = addr(claim, claim_inc, 1, "evil")
     return {
         "HELLO": frame(K["HELLO"], hello_fields(cluster, claim, claim_inc + 1, endpoint)),
-        "WELCOME": frame(K["WELCOME"], dict(hello_fields(cluster, claim, claim_inc + 1,
-                                                         endpoint),
-                                            **{9: [member(claim, endpoint, claim_inc + 1)]})),
+        "WELCOME": frame(K["WELCOME"], _with(hello_fields(cluster, claim, claim_inc + 1,
+                                                          endpoint),
+                                             9, [member(claim, endpoint, claim_inc + 1)])),
         "HEARTBEAT": frame(K["HEARTBEAT"], {1: claim, 2: claim_inc, 3: U64_MAX, 4: 1,
                                             5: U64_MAX}),
         "GOSSIP": frame(K["GOSSIP"], {1: claim, 2: claim_inc,
@@ -200,7 +206,8 @@ def forged_frames(claim, claim_inc, target, payload, stage="victim", handler="ca
 
 def main(argv):
     import time
-    import zmq
+    from harness import need_zmq
+    zmq = need_zmq()
     endpoint, path = argv[1], argv[2]
     s = zmq.Context.instance().socket(zmq.DEALER)
     s.setsockopt(zmq.LINGER, 1000)
