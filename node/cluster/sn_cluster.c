@@ -153,18 +153,15 @@ static void member_gone(sn_cluster *c, const char *name, uint64_t keep_inc)
     sn_dlock_home_gone(c->dl, name, "node down");
 }
 
-/* Learns a member (HELLO, WELCOME, gossip). NULL when refused. */
+/* Learns a member (HELLO, WELCOME: from itself; gossip: hearsay). NULL when refused. */
 static sn_member *learn(sn_cluster *c, const char *name, const char *endpoint, const char *http,
-                        uint64_t inc, double now)
+                        uint64_t inc, double now, int hearsay)
 {
     sn_member_change change;
     uint64_t old_inc;
-    size_t max = c->o->members > 0 ? (size_t)c->o->members : 1024;
-    if (!sn_members_find(c->ms, name) && sn_members_count(c->ms) >= max) {
-        sn_guard_refused(c->guard, SN_GUARD_MEMBERS, "not adding member %s: this node keeps at "
-                         "most %zu members (--set members)", name, max);
+    if (!sn_guard_admit_member(c->guard, c->ms, sn_link_transport(c->link), name,
+                               c->o->members > 0 ? (size_t)c->o->members : 1024, hearsay))
         return NULL;
-    }
     sn_member *m = sn_members_add(c->ms, name, endpoint, http, inc, now, &change, &old_inc);
     if (!m)
         return NULL;
@@ -243,7 +240,7 @@ static void handle_hello(sn_cluster *c, const sn_wire_hello *h, const void *id, 
         refuse(c, id, idlen, SN_WIRE_E_STALE, "this incarnation was forgotten: restart to rejoin");
         return;
     }
-    sn_member *m = learn(c, h->node, h->endpoint, h->http, h->incarnation, now);
+    sn_member *m = learn(c, h->node, h->endpoint, h->http, h->incarnation, now, 0);
     if (m)
         alive(c, m, now);
     uint32_t n;
@@ -287,7 +284,7 @@ static void learn_members(sn_cluster *c, const sn_wire_member *v, uint32_t n, do
          * the member itself (HELLO on a connection authenticated as it) can. */
         if (v[i].state != SN_WIRE_ALIVE || m)
             continue;
-        m = learn(c, v[i].name, v[i].endpoint, v[i].http, v[i].incarnation, now);
+        m = learn(c, v[i].name, v[i].endpoint, v[i].http, v[i].incarnation, now, 1);
         if (m) {
             sn_wire_frame f;
             fill_hello(c, &f, SN_WIRE_HELLO);
@@ -445,7 +442,7 @@ static void handle_frame(void *ud, const void *data, size_t len, const void *id,
                 s->done = 1;
         }
         sn_member *m = learn(c, f.u.hello.node, f.u.hello.endpoint, f.u.hello.http,
-                             f.u.hello.incarnation, now);
+                             f.u.hello.incarnation, now, 0);
         if (m)
             alive(c, m, now);
         learn_members(c, f.u.hello.members, f.u.hello.nmembers, now);

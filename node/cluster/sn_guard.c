@@ -93,6 +93,26 @@ void sn_guard_refused(sn_guard *g, sn_guard_reason why, const char *fmt, ...)
     sn_log_write(g->log, SN_LOG_WARN, "cluster", "%s", line);
 }
 
+int sn_guard_admit_member(sn_guard *g, sn_members *ms, sn_transport *t, const char *name,
+                          size_t max, int hearsay)
+{
+    if (sn_members_find(ms, name))
+        return 1;
+    size_t cap = hearsay ? max / 2 : max;
+    if (sn_members_count(ms) >= cap) {
+        sn_guard_refused(g, SN_GUARD_MEMBERS, "not adding member %s: this node keeps at most "
+                         "%zu members%s (--set members=%zu)", name, cap,
+                         hearsay ? " heard of in gossip" : "", max);
+        return 0;
+    }
+    if (!sn_transport_admits(t, name)) {
+        sn_guard_refused(g, SN_GUARD_MEMBERS, "not adding member %s: no key for that name in "
+                         "--curve-allow", name);
+        return 0;
+    }
+    return 1;
+}
+
 uint64_t sn_guard_count(const sn_guard *g, sn_guard_reason why)
 {
     return atomic_load(&((sn_guard *)g)->count[why]);

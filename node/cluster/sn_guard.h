@@ -6,6 +6,8 @@
 #define SN_GUARD_H
 
 #include "sn_log.h"
+#include "sn_members.h"
+#include "sn_transport.h"
 #include "sn_wire.h"
 
 #include <stdint.h>
@@ -40,6 +42,12 @@ int sn_guard_check(sn_guard *g, const sn_wire_frame *f, const char *peer);
  * SN_GUARD_LOGS_PER_SECOND a second (then "N more refused frames not logged"). */
 __attribute__((format(printf, 3, 4))) void sn_guard_refused(sn_guard *g, sn_guard_reason why,
                                                             const char *fmt, ...);
+/* sn_guard_admit_member: 1 if node name may become a member: it is one already, or there are
+ * fewer than max members (max / 2 for a member only heard of in gossip, so that invented
+ * names never crowd out a node that greets us itself) and t could authenticate it (with
+ * CurveZMQ: its name has a key). Else 0, counted and logged as SN_GUARD_MEMBERS. Loop thread. */
+int sn_guard_admit_member(sn_guard *g, sn_members *ms, sn_transport *t, const char *name,
+                          size_t max, int hearsay);
 /* sn_guard_count: refusals for reason so far. Any thread. */
 uint64_t sn_guard_count(const sn_guard *g, sn_guard_reason why);
 /* sn_guard_reason_name: "malformed", "identity", ... for the metric's label. Static. */

@@ -7,6 +7,11 @@ int sn_transport_connect(sn_transport *t, const char *endpoint, const char *peer
     return t->ops->connect(t, endpoint, peer, out);
 }
 
+int sn_transport_admits(sn_transport *t, const char *peer)
+{
+    return !t->ops->admits || t->ops->admits(t, peer);
+}
+
 void sn_transport_close(sn_transport *t, sn_conn **connp)
 {
     if (connp && *connp) {

@@ -26,6 +26,7 @@ typedef struct sn_transport_ops {
     int (*answer)(sn_transport *t, const void *id, size_t idlen, const void *data, size_t len);
     void (*drain)(sn_transport *t, sn_transport_frame_fn fn, void *ud);
     void (*destroy)(sn_transport *t);
+    int (*admits)(sn_transport *t, const char *peer); /* NULL: every peer */
 } sn_transport_ops;
 
 /* Every implementation starts with this record. */
@@ -42,6 +43,9 @@ int sn_transport_connect(sn_transport *t, const char *endpoint, const char *peer
 /* sn_transport_close: lets go of *connp (NULL is fine) and nulls it. Unsent frames are
  * dropped. Safe from inside a drain's callback: the connection is freed after the drain. */
 void sn_transport_close(sn_transport *t, sn_conn **connp);
+/* sn_transport_admits: 1 if a connection to node peer could be authenticated (no CurveZMQ:
+ * always; with it: peer has a key in the allow list), else 0. */
+int sn_transport_admits(sn_transport *t, const char *peer);
 /* sn_transport_send: queues one frame, never blocks. SN_OK, or SN_EFULL when the
  * connection's queue is full (nothing was sent; try later). */
 int sn_transport_send(sn_transport *t, sn_conn *conn, const void *data, size_t len);

@@ -255,8 +255,15 @@ static void zt_destroy(sn_transport *base)
     free(t);
 }
 
-static const sn_transport_ops zt_ops = {zt_connect, zt_close, zt_send, zt_answer, zt_drain,
-                                        zt_destroy};
+static int zt_admits(sn_transport *base, const char *peer)
+{
+    zt *t = (zt *)base;
+    uint8_t key[SN_CURVE_KEY_LEN];
+    return !t->keys || sn_curve_allow_key_of(t->allow, peer, key) == SN_OK;
+}
+
+static const sn_transport_ops zt_ops = {zt_connect, zt_close, zt_send,   zt_answer,
+                                        zt_drain,   zt_destroy, zt_admits};
 
 sn_transport *sn_transport_zmq_new(const sn_opts *o, struct ev_loop *loop, sn_log *log,
                                    int *err)

@@ -164,3 +164,53 @@ def test_no_code_from_another_address(ctx):
     _no_code_ran(path, [a, b])
     pongs = _pongs(b)
     wait_until(lambda: _pongs(b) >= pongs + 3, 10, "A keeps serving B")
+
+
+def _fds(node):
+    return len(os.listdir("/proc/%d/fd" % node.pid))
+
+
+def _gossip_of(n, me="M", inc=1):
+    return forge.frame(forge.K["GOSSIP"], {1: me, 2: inc, 3: [
+        forge.member("fake%04d" % i, "tcp://127.0.0.1:%d" % (20000 + i), 1) for i in range(n)]})
+
+
+@timeout(90)
+def test_gossip_of_1500_members_opens_no_sockets(ctx):
+    # with CURVE: names without a key in the allow file are never members (no socket)
+    ctx.curve_allow(["A", "B", "C", "M"])
+    a, b = _victims(ctx, curve=True)
+    pub_a = _keypair(ctx, "A")[0]
+    peer = RawPeer(ctx, a.endpoint, curve_server_key=pub_a, curve_keypair=_keypair(ctx, "M"))
+    peer.send(forge.frame(forge.K["HELLO"], forge.hello_fields("stage", "M", 1,
+                                                               "tcp://127.0.0.1:9")))
+    check(peer.recv_kind({forge.K["WELCOME"]}, 5) is not None, "A welcomes M (listed)")
+    before = _fds(a)
+    peer.send(_gossip_of(1500))
+    time.sleep(2.0)
+    after = _fds(a)
+    check(after <= before + 10, "A went from %d to %d file descriptors" % (before, after))
+    check(len(a.members()) <= 4, "A lists %d members" % len(a.members()))
+    check(a.metric("stage_wire_refused_total", reason="members") >= 1500,
+          "the refused members are counted")
+    lines = [l for l in a.stderr().splitlines() if "not adding member" in l]
+    check(len(lines) <= 30, "refusals are rate-limited in the log: %d lines" % len(lines))
+    check_serves(ctx, a, "C", curve=True)  # a real joining node still gets in
+
+
+@timeout(90)
+def test_gossip_of_1500_members_is_bounded_without_curve(ctx):
+    victim = ctx.script("victim.lua", VICTIM_LUA)
+    pa = ctx.script("pa.lua", PA_LUA)
+    a = ctx.node("A", actors=[("victim", victim, 1), ("pa", pa, 1)], sets={"members": 64})
+    a.wait_stderr(r"listening", 10)
+    peer = RawPeer(ctx, a.endpoint)
+    before = _fds(a)
+    peer.send(_gossip_of(1500))
+    time.sleep(2.0)
+    after = _fds(a)
+    check(after <= before + 64 + 10, "A went from %d to %d file descriptors (members=64)"
+          % (before, after))
+    check("this node keeps at most 32 members heard of in gossip" in a.stderr(),
+          "the limit is logged (half of members for hearsay)")
+    check_serves(ctx, a, "C", sets={"members": 64})
