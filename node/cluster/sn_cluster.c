@@ -216,9 +216,9 @@ static void handle_hello(sn_cluster *c, const sn_wire_hello *h, const void *id, 
                          double now)
 {
     if (strcmp(h->cluster, c->cluster) != 0) {
-        sn_log_write(c->log, SN_LOG_ERROR, "cluster", "refused %s (%s): cluster name mismatch: "
-                     "this node is in '%s', it is in '%s'", h->node, h->endpoint, c->cluster,
-                     h->cluster);
+        sn_guard_refused(c->guard, SN_GUARD_HELLO, "refused %s (%s): cluster name mismatch: "
+                         "this node is in '%s', it is in '%s'", h->node, h->endpoint,
+                         c->cluster, h->cluster);
         atomic_fetch_add(&c->refused, 1);
         char text[512];
         snprintf(text, sizeof text, "cluster name mismatch: node %s is in cluster '%s', not '%s'",
@@ -227,15 +227,15 @@ static void handle_hello(sn_cluster *c, const sn_wire_hello *h, const void *id, 
         return;
     }
     if (strcmp(h->node, c->name) == 0) {
-        sn_log_write(c->log, SN_LOG_ERROR, "cluster", "refused a node at %s that uses this "
-                     "node's own name '%s'", h->endpoint, c->name);
+        sn_guard_refused(c->guard, SN_GUARD_HELLO, "refused a node at %s that uses this "
+                         "node's own name '%s'", h->endpoint, c->name);
         refuse(c, id, idlen, SN_WIRE_E_NAME, "node name already in use");
         return;
     }
     if (sn_members_forgotten(c->ms, h->node, h->incarnation)) {
-        sn_log_write(c->log, SN_LOG_WARN, "cluster", "refused %s: incarnation %llu was "
-                     "forgotten (down longer than --set forget); restart it to rejoin",
-                     h->node, (unsigned long long)h->incarnation);
+        sn_guard_refused(c->guard, SN_GUARD_HELLO, "refused %s: incarnation %llu was "
+                         "forgotten (down longer than --set forget); restart it to rejoin",
+                         h->node, (unsigned long long)h->incarnation);
         atomic_fetch_add(&c->refused, 1);
         refuse(c, id, idlen, SN_WIRE_E_STALE, "this incarnation was forgotten: restart to rejoin");
         return;
@@ -449,7 +449,7 @@ static void handle_frame(void *ud, const void *data, size_t len, const void *id,
         break;
     }
     case SN_WIRE_ERROR:
-        sn_log_write(c->log, SN_LOG_ERROR, "cluster", "refused by a peer: %s", f.u.error.text);
+        sn_guard_log(c->guard, "refused by a peer: %s", f.u.error.text);
         if (f.u.error.code == SN_WIRE_E_CLUSTER || f.u.error.code == SN_WIRE_E_VERSION ||
             f.u.error.code == SN_WIRE_E_NAME || f.u.error.code == SN_WIRE_E_STALE) {
             for (seed *s = c->seeds; s; s = s->next) /* stop greeting the seeds that refused */

@@ -265,8 +265,8 @@ static void at_home(sn_dlock *d, const sn_wire_frame *f, sn_guard *g)
     if (rc == SN_OK || op != SN_LOCK_ACQUIRE)
         return; /* EXTEND or RELEASE by a non-holder: nothing to answer (the lease rules) */
     const char *why = rc == SN_EFULL ? "too many waiters for the lock" : sn_strerror(rc);
-    sn_log_write(d->log, SN_LOG_WARN, "cluster", "lock %s: refused actor %llu of %s: %s",
-                 k->lock, (unsigned long long)k->addr.actor, k->addr.node, why);
+    sn_guard_log(g, "lock %s: refused actor %llu of %s: %s", k->lock,
+                 (unsigned long long)k->addr.actor, k->addr.node, why);
     queue(d, k->addr.node, SN_WIRE_LOCK_DENY, k->lock, k->addr.actor, k->addr.incarnation,
           k->request, "", rc == SN_EFULL ? SN_WIRE_E_BUSY : SN_WIRE_E_INTERNAL, why, NULL, 0, 0);
 }
@@ -293,11 +293,9 @@ static void granted(sn_dlock *d, const sn_wire_frame *f, const char *peer, sn_gu
     if (rc == SN_OK)
         return;
     sn_msg_destroy(&m);
-    sn_log_write(d->log, SN_LOG_WARN, "cluster", "lock %s: grant for actor %llu dropped (%s)%s",
-                 known ? r.lock : "?", (unsigned long long)k->addr.actor, sn_strerror(rc),
-                 known ? "; released at its home" : "; its lease will expire");
-    if (known)
-        queue(d, r.home, SN_WIRE_LOCK_RELEASE, r.lock, r.actor, inc_of(d, r.home), 0, NULL, 0,
+    sn_guard_log(g, "lock %s: grant for actor %llu dropped (%s); released at its home", r.lock,
+                 (unsigned long long)k->addr.actor, sn_strerror(rc));
+    queue(d, r.home, SN_WIRE_LOCK_RELEASE, r.lock, r.actor, inc_of(d, r.home), 0, NULL, 0,
               NULL, NULL, 0, 0);
 }
 

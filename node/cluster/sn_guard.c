@@ -71,9 +71,8 @@ int sn_guard_check(sn_guard *g, const sn_wire_frame *f, const char *peer)
     return 0;
 }
 
-void sn_guard_refused(sn_guard *g, sn_guard_reason why, const char *fmt, ...)
+static void vlog(sn_guard *g, const char *fmt, va_list ap)
 {
-    atomic_fetch_add(&g->count[why], 1);
     time_t now = time(NULL);
     if (now != g->window) {
         flush_suppressed(g);
@@ -86,11 +85,25 @@ void sn_guard_refused(sn_guard *g, sn_guard_reason why, const char *fmt, ...)
     }
     g->lines++;
     char line[512];
+    vsnprintf(line, sizeof line, fmt, ap);
+    sn_log_write(g->log, SN_LOG_WARN, "cluster", "%s", line);
+}
+
+void sn_guard_refused(sn_guard *g, sn_guard_reason why, const char *fmt, ...)
+{
+    atomic_fetch_add(&g->count[why], 1);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    vlog(g, fmt, ap);
     va_end(ap);
-    sn_log_write(g->log, SN_LOG_WARN, "cluster", "%s", line);
+}
+
+void sn_guard_log(sn_guard *g, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(g, fmt, ap);
+    va_end(ap);
 }
 
 int sn_guard_admit_member(sn_guard *g, sn_members *ms, sn_transport *t, const char *name,
@@ -121,6 +134,6 @@ uint64_t sn_guard_count(const sn_guard *g, sn_guard_reason why)
 const char *sn_guard_reason_name(sn_guard_reason why)
 {
     static const char *const names[SN_GUARD_REASONS] = {"malformed", "identity", "duplicate",
-                                                        "lock", "members"};
+                                                        "lock", "members", "hello"};
     return (unsigned)why < SN_GUARD_REASONS ? names[why] : "?";
 }

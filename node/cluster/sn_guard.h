@@ -20,7 +20,8 @@ typedef enum sn_guard_reason {
     SN_GUARD_IDENTITY,  /* claims another source than its connection's authenticated node */
     SN_GUARD_DUPLICATE, /* a sequence number seen already */
     SN_GUARD_LOCK,      /* a lock frame for nobody, or a grant from another node than the home */
-    SN_GUARD_MEMBERS,   /* a member over the limit of members */
+    SN_GUARD_MEMBERS,   /* a member over the limit of members, or without a key */
+    SN_GUARD_HELLO,     /* a HELLO of another cluster, of our own name, or forgotten */
     SN_GUARD_REASONS
 } sn_guard_reason;
 
@@ -48,6 +49,9 @@ __attribute__((format(printf, 3, 4))) void sn_guard_refused(sn_guard *g, sn_guar
  * CurveZMQ: its name has a key). Else 0, counted and logged as SN_GUARD_MEMBERS. Loop thread. */
 int sn_guard_admit_member(sn_guard *g, sn_members *ms, sn_transport *t, const char *name,
                           size_t max, int hearsay);
+/* sn_guard_log: the same line, rate-limited with the refusals, without counting one (what
+ * a peer can make this node log: an ERROR it sends, a lock it floods). */
+__attribute__((format(printf, 2, 3))) void sn_guard_log(sn_guard *g, const char *fmt, ...);
 /* sn_guard_count: refusals for reason so far. Any thread. */
 uint64_t sn_guard_count(const sn_guard *g, sn_guard_reason why);
 /* sn_guard_reason_name: "malformed", "identity", ... for the metric's label. Static. */

@@ -393,3 +393,36 @@ Test(sn_cluster_trust, gossip_of_many_members_is_bounded)
     free(names);
     free(eps);
 }
+
+Test(sn_cluster_trust, bad_frame_log_lines_are_rate_limited)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    cr_assert_not_null(mem);
+    sn_log_destroy(&lg);
+    lg = sn_log_new(mem, SN_LOG_WARN);
+    two_and_mallory("m");
+    for (int i = 0; i < 200; i++) { /* malformed, forged, and ERROR frames a peer can send */
+        cr_assert_eq(sn_transport_send(mallory, to_a, "\xc1\x01\x06\xff", 4), SN_OK);
+        sn_wire_frame f;
+        sn_wire_frame_init(&f, SN_WIRE_LEAVE);
+        f.u.leave.node = "b";
+        forge(&f);
+        sn_wire_frame_init(&f, SN_WIRE_ERROR);
+        f.u.error.code = 5;
+        f.u.error.text = "forged";
+        forge(&f);
+    }
+    sn_cluster_destroy(&nodes[0].c); /* flushes the summary */
+    fflush(mem);
+    int lines = 0;
+    for (char *p = text; p && (p = strchr(p, '\n')); p++)
+        lines++;
+    cr_assert_leq(lines, 3 * SN_GUARD_LOGS_PER_SECOND + 3, "%d log lines for 600 bad frames", lines);
+    cr_assert(strstr(text, "more refused frames not logged"), "%s", text);
+    sn_log_destroy(&lg);
+    fclose(mem);
+    free(text);
+    lg = sn_log_new(stderr, SN_LOG_ERROR);
+}
