@@ -204,24 +204,53 @@ def forged_frames(claim, claim_inc, target, payload, stage="victim", handler="ca
     }
 
 
+def read_keypair(path):
+    """(public, secret) Z85 bytes of a `stage-node keygen` secret file."""
+    fields = {}
+    with open(path) as f:
+        for line in f:
+            if "=" in line and not line.startswith("#"):
+                k, v = line.split("=", 1)
+                fields[k.strip()] = v.strip().encode()
+    return fields["public-key"], fields["secret-key"]
+
+
 def main(argv):
+    import argparse
     import time
     from harness import need_zmq
     zmq = need_zmq()
-    endpoint, path = argv[1], argv[2]
+    ap = argparse.ArgumentParser(description="send every forged frame to a node once")
+    ap.add_argument("endpoint")
+    ap.add_argument("path", help="the file the payload code would create")
+    ap.add_argument("--server-key", help="the node's Z85 public key (CurveZMQ)")
+    ap.add_argument("--key", help="our secret key file (stage-node keygen); default: a new key")
+    ap.add_argument("--claim", default="B", help="the node the frames claim to come from")
+    ap.add_argument("--inc", type=int, default=1, help="its incarnation")
+    ap.add_argument("--target", default="A", help="the node the frames are sent to")
+    a = ap.parse_args(argv[1:])
     s = zmq.Context.instance().socket(zmq.DEALER)
     s.setsockopt(zmq.LINGER, 1000)
-    s.connect(endpoint)
+    s.setsockopt(zmq.RECONNECT_IVL, 100)
+    if a.server_key:
+        pub, sec = read_keypair(a.key) if a.key else zmq.curve_keypair()
+        s.curve_serverkey, s.curve_publickey, s.curve_secretkey = a.server_key.encode(), pub, sec
+    s.connect(a.endpoint)
     n = 0
-    for what, p in code_payloads(path).items():
-        for name, data in forged_frames("B", 1, "A", p).items():
-            s.send(data)
-            n += 1
+    time.sleep(0.5)  # the handshake, if the node lets us in
+    for what, p in code_payloads(a.path).items():
+        for name, data in forged_frames(a.claim, a.inc, a.target, p).items():
+            try:  # never block: a refused handshake leaves no peer to queue for
+                s.send(data, zmq.NOBLOCK)
+                n += 1
+            except zmq.Again:
+                pass
     time.sleep(2)
     s.close()
-    print("sent %d forged frames; %s %s" % (n, path, "EXISTS: code ran" if os.path.exists(path)
+    ran = os.path.exists(a.path)
+    print("sent %d forged frames; %s %s" % (n, a.path, "EXISTS: code ran" if ran
                                              else "does not exist"))
-    return 1 if os.path.exists(path) else 0
+    return 1 if ran else 0
 
 
 if __name__ == "__main__":

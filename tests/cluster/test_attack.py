@@ -56,13 +56,7 @@ def _pongs(b):
 
 def _keypair(ctx, name):
     """(public, secret) Z85 bytes of node name's key file, as pyzmq takes them."""
-    fields = {}
-    with open(ctx.curve_key(name)) as f:
-        for line in f:
-            if "=" in line and not line.startswith("#"):
-                k, v = line.split("=", 1)
-                fields[k.strip()] = v.strip().encode()
-    return fields["public-key"], fields["secret-key"]
+    return forge.read_keypair(ctx.curve_key(name))
 
 
 def _no_code_ran(path, nodes):
@@ -149,6 +143,13 @@ def test_members_cannot_move_others_with_curve(ctx):
     check_serves(ctx, a, "C", curve=True)
 
 
+def _attack_from(ctx, ns, endpoint, path, *args):
+    r = ctx.sh(sys.executable, os.path.join(os.path.dirname(forge.__file__), "forge.py"),
+               endpoint, path, *args, ns=ns, check_rc=False)
+    out = r.stdout.decode() + r.stderr.decode()
+    check("sent" in out, "the attacker ran from namespace %s: %s" % (ns, out))
+
+
 @timeout(120)
 def test_no_code_from_another_address(ctx):
     ctx.need_netns()
@@ -157,11 +158,38 @@ def test_no_code_from_another_address(ctx):
     ns_x, _ = net["x"]
     a, b = _victims(ctx, host=addr_a, netns=ns_a, insecure=True)
     path = os.path.join(ctx.tmp, "pwned")
-    r = ctx.sh(sys.executable, os.path.join(os.path.dirname(forge.__file__), "forge.py"),
-               "tcp://%s:7400" % addr_a, path, ns=ns_x, check_rc=False)
-    out = r.stdout.decode() + r.stderr.decode()
-    check("sent" in out, "the attacker ran from namespace %s: %s" % (ns_x, out))
+    _attack_from(ctx, ns_x, "tcp://%s:7400" % addr_a, path)
     _no_code_ran(path, [a, b])
+    pongs = _pongs(b)
+    wait_until(lambda: _pongs(b) >= pongs + 3, 10, "A keeps serving B")
+
+
+@timeout(120)
+def test_curve_from_another_address(ctx):
+    ctx.need_netns()
+    net, hub = ctx.star(["a", "x"])
+    ns_a, addr_a = net["a"]
+    ns_x, _ = net["x"]
+    ctx.curve_allow(["A", "B", "M"])
+    a, b = _victims(ctx, curve=True, host=addr_a, netns=ns_a)
+    before = a.members()["B"]
+    path = os.path.join(ctx.tmp, "pwned")
+    endpoint = "tcp://%s:7400" % addr_a
+    server = _keypair(ctx, "A")[0].decode()
+    # a key that is not listed: ZAP refuses it, nothing it sends is read
+    _attack_from(ctx, ns_x, endpoint, path, "--server-key", server, "--inc",
+                 str(before["incarnation"]))
+    # listed member M, claiming to be B: every frame is refused (data payloads would be
+    # taken from M as itself; code claimed as B's is refused with the frame)
+    _attack_from(ctx, ns_x, endpoint, path, "--server-key", server, "--key",
+                 ctx.curve_key("M"), "--inc", str(before["incarnation"]))
+    _no_code_ran(path, [a, b])
+    now = a.members()["B"]
+    check(now["state"] == "alive" and now["incarnation"] == before["incarnation"] and
+          now.get("endpoint") == before.get("endpoint"),
+          "B moved in A's view: %r -> %r" % (before, now))
+    check(a.metric("stage_wire_refused_total", reason="identity") >= 10,
+          "A counted the frames M sent as B")
     pongs = _pongs(b)
     wait_until(lambda: _pongs(b) >= pongs + 3, 10, "A keeps serving B")
 
