@@ -19,8 +19,7 @@ struct sn_guard {
 sn_guard *sn_guard_new(sn_log *log)
 {
     sn_guard *g = calloc(1, sizeof *g);
-    if (g)
-        g->log = log;
+    if (g) g->log = log;
     return g;
 }
 
@@ -34,8 +33,7 @@ static void flush_suppressed(sn_guard *g)
 
 void sn_guard_destroy(sn_guard **gp)
 {
-    if (!gp || !*gp)
-        return;
+    if (!gp || !*gp) return;
     flush_suppressed(*gp);
     free(*gp);
     *gp = NULL;
@@ -45,27 +43,36 @@ const char *sn_guard_claimed(const sn_wire_frame *f)
 {
     switch (f->kind) {
     case SN_WIRE_HELLO:
-    case SN_WIRE_WELCOME: return f->u.hello.node;
-    case SN_WIRE_HEARTBEAT: return f->u.heartbeat.node;
-    case SN_WIRE_GOSSIP: return f->u.gossip.node;
-    case SN_WIRE_REGISTRY: return f->u.registry.node;
-    case SN_WIRE_MESSAGE: return f->u.message.src.node;
-    case SN_WIRE_REPLY: return f->u.reply.src.node;
-    case SN_WIRE_LEAVE: return f->u.leave.node;
+    case SN_WIRE_WELCOME:
+        return f->u.hello.node;
+    case SN_WIRE_HEARTBEAT:
+        return f->u.heartbeat.node;
+    case SN_WIRE_GOSSIP:
+        return f->u.gossip.node;
+    case SN_WIRE_REGISTRY:
+        return f->u.registry.node;
+    case SN_WIRE_MESSAGE:
+        return f->u.message.src.node;
+    case SN_WIRE_REPLY:
+        return f->u.reply.src.node;
+    case SN_WIRE_LEAVE:
+        return f->u.leave.node;
     case SN_WIRE_STATUS_REQ:
-    case SN_WIRE_STATUS: return f->u.status.node;
+    case SN_WIRE_STATUS:
+        return f->u.status.node;
     case SN_WIRE_LOCK_ACQUIRE:
     case SN_WIRE_LOCK_EXTEND:
-    case SN_WIRE_LOCK_RELEASE: return f->u.lock.addr.node; /* the requester or holder */
-    default: return NULL;
+    case SN_WIRE_LOCK_RELEASE:
+        return f->u.lock.addr.node; /* the requester or holder */
+    default:
+        return NULL;
     }
 }
 
 int sn_guard_check(sn_guard *g, const sn_wire_frame *f, const char *peer)
 {
     const char *claimed = sn_guard_claimed(f);
-    if (!peer || !claimed || strcmp(claimed, peer) == 0)
-        return 1;
+    if (!peer || !claimed || strcmp(claimed, peer) == 0) return 1;
     sn_guard_refused(g, SN_GUARD_IDENTITY, "refused a %s from %s that claims to come from '%s'",
                      sn_wire_kind_name(f->kind), peer, claimed);
     return 0;
@@ -109,18 +116,20 @@ void sn_guard_log(sn_guard *g, const char *fmt, ...)
 int sn_guard_admit_member(sn_guard *g, sn_members *ms, sn_transport *t, const char *name,
                           size_t max, int hearsay)
 {
-    if (sn_members_find(ms, name))
-        return 1;
+    if (sn_members_find(ms, name)) return 1;
     size_t cap = hearsay ? max / 2 : max;
     if (sn_members_count(ms) >= cap) {
-        sn_guard_refused(g, SN_GUARD_MEMBERS, "not adding member %s: this node keeps at most "
-                         "%zu members%s (--set members=%zu)", name, cap,
-                         hearsay ? " heard of in gossip" : "", max);
+        sn_guard_refused(g, SN_GUARD_MEMBERS,
+                         "not adding member %s: this node keeps at most "
+                         "%zu members%s (--set members=%zu)",
+                         name, cap, hearsay ? " heard of in gossip" : "", max);
         return 0;
     }
     if (!sn_transport_admits(t, name)) {
-        sn_guard_refused(g, SN_GUARD_MEMBERS, "not adding member %s: no key for that name in "
-                         "--curve-allow", name);
+        sn_guard_refused(g, SN_GUARD_MEMBERS,
+                         "not adding member %s: no key for that name in "
+                         "--curve-allow",
+                         name);
         return 0;
     }
     return 1;
@@ -134,6 +143,6 @@ uint64_t sn_guard_count(const sn_guard *g, sn_guard_reason why)
 const char *sn_guard_reason_name(sn_guard_reason why)
 {
     static const char *const names[SN_GUARD_REASONS] = {"malformed", "identity", "duplicate",
-                                                        "lock", "members", "hello"};
+                                                        "lock",      "members",  "hello"};
     return (unsigned)why < SN_GUARD_REASONS ? names[why] : "?";
 }

@@ -44,8 +44,7 @@ static int hook_post(void *ud, uint64_t actor, sn_msg *m, int force)
     (void)actor, (void)force;
     tnode *t = ud;
     t->posts++;
-    if (m->flags & SN_MSG_F_UNTRUSTED)
-        t->posts_untrusted++;
+    if (m->flags & SN_MSG_F_UNTRUSTED) t->posts_untrusted++;
     sn_msg_destroy(&m);
     return SN_OK;
 }
@@ -142,13 +141,19 @@ static void start(int i, const char *name, const char *join)
         t->o.join.item[0] = t->join;
         t->o.join.n = 1;
     }
-    sn_cluster_hooks h = {.ud = t, .deliver = hook_deliver, .post = hook_post,
-                          .each_stage = hook_each_stage, .status_self = hook_status_self,
-                          .lock_at_home = hook_lock_at_home, .set_remote = hook_set_remote,
-                          .drop_node = hook_drop_node, .wake = hook_wake, .now = hook_now};
+    sn_cluster_hooks h = {.ud = t,
+                          .deliver = hook_deliver,
+                          .post = hook_post,
+                          .each_stage = hook_each_stage,
+                          .status_self = hook_status_self,
+                          .lock_at_home = hook_lock_at_home,
+                          .set_remote = hook_set_remote,
+                          .drop_node = hook_drop_node,
+                          .wake = hook_wake,
+                          .now = hook_now};
     int err;
-    t->c = sn_cluster_new_on(sn_transport_fake_new_as(net, t->ep, name), t->ep, &t->o, NULL,
-                             name, lg, &h, &err);
+    t->c = sn_cluster_new_on(sn_transport_fake_new_as(net, t->ep, name), t->ep, &t->o, NULL, name,
+                             lg, &h, &err);
     cr_assert_not_null(t->c, "start %s: %s", name, sn_strerror(err));
 }
 
@@ -156,8 +161,7 @@ static void pump(void)
 {
     for (int round = 0; round < 6; round++)
         for (int i = 0; i < N; i++)
-            if (nodes[i].c)
-                sn_cluster_poll(nodes[i].c);
+            if (nodes[i].c) sn_cluster_poll(nodes[i].c);
 }
 
 static void run(double s)
@@ -165,8 +169,7 @@ static void run(double s)
     for (double t = 0; t < s - 1e-9; t += 0.1) {
         clock_s += 0.1;
         for (int i = 0; i < N; i++)
-            if (nodes[i].c)
-                sn_cluster_tick(nodes[i].c);
+            if (nodes[i].c) sn_cluster_tick(nodes[i].c);
         pump();
     }
 }
@@ -203,8 +206,7 @@ static const char *view_of(int i, const char *name, char *endpoint, size_t cap)
     for (size_t k = 0; k < n; k++) {
         if (strcmp(v[k].name, name) == 0) {
             snprintf(state, sizeof state, "%s", v[k].state);
-            if (endpoint)
-                snprintf(endpoint, cap, "%s", v[k].endpoint);
+            if (endpoint) snprintf(endpoint, cap, "%s", v[k].endpoint);
         }
     }
     sn_cluster_members_free(v, n);
@@ -240,8 +242,8 @@ Test(sn_cluster_trust, a_forged_sequence_number_does_not_block_the_member)
     two_and_mallory("m");
     sn_wire_frame f;
     sn_wire_frame_init(&f, SN_WIRE_MESSAGE);
-    f.u.message.src = (sn_wire_addr){.node = "b", .incarnation = inc_of_b(), .actor = 1,
-                                     .stage = "x"};
+    f.u.message.src =
+        (sn_wire_addr){.node = "b", .incarnation = inc_of_b(), .actor = 1, .stage = "x"};
     f.u.message.dst = (sn_wire_addr){.node = "a", .stage = "s"};
     f.u.message.msg_id = "forged";
     f.u.message.seq = UINT64_MAX;
@@ -275,8 +277,12 @@ Test(sn_cluster_trust, gossip_never_moves_an_endpoint)
     /* even from an authenticated member (here: mallory holds b's neighbour's key, "m" is
      * accepted as the gossip's own sender) */
     two_and_mallory("m");
-    sn_wire_member b = {.name = "b", .endpoint = "fake://evil", .http = "",
-                        .incarnation = inc_of_b() + 1, .state = SN_WIRE_ALIVE, .version = 9};
+    sn_wire_member b = {.name = "b",
+                        .endpoint = "fake://evil",
+                        .http = "",
+                        .incarnation = inc_of_b() + 1,
+                        .state = SN_WIRE_ALIVE,
+                        .version = 9};
     sn_wire_frame f;
     sn_wire_frame_init(&f, SN_WIRE_GOSSIP);
     f.u.gossip.node = "m";
@@ -301,7 +307,8 @@ Test(sn_cluster_trust, a_lock_request_for_nobody_never_reaches_the_home)
     f.u.lock.handler = "evil";
     f.u.lock.request = 1;
     forge(&f);
-    cr_assert_eq(nodes[0].locks, 0, "an ACQUIRE for addr.node \"\" reached the home: its grant "
+    cr_assert_eq(nodes[0].locks, 0,
+                 "an ACQUIRE for addr.node \"\" reached the home: its grant "
                  "would go to a local actor");
     f.u.lock.addr.node = "nobody";
     forge(&f);
@@ -361,8 +368,12 @@ Test(sn_cluster_trust, gossip_of_many_members_is_bounded)
     for (int i = 0; i < FAKES; i++) {
         snprintf(names[i], sizeof names[i], "f%d", i);
         snprintf(eps[i], sizeof eps[i], "fake://f%d", i);
-        v[i] = (sn_wire_member){.name = names[i], .endpoint = eps[i], .http = "",
-                                .incarnation = 1, .state = SN_WIRE_ALIVE, .version = 1};
+        v[i] = (sn_wire_member){.name = names[i],
+                                .endpoint = eps[i],
+                                .http = "",
+                                .incarnation = 1,
+                                .state = SN_WIRE_ALIVE,
+                                .version = 1};
     }
     sn_wire_frame f;
     sn_wire_frame_init(&f, SN_WIRE_GOSSIP);
@@ -419,7 +430,8 @@ Test(sn_cluster_trust, bad_frame_log_lines_are_rate_limited)
     int lines = 0;
     for (char *p = text; p && (p = strchr(p, '\n')); p++)
         lines++;
-    cr_assert_leq(lines, 3 * SN_GUARD_LOGS_PER_SECOND + 3, "%d log lines for 600 bad frames", lines);
+    cr_assert_leq(lines, 3 * SN_GUARD_LOGS_PER_SECOND + 3, "%d log lines for 600 bad frames",
+                  lines);
     cr_assert(strstr(text, "more refused frames not logged"), "%s", text);
     sn_log_destroy(&lg);
     fclose(mem);
