@@ -561,9 +561,16 @@ static void two_nodes(long n, long k, long warm, long m, double *vals, int rep)
     snprintf(threads, sizeof threads, "%d", THREADS);
     snprintf(lb, sizeof lb, "tcp://127.0.0.1:%d", pb);
     snprintf(la, sizeof la, "tcp://127.0.0.1:%d", pa);
-    snprintf(join, sizeof join, "B@127.0.0.1:%d", pb);
     char keya[512], keyb[512], allow[512];
     curve_files(keya, keyb, allow, sizeof keya);
+    /* SN_BENCH_CURVE=shared: one keypair for both and no allow file, as nodes before issue 12
+     * ran CURVE; this program run next to an older stage-node then measures, against the
+     * default, what identity per node costs. */
+    const char *mode = getenv("SN_BENCH_CURVE");
+    int shared = mode && strcmp(mode, "shared") == 0;
+    snprintf(join, sizeof join, shared ? "127.0.0.1:%d" : "B@127.0.0.1:%d", pb);
+    if (shared)
+        snprintf(keyb, sizeof keyb, "%s", keya);
     snprintf(asink, sizeof asink, "sink=%s:1", sink);
     snprintf(af, sizeof af, "f=%s:1", f);
     snprintf(logb, sizeof logb, "B-%d", rep);
@@ -571,11 +578,17 @@ static void two_nodes(long n, long k, long warm, long m, double *vals, int rep)
     const char *bargs[] = {"--name", "B", "--listen", lb, "--http", hb, "--threads", threads,
                            "--actor", asink, "--actor", af, "--curve-secret", keyb,
                            "--curve-allow", allow};
-    pid_t b = spawn_node(logb, NULL, (int)(sizeof bargs / sizeof *bargs), bargs);
+    int nb = (int)(sizeof bargs / sizeof *bargs) - (shared ? 2 : 0);
+    pid_t b = spawn_node(logb, NULL, nb, bargs);
     const char *aargs[] = {"--name", "A", "--listen", la, "--join", join, "--threads", threads,
                            "--curve-secret", keya, "--curve-allow", allow, drv};
+    int na = (int)(sizeof aargs / sizeof *aargs);
+    if (shared) { /* drop --curve-allow FILE: the script stays last */
+        aargs[na - 3] = drv;
+        na -= 2;
+    }
     int out = -1;
-    pid_t a = spawn_node(loga, &out, (int)(sizeof aargs / sizeof *aargs), aargs);
+    pid_t a = spawn_node(loga, &out, na, aargs);
     for (int i = 0; i < NKEYS; i++)
         vals[i] = -1;
     int ok = read_keys(out, 40, NREAD, node_keys, vals);
