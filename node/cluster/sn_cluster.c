@@ -684,6 +684,12 @@ sn_cluster *sn_cluster_new(const sn_opts *o, struct ev_loop *loop, const char *n
                            sn_log *log, const sn_cluster_hooks *hooks, int *err)
 {
     sn_transport *t = sn_transport_zmq_new(o, loop, log, err);
+    if (t && o->curve_secret && !sn_transport_admits(t, name)) { /* peers would refuse us */
+        sn_log_write(log, SN_LOG_ERROR, "cluster", "this node's name '%s' has no key in "
+                     "--curve-allow %s", name, o->curve_allow);
+        sn_transport_destroy(&t);
+        *err = SN_EINVAL;
+    }
     if (!t)
         return NULL;
     char endpoint[256];

@@ -6,7 +6,7 @@ import os
 import sys
 import time
 
-from harness import RawPeer, check, converged, need_zmq, timeout, wait_until
+from harness import RawPeer, check, converged, free_port, need_zmq, timeout, wait_until
 from test_hostile import PA_LUA, check_serves
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "attack"))
@@ -242,3 +242,19 @@ def test_gossip_of_1500_members_is_bounded_without_curve(ctx):
     check("this node keeps at most 32 members heard of in gossip" in a.stderr(),
           "the limit is logged (half of members for hearsay)")
     check_serves(ctx, a, "C", sets={"members": 64})
+
+
+@timeout(30)
+def test_curve_node_whose_name_has_no_key_does_not_start(ctx):
+    # every peer would refuse its frames (their claimed source has no key): say so, exit
+    ctx.curve_allow(["A"])
+    z = ctx.node("Z", http=False, extra=["--curve-secret", ctx.curve_key("Z"),
+                                         "--curve-allow", ctx.curve_allow()])
+    z.wait_stderr(r"this node's name 'Z' has no key in --curve-allow", 10, allow_exit=True)
+    rc = z.proc.wait(timeout=10)
+    check(rc != 0, "the node exited %d" % rc)
+    # and --curve-secret without --curve-allow is a usage error
+    r = ctx.run([ctx.binary, "--name", "Z", "--listen", "tcp://127.0.0.1:%d" % free_port(),
+                 "--curve-secret", ctx.curve_key("Z")], timeout=10)
+    check(r.returncode == 2 and b"--curve-allow" in r.stderr,
+          "exit %d: %r" % (r.returncode, r.stderr[-300:]))

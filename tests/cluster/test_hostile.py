@@ -213,7 +213,9 @@ def test_curve_refuses_unauthenticated_peers(ctx):
     check(p2.recv_kind({K_WELCOME}, 3) is None, "no WELCOME for an unknown CURVE key")
 
     # 3. a real node with its own key, not listed
-    c = ctx.node("C", join=[a], curve=True)
+    allow_c = ctx.write("allow-c", "%s A\n%s C\n" % (pa, ctx.curve_public("C")))
+    c = ctx.node("C", join=["A@" + a.addr],
+                 extra=["--curve-secret", ctx.curve_key("C"), "--curve-allow", allow_c])
     time.sleep(3.0)
     check(set(a.members()) == {"A", "B"}, "A's members stay A, B: %r" % list(a.members()))
     check("A" not in c.members(), "C never became a member of A's cluster")
