@@ -368,8 +368,13 @@ static void handle_reply(sn_cluster *c, const sn_wire_reply *r, int trusted, dou
 static void handle_heartbeat(sn_cluster *c, const sn_wire_heartbeat *hb, double now)
 {
     sn_member *m = sn_members_find(c->ms, hb->node);
+    sn_wire_frame f;
+    if (m && m->inc < hb->incarnation) { /* restarted: its WELCOME to our greeting brings the */
+        fill_hello(c, &f, SN_WIRE_HELLO); /* new incarnation (gossip never moves it) */
+        send_member(c, m, &f);
+    }
     if (!m || m->inc != hb->incarnation || m->state == SN_MEMBER_LEFT)
-        return; /* unknown, or restarted: it will greet us */
+        return; /* unknown, or restarted */
     /* our views differ: gossip, before this heartbeat changes ours, so that a member we
      * suspect hears of it and refutes it (else others would go on suspecting it) */
     if (hb->digest != sn_members_digest(c->ms, c->inc, c->version)) {
@@ -697,18 +702,6 @@ sn_cluster *sn_cluster_new(const sn_opts *o, struct ev_loop *loop, const char *n
     return sn_cluster_new_on(t, endpoint, o, loop, name, log, hooks, err);
 }
 
-/* A --join seed: NAME@HOST:PORT, or HOST:PORT with the node named by HOST's first label (the
- * name whose key CurveZMQ expects there); an endpoint ("fake://x") is taken as it is. */
-static void seed_parse(seed *s, const char *item)
-{
-    const char *at = strchr(item, '@');
-    const char *where = at ? at + 1 : item;
-    snprintf(s->endpoint, sizeof s->endpoint, strstr(where, "://") ? "%s" : "tcp://%s", where);
-    const char *host = strstr(where, "://") ? strstr(where, "://") + 3 : where;
-    size_t n = at ? (size_t)(at - item) : strcspn(host, ".:");
-    snprintf(s->name, sizeof s->name, "%.*s", (int)n, at ? item : host);
-}
-
 sn_cluster *sn_cluster_new_on(sn_transport *t, const char *endpoint, const sn_opts *o,
                               struct ev_loop *loop, const char *name, sn_log *log,
                               const sn_cluster_hooks *hooks, int *err)
@@ -746,7 +739,8 @@ sn_cluster *sn_cluster_new_on(sn_transport *t, const char *endpoint, const sn_op
         seed *s = calloc(1, sizeof *s);
         if (!s)
             continue;
-        seed_parse(s, o->join.item[i]);
+        sn_guard_seed(o->join.item[i], s->endpoint, sizeof s->endpoint, s->name,
+                      sizeof s->name);
         s->backoff = 0.5;
         s->done = sn_transport_connect(sn_link_transport(c->link), s->endpoint, s->name,
                                        &s->conn) != SN_OK;

@@ -135,6 +135,17 @@ int sn_guard_admit_member(sn_guard *g, sn_members *ms, sn_transport *t, const ch
     return 1;
 }
 
+void sn_guard_seed(const char *item, char *endpoint, size_t ecap, char *name, size_t ncap)
+{
+    const char *at = strchr(item, '@');
+    const char *where = at ? at + 1 : item;
+    const char *scheme = strstr(where, "://");
+    snprintf(endpoint, ecap, scheme ? "%s" : "tcp://%s", where);
+    const char *host = scheme ? scheme + 3 : where;
+    size_t n = at ? (size_t)(at - item) : strcspn(host, ".:");
+    snprintf(name, ncap, "%.*s", (int)n, at ? item : host);
+}
+
 uint64_t sn_guard_count(const sn_guard *g, sn_guard_reason why)
 {
     return atomic_load(&((sn_guard *)g)->count[why]);

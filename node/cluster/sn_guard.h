@@ -52,6 +52,10 @@ int sn_guard_admit_member(sn_guard *g, sn_members *ms, sn_transport *t, const ch
 /* sn_guard_log: the same line, rate-limited with the refusals, without counting one (what
  * a peer can make this node log: an ERROR it sends, a lock it floods). */
 __attribute__((format(printf, 2, 3))) void sn_guard_log(sn_guard *g, const char *fmt, ...);
+/* sn_guard_seed: a --join item's endpoint and the node expected there: NAME@HOST:PORT, or
+ * HOST:PORT with the node named by HOST's first DNS label (with CurveZMQ, the name whose key
+ * the seed must hold); an endpoint ("fake://x") is taken as it is. Pure. */
+void sn_guard_seed(const char *item, char *endpoint, size_t ecap, char *name, size_t ncap);
 /* sn_guard_count: refusals for reason so far. Any thread. */
 uint64_t sn_guard_count(const sn_guard *g, sn_guard_reason why);
 /* sn_guard_reason_name: "malformed", "identity", ... for the metric's label. Static. */

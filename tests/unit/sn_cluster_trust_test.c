@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-enum { N = 2 };
+enum { N = 3 };
 
 typedef struct tnode {
     char name[32], ep[64], join[64];
@@ -437,4 +437,38 @@ Test(sn_cluster_trust, bad_frame_log_lines_are_rate_limited)
     fclose(mem);
     free(text);
     lg = sn_log_new(stderr, SN_LOG_ERROR);
+}
+
+static uint64_t inc_seen(int i, const char *name)
+{
+    sn_member_view *v;
+    size_t n = sn_cluster_members(nodes[i].c, &v);
+    uint64_t inc = 0;
+    for (size_t k = 0; k < n; k++)
+        if (strcmp(v[k].name, name) == 0)
+            inc = v[k].incarnation;
+    sn_cluster_members_free(v, n);
+    return inc;
+}
+
+/* Gossip no longer carries a restart (it could move an endpoint), so a restarted member whose
+ * greeting was lost is learned from its own heartbeats: they make us greet it. */
+Test(sn_cluster_trust, a_restart_whose_greeting_was_lost_is_learned_from_its_heartbeats)
+{
+    start(0, "a", NULL);
+    start(1, "b", "fake://a");
+    start(2, "c", "fake://a");
+    run(1.0);
+    sn_cluster_destroy(&nodes[1].c);
+    usleep(5);
+    sn_fake_net_cut_link(net, "fake://b", "fake://a", 1); /* b's HELLO to a is lost */
+    start(1, "b", "fake://c");
+    run(0.3);
+    uint64_t fresh = sn_cluster_incarnation(nodes[1].c);
+    cr_assert_eq(inc_seen(2, "b"), fresh, "c learned the restart from b's greeting");
+    cr_assert_neq(inc_seen(0, "b"), fresh);
+    sn_fake_net_cut_link(net, "fake://b", "fake://a", 0);
+    run(1.0);
+    cr_assert_eq(inc_seen(0, "b"), fresh, "a never learned b's new incarnation");
+    cr_assert_str_eq(view_of(0, "b", NULL, 0), "alive");
 }
