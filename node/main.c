@@ -272,6 +272,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "stage-node: %s\n", err);
     } else if (opts.curve_allow && !opts.curve_secret) {
         fprintf(stderr, "stage-node: --curve-allow needs --curve-secret\n");
+    } else if (opts.curve_secret && !opts.curve_allow) {
+        fprintf(stderr, "stage-node: --curve-secret needs --curve-allow FILE: every node's "
+                "public key and name, \"KEY NAME\" per line\n");
     } else if (opts.script && (stat(opts.script, &st) != 0 || !S_ISREG(st.st_mode))) {
         fprintf(stderr, "stage-node: script '%s': no such file\n", opts.script);
     } else if (!(log = sn_log_new(stderr, opts.log_level))) {
@@ -279,6 +282,12 @@ int main(int argc, char **argv)
         status = 1;
     } else {
         setvbuf(stdout, NULL, _IOLBF, 0);
+        if (opts.insecure || (opts.listen && !opts.curve_secret))
+            sn_log_write(log, SN_LOG_WARN, "security", "%s: cluster traffic is neither "
+                         "encrypted nor authenticated; anyone who reaches %s can move members "
+                         "and send data (never code). For development only: use "
+                         "--curve-secret and --curve-allow", opts.insecure ? "INSECURE MODE"
+                         : "no CurveZMQ", opts.listen ? opts.listen : "the port");
         status = run_node(&opts, log);
     }
     sn_log_destroy(&log);

@@ -925,6 +925,8 @@ static int dec_table_mt(dec *d, uint64_t n, int depth)
     int type;
     const unsigned char *payload;
     size_t len;
+    if (!d->o->trusted) /* a metatable is behaviour (__gc, __index, ...): code, not data */
+        return dec_fail(d, SN_EUNTRUSTED, "metatable in a snapshot from an untrusted source");
     if (n != 3)
         return dec_fail(d, SN_EPROTO, "table with metatable has %llu parts, not 3",
                         (unsigned long long)n);

@@ -50,7 +50,8 @@ static const char usage[] =
     "  --listen ENDPOINT    accept cluster peers, e.g. tcp://0.0.0.0:7400\n"
     "  --advertise ENDPOINT the endpoint peers use to reach this node (default: --listen,\n"
     "                       with a wildcard host replaced by the host name)\n"
-    "  --join HOST:PORT     join the cluster through this peer (repeatable)\n"
+    "  --join [NAME@]HOST:PORT  join the cluster through node NAME (with CurveZMQ, NAME\n"
+    "                       picks its key; default: HOST's first label) (repeatable)\n"
     "  --cluster NAME       cluster name; nodes of different clusters never merge (default: stage)\n"
     "  --actor SID=FILE[:N] start N actors (default 1) of stage SID running FILE (repeatable)\n"
     "  --threads N          worker threads for stage.submit / thread.new (default: cores)\n"
@@ -59,7 +60,8 @@ static const char usage[] =
     "  --http HOST:PORT     serve /metrics, /status.json and the dashboard page\n"
     "  --config FILE        a Lua file returning a table of the same settings\n"
     "  --curve-secret FILE  encrypt and authenticate cluster traffic (CurveZMQ)\n"
-    "  --curve-allow FILE   public keys allowed to connect, one per line\n"
+    "  --curve-allow FILE   every node's public key and name, \"KEY NAME\" per line\n"
+    "                       (required with --curve-secret)\n"
     "  --insecure           allow a non-loopback --listen without CurveZMQ\n"
     "  --log-level LEVEL    error|warn|info|debug (default info); logs go to stderr\n"
     "  --stage SID:K=V,...  limits of stage SID (* = every stage): budget (CPU s per\n"
@@ -73,7 +75,8 @@ static const char usage[] =
     "                       keys stage.once remembers), forget (3600000 ms\n"
     "                       down, then a member is forgotten), probe (8 members per\n"
     "                       heartbeat in larger clusters; 0: all), shutdown (10000 ms:\n"
-    "                       then the node exits without waiting any more) (repeatable)\n"
+    "                       then the node exits without waiting any more), members (1024\n"
+    "                       members at most) (repeatable)\n"
     "  -h, --help           show this text\n"
     "  -V, --version        show the version and the library versions\n";
 
@@ -122,6 +125,7 @@ static int set_tunable(sn_opts *o, const char *v, char *err, size_t errlen)
         {"forget", offsetof(sn_opts, forget_ms), 1000, 604800000},
         {"probe", offsetof(sn_opts, probe), 0, 100000},
         {"shutdown", offsetof(sn_opts, shutdown_ms), 100, 3600000},
+        {"members", offsetof(sn_opts, members), 1, 100000},
     };
     const char *eq = strchr(v, '=');
     for (size_t i = 0; eq && i < sizeof keys / sizeof *keys; i++) {
@@ -137,7 +141,7 @@ static int set_tunable(sn_opts *o, const char *v, char *err, size_t errlen)
     }
     return fail(err, errlen, "--set '%s': expected KEY=VALUE with KEY one of heartbeat, suspect, "
                 "down, reply_timeout, handshake, join_retry_max, peer_queue, frame_max, "
-                "once_keys, forget, probe, shutdown", v);
+                "once_keys, forget, probe, shutdown, members", v);
 }
 
 /* SID=FILE[:N] with a non-empty SID and FILE and 1 <= N <= 100000. */
@@ -185,6 +189,7 @@ int sn_opts_parse(sn_opts *o, int argc, char *const argv[], char *err, size_t er
     o->forget_ms = 3600000; /* an hour down, then forgotten (docs/cluster.md) */
     o->probe = 8;           /* members probed per period past 8 (0: all, always) */
     o->shutdown_ms = 10000;
+    o->members = 1024;      /* members kept; a GOSSIP cannot make more sockets than this */
     o->cluster = NULL;
     err[0] = '\0';
 
@@ -233,6 +238,8 @@ int sn_opts_parse(sn_opts *o, int argc, char *const argv[], char *err, size_t er
             o->advertise = v;
             break;
         case OPT_JOIN:
+            if (v[0] == '@' || (strchr(v, '@') && strchr(v, '@') > strrchr(v, ':')))
+                return fail(err, errlen, "--join '%s': expected NAME@HOST:PORT or HOST:PORT", v);
             if ((r = check_hostport("--join", v, err, errlen)) ||
                 (r = push(&o->join, v, "--join", err, errlen)))
                 return r;

@@ -51,6 +51,7 @@ typedef struct sn_opts {
     int forget_ms;           /* a member down this long is forgotten */
     int probe;               /* members heartbeated per period when there are more */
     int shutdown_ms;         /* --set shutdown=MS: longest clean shutdown, then exit anyway */
+    int members;             /* most members this node keeps (past it, new ones are refused) */
 } sn_opts;
 
 /* sn_opts_parse: fills *o from argv (argv[0] is the program). On a user error returns

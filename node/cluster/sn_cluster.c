@@ -11,8 +11,10 @@
  * lock that another thread takes is held while a frame is encoded or sent. */
 #include "sn_cluster.h"
 #include "sn_codecache.h"
+#include "sn_curve.h"
 #include "sn_dlock.h"
 #include "sn_error.h"
+#include "sn_gate.h"
 #include "sn_link.h"
 #include "sn_members.h"
 #include "sn_outbox.h"
@@ -33,6 +35,7 @@ enum { STATUS_EVERY = 2 /* ticks */, REGISTRY_EVERY = 5 /* ticks */ };
 typedef struct seed {
     struct seed *next;
     char endpoint[256];
+    char name[SN_ROUTER_NODE_MAX]; /* the node expected there (NAME@, or the host's label) */
     sn_conn *conn;
     double next_try, backoff;
     int done; /* welcomed, or refused for good */
@@ -55,6 +58,7 @@ struct sn_cluster {
     sn_outbox *ob;
     sn_dlock *dl;
     sn_codecache *cc;
+    sn_gate *guard; /* claimed source against authenticated source; refusals */
     seed *seeds;
     ev_prepare prepare;
     ev_timer tick;
@@ -86,7 +90,7 @@ static sn_conn *conn_for(sn_cluster *c, sn_member *m, sn_wire_kind kind)
     if (!data)
         return m->ctl;
     if (!m->data)
-        sn_transport_connect(sn_link_transport(c->link), m->endpoint, &m->data);
+        sn_transport_connect(sn_link_transport(c->link), m->endpoint, m->name, &m->data);
     return m->data;
 }
 
@@ -137,7 +141,7 @@ static void fail_sessions(sn_cluster *c, sn_session *list, int timeout, const ch
 static void open_conns(sn_cluster *c, sn_member *m)
 {
     if (!m->ctl)
-        sn_transport_connect(sn_link_transport(c->link), m->endpoint, &m->ctl);
+        sn_transport_connect(sn_link_transport(c->link), m->endpoint, m->name, &m->ctl);
 }
 
 /* A member is gone (down, left, forgotten or restarted): what it ran and what waits on it. */
@@ -149,12 +153,15 @@ static void member_gone(sn_cluster *c, const char *name, uint64_t keep_inc)
     sn_dlock_home_gone(c->dl, name, "node down");
 }
 
-/* Learns a member (HELLO, WELCOME, gossip). NULL when refused. */
+/* Learns a member (HELLO, WELCOME: from itself; gossip: hearsay). NULL when refused. */
 static sn_member *learn(sn_cluster *c, const char *name, const char *endpoint, const char *http,
-                        uint64_t inc, double now)
+                        uint64_t inc, double now, int hearsay)
 {
     sn_member_change change;
     uint64_t old_inc;
+    if (!sn_gate_admit_member(c->guard, c->ms, sn_link_transport(c->link), name,
+                               c->o->members > 0 ? (size_t)c->o->members : 1024, hearsay))
+        return NULL;
     sn_member *m = sn_members_add(c->ms, name, endpoint, http, inc, now, &change, &old_inc);
     if (!m)
         return NULL;
@@ -209,9 +216,9 @@ static void handle_hello(sn_cluster *c, const sn_wire_hello *h, const void *id, 
                          double now)
 {
     if (strcmp(h->cluster, c->cluster) != 0) {
-        sn_log_write(c->log, SN_LOG_ERROR, "cluster", "refused %s (%s): cluster name mismatch: "
-                     "this node is in '%s', it is in '%s'", h->node, h->endpoint, c->cluster,
-                     h->cluster);
+        sn_gate_refused(c->guard, SN_GATE_HELLO, "refused %s (%s): cluster name mismatch: "
+                         "this node is in '%s', it is in '%s'", h->node, h->endpoint,
+                         c->cluster, h->cluster);
         atomic_fetch_add(&c->refused, 1);
         char text[512];
         snprintf(text, sizeof text, "cluster name mismatch: node %s is in cluster '%s', not '%s'",
@@ -220,20 +227,20 @@ static void handle_hello(sn_cluster *c, const sn_wire_hello *h, const void *id, 
         return;
     }
     if (strcmp(h->node, c->name) == 0) {
-        sn_log_write(c->log, SN_LOG_ERROR, "cluster", "refused a node at %s that uses this "
-                     "node's own name '%s'", h->endpoint, c->name);
+        sn_gate_refused(c->guard, SN_GATE_HELLO, "refused a node at %s that uses this "
+                         "node's own name '%s'", h->endpoint, c->name);
         refuse(c, id, idlen, SN_WIRE_E_NAME, "node name already in use");
         return;
     }
     if (sn_members_forgotten(c->ms, h->node, h->incarnation)) {
-        sn_log_write(c->log, SN_LOG_WARN, "cluster", "refused %s: incarnation %llu was "
-                     "forgotten (down longer than --set forget); restart it to rejoin",
-                     h->node, (unsigned long long)h->incarnation);
+        sn_gate_refused(c->guard, SN_GATE_HELLO, "refused %s: incarnation %llu was "
+                         "forgotten (down longer than --set forget); restart it to rejoin",
+                         h->node, (unsigned long long)h->incarnation);
         atomic_fetch_add(&c->refused, 1);
         refuse(c, id, idlen, SN_WIRE_E_STALE, "this incarnation was forgotten: restart to rejoin");
         return;
     }
-    sn_member *m = learn(c, h->node, h->endpoint, h->http, h->incarnation, now);
+    sn_member *m = learn(c, h->node, h->endpoint, h->http, h->incarnation, now, 0);
     if (m)
         alive(c, m, now);
     uint32_t n;
@@ -273,9 +280,11 @@ static void learn_members(sn_cluster *c, const sn_wire_member *v, uint32_t n, do
                 on_member_change(m, from, 0, c);
             continue;
         }
-        if (v[i].state != SN_WIRE_ALIVE || (m && m->inc >= v[i].incarnation))
+        /* Hearsay moves a known member's state only, never its endpoint or incarnation: only
+         * the member itself (HELLO on a connection authenticated as it) can. */
+        if (v[i].state != SN_WIRE_ALIVE || m)
             continue;
-        m = learn(c, v[i].name, v[i].endpoint, v[i].http, v[i].incarnation, now);
+        m = learn(c, v[i].name, v[i].endpoint, v[i].http, v[i].incarnation, now, 1);
         if (m) {
             sn_wire_frame f;
             fill_hello(c, &f, SN_WIRE_HELLO);
@@ -294,9 +303,9 @@ static int accept_seq(sn_cluster *c, const char *node, uint64_t inc, uint64_t se
     uint64_t gap;
     if (!sn_outbox_accept_seq(m, inc, seq, &gap)) {
         atomic_fetch_add(&c->seq_dups, 1);
-        sn_log_write(c->log, SN_LOG_WARN, "cluster", "dropped a duplicate from %s: sequence "
-                     "%llu, already at %llu", node, (unsigned long long)seq,
-                     (unsigned long long)m->seq_in);
+        sn_gate_refused(c->guard, SN_GATE_DUPLICATE, "dropped a duplicate from %s: sequence "
+                         "%llu, already at %llu", node, (unsigned long long)seq,
+                         (unsigned long long)m->seq_in);
         return 0;
     }
     if (gap)
@@ -359,8 +368,13 @@ static void handle_reply(sn_cluster *c, const sn_wire_reply *r, int trusted, dou
 static void handle_heartbeat(sn_cluster *c, const sn_wire_heartbeat *hb, double now)
 {
     sn_member *m = sn_members_find(c->ms, hb->node);
+    sn_wire_frame f;
+    if (m && m->inc < hb->incarnation) { /* restarted: its WELCOME to our greeting brings the */
+        fill_hello(c, &f, SN_WIRE_HELLO); /* new incarnation (gossip never moves it) */
+        send_member(c, m, &f);
+    }
     if (!m || m->inc != hb->incarnation || m->state == SN_MEMBER_LEFT)
-        return; /* unknown, or restarted: it will greet us */
+        return; /* unknown, or restarted */
     /* our views differ: gossip, before this heartbeat changes ours, so that a member we
      * suspect hears of it and refutes it (else others would go on suspecting it) */
     if (hb->digest != sn_members_digest(c->ms, c->inc, c->version)) {
@@ -394,8 +408,9 @@ static void handle_heartbeat(sn_cluster *c, const sn_wire_heartbeat *hb, double 
 }
 
 static void handle_frame(void *ud, const void *data, size_t len, const void *id, size_t idlen,
-                         int trusted)
+                         const char *peer)
 {
+    int trusted = sn_curve_trust_bytecode(peer) == SN_OK; /* code only from the authenticated */
     sn_cluster *c = ud;
     sn_link_received(c->link, len);
     sn_wire_frame f;
@@ -404,7 +419,8 @@ static void handle_frame(void *ud, const void *data, size_t len, const void *id,
         int version;
         sn_wire_kind kind;
         int peek = sn_wire_peek(data, len, &version, &kind);
-        sn_log_write(c->log, SN_LOG_WARN, "cluster", "dropped a frame: %s", err);
+        sn_gate_refused(c->guard, SN_GATE_MALFORMED, "dropped a frame from %s: %s",
+                         peer ? peer : "an unauthenticated peer", err);
         if (id && peek == SN_ENOTSUP && version != SN_WIRE_VERSION) { /* tell it, too */
             char text[300];
             snprintf(text, sizeof text, "protocol version mismatch: node %s speaks version %d, "
@@ -412,6 +428,11 @@ static void handle_frame(void *ud, const void *data, size_t len, const void *id,
             refuse(c, id, idlen, SN_WIRE_E_VERSION, text);
         }
         atomic_fetch_add(&c->refused, 1);
+        return;
+    }
+    if (!sn_gate_check(c->guard, &f, peer)) { /* claims to be another node: refused */
+        atomic_fetch_add(&c->refused, 1);
+        sn_wire_frame_fini(&f);
         return;
     }
     double now = now_of(c);
@@ -428,14 +449,14 @@ static void handle_frame(void *ud, const void *data, size_t len, const void *id,
                 s->done = 1;
         }
         sn_member *m = learn(c, f.u.hello.node, f.u.hello.endpoint, f.u.hello.http,
-                             f.u.hello.incarnation, now);
+                             f.u.hello.incarnation, now, 0);
         if (m)
             alive(c, m, now);
         learn_members(c, f.u.hello.members, f.u.hello.nmembers, now);
         break;
     }
     case SN_WIRE_ERROR:
-        sn_log_write(c->log, SN_LOG_ERROR, "cluster", "refused by a peer: %s", f.u.error.text);
+        sn_gate_log(c->guard, "refused by a peer: %s", f.u.error.text);
         if (f.u.error.code == SN_WIRE_E_CLUSTER || f.u.error.code == SN_WIRE_E_VERSION ||
             f.u.error.code == SN_WIRE_E_NAME || f.u.error.code == SN_WIRE_E_STALE) {
             for (seed *s = c->seeds; s; s = s->next) /* stop greeting the seeds that refused */
@@ -468,7 +489,7 @@ static void handle_frame(void *ud, const void *data, size_t len, const void *id,
     case SN_WIRE_LOCK_EXTEND:
     case SN_WIRE_LOCK_RELEASE:
     case SN_WIRE_LOCK_GRANT:
-    case SN_WIRE_LOCK_DENY: sn_dlock_frame(c->dl, &f, trusted); break;
+    case SN_WIRE_LOCK_DENY: sn_dlock_frame(c->dl, &f, peer, c->guard); break;
     case SN_WIRE_CODE_MISS: sn_codecache_lost(c->cc, f.u.code_miss.hash); break;
     default: break;
     }
@@ -670,6 +691,12 @@ sn_cluster *sn_cluster_new(const sn_opts *o, struct ev_loop *loop, const char *n
                            sn_log *log, const sn_cluster_hooks *hooks, int *err)
 {
     sn_transport *t = sn_transport_zmq_new(o, loop, log, err);
+    if (t && o->curve_secret && !sn_transport_admits(t, name)) { /* peers would refuse us */
+        sn_log_write(log, SN_LOG_ERROR, "cluster", "this node's name '%s' has no key in "
+                     "--curve-allow %s", name, o->curve_allow);
+        sn_transport_destroy(&t);
+        *err = SN_EINVAL;
+    }
     if (!t)
         return NULL;
     char endpoint[256];
@@ -703,8 +730,9 @@ sn_cluster *sn_cluster_new_on(sn_transport *t, const char *endpoint, const sn_op
     c->ss = sn_sessions_new();
     c->ob = sn_outbox_new();
     c->cc = sn_codecache_new();
+    c->guard = sn_gate_new(log);
     c->dl = c->ob && c->ms ? sn_dlock_new(&c->h, c->ob, c->ms, log, c->inc) : NULL;
-    if (!c->link || !c->ms || !c->ss || !c->ob || !c->cc || !c->dl) {
+    if (!c->link || !c->ms || !c->ss || !c->ob || !c->cc || !c->dl || !c->guard) {
         *err = SN_ENOMEM;
         sn_cluster_destroy(&c);
         return NULL;
@@ -713,11 +741,11 @@ sn_cluster *sn_cluster_new_on(sn_transport *t, const char *endpoint, const sn_op
         seed *s = calloc(1, sizeof *s);
         if (!s)
             continue;
-        snprintf(s->endpoint, sizeof s->endpoint, "tcp://%s", o->join.item[i]);
-        if (strstr(o->join.item[i], "://")) /* an endpoint already (the fake transport's) */
-            snprintf(s->endpoint, sizeof s->endpoint, "%s", o->join.item[i]);
+        sn_gate_seed(o->join.item[i], s->endpoint, sizeof s->endpoint, s->name,
+                      sizeof s->name);
         s->backoff = 0.5;
-        s->done = sn_transport_connect(sn_link_transport(c->link), s->endpoint, &s->conn) != SN_OK;
+        s->done = sn_transport_connect(sn_link_transport(c->link), s->endpoint, s->name,
+                                       &s->conn) != SN_OK;
         s->next = c->seeds;
         c->seeds = s;
     }
@@ -779,6 +807,7 @@ void sn_cluster_destroy(sn_cluster **cp)
     sn_dlock_destroy(&c->dl);
     sn_outbox_destroy(&c->ob);
     sn_codecache_destroy(&c->cc);
+    sn_gate_destroy(&c->guard);
     free(c);
     *cp = NULL;
 }
@@ -821,6 +850,8 @@ void sn_cluster_stats_get(sn_cluster *c, sn_cluster_stats *s)
     s->seq_gaps = atomic_load(&c->seq_gaps);
     s->seq_dups = atomic_load(&c->seq_dups);
     s->refused = atomic_load(&c->refused);
+    for (int i = 0; i < SN_GATE_REASONS; i++)
+        s->refused_by[i] = sn_gate_count(c->guard, (sn_gate_reason)i);
 }
 
 /* ---- the function cache's sender side, locks, code misses -------------------------------- */

@@ -8,6 +8,7 @@
 #define SN_CLUSTER_H
 
 #include "sn_cluster_hooks.h"
+#include "sn_gate.h"
 #include "sn_locks.h"
 #include "sn_log.h"
 #include "sn_members.h"
@@ -100,6 +101,7 @@ void sn_cluster_peer_counts(sn_cluster *c, size_t counts[4]);
 /* Wire counters. */
 typedef struct sn_cluster_stats {
     uint64_t bytes_in, bytes_out, frames_in, frames_out, seq_gaps, seq_dups, refused;
+    uint64_t refused_by[SN_GATE_REASONS]; /* by sn_gate_reason: stage_wire_refused_total */
 } sn_cluster_stats;
 void sn_cluster_stats_get(sn_cluster *c, sn_cluster_stats *s);
 

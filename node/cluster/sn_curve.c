@@ -33,9 +33,15 @@ struct sn_curve_keys {
     char public_z85[SN_CURVE_Z85_LEN + 1];
 };
 
+typedef struct allow_entry {
+    uint8_t key[SN_CURVE_KEY_LEN];
+    char name[SN_CURVE_NAME_MAX + 1]; /* the node this key authenticates */
+    size_t line;                      /* in the file, for "listed twice" messages */
+} allow_entry;
+
 struct sn_curve_allow {
     size_t n;
-    uint8_t (*keys)[SN_CURVE_KEY_LEN]; /* sorted, distinct */
+    allow_entry *keys; /* sorted by key, distinct keys */
 };
 
 /* ---- small helpers ---- */
@@ -412,34 +418,65 @@ typedef struct allow_parse {
     int bad;
     int too_many;
     size_t n, cap;
-    uint8_t (*keys)[SN_CURVE_KEY_LEN];
+    allow_entry *keys;
 } allow_parse;
+
+/* A node name in an allow file: 1..SN_CURVE_NAME_MAX of [A-Za-z0-9._-]. */
+static int name_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > SN_CURVE_NAME_MAX) return 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '.' || ch == '_' || ch == '-'))
+            return 0;
+    }
+    return 1;
+}
 
 static int allow_line(void *ctx, size_t lineno, const char *s, size_t n)
 {
     allow_parse *p = ctx;
     if (n == 0 || s[0] == '#') return SN_OK;
-    size_t word = 0;
-    while (word < n && !is_space(s[word]))
-        word++;
-    size_t rest = word;
-    while (rest < n && is_space(s[rest]))
-        rest++;
-    uint8_t key[SN_CURVE_KEY_LEN];
     if (n > SN_CURVE_LINE_MAX) {
         errbuf_add(p->e, "%s:%zu: line longer than %d characters", p->name, lineno,
                    SN_CURVE_LINE_MAX);
         p->bad++;
         return SN_OK;
     }
-    if (rest < n && s[rest] != '#') {
-        errbuf_add(p->e, "%s:%zu: one key per line (a comment after it starts with #)", p->name,
+    size_t word = 0;
+    while (word < n && !is_space(s[word]))
+        word++;
+    size_t name = word;
+    while (name < n && is_space(s[name]))
+        name++;
+    size_t name_end = name;
+    while (name_end < n && !is_space(s[name_end]) && s[name_end] != '#')
+        name_end++;
+    size_t rest = name_end;
+    while (rest < n && is_space(s[rest]))
+        rest++;
+    uint8_t key[SN_CURVE_KEY_LEN];
+    if (z85_key_decode(s, word, key) != SN_OK) {
+        errbuf_add(p->e, "%s:%zu: not a 40-character Z85 public key", p->name, lineno);
+        p->bad++;
+        return SN_OK;
+    }
+    if (name == name_end || s[name] == '#') {
+        errbuf_add(p->e, "%s:%zu: a key without a node name (write \"KEY NAME\")", p->name,
                    lineno);
         p->bad++;
         return SN_OK;
     }
-    if (z85_key_decode(s, word, key) != SN_OK) {
-        errbuf_add(p->e, "%s:%zu: not a 40-character Z85 public key", p->name, lineno);
+    if (!name_ok(s + name, name_end - name)) {
+        errbuf_add(p->e, "%s:%zu: not a node name (1 to %d of A-Z a-z 0-9 . _ -)", p->name,
+                   lineno, SN_CURVE_NAME_MAX);
+        p->bad++;
+        return SN_OK;
+    }
+    if (rest < n && s[rest] != '#') {
+        errbuf_add(p->e, "%s:%zu: one key and one name per line (a comment starts with #)",
+                   p->name, lineno);
         p->bad++;
         return SN_OK;
     }
@@ -455,30 +492,49 @@ static int allow_line(void *ctx, size_t lineno, const char *s, size_t n)
         p->keys = nk;
         p->cap = cap;
     }
-    memcpy(p->keys[p->n++], key, SN_CURVE_KEY_LEN);
+    allow_entry *a = &p->keys[p->n++];
+    memcpy(a->key, key, SN_CURVE_KEY_LEN);
+    memcpy(a->name, s + name, name_end - name);
+    a->name[name_end - name] = 0;
+    a->line = lineno;
     return SN_OK;
 }
 
 static int key_cmp(const void *a, const void *b)
 {
-    return memcmp(a, b, SN_CURVE_KEY_LEN);
+    return memcmp(a, b, SN_CURVE_KEY_LEN); /* the key is an entry's first member */
 }
 
-/* Sorts and deduplicates keys[0..n) into a new allow list; takes keys. */
-static int allow_make(uint8_t (*keys)[SN_CURVE_KEY_LEN], size_t n, sn_curve_allow **out)
+/* Sorts keys[0..n) into a new allow list; takes keys. A key listed twice for one name is
+ * kept once; for two names it is an error (e names both lines). */
+static int allow_make(allow_entry *keys, size_t n, const char *file, errbuf *e,
+                      sn_curve_allow **out)
 {
+    qsort(keys, n, sizeof *keys, key_cmp);
+    size_t w = 0;
+    int bad = 0;
+    for (size_t r = 0; r < n; r++) {
+        if (w && memcmp(keys[w - 1].key, keys[r].key, SN_CURVE_KEY_LEN) == 0) {
+            if (strcmp(keys[w - 1].name, keys[r].name) != 0) {
+                if (e)
+                    errbuf_add(e, "%s:%zu: key already listed for node %s (line %zu)", file,
+                               keys[r].line, keys[w - 1].name, keys[w - 1].line);
+                bad = 1;
+            }
+            continue;
+        }
+        if (w != r) keys[w] = keys[r];
+        w++;
+    }
+    if (bad) {
+        free(keys);
+        return SN_EINVAL;
+    }
     sn_curve_allow *a = calloc(1, sizeof *a);
     if (!a) {
         free(keys);
         return SN_ENOMEM;
     }
-    qsort(keys, n, sizeof *keys, key_cmp);
-    size_t w = 0;
-    for (size_t r = 0; r < n; r++)
-        if (w == 0 || memcmp(keys[w - 1], keys[r], SN_CURVE_KEY_LEN) != 0) {
-            if (w != r) memcpy(keys[w], keys[r], SN_CURVE_KEY_LEN);
-            w++;
-        }
     a->keys = keys;
     a->n = w;
     *out = a;
@@ -508,8 +564,8 @@ int sn_curve_allow_parse(const char *text, size_t len, const char *name, sn_curv
         free(p.keys);
         return rc;
     }
-    rc = allow_make(p.keys, p.n, out);
-    if (rc != SN_OK) errbuf_add(&e, "%s: out of memory", p.name);
+    rc = allow_make(p.keys, p.n, p.name, &e, out);
+    if (rc == SN_ENOMEM) errbuf_add(&e, "%s: out of memory", p.name);
     return rc;
 }
 
@@ -524,12 +580,14 @@ int sn_curve_allow_load(const char *path, sn_curve_allow **out, char *err, size_
     return rc;
 }
 
-int sn_curve_allow_of_keys(const sn_curve_keys *k, sn_curve_allow **out)
+int sn_curve_allow_of_keys(const sn_curve_keys *k, const char *name, sn_curve_allow **out)
 {
-    uint8_t(*keys)[SN_CURVE_KEY_LEN] = malloc(sizeof *keys);
+    if (!name || !name_ok(name, strlen(name))) return SN_EINVAL;
+    allow_entry *keys = calloc(1, sizeof *keys);
     if (!keys) return SN_ENOMEM;
-    memcpy(keys[0], k->public_key, SN_CURVE_KEY_LEN);
-    return allow_make(keys, 1, out);
+    memcpy(keys[0].key, k->public_key, SN_CURVE_KEY_LEN);
+    snprintf(keys[0].name, sizeof keys[0].name, "%s", name);
+    return allow_make(keys, 1, "", NULL, out);
 }
 
 void sn_curve_allow_destroy(sn_curve_allow **ap)
@@ -545,9 +603,16 @@ size_t sn_curve_allow_count(const sn_curve_allow *a)
     return a->n;
 }
 
+const char *sn_curve_allow_name(const sn_curve_allow *a, const uint8_t key[SN_CURVE_KEY_LEN])
+{
+    if (!a->n) return NULL;
+    const allow_entry *e = bsearch(key, a->keys, a->n, sizeof *a->keys, key_cmp);
+    return e ? e->name : NULL;
+}
+
 int sn_curve_allow_has(const sn_curve_allow *a, const uint8_t key[SN_CURVE_KEY_LEN])
 {
-    return a->n && bsearch(key, a->keys, a->n, sizeof *a->keys, key_cmp) != NULL;
+    return sn_curve_allow_name(a, key) != NULL;
 }
 
 int sn_curve_allow_has_z85(const sn_curve_allow *a, const char *z85)
@@ -555,6 +620,18 @@ int sn_curve_allow_has_z85(const sn_curve_allow *a, const char *z85)
     uint8_t key[SN_CURVE_KEY_LEN];
     if (!z85 || z85_key_decode(z85, strlen(z85), key) != SN_OK) return 0;
     return sn_curve_allow_has(a, key);
+}
+
+int sn_curve_allow_key_of(const sn_curve_allow *a, const char *name,
+                          uint8_t key[SN_CURVE_KEY_LEN])
+{
+    const allow_entry *found = NULL;
+    for (size_t i = 0; name && i < a->n; i++) /* the latest line wins (a rotation adds one) */
+        if (strcmp(a->keys[i].name, name) == 0 && (!found || a->keys[i].line > found->line))
+            found = &a->keys[i];
+    if (!found) return SN_ENOENT;
+    memcpy(key, found->key, SN_CURVE_KEY_LEN);
+    return SN_OK;
 }
 
 /* ---- socket options ---- */
@@ -584,10 +661,10 @@ int sn_curve_server(void *zsock, const sn_curve_keys *k)
     return rc;
 }
 
-int sn_curve_client(void *zsock, const sn_curve_keys *k)
+int sn_curve_client(void *zsock, const sn_curve_keys *k, const uint8_t server[SN_CURVE_KEY_LEN])
 {
     if (!zmq_has("curve")) return SN_ENOTSUP;
-    int rc = setopt(zsock, ZMQ_CURVE_SERVERKEY, k->public_key, SN_CURVE_KEY_LEN);
+    int rc = setopt(zsock, ZMQ_CURVE_SERVERKEY, server, SN_CURVE_KEY_LEN);
     if (rc == SN_OK) rc = setopt(zsock, ZMQ_CURVE_PUBLICKEY, k->public_key, SN_CURVE_KEY_LEN);
     if (rc == SN_OK) rc = setopt(zsock, ZMQ_CURVE_SECRETKEY, k->secret_key, SN_CURVE_KEY_LEN);
     return rc;
@@ -657,8 +734,9 @@ int sn_curve_listen_check(const char *endpoint, int curve_on, int insecure, char
     return SN_EINVAL;
 }
 
-int sn_curve_trust_bytecode(int authenticated, const char *peer_address, int insecure)
+int sn_curve_trust_bytecode(const char *peer)
 {
-    if (authenticated || insecure || sn_curve_address_is_loopback(peer_address)) return SN_OK;
-    return SN_EUNTRUSTED;
+    /* Not loopback, not --insecure: any local user reaches loopback and ipc, and anyone who
+     * reaches an --insecure port; only a name ZAP admitted says who sent a frame. */
+    return peer && *peer ? SN_OK : SN_EUNTRUSTED;
 }

@@ -1,5 +1,6 @@
 /* sn_dlock: outstanding acquires in a FIFO list (grants come in arrival order per lock). */
 #include "sn_dlock.h"
+#include "sn_curve.h"
 #include "sn_error.h"
 
 #include <pthread.h>
@@ -122,32 +123,38 @@ static int take_first(sn_dlock *d, int (*match)(const sn_dlock_req *, const void
 typedef struct who {
     uint64_t actor;
     const char *handler;
+    const char *home; /* NULL: any home */
 } who;
 
 static int match_holder(const sn_dlock_req *r, const void *arg)
 {
     const who *w = arg;
-    return r->actor == w->actor && strcmp(r->handler, w->handler) == 0;
+    return r->actor == w->actor && strcmp(r->handler, w->handler) == 0 &&
+           (!w->home || strcmp(r->home, w->home) == 0);
 }
 
 static int match_request(const sn_dlock_req *r, const void *arg)
 {
-    return r->request == *(const uint64_t *)arg;
+    const sn_dlock_req *w = arg; /* an empty home matches any */
+    return r->request == w->request && (!w->home[0] || strcmp(r->home, w->home) == 0);
 }
 
-int sn_dlock_granted(sn_dlock *d, uint64_t actor, const char *handler, sn_dlock_req *out)
+int sn_dlock_granted(sn_dlock *d, uint64_t actor, const char *handler, const char *home,
+                     sn_dlock_req *out)
 {
-    who w = {actor, handler};
+    who w = {actor, handler, home};
     pthread_mutex_lock(&d->mu);
     int found = take_first(d, match_holder, &w, out);
     pthread_mutex_unlock(&d->mu);
     return found;
 }
 
-int sn_dlock_denied(sn_dlock *d, uint64_t request, sn_dlock_req *out)
+int sn_dlock_denied(sn_dlock *d, uint64_t request, const char *home, sn_dlock_req *out)
 {
+    sn_dlock_req want = {.request = request};
+    snprintf(want.home, sizeof want.home, "%s", home ? home : "");
     pthread_mutex_lock(&d->mu);
-    int found = take_first(d, match_request, &request, out);
+    int found = take_first(d, match_request, &want, out);
     pthread_mutex_unlock(&d->mu);
     return found;
 }
@@ -227,7 +234,7 @@ int sn_dlock_send(sn_dlock *d, const char *home, sn_lock_op op, const char *lock
                    len, ms);
     sn_dlock_req gone;
     if (rc != SN_OK && request)
-        sn_dlock_denied(d, request, &gone);
+        sn_dlock_denied(d, request, NULL, &gone);
     return rc;
 }
 
@@ -238,10 +245,18 @@ void sn_dlock_grant(sn_dlock *d, const char *node, uint64_t actor, const char *h
           len, 0);
 }
 
-/* At the home: a request from another node; a refused ACQUIRE is answered with LOCK_DENY. */
-static void at_home(sn_dlock *d, const sn_wire_frame *f)
+/* At the home: a request from another node; a refused ACQUIRE is answered with LOCK_DENY.
+ * The requester must be a member (sn_gate checked it is the sender when authenticated): an
+ * empty or unknown addr.node would have the grant posted to a local actor, or relayed to a
+ * member as if this node vouched for its payload. */
+static void at_home(sn_dlock *d, const sn_wire_frame *f, sn_gate *g)
 {
     const sn_wire_lock *k = &f->u.lock;
+    if (!inc_of(d, k->addr.node)) {
+        sn_gate_refused(g, SN_GATE_LOCK, "refused a %s for lock '%.64s' from '%.64s': not a "
+                         "member", sn_wire_kind_name(f->kind), k->lock, k->addr.node);
+        return;
+    }
     sn_lock_op op = f->kind == SN_WIRE_LOCK_ACQUIRE  ? SN_LOCK_ACQUIRE
                     : f->kind == SN_WIRE_LOCK_EXTEND ? SN_LOCK_EXTEND
                                                      : SN_LOCK_RELEASE;
@@ -250,36 +265,41 @@ static void at_home(sn_dlock *d, const sn_wire_frame *f)
     if (rc == SN_OK || op != SN_LOCK_ACQUIRE)
         return; /* EXTEND or RELEASE by a non-holder: nothing to answer (the lease rules) */
     const char *why = rc == SN_EFULL ? "too many waiters for the lock" : sn_strerror(rc);
-    sn_log_write(d->log, SN_LOG_WARN, "cluster", "lock %s: refused actor %llu of %s: %s",
-                 k->lock, (unsigned long long)k->addr.actor, k->addr.node, why);
+    sn_gate_log(g, "lock %s: refused actor %llu of %s: %s", k->lock,
+                 (unsigned long long)k->addr.actor, k->addr.node, why);
     queue(d, k->addr.node, SN_WIRE_LOCK_DENY, k->lock, k->addr.actor, k->addr.incarnation,
           k->request, "", rc == SN_EFULL ? SN_WIRE_E_BUSY : SN_WIRE_E_INTERNAL, why, NULL, 0, 0);
 }
 
 /* At the requester: the grant goes to the handler within the mailbox cap; a grant that
  * cannot be posted is released at once, so the next waiter goes on. */
-static void granted(sn_dlock *d, const sn_wire_frame *f, int trusted)
+static void granted(sn_dlock *d, const sn_wire_frame *f, const char *peer, sn_gate *g)
 {
     const sn_wire_lock *k = &f->u.lock;
     sn_dlock_req r;
-    int known = sn_dlock_granted(d, k->addr.actor, k->handler, &r);
+    /* only a grant for a request of ours, from its home when the sender is authenticated */
+    int known = sn_dlock_granted(d, k->addr.actor, k->handler, peer, &r);
+    if (!known) {
+        sn_gate_refused(g, SN_GATE_LOCK, "refused a LOCK_GRANT for actor %llu, handler "
+                         "'%.64s' from %s: no such request there", (unsigned long long)k->addr.actor,
+                         k->handler, peer ? peer : "an unauthenticated peer");
+        return;
+    }
     sn_msg *m = sn_msg_new(SN_MSG_SIGNAL, k->handler, NULL, NULL, k->payload.data,
                            k->payload.len);
-    if (m && !trusted)
+    if (m && sn_curve_trust_bytecode(peer) != SN_OK)
         m->flags |= SN_MSG_F_UNTRUSTED;
     int rc = m ? d->h->post(d->h->ud, k->addr.actor, m, 0) : SN_ENOMEM;
     if (rc == SN_OK)
         return;
     sn_msg_destroy(&m);
-    sn_log_write(d->log, SN_LOG_WARN, "cluster", "lock %s: grant for actor %llu dropped (%s)%s",
-                 known ? r.lock : "?", (unsigned long long)k->addr.actor, sn_strerror(rc),
-                 known ? "; released at its home" : "; its lease will expire");
-    if (known)
-        queue(d, r.home, SN_WIRE_LOCK_RELEASE, r.lock, r.actor, inc_of(d, r.home), 0, NULL, 0,
+    sn_gate_log(g, "lock %s: grant for actor %llu dropped (%s); released at its home", r.lock,
+                 (unsigned long long)k->addr.actor, sn_strerror(rc));
+    queue(d, r.home, SN_WIRE_LOCK_RELEASE, r.lock, r.actor, inc_of(d, r.home), 0, NULL, 0,
               NULL, NULL, 0, 0);
 }
 
-void sn_dlock_frame(sn_dlock *d, const sn_wire_frame *f, int trusted)
+void sn_dlock_frame(sn_dlock *d, const sn_wire_frame *f, const char *peer, sn_gate *g)
 {
     sn_dlock_req r;
     int to_us = !f->u.lock.addr.incarnation || f->u.lock.addr.incarnation == d->self_inc;
@@ -288,10 +308,10 @@ void sn_dlock_frame(sn_dlock *d, const sn_wire_frame *f, int trusted)
     switch (f->kind) {
     case SN_WIRE_LOCK_ACQUIRE:
     case SN_WIRE_LOCK_EXTEND:
-    case SN_WIRE_LOCK_RELEASE: at_home(d, f); break;
-    case SN_WIRE_LOCK_GRANT: granted(d, f, trusted); break;
+    case SN_WIRE_LOCK_RELEASE: at_home(d, f, g); break;
+    case SN_WIRE_LOCK_GRANT: granted(d, f, peer, g); break;
     case SN_WIRE_LOCK_DENY:
-        if (sn_dlock_denied(d, f->u.lock.request, &r))
+        if (sn_dlock_denied(d, f->u.lock.request, peer, &r))
             sn_cluster_post_error(d->h, r.actor, r.handler, r.home,
                                   f->u.lock.text[0] ? f->u.lock.text : "lock refused");
         break;

@@ -7,6 +7,7 @@
 #define SN_DLOCK_H
 
 #include "sn_cluster_hooks.h"
+#include "sn_gate.h"
 #include "sn_members.h"
 #include "sn_outbox.h"
 #include "sn_router.h"
@@ -43,8 +44,10 @@ int sn_dlock_send(sn_dlock *d, const char *home, sn_lock_op op, const char *lock
 /* sn_dlock_grant: at the home: queues the grant for actor's handler on node. Any thread. */
 void sn_dlock_grant(sn_dlock *d, const char *node, uint64_t actor, const char *handler,
                     const void *data, size_t len);
-/* sn_dlock_frame: a LOCK_* frame arrived (trusted: its bytecode may be loaded). Loop thread. */
-void sn_dlock_frame(sn_dlock *d, const sn_wire_frame *f, int trusted);
+/* sn_dlock_frame: a LOCK_* frame arrived on a connection authenticated as peer (NULL: not
+ * authenticated, so its payload is data only). A request from a non-member, a grant for no
+ * request of ours or from another node than its home is refused through g. Loop thread. */
+void sn_dlock_frame(sn_dlock *d, const sn_wire_frame *f, const char *peer, sn_gate *g);
 /* sn_dlock_home_gone: every acquire waiting at home ends with (nil, why). Loop thread. */
 void sn_dlock_home_gone(sn_dlock *d, const char *home, const char *why);
 
@@ -55,9 +58,11 @@ uint64_t sn_dlock_acquiring(sn_dlock *d, const char *lock, const char *home, uin
                             const char *handler);
 /* sn_dlock_granted: a grant for (actor, handler) came: 1 with *out (removed), 0 when no
  * acquire of it is outstanding. */
-int sn_dlock_granted(sn_dlock *d, uint64_t actor, const char *handler, sn_dlock_req *out);
-/* sn_dlock_denied: the home refused request: 1 with *out (removed), 0 when unknown. */
-int sn_dlock_denied(sn_dlock *d, uint64_t request, sn_dlock_req *out);
+int sn_dlock_granted(sn_dlock *d, uint64_t actor, const char *handler, const char *home,
+                     sn_dlock_req *out);
+/* sn_dlock_denied: the home refused request: 1 with *out (removed), 0 when unknown. home
+ * non-NULL: only a request made to that home. */
+int sn_dlock_denied(sn_dlock *d, uint64_t request, const char *home, sn_dlock_req *out);
 /* sn_dlock_take_home: removes every acquire waiting at home (it died or left): a list the
  * caller frees with sn_dlock_free_list. */
 sn_dlock_req *sn_dlock_take_home(sn_dlock *d, const char *home);

@@ -2,9 +2,14 @@
 #include "sn_transport.h"
 #include "sn_error.h"
 
-int sn_transport_connect(sn_transport *t, const char *endpoint, sn_conn **out)
+int sn_transport_connect(sn_transport *t, const char *endpoint, const char *peer, sn_conn **out)
 {
-    return t->ops->connect(t, endpoint, out);
+    return t->ops->connect(t, endpoint, peer, out);
+}
+
+int sn_transport_admits(sn_transport *t, const char *peer)
+{
+    return !t->ops->admits || t->ops->admits(t, peer);
 }
 
 void sn_transport_close(sn_transport *t, sn_conn **connp)

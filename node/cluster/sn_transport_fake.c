@@ -13,6 +13,7 @@
 typedef struct item {
     struct item *next;
     uint64_t from; /* the sending connection's id (listening inbox) */
+    char peer[64]; /* the sender's authenticated name; "" = none */
     size_t len;
     char data[];
 } item;
@@ -30,6 +31,8 @@ struct sn_conn {
     ft *owner;
     uint64_t id;
     char endpoint[256];
+    char peer[64];    /* the node expected there ("" = any): a listener of another identity
+                       * is unreachable, as a CURVE server with another key */
     queue inbox;      /* answers */
     int closing;
 };
@@ -50,6 +53,7 @@ struct ft {
     sn_fake_net *net;
     ft *next;
     char endpoint[256];
+    char identity[64]; /* the name this transport authenticates as; "" = none */
     int listening;
     queue inbox;
     sn_conn *conns;
@@ -76,13 +80,14 @@ static void queue_clear(queue *q)
     q->n = 0;
 }
 
-static int queue_push(queue *q, uint64_t from, const void *data, size_t len)
+static int queue_push(queue *q, uint64_t from, const char *peer, const void *data, size_t len)
 {
     item *i = malloc(sizeof *i + (len ? len : 1));
     if (!i)
         return SN_ENOMEM;
     i->next = NULL;
     i->from = from;
+    snprintf(i->peer, sizeof i->peer, "%s", peer);
     i->len = len;
     memcpy(i->data, data, len);
     if (q->tail)
@@ -112,7 +117,7 @@ static ft *listener(sn_fake_net *n, const char *endpoint)
     return NULL;
 }
 
-static int ft_connect(sn_transport *base, const char *endpoint, sn_conn **out)
+static int ft_connect(sn_transport *base, const char *endpoint, const char *peer, sn_conn **out)
 {
     ft *t = (ft *)base;
     sn_conn *c = calloc(1, sizeof *c);
@@ -121,6 +126,7 @@ static int ft_connect(sn_transport *base, const char *endpoint, sn_conn **out)
     c->owner = t;
     c->id = ++t->net->next_id;
     snprintf(c->endpoint, sizeof c->endpoint, "%s", endpoint);
+    snprintf(c->peer, sizeof c->peer, "%s", peer ? peer : "");
     c->next = t->conns;
     t->conns = c;
     c->all = t->net->conns;
@@ -180,9 +186,11 @@ static int ft_send(sn_transport *base, sn_conn *conn, const void *data, size_t l
     ft *to = listener(t->net, conn->endpoint);
     if (!to || is_cut(t->net, t->endpoint, conn->endpoint))
         return SN_OK; /* lost on the way, as on a network */
+    if (conn->peer[0] && to->identity[0] && strcmp(conn->peer, to->identity) != 0)
+        return SN_OK; /* another node's key: the handshake never completes */
     if (t->net->cap && to->inbox.n >= t->net->cap)
         return SN_EFULL;
-    return queue_push(&to->inbox, conn->id, data, len);
+    return queue_push(&to->inbox, conn->id, to->identity[0] ? t->identity : "", data, len);
 }
 
 static int ft_answer(sn_transport *base, const void *id, size_t idlen, const void *data,
@@ -197,7 +205,7 @@ static int ft_answer(sn_transport *base, const void *id, size_t idlen, const voi
         if (c->id == want && !c->closing) {
             if (is_cut(t->net, t->endpoint, c->owner->endpoint))
                 return SN_OK;
-            return queue_push(&c->inbox, 0, data, len);
+            return queue_push(&c->inbox, 0, c->owner->identity[0] ? t->identity : "", data, len);
         }
     }
     return SN_ENOENT;
@@ -214,10 +222,11 @@ static void drain_queue(queue *q, int is_listener, sn_transport_frame_fn fn, voi
         if (!q->head)
             q->tail = NULL;
         q->n--;
+        const char *peer = i->peer[0] ? i->peer : NULL;
         if (is_listener)
-            fn(ud, i->data, i->len, &i->from, sizeof i->from, 1);
+            fn(ud, i->data, i->len, &i->from, sizeof i->from, peer);
         else
-            fn(ud, i->data, i->len, NULL, 0, 1);
+            fn(ud, i->data, i->len, NULL, 0, peer);
         free(i);
     }
 }
@@ -252,9 +261,14 @@ static void ft_destroy(sn_transport *base)
 }
 
 static const sn_transport_ops ft_ops = {ft_connect, ft_close, ft_send, ft_answer, ft_drain,
-                                        ft_destroy};
+                                        ft_destroy, NULL /* every peer: no allow list */};
 
 sn_transport *sn_transport_fake_new(sn_fake_net *n, const char *endpoint)
+{
+    return sn_transport_fake_new_as(n, endpoint, NULL);
+}
+
+sn_transport *sn_transport_fake_new_as(sn_fake_net *n, const char *endpoint, const char *identity)
 {
     if (endpoint && listener(n, endpoint))
         return NULL;
@@ -263,6 +277,7 @@ sn_transport *sn_transport_fake_new(sn_fake_net *n, const char *endpoint)
         return NULL;
     t->base.ops = &ft_ops;
     t->net = n;
+    snprintf(t->identity, sizeof t->identity, "%s", identity ? identity : "");
     if (endpoint) {
         snprintf(t->endpoint, sizeof t->endpoint, "%s", endpoint);
         t->listening = 1;

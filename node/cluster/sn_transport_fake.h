@@ -25,8 +25,12 @@ void sn_fake_net_queue(sn_fake_net *n, size_t cap);
 /* sn_fake_net_connects: how many connections were ever opened to endpoint. */
 size_t sn_fake_net_connects(sn_fake_net *n, const char *endpoint);
 
-/* sn_transport_fake_new: a transport listening on endpoint (NULL: none). NULL on out of
- * memory, or when the endpoint is taken. */
+/* sn_transport_fake_new: a transport listening on endpoint (NULL: none), not authenticated
+ * (frames it receives carry no peer name). NULL on out of memory, or when the endpoint is taken. */
 sn_transport *sn_transport_fake_new(sn_fake_net *n, const char *endpoint);
+/* sn_transport_fake_new_as: the same, authenticated as node identity, as with CurveZMQ:
+ * between two such transports every frame carries its sender's identity as peer, and a
+ * connection made for another peer name than the listener's identity carries nothing. */
+sn_transport *sn_transport_fake_new_as(sn_fake_net *n, const char *endpoint, const char *identity);
 
 #endif

@@ -23,6 +23,7 @@ struct sn_conn {
     void *sock;
     ev_io io;
     int closing;
+    char peer[SN_CURVE_NAME_MAX + 1]; /* with CURVE: the node whose key is the server key */
 };
 
 typedef struct zt {
@@ -74,16 +75,27 @@ static void free_conn(zt *t, sn_conn *c)
     free(c);
 }
 
-static int zt_connect(sn_transport *base, const char *endpoint, sn_conn **out)
+static int zt_connect(sn_transport *base, const char *endpoint, const char *peer, sn_conn **out)
 {
     zt *t = (zt *)base;
     *out = NULL;
+    uint8_t server[SN_CURVE_KEY_LEN];
+    if (t->keys && sn_curve_allow_key_of(t->allow, peer, server) != SN_OK) {
+        sn_log_write(t->log, SN_LOG_WARN, "cluster", "not connecting to %s at %s: no key for "
+                     "that node name in --curve-allow", peer && *peer ? peer : "(no name)",
+                     endpoint);
+        return SN_EUNTRUSTED;
+    }
     sn_conn *c = calloc(1, sizeof *c);
     void *d = c ? zmq_socket(t->zctx, ZMQ_DEALER) : NULL;
     if (!d) {
+        sn_log_write(t->log, SN_LOG_ERROR, "cluster", "cannot make a socket to %s: %s",
+                     endpoint, c ? zmq_strerror(zmq_errno()) : "out of memory");
         free(c);
-        return SN_ENOMEM;
+        return c ? SN_EIO : SN_ENOMEM;
     }
+    if (t->keys)
+        snprintf(c->peer, sizeof c->peer, "%s", peer);
     int hwm = t->o->peer_queue, linger = 1000, ivl = 200, ivl_max = t->o->join_retry_max_ms;
     int64_t maxmsg = t->o->frame_max;
     zmq_setsockopt(d, ZMQ_SNDHWM, &hwm, sizeof hwm);
@@ -94,7 +106,7 @@ static int zt_connect(sn_transport *base, const char *endpoint, sn_conn **out)
     /* No ZMTP heartbeats here: a heartbeat timeout makes ZeroMQ open a second connection
      * while the stalled first one may still deliver later, and frames would then arrive out
      * of order after a partition heals. Liveness is the cluster's own heartbeat's job. */
-    if (t->keys && sn_curve_client(d, t->keys) != SN_OK) {
+    if (t->keys && sn_curve_client(d, t->keys, server) != SN_OK) {
         sn_log_write(t->log, SN_LOG_ERROR, "cluster", "cannot set CurveZMQ on a connection to %s",
                      endpoint);
         zmq_close(d);
@@ -185,14 +197,15 @@ static void drain_socket(zt *t, void *sock, const sn_conn *conn, sn_transport_fr
             }
         }
         if (!bad && is_router && nparts == 2) {
-            /* Bytecode is trusted from an authenticated peer, or from the real source address
-             * of the connection being loopback (never from what a peer says of itself). */
-            const char *from = zmq_msg_gets(&part[1], "Peer-Address");
-            int trusted = sn_curve_trust_bytecode(t->keys != NULL, from, t->o->insecure) == SN_OK;
+            /* The sender is who ZAP admitted the connection's key as (never what a peer says
+             * of itself); without CURVE nobody is authenticated, loopback included. */
+            const char *peer = t->keys ? zmq_msg_gets(&part[1], "User-Id") : NULL;
             fn(ud, zmq_msg_data(&part[1]), zmq_msg_size(&part[1]), zmq_msg_data(&part[0]),
-               zmq_msg_size(&part[0]), trusted);
+               zmq_msg_size(&part[0]), peer && *peer ? peer : NULL);
         } else if (!bad && !is_router && nparts == 1) {
-            fn(ud, zmq_msg_data(&part[0]), zmq_msg_size(&part[0]), NULL, 0, 0);
+            /* only the holder of conn's server key can talk on it */
+            fn(ud, zmq_msg_data(&part[0]), zmq_msg_size(&part[0]), NULL, 0,
+               conn->peer[0] ? conn->peer : NULL);
         }
         for (int i = 0; i < nparts; i++)
             zmq_msg_close(&part[i]);
@@ -242,8 +255,15 @@ static void zt_destroy(sn_transport *base)
     free(t);
 }
 
-static const sn_transport_ops zt_ops = {zt_connect, zt_close, zt_send, zt_answer, zt_drain,
-                                        zt_destroy};
+static int zt_admits(sn_transport *base, const char *peer)
+{
+    zt *t = (zt *)base;
+    uint8_t key[SN_CURVE_KEY_LEN];
+    return !t->keys || sn_curve_allow_key_of(t->allow, peer, key) == SN_OK;
+}
+
+static const sn_transport_ops zt_ops = {zt_connect, zt_close, zt_send,   zt_answer,
+                                        zt_drain,   zt_destroy, zt_admits};
 
 sn_transport *sn_transport_zmq_new(const sn_opts *o, struct ev_loop *loop, sn_log *log,
                                    int *err)
@@ -267,9 +287,13 @@ sn_transport *sn_transport_zmq_new(const sn_opts *o, struct ev_loop *loop, sn_lo
     if (o->curve_secret) { /* before any socket: the ZAP handler must be there first */
         char why[1024];
         int rc = sn_curve_keys_load(o->curve_secret, &t->keys, why, sizeof why);
+        if (rc == SN_OK && !o->curve_allow) {
+            snprintf(why, sizeof why, "--curve-secret needs --curve-allow FILE: the public key "
+                     "and name of every node (\"KEY NAME\" per line)");
+            rc = SN_EINVAL;
+        }
         if (rc == SN_OK)
-            rc = o->curve_allow ? sn_curve_allow_load(o->curve_allow, &t->allow, why, sizeof why)
-                                : sn_curve_allow_of_keys(t->keys, &t->allow);
+            rc = sn_curve_allow_load(o->curve_allow, &t->allow, why, sizeof why);
         if (rc == SN_OK && !(t->zap = sn_zap_new(t->zctx, t->allow, log, &rc)))
             snprintf(why, sizeof why, "cannot start the ZAP handler: %s", sn_strerror(rc));
         if (rc != SN_OK) {
@@ -283,6 +307,13 @@ sn_transport *sn_transport_zmq_new(const sn_opts *o, struct ev_loop *loop, sn_lo
     }
     if (o->listen) {
         t->router = zmq_socket(t->zctx, ZMQ_ROUTER);
+        if (!t->router) {
+            sn_log_write(log, SN_LOG_ERROR, "cluster", "cannot make the listening socket: %s",
+                         zmq_strerror(zmq_errno()));
+            *err = SN_EIO;
+            sn_transport_destroy(&base);
+            return NULL;
+        }
         int one = 1, linger = 1000, handshake = o->handshake_ms;
         int64_t maxmsg = o->frame_max;
         zmq_setsockopt(t->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);

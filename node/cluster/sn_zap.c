@@ -131,6 +131,7 @@ static int zap_answer(sn_zap *z)
     if (n > 3) frame_text(&f[3], address, sizeof address);
     if (n > 5) frame_text(&f[5], mechanism, sizeof mechanism);
     char key_z85[SN_CURVE_Z85_LEN + 1] = "";
+    const char *user = NULL; /* the node name the key authenticates as */
     int admit = 0;
     const char *status_text = "refused";
     if (extra || n < 6 || !frame_is(&f[0], "1.0")) {
@@ -151,7 +152,7 @@ static int zap_answer(sn_zap *z)
         status_text = "malformed request";
     } else {
         zmq_z85_encode(key_z85, zmq_msg_data(&f[6]), SN_CURVE_KEY_LEN);
-        if (sn_curve_allow_has(z->allow, zmq_msg_data(&f[6]))) {
+        if ((user = sn_curve_allow_name(z->allow, zmq_msg_data(&f[6]))) != NULL) {
             admit = 1;
             status_text = "OK";
         } else {
@@ -161,13 +162,15 @@ static int zap_answer(sn_zap *z)
     }
     if (admit) {
         atomic_fetch_add(&z->admitted, 1);
-        sn_log_write(z->log, SN_LOG_DEBUG, "zap", "admitted peer %s: key %.8s", address, key_z85);
+        sn_log_write(z->log, SN_LOG_DEBUG, "zap", "admitted peer %s: key %.8s as %s", address,
+                     key_z85, user);
     } else {
         atomic_fetch_add(&z->refused, 1);
     }
 
     /* Reply: version, request id, status code, status text, user id, metadata. The user id
-     * (the client's Z85 key) reaches the ROUTER as the message property "User-Id". */
+     * (the node name the allow list gives the client's key) reaches the ROUTER as the message
+     * property "User-Id" of every frame on that connection: the frame's authenticated source. */
     int rc = send_frame(z->handler, "1.0", 3, 1);
     if (rc == 0) {
         if (n > 1)
@@ -177,7 +180,7 @@ static int zap_answer(sn_zap *z)
     }
     if (rc == 0) rc = send_frame(z->handler, admit ? "200" : "400", 3, 1);
     if (rc == 0) rc = send_frame(z->handler, status_text, strlen(status_text), 1);
-    if (rc == 0) rc = send_frame(z->handler, admit ? key_z85 : "", admit ? SN_CURVE_Z85_LEN : 0, 1);
+    if (rc == 0) rc = send_frame(z->handler, admit ? user : "", admit ? strlen(user) : 0, 1);
     if (rc == 0) rc = send_frame(z->handler, "", 0, 0);
     int e = errno;
     for (int i = 0; i < n; i++)

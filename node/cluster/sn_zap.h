@@ -11,7 +11,7 @@
 typedef struct sn_zap sn_zap;
 
 /* sn_zap_new: binds inproc://zeromq.zap.01 in zctx (before returning, so no handshake can race
- * it) and starts the handler thread. It replies 200 (user id = the client's Z85 public key) to a
+ * it) and starts the handler thread. It replies 200 (user id = the node name the allow list gives the client's key) to a
  * CURVE request in domain SN_CURVE_ZAP_DOMAIN whose key is in allow, 400 to anything else,
  * and logs each refusal at warn (at most 10 a second; the rest are counted and summarised).
  * allow and log are borrowed: both must outlive the handler. Returns NULL and sets *err:

@@ -4,6 +4,7 @@
 #include "sn_cluster.h"
 #include "sn_error.h"
 #include "sn_fcache.h"
+#include "sn_gate.h"
 #include "sn_log.h"
 #include "sn_metrics.h"
 #include "sn_status.h"
@@ -16,6 +17,7 @@ struct sn_views {
     struct sn_cluster *cluster;
     struct sn_fcache *fcache;
     sn_series *seq_gaps, *seq_dups; /* stage_wire_seq_{gaps,dups}_total */
+    sn_metric *refused;             /* stage_wire_refused_total{reason} (sn_gate) */
 };
 
 sn_views *sn_views_new(sn_node *n, struct sn_cluster *c, struct sn_fcache *fc)
@@ -39,6 +41,12 @@ sn_views *sn_views_new(sn_node *n, struct sn_cluster *c, struct sn_fcache *fc)
         v->seq_gaps = sn_metric_child(gaps, NULL, NULL);
     if (sn_metrics_add(reg, &dd, &dups) == SN_OK)
         v->seq_dups = sn_metric_child(dups, NULL, NULL);
+    sn_metric_desc rd = {.type = SN_METRIC_COUNTER, .name = "stage_wire_refused_total",
+                         .help = "Frames from peers refused, by reason (identity: claimed "
+                                 "another node than the connection is authenticated as)",
+                         .labels = {"reason"}};
+    if (sn_metrics_add(reg, &rd, &v->refused) != SN_OK)
+        v->refused = NULL;
     return v;
 }
 
@@ -81,6 +89,10 @@ int sn_views_metrics(void *ud, char **body, size_t *len)
         sn_series_set_counter(m->wire_messages_out, st.frames_out);
         sn_series_set_counter(vw->seq_gaps, st.seq_gaps);
         sn_series_set_counter(vw->seq_dups, st.seq_dups);
+        for (int i = 0; vw->refused && i < SN_GATE_REASONS; i++)
+            sn_series_set_counter(sn_metric_child(vw->refused,
+                                                  sn_gate_reason_name((sn_gate_reason)i), NULL),
+                                  st.refused_by[i]);
     }
     uint64_t hits = 0, misses = 0;
     if (vw->fcache)

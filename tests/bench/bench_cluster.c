@@ -528,6 +528,24 @@ static const char *const node_keys[NREAD] = {
     "flood64", "flood1k", "rr_rate", "rr_med", "rr_p99", "fn_new", "fn_same", "fn_bad",
     "flood64_delivered", "flood1k_delivered", "end"};
 
+/* CurveZMQ for the two nodes: a keypair each (stage-node keygen) and the allow file that
+ * names them; functions travel only between authenticated nodes (docs/security.md). Made
+ * once; the paths go to keya, keyb, allow. */
+static void curve_files(char *keya, char *keyb, char *allow, size_t cap)
+{
+    snprintf(keya, cap, "%s/A.key", tmpdir);
+    snprintf(keyb, cap, "%s/B.key", tmpdir);
+    snprintf(allow, cap, "%s/allow.keys", tmpdir);
+    if (access(allow, R_OK) == 0)
+        return;
+    static char cmd[4 * 4096 + 8 * 512];
+    snprintf(cmd, sizeof cmd, "'%s' keygen '%s' >/dev/null && '%s' keygen '%s' >/dev/null && "
+             "{ printf '%%s A\\n' \"$(cat '%s.pub')\"; printf '%%s B\\n' \"$(cat '%s.pub')\"; } > '%s'",
+             binary, keya, binary, keyb, keya, keyb, allow);
+    if (system(cmd) != 0)
+        die("cannot make the CurveZMQ keys: %s", cmd);
+}
+
 /* One run of the two nodes; fills vals[NKEYS]. */
 static void two_nodes(long n, long k, long warm, long m, double *vals, int rep)
 {
@@ -543,18 +561,34 @@ static void two_nodes(long n, long k, long warm, long m, double *vals, int rep)
     snprintf(threads, sizeof threads, "%d", THREADS);
     snprintf(lb, sizeof lb, "tcp://127.0.0.1:%d", pb);
     snprintf(la, sizeof la, "tcp://127.0.0.1:%d", pa);
-    snprintf(join, sizeof join, "127.0.0.1:%d", pb);
+    char keya[512], keyb[512], allow[512];
+    curve_files(keya, keyb, allow, sizeof keya);
+    /* SN_BENCH_CURVE=shared: one keypair for both and no allow file, as nodes before issue 12
+     * ran CURVE; this program run next to an older stage-node then measures, against the
+     * default, what identity per node costs. */
+    const char *mode = getenv("SN_BENCH_CURVE");
+    int shared = mode && strcmp(mode, "shared") == 0;
+    snprintf(join, sizeof join, shared ? "127.0.0.1:%d" : "B@127.0.0.1:%d", pb);
+    if (shared)
+        snprintf(keyb, sizeof keyb, "%s", keya);
     snprintf(asink, sizeof asink, "sink=%s:1", sink);
     snprintf(af, sizeof af, "f=%s:1", f);
     snprintf(logb, sizeof logb, "B-%d", rep);
     snprintf(loga, sizeof loga, "A-%d", rep);
     const char *bargs[] = {"--name", "B", "--listen", lb, "--http", hb, "--threads", threads,
-                           "--actor", asink, "--actor", af};
-    pid_t b = spawn_node(logb, NULL, (int)(sizeof bargs / sizeof *bargs), bargs);
+                           "--actor", asink, "--actor", af, "--curve-secret", keyb,
+                           "--curve-allow", allow};
+    int nb = (int)(sizeof bargs / sizeof *bargs) - (shared ? 2 : 0);
+    pid_t b = spawn_node(logb, NULL, nb, bargs);
     const char *aargs[] = {"--name", "A", "--listen", la, "--join", join, "--threads", threads,
-                           drv};
+                           "--curve-secret", keya, "--curve-allow", allow, drv};
+    int na = (int)(sizeof aargs / sizeof *aargs);
+    if (shared) { /* drop --curve-allow FILE: the script stays last */
+        aargs[na - 3] = drv;
+        na -= 2;
+    }
     int out = -1;
-    pid_t a = spawn_node(loga, &out, (int)(sizeof aargs / sizeof *aargs), aargs);
+    pid_t a = spawn_node(loga, &out, na, aargs);
     for (int i = 0; i < NKEYS; i++)
         vals[i] = -1;
     int ok = read_keys(out, 40, NREAD, node_keys, vals);

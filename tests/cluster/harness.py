@@ -301,8 +301,9 @@ PROBE_LUA = 'stage.waitfor("__ready", function () return process.name end)\n'
 class Node:
     def __init__(self, ctx, name, port=None, http=True, join=(), cluster=None, sets=None,
                  actors=(), script=None, extra=(), threads=2, netns=None, host="127.0.0.1",
-                 http_host=None, insecure=False, binary=None):
+                 http_host=None, insecure=False, binary=None, curve=False):
         self.ctx = ctx
+        self.curve = curve  # its own keypair (ctx.curve_key) and the ctx's allow file
         self.name = name
         self.host = host
         self.port = port or free_port()
@@ -337,7 +338,13 @@ class Node:
         a = [self.binary, "--name", self.name, "--listen", self.endpoint,
              "--threads", str(self.threads)]
         for j in self.join:
-            a += ["--join", j.addr if isinstance(j, Node) else j]
+            if isinstance(j, Node):  # with CURVE, NAME@ picks the key the seed must hold
+                a += ["--join", ("%s@%s" % (j.name, j.addr)) if self.curve else j.addr]
+            else:
+                a += ["--join", j]
+        if self.curve:
+            a += ["--curve-secret", self.ctx.curve_key(self.name),
+                  "--curve-allow", self.ctx.curve_allow()]
         if self.cluster:
             a += ["--cluster", self.cluster]
         if self.http_port:
@@ -566,6 +573,31 @@ class Ctx:
 
     def touch(self, name):
         self.write(name, "go\n")
+
+    # -- CurveZMQ: one keypair per node, one allow file ("KEY NAME" lines) for the ctx
+    def curve_key(self, name):
+        """The secret key file of node name (made with `stage-node keygen` once)."""
+        path = os.path.join(self.tmp, name + ".key")
+        if not os.path.exists(path):
+            r = self.run([self.binary, "keygen", path], timeout=10)
+            check(r.returncode == 0, "keygen %s: %s" % (path, r.stderr.decode()))
+        return path
+
+    def curve_public(self, name):
+        self.curve_key(name)
+        with open(os.path.join(self.tmp, name + ".key.pub")) as f:
+            return f.read().strip()
+
+    def curve_allow(self, names=None, extra=""):
+        """The allow file: every name given so far (names: set them, before nodes start)."""
+        if names is not None:
+            self._curve_names = list(names)
+        path = os.path.join(self.tmp, "allow.keys")
+        text = "".join("%s %s\n" % (self.curve_public(n), n)
+                       for n in getattr(self, "_curve_names", [])) + extra
+        with open(path, "w") as f:
+            f.write(text)
+        return path
 
     # -- processes
     def node(self, name, start=True, **kw):
@@ -1102,12 +1134,17 @@ def shape_link(ctx, ns, dev="eth0", delay="100ms", rate="2mbit"):
     return "tbf rate %s (this kernel has no netem: %s)" % (rate, why)
 
 
-def start_cluster(ctx, specs, seed_first=True, wait=True, timeout=20):
+def start_cluster(ctx, specs, seed_first=True, wait=True, timeout=20, curve=False):
     """Start nodes from specs [(name, kwargs)...]: the first is the seed, each other joins
-    it. Waits until all converge (alive, same view) unless wait=False. Returns the nodes."""
+    it. Waits until all converge (alive, same view) unless wait=False. curve: every node with
+    its own CurveZMQ keypair, all of them in the allow file. Returns the nodes."""
     nodes = []
+    if curve:
+        ctx.curve_allow([name for name, _ in specs])
     for i, (name, kw) in enumerate(specs):
         kw = dict(kw)
+        if curve:
+            kw.setdefault("curve", True)
         if i > 0 and seed_first and "join" not in kw:
             kw["join"] = [nodes[0]]
         nodes.append(ctx.node(name, **kw))

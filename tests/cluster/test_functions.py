@@ -42,7 +42,9 @@ end)
 def test_closure_upvalues_and_function_cache(ctx):
     fx = ctx.script("fx.lua", FX_LUA)
     drv = ctx.script("driver.lua", DRIVER_LUA)
-    a, b = start_cluster(ctx, [("A", dict(script=drv)), ("B", dict(actors=[("fx", fx, 1)]))])
+    # code travels only between authenticated nodes: each with its own key (issue 12)
+    a, b = start_cluster(ctx, [("A", dict(script=drv)), ("B", dict(actors=[("fx", fx, 1)]))],
+                         curve=True)
     a.wait_line(r"^READY$", 20)
     shared = a.wait_line(r"^SHARED ", 15)[0]
     # inc x3 on B increments the one shared cell seen by get; A's own counter stays 0

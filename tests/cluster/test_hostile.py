@@ -187,16 +187,14 @@ def _z85_key(text):
 @timeout(60)
 def test_curve_refuses_unauthenticated_peers(ctx):
     zmq = need_zmq()
-    # The nodes of a cluster share one keypair (docs/security.md); the allow list names the
-    # public keys that may connect (here the cluster key, and a second, rotated-in key).
-    ka, pa = _keygen(ctx, "a")
-    kb, pb = _keygen(ctx, "b")
-    kc, pc = _keygen(ctx, "c")
-    allow = ctx.write("allow", pa + "\n" + pb + "\n")
-    a = serving_node(ctx, extra=["--curve-secret", ka, "--curve-allow", allow])
+    # Each node has its own keypair; the allow file maps public keys to node names
+    # ("KEY NAME"), here A and B. C has a keypair of its own that is not listed.
+    ctx.curve_allow(["A", "B"])
+    pa = ctx.curve_public("A")
+    a = serving_node(ctx, curve=True)
     a.wait_stderr(r"listening", 10)
-    # positive control: B (holding the cluster key) joins and makes a round trip
-    check_serves(ctx, a, "B", extra=["--curve-secret", ka, "--curve-allow", allow])
+    # positive control: B (its own key, listed as B) joins and makes a round trip
+    check_serves(ctx, a, "B", curve=True)
     n_err = len(a.stderr())
 
     # 1. NULL mechanism: a plain DEALER
@@ -215,7 +213,9 @@ def test_curve_refuses_unauthenticated_peers(ctx):
     check(p2.recv_kind({K_WELCOME}, 3) is None, "no WELCOME for an unknown CURVE key")
 
     # 3. a real node with its own key, not listed
-    c = ctx.node("C", join=[a], extra=["--curve-secret", kc, "--curve-allow", allow])
+    allow_c = ctx.write("allow-c", "%s A\n%s C\n" % (pa, ctx.curve_public("C")))
+    c = ctx.node("C", join=["A@" + a.addr],
+                 extra=["--curve-secret", ctx.curve_key("C"), "--curve-allow", allow_c])
     time.sleep(3.0)
     check(set(a.members()) == {"A", "B"}, "A's members stay A, B: %r" % list(a.members()))
     check("A" not in c.members(), "C never became a member of A's cluster")

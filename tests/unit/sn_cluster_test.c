@@ -212,7 +212,7 @@ static tnode *start(int i, const char *name, const char *join)
                           .lock_at_home = hook_lock_at_home, .set_remote = hook_set_remote,
                           .drop_node = hook_drop_node, .wake = hook_wake, .now = hook_now};
     int err;
-    t->c = sn_cluster_new_on(sn_transport_fake_new(net, t->ep), t->ep, &t->o, NULL, name, lg, &h,
+    t->c = sn_cluster_new_on(sn_transport_fake_new_as(net, t->ep, name), t->ep, &t->o, NULL, name, lg, &h,
                              &err);
     cr_assert_not_null(t->c, "start %s: %s", name, sn_strerror(err));
     return t;

@@ -84,16 +84,21 @@ Test(sn_curve, keygen_round_trip)
     cr_assert_eq(sn_curve_keys_load(key, &k, err, sizeof err), SN_OK, "%s", err);
     cr_assert_str_eq(sn_curve_keys_public(k), pub);
 
-    /* The .pub file is a valid allow file holding exactly that key. */
+    /* The .pub file plus a node name is an allow line; the bare key is not (no name). */
     sn_curve_allow *a = NULL;
-    cr_assert_eq(sn_curve_allow_load(pub_path, &a, err, sizeof err), SN_OK, "%s", err);
+    cr_assert_eq(sn_curve_allow_load(pub_path, &a, err, sizeof err), SN_EINVAL);
+    cr_assert(strstr(err, ":1: a key without a node name"), "%s", err);
+    char line[128];
+    snprintf(line, sizeof line, "%s n1\n", pub);
+    cr_assert_eq(sn_curve_allow_parse(line, strlen(line), "allow", &a, err, sizeof err), SN_OK,
+                 "%s", err);
     cr_assert_eq(sn_curve_allow_count(a), 1);
     cr_assert(sn_curve_allow_has_z85(a, pub));
     sn_curve_allow_destroy(&a);
     cr_assert_null(a);
 
     sn_curve_allow *self = NULL;
-    cr_assert_eq(sn_curve_allow_of_keys(k, &self), SN_OK);
+    cr_assert_eq(sn_curve_allow_of_keys(k, "self", &self), SN_OK);
     cr_assert(sn_curve_allow_has_z85(self, pub));
     sn_curve_allow_destroy(&self);
 
@@ -220,10 +225,10 @@ Test(sn_curve, allow_file_parsing)
     char text[1024], err[1024];
     snprintf(text, sizeof text,
              "# cluster keys\n"
-             "%s\n"
+             "%s n1\n"
              "\n"
-             "   %s   # new key (rotation)\r\n"
-             "%s\n" /* duplicate: counted once */
+             "   %s   n1 # new key (rotation)\r\n"
+             "%s n1\n" /* duplicate: counted once */
              "  # indented comment\n",
              pub[0], pub[1], pub[0]);
     sn_curve_allow *a = NULL;
@@ -235,25 +240,39 @@ Test(sn_curve, allow_file_parsing)
     cr_assert_not(sn_curve_allow_has_z85(a, pub[2]));
     cr_assert_not(sn_curve_allow_has_z85(a, "not a key"));
     cr_assert_not(sn_curve_allow_has_z85(a, NULL));
+    /* names: the key that authenticates as n1 is the one listed last (the rotation's new one) */
+    uint8_t key[SN_CURVE_KEY_LEN], want[SN_CURVE_KEY_LEN];
+    cr_assert_eq(sn_curve_allow_key_of(a, "n1", key), SN_OK);
+    cr_assert_not_null(zmq_z85_decode(want, pub[1]));
+    cr_assert_eq(memcmp(key, want, sizeof key), 0);
+    cr_assert_str_eq(sn_curve_allow_name(a, want), "n1");
+    cr_assert_eq(sn_curve_allow_key_of(a, "n2", key), SN_ENOENT);
+    cr_assert_eq(sn_curve_allow_key_of(a, NULL, key), SN_ENOENT);
     sn_curve_allow_destroy(&a);
 
     /* Every bad line is named; the whole file is refused. */
     snprintf(text, sizeof text,
-             "%s\n"
-             "%.39s\n"    /* line 2: too short */
-             "%s extra\n" /* line 3: two words */
+             "%s n1\n"
+             "%.39s n2\n"    /* line 2: too short */
+             "%s n2 extra\n" /* line 3: three words */
              "# fine\n"
-             "%.39s\"\n" /* line 5: not Z85 */
-             "%s\n",
-             pub[0], pub[1], pub[1], pub[2], pub[2]);
+             "%.39s\" n3\n" /* line 5: not Z85 */
+             "%s\n"          /* line 6: no name */
+             "%s n/1\n"      /* line 7: not a name */
+             "%s n9\n",      /* line 8: line 1's key for another node */
+             pub[0], pub[1], pub[1], pub[2], pub[2], pub[2], pub[0]);
     cr_assert_eq(sn_curve_allow_parse(text, strlen(text), "allow.keys", &a, err, sizeof err),
                  SN_EINVAL);
     cr_assert_null(a);
     cr_assert(strstr(err, "allow.keys:2: not a 40-character Z85 public key"), "%s", err);
-    cr_assert(strstr(err, "allow.keys:3: one key per line"), "%s", err);
+    cr_assert(strstr(err, "allow.keys:3: one key and one name per line"), "%s", err);
     cr_assert(strstr(err, "allow.keys:5: not a 40-character Z85 public key"), "%s", err);
+    cr_assert(strstr(err, "allow.keys:6: a key without a node name"), "%s", err);
+    cr_assert(strstr(err, "allow.keys:7: not a node name"), "%s", err);
     cr_assert_null(strstr(err, "allow.keys:1:"), "%s", err);
-    cr_assert_null(strstr(err, "allow.keys:6:"), "%s", err);
+    snprintf(text, sizeof text, "%s n1\n%s n9\n", pub[0], pub[0]);
+    cr_assert_eq(sn_curve_allow_parse(text, strlen(text), "dup", &a, err, sizeof err), SN_EINVAL);
+    cr_assert(strstr(err, "dup:2: key already listed for node n1 (line 1)"), "%s", err);
 
     /* A short error buffer ends with "..." rather than cutting silently. */
     char small[48];
@@ -273,7 +292,7 @@ Test(sn_curve, allow_file_parsing)
 
 Test(sn_curve, allow_file_limit)
 {
-    size_t per = SN_CURVE_Z85_LEN + 1;
+    size_t per = SN_CURVE_Z85_LEN + 3; /* "KEY n\n" */
     size_t n = SN_CURVE_ALLOW_MAX + 1;
     char *text = malloc(n * per + 1);
     cr_assert_not_null(text);
@@ -281,7 +300,7 @@ Test(sn_curve, allow_file_limit)
     for (size_t i = 0; i < n; i++) {
         cr_assert_eq(zmq_curve_keypair(pub, sec), 0);
         memcpy(text + i * per, pub, SN_CURVE_Z85_LEN);
-        text[i * per + SN_CURVE_Z85_LEN] = '\n';
+        memcpy(text + i * per + SN_CURVE_Z85_LEN, " n\n", 3);
     }
     text[n * per] = '\0';
     char err[256];
@@ -366,25 +385,9 @@ Test(sn_curve, listen_check)
 
 Test(sn_curve, bytecode_trust_table)
 {
-    static const struct {
-        int authenticated;
-        const char *peer;
-        int insecure;
-        int want;
-    } table[] = {
-        {1, "10.0.0.5", 0, SN_OK}, /* CURVE on: trusted wherever it comes from */
-        {1, NULL, 0, SN_OK},
-        {0, "127.0.0.1", 0, SN_OK}, /* loopback */
-        {0, "::1", 0, SN_OK},
-        {0, "10.0.0.5", 1, SN_OK}, /* the operator said --insecure */
-        {0, NULL, 1, SN_OK},
-        {0, "10.0.0.5", 0, SN_EUNTRUSTED}, /* remote, unauthenticated */
-        {0, "0.0.0.0", 0, SN_EUNTRUSTED},
-        {0, NULL, 0, SN_EUNTRUSTED}, /* unknown address: not trusted */
-        {0, "", 0, SN_EUNTRUSTED},
-    };
-    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
-        cr_expect_eq(
-            sn_curve_trust_bytecode(table[i].authenticated, table[i].peer, table[i].insecure),
-            table[i].want, "row %zu", i);
+    /* Only a connection ZAP authenticated as a node carries code: not loopback, not ipc, not
+     * --insecure (before issue 12, 127.0.0.1 and --insecure were trusted). */
+    cr_expect_eq(sn_curve_trust_bytecode("n1"), SN_OK);
+    cr_expect_eq(sn_curve_trust_bytecode(NULL), SN_EUNTRUSTED);
+    cr_expect_eq(sn_curve_trust_bytecode(""), SN_EUNTRUSTED);
 }

@@ -134,3 +134,20 @@ Test(sn_opts, shutdown_is_a_set_key)
     cr_assert_eq(PARSE(&o, err, "--set", "shutdown=0", "x.lua"), SN_EINVAL);
     cr_assert(strstr(err, "shutdown must be a number from 100"), "%s", err);
 }
+
+Test(sn_opts, join_names_its_node_and_members_is_a_set_key)
+{
+    sn_opts o;
+    char err[256];
+    cr_assert_eq(PARSE(&o, err, "--join", "n1@host.example:7400", "x.lua"), SN_OK, "%s", err);
+    cr_assert_str_eq(o.join.item[0], "n1@host.example:7400");
+    cr_assert_eq(PARSE(&o, err, "--join", "@host:7400", "x.lua"), SN_EINVAL);
+    cr_assert(strstr(err, "NAME@HOST:PORT"), "%s", err);
+    cr_assert_eq(PARSE(&o, err, "--join", "n1@host", "x.lua"), SN_EINVAL);
+    cr_assert_eq(PARSE(&o, err, "--join", "host:7400@n1", "x.lua"), SN_EINVAL);
+    cr_assert_eq(PARSE(&o, err, "x.lua"), SN_OK);
+    cr_assert_eq(o.members, 1024, "the default");
+    cr_assert_eq(PARSE(&o, err, "--set", "members=64", "x.lua"), SN_OK, "%s", err);
+    cr_assert_eq(o.members, 64);
+    cr_assert_eq(PARSE(&o, err, "--set", "members=0", "x.lua"), SN_EINVAL);
+}

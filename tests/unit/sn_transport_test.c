@@ -21,9 +21,9 @@ typedef struct got {
 } got;
 
 static void on_frame(void *ud, const void *data, size_t len, const void *id, size_t idlen,
-                     int trusted)
+                     const char *peer)
 {
-    (void)trusted;
+    (void)peer;
     got *g = ud;
     g->n++;
     snprintf(g->last, sizeof g->last, "%.*s", (int)len, (const char *)data);
@@ -48,7 +48,7 @@ static void wait_for(sn_transport *t, got *g, int want)
 static void close_inside_drain(sn_transport *x, sn_transport *y, const char *x_endpoint)
 {
     sn_conn *c = NULL;
-    cr_assert_eq(sn_transport_connect(y, x_endpoint, &c), SN_OK);
+    cr_assert_eq(sn_transport_connect(y, x_endpoint, NULL, &c), SN_OK);
     cr_assert_eq(sn_transport_send(y, c, "hello", 5), SN_OK);
     got gx = {0};
     wait_for(x, &gx, 1);
@@ -106,8 +106,8 @@ Test(sn_transport, fake_cut_link_is_one_way)
     sn_transport *x = sn_transport_fake_new(net, "fake://x");
     sn_transport *y = sn_transport_fake_new(net, "fake://y");
     sn_conn *xy = NULL, *yx = NULL;
-    sn_transport_connect(x, "fake://y", &xy);
-    sn_transport_connect(y, "fake://x", &yx);
+    sn_transport_connect(x, "fake://y", NULL, &xy);
+    sn_transport_connect(y, "fake://x", NULL, &yx);
     sn_fake_net_cut_link(net, "fake://x", "fake://y", 1);
     sn_transport_send(x, xy, "lost", 4);
     sn_transport_send(y, yx, "kept", 4);

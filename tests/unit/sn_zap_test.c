@@ -30,7 +30,7 @@ static void setup(void)
     cr_assert_eq(sn_curve_keys_from_z85(sec, &cluster), SN_OK);
     cr_assert_eq(zmq_curve_keypair(pub, sec), 0);
     cr_assert_eq(sn_curve_keys_from_z85(sec, &stranger), SN_OK);
-    cr_assert_eq(sn_curve_allow_of_keys(cluster, &allow), SN_OK);
+    cr_assert_eq(sn_curve_allow_of_keys(cluster, "n1", &allow), SN_OK);
     logstream = open_memstream(&logbuf, &loglen);
     cr_assert_not_null(logstream);
     logger = sn_log_new(logstream, SN_LOG_DEBUG);
@@ -119,12 +119,14 @@ static void *make_router(char *endpoint, size_t len)
 static void *dealer_send(const char *endpoint, const sn_curve_keys *own)
 {
     void *d = socket_linger0(ZMQ_DEALER);
+    uint8_t server[SN_CURVE_KEY_LEN];
+    cr_assert_eq(sn_curve_allow_key_of(allow, "n1", server), SN_OK);
     if (own == cluster) {
-        cr_assert_eq(sn_curve_client(d, cluster), SN_OK);
+        cr_assert_eq(sn_curve_client(d, cluster, server), SN_OK);
     } else if (own) {
         /* An unknown client that knows the server's public key: its own keypair, then the
          * cluster's public key as the server key. */
-        cr_assert_eq(sn_curve_client(d, own), SN_OK);
+        cr_assert_eq(sn_curve_client(d, own, server), SN_OK);
         cr_assert_eq(zmq_setsockopt(d, ZMQ_CURVE_SERVERKEY, sn_curve_keys_public(cluster), 40), 0);
     }
     cr_assert_eq(zmq_connect(d, endpoint), 0);
@@ -181,7 +183,7 @@ Test(sn_zap, allowed_key_gets_through)
     char user[64];
     cr_assert(router_got_hello(r, 5000, user, sizeof user),
               "the allowed client got nothing through");
-    cr_assert_str_eq(user, sn_curve_keys_public(cluster), "User-Id is the client's key");
+    cr_assert_str_eq(user, "n1", "User-Id is the node name the allow list gives the key");
     cr_assert_eq(sn_zap_admitted(z), 1);
     cr_assert_eq(sn_zap_refused(z), 0);
     sock_close(d);
@@ -365,7 +367,7 @@ Test(sn_zap, protocol_answers)
     cr_assert_str_eq(reply[0], "1.0");
     cr_assert_str_eq(reply[1], "17");
     cr_assert_str_eq(reply[2], "200");
-    cr_assert_str_eq(reply[4], sn_curve_keys_public(cluster));
+    cr_assert_str_eq(reply[4], "n1");
 
     const char *curve_bad[] = {"1.0", "18",    SN_CURVE_ZAP_DOMAIN, "10.0.0.9",
                                "",    "CURVE", (const char *)bad};

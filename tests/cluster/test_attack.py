@@ -1,0 +1,260 @@
+"""The attack kit against real nodes (issue 12): forged frames of every kind, with and
+without CurveZMQ, from loopback and from another address (a network namespace). The suite
+shows that no code runs unless an authenticated member sent it, that no member's state or
+routes can be moved by anyone but that member, and that the node keeps serving."""
+import os
+import sys
+import time
+
+from harness import RawPeer, check, converged, free_port, need_zmq, timeout, wait_until
+from test_hostile import PA_LUA, check_serves
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "attack"))
+import forge  # noqa: E402
+
+# The victim runs whatever it is given: a handler that calls every function it receives (a
+# trusted member's code must run: the positive control), and collects garbage often, so a
+# __gc in a received metatable would run without being called.
+VICTIM_LUA = r'''
+local function run_all(v, depth)
+  if depth > 4 then return end
+  if type(v) == "function" then pcall(v)
+  elseif type(v) == "table" then for _, x in pairs(v) do run_all(x, depth + 1) end end
+end
+stage.waitfor("call", function (...)
+  for i = 1, select("#", ...) do run_all(select(i, ...), 0) end
+end)
+stage.addtask(100, function () collectgarbage(); collectgarbage(); return 100 end)
+'''
+
+# B pings A's stage pa every 200 ms: its pongs show B's frames still reach A.
+PINGER_LUA = r'''
+local n = 0
+stage.waitfor("pong", function (v) print("PONG " .. tostring(v)) end)
+when_ready("pa", {"A"}, function ()
+  stage.addtask(200, function () n = n + 1; stage.signal("pa:ping=pong", n); return 200 end)
+end)
+'''
+
+
+def _victims(ctx, curve=False, host="127.0.0.1", netns=None, insecure=False):
+    victim = ctx.script("victim.lua", VICTIM_LUA)
+    pa = ctx.script("pa.lua", PA_LUA)
+    pinger = ctx.script("pinger.lua", PINGER_LUA)
+    a = ctx.node("A", actors=[("victim", victim, 1), ("pa", pa, 1)], curve=curve,
+                 host=host, netns=netns, insecure=insecure, port=7400 if netns else None)
+    b = ctx.node("B", join=[a], actors=[("victim", victim, 1)], script=pinger, curve=curve,
+                 host=host, netns=netns, insecure=insecure, port=7401 if netns else None)
+    converged([a, b], 20)
+    b.wait_line(r"^PONG ", 20)
+    return a, b
+
+
+def _pongs(b):
+    return len([l for l in b.lines() if l.startswith("PONG ")])
+
+
+def _keypair(ctx, name):
+    """(public, secret) Z85 bytes of node name's key file, as pyzmq takes them."""
+    return forge.read_keypair(ctx.curve_key(name))
+
+
+def _no_code_ran(path, nodes):
+    check(not os.path.exists(path), "forged code ran: %s exists (%r)" %
+          (path, open(path).read() if os.path.exists(path) else ""))
+    for n in nodes:
+        check(not any("PWNED" in l for l in n.lines()), "%s printed PWNED" % n.name)
+
+
+def _send_all(peer, frames):
+    for data in frames.values():
+        peer.send(data)
+
+
+@timeout(90)
+def test_no_code_without_curve_from_loopback(ctx):
+    need_zmq()
+    a, b = _victims(ctx)
+    inc_b = a.members()["B"]["incarnation"]
+    path = os.path.join(ctx.tmp, "pwned")
+    peer = RawPeer(ctx, a.endpoint)
+    for what, payload in forge.code_payloads(path).items():
+        # as a stranger, as member B (a grant for B would be relayed by A), and as A itself
+        for claim, inc in (("M", 1), ("B", inc_b), ("A", 1)):
+            _send_all(peer, forge.forged_frames(claim, inc, "A", payload))
+    time.sleep(2.0)
+    _no_code_ran(path, [a, b])
+    a.ensure_alive()
+    b.ensure_alive()
+    refused = a.stderr()
+    check("untrusted" in refused or "refused" in refused,
+          "A said it refused the code; its log:\n%s" % refused[-3000:])
+    # still serving: a new node joins and makes a round trip
+    check_serves(ctx, a, "C")
+
+
+@timeout(90)
+def test_members_cannot_move_others_with_curve(ctx):
+    zmq = need_zmq()
+    ctx.curve_allow(["A", "B", "C", "M"])  # M: an authenticated member that turns hostile
+    a, b = _victims(ctx, curve=True)
+    before = a.members()["B"]
+    path = os.path.join(ctx.tmp, "pwned")
+    pub_a = _keypair(ctx, "A")[0]
+    peer = RawPeer(ctx, a.endpoint, curve_server_key=pub_a, curve_keypair=_keypair(ctx, "M"))
+    peer.send(forge.frame(forge.K["HELLO"], forge.hello_fields("stage", "M", 1,
+                                                               "tcp://127.0.0.1:9")))
+    check(peer.recv_kind({forge.K["WELCOME"]}, 5) is not None, "A welcomes M (listed)")
+    pongs = _pongs(b)
+    data = forge.snap("data only")
+    # every kind, claiming to be B: LEAVE, MESSAGE seq 2^64-2, REPLY seq 2^64-1, REGISTRY
+    # version 2^64-1, GOSSIP moving B's endpoint, HELLO of a "new" B at M's address, locks
+    _send_all(peer, forge.forged_frames("B", before["incarnation"], "A", data,
+                                        endpoint="tcp://127.0.0.1:9"))
+    # and as itself, hearsay that B restarted at M's address
+    peer.send(forge.frame(forge.K["GOSSIP"], {1: "M", 2: 1, 3: [
+        forge.member("B", "tcp://127.0.0.1:9", before["incarnation"] + 1, 0, 1)]}))
+    time.sleep(1.5)
+    now = a.members()["B"]
+    check(now["state"] == "alive", "B is %s in A's view after forged frames" % now["state"])
+    check(now["incarnation"] == before["incarnation"] and
+          now.get("endpoint") == before.get("endpoint"),
+          "B moved in A's view: %r -> %r" % (before, now))
+    wait_until(lambda: _pongs(b) >= pongs + 5, 10,
+               "B's messages still reach A (a forged seq 2^64-1 would drop them)")
+    check("claims to come from 'B'" in a.stderr(), "A logged the refused identity: %s"
+          % a.stderr()[-2000:])
+    refused = a.metric("stage_wire_refused_total", reason="identity")
+    check(refused is not None and refused >= 10,
+          "stage_wire_refused_total{reason=\"identity\"} counts them: %r" % refused)
+    _no_code_ran(path, [a, b])
+    # positive control: code from an authenticated member as itself does run (the kit's
+    # payloads are real code; members are trusted: docs/security.md)
+    peer.send(forge.forged_frames("M", 1, "A", forge.code_payloads(path)["function"])["MESSAGE"])
+    wait_until(lambda: os.path.exists(path), 10, "a member's own function ran (control)")
+    # an unlisted key is refused by ZAP: nothing it sends is read
+    os.unlink(path)
+    pub, sec = zmq.curve_keypair()
+    stranger = RawPeer(ctx, a.endpoint, curve_server_key=pub_a, curve_keypair=(pub, sec))
+    _send_all(stranger, forge.forged_frames("B", before["incarnation"], "A",
+                                            forge.code_payloads(path)["function"]))
+    time.sleep(1.5)
+    check(not os.path.exists(path), "an unlisted key's code ran")
+    check_serves(ctx, a, "C", curve=True)
+
+
+def _attack_from(ctx, ns, endpoint, path, *args):
+    r = ctx.sh(sys.executable, os.path.join(os.path.dirname(forge.__file__), "forge.py"),
+               endpoint, path, *args, ns=ns, check_rc=False)
+    out = r.stdout.decode() + r.stderr.decode()
+    check("sent" in out, "the attacker ran from namespace %s: %s" % (ns, out))
+
+
+@timeout(120)
+def test_no_code_from_another_address(ctx):
+    ctx.need_netns()
+    net, hub = ctx.star(["a", "x"])
+    ns_a, addr_a = net["a"]
+    ns_x, _ = net["x"]
+    a, b = _victims(ctx, host=addr_a, netns=ns_a, insecure=True)
+    path = os.path.join(ctx.tmp, "pwned")
+    _attack_from(ctx, ns_x, "tcp://%s:7400" % addr_a, path)
+    _no_code_ran(path, [a, b])
+    pongs = _pongs(b)
+    wait_until(lambda: _pongs(b) >= pongs + 3, 10, "A keeps serving B")
+
+
+@timeout(120)
+def test_curve_from_another_address(ctx):
+    ctx.need_netns()
+    net, hub = ctx.star(["a", "x"])
+    ns_a, addr_a = net["a"]
+    ns_x, _ = net["x"]
+    ctx.curve_allow(["A", "B", "M"])
+    a, b = _victims(ctx, curve=True, host=addr_a, netns=ns_a)
+    before = a.members()["B"]
+    path = os.path.join(ctx.tmp, "pwned")
+    endpoint = "tcp://%s:7400" % addr_a
+    server = _keypair(ctx, "A")[0].decode()
+    # a key that is not listed: ZAP refuses it, nothing it sends is read
+    _attack_from(ctx, ns_x, endpoint, path, "--server-key", server, "--inc",
+                 str(before["incarnation"]))
+    # listed member M, claiming to be B: every frame is refused (data payloads would be
+    # taken from M as itself; code claimed as B's is refused with the frame)
+    _attack_from(ctx, ns_x, endpoint, path, "--server-key", server, "--key",
+                 ctx.curve_key("M"), "--inc", str(before["incarnation"]))
+    _no_code_ran(path, [a, b])
+    now = a.members()["B"]
+    check(now["state"] == "alive" and now["incarnation"] == before["incarnation"] and
+          now.get("endpoint") == before.get("endpoint"),
+          "B moved in A's view: %r -> %r" % (before, now))
+    check(a.metric("stage_wire_refused_total", reason="identity") >= 10,
+          "A counted the frames M sent as B")
+    pongs = _pongs(b)
+    wait_until(lambda: _pongs(b) >= pongs + 3, 10, "A keeps serving B")
+
+
+def _fds(node):
+    return len(os.listdir("/proc/%d/fd" % node.pid))
+
+
+def _gossip_of(n, me="M", inc=1):
+    return forge.frame(forge.K["GOSSIP"], {1: me, 2: inc, 3: [
+        forge.member("fake%04d" % i, "tcp://127.0.0.1:%d" % (20000 + i), 1) for i in range(n)]})
+
+
+@timeout(90)
+def test_gossip_of_1500_members_opens_no_sockets(ctx):
+    # with CURVE: names without a key in the allow file are never members (no socket)
+    ctx.curve_allow(["A", "B", "C", "M"])
+    a, b = _victims(ctx, curve=True)
+    pub_a = _keypair(ctx, "A")[0]
+    peer = RawPeer(ctx, a.endpoint, curve_server_key=pub_a, curve_keypair=_keypair(ctx, "M"))
+    peer.send(forge.frame(forge.K["HELLO"], forge.hello_fields("stage", "M", 1,
+                                                               "tcp://127.0.0.1:9")))
+    check(peer.recv_kind({forge.K["WELCOME"]}, 5) is not None, "A welcomes M (listed)")
+    before = _fds(a)
+    peer.send(_gossip_of(1500))
+    time.sleep(2.0)
+    after = _fds(a)
+    check(after <= before + 10, "A went from %d to %d file descriptors" % (before, after))
+    check(len(a.members()) <= 4, "A lists %d members" % len(a.members()))
+    check(a.metric("stage_wire_refused_total", reason="members") >= 1500,
+          "the refused members are counted")
+    lines = [l for l in a.stderr().splitlines() if "not adding member" in l]
+    check(len(lines) <= 30, "refusals are rate-limited in the log: %d lines" % len(lines))
+    check_serves(ctx, a, "C", curve=True)  # a real joining node still gets in
+
+
+@timeout(90)
+def test_gossip_of_1500_members_is_bounded_without_curve(ctx):
+    victim = ctx.script("victim.lua", VICTIM_LUA)
+    pa = ctx.script("pa.lua", PA_LUA)
+    a = ctx.node("A", actors=[("victim", victim, 1), ("pa", pa, 1)], sets={"members": 64})
+    a.wait_stderr(r"listening", 10)
+    peer = RawPeer(ctx, a.endpoint)
+    before = _fds(a)
+    peer.send(_gossip_of(1500))
+    time.sleep(2.0)
+    after = _fds(a)
+    check(after <= before + 64 + 10, "A went from %d to %d file descriptors (members=64)"
+          % (before, after))
+    check("this node keeps at most 32 members heard of in gossip" in a.stderr(),
+          "the limit is logged (half of members for hearsay)")
+    check_serves(ctx, a, "C", sets={"members": 64})
+
+
+@timeout(30)
+def test_curve_node_whose_name_has_no_key_does_not_start(ctx):
+    # every peer would refuse its frames (their claimed source has no key): say so, exit
+    ctx.curve_allow(["A"])
+    z = ctx.node("Z", http=False, extra=["--curve-secret", ctx.curve_key("Z"),
+                                         "--curve-allow", ctx.curve_allow()])
+    z.wait_stderr(r"this node's name 'Z' has no key in --curve-allow", 10, allow_exit=True)
+    rc = z.proc.wait(timeout=10)
+    check(rc != 0, "the node exited %d" % rc)
+    # and --curve-secret without --curve-allow is a usage error
+    r = ctx.run([ctx.binary, "--name", "Z", "--listen", "tcp://127.0.0.1:%d" % free_port(),
+                 "--curve-secret", ctx.curve_key("Z")], timeout=10)
+    check(r.returncode == 2 and b"--curve-allow" in r.stderr,
+          "exit %d: %r" % (r.returncode, r.stderr[-300:]))
