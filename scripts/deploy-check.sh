@@ -229,6 +229,8 @@ b = k.get("build", {})
 need(b.get("context") == "." and b.get("dockerfile") == "deploy/Dockerfile", "keys: build as the nodes")
 ep = [str(a) for a in k.get("entrypoint") or []]
 need(ep[-1:] == ["/opt/stage/scripts/cluster-keys.sh"], f"keys: entrypoint runs cluster-keys.sh: {ep}")
+# The image copies scripts/ to /opt/stage/scripts/ (the Dockerfile check holds it to that).
+need(os.path.isfile("scripts/cluster-keys.sh"), "scripts/cluster-keys.sh missing in the repo")
 kcmd = [str(a) for a in k.get("command") or []]
 need(kcmd[:1] == ["dir"] and len(kcmd) >= 3, f"keys: command dir DIR NAME...: {kcmd}")
 need(sorted(kcmd[2:]) == sorted(names), f"keys: names {kcmd[2:]} are not the nodes' {names}")
