@@ -375,44 +375,40 @@ print("second run: no file changed")
 PYEOF
 }
 
-# The compose nodes' own command lines, run for real on loopback with the files the keys
-# service made (c_compose_keys): the built stage-node must load each node's key and the
-# allow list, and the three must form one cluster with CURVE, each joining the seed by
-# the name the allow list gives it. Addresses and ports are rewritten to 127.0.0.1 and
-# free ports, `--join seed:7400` to `seed@127.0.0.1:PORT` (no compose DNS here), and the
-# seed's script is left out. Skipped without a built binary, or with one that predates
-# per-node identity (issue 12: its --help has no `--join [NAME@]HOST:PORT`).
-c_compose_live() {
-    local bin="" b
+# A built stage-node that has per-node identity (issue 12: `--join [NAME@]HOST:PORT` in its
+# --help), for the live checks; prints nothing and fails when there is none.
+identity_bin() {
+    local b
     for b in "${STAGE_NODE:-}" build/stage-node build/release/stage-node build/dev/stage-node; do
-        [[ -n "$b" && -x "$b" ]] && { bin=$b; break; }
+        [[ -n "$b" && -x "$b" ]] || continue
+        "$b" --help 2>&1 | grep -q 'NAME@' && { echo "$b"; return 0; }
     done
-    if [[ -z "$bin" ]]; then echo "no built binary (make build) to run the nodes" >&3; return 0; fi
-    if ! "$bin" --help 2>&1 | grep -q 'NAME@'; then
-        echo "$bin predates per-node identity (no --join [NAME@]HOST:PORT in its --help)" >&3; return 0
-    fi
-    [[ -d "$WORK/volumes" && -s "$WORK/compose.json" ]] || { echo "no keys (the keys check failed)"; return 1; }
-    echo "binary: $bin"
-    $PY - "$WORK" "$bin" <<'PYEOF'
+    return 1
+}
+
+# live_cluster BINARY JSON: runs the nodes of JSON ([{"name", "args"}], the seed first) on
+# loopback: --listen, --advertise, --http rewritten to 127.0.0.1 and free ports, each
+# `--join HOST:PORT` to `NAME@127.0.0.1:PORT` with NAME the first DNS label of HOST (or
+# the NAME of NAME@HOST:PORT), scripts (*.lua) left out. Passes when every node sees every
+# node alive in its /status.json within 30 s; shows the nodes' logs otherwise.
+live_cluster() {
+    $PY - "$WORK" "$1" "$2" <<'PYEOF'
 import json, os, signal, socket, subprocess, sys, time, urllib.request
-work, binary = sys.argv[1], os.path.abspath(sys.argv[2])
-info = json.load(open(work + "/compose.json"))
+work, binary, nodes = sys.argv[1], os.path.abspath(sys.argv[2]), json.load(open(sys.argv[3]))
 def free_port():
     s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
-nodes = info["nodes"]
-cport = {n["name"]: free_port() for n in nodes.values()}
-hport = {n["name"]: free_port() for n in nodes.values()}
+names = [n["name"] for n in nodes]
+cport = {n: free_port() for n in names}
+hport = {n: free_port() for n in names}
 def argv(node):
-    cmd, out, i = node["command"], [binary], 0
+    cmd, out, i = node["args"], [binary], 0
     while i < len(cmd):
-        a = cmd[i]; v = cmd[i + 1] if i + 1 < len(cmd) else None
-        if a == "--listen": out += [a, f"tcp://127.0.0.1:{cport[node['name']]}"]; i += 2
+        a = cmd[i]; v = cmd[i + 1] if i + 1 < len(cmd) else ""
+        if a in ("--listen", "--advertise"): out += [a, f"tcp://127.0.0.1:{cport[node['name']]}"]; i += 2
         elif a == "--http": out += [a, f"127.0.0.1:{hport[node['name']]}"]; i += 2
-        elif a in ("--curve-secret", "--curve-allow"):
-            src, rel = node["secret" if a == "--curve-secret" else "allow"]
-            out += [a, os.path.join(work, "volumes", src, rel)]; i += 2
         elif a == "--join":
             peer = v.split("@", 1)[0] if "@" in v else v.rsplit(":", 1)[0].split(".", 1)[0]
+            if peer not in cport: print(f"{node['name']}: --join {v}: {peer} is not a node here"); sys.exit(1)
             out += [a, f"{peer}@127.0.0.1:{cport[peer]}"]; i += 2
         elif a.endswith(".lua"): i += 1
         else: out.append(a); i += 1
@@ -425,40 +421,84 @@ def status(name):
         return None
 procs, ok = {}, False
 try:
-    order = sorted(nodes, key=lambda s: bool(nodes[s]["join"]))   # the seed first
-    for s in order:
-        a = argv(nodes[s])
-        print(f"{s}: {' '.join(x.replace(work, '$WORK') for x in a[1:])}")
-        procs[s] = subprocess.Popen(a, stdout=subprocess.DEVNULL, stderr=open(f"{work}/live-{s}.log", "w"))
+    for node in nodes:
+        n = node["name"]; a = argv(node)
+        print(f"{n}: {' '.join(x.replace(work, '$WORK') for x in a[1:])}")
+        procs[n] = subprocess.Popen(a, stdout=subprocess.DEVNULL, stderr=open(f"{work}/live-{n}.log", "w"))
         deadline = time.time() + 15
-        while status(nodes[s]["name"]) is None and time.time() < deadline:
-            if procs[s].poll() is not None: break
+        while status(n) is None and procs[n].poll() is None and time.time() < deadline:
             time.sleep(0.2)
-        if status(nodes[s]["name"]) is None:
-            print(f"{s}: no /status.json (exit status {procs[s].poll()})"); raise SystemExit
-    names = sorted(n["name"] for n in nodes.values())
-    deadline = time.time() + 30
-    while time.time() < deadline and not ok:
-        views = {n: status(n) for n in names}
-        ok = all(v and sorted(m["name"] for m in v.get("members", []) if m.get("state") == "alive") == names
-                 for v in views.values())
-        if not ok: time.sleep(0.5)
-    for n in names:
-        v = status(n) or {}
-        print(f"{n} sees: " + ", ".join(f"{m['name']}={m.get('state')}" for m in v.get("members", [])))
+        if status(n) is None:
+            print(f"{n}: no /status.json (exit status {procs[n].poll()})"); break
+    else:
+        deadline = time.time() + 30
+        while time.time() < deadline and not ok:
+            ok = all(v and sorted(m["name"] for m in v.get("members", []) if m.get("state") == "alive")
+                     == sorted(names) for v in (status(n) for n in names))
+            if not ok: time.sleep(0.5)
+        for n in names:
+            v = status(n) or {}
+            print(f"{n} sees: " + ", ".join(f"{m['name']}={m.get('state')}" for m in v.get("members", [])))
 finally:
     for p in procs.values():
         if p.poll() is None: p.send_signal(signal.SIGTERM)
-    for s, p in procs.items():
+    for p in procs.values():
         try: p.wait(10)
         except subprocess.TimeoutExpired: p.kill(); p.wait()
 if not ok:
-    print("the three nodes did not all see each other alive; their logs:")
-    for s in procs:
-        print(f"--- {s}"); print("".join(open(f"{work}/live-{s}.log").readlines()[-15:]))
+    print("the nodes did not all see each other alive; their logs:")
+    for n in procs:
+        print(f"--- {n}"); print("".join(open(f"{work}/live-{n}.log").readlines()[-15:]))
     sys.exit(1)
-print("one cluster of", len(nodes), "nodes over CURVE with the keys service's files")
+print(f"one cluster of {len(names)} nodes over CURVE")
 PYEOF
+}
+
+# The compose nodes' own command lines, run for real (live_cluster) with the files the keys
+# service made (c_compose_keys): the built stage-node must load each node's key and the
+# allow list, and the three must form one cluster, each joining the seed by the name the
+# allow list gives it. Skipped without a binary that has per-node identity.
+c_compose_live() {
+    local bin
+    if ! bin=$(identity_bin); then
+        echo "no built stage-node with per-node identity (issue 12: --join [NAME@]HOST:PORT)" >&3; return 0
+    fi
+    [[ -d "$WORK/volumes" && -s "$WORK/compose.json" ]] || { echo "no keys (the keys check failed)"; return 1; }
+    echo "binary: $bin"
+    $PY - "$WORK" <<'PYEOF' || return 1
+import json, os, sys
+work = sys.argv[1]
+info = json.load(open(work + "/compose.json"))
+nodes = []
+for s, node in sorted(info["nodes"].items(), key=lambda kv: bool(kv[1]["join"])):   # the seed first
+    args, cmd, i = [], node["command"], 0
+    while i < len(cmd):
+        if cmd[i] in ("--curve-secret", "--curve-allow"):
+            src, rel = node["secret" if cmd[i] == "--curve-secret" else "allow"]
+            args += [cmd[i], os.path.join(work, "volumes", src, rel)]; i += 2
+        else: args.append(cmd[i]); i += 1
+    nodes.append({"name": node["name"], "args": args})
+json.dump(nodes, open(work + "/live-compose.json", "w"))
+PYEOF
+    live_cluster "$bin" "$WORK/live-compose.json"
+}
+
+# The StatefulSet's pods 0..2 as the entrypoint's dry run started them (c_k8s_entrypoint),
+# with the throwaway Secret's files, run for real (live_cluster). Skipped as above.
+c_k8s_live() {
+    local bin ord
+    if ! bin=$(identity_bin); then
+        echo "no built stage-node with per-node identity (issue 12: --join [NAME@]HOST:PORT)" >&3; return 0
+    fi
+    for ord in 0 1 2; do
+        [[ -s "$WORK/k8s-args-$ord" ]] || { echo "no entrypoint dry run (that check failed)"; return 1; }
+    done
+    echo "binary: $bin"
+    $PY -c 'import json, sys
+nodes = [{"name": f"stage-node-{o}", "args": open(f"{sys.argv[1]}/k8s-args-{o}").read().splitlines()}
+         for o in range(3)]
+json.dump(nodes, open(sys.argv[1] + "/live-k8s.json", "w"))' "$WORK" || return 1
+    live_cluster "$bin" "$WORK/live-k8s.json"
 }
 
 # ---------------------------------------------------------------- prometheus
@@ -760,10 +800,10 @@ c_k8s_entrypoint() {
     printf '#!/bin/sh\nprintf "%%s\\n" "$@"\n' >"$WORK/bin/stage-node"
     chmod +x "$WORK/bin/stage-node"
     local ord args keys=$WORK/k8s-keys
-    entry() {   # entry ORDINAL: the entrypoint's stage-node argv, one line
+    entry() {   # entry ORDINAL: the entrypoint's stage-node argv, one line (one per line in k8s-args-N)
         env -i PATH="$WORK/bin:/usr/bin:/bin" POD_NAME="stage-node-$1" SN_CLUSTER=stage \
             SN_SEED=stage-node-0.stage-node:7400 SN_SCRIPT=scripts/demo.lua SN_THREADS=2 \
-            SN_KEYS="$keys" /bin/sh "$WORK/entrypoint.sh" | tr '\n' ' '
+            SN_KEYS="$keys" /bin/sh "$WORK/entrypoint.sh" | tee "$WORK/k8s-args-$1" | tr '\n' ' '
     }
     for ord in 0 1 2; do
         args=$(entry "$ord" 2>/dev/null)
@@ -780,7 +820,7 @@ c_k8s_entrypoint() {
             [[ "$args" == *"--join stage-node-0.stage-node:7400 "* ]] || { echo "  no --join seed"; return 1; }
         fi
     done
-    if args=$(entry 3 2>"$WORK/entry3.err"); then
+    if args=$(entry 3 2>"$WORK/entry3.err") && [[ -n "$args" ]]; then
         echo "stage-node-3 (no key in the Secret) started: $args"; return 1
     fi
     echo "stage-node-3 (no key in the Secret) -> refused: $(cat "$WORK/entry3.err")"
@@ -1005,6 +1045,7 @@ check "deploy/grafana/stage-node.json: every expression parses as PromQL (promto
 check "deploy/k8s: documents parse, StatefulSet/Services/NetworkPolicy/keys volume/probes/resources agree" c_k8s
 check "deploy/k8s: a throwaway Secret from scripts/cluster-keys.sh k8s matches the StatefulSet" c_k8s_secret
 check "deploy/k8s: the StatefulSet entrypoint (shellcheck, dry run with a fake stage-node and the Secret)" c_k8s_entrypoint
+check "deploy/k8s: pods 0..2 as the entrypoint starts them, run on loopback with the Secret, form one CURVE cluster" c_k8s_live
 check "deploy/k8s: kubectl kustomize renders, with the throwaway Secret too (optional)" c_kustomize
 check "deploy/Dockerfile: stages, runtime without -dev or build tools, user, ports, paths" c_dockerfile
 check "deploy/Dockerfile: runtime packages exist in Debian 12 (apt-cache, local lists)" c_runtime_pkgs_exist
