@@ -72,14 +72,61 @@ c_tools() {
     return $bad
 }
 
+# ---------------------------------------------------------------- no --insecure
+# Every shipped deployment file runs the cluster port with CURVE: none may pass --insecure
+# (a comment that shows it is a recipe too), nor set insecure in a config file. Also no
+# file of the repository (tests aside) may hold a secret key: they come from
+# scripts/cluster-keys.sh at deploy time.
+shipped_files() { printf '%s\n' docker-compose.yml; find deploy -type f | LC_ALL=C sort; }
+scan_insecure() {   # scan_insecure DIR: the offending lines of the shipped files under DIR
+    local f
+    while read -r f; do
+        [[ -f "$1/$f" ]] && grep -HnE -- '--insecure\b|\binsecure[[:space:]]*=[[:space:]]*(true|1)\b' "$1/$f" \
+            | sed "s|^$1/||"
+    done < <(shipped_files)
+}
+c_no_insecure() {
+    local hits
+    # The scan itself: a copy with --insecure added to the seed and to the k8s entrypoint
+    # must be caught, else this check could not fail.
+    mkdir -p "$WORK/insecure-copy"
+    cp -r docker-compose.yml deploy "$WORK/insecure-copy/"
+    sed -i 's|^      - --curve-secret$|      - --insecure\n&|' "$WORK/insecure-copy/docker-compose.yml"
+    sed -i 's|--listen tcp://0.0.0.0:7400 \\|--listen tcp://0.0.0.0:7400 --insecure \\|' \
+        "$WORK/insecure-copy/deploy/k8s/statefulset.yaml"
+    hits=$(scan_insecure "$WORK/insecure-copy" | cut -d: -f1 | sort -u | tr '\n' ' ')
+    if [[ "$hits" != *"deploy/k8s/statefulset.yaml "* || "$hits" != *"docker-compose.yml "* ]]; then
+        echo "the scan missed an injected --insecure (found in: ${hits:-nothing})"; return 1
+    fi
+    echo "scan catches an injected --insecure in: $hits"
+    hits=$(scan_insecure .)
+    if [[ -n "$hits" ]]; then
+        echo "--insecure in a shipped file:"; echo "$hits"; return 1
+    fi
+    echo "no --insecure in $(shipped_files | wc -l) shipped files: $(shipped_files | tr '\n' ' ')"
+    # The shipped files, and in a git checkout every tracked file but tests' fixtures.
+    local where="the shipped files" git=0
+    if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+        git=1; where="the shipped and tracked files (tests/ aside)"
+    fi
+    {
+        shipped_files
+        [[ $git == 1 ]] && git ls-files -- . ':!tests'
+    } | sort -u | tr '\n' '\0' >"$WORK/scan-files"
+    hits=$(xargs -0 grep -lE 'secret-key = [][0-9A-Za-z.:+=^!/*?&<>(){}@%$#-]{40}([[:space:]]|$)' \
+           <"$WORK/scan-files" 2>/dev/null)
+    if [[ -n "$hits" ]]; then echo "a secret key is committed in: $hits"; return 1; fi
+    echo "no secret key in $where"
+}
+
 # ---------------------------------------------------------------- compose
 c_compose_config() {
     docker-compose -f docker-compose.yml config -q
 }
 
 c_compose_shape() {
-    $PY - <<'PYEOF'
-import os, re, sys, yaml
+    $PY - "$WORK/compose.json" <<'PYEOF'
+import json, os, re, sys, yaml
 d = yaml.safe_load(open("docker-compose.yml"))   # PyYAML resolves the <<: merge keys
 bad = []
 def need(cond, msg):
@@ -87,25 +134,69 @@ def need(cond, msg):
 v = str(d.get("version", ""))
 need(v.startswith("3."), f"version should be 3.x for docker-compose 1.29 (got {v!r})")
 svcs = d.get("services", {})
-for s in ("seed", "node2", "node3", "prometheus"):
+NODES = ("seed", "node2", "node3")
+for s in ("keys",) + NODES + ("prometheus",):
     need(s in svcs, f"service {s} missing")
 if bad:
     print("\n".join(bad)); sys.exit(1)
-want_port = {"seed": "8080:8080", "node2": "8081:8080", "node3": "8082:8080"}
-names = []
-for s in ("seed", "node2", "node3"):
+named_volumes = set((d.get("volumes") or {}).keys())
+def mounts(svc):
+    """(source, target, read_only) of each volume of a service (short syntax)."""
+    out = []
+    for m in svcs[svc].get("volumes", []) or []:
+        parts = str(m).split(":")
+        out.append((parts[0], parts[1] if len(parts) > 1 else parts[0],
+                    len(parts) > 2 and "ro" in parts[2].split(",")))
+    return out
+def under(path, svc):
+    """The mount of svc holding path, and path relative to it."""
+    best = None
+    for src, tgt, ro in mounts(svc):
+        if path.startswith(tgt.rstrip("/") + "/") and (best is None or len(tgt) > len(best[1])):
+            best = (src, tgt, ro)
+    return best, (os.path.relpath(path, best[1]) if best else None)
+# Every published port is on loopback only: HTTP is not published on all interfaces.
+for s, c in svcs.items():
+    for p in c.get("ports", []) or []:
+        need(str(p).startswith("127.0.0.1:"), f"{s}: port {p} is published on every interface "
+             "(use 127.0.0.1:HOST:CONTAINER)")
+want_port = {"seed": "127.0.0.1:8080:8080", "node2": "127.0.0.1:8081:8080",
+             "node3": "127.0.0.1:8082:8080"}
+image = svcs["seed"].get("image")
+names, key_volumes, info = [], {}, {"nodes": {}}
+for s in NODES:
     c = svcs[s]
     cmd = c.get("command")
     need(isinstance(cmd, list), f"{s}: command should be a list")
-    cmd = cmd or []
+    cmd = [str(a) for a in cmd or []]
     def opt(o):
         return [cmd[i + 1] for i, a in enumerate(cmd[:-1]) if a == o]
     name = opt("--name")
     need(len(name) == 1, f"{s}: exactly one --name")
     names += name
     need(opt("--listen") == ["tcp://0.0.0.0:7400"], f"{s}: --listen tcp://0.0.0.0:7400")
-    need("--insecure" in cmd, f"{s}: a non-loopback --listen needs --insecure (no CurveZMQ)")
+    need("--insecure" not in cmd, f"{s}: --insecure (the cluster port must run with CURVE)")
+    sec, allow = opt("--curve-secret"), opt("--curve-allow")
+    need(len(sec) == 1, f"{s}: exactly one --curve-secret FILE")
+    need(len(allow) == 1, f"{s}: exactly one --curve-allow FILE")
     need(opt("--http") == ["0.0.0.0:8080"], f"{s}: --http 0.0.0.0:8080")
+    need(c.get("image") == image, f"{s}: image {c.get('image')} is not {image}")
+    deps = c.get("depends_on") or {}
+    need(isinstance(deps, dict) and (deps.get("keys") or {}).get("condition")
+         == "service_completed_successfully",
+         f"{s}: depends_on keys with condition service_completed_successfully")
+    node = {"name": (name or [""])[0], "join": opt("--join"), "mounts": mounts(s), "command": cmd}
+    for what, files in (("secret", sec), ("allow", allow)):
+        if len(files) != 1: continue
+        m, rel = under(files[0], s)
+        if not m:
+            bad.append(f"{s}: {files[0]} is on no volume"); continue
+        need(m[0] in named_volumes, f"{s}: {files[0]} is on {m[0]}, not a named volume of this file")
+        need(m[2], f"{s}: {m[1]} ({m[0]}) must be mounted read-only")
+        node[what] = [m[0], rel]
+        if what == "secret":
+            key_volumes.setdefault(m[0], []).append(s)
+    info["nodes"][s] = node
     if s == "seed":
         need(not opt("--join"), "seed must not --join")
         scripts = [a for a in cmd if a.endswith(".lua")]
@@ -114,8 +205,8 @@ for s in ("seed", "node2", "node3"):
             need(sc.startswith("scripts/") and os.path.isfile(sc), f"seed: {sc} missing in the repo")
     else:
         need(opt("--join") == ["seed:7400"], f"{s}: --join seed:7400")
-        need(c.get("depends_on") and "seed" in c["depends_on"], f"{s}: depends_on seed")
-    need(want_port[s] in [str(p) for p in c.get("ports", [])], f"{s}: ports {want_port[s]}")
+        need("seed" in deps, f"{s}: depends_on seed")
+    need([str(p) for p in c.get("ports", [])] == [want_port[s]], f"{s}: ports [{want_port[s]}]")
     need(c.get("restart") in ("always", "unless-stopped", "on-failure"), f"{s}: restart policy")
     hc = " ".join(c.get("healthcheck", {}).get("test", []))
     need("/status.json" in hc, f"{s}: healthcheck must probe /status.json")
@@ -124,16 +215,290 @@ for s in ("seed", "node2", "node3"):
          f"{s}: build context . with deploy/Dockerfile")
     print(f"{s}: {' '.join(cmd)}")
 need(len(set(names)) == 3, f"node names must be distinct: {names}")
+# A node's secret key is on a volume no other node mounts.
+for vol, users in key_volumes.items():
+    need(len(users) == 1, f"secret key volume {vol} is shared by {users}")
+    for s in NODES:
+        if s not in users:
+            need(vol not in [m[0] for m in mounts(s)], f"{s} mounts {vol}, the secret key of {users}")
+# The keys service: same image, runs scripts/cluster-keys.sh for exactly these nodes, offline,
+# once, and mounts every volume a node reads its key or allow list from.
+k = svcs["keys"]
+need(k.get("image") == image, f"keys: image {k.get('image')} is not the nodes' {image}")
+b = k.get("build", {})
+need(b.get("context") == "." and b.get("dockerfile") == "deploy/Dockerfile", "keys: build as the nodes")
+ep = [str(a) for a in k.get("entrypoint") or []]
+need(ep[-1:] == ["/opt/stage/scripts/cluster-keys.sh"], f"keys: entrypoint runs cluster-keys.sh: {ep}")
+# The image copies scripts/ to /opt/stage/scripts/ (the Dockerfile check holds it to that).
+need(os.path.isfile("scripts/cluster-keys.sh"), "scripts/cluster-keys.sh missing in the repo")
+kcmd = [str(a) for a in k.get("command") or []]
+need(kcmd[:1] == ["dir"] and len(kcmd) >= 3, f"keys: command dir DIR NAME...: {kcmd}")
+need(sorted(kcmd[2:]) == sorted(names), f"keys: names {kcmd[2:]} are not the nodes' {names}")
+need(k.get("network_mode") == "none", "keys: network_mode none")
+need(str(k.get("restart", "no")) == "no", "keys: restart no (a one-shot)")
+need(not k.get("ports"), "keys: no ports")
+env = k.get("environment") or {}
+if isinstance(env, list): env = dict(e.split("=", 1) for e in env)
+owner = str(env.get("SN_KEYS_OWNER", ""))
+user = re.findall(r"^USER (\S+)", open("deploy/Dockerfile").read(), re.M)
+need(user and owner == user[-1], f"keys: SN_KEYS_OWNER {owner!r} is not the image's USER {user[-1:]}")
+kvols = {src for src, _, _ in mounts("keys")}
+for s, node in info["nodes"].items():
+    for what in ("secret", "allow"):
+        if what in node:
+            need(node[what][0] in kvols, f"keys does not mount {node[what][0]} ({s}'s {what})")
+info["keys"] = {"command": kcmd, "mounts": mounts("keys"), "owner": owner}
+print(f"keys: {' '.join(ep + kcmd)} (owner {owner}); volumes {sorted(kvols)}")
 p = svcs["prometheus"]
 need(str(p.get("image", "")).startswith("prom/prometheus"), "prometheus: image prom/prometheus")
-need("9090:9090" in [str(x) for x in p.get("ports", [])], "prometheus: ports 9090:9090")
+need("127.0.0.1:9090:9090" in [str(x) for x in p.get("ports", [])], "prometheus: ports 127.0.0.1:9090:9090")
 vols = [str(x) for x in p.get("volumes", [])]
 need(any(x.startswith("./deploy/prometheus.yml:/etc/prometheus/prometheus.yml") for x in vols),
      "prometheus: mounts ./deploy/prometheus.yml")
 print("prometheus:", p.get("image"), vols)
+json.dump(info, open(sys.argv[1], "w"))
 if bad:
     print("\n".join(bad)); sys.exit(1)
 PYEOF
+}
+
+# The keygen the key checks use: a built stage-node (real keys) or, without one, a stand-in
+# writing random keys in keygen's file format (the scripts treat keys as opaque text).
+keygen_bin() {
+    local b
+    for b in "${STAGE_NODE:-}" build/stage-node build/release/stage-node build/dev/stage-node; do
+        [[ -n "$b" && -x "$b" ]] || continue
+        rm -f "$WORK/keygen-probe" "$WORK/keygen-probe.pub"
+        if "$b" keygen "$WORK/keygen-probe" >/dev/null 2>&1; then
+            rm -f "$WORK/keygen-probe" "$WORK/keygen-probe.pub"
+            echo "$(cd "$(dirname "$b")" && pwd)/$(basename "$b")"; return
+        fi
+    done
+    mkdir -p "$WORK/bin"
+    cat >"$WORK/bin/fake-keygen" <<'SHEOF'
+#!/bin/sh
+# A stand-in for `stage-node keygen FILE` (deploy-check only): random, not a real keypair.
+[ "$1" = keygen ] && [ $# -eq 2 ] || exit 2
+exec /usr/bin/python3 - "$2" <<'PYEOF'
+import os, sys
+A = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#"
+def z85(b):
+    out = ""
+    for i in range(0, len(b), 4):
+        v = int.from_bytes(b[i:i + 4], "big")
+        out += "".join(A[(v // 85 ** k) % 85] for k in (4, 3, 2, 1, 0))
+    return out
+pub, sec = z85(os.urandom(32)), z85(os.urandom(32))
+path = sys.argv[1]
+for p, mode, text in ((path, 0o600, "# stage-node CurveZMQ keypair: keep this file secret (mode 0600)\n"
+                       f"public-key = {pub}\nsecret-key = {sec}\n"), (path + ".pub", 0o644, pub + "\n")):
+    fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    os.fchmod(fd, mode); os.write(fd, text.encode()); os.close(fd)
+PYEOF
+SHEOF
+    chmod +x "$WORK/bin/fake-keygen"
+    echo "$WORK/bin/fake-keygen"
+}
+
+# Run the compose `keys` service's command with scripts/cluster-keys.sh against a directory
+# per named volume, then check what each node would read through its own mounts: its secret
+# key, and an allow list naming it with that key and naming the seed it joins. A second run
+# must change nothing (idempotent), and each secret key must belong to the node's user.
+c_compose_keys() {
+    [[ -s "$WORK/compose.json" ]] || { echo "no compose summary (the compose check failed)"; return 1; }
+    local kg
+    kg=$(keygen_bin)
+    echo "keygen: $kg"
+    STAGE_NODE=$kg $PY - "$WORK" <<'PYEOF'
+import hashlib, json, os, re, subprocess, sys
+work = sys.argv[1]
+info = json.load(open(work + "/compose.json"))
+vols, root = work + "/volumes", work + "/keys-root"
+for src, tgt, _ in info["keys"]["mounts"]:
+    os.makedirs(f"{vols}/{src}", exist_ok=True)
+    os.makedirs(os.path.dirname(root + tgt), exist_ok=True)
+    os.symlink(f"{vols}/{src}", root + tgt)
+args = [root + a if a.startswith("/") else a for a in info["keys"]["command"]]
+env = dict(os.environ)
+owner = info["keys"]["owner"]
+if os.geteuid() == 0: env["SN_KEYS_OWNER"] = owner
+else:
+    env.pop("SN_KEYS_OWNER", None)
+    print(f"not root: the chown to {owner} is not exercised")
+def run():
+    r = subprocess.run(["/bin/sh", "scripts/cluster-keys.sh"] + args, env=env,
+                       capture_output=True, text=True)
+    print("\n".join("  " + l for l in r.stderr.splitlines()))
+    if r.returncode != 0: print(f"cluster-keys.sh exited {r.returncode}"); sys.exit(1)
+def snapshot():
+    out = {}
+    for d, _, fs in os.walk(vols):
+        for f in fs:
+            p = os.path.join(d, f); st = os.stat(p)
+            out[p] = (hashlib.sha256(open(p, "rb").read()).hexdigest(), st.st_mtime_ns, st.st_mode, st.st_uid)
+    return out
+run(); first = snapshot(); run(); second = snapshot()
+bad = []
+if first != second: bad.append("a second run of the keys service changed files: not idempotent")
+z85 = r"[0-9A-Za-z.:+=^!/*?&<>()\[\]{}@%$#-]{40}"
+def resolve(node, what):
+    src, rel = node[what]
+    return os.path.join(vols, src, rel)
+for s, node in info["nodes"].items():
+    sec, allow = resolve(node, "secret"), resolve(node, "allow")
+    if not os.path.isfile(sec): bad.append(f"{s}: {node['secret']} not made by the keys service"); continue
+    if not os.path.isfile(allow): bad.append(f"{s}: {node['allow']} not made by the keys service"); continue
+    st = os.stat(sec)
+    if st.st_mode & 0o077: bad.append(f"{s}: secret key mode {oct(st.st_mode & 0o777)} (group/other access)")
+    if os.geteuid() == 0 and f"{st.st_uid}:{st.st_gid}" != owner:
+        bad.append(f"{s}: secret key owned by {st.st_uid}:{st.st_gid}, not {owner}")
+    m = re.search(rf"^public-key = ({z85})$", open(sec).read(), re.M)
+    if not m: bad.append(f"{s}: {sec} has no public-key line"); continue
+    entries = {}
+    for line in open(allow):
+        line = line.strip()
+        if not line or line.startswith("#"): continue
+        f = line.split()
+        if len(f) != 2 or not re.fullmatch(z85, f[0]): bad.append(f"{s}: allow list line {line!r}"); continue
+        entries[f[1]] = f[0]
+    if entries.get(node["name"]) != m.group(1):
+        bad.append(f"{s}: the allow list does not map its key to {node['name']}")
+    for j in node["join"]:
+        peer = j.split("@", 1)[0] if "@" in j else j.rsplit(":", 1)[0].split(".", 1)[0]
+        if peer not in entries: bad.append(f"{s}: --join {j}: {peer} is not in the allow list")
+    print(f"{s}: key {m.group(1)[:8]}... mode {oct(st.st_mode & 0o777)}, allow list of "
+          f"{len(entries)} ({' '.join(sorted(entries))})")
+keys = [open(resolve(n, "secret")).read() for n in info["nodes"].values() if "secret" in n]
+if len(set(keys)) != len(keys): bad.append("two nodes share a keypair")
+if bad: print("\n".join(bad)); sys.exit(1)
+print("second run: no file changed")
+PYEOF
+}
+
+# A built stage-node that has per-node identity (issue 12: `--join [NAME@]HOST:PORT` in its
+# --help), for the live checks; prints nothing and fails when there is none.
+identity_bin() {
+    local b
+    for b in "${STAGE_NODE:-}" build/stage-node build/release/stage-node build/dev/stage-node; do
+        [[ -n "$b" && -x "$b" ]] || continue
+        "$b" --help 2>&1 | grep -q 'NAME@' && { echo "$b"; return 0; }
+    done
+    return 1
+}
+
+# live_cluster BINARY JSON: runs the nodes of JSON ([{"name", "args"}], the seed first) on
+# loopback: --listen, --advertise, --http rewritten to 127.0.0.1 and free ports, each
+# `--join HOST:PORT` to `NAME@127.0.0.1:PORT` with NAME the first DNS label of HOST (or
+# the NAME of NAME@HOST:PORT), scripts (*.lua) left out. Passes when every node sees every
+# node alive in its /status.json within 30 s; shows the nodes' logs otherwise.
+live_cluster() {
+    $PY - "$WORK" "$1" "$2" <<'PYEOF'
+import json, os, signal, socket, subprocess, sys, time, urllib.request
+work, binary, nodes = sys.argv[1], os.path.abspath(sys.argv[2]), json.load(open(sys.argv[3]))
+def free_port():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
+names = [n["name"] for n in nodes]
+cport = {n: free_port() for n in names}
+hport = {n: free_port() for n in names}
+def argv(node):
+    cmd, out, i = node["args"], [binary], 0
+    while i < len(cmd):
+        a = cmd[i]; v = cmd[i + 1] if i + 1 < len(cmd) else ""
+        if a in ("--listen", "--advertise"): out += [a, f"tcp://127.0.0.1:{cport[node['name']]}"]; i += 2
+        elif a == "--http": out += [a, f"127.0.0.1:{hport[node['name']]}"]; i += 2
+        elif a == "--join":
+            peer = v.split("@", 1)[0] if "@" in v else v.rsplit(":", 1)[0].split(".", 1)[0]
+            if peer not in cport: print(f"{node['name']}: --join {v}: {peer} is not a node here"); sys.exit(1)
+            out += [a, f"{peer}@127.0.0.1:{cport[peer]}"]; i += 2
+        elif a.endswith(".lua"): i += 1
+        else: out.append(a); i += 1
+    return out
+def status(name):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{hport[name]}/status.json", timeout=2) as r:
+            return json.load(r)
+    except Exception:
+        return None
+procs, ok = {}, False
+try:
+    for node in nodes:
+        n = node["name"]; a = argv(node)
+        print(f"{n}: {' '.join(x.replace(work, '$WORK') for x in a[1:])}")
+        procs[n] = subprocess.Popen(a, stdout=subprocess.DEVNULL, stderr=open(f"{work}/live-{n}.log", "w"))
+        deadline = time.time() + 15
+        while status(n) is None and procs[n].poll() is None and time.time() < deadline:
+            time.sleep(0.2)
+        if status(n) is None:
+            print(f"{n}: no /status.json (exit status {procs[n].poll()})"); break
+    else:
+        deadline = time.time() + 30
+        while time.time() < deadline and not ok:
+            ok = all(v and sorted(m["name"] for m in v.get("members", []) if m.get("state") == "alive")
+                     == sorted(names) for v in (status(n) for n in names))
+            if not ok: time.sleep(0.5)
+        for n in names:
+            v = status(n) or {}
+            print(f"{n} sees: " + ", ".join(f"{m['name']}={m.get('state')}" for m in v.get("members", [])))
+finally:
+    for p in procs.values():
+        if p.poll() is None: p.send_signal(signal.SIGTERM)
+    for p in procs.values():
+        try: p.wait(10)
+        except subprocess.TimeoutExpired: p.kill(); p.wait()
+if not ok:
+    print("the nodes did not all see each other alive; their logs:")
+    for n in procs:
+        print(f"--- {n}"); print("".join(open(f"{work}/live-{n}.log").readlines()[-15:]))
+    sys.exit(1)
+print(f"one cluster of {len(names)} nodes over CURVE")
+PYEOF
+}
+
+# The compose nodes' own command lines, run for real (live_cluster) with the files the keys
+# service made (c_compose_keys): the built stage-node must load each node's key and the
+# allow list, and the three must form one cluster, each joining the seed by the name the
+# allow list gives it. Skipped without a binary that has per-node identity.
+c_compose_live() {
+    local bin
+    if ! bin=$(identity_bin); then
+        echo "no built stage-node with per-node identity (issue 12: --join [NAME@]HOST:PORT)" >&3; return 0
+    fi
+    [[ -d "$WORK/volumes" && -s "$WORK/compose.json" ]] || { echo "no keys (the keys check failed)"; return 1; }
+    echo "binary: $bin"
+    $PY - "$WORK" <<'PYEOF' || return 1
+import json, os, sys
+work = sys.argv[1]
+info = json.load(open(work + "/compose.json"))
+nodes = []
+for s, node in sorted(info["nodes"].items(), key=lambda kv: bool(kv[1]["join"])):   # the seed first
+    args, cmd, i = [], node["command"], 0
+    while i < len(cmd):
+        if cmd[i] in ("--curve-secret", "--curve-allow"):
+            src, rel = node["secret" if cmd[i] == "--curve-secret" else "allow"]
+            args += [cmd[i], os.path.join(work, "volumes", src, rel)]; i += 2
+        else: args.append(cmd[i]); i += 1
+    nodes.append({"name": node["name"], "args": args})
+json.dump(nodes, open(work + "/live-compose.json", "w"))
+PYEOF
+    live_cluster "$bin" "$WORK/live-compose.json"
+}
+
+# The StatefulSet's pods 0..2 as the entrypoint's dry run started them (c_k8s_entrypoint),
+# with the throwaway Secret's files, run for real (live_cluster). Skipped as above.
+c_k8s_live() {
+    local bin ord
+    if ! bin=$(identity_bin); then
+        echo "no built stage-node with per-node identity (issue 12: --join [NAME@]HOST:PORT)" >&3; return 0
+    fi
+    for ord in 0 1 2; do
+        [[ -s "$WORK/k8s-args-$ord" ]] || { echo "no entrypoint dry run (that check failed)"; return 1; }
+    done
+    echo "binary: $bin"
+    $PY -c 'import json, sys
+nodes = [{"name": f"stage-node-{o}", "args": open(f"{sys.argv[1]}/k8s-args-{o}").read().splitlines()}
+         for o in range(3)]
+json.dump(nodes, open(sys.argv[1] + "/live-k8s.json", "w"))' "$WORK" || return 1
+    live_cluster "$bin" "$WORK/live-k8s.json"
 }
 
 # ---------------------------------------------------------------- prometheus
@@ -241,10 +606,10 @@ PYEOF
 # ---------------------------------------------------------------- kubernetes
 c_k8s() {
     $PY - <<'PYEOF'
-import os, sys, yaml
+import json, os, sys, yaml
 bad = []
 docs = []
-for f in ("deploy/k8s/statefulset.yaml", "deploy/k8s/service.yaml"):
+for f in ("deploy/k8s/statefulset.yaml", "deploy/k8s/service.yaml", "deploy/k8s/networkpolicy.yaml"):
     for doc in yaml.safe_load_all(open(f)):
         if doc is None: continue
         for k in ("apiVersion", "kind"):
@@ -256,9 +621,15 @@ kz = yaml.safe_load(open("deploy/k8s/kustomization.yaml"))
 if kz.get("kind") != "Kustomization": bad.append("kustomization.yaml: kind Kustomization")
 for r in kz.get("resources", []):
     if not os.path.isfile(os.path.join("deploy/k8s", r)): bad.append(f"kustomization: {r} missing")
-if sorted(kz.get("resources", [])) != ["service.yaml", "statefulset.yaml"]:
-    bad.append("kustomization should list service.yaml and statefulset.yaml")
+if sorted(kz.get("resources", [])) != ["networkpolicy.yaml", "service.yaml", "statefulset.yaml"]:
+    bad.append("kustomization should list networkpolicy.yaml, service.yaml and statefulset.yaml "
+               "(and no Secret: the operator makes it with scripts/cluster-keys.sh)")
+if kz.get("secretGenerator"): bad.append("kustomization: no secretGenerator (keys are never committed)")
 names = [(d["kind"], d["metadata"]["name"]) for _, d in docs]
+for f, d in docs:
+    if d["kind"] not in ("StatefulSet", "Service", "NetworkPolicy"):
+        bad.append(f"{f}: {d['kind']} {d['metadata']['name']}: only StatefulSet, Service, NetworkPolicy "
+                   "(no Ingress, no Secret with keys)")
 if len(names) != len(set(names)): bad.append(f"duplicate objects: {names}")
 sts = [d for _, d in docs if d["kind"] == "StatefulSet"]
 svcs = {d["metadata"]["name"]: d for _, d in docs if d["kind"] == "Service"}
@@ -303,32 +674,145 @@ else:
                for s in svcs.values()):
         bad.append("a ClusterIP Service for the dashboard/metrics is missing")
     script = c.get("command", [])[-1] if c.get("command") else ""
-    if "--join" not in script or "--name" not in script: bad.append("entrypoint script: --join, --name")
+    for o in ("--join", "--name", "--curve-secret", "--curve-allow"):
+        if o not in script: bad.append(f"entrypoint script: {o}")
     open(os.environ["WORK"] + "/entrypoint.sh", "w").write(script)
     env = {e["name"]: e.get("value") for e in c.get("env", [])}
     seed = env.get("SN_SEED", "")
     if seed != f"{s['metadata']['name']}-0.{spec.get('serviceName')}:7400":
         bad.append(f"SN_SEED {seed!r} is not <statefulset>-0.<serviceName>:7400")
+    # No Service reaches outside the cluster (HTTP is for in-cluster scrapes and port-forward).
+    for n, svc in svcs.items():
+        t = svc["spec"].get("type", "ClusterIP")
+        if t != "ClusterIP" or svc["spec"].get("externalIPs") or svc["spec"].get("loadBalancerIP"):
+            bad.append(f"Service {n}: type {t} or external IPs expose it outside the cluster")
+    # The keys: a Secret volume, read-only, group-readable only (fsGroup), at SN_KEYS.
+    psc = pod.get("securityContext", {})
+    kv = [v for v in pod.get("volumes", []) if "secret" in v]
+    secret = None
+    if len(kv) != 1: bad.append("one Secret volume (the keys) expected")
+    else:
+        v = kv[0]; secret = v["secret"].get("secretName")
+        mode = v["secret"].get("defaultMode", 0o644)
+        if mode & 0o007: bad.append(f"keys volume: defaultMode {oct(mode)} lets others read the keys")
+        if not mode & 0o040 or not psc.get("fsGroup"):
+            bad.append("keys volume: group-readable with a pod fsGroup (the node runs as non-root)")
+        if v["secret"].get("optional"): bad.append("keys volume: the Secret must not be optional")
+        vm = [m for m in c.get("volumeMounts", []) if m["name"] == v["name"]]
+        if len(vm) != 1 or not vm[0].get("readOnly"): bad.append("keys volume: mounted once, readOnly")
+        elif vm[0]["mountPath"] != env.get("SN_KEYS"):
+            bad.append(f"SN_KEYS {env.get('SN_KEYS')!r} is not the keys mount {vm[0]['mountPath']!r}")
+    # The NetworkPolicy: cluster port from the StatefulSet's pods only, HTTP from
+    # Prometheus pods of the namespace only, nothing else.
+    nps = [d for _, d in docs if d["kind"] == "NetworkPolicy"]
+    if len(nps) != 1: bad.append("exactly one NetworkPolicy expected")
+    else:
+        np = nps[0]["spec"]
+        if np.get("podSelector", {}).get("matchLabels") != sel:
+            bad.append("NetworkPolicy podSelector must be the StatefulSet's selector")
+        if "Ingress" not in np.get("policyTypes", []): bad.append("NetworkPolicy: policyTypes Ingress")
+        want = {7400: [{"podSelector": {"matchLabels": sel}}],
+                8080: [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}}]}
+        seen = {}
+        for rule in np.get("ingress", []):
+            if not rule.get("from") or not rule.get("ports"):
+                bad.append(f"NetworkPolicy: a rule without from or ports admits everyone: {rule}")
+                continue
+            for pr in rule["ports"]:
+                port = ports.get(pr.get("port"), pr.get("port"))
+                if port in seen: bad.append(f"NetworkPolicy: port {port} in two rules")
+                seen[port] = rule["from"]
+        for port, frm in want.items():
+            if seen.get(port) != frm: bad.append(f"NetworkPolicy: port {port} must be from {frm}, got {seen.get(port)}")
+        for port in seen:
+            if port not in want: bad.append(f"NetworkPolicy: port {port} is open")
+        print(f"NetworkPolicy: 7400 from {sel}; 8080 from app.kubernetes.io/name=prometheus")
+    json.dump({"secret": secret, "keys": env.get("SN_KEYS"), "sts": s["metadata"]["name"],
+               "replicas": spec.get("replicas"), "env": env}, open(os.environ["WORK"] + "/k8s.json", "w"))
+if bad: print("\n".join(bad)); sys.exit(1)
+PYEOF
+}
+
+# A throwaway Secret from `scripts/cluster-keys.sh k8s N` (N = replicas): the name the
+# StatefulSet mounts, one NAME.key per pod with its own keypair, and an allow list mapping
+# each public key to its pod name. Its files are written out as the kubelet would mount
+# them, for the entrypoint's dry run.
+c_k8s_secret() {
+    [[ -s "$WORK/k8s.json" ]] || { echo "no StatefulSet summary (the k8s check failed)"; return 1; }
+    local kg n
+    kg=$(keygen_bin)
+    n=$($PY -c 'import json, sys; print(json.load(open(sys.argv[1]))["replicas"])' "$WORK/k8s.json")
+    echo "keygen: $kg; scripts/cluster-keys.sh k8s $n"
+    STAGE_NODE=$kg /bin/sh scripts/cluster-keys.sh k8s "$n" >"$WORK/secret.yaml" 2>"$WORK/secret.log" \
+        || { cat "$WORK/secret.log"; return 1; }
+    $PY - "$WORK" <<'PYEOF'
+import json, os, re, sys, yaml
+work = sys.argv[1]
+k = json.load(open(work + "/k8s.json"))
+docs = [d for d in yaml.safe_load_all(open(work + "/secret.yaml")) if d]
+bad = []
+if len(docs) != 1 or docs[0].get("kind") != "Secret" or docs[0].get("apiVersion") != "v1":
+    print("expected one v1 Secret"); sys.exit(1)
+sec = docs[0]
+if sec["metadata"]["name"] != k["secret"]:
+    bad.append(f"Secret {sec['metadata']['name']} is not the StatefulSet's {k['secret']}")
+data = sec.get("stringData") or {}
+pods = [f"{k['sts']}-{i}" for i in range(k["replicas"])]
+if sorted(data) != sorted([p + ".key" for p in pods] + ["allow.list"]):
+    bad.append(f"Secret keys {sorted(data)}: want one POD.key per pod and allow.list")
+z85 = r"[0-9A-Za-z.:+=^!/*?&<>()\[\]{}@%$#-]{40}"
+allow = {}
+for line in data.get("allow.list", "").splitlines():
+    line = line.strip()
+    if not line or line.startswith("#"): continue
+    f = line.split()
+    if len(f) != 2 or not re.fullmatch(z85, f[0]): bad.append(f"allow.list line {line!r}"); continue
+    allow[f[1]] = f[0]
+pubs = []
+for p in pods:
+    m = re.search(rf"^public-key = ({z85})$", data.get(p + ".key", ""), re.M)
+    if not m or not re.search(rf"^secret-key = {z85}$", data.get(p + ".key", ""), re.M):
+        bad.append(f"{p}.key is not a keypair file"); continue
+    pubs.append(m.group(1))
+    if allow.get(p) != m.group(1): bad.append(f"allow.list does not map {p}'s key to {p}")
+if len(set(pubs)) != len(pubs): bad.append("two pods share a keypair")
+seed = k["env"].get("SN_SEED", "").split(".", 1)[0]
+if seed not in allow: bad.append(f"the seed {seed} (first label of SN_SEED) is not in allow.list")
+out = work + "/k8s-keys"
+os.makedirs(out)
+for name, text in data.items():
+    if not re.fullmatch(r"[-._a-zA-Z0-9]+", name): bad.append(f"Secret key {name!r} is not valid")
+    else: open(os.path.join(out, name), "w").write(text)
+print(f"Secret {sec['metadata']['name']}: {', '.join(sorted(data))}; allow.list: "
+      + ", ".join(f"{n}={v[:8]}..." for n, v in sorted(allow.items())))
 if bad: print("\n".join(bad)); sys.exit(1)
 PYEOF
 }
 
 # The StatefulSet's shell entrypoint: shellcheck it as POSIX sh, then run it (under
-# Debian's dash, the /bin/sh of the image) with a fake stage-node that prints its argv.
+# Debian's dash, the /bin/sh of the image) with a fake stage-node that prints its argv,
+# the keys of the throwaway Secret at SN_KEYS. A pod without a key in the Secret must not start.
 c_k8s_entrypoint() {
     [[ -s "$WORK/entrypoint.sh" ]] || { echo "no entrypoint extracted (the k8s check failed)"; return 1; }
+    [[ -d "$WORK/k8s-keys" ]] || { echo "no throwaway Secret (the Secret check failed)"; return 1; }
     shellcheck -s sh "$WORK/entrypoint.sh" || return 1
     mkdir -p "$WORK/bin"
     printf '#!/bin/sh\nprintf "%%s\\n" "$@"\n' >"$WORK/bin/stage-node"
     chmod +x "$WORK/bin/stage-node"
-    local ord args
+    local ord args keys=$WORK/k8s-keys
+    entry() {   # entry ORDINAL: the entrypoint's stage-node argv, one line (one per line in k8s-args-N)
+        env -i PATH="$WORK/bin:/usr/bin:/bin" POD_NAME="stage-node-$1" SN_CLUSTER=stage \
+            SN_SEED=stage-node-0.stage-node:7400 SN_SCRIPT=scripts/demo.lua SN_THREADS=2 \
+            SN_KEYS="$keys" /bin/sh "$WORK/entrypoint.sh" | tee "$WORK/k8s-args-$1" | tr '\n' ' '
+    }
     for ord in 0 1 2; do
-        args=$(env -i PATH="$WORK/bin:/usr/bin:/bin" POD_NAME="stage-node-$ord" SN_CLUSTER=stage \
-               SN_SEED=stage-node-0.stage-node:7400 SN_SCRIPT=scripts/demo.lua SN_THREADS=2 \
-               /bin/sh "$WORK/entrypoint.sh" 2>/dev/null | tr '\n' ' ')
+        args=$(entry "$ord" 2>/dev/null)
         echo "stage-node-$ord -> stage-node $args"
         [[ "$args" == *"--name stage-node-$ord "* ]] || { echo "  --name is not the pod name"; return 1; }
-        [[ "$args" == *"--listen tcp://0.0.0.0:7400 --insecure "* ]] || { echo "  no --listen"; return 1; }
+        [[ "$args" == *"--listen tcp://0.0.0.0:7400 "* ]] || { echo "  no --listen"; return 1; }
+        [[ "$args" != *--insecure* ]] || { echo "  --insecure"; return 1; }
+        [[ "$args" == *"--curve-secret $keys/stage-node-$ord.key --curve-allow $keys/allow.list "* ]] \
+            || { echo "  not --curve-secret SN_KEYS/<pod>.key --curve-allow SN_KEYS/allow.list"; return 1; }
         [[ "$args" == *"--http 0.0.0.0:8080 "* ]] || { echo "  no --http"; return 1; }
         if [[ $ord == 0 ]]; then
             [[ "$args" != *--join* ]] || { echo "  the seed must not --join"; return 1; }
@@ -336,15 +820,37 @@ c_k8s_entrypoint() {
             [[ "$args" == *"--join stage-node-0.stage-node:7400 "* ]] || { echo "  no --join seed"; return 1; }
         fi
     done
+    if args=$(entry 3 2>"$WORK/entry3.err") && [[ -n "$args" ]]; then
+        echo "stage-node-3 (no key in the Secret) started: $args"; return 1
+    fi
+    echo "stage-node-3 (no key in the Secret) -> refused: $(cat "$WORK/entry3.err")"
 }
 
+# kubectl kustomize renders the directory (NetworkPolicy, two Services, StatefulSet), and
+# an overlay adding the throwaway Secret renders it under the name the pods mount.
 c_kustomize() {
     if ! command -v kubectl >/dev/null 2>&1; then echo "kubectl not installed" >&3; return 0; fi
     kubectl kustomize deploy/k8s >"$WORK/kustomized.yaml" || return 1
-    $PY -c 'import sys, yaml
-docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
-print("kubectl kustomize renders:", ", ".join(d["kind"] + "/" + d["metadata"]["name"] for d in docs))
-assert len(docs) == 3, "expected 3 objects"' "$WORK/kustomized.yaml"
+    [[ -s "$WORK/secret.yaml" ]] || { echo "no throwaway Secret (the Secret check failed)"; return 1; }
+    mkdir -p "$WORK/kz/overlay"
+    cp -r deploy/k8s "$WORK/kz/base"
+    cp "$WORK/secret.yaml" "$WORK/kz/overlay/secret.yaml"
+    printf 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ../base\n  - secret.yaml\n' \
+        >"$WORK/kz/overlay/kustomization.yaml"
+    kubectl kustomize "$WORK/kz/overlay" >"$WORK/kustomized-keys.yaml" || return 1
+    $PY - "$WORK/kustomized.yaml" "$WORK/kustomized-keys.yaml" <<'PYEOF'
+import sys, yaml
+base = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+print("kubectl kustomize deploy/k8s:", ", ".join(d["kind"] + "/" + d["metadata"]["name"] for d in base))
+kinds = sorted(d["kind"] for d in base)
+assert kinds == ["NetworkPolicy", "Service", "Service", "StatefulSet"], f"unexpected objects {kinds}"
+full = [d for d in yaml.safe_load_all(open(sys.argv[2])) if d]
+secrets = [d["metadata"]["name"] for d in full if d["kind"] == "Secret"]
+sts = [d for d in full if d["kind"] == "StatefulSet"][0]
+mounted = [v["secret"]["secretName"] for v in sts["spec"]["template"]["spec"]["volumes"] if "secret" in v]
+print(f"with the throwaway Secret: {len(full)} objects; Secret {secrets}, StatefulSet mounts {mounted}")
+assert len(full) == 5 and secrets == mounted, "the Secret is not the one the StatefulSet mounts"
+PYEOF
 }
 
 # ---------------------------------------------------------------- Dockerfile
@@ -522,25 +1028,30 @@ PYEOF
 
 # ---------------------------------------------------------------- this script
 c_selfcheck() {
-    shellcheck -x scripts/deploy-check.sh
+    shellcheck -x scripts/deploy-check.sh && shellcheck -s sh scripts/cluster-keys.sh
 }
 
 echo "deploy-check: offline checks of the deployment files (no Docker, no Kubernetes)"
 check "tools: docker-compose, promtool, shellcheck, readelf, $PY + PyYAML" c_tools
 check "docker-compose -f docker-compose.yml config -q" c_compose_config
-check "docker-compose.yml: 3 nodes (seed, node2, node3 joining seed:7400), prometheus, ports, healthchecks" c_compose_shape
+check "no --insecure in a shipped file (docker-compose.yml, deploy/**), no committed secret key" c_no_insecure
+check "docker-compose.yml: keys, 3 CURVE nodes (seed, node2, node3 joining seed:7400), prometheus, loopback ports" c_compose_shape
+check "docker-compose.yml: the keys service's run gives each node its own key and the allow list (twice: idempotent)" c_compose_keys
+check "docker-compose.yml: the nodes' commands, run on loopback with those keys, form one CURVE cluster" c_compose_live
 check "promtool check config deploy/prometheus.yml" c_promtool
 check "deploy/prometheus.yml: 5 s interval, /metrics, seed/node2/node3:8080" c_prom_shape
 check "deploy/grafana/stage-node.json: valid JSON, variables, only contract metrics" c_grafana
 check "deploy/grafana/stage-node.json: every expression parses as PromQL (promtool check rules)" c_grafana_promql
-check "deploy/k8s: documents parse, StatefulSet/headless Service/probes/resources agree" c_k8s
-check "deploy/k8s: the StatefulSet entrypoint (shellcheck, dry run with a fake stage-node)" c_k8s_entrypoint
-check "deploy/k8s: kubectl kustomize renders (optional)" c_kustomize
+check "deploy/k8s: documents parse, StatefulSet/Services/NetworkPolicy/keys volume/probes/resources agree" c_k8s
+check "deploy/k8s: a throwaway Secret from scripts/cluster-keys.sh k8s matches the StatefulSet" c_k8s_secret
+check "deploy/k8s: the StatefulSet entrypoint (shellcheck, dry run with a fake stage-node and the Secret)" c_k8s_entrypoint
+check "deploy/k8s: pods 0..2 as the entrypoint starts them, run on loopback with the Secret, form one CURVE cluster" c_k8s_live
+check "deploy/k8s: kubectl kustomize renders, with the throwaway Secret too (optional)" c_kustomize
 check "deploy/Dockerfile: stages, runtime without -dev or build tools, user, ports, paths" c_dockerfile
 check "deploy/Dockerfile: runtime packages exist in Debian 12 (apt-cache, local lists)" c_runtime_pkgs_exist
 check "deploy/Dockerfile: runtime packages cover the binary's NEEDED libraries" c_runtime_libs
 check "health probes (Dockerfile, compose) against a local /status.json server" c_probe
-check "shellcheck scripts/deploy-check.sh" c_selfcheck
+check "shellcheck scripts/deploy-check.sh scripts/cluster-keys.sh" c_selfcheck
 
 echo
 if [[ $skipped -gt 0 ]]; then echo "deploy-check: $skipped skipped (see SKIP lines above)"; fi
