@@ -140,7 +140,8 @@ typedef struct sn_wire_hello { /* HELLO and WELCOME */
 typedef struct sn_wire_heartbeat {
     const char *node;
     uint64_t incarnation;
-    uint64_t counter;          /* +1 per heartbeat of this incarnation */
+    uint64_t counter;          /* +1 per heartbeat of this incarnation; 0: the answer to a
+                                  probe (never answered itself) */
     uint64_t digest;           /* hash of the sender's member view; differs => gossip */
     uint64_t registry_version; /* sender's REGISTRY version; higher than known => ask */
 } sn_wire_heartbeat;

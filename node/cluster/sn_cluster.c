@@ -3,9 +3,12 @@
  * and one control (heartbeats, gossip, registry, status), so a large message on a slow link
  * never holds a heartbeat back. The handshake's answer goes back on the listening socket.
  *
- * Failure detection is direct: every node heartbeats every member, and marks a member
- * suspect after `suspect` ms of silence, down after `down` ms more, and forgets it after
- * `forget` ms down. Gossip (member lists with incarnations) is for discovery.
+ * Failure detection: up to `probe` other members, every node heartbeats every member and
+ * marks one suspect after `suspect` ms of silence, down after `down` ms more. Past that,
+ * each period it probes `probe` members in turn (plus the suspects), every probe is
+ * answered, and a member is suspected by whoever probes it unanswered; suspicion spreads by
+ * gossip and the member refutes it (SWIM). A member down for `forget` ms is forgotten.
+ * Gossip also carries discovery (member lists with incarnations); docs/cluster.md.
  *
  * Locks: the loop thread is the only writer of members, sessions are taken whole, and no
  * lock that another thread takes is held while a frame is encoded or sent. */
