@@ -57,6 +57,8 @@ typedef struct sn_lua_host {
     char activity[160];       /* what the current entry runs, e.g. "handler 'hello'" */
     int over_budget;          /* the current entry overran its budget: every hook raises */
     int last_kill;            /* after an entry failed: 1 budget, 2 memory, else 0 */
+    double drop_logged_at;    /* when a dropped message was last logged (rate limit) */
+    unsigned drops_unlogged;  /* dropped messages not logged since then */
 } sn_lua_host;
 
 

@@ -3,6 +3,7 @@
 #include "lua_waitfor.h"
 #include "lua_signal.h"
 #include "lua_host.h"
+#include "sn_clock.h"
 #include "sn_error.h"
 #include "sn_cluster.h"
 #include "sn_fcache.h"
@@ -292,8 +293,19 @@ void sn_waitfor_dispatch(lua_State *L, const sn_msg *m)
     char err[256];
     int nvals = 0;
     if (sn_snapshot_decode(L, m->data, m->len, &o, &nvals, err, sizeof err) != SN_OK) {
-        sn_log_write(host->log, SN_LOG_ERROR, host->who, "message '%s' dropped: %s", m->name,
-                     err);
+        /* a peer decides how often this happens: one line a second, with the count */
+        double now = sn_clock_mono();
+        if (now - host->drop_logged_at >= 1.0) {
+            sn_log_write(host->log, SN_LOG_ERROR, host->who, "message '%s' dropped: %s",
+                         m->name, err);
+            if (host->drops_unlogged)
+                sn_log_write(host->log, SN_LOG_ERROR, host->who, "%u more messages dropped "
+                             "in the last second, not logged one by one", host->drops_unlogged);
+            host->drop_logged_at = now;
+            host->drops_unlogged = 0;
+        } else {
+            host->drops_unlogged++;
+        }
         if (lx.miss && host->ctx && host->ctx->cluster) /* sent in full next time */
             sn_cluster_code_miss(host->ctx->cluster, m->src_node, lx.missed);
         if (m->reply)

@@ -94,6 +94,28 @@ def test_no_code_without_curve_from_loopback(ctx):
 
 
 @timeout(90)
+def test_refused_code_is_logged_at_a_bounded_rate(ctx):
+    """A peer decides how often a message is dropped for carrying code: 300 such messages
+    in a burst must not write 300 log lines (one a second per actor, then a count)."""
+    need_zmq()
+    a, b = _victims(ctx)
+    path = os.path.join(ctx.tmp, "pwned")
+    payload = forge.code_payloads(path)[sorted(forge.code_payloads(path))[0]]
+    peer = RawPeer(ctx, a.endpoint)
+    for seq in range(1, 301):  # each a new sequence number: none is a duplicate
+        peer.send(forge.frame(forge.K["MESSAGE"], {1: forge.addr("M", 1, 1, "evil"),
+                                                   2: forge.addr("A", 0, 0, "victim"),
+                                                   4: "call", 7: seq, 8: 1, 9: payload}))
+    time.sleep(2.0)
+    _no_code_ran(path, [a, b])
+    lines = [l for l in a.stderr().splitlines() if "dropped:" in l]
+    check(0 < len(lines) <= 12, "A logged %d 'dropped' lines for 300 refused messages "
+          "(at most one a second per actor, then a count):\n%s" % (len(lines),
+                                                                  "\n".join(lines[:20])))
+    a.ensure_alive()
+
+
+@timeout(90)
 def test_members_cannot_move_others_with_curve(ctx):
     zmq = need_zmq()
     ctx.curve_allow(["A", "B", "C", "M"])  # M: an authenticated member that turns hostile
