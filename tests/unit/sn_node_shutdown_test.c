@@ -4,6 +4,7 @@
  * exit segfaulted the node on a null sn_sched). Scripts can no longer make finalizers
  * (docs/governor.md), so a VM whose close calls the node stands in for one; ASan checks
  * that nothing is touched after it is freed and that nothing leaks. */
+#include "fake_vm.h"
 #include "sn_actor.h"
 #include "sn_error.h"
 #include "sn_jobs.h"
@@ -56,24 +57,6 @@ static void vm_run(sn_task *t, void *worker)
     sn_actor_release(&a);
 }
 
-static void *vm_worker_init(void *ud, const sn_vm_worker *conf)
-{
-    (void)ud, (void)conf;
-    return NULL;
-}
-
-static void vm_worker_fini(void *ud, void *worker)
-{
-    (void)ud, (void)worker;
-}
-
-static double vm_busy_for(void *ud, void *worker, char *who, size_t wl, char *what, size_t hl)
-{
-    (void)ud, (void)worker, (void)wl, (void)hl;
-    who[0] = what[0] = '\0';
-    return 0;
-}
-
 static void vm_job(sn_task *t, void *worker)
 {
     (void)worker;
@@ -84,9 +67,9 @@ static void vm_job(sn_task *t, void *worker)
 static const sn_vm_ops closing_vm = {.actor_open = vm_open,
                                      .actor_close = vm_close,
                                      .actor_run = vm_run,
-                                     .worker_init = vm_worker_init,
-                                     .worker_fini = vm_worker_fini,
-                                     .worker_busy_for = vm_busy_for,
+                                     .worker_init = fake_vm_worker_init,
+                                     .worker_fini = fake_vm_worker_fini,
+                                     .worker_busy_for = fake_vm_busy_for,
                                      .job_run = vm_job};
 
 Test(sn_node_shutdown, a_closing_vm_finds_the_runtime_standing_and_refusing)

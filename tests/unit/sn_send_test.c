@@ -1,6 +1,7 @@
 /* sn_send: the one send path over a real node whose VM holds its mail (no Lua): local
  * round-robin, broadcast, a full mailbox, no route, remote instances through a fake remote
  * hook, and frames from other nodes (scope local only). */
+#include "fake_vm.h"
 #include "sn_actor.h"
 #include "sn_error.h"
 #include "sn_node.h"
@@ -12,56 +13,13 @@
 
 /* ---- a VM that never handles mail: every message stays in its mailbox ---- */
 
-static int vm_open(void *ud, const sn_vm_actor *conf, void **vm)
-{
-    (void)ud, (void)conf;
-    *vm = NULL;
-    return SN_OK;
-}
-
-static void vm_close(void *ud, void *vm)
-{
-    (void)ud, (void)vm;
-}
-
-/* Takes the actor's turn without popping: the mailbox stays scheduled and keeps its mail. */
-static void vm_run(sn_task *t, void *worker)
-{
-    (void)worker;
-    sn_actor *a = sn_actor_of_task(t);
-    sn_actor_release(&a);
-}
-
-static void *vm_worker_init(void *ud, const sn_vm_worker *conf)
-{
-    (void)ud, (void)conf;
-    return NULL;
-}
-
-static void vm_worker_fini(void *ud, void *worker)
-{
-    (void)ud, (void)worker;
-}
-
-static double vm_busy_for(void *ud, void *worker, char *who, size_t wl, char *what, size_t hl)
-{
-    (void)ud, (void)worker, (void)wl, (void)hl;
-    who[0] = what[0] = '\0';
-    return 0;
-}
-
-static void vm_job(sn_task *t, void *worker)
-{
-    (void)t, (void)worker;
-}
-
-static const sn_vm_ops no_vm = {.actor_open = vm_open,
-                                .actor_close = vm_close,
-                                .actor_run = vm_run,
-                                .worker_init = vm_worker_init,
-                                .worker_fini = vm_worker_fini,
-                                .worker_busy_for = vm_busy_for,
-                                .job_run = vm_job};
+static const sn_vm_ops no_vm = {.actor_open = fake_vm_open,
+                                .actor_close = fake_vm_close,
+                                .actor_run = fake_vm_keep_mail,
+                                .worker_init = fake_vm_worker_init,
+                                .worker_fini = fake_vm_worker_fini,
+                                .worker_busy_for = fake_vm_busy_for,
+                                .job_run = fake_vm_job};
 
 /* ---- a fake remote: records each send ---- */
 
