@@ -117,14 +117,15 @@ static void on_locks(struct ev_loop *loop, ev_timer *w, int revents)
     sn_loop_hold(n->loop);
 }
 
-typedef struct locks_cmd {
+/* A command for the loop thread about the whole node (re-arm the lock lease, stage.exit). */
+typedef struct node_cmd {
     sn_loop_cmd cmd; /* first */
     sn_node *node;
-} locks_cmd;
+} node_cmd;
 
 static void run_locks_cmd(sn_loop_cmd *c)
 {
-    sn_node *n = ((locks_cmd *)c)->node;
+    sn_node *n = ((node_cmd *)c)->node;
     free(c);
     on_locks(sn_loop_ev(n->loop), &n->lock_timer, 0);
 }
@@ -553,7 +554,7 @@ int sn_node_lock_at_home(sn_node *n, sn_lock_op op, const char *name, const char
     }
     if (grant)
         deliver_grant(grant, n);
-    locks_cmd *c = rc == SN_OK ? calloc(1, sizeof *c) : NULL;
+    node_cmd *c = rc == SN_OK ? calloc(1, sizeof *c) : NULL;
     if (c) { /* the loop re-arms its lease timer */
         c->cmd.run = run_locks_cmd;
         c->cmd.drop = drop_cmd;
@@ -633,7 +634,7 @@ void sn_node_reschedule(sn_node *n, sn_task *t)
 /* stage.exit on the loop thread: leave the cluster as SIGTERM would, then stop. */
 static void run_exit_cmd(sn_loop_cmd *c)
 {
-    sn_node *n = ((locks_cmd *)c)->node;
+    sn_node *n = ((node_cmd *)c)->node;
     free(c);
     if (n->remote.leave)
         n->remote.leave(n->remote.ud);
@@ -642,7 +643,7 @@ static void run_exit_cmd(sn_loop_cmd *c)
 
 int sn_node_exit(sn_node *n)
 {
-    locks_cmd *c = calloc(1, sizeof *c);
+    node_cmd *c = calloc(1, sizeof *c);
     if (!c)
         return SN_ENOMEM;
     c->cmd.run = run_exit_cmd;
