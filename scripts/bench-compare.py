@@ -52,11 +52,8 @@ def main():
     if os.path.exists(src):
         sh("git", "-C", ROOT, "worktree", "remove", "--force", src)
     sh("git", "-C", ROOT, "worktree", "add", "--detach", src, rev, stdout=subprocess.DEVNULL)
-    try:
-        build(src, os.path.join(ROOT, "build", "compare-base"))
-        build(ROOT, os.path.join(ROOT, "build", "compare-head"))
-    finally:
-        pass
+    build(src, os.path.join(ROOT, "build", "compare-base"))
+    build(ROOT, os.path.join(ROOT, "build", "compare-head"))
     names = sorted(f for f in os.listdir(os.path.join(ROOT, "build", "compare-head"))
                    if f.startswith("bench_") and
                    os.path.exists(os.path.join(ROOT, "build", "compare-base", f)))
