@@ -114,6 +114,14 @@ static int guard_searcher(lua_State *L)
     return 2;
 }
 
+/* package.loadlib, and require's C searchers, would run native code from any file, one the
+ * script wrote with io.open included: native code is beyond every rule of the governor. */
+static int guard_loadlib(lua_State *L)
+{
+    return luaL_error(L, "package.loadlib: scripts may not load C libraries (a script could "
+                         "load one it wrote; docs/governor.md)");
+}
+
 /* The governor's budget is a count hook: a script that could clear it (debug.sethook())
  * would run unbounded, and one that could see it (debug.gethook) would know what to clear.
  * Chaining a script's hook with the governor's would make the budget depend on the
@@ -253,6 +261,15 @@ void sn_lua_guard_open(lua_State *L)
         lua_pushvalue(L, -2);
         lua_pushcclosure(L, guard_searcher, 1);
         lua_rawseti(L, -2, 2);
+        lua_pushnil(L); /* the C and all-in-one searchers: native code */
+        lua_rawseti(L, -2, 4);
+        lua_pushnil(L);
+        lua_rawseti(L, -2, 3);
+        lua_pop(L, 1);
+        lua_pushcfunction(L, guard_loadlib);
+        lua_setfield(L, -2, "loadlib");
+        lua_pushliteral(L, "");
+        lua_setfield(L, -2, "cpath");
     }
     lock_file_metatable(L);
     lua_settop(L, top);
