@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 
 #include <assert.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,16 @@ static void add_str(cJSON *o, const char *k, const char *v, int *ok)
 static void add_num(cJSON *o, const char *k, double v, int *ok)
 {
     if (!cJSON_AddNumberToObject(o, k, v)) *ok = 0;
+}
+
+/* A whole number, written as one: cJSON prints a double of 1e15 or more that ends in 0 with
+ * an exponent ("1.79597491824318e+15"), which JSON readers such as Python's take for a
+ * float; an incarnation (microseconds since the epoch) is such a number. */
+static void add_int(cJSON *o, const char *k, uint64_t v, int *ok)
+{
+    char text[24];
+    snprintf(text, sizeof text, "%llu", (unsigned long long)v);
+    if (!cJSON_AddRawToObject(o, k, text)) *ok = 0;
 }
 
 static cJSON *add_obj(cJSON *o, const char *k, int *ok)
@@ -55,7 +66,7 @@ static cJSON *push_obj(cJSON *arr, int *ok)
 
 static void add_truncated(cJSON *o, const char *k, size_t have, size_t cap, int *ok)
 {
-    if (have > cap) add_num(o, k, (double)(have - cap), ok);
+    if (have > cap) add_int(o, k, (uint64_t)(have - cap), ok);
 }
 
 static cJSON *self_tree(const sn_status_view *v)
@@ -68,7 +79,7 @@ static cJSON *self_tree(const sn_status_view *v)
         add_str(node, "name", v->name, &ok);
         add_str(node, "cluster", v->cluster, &ok);
         add_str(node, "version", v->version, &ok);
-        add_num(node, "incarnation", (double)v->incarnation, &ok);
+        add_int(node, "incarnation", v->incarnation, &ok);
         add_num(node, "uptime_s", v->uptime_s, &ok);
         add_str(node, "listen", v->listen, &ok);
         add_str(node, "http", v->http, &ok);
@@ -77,25 +88,25 @@ static cJSON *self_tree(const sn_status_view *v)
     cJSON *c = add_obj(root, "counters", &ok);
     if (c) {
         const sn_status_counters *k = &v->counters;
-        add_num(c, "messages_in", (double)k->messages_in, &ok);
-        add_num(c, "messages_out", (double)k->messages_out, &ok);
-        add_num(c, "messages_dropped", (double)k->messages_dropped, &ok);
-        add_num(c, "errors", (double)k->errors, &ok);
-        add_num(c, "jobs", (double)k->jobs, &ok);
-        add_num(c, "actors", (double)k->actors, &ok);
-        add_num(c, "workers", (double)k->workers, &ok);
-        add_num(c, "mailbox_depth", (double)k->mailbox_depth, &ok);
-        add_num(c, "lua_memory_bytes", (double)k->lua_memory_bytes, &ok);
-        add_num(c, "wire_bytes_in", (double)k->wire_bytes_in, &ok);
-        add_num(c, "wire_bytes_out", (double)k->wire_bytes_out, &ok);
-        add_num(c, "function_cache_hits", (double)k->function_cache_hits, &ok);
+        add_int(c, "messages_in", k->messages_in, &ok);
+        add_int(c, "messages_out", k->messages_out, &ok);
+        add_int(c, "messages_dropped", k->messages_dropped, &ok);
+        add_int(c, "errors", k->errors, &ok);
+        add_int(c, "jobs", k->jobs, &ok);
+        add_int(c, "actors", k->actors, &ok);
+        add_int(c, "workers", k->workers, &ok);
+        add_int(c, "mailbox_depth", k->mailbox_depth, &ok);
+        add_int(c, "lua_memory_bytes", k->lua_memory_bytes, &ok);
+        add_int(c, "wire_bytes_in", k->wire_bytes_in, &ok);
+        add_int(c, "wire_bytes_out", k->wire_bytes_out, &ok);
+        add_int(c, "function_cache_hits", k->function_cache_hits, &ok);
     }
     cJSON *stages = add_arr(root, "stages", &ok);
     for (size_t i = 0; stages && ok && i < v->nstages && i < SN_STATUS_MAX_STAGES; i++) {
         cJSON *s = push_obj(stages, &ok);
         if (s) {
             add_str(s, "stage", v->stages[i].stage, &ok);
-            add_num(s, "actors", (double)v->stages[i].actors, &ok);
+            add_int(s, "actors", v->stages[i].actors, &ok);
         }
     }
     add_truncated(root, "stages_truncated", v->nstages, SN_STATUS_MAX_STAGES, &ok);
@@ -104,7 +115,7 @@ static cJSON *self_tree(const sn_status_view *v)
         cJSON *s = push_obj(mbs, &ok);
         if (s) {
             add_str(s, "stage", v->mailboxes[i].stage, &ok);
-            add_num(s, "depth", (double)v->mailboxes[i].depth, &ok);
+            add_int(s, "depth", v->mailboxes[i].depth, &ok);
         }
     }
     cJSON *errs = add_arr(root, "errors", &ok);
@@ -154,7 +165,7 @@ static void add_member(cJSON *arr, const char *name, const char *endpoint, const
     else if (!cJSON_AddNullToObject(m, "http"))
         *ok = 0;
     add_str(m, "state", state, ok);
-    add_num(m, "incarnation", (double)incarnation, ok);
+    add_int(m, "incarnation", incarnation, ok);
     add_num(m, "last_seen_s", last_seen_s, ok);
 }
 
@@ -171,6 +182,30 @@ static cJSON *error_node(const char *why, double age_s)
         return NULL;
     }
     return o;
+}
+
+/* Whole numbers of a parsed tree written back as integers (see add_int): cJSON keeps a parsed
+ * number as a double, and would print a peer's incarnation with an exponent. */
+static int integers_exact(cJSON *t)
+{
+    for (cJSON *c = t->child, *next; c; c = next) {
+        next = c->next;
+        if (cJSON_IsNumber(c)) {
+            double d = c->valuedouble;
+            if (d == floor(d) && fabs(d) >= 1e9 && fabs(d) <= 9007199254740992.0) {
+                char text[32];
+                snprintf(text, sizeof text, "%.0f", d);
+                cJSON *raw = cJSON_CreateRaw(text);
+                if (!raw) return 0;
+                raw->string = c->string; /* the key moves with the value */
+                c->string = NULL;
+                cJSON_ReplaceItemViaPointer(t, c, raw); /* c is t's child: cannot fail */
+            }
+        } else if ((cJSON_IsObject(c) || cJSON_IsArray(c)) && !integers_exact(c)) {
+            return 0;
+        }
+    }
+    return 1;
 }
 
 /* A peer's view as a tree: its parsed JSON with age_s set, or an error object. */
@@ -192,7 +227,7 @@ static cJSON *peer_tree(const sn_status_peer *p)
         return error_node("status is not a JSON object", p->age_s);
     }
     cJSON_DeleteItemFromObjectCaseSensitive(t, "age_s");
-    if (!cJSON_AddNumberToObject(t, "age_s", p->age_s)) {
+    if (!integers_exact(t) || !cJSON_AddNumberToObject(t, "age_s", p->age_s)) {
         cJSON_Delete(t);
         return NULL;
     }

@@ -147,6 +147,33 @@ Test(sn_status, self_view)
     free(json);
 }
 
+/* Incarnations are microseconds since the epoch (about 1.8e15): cJSON prints such a double as
+ * "1.79597491824318e+15" when it ends in 0, which a JSON reader (Python's) takes for a
+ * float, and a frame built from it carried a float incarnation that the wire refuses. Whole
+ * numbers are written as integers, always. */
+Test(sn_status, big_integers_are_written_as_integers)
+{
+    sn_status_view v = view_n1();
+    v.incarnation = 1795974918243180ULL;
+    v.counters.messages_in = 2000000000000000ULL;
+    char *json;
+    size_t len;
+    cr_assert_eq(sn_status_render_self(&v, &json, &len), SN_OK);
+    cr_assert(strstr(json, "\"incarnation\":1795974918243180"), "%s", json);
+    cr_assert(strstr(json, "\"messages_in\":2000000000000000"), "%s", json);
+    cr_assert_null(strstr(json, "e+"), "%s", json);
+    free(json);
+    /* and a peer's, parsed and written again in the cluster view */
+    const char *text = "{\"node\":{\"name\":\"n2\",\"incarnation\":1795974918243180,"
+                       "\"time\":1.5}}";
+    sn_status_peer peer = {.name = "n2", .json = text, .len = strlen(text)};
+    char *all;
+    cr_assert_eq(sn_status_render_cluster(&v, &peer, 1, &all, &len), SN_OK);
+    cr_assert(strstr(all, "\"incarnation\":1795974918243180,\"time\":1.5"), "%s", all);
+    cr_assert_null(strstr(all, "e+"), "%s", all);
+    free(all);
+}
+
 Test(sn_status, cluster_view_with_peers)
 {
     char *json = render_cluster();
