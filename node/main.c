@@ -267,8 +267,10 @@ int main(int argc, char **argv)
     if (opts.cmd == SN_CMD_RUN && opts.config &&
         apply_config(&opts, argc, argv, &keep, &nkeep, &comb, err, sizeof err) != SN_OK) {
         fprintf(stderr, "stage-node: %s\n", err);
-    } else if (opts.listen && sn_curve_listen_check(opts.listen, opts.curve_secret != NULL,
-                                                    opts.insecure, err, sizeof err) != SN_OK) {
+    } else if ((opts.listen || opts.join.n) &&
+               sn_curve_listen_check(opts.listen ? opts.listen : opts.join.item[0],
+                                     opts.curve_secret != NULL, opts.insecure, err,
+                                     sizeof err) != SN_OK) {
         fprintf(stderr, "stage-node: %s\n", err);
     } else if (opts.curve_allow && !opts.curve_secret) {
         fprintf(stderr, "stage-node: --curve-allow needs --curve-secret\n");
@@ -282,12 +284,12 @@ int main(int argc, char **argv)
         status = 1;
     } else {
         setvbuf(stdout, NULL, _IOLBF, 0);
-        if (opts.insecure || (opts.listen && !opts.curve_secret))
-            sn_log_write(log, SN_LOG_WARN, "security", "%s: cluster traffic is neither "
-                         "encrypted nor authenticated; anyone who reaches %s can move members "
-                         "and send data (never code). For development only: use "
-                         "--curve-secret and --curve-allow", opts.insecure ? "INSECURE MODE"
-                         : "no CurveZMQ", opts.listen ? opts.listen : "the port");
+        if (opts.insecure)
+            sn_log_write(log, SN_LOG_WARN, "security", "INSECURE MODE: cluster traffic is "
+                         "neither encrypted nor authenticated; anyone who reaches %s can join, "
+                         "send data (never code) and move members' states. For development "
+                         "only: use --curve-secret and --curve-allow (docs/security.md)",
+                         opts.listen ? opts.listen : "this node");
         status = run_node(&opts, log);
     }
     sn_log_destroy(&log);

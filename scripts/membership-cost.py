@@ -135,7 +135,7 @@ def run_size(binary, n, idle, logdir, timeout):
         name = "m%03d" % (i + 1)
         port, http = pp[i]
         argv = [binary, "--name", name, "--listen", "tcp://127.0.0.1:%d" % port,
-                "--threads", "1", "--http", "127.0.0.1:%d" % http]
+                "--threads", "1", "--http", "127.0.0.1:%d" % http, "--insecure"]
         if i:
             argv += ["--join", "127.0.0.1:%d" % pp[0][0]]
         log = os.path.join(logdir, "%d-%s.err" % (n, name))

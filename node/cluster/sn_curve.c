@@ -726,10 +726,13 @@ int sn_curve_endpoint_is_loopback(const char *endpoint)
 int sn_curve_listen_check(const char *endpoint, int curve_on, int insecure, char *err,
                           size_t errlen)
 {
-    if (curve_on || insecure || sn_curve_endpoint_is_loopback(endpoint)) return SN_OK;
+    /* Loopback and ipc are no exception: any local user reaches them, and without a key
+     * nothing tells a member from someone who claims its name. */
+    if (curve_on || insecure) return SN_OK;
     errset(err, errlen,
-           "refusing to listen on %s without CurveZMQ: give --curve-secret, listen on "
-           "loopback, or add --insecure",
+           "refusing cluster traffic on %s without CurveZMQ: give --curve-secret and "
+           "--curve-allow (scripts/cluster-keys.sh makes them), or --insecure for an "
+           "unauthenticated development cluster (docs/security.md)",
            endpoint ? endpoint : "(null)");
     return SN_EINVAL;
 }

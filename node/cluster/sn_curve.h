@@ -90,9 +90,9 @@ int sn_curve_address_is_loopback(const char *host);
  * loopback address, ipc://, inproc://. 0 for wildcards ("*", 0.0.0.0, ::), other addresses,
  * interface names, other transports and anything malformed. Pure. */
 int sn_curve_endpoint_is_loopback(const char *endpoint);
-/* sn_curve_listen_check: whether the node may listen on endpoint: SN_OK if CURVE is on, the
- * endpoint is loopback, or insecure is set; else SN_EINVAL with a one-line message naming the
- * endpoint in err. Pure. */
+/* sn_curve_listen_check: whether the node may take cluster traffic on endpoint (its --listen,
+ * or the seed it joins): SN_OK if CURVE is on or insecure is set (loopback is no exception);
+ * else SN_EINVAL with a one-line message naming the endpoint in err. Pure. */
 int sn_curve_listen_check(const char *endpoint, int curve_on, int insecure, char *err,
                           size_t errlen);
 /* sn_curve_trust_bytecode: the trust rule for code (Lua bytecode, metatables) received on a

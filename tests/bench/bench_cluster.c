@@ -725,8 +725,9 @@ static void start_members(int n, int fast, pid_t *pids, int *http, const char *t
         snprintf(h, sizeof h, "127.0.0.1:%d", http[i]);
         snprintf(join, sizeof join, "127.0.0.1:%d", i ? port[i - 1] : 0);
         snprintf(log, sizeof log, "%s-%s", tag, name);
-        const char *args[20] = {"--name", name, "--listen", listen, "--http", h, "--threads", "1"};
-        int k = 8;
+        const char *args[20] = {"--name", name,     "--listen",  listen, "--http",
+                                h,        "--threads", "1",       "--insecure"};
+        int k = 9;
         if (fast) {
             const char *sets[] = {"--set", "heartbeat=200", "--set", "suspect=1000", "--set",
                                   "down=1000"};

@@ -349,7 +349,8 @@ class Node:
             a += ["--cluster", self.cluster]
         if self.http_port:
             a += ["--http", "%s:%d" % (self.http_host, self.http_port)]
-        if self.insecure:
+        # a node without keys must say so (docs/security.md)
+        if self.insecure or not (self.curve or "--curve-secret" in self.extra):
             a.append("--insecure")
         for k, v in sorted(self.sets.items()):
             a += ["--set", "%s=%s" % (k, v)]

@@ -160,8 +160,18 @@ def test_members_cannot_move_others_with_curve(ctx):
     stranger = RawPeer(ctx, a.endpoint, curve_server_key=pub_a, curve_keypair=(pub, sec))
     _send_all(stranger, forge.forged_frames("B", before["incarnation"], "A",
                                             forge.code_payloads(path)["function"]))
+    # and a peer without CURVE at all (NULL): libzmq refuses its greeting
+    plain = RawPeer(ctx, a.endpoint)
+    _send_all(plain, forge.forged_frames("B", before["incarnation"], "A",
+                                         forge.code_payloads(path)["function"]))
+    plain.send(forge.frame(forge.K["GOSSIP"], {1: "M", 2: 1, 3: [
+        forge.member("B", "tcp://127.0.0.1:9", before["incarnation"] + 1, 0, 1)]}))
     time.sleep(1.5)
     check(not os.path.exists(path), "an unlisted key's code ran")
+    now = a.members()["B"]
+    check(now["state"] == "alive" and now["incarnation"] == before["incarnation"] and
+          now.get("endpoint") == before.get("endpoint"),
+          "B moved in A's view after an unlisted key and a plain peer: %r -> %r" % (before, now))
     check_serves(ctx, a, "C", curve=True)
 
 

@@ -372,7 +372,11 @@ Test(sn_curve, loopback_table)
 Test(sn_curve, listen_check)
 {
     char err[256] = "";
-    cr_assert_eq(sn_curve_listen_check("tcp://127.0.0.1:7400", 0, 0, err, sizeof err), SN_OK);
+    /* loopback and ipc need CURVE or --insecure too: any local user reaches them */
+    cr_assert_eq(sn_curve_listen_check("tcp://127.0.0.1:7400", 0, 0, err, sizeof err), SN_EINVAL);
+    cr_assert(strstr(err, "tcp://127.0.0.1:7400"), "%s", err);
+    cr_assert_eq(sn_curve_listen_check("ipc:///tmp/n1", 0, 0, err, sizeof err), SN_EINVAL);
+    cr_assert_eq(sn_curve_listen_check("tcp://127.0.0.1:7400", 0, 1, err, sizeof err), SN_OK);
     cr_assert_eq(sn_curve_listen_check("tcp://0.0.0.0:7400", 1, 0, err, sizeof err), SN_OK);
     cr_assert_eq(sn_curve_listen_check("tcp://0.0.0.0:7400", 0, 1, err, sizeof err), SN_OK);
     cr_assert_eq(sn_curve_listen_check("tcp://0.0.0.0:7400", 0, 0, err, sizeof err), SN_EINVAL);
