@@ -110,7 +110,7 @@ def test_thirty_nodes(ctx):
     seed.wait_line(r"^READY$", 30)
     ret = [l for l in seed.lines() if l.startswith("BCAST_RET ")]
     check(ret == ["BCAST_RET %d" % N], "*b:count is queued for %d instances: %r" % (N, ret))
-    seed.wait_line(r"^COUNTED ", 20, count=N)
+    seed.wait_line(r"^COUNTED ", 40, count=N)
     time.sleep(1.0)   # a duplicate would show up by now
     got = collections.Counter(l.split()[2] for l in seed.lines() if l.startswith("COUNTED "))
     check(set(got) == set(names) and all(v == 1 for v in got.values()),
