@@ -75,8 +75,9 @@ int sn_lua_pcall(lua_State *L, int nargs, int nresults, const char *activity);
  * SN_ELUA on a syntax or runtime error; each is logged with file:line. */
 int sn_lua_run_file(lua_State *L, const char *path);
 
-/* sn_lua_run_preload: runs every *.lua file of dir in name order. A missing dir is no error
- * when it is the default one (must_exist = 0). Stops at the first failing file. */
+/* sn_lua_run_preload: runs every *.lua file of dir and of its folders, recursively, in name
+ * order. A missing dir is no error when it is the default one (must_exist = 0). Stops at
+ * the first failing file. */
 int sn_lua_run_preload(lua_State *L, const char *dir, int must_exist);
 
 /* sn_lua_budget_check: for C code that runs long inside one entry (the pattern matcher):
