@@ -2,6 +2,7 @@
  * called (with a traceback handler and the governor's budget, errors logged as one record). */
 #include "lua_host.h"
 #include "lua_guard.h"
+#include "lua_timer.h"
 #include "sn_clock.h"
 #include "sn_error.h"
 #include "sn_node.h"
@@ -121,7 +122,9 @@ int sn_lua_pcall(lua_State *L, int nargs, int nresults, const char *activity)
     return SN_ELUA;
 }
 
-int sn_lua_run_file(lua_State *L, const char *path)
+/* Runs the chunk at path; a main script that returns a function has it run as its IDLE
+ * function (STAGE): at once, then again after the ms each run returns. */
+static int run_chunk(lua_State *L, const char *path, int main)
 {
     int status = sn_lua_guard_loadfile(L, path); /* a script may name the file (stage.spawn) */
     if (status != LUA_OK) {
@@ -132,7 +135,20 @@ int sn_lua_run_file(lua_State *L, const char *path)
     }
     char what[512];
     snprintf(what, sizeof what, "top-level chunk of %s", path);
-    return sn_lua_pcall(L, 0, 0, what);
+    if (!main)
+        return sn_lua_pcall(L, 0, 0, what);
+    int rc = sn_lua_pcall(L, 0, 1, what);
+    if (rc == SN_OK) {
+        if (lua_isfunction(L, -1))
+            sn_lua_timer_idle(L, lua_gettop(L));
+        lua_pop(L, 1);
+    }
+    return rc;
+}
+
+int sn_lua_run_file(lua_State *L, const char *path)
+{
+    return run_chunk(L, path, 1);
 }
 
 /* Preload entries: *.lua files and folders, not hidden. */
@@ -175,7 +191,7 @@ static int run_preload_dir(lua_State *L, const char *dir, int depth)
             }
         } else if (S_ISREG(st.st_mode) && len > 4 &&
                    strcmp(names[i]->d_name + len - 4, ".lua") == 0) {
-            rc = sn_lua_run_file(L, path);
+            rc = run_chunk(L, path, 0);
         }
         free(names[i]);
     }
