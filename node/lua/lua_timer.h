@@ -17,5 +17,10 @@ int sn_lua_timer_idle(lua_State *L, int fn);
 /* sn_lua_timer_fire: on the actor's state: task's time came: run it, re-arm it when it returns a
  * positive number of ms, else forget it. Errors are logged and the task is not re-armed. */
 void sn_lua_timer_fire(lua_State *L, uint64_t task);
+struct sn_msg;
+/* sn_lua_timer_message: on the actor's state: an SN_MSG_TIMER message: a timer that fired
+ * (no payload), or one a job of this actor armed ((ms, fn, args...) in the payload): armed
+ * here, under the handle the job returned. */
+void sn_lua_timer_message(lua_State *L, const struct sn_msg *m);
 
 #endif
