@@ -288,11 +288,16 @@ static cJSON *read_json(const char *path, char *err, size_t errlen, int *rc)
         return NULL;
     }
     buf[n] = '\0';
-    cJSON *j = cJSON_ParseWithLength(buf, n);
+    const char *end = NULL;
+    cJSON *j = cJSON_ParseWithLengthOpts(buf, n, &end, 0);
     if (!j || !cJSON_IsObject(j)) {
-        const char *at = cJSON_GetErrorPtr();
-        snprintf(err, errlen, "config %s: not a JSON object%s%.20s%s", path,
-                 j ? "" : " (error near '", j ? "" : (at ? at : "?"), j ? "" : "')");
+        int line = 1;
+        for (const char *c = buf; !j && end && c < end && c < buf + n; c++)
+            line += *c == '\n';
+        if (j)
+            snprintf(err, errlen, "config %s: a stage.json must be a JSON object", path);
+        else
+            snprintf(err, errlen, "config %s: not valid JSON (line %d)", path, line);
         cJSON_Delete(j);
         free(buf);
         *rc = SN_EINVAL;
