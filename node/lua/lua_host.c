@@ -2,8 +2,6 @@
  * called (with a traceback handler and the governor's budget, errors logged as one record). */
 #include "lua_host.h"
 #include "lua_guard.h"
-#include "lua_timer.h"
-#include "lua_waitfor.h"
 #include "sn_clock.h"
 #include "sn_error.h"
 #include "sn_node.h"
@@ -123,35 +121,15 @@ int sn_lua_pcall(lua_State *L, int nargs, int nresults, const char *activity)
     return SN_ELUA;
 }
 
-/* In protection: stage.waitfor(id, fn) for each string id of the table at 1. */
-static int register_each(lua_State *L)
+static const char K_MAIN_HOOK = 0; /* what a main script's returned value means */
+
+void sn_lua_set_main_hook(lua_State *L, lua_CFunction hook)
 {
-    lua_pushnil(L);
-    while (lua_next(L, 1)) {
-        if (lua_type(L, -2) == LUA_TSTRING && lua_isfunction(L, -1)) {
-            lua_pushcfunction(L, sn_waitfor_lua);
-            lua_pushvalue(L, -3);
-            lua_pushvalue(L, -3);
-            lua_call(L, 2, 0);
-        }
-        lua_pop(L, 1);
-    }
-    return 0;
+    lua_pushcfunction(L, hook);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &K_MAIN_HOOK);
 }
 
-/* A main script's returned table: its functions are handlers of their keys (STAGE). */
-static int register_handlers(lua_State *L, int t, const char *what)
-{
-    lua_pushcfunction(L, register_each);
-    lua_pushvalue(L, t);
-    char act[600];
-    snprintf(act, sizeof act, "the handlers %s returned", what);
-    return sn_lua_pcall(L, 1, 0, act);
-}
-
-/* Runs the chunk at path. A main script that returns a function has it run as its IDLE
- * function (STAGE): at once, then again after the ms each run returns; one that returns a
- * table has its functions registered as the handlers of their keys, as stage.waitfor. */
+/* Runs the chunk at path. What a main script returns goes to the main hook, if any. */
 static int run_chunk(lua_State *L, const char *path, int main)
 {
     int status = sn_lua_guard_loadfile(L, path); /* a script may name the file (stage.spawn) */
@@ -166,14 +144,21 @@ static int run_chunk(lua_State *L, const char *path, int main)
     if (!main)
         return sn_lua_pcall(L, 0, 0, what);
     int rc = sn_lua_pcall(L, 0, 1, what);
-    if (rc == SN_OK) {
-        if (lua_isfunction(L, -1))
-            sn_lua_timer_idle(L, lua_gettop(L));
-        else if (lua_istable(L, -1) && sn_lua_host_of(L)->actor)
-            rc = register_handlers(L, lua_gettop(L), what);
+    if (rc != SN_OK)
+        return rc;
+    int value = lua_gettop(L);
+    if (lua_isnil(L, value)) {
         lua_pop(L, 1);
+        return SN_OK;
     }
-    return rc;
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_MAIN_HOOK) != LUA_TFUNCTION) {
+        lua_pop(L, 2);
+        return SN_OK;
+    }
+    lua_insert(L, value); /* hook, value */
+    char act[600];
+    snprintf(act, sizeof act, "the value %s returned", what);
+    return sn_lua_pcall(L, 1, 0, act);
 }
 
 int sn_lua_run_file(lua_State *L, const char *path)

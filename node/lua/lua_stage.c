@@ -179,8 +179,33 @@ static int stage_exit(lua_State *L)
     return 0;
 }
 
+/* What a main script returns, as STAGE's boot takes it: a function is the IDLE function (a
+ * timer run at once, re-armed by the ms it returns); a table's functions are the handlers
+ * of their string keys, as stage.waitfor(key, fn). Other values are ignored. */
+static int main_result(lua_State *L)
+{
+    if (lua_isfunction(L, 1)) {
+        sn_lua_timer_idle(L, 1);
+        return 0;
+    }
+    if (!lua_istable(L, 1) || !sn_lua_host_of(L)->actor)
+        return 0;
+    lua_pushnil(L);
+    while (lua_next(L, 1)) {
+        if (lua_type(L, -2) == LUA_TSTRING && lua_isfunction(L, -1)) {
+            lua_pushcfunction(L, sn_waitfor_lua);
+            lua_pushvalue(L, -3);
+            lua_pushvalue(L, -3);
+            lua_call(L, 2, 0);
+        }
+        lua_pop(L, 1);
+    }
+    return 0;
+}
+
 void sn_stage_open(lua_State *L)
 {
+    sn_lua_set_main_hook(L, main_result);
     static const luaL_Reg fns[] = {
         {"submit", stage_submit},   {"waitfor", sn_waitfor_lua}, {"signal", sn_signal_lua},
         {"addtask", sn_lua_timer_lua}, {"once", stage_once},      {"load", sn_load_lua},
