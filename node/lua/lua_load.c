@@ -145,8 +145,8 @@ static void load_spec(lua_State *L, const char *spec, int reload)
     load_try(L, spec, reload, 0);
 }
 
-/* STAGE's stage.load: without cb, the value; with cb, what cb(value, info) returns, and a
- * missing file calls cb(nil, {file, name}) instead of raising. */
+/* STAGE's stage.load: without cb, the value (nothing, logged, for a missing file); with cb,
+ * what cb(value, info) returns, and a missing file calls cb(nil, {file, name}). */
 static int load_with(lua_State *L, int reload)
 {
     const char *spec = luaL_checkstring(L, 1);
@@ -154,9 +154,15 @@ static int load_with(lua_State *L, int reload)
     if (has_cb)
         luaL_checktype(L, 2, LUA_TFUNCTION);
     lua_settop(L, 2);
-    if (!load_try(L, spec, reload, has_cb)) { /* missing, with a callback */
+    if (!load_try(L, spec, reload, 1)) { /* in no package folder */
         char file[1024];
         file_of(spec, file, sizeof file);
+        if (!has_cb) { /* STAGE returns nothing; the log says why */
+            sn_lua_host *host = sn_lua_host_of(L);
+            sn_log_write(host->log, SN_LOG_WARN, host->who, "stage.load: '%s' not found in "
+                         "the package path", file);
+            return 0;
+        }
         lua_pushnil(L);
         lua_createtable(L, 2, 0);
         lua_pushstring(L, file);

@@ -15,4 +15,4 @@ print("missing", stage.load("no.such+fn", function (v, i) return v, i[1], i[2] e
 print("missing plain", stage.load("nosuch", function (v, i) return v, i[1], i[2] end))
 print("colon", stage.load("grp:mod").v)
 print("require", stage.require("grp.mod+v", function (v, i) return v + 1 end))
-print(pcall(stage.load, "nosuch"))
+print("missing, no callback", select("#", stage.load("nosuch")))

@@ -11,4 +11,4 @@ write("return { v = 22, add = function (a, b) return a * b end }")  -- a new siz
 print("reloaded v", stage.load("mod").v, "required v", stage.require("mod").v)
 stage.load("mod+v", function (v, i) print("callback", v, i[2]) end)
 print("call", stage.call("mod+add", { 6 }, 7), stage.call(function (...) return select("#", ...) end, { 1, 2 }, 3))
-print(pcall(stage.load, "nosuch"))
+print("missing, no callback", select("#", stage.load("nosuch")))
