@@ -1,6 +1,6 @@
 /* lua_load: "file+name": file.lua is searched in each folder of the package path in order
- * (info.position is the folder's index, from 1); its chunk runs in the state's base env and
- * its first result is cached with the file's size and mtime. */
+ * (info[1] is the folder's index, from 0, as STAGE's depth); its chunk runs in the state's
+ * base env and its first result is cached with the file's size and mtime. */
 #include "lua_load.h"
 #include "lua_guard.h"
 #include "lua_sandbox.h"
@@ -40,12 +40,28 @@ static int find_file(lua_State *L, const char *file, char *path, size_t cap, str
     }
 }
 
-/* Pushes the value of spec ("file" or "file+name") and its info table. */
-static void load_spec(lua_State *L, const char *spec, int reload)
+/* The file part of spec ("file" or "file+name") as STAGE names it: "a.b" and "a:b" are
+ * a/b.lua; a name ending in ".lua" is taken as it is. */
+static void file_of(const char *spec, char *file, size_t cap)
+{
+    const char *plus = strchr(spec, '+');
+    snprintf(file, cap, "%.*s", plus ? (int)(plus - spec) : (int)strlen(spec), spec);
+    size_t fl = strlen(file);
+    if (fl > 4 && strcmp(file + fl - 4, ".lua") == 0)
+        return;
+    for (char *c = file; *c; c++)
+        if (*c == '.' || *c == ':')
+            *c = '/';
+}
+
+/* Pushes the value of spec ("file" or "file+name") and its info table {depth (0-based),
+ * path, mtime (whole seconds)}, and returns 1; or, when the file is in no package folder
+ * and missing_ok, pushes nothing and returns 0. Raises on other errors. */
+static int load_try(lua_State *L, const char *spec, int reload, int missing_ok)
 {
     char file[1024];
     const char *plus = strchr(spec, '+');
-    snprintf(file, sizeof file, "%.*s", plus ? (int)(plus - spec) : (int)strlen(spec), spec);
+    file_of(spec, file, sizeof file);
     if (!file[0])
         luaL_error(L, "stage.load: empty file name in '%s'", spec);
     lua_rawgetp(L, LUA_REGISTRYINDEX, &K_LOADED);
@@ -57,8 +73,13 @@ static void load_spec(lua_State *L, const char *spec, int reload)
     int position = 0;
     if (!cached || reload) {
         position = find_file(L, file, path, sizeof path, &st);
-        if (!position)
+        if (!position) {
+            if (missing_ok) {
+                lua_settop(L, cache - 1);
+                return 0;
+            }
             luaL_error(L, "stage.load: '%s' not found in the package path", file);
+        }
     }
     if (cached && reload) {
         lua_getfield(L, entry, "size");
@@ -101,18 +122,31 @@ static void load_spec(lua_State *L, const char *spec, int reload)
         lua_getfield(L, -1, plus + 1);
         lua_remove(L, -2);
     }
-    lua_createtable(L, 0, 3); /* info: {position, path, mtime} */
+    lua_createtable(L, 3, 0); /* info: STAGE's {depth, path, mtime} */
     lua_getfield(L, entry, "position");
-    lua_setfield(L, -2, "position");
+    lua_pushinteger(L, lua_tointeger(L, -1) - 1);
+    lua_rawseti(L, -3, 1);
+    lua_pop(L, 1);
     lua_getfield(L, entry, "path");
-    lua_setfield(L, -2, "path");
+    lua_rawseti(L, -2, 2);
     lua_getfield(L, entry, "mtime");
-    lua_setfield(L, -2, "mtime");
+    lua_pushinteger(L, (lua_Integer)lua_tonumber(L, -1));
+    lua_rawseti(L, -3, 3);
+    lua_pop(L, 1);
     lua_replace(L, entry);
     lua_insert(L, entry); /* value, info */
     lua_remove(L, cache);
+    return 1;
 }
 
+/* Pushes the value of spec and its info table; raises when the file is missing. */
+static void load_spec(lua_State *L, const char *spec, int reload)
+{
+    load_try(L, spec, reload, 0);
+}
+
+/* STAGE's stage.load: without cb, the value (nothing, logged, for a missing file); with cb,
+ * what cb(value, info) returns, and a missing file calls cb(nil, {file, name}). */
 static int load_with(lua_State *L, int reload)
 {
     const char *spec = luaL_checkstring(L, 1);
@@ -120,14 +154,33 @@ static int load_with(lua_State *L, int reload)
     if (has_cb)
         luaL_checktype(L, 2, LUA_TFUNCTION);
     lua_settop(L, 2);
-    load_spec(L, spec, reload); /* 3: value, 4: info */
-    if (has_cb) {
-        lua_pushvalue(L, 2);
-        lua_pushvalue(L, 3);
-        lua_pushvalue(L, 4);
-        lua_call(L, 2, 0);
+    if (!load_try(L, spec, reload, 1)) { /* in no package folder */
+        char file[1024];
+        file_of(spec, file, sizeof file);
+        if (!has_cb) { /* STAGE returns nothing; the log says why */
+            sn_lua_host *host = sn_lua_host_of(L);
+            sn_log_write(host->log, SN_LOG_WARN, host->who, "stage.load: '%s' not found in "
+                         "the package path", file);
+            return 0;
+        }
+        lua_pushnil(L);
+        lua_createtable(L, 2, 0);
+        lua_pushstring(L, file);
+        lua_rawseti(L, -2, 1);
+        const char *plus = strchr(spec, '+');
+        if (plus) {
+            lua_pushstring(L, plus + 1);
+            lua_rawseti(L, -2, 2);
+        }
     }
-    return 2;
+    if (!has_cb) {
+        lua_pop(L, 1);
+        return 1;
+    }
+    lua_pushvalue(L, 2);
+    lua_insert(L, 3);
+    lua_call(L, 2, LUA_MULTRET);
+    return lua_gettop(L) - 2;
 }
 
 int sn_load_lua(lua_State *L)

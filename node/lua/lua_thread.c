@@ -11,6 +11,7 @@
 #include "sn_snapshot.h"
 
 #include <lauxlib.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -119,7 +120,8 @@ static int thread_signal(lua_State *L)
     return 1;
 }
 
-/* thread.id: the OS thread running the code; thread.tick: its CPU seconds. */
+/* thread.id: the OS thread running the code; thread.tick: wall-clock seconds since the
+ * epoch, to the millisecond (STAGE's utimeNow() / 1000.0). */
 static int thread_index(lua_State *L)
 {
     const char *k = lua_tostring(L, 2);
@@ -128,7 +130,7 @@ static int thread_index(lua_State *L)
         return 1;
     }
     if (k && strcmp(k, "tick") == 0) {
-        lua_pushnumber(L, sn_clock_seconds(CLOCK_THREAD_CPUTIME_ID));
+        lua_pushnumber(L, floor(sn_clock_seconds(CLOCK_REALTIME) * 1000.0) / 1000.0);
         return 1;
     }
     return 0;
