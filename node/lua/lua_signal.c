@@ -31,7 +31,8 @@ static void encode_values(lua_State *L, int first, int arg_base, sn_buf *buf, co
     }
 }
 
-/* Queues one SIGNAL message; returns the node's result (SN_OK, SN_EFULL, SN_ENOENT, ...). */
+/* Queues one answer (a SIGNAL message marked SN_MSG_F_ANSWER); returns the node's result
+ * (SN_OK, SN_EFULL, SN_ENOENT, ...). */
 static int post(lua_State *L, uint64_t to, const char *msg, const char *reply, const sn_buf *buf,
                 int force)
 {
@@ -40,6 +41,7 @@ static int post(lua_State *L, uint64_t to, const char *msg, const char *reply, c
     if (!m)
         return SN_ENOMEM;
     m->src = host->actor;
+    m->flags |= SN_MSG_F_ANSWER; /* every post here answers: replies, errors, automatic */
     int rc = sn_node_post(host->node, to, m, force);
     if (rc != SN_OK)
         sn_msg_destroy(&m);
@@ -141,6 +143,24 @@ void sn_signal_reply(lua_State *L, const sn_msg *m, int first, int n)
     sn_buf_fini(&buf);
 }
 
+void sn_signal_answer(lua_State *L, const sn_msg *m, int first, int n)
+{
+    sn_buf buf;
+    sn_buf_init(&buf);
+    sn_snapshot_opts o;
+    sn_snapshot_opts_init(&o);
+    char err[256];
+    sn_lua_host *host = sn_lua_host_of(L);
+    if (sn_snapshot_encode(L, first, n, &o, &buf, err, sizeof err) != SN_OK) {
+        sn_log_write(host->log, SN_LOG_ERROR, host->who, "automatic answer to '%s' not sent: "
+                     "%s", m->name, err);
+    } else if (post(L, m->src, m->name, NULL, &buf, 1) != SN_OK) {
+        sn_log_write(host->log, SN_LOG_DEBUG, host->who, "automatic answer to '%s' not sent: "
+                     "the sender is gone", m->name);
+    }
+    sn_buf_fini(&buf);
+}
+
 void sn_signal_reply_error(lua_State *L, const sn_msg *m, const char *text)
 {
     if (!remote_reply(L, m, SN_WIRE_FAILED, text, NULL))
@@ -192,6 +212,17 @@ static int locks(lua_State *L, const sn_target *t)
                         : rc == SN_EFULL ? "too many waiters for the lock" : sn_strerror(rc));
 }
 
+/* STAGE's built-in stages: a message to one that no actor serves would vanish quietly in a
+ * script ported from STAGE, which ignores stage.signal's count. */
+static int builtin_stage(const char *stage)
+{
+    static const char *const names[] = {"route", "ticket", "index", "curl"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(stage, names[i]) == 0)
+            return 1;
+    return 0;
+}
+
 int sn_signal_lua(lua_State *L)
 {
     sn_lua_host *host = sn_lua_host_of(L);
@@ -241,6 +272,10 @@ int sn_signal_lua(lua_State *L)
     int rc = sn_send_route(host->node, &s, &queued); /* consumes m */
     if (rc == SN_OK)
         return result(L, (int)queued, NULL);
+    if (rc == SN_ENOENT && builtin_stage(t.stage))
+        return luaL_error(L, "stage.signal: '%s' is one of STAGE's built-in stages (route, "
+                             "ticket, index, curl), which stage-node does not have yet; nothing "
+                             "was sent", t.stage);
     char why[300];
     sn_send_why(rc, t.stage, why, sizeof why);
     if (rc != SN_EFULL)

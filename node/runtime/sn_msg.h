@@ -18,7 +18,8 @@ typedef enum sn_msg_kind {
 
 enum {
     SN_MSG_F_UNTRUSTED = 1, /* from a peer whose bytecode must not be loaded */
-    SN_MSG_F_FORCED = 2     /* the mailbox's own mark: queued past its bounds (sn_mailbox) */
+    SN_MSG_F_FORCED = 2,    /* the mailbox's own mark: queued past its bounds (sn_mailbox) */
+    SN_MSG_F_ANSWER = 4     /* a reply or an automatic answer: never answered automatically */
 };
 
 typedef struct sn_msg {
