@@ -4,6 +4,7 @@
 #include "lua_signal.h"
 #include "lua_host.h"
 #include "lua_waitfor.h"
+#include "sn_clock.h"
 #include "sn_cluster.h"
 #include "sn_error.h"
 #include "sn_node.h"
@@ -13,6 +14,7 @@
 #include "sn_target.h"
 
 #include <lauxlib.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -223,6 +225,55 @@ static int builtin_stage(const char *stage)
     return 0;
 }
 
+/* What a table target {target, addr, timeout} adds to its target string. */
+typedef struct target_extras {
+    double deadline; /* sn_clock_mono() seconds; 0: none */
+    uint64_t actor;  /* the addressed actor; 0: routed as the string says */
+    char stage[256]; /* the addressed actor's stage, for "no route to" */
+} target_extras;
+
+/* STAGE's stage.signal({target, addr, timeout}, ...): [1] the target string; [2] and [3]
+ * each a timeout in ms (the message is dropped if not handled by then) or an address
+ * {node=, actor=, stage=} (as _WAITFOR[1] or stage.spawn gives) of an actor of this node.
+ * Replaces the table at index 1 with the target string. */
+static void read_table_target(lua_State *L, target_extras *x)
+{
+    sn_lua_host *host = sn_lua_host_of(L);
+    if (lua_rawgeti(L, 1, 1) != LUA_TSTRING)
+        luaL_error(L, "stage.signal: a table target holds its target string at [1], got %s",
+                   luaL_typename(L, -1));
+    for (int k = 2; k <= 3; k++) {
+        int type = lua_rawgeti(L, 1, k);
+        if (type == LUA_TNUMBER) {
+            double ms = lua_tonumber(L, -1);
+            if (ms > 0)
+                x->deadline = sn_clock_mono() + ms / 1000.0;
+        } else if (type == LUA_TTABLE) {
+            lua_getfield(L, -1, "node");
+            const char *node = lua_tostring(L, -1);
+            const char *me = sn_node_name(host->node);
+            if (node && node[0] && strcmp(node, me) != 0)
+                luaL_error(L, "stage.signal: table target [%d]: the address is on node '%s'; "
+                              "only actors of this node can be addressed", k, node);
+            lua_getfield(L, -2, "actor");
+            lua_Integer actor = lua_tointeger(L, -1);
+            if (actor <= 0)
+                luaL_error(L, "stage.signal: table target [%d]: an address needs its actor "
+                              "(a positive integer)", k);
+            x->actor = (uint64_t)actor;
+            lua_getfield(L, -3, "stage");
+            snprintf(x->stage, sizeof x->stage, "%s", lua_isstring(L, -1) ? lua_tostring(L, -1)
+                                                                          : "");
+            lua_pop(L, 3);
+        } else if (type != LUA_TNIL) {
+            luaL_error(L, "stage.signal: table target [%d]: expected a timeout (ms) or an "
+                          "address {node=, actor=, stage=}, got %s", k, luaL_typename(L, -1));
+        }
+        lua_pop(L, 1);
+    }
+    lua_replace(L, 1);
+}
+
 int sn_signal_lua(lua_State *L)
 {
     sn_lua_host *host = sn_lua_host_of(L);
@@ -230,6 +281,9 @@ int sn_signal_lua(lua_State *L)
         return luaL_error(L, "stage.signal: this state belongs to no node");
     if (lua_isnil(L, 1))
         return reply_now(L);
+    target_extras x = {0};
+    if (lua_type(L, 1) == LUA_TTABLE)
+        read_table_target(L, &x);
     const char *target = luaL_checkstring(L, 1);
     sn_target t;
     char err[300];
@@ -244,6 +298,11 @@ int sn_signal_lua(lua_State *L)
         return locks(L, &t);
     if (!host->actor)
         return luaL_error(L, "stage.signal: no actor sends from here");
+    if (x.actor && t.mode != SN_TARGET_SELF && t.mode != SN_TARGET_ONE)
+        return luaL_error(L, "stage.signal: target '%s': with an address, the target is 'msg' "
+                             "or 'sid:msg' (one actor)", target);
+    if (x.actor) /* the address decides where it goes */
+        snprintf(t.stage, sizeof t.stage, "%s", x.stage);
     const char *reply = t.reply[0] ? t.reply : NULL;
     sn_buf buf;
     sn_buf_init(&buf);
@@ -254,10 +313,11 @@ int sn_signal_lua(lua_State *L)
     if (!m)
         return luaL_error(L, "stage.signal: %s", sn_strerror(SN_ENOMEM));
     m->src = host->actor;
+    m->deadline = x.deadline;
     remote_enc enc = {L, cluster_of(host)};
     sn_send s = {
         .stage = t.stage,
-        .actor = t.mode == SN_TARGET_SELF ? host->actor : 0,
+        .actor = x.actor ? x.actor : t.mode == SN_TARGET_SELF ? host->actor : 0,
         .scope = t.mode == SN_TARGET_LOCAL    ? SN_SCOPE_LOCAL
                  : t.mode == SN_TARGET_REMOTE ? SN_SCOPE_REMOTE
                                               : SN_SCOPE_ALL,

@@ -426,6 +426,13 @@ void sn_waitfor_dispatch(lua_State *L, const sn_msg *m)
 {
     sn_lua_host *host = sn_lua_host_of(L);
     int base = lua_gettop(L);
+    if (m->deadline && sn_clock_mono() > m->deadline) { /* a table target's timeout */
+        sn_log_write(host->log, SN_LOG_DEBUG, host->who, "message '%s' dropped: its timeout "
+                     "passed before it was handled", m->name);
+        if (m->reply)
+            sn_signal_reply_error(L, m, "timeout");
+        return;
+    }
     if (!find_handler(L, m->name)) {
         sn_log_write(host->log, SN_LOG_DEBUG, host->who, "no handler for '%s' (nor '@'): "
                      "dropped", m->name);
