@@ -169,14 +169,28 @@ void sn_signal_reply_error(lua_State *L, const sn_msg *m, const char *text)
         send_error(L, m->src, m->reply, text);
 }
 
-/* stage.signal(nil, ...): answers the message being handled. */
+/* stage.signal(nil, ...): answers the message being handled: its reply when it asked for
+ * one (=rid), else, as STAGE, an answer under the message's own id to the sending actor;
+ * not an answer, though (the loop guard, see answer() in lua_waitfor.c). */
 static int reply_now(lua_State *L)
 {
     sn_lua_host *host = sn_lua_host_of(L);
     const sn_msg *m = host->msg;
-    if (!m || !m->reply)
+    if (!m || (!m->reply && (m->flags & SN_MSG_F_ANSWER))) /* an answer asks for none */
         return luaL_error(L, "stage.signal(nil, ...): there is no message asking for a reply");
-    sn_signal_reply(L, m, 2, lua_gettop(L) - 1);
+    if (m->reply) {
+        sn_signal_reply(L, m, 2, lua_gettop(L) - 1);
+    } else {
+        if (!m->src || m->src == host->actor)
+            return luaL_error(L, "stage.signal(nil, ...): message '%s' %s: there is no one to "
+                                 "answer", m->name, m->src ? "came from this actor itself"
+                                                           : "has no sender");
+        if (m->src_node && m->src_node[0])
+            return luaL_error(L, "stage.signal(nil, ...): message '%s' came from node %s "
+                                 "without asking for a reply (=rid): it cannot be answered",
+                              m->name, m->src_node);
+        sn_signal_answer(L, m, 2, lua_gettop(L) - 1);
+    }
     host->replied = 1;
     lua_pushinteger(L, 1);
     return 1;

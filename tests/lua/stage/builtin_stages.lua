@@ -5,5 +5,6 @@ for _, target in ipairs({"route:@", "ticket:odbc=login_query", "index:callback",
   local ok, err = pcall(stage.signal, target, {})
   print(ok, err)
 end
-stage.spawn("index", function () stage.waitfor("get", function (v) print("own index got", v) end) end)
+stage.spawn("index", function () stage.waitfor("get", function (v) return "got " .. v end) end)
+stage.waitfor("get", function (v) print("own index answered", v) end)
 print(stage.signal("index:get", "k"))

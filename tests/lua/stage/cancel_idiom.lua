@@ -18,6 +18,11 @@ local function request(what, ms)
       stage.call(f, args, "CANCEL")
       stage.waitfor(v, nil)
     end
+    if what == "loud" then -- the last task: _WAITFOR in a job and in a thread callback
+      thread.new(function () return tostring(_WAITFOR) end).waitfor(function (j)
+        print("in a job", j, "in a thread callback", _WAITFOR)
+      end)
+    end
   end, id)
   stage.signal("svc:" .. what .. "=" .. id, what)
 end
@@ -25,6 +30,3 @@ request("quiet", 200)
 request("loud", 300)
 print("top level", _WAITFOR)
 stage.call(function () print("in stage.call", _WAITFOR) end)
-thread.new(function () return tostring(_WAITFOR) end).waitfor(function (v)
-  print("in a job", v, "in a thread callback", _WAITFOR)
-end)
