@@ -34,12 +34,13 @@ void sn_waitfor_open(lua_State *L)
     lua_rawsetp(L, LUA_REGISTRYINDEX, &K_WAITFOR);
 }
 
-/* The global _WAITFOR is the describing table while a handler runs (on != 0), else nil, as
- * in STAGE, whose scripts test `_WAITFOR ~= nil` to tell a message from a direct call. The
- * assignment goes through the env's __newindex (the name is made absent first), so that
- * the sandbox's snapshot layers learn of it like of any script's assignment. */
-static void set_global(lua_State *L, int on)
+/* The global _WAITFOR is the describing table while a handler runs (argument 1 true),
+ * else nil, as in STAGE, whose scripts test `_WAITFOR ~= nil` to tell a message from a
+ * direct call. The assignment goes through the env's __newindex (the name is made absent
+ * first), so that the sandbox's snapshot layers learn of it like of a script's. */
+static int assign_global(lua_State *L)
 {
+    int on = lua_toboolean(L, 1);
     lua_pushglobaltable(L);
     lua_pushliteral(L, "_WAITFOR");
     lua_pushnil(L);
@@ -50,7 +51,17 @@ static void set_global(lua_State *L, int on)
     else
         lua_pushnil(L);
     lua_settable(L, -3);
-    lua_pop(L, 1);
+    return 0;
+}
+
+/* Never raises: it runs where a Lua error would leave host->msg pointing at a dead frame
+ * (sn_waitfor_call). Out of memory, the name is left absent (nil). */
+static void set_global(lua_State *L, int on)
+{
+    lua_pushcfunction(L, assign_global);
+    lua_pushboolean(L, on);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK)
+        lua_pop(L, 1);
 }
 
 /* Registers fn (at index fn) with the extras fn+1..top under the id at index id. With no
