@@ -94,7 +94,7 @@ static int to_waitfor(lua_State *L)
             lua_remove(L, 1);
     }
     if (lua_gettop(L) == 0)
-        return luaL_error(L, "to.waitfor: expected a function, nil, or extra values");
+        lua_pushnil(L); /* to.waitfor(): removes it, as to.waitfor(nil) */
     lua_rawgetp(L, LUA_REGISTRYINDEX, &K_THREADS);
     lua_insert(L, 1); /* threads, args... */
     const int threads = 1;
