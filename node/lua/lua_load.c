@@ -193,28 +193,52 @@ int sn_require_lua(lua_State *L)
     return load_with(L, 0);
 }
 
-/* stage.call(f, args, ...): f(table.unpack(args), ...); a string f is stage.load'ed. */
+/* Pushes every value of the table at index t, as STAGE's stage.call does with lua_next:
+ * its sequence 1..#t in order first, then the other values in next() order. */
+static void push_values(lua_State *L, int t)
+{
+    lua_Integer n = (lua_Integer)lua_rawlen(L, t);
+    luaL_checkstack(L, (int)(n < 64 ? n : 64) + 4, "too many arguments");
+    for (lua_Integer i = 1; i <= n; i++) {
+        luaL_checkstack(L, 4, "too many arguments");
+        lua_rawgeti(L, t, i);
+    }
+    for (lua_pushnil(L); lua_next(L, t);) {
+        if (lua_isinteger(L, -2) && lua_tointeger(L, -2) >= 1 && lua_tointeger(L, -2) <= n) {
+            lua_pop(L, 1);
+            continue;
+        }
+        luaL_checkstack(L, 4, "too many arguments");
+        lua_insert(L, -2); /* value, key: the value stays */
+    }
+}
+
+/* stage.call(f, ...), as STAGE's __call: f is a function, a table whose first value is one
+ * ({f, args...}), or a "file+name" string that stage.load gives one; every table among the
+ * other arguments is flattened into its values, other arguments pass as they are. */
 int sn_call_lua(lua_State *L)
 {
     int top = lua_gettop(L);
-    if (lua_type(L, 1) == LUA_TSTRING) {
+    luaL_checkany(L, 1);
+    switch (lua_type(L, 1)) {
+    case LUA_TSTRING:
         load_spec(L, lua_tostring(L, 1), 1);
-        lua_pop(L, 1);
-        lua_replace(L, 1);
+        lua_pop(L, 1); /* the info */
+        break;
+    case LUA_TTABLE: push_values(L, 1); break;
+    default: lua_pushvalue(L, 1); break;
     }
-    luaL_checktype(L, 1, LUA_TFUNCTION);
-    int base = lua_gettop(L);
-    lua_pushvalue(L, 1);
-    int n = 0;
-    if (!lua_isnoneornil(L, 2)) {
-        luaL_checktype(L, 2, LUA_TTABLE);
-        n = (int)luaL_len(L, 2);
-        luaL_checkstack(L, n + top, "too many arguments");
-        for (int i = 1; i <= n; i++)
-            lua_geti(L, 2, i);
+    if (lua_type(L, top + 1) != LUA_TFUNCTION)
+        return luaL_error(L, "stage.call: expected a function (or a table or a \"file+name\" "
+                             "string holding one), got %s", luaL_typename(L, top + 1));
+    for (int i = 2; i <= top; i++) {
+        if (lua_type(L, i) == LUA_TTABLE) {
+            push_values(L, i);
+        } else {
+            luaL_checkstack(L, 4, "too many arguments");
+            lua_pushvalue(L, i);
+        }
     }
-    for (int i = 3; i <= top; i++)
-        lua_pushvalue(L, i);
-    lua_call(L, n + (top > 2 ? top - 2 : 0), LUA_MULTRET);
-    return lua_gettop(L) - base;
+    lua_call(L, lua_gettop(L) - top - 1, LUA_MULTRET);
+    return lua_gettop(L) - top;
 }
