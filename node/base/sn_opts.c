@@ -15,7 +15,7 @@
 enum {
     OPT_NAME = 256, OPT_LISTEN, OPT_JOIN, OPT_CLUSTER, OPT_ACTOR, OPT_THREADS, OPT_PRELOAD,
     OPT_PACKAGE, OPT_HTTP, OPT_CONFIG, OPT_CURVE_SECRET, OPT_CURVE_ALLOW, OPT_INSECURE,
-    OPT_LOG_LEVEL, OPT_STAGE, OPT_SET, OPT_ADVERTISE
+    OPT_LOG_LEVEL, OPT_LOG_FORMAT, OPT_STAGE, OPT_SET, OPT_ADVERTISE
 };
 
 static const struct option long_options[] = {
@@ -33,6 +33,7 @@ static const struct option long_options[] = {
     {"curve-allow", required_argument, NULL, OPT_CURVE_ALLOW},
     {"insecure", no_argument, NULL, OPT_INSECURE},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
     {"stage", required_argument, NULL, OPT_STAGE},
     {"set", required_argument, NULL, OPT_SET},
     {"advertise", required_argument, NULL, OPT_ADVERTISE},
@@ -64,6 +65,7 @@ static const char usage[] =
     "                       (required with --curve-secret)\n"
     "  --insecure           allow a non-loopback --listen without CurveZMQ\n"
     "  --log-level LEVEL    error|warn|info|debug (default info); logs go to stderr\n"
+    "  --log-format FORMAT  text (default) or json: one JSON object per line, for collectors\n"
     "  --stage SID:K=V,...  limits of stage SID (* = every stage): budget (CPU s per\n"
     "                       message, 5), memory (64M), memory_warn (32M), mailbox (65536),\n"
     "                       mailbox_bytes (64M), restart (never|always), intensity (3),\n"
@@ -278,6 +280,10 @@ int sn_opts_parse(sn_opts *o, int argc, char *const argv[], char *err, size_t er
         case OPT_LOG_LEVEL:
             if (sn_log_level_parse(v, &o->log_level) != SN_OK)
                 return fail(err, errlen, "--log-level '%s': expected error, warn, info or debug", v);
+            break;
+        case OPT_LOG_FORMAT:
+            if (sn_log_format_parse(v, &o->log_format) != SN_OK)
+                return fail(err, errlen, "--log-format '%s': expected text or json", v);
             break;
         case OPT_STAGE: {
             char why[256];

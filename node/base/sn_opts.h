@@ -42,6 +42,7 @@ typedef struct sn_opts {
     int insecure;
     int threads;             /* 0 means: the number of cores */
     sn_log_level log_level;
+    sn_log_format log_format; /* --log-format text|json */
     sn_strlist join, actor, package;
     sn_strlist stage;        /* --stage SID:key=value,... (governor limits per stage) */
     /* --set KEY=VALUE: cluster timings and limits, in ms or bytes (see sn_opts_tunable) */
