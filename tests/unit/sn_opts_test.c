@@ -151,3 +151,15 @@ Test(sn_opts, join_names_its_node_and_members_is_a_set_key)
     cr_assert_eq(o.members, 64);
     cr_assert_eq(PARSE(&o, err, "--set", "members=0", "x.lua"), SN_EINVAL);
 }
+
+Test(sn_opts, log_format)
+{
+    sn_opts o;
+    char err[256];
+    cr_assert_eq(PARSE(&o, err, "x.lua"), SN_OK);
+    cr_assert_eq(o.log_format, SN_LOG_TEXT);
+    cr_assert_eq(PARSE(&o, err, "--log-format", "json", "x.lua"), SN_OK, "%s", err);
+    cr_assert_eq(o.log_format, SN_LOG_JSON);
+    cr_assert_eq(PARSE(&o, err, "--log-format", "yaml", "x.lua"), SN_EINVAL);
+    cr_assert(strstr(err, "--log-format 'yaml'"), "%s", err);
+}
