@@ -510,9 +510,9 @@ static void write_state(lua_State *L, int t, const well512 *w)
 
 /* One draw from w with the arguments from index `first`: none -> an integer in
  * [1, maxinteger]; (e) -> [1, e]; (s, e) -> [s, e]. */
-static int draw(lua_State *L, well512 *w, int first)
+static int draw(lua_State *L, well512 *w, int first, int last)
 {
-    int nargs = lua_gettop(L) - first + 1;
+    int nargs = last - first + 1;
     lua_Integer low = 1, up = LUA_MAXINTEGER;
     if (nargs == 1) {
         up = luaL_checkinteger(L, first);
@@ -537,7 +537,7 @@ static int group_random(lua_State *L)
         lua_pushnumber(L, well_float(w));
         return 1;
     }
-    return draw(L, w, 1);
+    return draw(L, w, 1, lua_gettop(L));
 }
 
 /* bundle.random() -> [0, 1); bundle.random([R,] [s,] [e]); bundle.random([R,] function
@@ -549,24 +549,23 @@ static int l_random(lua_State *L)
         return 1;
     }
     int t = lua_type(L, 1) == LUA_TTABLE;
-    int first = 1;
+    int first = t ? 2 : 1, last = lua_gettop(L), gen = lua_upvalueindex(1);
     well512 *w = own_generator(L);
     if (t) { /* R's generator, a userdata so that a group's `random` can share it */
         w = lua_newuserdata(L, sizeof *w);
+        gen = lua_gettop(L);
         read_state(L, 1, w);
-        lua_insert(L, 2);
-        first = 3;
     }
     int nres = 1;
     if (lua_type(L, first) == LUA_TFUNCTION) {
         int top = lua_gettop(L);
         lua_pushvalue(L, first);
-        lua_pushvalue(L, t ? 2 : lua_upvalueindex(1));
+        lua_pushvalue(L, gen);
         lua_pushcclosure(L, group_random, 1);
         lua_call(L, 1, LUA_MULTRET);
         nres = lua_gettop(L) - top;
     } else {
-        draw(L, w, first);
+        draw(L, w, first, last);
     }
     if (t)
         write_state(L, 1, w);
