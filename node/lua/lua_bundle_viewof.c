@@ -254,7 +254,7 @@ static int v_commit(lua_State *L)
     static const char *const modes[] = {"async", "sync", NULL};
     view *root = root_of(L, lua_upvalueindex(1));
     int sync = luaL_checkoption(L, 1, "async", modes);
-    if (msync(root->map, root->map_len, sync ? MS_SYNC : MS_ASYNC) != 0)
+    if (root->map && msync(root->map, root->map_len, sync ? MS_SYNC : MS_ASYNC) != 0)
         return luaL_error(L, "bundle.viewof: commit: %s", strerror(errno));
     return 0;
 }
@@ -262,7 +262,7 @@ static int v_commit(lua_State *L)
 static int v_rollback(lua_State *L)
 {
     view *root = root_of(L, lua_upvalueindex(1));
-    if (msync(root->map, root->map_len, MS_INVALIDATE) != 0)
+    if (root->map && msync(root->map, root->map_len, MS_INVALIDATE) != 0)
         return luaL_error(L, "bundle.viewof: rollback: %s", strerror(errno));
     return 0;
 }
@@ -319,7 +319,7 @@ static int v_newindex(lua_State *L)
     lua_Integer i = luaL_checkinteger(L, 2);
     char *p = row_ptr(v, i);
     if (!p)
-        return luaL_error(L, "bundle.viewof: row %d is outside 1..%d", (int)i, (int)v->rows);
+        return luaL_error(L, "bundle.viewof: row %I is outside 1..%I", i, v->rows);
     if (v->table_rows && lua_type(L, 3) == LUA_TTABLE) {
         for (int j = 1; j <= v->nfields; j++) {
             if (lua_rawgeti(L, 3, j) != LUA_TNIL)
@@ -513,13 +513,13 @@ int sn_bundle_viewof(lua_State *L)
             fn = 3;
         }
         if (start < 0 || rows < 0)
-            return luaL_error(L, "bundle.viewof: start %d and rows %d must not be negative",
-                              (int)start, (int)rows);
+            return luaL_error(L, "bundle.viewof: start %I and rows %I must not be negative",
+                              start, rows);
         if ((size_t)rows > SN_VIEWOF_MAX / v->row_size ||
             (size_t)start > SN_VIEWOF_MAX - (size_t)rows * v->row_size)
-            return luaL_error(L, "bundle.viewof: %d rows of %d bytes from %d pass the limit of "
-                                 "%d bytes a view maps (SN_VIEWOF_MAX)",
-                              (int)rows, (int)v->row_size, (int)start, (int)SN_VIEWOF_MAX);
+            return luaL_error(L, "bundle.viewof: %I rows of %I bytes from %I pass the limit of "
+                                 "%I bytes a view maps (SN_VIEWOF_MAX)",
+                              rows, (lua_Integer)v->row_size, start, (lua_Integer)SN_VIEWOF_MAX);
     }
 
     if (owner_idx) {
@@ -528,8 +528,8 @@ int sn_bundle_viewof(lua_State *L)
         if (rows < 0)
             rows = (lua_Integer)(have / v->row_size);
         if ((size_t)start + (size_t)rows * v->row_size > have)
-            return luaL_error(L, "bundle.viewof: %d + %d bytes pass the %d bytes of the view",
-                              (int)start, (int)((size_t)rows * v->row_size), (int)have);
+            return luaL_error(L, "bundle.viewof: %I + %I bytes pass the %I bytes of the view",
+                              start, (lua_Integer)((size_t)rows * v->row_size), (lua_Integer)have);
         v->data = o->data + start;
         v->rows = rows;
         lua_pushvalue(L, owner_idx);
