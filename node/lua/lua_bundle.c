@@ -1,6 +1,8 @@
 /* lua_bundle: bundle.json (cJSON) and bundle.random (WELL512), the shared helpers of the
  * bundle files, and the `bundle` table. */
 #include "lua_bundle.h"
+#include "lua_host.h"
+#include "sn_node.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -47,6 +49,28 @@ sn_bundle_box *sn_bundle_box_new(lua_State *L)
     return box;
 }
 
+sn_bundle_limits sn_bundle_limits_of(lua_State *L)
+{
+    sn_bundle_limits l = {SN_BUNDLE_DEPTH, SN_VIEWOF_MAX, SN_VIEWOF_FIELDS};
+    sn_lua_host *host = sn_lua_host_of(L);
+    const sn_opts *o = host && host->node ? sn_node_opts(host->node) : NULL;
+    if (o && o->bundle_depth > 0)
+        l.depth = o->bundle_depth;
+    if (o && o->viewof_max > 0)
+        l.viewof_max = (size_t)o->viewof_max;
+    if (o && o->viewof_fields > 0)
+        l.viewof_fields = o->viewof_fields;
+    return l;
+}
+
+void sn_bundle_limit_hit(lua_State *L, const char *fn, const char *msg)
+{
+    sn_lua_host *host = sn_lua_host_of(L);
+    if (host)
+        sn_log_write(host->log, SN_LOG_WARN, host->who, "%s%s%s", fn ? fn : "", fn ? ": " : "",
+                     msg);
+}
+
 size_t sn_bundle_path_push(sn_bundle_path *p, lua_State *L, int key)
 {
     size_t old = p->len;
@@ -77,6 +101,7 @@ const char *sn_bundle_path_text(const sn_bundle_path *p)
 
 typedef struct enc {
     lua_State *L;
+    int depth_max;
     sn_bundle_box *box;
     sn_bundle_path path;
     char err[256];
@@ -175,9 +200,10 @@ static int encode(enc *e, int idx, int depth)
                  sn_bundle_path_text(&e->path), luaL_typename(L, idx));
         return -1;
     }
-    if (depth >= SN_BUNDLE_DEPTH) {
-        snprintf(e->err, sizeof e->err, "%s: tables nested deeper than %d (a cycle?)",
-                 sn_bundle_path_text(&e->path), SN_BUNDLE_DEPTH);
+    if (depth >= e->depth_max) {
+        snprintf(e->err, sizeof e->err, "%s: tables nested deeper than %d (a cycle?), "
+                 "the limit bundle_depth", sn_bundle_path_text(&e->path), e->depth_max);
+        sn_bundle_limit_hit(L, "bundle.json", e->err);
         return -1;
     }
     luaL_checkstack(L, 4, "bundle.json");
@@ -236,9 +262,16 @@ static int encode(enc *e, int idx, int depth)
 
 /* ---- bundle.json: JSON text -> Lua ------------------------------------------------------ */
 
-static void push_json(lua_State *L, const cJSON *v, int depth)
+/* Pushes v (a table at depth `depth`, the top one 0); a table at *depth_max or deeper is
+ * left out and *depth_max set to -1. */
+static void push_json(lua_State *L, const cJSON *v, int depth, int *depth_max)
 {
     luaL_checkstack(L, 3, "bundle.json");
+    if (depth >= *depth_max && (cJSON_IsArray(v) || cJSON_IsObject(v))) {
+        *depth_max = -1;
+        lua_pushnil(L);
+        return;
+    }
     if (cJSON_IsFalse(v) || cJSON_IsTrue(v)) {
         lua_pushboolean(L, cJSON_IsTrue(v));
     } else if (cJSON_IsNumber(v)) {
@@ -257,7 +290,7 @@ static void push_json(lua_State *L, const cJSON *v, int depth)
         for (const cJSON *c = v->child; c; c = c->next, i++) {
             if (cJSON_IsNull(c))
                 continue; /* nil: the key is absent (in an array, a hole) */
-            push_json(L, c, depth + 1);
+            push_json(L, c, depth + 1, depth_max);
             if (array)
                 lua_rawseti(L, -2, i);
             else
@@ -344,13 +377,15 @@ static int json_decode(lua_State *L)
         return 2;
     }
     const cJSON *root = box->json;
+    int depth_max = sn_bundle_limits_of(L).depth;
     switch (lua_type(L, 2)) {
     case LUA_TNUMBER:
-        push_json(L, cJSON_IsArray(root) ? cJSON_GetArrayItem(root, (int)lua_tointeger(L, 2)) : NULL, 0);
+        push_json(L, cJSON_IsArray(root) ? cJSON_GetArrayItem(root, (int)lua_tointeger(L, 2)) : NULL,
+                  0, &depth_max);
         break;
     case LUA_TSTRING:
         push_json(L, cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, lua_tostring(L, 2))
-                                          : NULL, 0);
+                                          : NULL, 0, &depth_max);
         break;
     case LUA_TTABLE: {
         lua_newtable(L);
@@ -361,7 +396,7 @@ static int json_decode(lua_State *L)
             const cJSON *v = lua_type(L, -1) == LUA_TSTRING ? select_path(root, lua_tostring(L, -1))
                                                             : NULL;
             if (v) {
-                push_json(L, v, 0);
+                push_json(L, v, 0, &depth_max);
                 if (lua_type(L, -3) == LUA_TSTRING) {
                     lua_pushvalue(L, -3);
                     lua_insert(L, -2);
@@ -374,7 +409,15 @@ static int json_decode(lua_State *L)
         }
         break;
     }
-    default: push_json(L, root, 0);
+    default: push_json(L, root, 0, &depth_max);
+    }
+    if (depth_max < 0) {
+        int limit = sn_bundle_limits_of(L).depth;
+        lua_pushnil(L);
+        lua_pushfstring(L, "bundle.json: JSON nested deeper than %d, the limit bundle_depth",
+                        limit);
+        sn_bundle_limit_hit(L, NULL, lua_tostring(L, -1));
+        return 2;
     }
     cJSON_Delete(box->json);
     box->json = NULL;
@@ -394,7 +437,7 @@ static int l_json(lua_State *L)
     switch (lua_type(L, 1)) {
     case LUA_TSTRING: return json_decode(L);
     case LUA_TTABLE: {
-        enc e = {.L = L};
+        enc e = {.L = L, .depth_max = sn_bundle_limits_of(L).depth};
         e.box = sn_bundle_box_new(L);
         if (encode(&e, 1, 0) != 0) {
             lua_pushnil(L);

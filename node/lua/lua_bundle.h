@@ -10,9 +10,25 @@
 #include <lua.h>
 #include <stddef.h>
 
-/* The deepest table nesting bundle.json and bundle.bson convert, either way; deeper is an
- * error naming the path (a cycle reaches it too). */
+/* The limits of the bundle functions, each a --set key (docs/cluster.md) with its default:
+ * the deepest table nesting bundle.json and bundle.bson convert, either way (a cycle
+ * reaches it too); the most bytes one bundle.viewof maps; the most fields of its record. */
 #define SN_BUNDLE_DEPTH 200
+#define SN_VIEWOF_MAX ((size_t)1 << 30)
+#define SN_VIEWOF_FIELDS 256
+
+typedef struct sn_bundle_limits {
+    int depth;         /* bundle_depth */
+    size_t viewof_max; /* viewof_max */
+    int viewof_fields; /* viewof_fields */
+} sn_bundle_limits;
+
+/* sn_bundle_limits_of: the node's settings (--set), or the defaults without a node. */
+sn_bundle_limits sn_bundle_limits_of(lua_State *L);
+
+/* sn_bundle_limit_hit: logs "FN: msg" (a limit was reached; fn NULL: msg alone) as a
+ * warning of the calling actor; the caller then raises it or returns it. */
+void sn_bundle_limit_hit(lua_State *L, const char *fn, const char *msg);
 
 /* sn_bundle_open: sets the global `bundle`. Raises only on out of memory. */
 void sn_bundle_open(lua_State *L);

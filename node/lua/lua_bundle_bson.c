@@ -9,6 +9,7 @@
 
 typedef struct benc {
     lua_State *L;
+    int depth_max;
     sn_bundle_path path;
     char err[256];
 } benc;
@@ -68,9 +69,10 @@ static int append_value(benc *e, bson_t *doc, const char *key, int idx, int dept
         break;
     }
     case LUA_TTABLE: {
-        if (depth >= SN_BUNDLE_DEPTH) {
-            snprintf(e->err, sizeof e->err, "%s: tables nested deeper than %d (a cycle?)",
-                     sn_bundle_path_text(&e->path), SN_BUNDLE_DEPTH);
+        if (depth + 1 >= e->depth_max) { /* this table's depth; the top one's is 0 */
+            snprintf(e->err, sizeof e->err, "%s: tables nested deeper than %d (a cycle?), "
+                     "the limit bundle_depth", sn_bundle_path_text(&e->path), e->depth_max);
+            sn_bundle_limit_hit(L, "bundle.bson", e->err);
             return -1;
         }
         lua_Integer n;
@@ -169,10 +171,16 @@ static void push_key(lua_State *L, const char *k)
         lua_pushstring(L, k);
 }
 
-static int push_doc(lua_State *L, bson_iter_t *it, int array, int depth);
+/* Decoding: the depth limit, and whether a document went past it. */
+typedef struct bdec {
+    int depth_max;
+    int too_deep;
+} bdec;
+
+static int push_doc(lua_State *L, bdec *d, bson_iter_t *it, int array, int depth);
 
 /* Pushes the value at it; 0 when it has no Lua form (null, undefined, ...). */
-static int push_bson_value(lua_State *L, bson_iter_t *it, int depth)
+static int push_bson_value(lua_State *L, bdec *d, bson_iter_t *it, int depth)
 {
     switch (bson_iter_type(it)) {
     case BSON_TYPE_DOUBLE: lua_pushnumber(L, bson_iter_double(it)); return 1;
@@ -185,9 +193,13 @@ static int push_bson_value(lua_State *L, bson_iter_t *it, int depth)
     case BSON_TYPE_DOCUMENT:
     case BSON_TYPE_ARRAY: {
         bson_iter_t child;
-        if (depth >= SN_BUNDLE_DEPTH || !bson_iter_recurse(it, &child))
+        if (depth + 1 >= d->depth_max) { /* this document's depth; the top one's is 0 */
+            d->too_deep = 1;
             return 0;
-        return push_doc(L, &child, bson_iter_type(it) == BSON_TYPE_ARRAY, depth + 1);
+        }
+        if (!bson_iter_recurse(it, &child))
+            return 0;
+        return push_doc(L, d, &child, bson_iter_type(it) == BSON_TYPE_ARRAY, depth + 1);
     }
     case BSON_TYPE_BINARY: {
         uint32_t n;
@@ -213,10 +225,10 @@ static int push_bson_value(lua_State *L, bson_iter_t *it, int depth)
         return 1;
     }
     case BSON_TYPE_DECIMAL128: {
-        bson_decimal128_t d;
+        bson_decimal128_t dec;
         char s[BSON_DECIMAL128_STRING];
-        bson_iter_decimal128(it, &d);
-        bson_decimal128_to_string(&d, s);
+        bson_iter_decimal128(it, &dec);
+        bson_decimal128_to_string(&dec, s);
         lua_pushstring(L, s);
         return 1;
     }
@@ -224,7 +236,7 @@ static int push_bson_value(lua_State *L, bson_iter_t *it, int depth)
     }
 }
 
-static int push_doc(lua_State *L, bson_iter_t *it, int array, int depth)
+static int push_doc(lua_State *L, bdec *d, bson_iter_t *it, int array, int depth)
 {
     luaL_checkstack(L, 4, "bundle.bson");
     lua_newtable(L);
@@ -234,7 +246,7 @@ static int push_doc(lua_State *L, bson_iter_t *it, int array, int depth)
             lua_pushinteger(L, i++);
         else
             push_key(L, bson_iter_key(it));
-        if (push_bson_value(L, it, depth))
+        if (push_bson_value(L, d, it, depth))
             lua_rawset(L, -3);
         else
             lua_pop(L, 1);
@@ -270,7 +282,16 @@ int sn_bundle_bson(lua_State *L)
         }
         bson_iter_t it;
         bson_iter_init(&it, &doc);
-        return push_doc(L, &it, 0, 0);
+        bdec d = {.depth_max = sn_bundle_limits_of(L).depth};
+        push_doc(L, &d, &it, 0, 0);
+        if (d.too_deep) {
+            lua_pushnil(L);
+            lua_pushfstring(L, "bundle.bson: documents nested deeper than %d, the limit "
+                               "bundle_depth", d.depth_max);
+            sn_bundle_limit_hit(L, NULL, lua_tostring(L, -1));
+            return 2;
+        }
+        return 1;
     }
     if (lua_type(L, 1) != LUA_TTABLE) {
         lua_pushnil(L);
@@ -282,7 +303,7 @@ int sn_bundle_bson(lua_State *L)
     bson_t *doc = bson_new();
     box->res = doc;
     box->res_free = free_bson;
-    benc e = {.L = L};
+    benc e = {.L = L, .depth_max = sn_bundle_limits_of(L).depth};
     if (append_table(&e, doc, 1, 0) != 0) {
         lua_pushnil(L);
         lua_pushfstring(L, "bundle.bson: %s", e.err);

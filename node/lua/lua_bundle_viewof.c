@@ -16,10 +16,6 @@
 #define VIEW_MT "bundle.viewof"
 #define ROW_MT "bundle.viewof.row"
 
-/* The most bytes one view maps, and the most fields of a record. */
-#define SN_VIEWOF_MAX ((size_t)1 << 30)
-#define SN_VIEWOF_FIELDS 256
-
 enum ftype { F_C, F_S, F_I8, F_U8, F_I16, F_U16, F_I32, F_U32, F_I64, F_U64, F_F32, F_F64 };
 static const char type_letters[] = "csbBhHiIlLfd";
 static const unsigned type_size[] = {1, 1, 1, 1, 2, 2, 4, 4, 8, 8, 4, 8};
@@ -41,8 +37,9 @@ typedef struct view {
     lua_Integer rows;
     size_t row_size;
     int table_rows;  /* the record was described by a table: a row is a row object */
-    int nfields;
-    field fields[SN_VIEWOF_FIELDS];
+    int nfields, cap;
+    field *fields;   /* malloc'd, freed by __gc */
+    sn_bundle_limits lim;
 } view;
 
 typedef struct row {
@@ -373,18 +370,37 @@ static int v_gc(lua_State *L)
         close(v->fd);
     v->map = NULL;
     v->fd = -1;
+    free(v->fields);
+    v->fields = NULL;
     return 0;
 }
 
 /* ---- bundle.viewof ---------------------------------------------------------------------- */
 
+/* Raises msg (a limit was reached) after logging it. */
+static int limit_error(lua_State *L, const char *msg)
+{
+    sn_bundle_limit_hit(L, NULL, msg);
+    return luaL_error(L, "%s", msg);
+}
+
 static void add_field(lua_State *L, view *v, enum ftype t, lua_Integer count)
 {
-    if (v->nfields >= SN_VIEWOF_FIELDS)
-        luaL_error(L, "bundle.viewof: more than %d fields in a record (SN_VIEWOF_FIELDS)",
-                   SN_VIEWOF_FIELDS);
-    if (count < 1 || count > (lua_Integer)SN_VIEWOF_MAX)
-        luaL_error(L, "bundle.viewof: field %d: a count of %d", v->nfields + 1, (int)count);
+    if (v->nfields >= v->lim.viewof_fields) {
+        lua_pushfstring(L, "bundle.viewof: more than %d fields in a record, the limit "
+                           "viewof_fields", v->lim.viewof_fields);
+        limit_error(L, lua_tostring(L, -1));
+    }
+    if (count < 1 || (size_t)count > v->lim.viewof_max)
+        luaL_error(L, "bundle.viewof: field %d: a count of %I", v->nfields + 1, count);
+    if (v->nfields == v->cap) {
+        int cap = v->cap ? v->cap * 2 : 16;
+        field *f = realloc(v->fields, (size_t)cap * sizeof *f);
+        if (!f)
+            luaL_error(L, "bundle.viewof: out of memory");
+        v->fields = f;
+        v->cap = cap;
+    }
     v->fields[v->nfields++] = (field){.type = t, .count = (unsigned)count};
 }
 
@@ -406,7 +422,7 @@ static void parse_fields(lua_State *L, view *v, const char *s)
         if (isdigit((unsigned char)*s)) {
             char *end;
             long long n = strtoll(s, &end, 10);
-            count = n > (long long)SN_VIEWOF_MAX ? 0 : (lua_Integer)n;
+            count = n > (long long)v->lim.viewof_max ? 0 : (lua_Integer)n;
             s = end;
         }
         add_field(L, v, (enum ftype)(at - type_letters), count);
@@ -426,9 +442,8 @@ static const char *parse_format(lua_State *L, view *v)
             file = lua_tostring(L, -1); /* stays valid: the table holds it */
         } else if (t == LUA_TNUMBER) {
             lua_Integer bytes = lua_tointeger(L, -1);
-            if (bytes < 1 || bytes > SN_VIEWOF_FIELDS)
-                luaL_error(L, "bundle.viewof: format entry %d: %d bytes (1..%d fields)", (int)i,
-                           (int)bytes, SN_VIEWOF_FIELDS);
+            if (bytes < 1)
+                luaL_error(L, "bundle.viewof: format entry %d: %I bytes", (int)i, bytes);
             for (lua_Integer b = 0; b < bytes; b++)
                 add_field(L, v, F_U8, 1);
         } else if (t == LUA_TTABLE) {
@@ -460,6 +475,7 @@ int sn_bundle_viewof(lua_State *L)
     view *v = lua_newuserdata(L, sizeof *v); /* 5 */
     memset(v, 0, sizeof *v);
     v->fd = -1;
+    v->lim = sn_bundle_limits_of(L);
     static const luaL_Reg fns[] = {
         {"__index", v_index}, {"__newindex", v_newindex}, {"__len", v_len},
         {"__pairs", v_pairs}, {"__tostring", v_tostring}, {"__gc", v_gc},
@@ -495,9 +511,11 @@ int sn_bundle_viewof(lua_State *L)
     for (int j = 0; j < v->nfields; j++) {
         v->fields[j].offset = v->row_size;
         v->row_size += (size_t)type_size[v->fields[j].type] * v->fields[j].count;
-        if (v->row_size > SN_VIEWOF_MAX)
-            return luaL_error(L, "bundle.viewof: a record of more than %d bytes (SN_VIEWOF_MAX)",
-                              (int)SN_VIEWOF_MAX);
+        if (v->row_size > v->lim.viewof_max) {
+            lua_pushfstring(L, "bundle.viewof: a record of more than %I bytes, the limit "
+                               "viewof_max", (lua_Integer)v->lim.viewof_max);
+            return limit_error(L, lua_tostring(L, -1));
+        }
     }
 
     /* which rows: (start, rows), (rows), or all */
@@ -515,11 +533,13 @@ int sn_bundle_viewof(lua_State *L)
         if (start < 0 || rows < 0)
             return luaL_error(L, "bundle.viewof: start %I and rows %I must not be negative",
                               start, rows);
-        if ((size_t)rows > SN_VIEWOF_MAX / v->row_size ||
-            (size_t)start > SN_VIEWOF_MAX - (size_t)rows * v->row_size)
-            return luaL_error(L, "bundle.viewof: %I rows of %I bytes from %I pass the limit of "
-                                 "%I bytes a view maps (SN_VIEWOF_MAX)",
-                              rows, (lua_Integer)v->row_size, start, (lua_Integer)SN_VIEWOF_MAX);
+        if ((size_t)rows > v->lim.viewof_max / v->row_size ||
+            (size_t)start > v->lim.viewof_max - (size_t)rows * v->row_size) {
+            lua_pushfstring(L, "bundle.viewof: %I rows of %I bytes from %I pass the %I bytes a "
+                               "view maps, the limit viewof_max", rows,
+                            (lua_Integer)v->row_size, start, (lua_Integer)v->lim.viewof_max);
+            return limit_error(L, lua_tostring(L, -1));
+        }
     }
 
     if (owner_idx) {
@@ -546,10 +566,12 @@ int sn_bundle_viewof(lua_State *L)
         if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
             return luaL_error(L, "bundle.viewof: '%s' is not a regular file", file);
         if (rows < 0) {
-            if ((size_t)st.st_size > SN_VIEWOF_MAX)
-                return luaL_error(L, "bundle.viewof: '%s' has %d MiB, past the %d MiB a view "
-                                     "maps (SN_VIEWOF_MAX): give start and rows", file,
-                                  (int)(st.st_size >> 20), (int)(SN_VIEWOF_MAX >> 20));
+            if ((size_t)st.st_size > v->lim.viewof_max) {
+                lua_pushfstring(L, "bundle.viewof: '%s' has %I bytes, past the %I a view maps, "
+                                   "the limit viewof_max: give start and rows", file,
+                                (lua_Integer)st.st_size, (lua_Integer)v->lim.viewof_max);
+                return limit_error(L, lua_tostring(L, -1));
+            }
             rows = (lua_Integer)((size_t)st.st_size / v->row_size);
         }
         size_t len = (size_t)rows * v->row_size;
