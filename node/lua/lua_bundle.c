@@ -102,6 +102,7 @@ const char *sn_bundle_path_text(const sn_bundle_path *p)
 typedef struct enc {
     lua_State *L;
     int depth_max;
+    unsigned steps; /* values written; the CPU budget is checked every 4096 */
     sn_bundle_box *box;
     sn_bundle_path path;
     char err[256];
@@ -185,6 +186,8 @@ static int encode(enc *e, int idx, int depth)
 {
     lua_State *L = e->L;
     idx = lua_absindex(L, idx);
+    if ((++e->steps & 4095) == 0)
+        sn_lua_budget_check(L); /* a long conversion is still one entry's CPU */
     switch (lua_type(L, idx)) {
     case LUA_TNIL: return out(e, "null", 4);
     case LUA_TBOOLEAN: return lua_toboolean(L, idx) ? out(e, "true", 4) : out(e, "false", 5);
@@ -267,6 +270,8 @@ static int encode(enc *e, int idx, int depth)
 static void push_json(lua_State *L, const cJSON *v, int depth, int *depth_max)
 {
     luaL_checkstack(L, 3, "bundle.json");
+    if (cJSON_IsArray(v) || cJSON_IsObject(v))
+        sn_lua_budget_check(L); /* once a table: a long conversion is one entry's CPU */
     if (depth >= *depth_max && (cJSON_IsArray(v) || cJSON_IsObject(v))) {
         *depth_max = -1;
         lua_pushnil(L);

@@ -1,6 +1,7 @@
 /* lua_bundle_bson: bundle.bson(p): a table becomes a BSON document (a string), a BSON
  * document becomes a table, through libbson (docs/lua-api.md). */
 #include "lua_bundle.h"
+#include "lua_host.h"
 
 #include <bson.h>
 #include <stdio.h>
@@ -107,6 +108,7 @@ static int append_value(benc *e, bson_t *doc, const char *key, int idx, int dept
 static int append_table(benc *e, bson_t *doc, int idx, int depth)
 {
     lua_State *L = e->L;
+    sn_lua_budget_check(L); /* once a table: a long conversion is one entry's CPU */
     idx = lua_absindex(L, idx);
     luaL_checkstack(L, 6, "bundle.bson");
     lua_Integer n;
@@ -238,6 +240,7 @@ static int push_bson_value(lua_State *L, bdec *d, bson_iter_t *it, int depth)
 
 static int push_doc(lua_State *L, bdec *d, bson_iter_t *it, int array, int depth)
 {
+    sn_lua_budget_check(L);
     luaL_checkstack(L, 4, "bundle.bson");
     lua_newtable(L);
     lua_Integer i = 1;
