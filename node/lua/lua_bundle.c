@@ -19,11 +19,9 @@
 static int box_gc(lua_State *L)
 {
     sn_bundle_box *box = lua_touserdata(L, 1);
-    if (box->json)
-        cJSON_Delete(box->json);
+    if (box->json) cJSON_Delete(box->json);
     box->json = NULL;
-    if (box->res && box->res_free)
-        box->res_free(box->res);
+    if (box->res && box->res_free) box->res_free(box->res);
     box->res = NULL;
     sn_buf_fini(&box->buf);
     return 0;
@@ -54,12 +52,9 @@ sn_bundle_limits sn_bundle_limits_of(lua_State *L)
     sn_bundle_limits l = {SN_BUNDLE_DEPTH, SN_VIEWOF_MAX, SN_VIEWOF_FIELDS};
     sn_lua_host *host = sn_lua_host_of(L);
     const sn_opts *o = host && host->node ? sn_node_opts(host->node) : NULL;
-    if (o && o->bundle_depth > 0)
-        l.depth = o->bundle_depth;
-    if (o && o->viewof_max > 0)
-        l.viewof_max = (size_t)o->viewof_max;
-    if (o && o->viewof_fields > 0)
-        l.viewof_fields = o->viewof_fields;
+    if (o && o->bundle_depth > 0) l.depth = o->bundle_depth;
+    if (o && o->viewof_max > 0) l.viewof_max = (size_t)o->viewof_max;
+    if (o && o->viewof_fields > 0) l.viewof_fields = o->viewof_fields;
     return l;
 }
 
@@ -121,8 +116,7 @@ static int out(enc *e, const char *s, size_t n)
 
 static int out_string(enc *e, const char *s, size_t n)
 {
-    if (out(e, "\"", 1))
-        return -1;
+    if (out(e, "\"", 1)) return -1;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         char esc[8];
@@ -139,8 +133,7 @@ static int out_string(enc *e, const char *s, size_t n)
             r = out(e, s + i, j - i);
             i = j - 1;
         }
-        if (r)
-            return -1;
+        if (r) return -1;
     }
     return out(e, "\"", 1);
 }
@@ -149,8 +142,8 @@ static int out_number(enc *e, int idx)
 {
     char num[64];
     if (lua_isinteger(e->L, idx))
-        return out(e, num, (size_t)snprintf(num, sizeof num, "%lld",
-                                           (long long)lua_tointeger(e->L, idx)));
+        return out(e, num,
+                   (size_t)snprintf(num, sizeof num, "%lld", (long long)lua_tointeger(e->L, idx)));
     lua_Number d = lua_tonumber(e->L, idx);
     if (!isfinite(d)) {
         snprintf(e->err, sizeof e->err, "%s: %s has no JSON form", sn_bundle_path_text(&e->path),
@@ -174,8 +167,7 @@ static int is_array(lua_State *L, int idx, lua_Integer *len)
             lua_pop(L, 1);
             return 0;
         }
-        if (lua_tointeger(L, -1) > max)
-            max = lua_tointeger(L, -1);
+        if (lua_tointeger(L, -1) > max) max = lua_tointeger(L, -1);
         count++;
     }
     *len = count;
@@ -189,31 +181,36 @@ static int encode(enc *e, int idx, int depth)
     if ((++e->steps & 4095) == 0)
         sn_lua_budget_check(L); /* a long conversion is still one entry's CPU */
     switch (lua_type(L, idx)) {
-    case LUA_TNIL: return out(e, "null", 4);
-    case LUA_TBOOLEAN: return lua_toboolean(L, idx) ? out(e, "true", 4) : out(e, "false", 5);
-    case LUA_TNUMBER: return out_number(e, idx);
+    case LUA_TNIL:
+        return out(e, "null", 4);
+    case LUA_TBOOLEAN:
+        return lua_toboolean(L, idx) ? out(e, "true", 4) : out(e, "false", 5);
+    case LUA_TNUMBER:
+        return out_number(e, idx);
     case LUA_TSTRING: {
         size_t n;
         const char *s = lua_tolstring(L, idx, &n);
         return out_string(e, s, n);
     }
-    case LUA_TTABLE: break;
+    case LUA_TTABLE:
+        break;
     default:
-        snprintf(e->err, sizeof e->err, "%s: a %s has no JSON form",
-                 sn_bundle_path_text(&e->path), luaL_typename(L, idx));
+        snprintf(e->err, sizeof e->err, "%s: a %s has no JSON form", sn_bundle_path_text(&e->path),
+                 luaL_typename(L, idx));
         return -1;
     }
     if (depth >= e->depth_max) {
-        snprintf(e->err, sizeof e->err, "%s: tables nested deeper than %d (a cycle?), "
-                 "the limit bundle_depth", sn_bundle_path_text(&e->path), e->depth_max);
+        snprintf(e->err, sizeof e->err,
+                 "%s: tables nested deeper than %d (a cycle?), "
+                 "the limit bundle_depth",
+                 sn_bundle_path_text(&e->path), e->depth_max);
         sn_bundle_limit_hit(L, "bundle.json", e->err);
         return -1;
     }
     luaL_checkstack(L, 4, "bundle.json");
     lua_Integer n;
     if (is_array(L, idx, &n)) {
-        if (out(e, "[", 1))
-            return -1;
+        if (out(e, "[", 1)) return -1;
         for (lua_Integer i = 1; i <= n; i++) {
             lua_pushinteger(L, i);
             size_t mark = sn_bundle_path_push(&e->path, L, -1);
@@ -221,14 +218,12 @@ static int encode(enc *e, int idx, int depth)
             lua_rawgeti(L, idx, i);
             int r = (i > 1 && out(e, ",", 1)) || encode(e, -1, depth + 1);
             lua_pop(L, 1);
-            if (r)
-                return -1;
+            if (r) return -1;
             sn_bundle_path_pop(&e->path, mark);
         }
         return out(e, "]", 1);
     }
-    if (out(e, "{", 1))
-        return -1;
+    if (out(e, "{", 1)) return -1;
     int first = 1;
     lua_pushnil(L);
     while (lua_next(L, idx)) {
@@ -293,8 +288,7 @@ static void push_json(lua_State *L, const cJSON *v, int depth, int *depth_max)
         lua_createtable(L, array ? cJSON_GetArraySize(v) : 0, array ? 0 : 4);
         lua_Integer i = 1;
         for (const cJSON *c = v->child; c; c = c->next, i++) {
-            if (cJSON_IsNull(c))
-                continue; /* nil: the key is absent (in an array, a hole) */
+            if (cJSON_IsNull(c)) continue; /* nil: the key is absent (in an array, a hole) */
             push_json(L, c, depth + 1, depth_max);
             if (array)
                 lua_rawseti(L, -2, i);
@@ -315,8 +309,7 @@ static const cJSON *select_path(const cJSON *root, const char *path)
     while (v && *path) {
         const char *dot = strchr(path, '.');
         size_t n = dot ? (size_t)(dot - path) : strlen(path);
-        if (n >= sizeof part)
-            return NULL;
+        if (n >= sizeof part) return NULL;
         memcpy(part, path, n);
         part[n] = '\0';
         if (part[0] == '#') {
@@ -385,12 +378,15 @@ static int json_decode(lua_State *L)
     int depth_max = sn_bundle_limits_of(L).depth;
     switch (lua_type(L, 2)) {
     case LUA_TNUMBER:
-        push_json(L, cJSON_IsArray(root) ? cJSON_GetArrayItem(root, (int)lua_tointeger(L, 2)) : NULL,
+        push_json(L,
+                  cJSON_IsArray(root) ? cJSON_GetArrayItem(root, (int)lua_tointeger(L, 2)) : NULL,
                   0, &depth_max);
         break;
     case LUA_TSTRING:
-        push_json(L, cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, lua_tostring(L, 2))
-                                          : NULL, 0, &depth_max);
+        push_json(L,
+                  cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, lua_tostring(L, 2))
+                                       : NULL,
+                  0, &depth_max);
         break;
     case LUA_TTABLE: {
         lua_newtable(L);
@@ -398,8 +394,8 @@ static int json_decode(lua_State *L)
         lua_Integer next = 1;
         lua_pushnil(L);
         while (lua_next(L, 2)) {
-            const cJSON *v = lua_type(L, -1) == LUA_TSTRING ? select_path(root, lua_tostring(L, -1))
-                                                            : NULL;
+            const cJSON *v =
+                lua_type(L, -1) == LUA_TSTRING ? select_path(root, lua_tostring(L, -1)) : NULL;
             if (v) {
                 push_json(L, v, 0, &depth_max);
                 if (lua_type(L, -3) == LUA_TSTRING) {
@@ -414,7 +410,8 @@ static int json_decode(lua_State *L)
         }
         break;
     }
-    default: push_json(L, root, 0, &depth_max);
+    default:
+        push_json(L, root, 0, &depth_max);
     }
     if (depth_max < 0) {
         int limit = sn_bundle_limits_of(L).depth;
@@ -440,7 +437,8 @@ static int l_json(lua_State *L)
         lua_settop(L, 1);
     }
     switch (lua_type(L, 1)) {
-    case LUA_TSTRING: return json_decode(L);
+    case LUA_TSTRING:
+        return json_decode(L);
     case LUA_TTABLE: {
         enc e = {.L = L, .depth_max = sn_bundle_limits_of(L).depth};
         e.box = sn_bundle_box_new(L);
@@ -532,10 +530,8 @@ static void read_state(lua_State *L, int t, well512 *w)
         well_seed(w, (uint64_t)lua_tointeger(L, -1), 1024);
     } else if (kt == LUA_TTABLE) {
         lua_Integer seed = (lua_Integer)time(NULL), delta = 1024;
-        if (lua_rawgeti(L, -1, 1) == LUA_TNUMBER)
-            seed = lua_tointeger(L, -1);
-        if (lua_rawgeti(L, -2, 2) == LUA_TNUMBER)
-            delta = lua_tointeger(L, -1);
+        if (lua_rawgeti(L, -1, 1) == LUA_TNUMBER) seed = lua_tointeger(L, -1);
+        if (lua_rawgeti(L, -2, 2) == LUA_TNUMBER) delta = lua_tointeger(L, -1);
         lua_pop(L, 2);
         well_seed(w, (uint64_t)seed, delta);
     }
@@ -615,14 +611,16 @@ static int l_random(lua_State *L)
     } else {
         draw(L, w, first, last);
     }
-    if (t)
-        write_state(L, 1, w);
+    if (t) write_state(L, 1, w);
     return nres;
 }
 
 static const luaL_Reg bundle_fns[] = {
-    {"json", l_json}, {"bson", sn_bundle_bson}, {"proxy", sn_bundle_proxy},
-    {"viewof", sn_bundle_viewof}, {NULL, NULL},
+    {"json", l_json},
+    {"bson", sn_bundle_bson},
+    {"proxy", sn_bundle_proxy},
+    {"viewof", sn_bundle_viewof},
+    {NULL, NULL},
 };
 
 void sn_bundle_open(lua_State *L)

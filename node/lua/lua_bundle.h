@@ -13,8 +13,8 @@
 /* The limits of the bundle functions, each a --set key (docs/cluster.md) with its default:
  * the deepest table nesting bundle.json and bundle.bson convert, either way (a cycle
  * reaches it too); the most bytes one bundle.viewof maps; the most fields of its record. */
-#define SN_BUNDLE_DEPTH 200
-#define SN_VIEWOF_MAX ((size_t)1 << 30)
+#define SN_BUNDLE_DEPTH  200
+#define SN_VIEWOF_MAX    ((size_t)1 << 30)
 #define SN_VIEWOF_FIELDS 256
 
 typedef struct sn_bundle_limits {
@@ -36,8 +36,8 @@ void sn_bundle_open(lua_State *L);
 /* The C resources of one conversion, in a userdata whose __gc frees them, so a Lua error
  * (out of memory) in the middle leaks nothing. */
 typedef struct sn_bundle_box {
-    void *json;                  /* a cJSON tree */
-    void *res;                   /* any other resource, freed by res_free */
+    void *json; /* a cJSON tree */
+    void *res;  /* any other resource, freed by res_free */
     void (*res_free)(void *res);
     sn_buf buf;
 } sn_bundle_box;

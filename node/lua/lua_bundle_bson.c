@@ -31,8 +31,7 @@ static int bson_is_array(lua_State *L, int idx, lua_Integer *len)
             lua_pop(L, 1);
             return 0;
         }
-        if (lua_tointeger(L, -1) > max)
-            max = lua_tointeger(L, -1);
+        if (lua_tointeger(L, -1) > max) max = lua_tointeger(L, -1);
         count++;
     }
     *len = count;
@@ -47,7 +46,9 @@ static int append_value(benc *e, bson_t *doc, const char *key, int idx, int dept
     lua_State *L = e->L;
     int ok = 1;
     switch (lua_type(L, idx)) {
-    case LUA_TBOOLEAN: ok = bson_append_bool(doc, key, -1, lua_toboolean(L, idx)); break;
+    case LUA_TBOOLEAN:
+        ok = bson_append_bool(doc, key, -1, lua_toboolean(L, idx));
+        break;
     case LUA_TNUMBER:
         if (lua_isinteger(L, idx)) {
             lua_Integer i = lua_tointeger(L, idx);
@@ -71,8 +72,10 @@ static int append_value(benc *e, bson_t *doc, const char *key, int idx, int dept
     }
     case LUA_TTABLE: {
         if (depth + 1 >= e->depth_max) { /* this table's depth; the top one's is 0 */
-            snprintf(e->err, sizeof e->err, "%s: tables nested deeper than %d (a cycle?), "
-                     "the limit bundle_depth", sn_bundle_path_text(&e->path), e->depth_max);
+            snprintf(e->err, sizeof e->err,
+                     "%s: tables nested deeper than %d (a cycle?), "
+                     "the limit bundle_depth",
+                     sn_bundle_path_text(&e->path), e->depth_max);
             sn_bundle_limit_hit(L, "bundle.bson", e->err);
             return -1;
         }
@@ -81,8 +84,7 @@ static int append_value(benc *e, bson_t *doc, const char *key, int idx, int dept
         int array = bson_is_array(L, lua_absindex(L, idx), &n);
         ok = array ? bson_append_array_begin(doc, key, -1, &child)
                    : bson_append_document_begin(doc, key, -1, &child);
-        if (!ok)
-            break;
+        if (!ok) break;
         if (append_table(e, &child, idx, depth + 1) != 0) {
             array ? bson_append_array_end(doc, &child) : bson_append_document_end(doc, &child);
             return -1;
@@ -91,8 +93,8 @@ static int append_value(benc *e, bson_t *doc, const char *key, int idx, int dept
         break;
     }
     default:
-        snprintf(e->err, sizeof e->err, "%s: a %s has no BSON form",
-                 sn_bundle_path_text(&e->path), luaL_typename(L, idx));
+        snprintf(e->err, sizeof e->err, "%s: a %s has no BSON form", sn_bundle_path_text(&e->path),
+                 luaL_typename(L, idx));
         return -1;
     }
     if (!ok) {
@@ -122,8 +124,7 @@ static int append_table(benc *e, bson_t *doc, int idx, int depth)
             lua_rawgeti(L, idx, i);
             int r = append_value(e, doc, key, -1, depth);
             lua_pop(L, 1);
-            if (r)
-                return -1;
+            if (r) return -1;
             sn_bundle_path_pop(&e->path, mark);
         }
         return 0;
@@ -185,7 +186,9 @@ static int push_doc(lua_State *L, bdec *d, bson_iter_t *it, int array, int depth
 static int push_bson_value(lua_State *L, bdec *d, bson_iter_t *it, int depth)
 {
     switch (bson_iter_type(it)) {
-    case BSON_TYPE_DOUBLE: lua_pushnumber(L, bson_iter_double(it)); return 1;
+    case BSON_TYPE_DOUBLE:
+        lua_pushnumber(L, bson_iter_double(it));
+        return 1;
     case BSON_TYPE_UTF8: {
         uint32_t n;
         const char *s = bson_iter_utf8(it, &n);
@@ -199,8 +202,7 @@ static int push_bson_value(lua_State *L, bdec *d, bson_iter_t *it, int depth)
             d->too_deep = 1;
             return 0;
         }
-        if (!bson_iter_recurse(it, &child))
-            return 0;
+        if (!bson_iter_recurse(it, &child)) return 0;
         return push_doc(L, d, &child, bson_iter_type(it) == BSON_TYPE_ARRAY, depth + 1);
     }
     case BSON_TYPE_BINARY: {
@@ -210,10 +212,18 @@ static int push_bson_value(lua_State *L, bdec *d, bson_iter_t *it, int depth)
         lua_pushlstring(L, (const char *)b, n);
         return 1;
     }
-    case BSON_TYPE_BOOL: lua_pushboolean(L, bson_iter_bool(it)); return 1;
-    case BSON_TYPE_INT32: lua_pushinteger(L, bson_iter_int32(it)); return 1;
-    case BSON_TYPE_INT64: lua_pushinteger(L, bson_iter_int64(it)); return 1;
-    case BSON_TYPE_DATE_TIME: lua_pushinteger(L, bson_iter_date_time(it)); return 1;
+    case BSON_TYPE_BOOL:
+        lua_pushboolean(L, bson_iter_bool(it));
+        return 1;
+    case BSON_TYPE_INT32:
+        lua_pushinteger(L, bson_iter_int32(it));
+        return 1;
+    case BSON_TYPE_INT64:
+        lua_pushinteger(L, bson_iter_int64(it));
+        return 1;
+    case BSON_TYPE_DATE_TIME:
+        lua_pushinteger(L, bson_iter_date_time(it));
+        return 1;
     case BSON_TYPE_OID: {
         char hex[25];
         bson_oid_to_string(bson_iter_oid(it), hex);
@@ -234,7 +244,8 @@ static int push_bson_value(lua_State *L, bdec *d, bson_iter_t *it, int depth)
         lua_pushstring(L, s);
         return 1;
     }
-    default: return 0;
+    default:
+        return 0;
     }
 }
 
@@ -267,8 +278,8 @@ int sn_bundle_bson(lua_State *L)
     if (lua_type(L, 1) == LUA_TSTRING) {
         size_t n;
         const uint8_t *s = (const uint8_t *)lua_tolstring(L, 1, &n);
-        uint32_t declared = n >= 4 ? (uint32_t)s[0] | (uint32_t)s[1] << 8 |
-                                         (uint32_t)s[2] << 16 | (uint32_t)s[3] << 24
+        uint32_t declared = n >= 4 ? (uint32_t)s[0] | (uint32_t)s[1] << 8 | (uint32_t)s[2] << 16 |
+                                         (uint32_t)s[3] << 24
                                    : 0;
         bson_t doc;
         size_t bad = 0;
@@ -289,8 +300,10 @@ int sn_bundle_bson(lua_State *L)
         push_doc(L, &d, &it, 0, 0);
         if (d.too_deep) {
             lua_pushnil(L);
-            lua_pushfstring(L, "bundle.bson: documents nested deeper than %d, the limit "
-                               "bundle_depth", d.depth_max);
+            lua_pushfstring(L,
+                            "bundle.bson: documents nested deeper than %d, the limit "
+                            "bundle_depth",
+                            d.depth_max);
             sn_bundle_limit_hit(L, NULL, lua_tostring(L, -1));
             return 2;
         }

@@ -25,8 +25,7 @@ static int pfield(lua_State *L, int p, const char *name)
 static int prepare_key(lua_State *L, int p, int k)
 {
     int kt = lua_type(L, k);
-    if (kt != LUA_TTABLE && kt != LUA_TUSERDATA)
-        return 1;
+    if (kt != LUA_TTABLE && kt != LUA_TUSERDATA) return 1;
     if (pfield(L, p, "keyfn") != LUA_TFUNCTION) {
         lua_pop(L, 1);
         return 1;
@@ -45,8 +44,7 @@ static int prepare_key(lua_State *L, int p, int k)
 
 static int p_index(lua_State *L)
 {
-    if (!prepare_key(L, 1, 2))
-        return 0;
+    if (!prepare_key(L, 1, 2)) return 0;
     pfield(L, 1, "o");
     lua_pushvalue(L, 2);
     lua_gettable(L, -2);
@@ -57,10 +55,8 @@ static int p_index(lua_State *L)
  * v == e. Values of another type never do. */
 static int reaches(lua_State *L, int v, int e)
 {
-    if (lua_type(L, v) != lua_type(L, e))
-        return 0;
-    if (lua_type(L, e) == LUA_TNUMBER)
-        return !lua_compare(L, v, e, LUA_OPLT);
+    if (lua_type(L, v) != lua_type(L, e)) return 0;
+    if (lua_type(L, e) == LUA_TNUMBER) return !lua_compare(L, v, e, LUA_OPLT);
     return lua_rawequal(L, v, e);
 }
 
@@ -92,14 +88,13 @@ static int run_handler(lua_State *L)
         return 1;
     }
     lua_pop(L, 1);
-    if (lua_getfield(L, SPEC, "edges") != LUA_TTABLE)
-        return 0;
+    if (lua_getfield(L, SPEC, "edges") != LUA_TTABLE) return 0;
     int edges = lua_gettop(L);
     lua_newtable(L);
     int t = lua_gettop(L);
     int ctype = lua_type(L, CUR);
     lua_Integer got = ctype == LUA_TNIL ? 0 : -1; /* -1: the old value not placed yet */
-    lua_Integer after = 0; /* the last edge collected; 0: none */
+    lua_Integer after = 0;                        /* the last edge collected; 0: none */
     lua_Integer n = (lua_Integer)lua_rawlen(L, edges);
     for (lua_Integer i = 1; i <= n; i++) {
         int et = lua_rawgeti(L, edges, i);
@@ -122,8 +117,7 @@ static int run_handler(lua_State *L)
                 lua_pop(L, 1); /* the old value is past it already */
                 continue;
             }
-            if (got < 0)
-                got = 0;
+            if (got < 0) got = 0;
             if (reaches(L, VAL, e)) {
                 lua_pushvalue(L, e);
                 lua_rawseti(L, t, ++got);
@@ -162,8 +156,7 @@ static int find_spec(lua_State *L, int p, int k)
         }
     }
     if (found == LUA_TNIL) {
-        if (lua_type(L, k) == LUA_TNUMBER || lua_type(L, k) == LUA_TSTRING)
-            lua_pop(L, 1);
+        if (lua_type(L, k) == LUA_TNUMBER || lua_type(L, k) == LUA_TSTRING) lua_pop(L, 1);
         found = lua_getfield(L, kv, "");
     }
     lua_remove(L, kv);
@@ -177,9 +170,8 @@ static int find_spec(lua_State *L, int p, int k)
 static int p_newindex(lua_State *L)
 {
     lua_settop(L, 3);
-    if (!prepare_key(L, 1, 2))
-        return 0;
-    pfield(L, 1, "o"); /* 4 */
+    if (!prepare_key(L, 1, 2)) return 0;
+    pfield(L, 1, "o");        /* 4 */
     if (find_spec(L, 1, 2)) { /* 5 */
         lua_getfield(L, 5, "busy");
         int busy = lua_toboolean(L, -1);
@@ -197,8 +189,7 @@ static int p_newindex(lua_State *L)
             int status = lua_pcall(L, 5, 1, 0);
             lua_pushnil(L);
             lua_setfield(L, 5, "busy");
-            if (status != LUA_OK)
-                return lua_error(L);
+            if (status != LUA_OK) return lua_error(L);
             if (lua_toboolean(L, -1))
                 return 0; /* the handler said false: the value is not stored */
         }
@@ -283,8 +274,7 @@ static void read_entry(lua_State *L, int p, int kv, int nested)
         }
         return;
     }
-    if (kt != LUA_TSTRING)
-        return;
+    if (kt != LUA_TSTRING) return;
     const char *k = lua_tostring(L, -2);
     if (k[0] == '\0' && !nested) {
         if (vt == LUA_TTABLE) {
@@ -336,9 +326,8 @@ int sn_bundle_proxy(lua_State *L)
     lua_settop(L, 3);
     lua_newuserdata(L, 1); /* 4: the proxy */
     static const luaL_Reg fns[] = {
-        {"__index", p_index}, {"__newindex", p_newindex}, {"__pairs", p_pairs},
-        {"__len", p_len},     {"__call", p_call},         {"__tostring", p_tostring},
-        {NULL, NULL},
+        {"__index", p_index}, {"__newindex", p_newindex}, {"__pairs", p_pairs}, {"__len", p_len},
+        {"__call", p_call},   {"__tostring", p_tostring}, {NULL, NULL},
     };
     sn_bundle_metatable(L, PROXY_MT, fns);
     lua_setmetatable(L, 4);
@@ -368,8 +357,10 @@ int sn_bundle_proxy(lua_State *L)
         lua_pushvalue(L, 2);
         lua_setfield(L, 5, "name");
         break;
-    case LUA_TNIL: break;
-    default: return luaL_argerror(L, 2, "expected a table of handlers, a function or a name");
+    case LUA_TNIL:
+        break;
+    default:
+        return luaL_argerror(L, 2, "expected a table of handlers, a function or a name");
     }
     lua_settop(L, 5);
     lua_setuservalue(L, 4);

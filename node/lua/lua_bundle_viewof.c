@@ -14,14 +14,13 @@
 #include <unistd.h>
 
 #define VIEW_MT "bundle.viewof"
-#define ROW_MT "bundle.viewof.row"
+#define ROW_MT  "bundle.viewof.row"
 
 enum ftype { F_C, F_S, F_I8, F_U8, F_I16, F_U16, F_I32, F_U32, F_I64, F_U64, F_F32, F_F64 };
 static const char type_letters[] = "csbBhHiIlLfd";
 static const unsigned type_size[] = {1, 1, 1, 1, 2, 2, 4, 4, 8, 8, 4, 8};
-static const char *const type_names[] = {"char[]", "string", "int8", "uint8", "int16",
-                                         "uint16", "int32", "uint32", "int64", "uint64",
-                                         "float", "double"};
+static const char *const type_names[] = {"char[]", "string", "int8",  "uint8",  "int16", "uint16",
+                                         "int32",  "uint32", "int64", "uint64", "float", "double"};
 
 typedef struct field {
     enum ftype type;
@@ -30,15 +29,15 @@ typedef struct field {
 } field;
 
 typedef struct view {
-    void *map;       /* the mapping, on a view of a file; NULL on a view of a view */
+    void *map; /* the mapping, on a view of a file; NULL on a view of a view */
     size_t map_len;
-    int fd;          /* the file, or -1 on a view of a view */
-    char *data;      /* row 1 */
+    int fd;     /* the file, or -1 on a view of a view */
+    char *data; /* row 1 */
     lua_Integer rows;
     size_t row_size;
-    int table_rows;  /* the record was described by a table: a row is a row object */
+    int table_rows; /* the record was described by a table: a row is a row object */
     int nfields, cap;
-    field *fields;   /* malloc'd, freed by __gc */
+    field *fields; /* malloc'd, freed by __gc */
     sn_bundle_limits lim;
 } view;
 
@@ -70,21 +69,52 @@ static view *root_of(lua_State *L, int idx)
 
 static void push_element(lua_State *L, enum ftype t, const char *p)
 {
-    union { int8_t i8; uint8_t u8; int16_t i16; uint16_t u16; int32_t i32; uint32_t u32;
-            int64_t i64; uint64_t u64; float f32; double f64; } u;
+    union {
+        int8_t i8;
+        uint8_t u8;
+        int16_t i16;
+        uint16_t u16;
+        int32_t i32;
+        uint32_t u32;
+        int64_t i64;
+        uint64_t u64;
+        float f32;
+        double f64;
+    } u;
     memcpy(&u, p, type_size[t]);
     switch (t) {
-    case F_I8: lua_pushinteger(L, u.i8); break;
-    case F_U8: lua_pushinteger(L, u.u8); break;
-    case F_I16: lua_pushinteger(L, u.i16); break;
-    case F_U16: lua_pushinteger(L, u.u16); break;
-    case F_I32: lua_pushinteger(L, u.i32); break;
-    case F_U32: lua_pushinteger(L, u.u32); break;
-    case F_I64: lua_pushinteger(L, u.i64); break;
-    case F_U64: lua_pushinteger(L, (lua_Integer)u.u64); break;
-    case F_F32: lua_pushnumber(L, u.f32); break;
-    case F_F64: lua_pushnumber(L, u.f64); break;
-    default: lua_pushnil(L);
+    case F_I8:
+        lua_pushinteger(L, u.i8);
+        break;
+    case F_U8:
+        lua_pushinteger(L, u.u8);
+        break;
+    case F_I16:
+        lua_pushinteger(L, u.i16);
+        break;
+    case F_U16:
+        lua_pushinteger(L, u.u16);
+        break;
+    case F_I32:
+        lua_pushinteger(L, u.i32);
+        break;
+    case F_U32:
+        lua_pushinteger(L, u.u32);
+        break;
+    case F_I64:
+        lua_pushinteger(L, u.i64);
+        break;
+    case F_U64:
+        lua_pushinteger(L, (lua_Integer)u.u64);
+        break;
+    case F_F32:
+        lua_pushnumber(L, u.f32);
+        break;
+    case F_F64:
+        lua_pushnumber(L, u.f64);
+        break;
+    default:
+        lua_pushnil(L);
     }
 }
 
@@ -95,20 +125,51 @@ static void store_element(lua_State *L, int idx, enum ftype t, char *p, int fiel
                    type_names[t], luaL_typename(L, idx));
     lua_Number d = lua_tonumber(L, idx);
     lua_Integer i = lua_isinteger(L, idx) ? lua_tointeger(L, idx) : (lua_Integer)d;
-    union { int8_t i8; uint8_t u8; int16_t i16; uint16_t u16; int32_t i32; uint32_t u32;
-            int64_t i64; uint64_t u64; float f32; double f64; } u;
+    union {
+        int8_t i8;
+        uint8_t u8;
+        int16_t i16;
+        uint16_t u16;
+        int32_t i32;
+        uint32_t u32;
+        int64_t i64;
+        uint64_t u64;
+        float f32;
+        double f64;
+    } u;
     switch (t) {
-    case F_I8: u.i8 = (int8_t)i; break;
-    case F_U8: u.u8 = (uint8_t)i; break;
-    case F_I16: u.i16 = (int16_t)i; break;
-    case F_U16: u.u16 = (uint16_t)i; break;
-    case F_I32: u.i32 = (int32_t)i; break;
-    case F_U32: u.u32 = (uint32_t)i; break;
-    case F_I64: u.i64 = (int64_t)i; break;
-    case F_U64: u.u64 = (uint64_t)i; break;
-    case F_F32: u.f32 = (float)d; break;
-    case F_F64: u.f64 = d; break;
-    default: return;
+    case F_I8:
+        u.i8 = (int8_t)i;
+        break;
+    case F_U8:
+        u.u8 = (uint8_t)i;
+        break;
+    case F_I16:
+        u.i16 = (int16_t)i;
+        break;
+    case F_U16:
+        u.u16 = (uint16_t)i;
+        break;
+    case F_I32:
+        u.i32 = (int32_t)i;
+        break;
+    case F_U32:
+        u.u32 = (uint32_t)i;
+        break;
+    case F_I64:
+        u.i64 = (int64_t)i;
+        break;
+    case F_U64:
+        u.u64 = (uint64_t)i;
+        break;
+    case F_F32:
+        u.f32 = (float)d;
+        break;
+    case F_F64:
+        u.f64 = d;
+        break;
+    default:
+        return;
     }
     memcpy(p, &u, type_size[t]);
 }
@@ -141,8 +202,7 @@ static void store_field(lua_State *L, int idx, const field *f, char *rowp, int f
             luaL_error(L, "bundle.viewof: field %d (%s[%d]) takes a string, not a %s", fieldno,
                        type_names[f->type], (int)f->count, luaL_typename(L, idx));
         size_t room = f->type == F_S ? f->count - 1 : f->count; /* s keeps its '\0' */
-        if (n > room)
-            n = room;
+        if (n > room) n = room;
         memcpy(p, s, n);
         memset(p + n, 0, f->count - n);
     } else if (f->count == 1) {
@@ -167,8 +227,7 @@ static char *row_ptr(view *v, lua_Integer i)
 static int field_index(lua_State *L, view *v, int idx)
 {
     lua_Integer j = luaL_checkinteger(L, idx);
-    if (j < 1 || j > v->nfields)
-        return 0;
+    if (j < 1 || j > v->nfields) return 0;
     return (int)j;
 }
 
@@ -176,8 +235,7 @@ static int row_index(lua_State *L)
 {
     row *r = luaL_checkudata(L, 1, ROW_MT);
     int j = lua_type(L, 2) == LUA_TNUMBER ? field_index(L, r->v, 2) : 0;
-    if (!j)
-        return 0;
+    if (!j) return 0;
     push_field(L, &r->v->fields[j - 1], r->p);
     return 1;
 }
@@ -204,8 +262,7 @@ static int row_next(lua_State *L)
 {
     row *r = luaL_checkudata(L, 1, ROW_MT);
     lua_Integer j = lua_isnil(L, 2) ? 1 : luaL_checkinteger(L, 2) + 1;
-    if (j < 1 || j > r->v->nfields)
-        return 0;
+    if (j < 1 || j > r->v->nfields) return 0;
     lua_pushinteger(L, j);
     push_field(L, &r->v->fields[j - 1], r->p);
     return 2;
@@ -224,8 +281,7 @@ static int push_row(lua_State *L, int idx, lua_Integer i)
 {
     view *v = check_view(L, idx);
     char *p = row_ptr(v, i);
-    if (!p)
-        return 0;
+    if (!p) return 0;
     if (!v->table_rows) {
         push_field(L, &v->fields[0], p);
         return 1;
@@ -234,8 +290,9 @@ static int push_row(lua_State *L, int idx, lua_Integer i)
     r->v = v;
     r->p = p;
     static const luaL_Reg fns[] = {
-        {"__index", row_index}, {"__newindex", row_newindex}, {"__len", row_len},
-        {"__pairs", row_pairs}, {NULL, NULL},
+        {"__index", row_index}, {"__newindex", row_newindex},
+        {"__len", row_len},     {"__pairs", row_pairs},
+        {NULL, NULL},
     };
     sn_bundle_metatable(L, ROW_MT, fns);
     lua_setmetatable(L, -2);
@@ -271,27 +328,23 @@ static int v_scope(lua_State *L)
     static const char *const modes[] = {"rw", "ro", NULL};
     view *root = root_of(L, lua_upvalueindex(1));
     int ro = lua_type(L, 1) == LUA_TSTRING ? luaL_checkoption(L, 1, "rw", modes) : 0;
-    if (lua_type(L, 1) == LUA_TSTRING)
-        lua_remove(L, 1);
+    if (lua_type(L, 1) == LUA_TSTRING) lua_remove(L, 1);
     luaL_checktype(L, 1, LUA_TFUNCTION);
     struct flock fl = {.l_type = ro ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET};
     while (fcntl(root->fd, F_SETLKW, &fl) != 0)
-        if (errno != EINTR)
-            return luaL_error(L, "bundle.viewof: scope: %s", strerror(errno));
+        if (errno != EINTR) return luaL_error(L, "bundle.viewof: scope: %s", strerror(errno));
     int base = lua_gettop(L) - 1;
     int status = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
     fl.l_type = F_UNLCK;
     fcntl(root->fd, F_SETLK, &fl);
-    if (status != LUA_OK)
-        return lua_error(L);
+    if (status != LUA_OK) return lua_error(L);
     return lua_gettop(L) - base;
 }
 
 static int v_index(lua_State *L)
 {
     view *v = check_view(L, 1);
-    if (lua_type(L, 2) == LUA_TNUMBER)
-        return push_row(L, 1, lua_tointeger(L, 2));
+    if (lua_type(L, 2) == LUA_TNUMBER) return push_row(L, 1, lua_tointeger(L, 2));
     const char *k = luaL_checkstring(L, 2);
     lua_CFunction method = strcmp(k, "commit") == 0     ? v_commit
                            : strcmp(k, "rollback") == 0 ? v_rollback
@@ -315,8 +368,7 @@ static int v_newindex(lua_State *L)
     view *v = check_view(L, 1);
     lua_Integer i = luaL_checkinteger(L, 2);
     char *p = row_ptr(v, i);
-    if (!p)
-        return luaL_error(L, "bundle.viewof: row %I is outside 1..%I", i, v->rows);
+    if (!p) return luaL_error(L, "bundle.viewof: row %I is outside 1..%I", i, v->rows);
     if (v->table_rows && lua_type(L, 3) == LUA_TTABLE) {
         for (int j = 1; j <= v->nfields; j++) {
             if (lua_rawgeti(L, 3, j) != LUA_TNIL)
@@ -339,8 +391,7 @@ static int v_next(lua_State *L)
 {
     lua_Integer i = lua_isnil(L, 2) ? 1 : luaL_checkinteger(L, 2) + 1;
     lua_pushinteger(L, i);
-    if (!push_row(L, 1, i))
-        return 0;
+    if (!push_row(L, 1, i)) return 0;
     return 2;
 }
 
@@ -356,18 +407,15 @@ static int v_pairs(lua_State *L)
 static int v_tostring(lua_State *L)
 {
     view *v = check_view(L, 1);
-    lua_pushfstring(L, "viewof: %p [%d size, %d count]", (void *)v, (int)v->row_size,
-                    (int)v->rows);
+    lua_pushfstring(L, "viewof: %p [%d size, %d count]", (void *)v, (int)v->row_size, (int)v->rows);
     return 1;
 }
 
 static int v_gc(lua_State *L)
 {
     view *v = lua_touserdata(L, 1);
-    if (v->map)
-        munmap(v->map, v->map_len);
-    if (v->fd >= 0)
-        close(v->fd);
+    if (v->map) munmap(v->map, v->map_len);
+    if (v->fd >= 0) close(v->fd);
     v->map = NULL;
     v->fd = -1;
     free(v->fields);
@@ -387,8 +435,10 @@ static int limit_error(lua_State *L, const char *msg)
 static void add_field(lua_State *L, view *v, enum ftype t, lua_Integer count)
 {
     if (v->nfields >= v->lim.viewof_fields) {
-        lua_pushfstring(L, "bundle.viewof: more than %d fields in a record, the limit "
-                           "viewof_fields", v->lim.viewof_fields);
+        lua_pushfstring(L,
+                        "bundle.viewof: more than %d fields in a record, the limit "
+                        "viewof_fields",
+                        v->lim.viewof_fields);
         limit_error(L, lua_tostring(L, -1));
     }
     if (count < 1 || (size_t)count > v->lim.viewof_max)
@@ -396,8 +446,7 @@ static void add_field(lua_State *L, view *v, enum ftype t, lua_Integer count)
     if (v->nfields == v->cap) {
         int cap = v->cap ? v->cap * 2 : 16;
         field *f = realloc(v->fields, (size_t)cap * sizeof *f);
-        if (!f)
-            luaL_error(L, "bundle.viewof: out of memory");
+        if (!f) luaL_error(L, "bundle.viewof: out of memory");
         v->fields = f;
         v->cap = cap;
     }
@@ -415,8 +464,8 @@ static void parse_fields(lua_State *L, view *v, const char *s)
         }
         const char *at = strchr(type_letters, *s);
         if (!at)
-            luaL_error(L, "bundle.viewof: format '%s': unknown type '%c' at %d (one of %s)",
-                       start, *s, (int)(s - start) + 1, type_letters);
+            luaL_error(L, "bundle.viewof: format '%s': unknown type '%c' at %d (one of %s)", start,
+                       *s, (int)(s - start) + 1, type_letters);
         s++;
         lua_Integer count = 1;
         if (isdigit((unsigned char)*s)) {
@@ -442,8 +491,7 @@ static const char *parse_format(lua_State *L, view *v)
             file = lua_tostring(L, -1); /* stays valid: the table holds it */
         } else if (t == LUA_TNUMBER) {
             lua_Integer bytes = lua_tointeger(L, -1);
-            if (bytes < 1)
-                luaL_error(L, "bundle.viewof: format entry %d: %I bytes", (int)i, bytes);
+            if (bytes < 1) luaL_error(L, "bundle.viewof: format entry %d: %I bytes", (int)i, bytes);
             for (lua_Integer b = 0; b < bytes; b++)
                 add_field(L, v, F_U8, 1);
         } else if (t == LUA_TTABLE) {
@@ -456,13 +504,17 @@ static const char *parse_format(lua_State *L, view *v)
                 else if (ft == LUA_TSTRING)
                     parse_fields(L, v, lua_tostring(L, -1));
                 else
-                    luaL_error(L, "bundle.viewof: record entry %d: expected \"TYPE[N]\" or a "
-                                  "byte count, got %s", (int)j, luaL_typename(L, -1));
+                    luaL_error(L,
+                               "bundle.viewof: record entry %d: expected \"TYPE[N]\" or a "
+                               "byte count, got %s",
+                               (int)j, luaL_typename(L, -1));
                 lua_pop(L, 1);
             }
         } else if (t != LUA_TUSERDATA) {
-            luaL_error(L, "bundle.viewof: format entry %d: expected a file name, a view, a "
-                          "byte count or a record table, got %s", (int)i, luaL_typename(L, -1));
+            luaL_error(L,
+                       "bundle.viewof: format entry %d: expected a file name, a view, a "
+                       "byte count or a record table, got %s",
+                       (int)i, luaL_typename(L, -1));
         }
         lua_pop(L, 1);
     }
@@ -488,8 +540,13 @@ int sn_bundle_viewof(lua_State *L)
     int owner_idx = 0;
     const char *file = NULL;
     switch (lua_type(L, 1)) {
-    case LUA_TSTRING: file = lua_tostring(L, 1); break;
-    case LUA_TUSERDATA: check_view(L, 1); owner_idx = 1; break;
+    case LUA_TSTRING:
+        file = lua_tostring(L, 1);
+        break;
+    case LUA_TUSERDATA:
+        check_view(L, 1);
+        owner_idx = 1;
+        break;
     case LUA_TTABLE: {
         lua_Integer n = (lua_Integer)lua_rawlen(L, 1);
         for (lua_Integer i = 1; i <= n && !owner_idx; i++) {
@@ -506,14 +563,15 @@ int sn_bundle_viewof(lua_State *L)
     default:
         return luaL_argerror(L, 1, "expected a file name, a view or a table {file|view, record}");
     }
-    if (v->nfields == 0)
-        add_field(L, v, F_U8, 1); /* no record: bytes */
+    if (v->nfields == 0) add_field(L, v, F_U8, 1); /* no record: bytes */
     for (int j = 0; j < v->nfields; j++) {
         v->fields[j].offset = v->row_size;
         v->row_size += (size_t)type_size[v->fields[j].type] * v->fields[j].count;
         if (v->row_size > v->lim.viewof_max) {
-            lua_pushfstring(L, "bundle.viewof: a record of more than %I bytes, the limit "
-                               "viewof_max", (lua_Integer)v->lim.viewof_max);
+            lua_pushfstring(L,
+                            "bundle.viewof: a record of more than %I bytes, the limit "
+                            "viewof_max",
+                            (lua_Integer)v->lim.viewof_max);
             return limit_error(L, lua_tostring(L, -1));
         }
     }
@@ -531,13 +589,14 @@ int sn_bundle_viewof(lua_State *L)
             fn = 3;
         }
         if (start < 0 || rows < 0)
-            return luaL_error(L, "bundle.viewof: start %I and rows %I must not be negative",
-                              start, rows);
+            return luaL_error(L, "bundle.viewof: start %I and rows %I must not be negative", start,
+                              rows);
         if ((size_t)rows > v->lim.viewof_max / v->row_size ||
             (size_t)start > v->lim.viewof_max - (size_t)rows * v->row_size) {
-            lua_pushfstring(L, "bundle.viewof: %I rows of %I bytes from %I pass the %I bytes a "
-                               "view maps, the limit viewof_max", rows,
-                            (lua_Integer)v->row_size, start, (lua_Integer)v->lim.viewof_max);
+            lua_pushfstring(L,
+                            "bundle.viewof: %I rows of %I bytes from %I pass the %I bytes a "
+                            "view maps, the limit viewof_max",
+                            rows, (lua_Integer)v->row_size, start, (lua_Integer)v->lim.viewof_max);
             return limit_error(L, lua_tostring(L, -1));
         }
     }
@@ -545,8 +604,7 @@ int sn_bundle_viewof(lua_State *L)
     if (owner_idx) {
         view *o = check_view(L, owner_idx);
         size_t have = (size_t)o->rows * o->row_size;
-        if (rows < 0)
-            rows = (lua_Integer)(have / v->row_size);
+        if (rows < 0) rows = (lua_Integer)(have / v->row_size);
         if ((size_t)start + (size_t)rows * v->row_size > have)
             return luaL_error(L, "bundle.viewof: %I + %I bytes pass the %I bytes of the view",
                               start, (lua_Integer)((size_t)rows * v->row_size), (lua_Integer)have);
@@ -555,21 +613,20 @@ int sn_bundle_viewof(lua_State *L)
         lua_pushvalue(L, owner_idx);
         lua_setuservalue(L, 5);
     } else {
-        if (!file)
-            return luaL_error(L, "bundle.viewof: no file or view given");
+        if (!file) return luaL_error(L, "bundle.viewof: no file or view given");
         int create = rows >= 0;
         int fd = open(file, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0644);
-        if (fd < 0)
-            return luaL_error(L, "bundle.viewof: '%s': %s", file, strerror(errno));
+        if (fd < 0) return luaL_error(L, "bundle.viewof: '%s': %s", file, strerror(errno));
         v->fd = fd; /* closed by __gc from here on */
         struct stat st;
         if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
             return luaL_error(L, "bundle.viewof: '%s' is not a regular file", file);
         if (rows < 0) {
             if ((size_t)st.st_size > v->lim.viewof_max) {
-                lua_pushfstring(L, "bundle.viewof: '%s' has %I bytes, past the %I a view maps, "
-                                   "the limit viewof_max: give start and rows", file,
-                                (lua_Integer)st.st_size, (lua_Integer)v->lim.viewof_max);
+                lua_pushfstring(L,
+                                "bundle.viewof: '%s' has %I bytes, past the %I a view maps, "
+                                "the limit viewof_max: give start and rows",
+                                file, (lua_Integer)st.st_size, (lua_Integer)v->lim.viewof_max);
                 return limit_error(L, lua_tostring(L, -1));
             }
             rows = (lua_Integer)((size_t)st.st_size / v->row_size);

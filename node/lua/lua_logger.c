@@ -22,8 +22,11 @@ typedef struct call {
 /* STAGE's levels; trace has no level of its own in the node's log: it is written at debug. */
 static int level_of(const char *name, size_t len, sn_log_level *level)
 {
-    static const struct { const char *name; sn_log_level level; } levels[] = {
-        {"info", SN_LOG_INFO}, {"out", SN_LOG_INFO}, {"warn", SN_LOG_WARN},
+    static const struct {
+        const char *name;
+        sn_log_level level;
+    } levels[] = {
+        {"info", SN_LOG_INFO},   {"out", SN_LOG_INFO},    {"warn", SN_LOG_WARN},
         {"error", SN_LOG_ERROR}, {"trace", SN_LOG_DEBUG}, {"debug", SN_LOG_DEBUG},
     };
     for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++)
@@ -41,23 +44,19 @@ static void brace(luaL_Buffer *b, call *c, const char *k, size_t klen, long widt
         const char *colon = memchr(k, ':', klen);
         size_t nlen = colon ? (size_t)(colon - k - 1) : klen - 1;
         if (nlen > 0) {
-            if (nlen >= sizeof c->logger)
-                nlen = sizeof c->logger - 1;
+            if (nlen >= sizeof c->logger) nlen = sizeof c->logger - 1;
             memcpy(c->logger, k + 1, nlen);
             c->logger[nlen] = '\0';
         }
-        if (colon)
-            level_of(colon + 1, klen - (size_t)(colon + 1 - k), &c->level);
+        if (colon) level_of(colon + 1, klen - (size_t)(colon + 1 - k), &c->level);
         return;
     }
     char name[256];
-    if (width == 0 || klen == 0 || klen >= sizeof name)
-        return;
+    if (width == 0 || klen == 0 || klen >= sizeof name) return;
     memcpy(name, k, klen);
     name[klen] = '\0';
     const char *e = getenv(name);
-    if (!e)
-        return;
+    if (!e) return;
     size_t elen = strlen(e);
     if (width < 0) {
         luaL_addlstring(b, e, elen);
@@ -90,8 +89,7 @@ static void expand(lua_State *L, call *c)
         if (p < end && isdigit((unsigned char)*p)) {
             width = 0;
             while (p < end && isdigit((unsigned char)*p)) {
-                if (width < 100000)
-                    width = width * 10 + (*p - '0');
+                if (width < 100000) width = width * 10 + (*p - '0');
                 p++;
             }
         }
@@ -107,17 +105,22 @@ static void expand(lua_State *L, call *c)
             luaL_addstring(&b, num);
             luaL_addchar(&b, ']');
             break;
-        case 'F': luaL_addstring(&b, c->have_ar ? c->ar.short_src : "?"); break;
-        case 'M': luaL_addstring(&b, c->func); break;
+        case 'F':
+            luaL_addstring(&b, c->have_ar ? c->ar.short_src : "?");
+            break;
+        case 'M':
+            luaL_addstring(&b, c->func);
+            break;
         case 'L':
             snprintf(num, sizeof num, "%d", c->have_ar ? c->ar.currentline : 0);
             luaL_addstring(&b, num);
             break;
-        case '%': luaL_addchar(&b, '%'); break;
+        case '%':
+            luaL_addchar(&b, '%');
+            break;
         case '{': {
             const char *close = memchr(p, '}', (size_t)(end - p));
-            if (!close)
-                goto literal; /* an unclosed brace is kept as it is */
+            if (!close) goto literal; /* an unclosed brace is kept as it is */
             brace(&b, c, p + 1, (size_t)(close - p - 1), width);
             p = close;
             break;
@@ -141,8 +144,9 @@ static int log_at(lua_State *L, sn_log_level level)
     call c = {.level = level, .func = "?"};
     if (lua_getstack(L, 1, &c.ar) && lua_getinfo(L, "nSl", &c.ar)) {
         c.have_ar = 1;
-        c.func = c.ar.name ? c.ar.name : (c.ar.what && strcmp(c.ar.what, "main") == 0)
-                                             ? "main chunk" : "?";
+        c.func = c.ar.name                                       ? c.ar.name
+                 : (c.ar.what && strcmp(c.ar.what, "main") == 0) ? "main chunk"
+                                                                 : "?";
     }
     for (int i = 1; i <= n; i++) {
         luaL_tolstring(L, i, NULL);
@@ -156,10 +160,8 @@ static int log_at(lua_State *L, sn_log_level level)
     for (int i = 1; i <= n; i++) {
         size_t len;
         lua_tolstring(L, n + i, &len);
-        if (len == 0)
-            continue;
-        if (any)
-            luaL_addchar(&b, '\t');
+        if (len == 0) continue;
+        if (any) luaL_addchar(&b, '\t');
         lua_pushvalue(L, n + i);
         luaL_addvalue(&b);
         any = 1;
@@ -177,15 +179,27 @@ static int log_at(lua_State *L, sn_log_level level)
     return 0;
 }
 
-static int l_info(lua_State *L) { return log_at(L, SN_LOG_INFO); }
-static int l_warn(lua_State *L) { return log_at(L, SN_LOG_WARN); }
-static int l_error(lua_State *L) { return log_at(L, SN_LOG_ERROR); }
-static int l_trace(lua_State *L) { return log_at(L, SN_LOG_DEBUG); }
+static int l_info(lua_State *L)
+{
+    return log_at(L, SN_LOG_INFO);
+}
+static int l_warn(lua_State *L)
+{
+    return log_at(L, SN_LOG_WARN);
+}
+static int l_error(lua_State *L)
+{
+    return log_at(L, SN_LOG_ERROR);
+}
+static int l_trace(lua_State *L)
+{
+    return log_at(L, SN_LOG_DEBUG);
+}
 
 void sn_logger_open(lua_State *L)
 {
     static const luaL_Reg fns[] = {
-        {"out", l_info}, {"info", l_info},   {"warn", l_warn},
+        {"out", l_info},    {"info", l_info},   {"warn", l_warn},
         {"error", l_error}, {"trace", l_trace}, {NULL, NULL},
     };
     luaL_newlib(L, fns);
