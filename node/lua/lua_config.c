@@ -57,7 +57,7 @@ static const setting settings[] = {
     {"preload", "--preload", 's'},     {"package", "--package", 'l'},
     {"http", "--http", 's'},           {"curve_secret", "--curve-secret", 's'},
     {"curve_allow", "--curve-allow", 's'}, {"insecure", "--insecure", 'b'},
-    {"log_level", "--log-level", 's'}, {"script", NULL, 'S'},
+    {"log_level", "--log-level", 's'}, {"log_format", "--log-format", 's'}, {"script", NULL, 'S'},
     {"args", NULL, 'A'},               {"stages", "--stage", 'T'},
     {NULL, NULL, 0},
 };

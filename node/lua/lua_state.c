@@ -1,8 +1,10 @@
 /* lua_state: the one place a stage-node lua_State is made: standard libraries, print, the
  * process/thread/stage tables, the sandbox, the governor's allocator and hook. */
 #include "lua_state.h"
+#include "lua_bundle.h"
 #include "lua_config.h"
 #include "lua_guard.h"
+#include "lua_logger.h"
 #include "lua_pattern.h"
 #include "lua_sandbox.h"
 #include "lua_shared.h"
@@ -158,6 +160,8 @@ static int setup(lua_State *L)
     sn_thread_open(L);
     sn_stage_open(L);
     sn_lua_shared_open(L);
+    sn_logger_open(L);
+    sn_bundle_open(L);
     sn_sandbox_open(L); /* last: it freezes nothing, but wraps what is there */
     return 0;
 }
