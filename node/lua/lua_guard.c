@@ -8,7 +8,7 @@
 
 #define BINARY_CHUNK "attempt to load a binary chunk"
 #define HOOK_REFUSED "hooks are kept for the governor (docs/governor.md)"
-#define GC_REFUSED "a metatable with __gc is refused in scripts (docs/governor.md)"
+#define GC_REFUSED SN_GUARD_GC
 
 /* os.exit would end the process with whatever status one actor picked, in the middle of
  * every other actor's work. */
@@ -125,8 +125,10 @@ static int guard_sethook(lua_State *L)
 
 static int guard_gethook(lua_State *L)
 {
-    lua_pushnil(L); /* as standard Lua answers when no hook is set */
-    return 1;
+    lua_pushnil(L); /* what standard Lua answers when no hook is set: nil, no mask, count 0 */
+    lua_pushliteral(L, "");
+    lua_pushinteger(L, 0);
+    return 3;
 }
 
 /* Lua 5.3 runs finalizers with hooks off, so no budget can stop one; an object is marked

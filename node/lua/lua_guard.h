@@ -7,6 +7,8 @@
 
 /* The message every refused binary chunk gets (load, loadfile, dofile, require). */
 #define SN_GUARD_BINARY "binary chunks are refused in scripts (text only)"
+/* The message a metatable with __gc gets (setmetatable, debug.setmetatable). */
+#define SN_GUARD_GC "a metatable with __gc is refused in scripts (docs/governor.md)"
 
 /* sn_lua_guard_open: replaces, in L's standard library: os.exit (an error naming stage.exit),
  * load/loadfile/dofile and the Lua searcher of require (text chunks only), debug.sethook
