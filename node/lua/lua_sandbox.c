@@ -200,8 +200,9 @@ static void push_whole_view(lua_State *L, int env, int star)
         sn_policy_push_set(L);
         lua_pushnil(L);
         while (lua_next(L, -2)) {
+            int kind = (int)lua_tointeger(L, -1);
             lua_pop(L, 1);
-            if (lua_tointeger(L, -2) == SN_POLICY_STARRED) {
+            if (kind == SN_POLICY_STARRED) {
                 lua_pushvalue(L, -1);
                 lua_pushnil(L);
                 lua_rawset(L, view);
@@ -476,8 +477,11 @@ static int sb_rawset(lua_State *L)
     luaL_checkany(L, 2);
     luaL_checkany(L, 3);
     lua_settop(L, 3);
-    if (lua_isnil(L, 2))
-        return luaL_argerror(L, 2, "index is nil");
+    lua_Number key = lua_tonumber(L, 2);
+    if (lua_isnil(L, 2) || (lua_type(L, 2) == LUA_TNUMBER && key != key)) {
+        lua_pushstring(L, lua_isnil(L, 2) ? "table index is nil" : "table index is NaN");
+        return lua_error(L); /* what rawset says of any table */
+    }
     sandbox_store(L, 1, 2, 3);
     lua_settop(L, 1);
     return 1;
