@@ -150,12 +150,52 @@ static int guard_setmetatable(lua_State *L)
     return lua_gettop(L);
 }
 
+/* Registry key: weak set of the sealed Lua functions (sn_lua_guard_seal). */
+static const char K_SEALED = 0;
+
+void sn_lua_guard_seal(lua_State *L, int idx)
+{
+    idx = lua_absindex(L, idx);
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_SEALED) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_createtable(L, 0, 1);
+        lua_pushliteral(L, "k");
+        lua_setfield(L, -2, "__mode");
+        lua_setmetatable(L, -2);
+        lua_pushvalue(L, -1);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &K_SEALED);
+    }
+    lua_pushvalue(L, idx);
+    lua_pushboolean(L, 1);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+}
+
+/* 1 if the value at idx is a C function or a sealed Lua function. */
+static int upvalues_hidden(lua_State *L, int idx)
+{
+    if (lua_iscfunction(L, idx))
+        return 1;
+    if (lua_type(L, idx) != LUA_TFUNCTION)
+        return 0;
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_SEALED) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    lua_pushvalue(L, idx);
+    int sealed = lua_rawget(L, -2) != LUA_TNIL;
+    lua_pop(L, 2);
+    return sealed;
+}
+
 /* The upvalues of C functions are the guards' originals (the unguarded load,
  * setmetatable, string.find): debug.getupvalue and setupvalue see none, as for a C
- * function without upvalues; Lua functions are served as usual. Upvalue 1: the original. */
+ * function without upvalues; so do sealed Lua functions; other Lua functions are served as
+ * usual. Upvalue 1: the original. */
 static int guard_upvalue(lua_State *L)
 {
-    if (lua_iscfunction(L, 1))
+    if (upvalues_hidden(L, 1))
         return 0;
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_insert(L, 1);
@@ -166,9 +206,9 @@ static int guard_upvalue(lua_State *L)
 /* debug.upvalueid and upvaluejoin: refused on C functions (see guard_upvalue). */
 static int guard_upvalue_ref(lua_State *L)
 {
-    luaL_argcheck(L, !lua_iscfunction(L, 1), 1, "a Lua function expected");
+    luaL_argcheck(L, !upvalues_hidden(L, 1), 1, "a Lua function expected");
     if (lua_gettop(L) >= 3)
-        luaL_argcheck(L, !lua_iscfunction(L, 3), 3, "a Lua function expected");
+        luaL_argcheck(L, !upvalues_hidden(L, 3), 3, "a Lua function expected");
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_insert(L, 1);
     lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);

@@ -17,6 +17,11 @@
  * After luaL_openlibs, before the sandbox. Raises on out of memory. */
 void sn_lua_guard_open(lua_State *L);
 
+/* sn_lua_guard_seal: the Lua function at idx keeps its upvalues from the debug library, as
+ * C functions do (the sandbox's own Lua functions hold its C functions). Raises only on out
+ * of memory; call after sn_lua_guard_open. */
+void sn_lua_guard_seal(lua_State *L, int idx);
+
 /* sn_lua_guard_loadfile: luaL_loadfilex in text mode, the refusal of a binary chunk worded as
  * SN_GUARD_BINARY. Same results as luaL_loadfilex. */
 int sn_lua_guard_loadfile(lua_State *L, const char *path);

@@ -65,6 +65,16 @@ int sn_sandbox_policy_kind(lua_State *L, const char *name)
 /* Registry keys: the addresses of these constants are unique light userdata. */
 static const char K_HOOKS = 0;   /* Lua function making __index/__newindex over a script's mt */
 static const char K_PROXIES = 0; /* weak map env -> its _SANDBOX view */
+static const char K_NEXT = 0;    /* the standard next, as it was before any script ran */
+static const char K_TYPE = 0;    /* the standard type, likewise */
+
+/* The env metamethods can be reached by a script (debug.getinfo's "f" of a frame below a
+ * script's metamethod): each checks that it was given an env before touching it. */
+static void check_env(lua_State *L, int idx)
+{
+    if (!sn_env_is_env(L, idx))
+        luaL_error(L, "sandbox: bad argument #%d (the sandbox's globals expected)", idx);
+}
 
 /* Pushes what name (any key, at index k) means in the env at env, the script's metatable
  * aside: a policy name's live value, a starred value, or the env's own (nil if none). */
@@ -138,6 +148,7 @@ static int special_get(lua_State *L)
 /* __index(env, key) */
 static int env_index(lua_State *L)
 {
+    check_env(L, 1);
     if (special_get(L))
         return 1;
     sandbox_value(L, 1, 2);
@@ -147,6 +158,7 @@ static int env_index(lua_State *L)
 /* __newindex(env, key, value) */
 static int env_newindex(lua_State *L)
 {
+    check_env(L, 1);
     lua_settop(L, 3);
     sandbox_store(L, 1, 2, 3);
     return 0;
@@ -217,6 +229,7 @@ static void push_whole_view(lua_State *L, int env, int star)
  * upvalue 1: the real next */
 static int env_pairs(lua_State *L)
 {
+    check_env(L, 1);
     lua_settop(L, 1);
     if (sn_env_push_user(L, 1) == LUA_TTABLE) {
         lua_pushliteral(L, "__pairs");
@@ -240,9 +253,13 @@ static int env_pairs(lua_State *L)
  * scripts cannot get) and returns its index. */
 static int proxy_env(lua_State *L, int proxy)
 {
-    lua_getmetatable(L, proxy);
-    lua_rawgeti(L, -1, 1);
-    lua_remove(L, -2);
+    if (lua_type(L, proxy) == LUA_TTABLE && lua_getmetatable(L, proxy)) {
+        lua_rawgeti(L, -1, 1);
+        lua_remove(L, -2);
+    } else {
+        lua_pushnil(L);
+    }
+    check_env(L, -1);
     return lua_gettop(L);
 }
 
@@ -314,7 +331,7 @@ static void push_proxy(lua_State *L, int env)
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, proxy_newindex);
     lua_setfield(L, -2, "__newindex");
-    lua_getglobal(L, "next");
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &K_NEXT);
     lua_pushcclosure(L, proxy_pairs, 1);
     lua_setfield(L, -2, "__pairs");
     lua_pushcfunction(L, proxy_tostring);
@@ -359,6 +376,7 @@ static const char hooks_src[] =
 /* user(env, event): the event of the script's metatable of env, raw, or nil */
 static int user_event(lua_State *L)
 {
+    check_env(L, 1);
     if (sn_env_push_user(L, 1) != LUA_TTABLE)
         return 1;
     lua_pushvalue(L, 2);
@@ -378,8 +396,10 @@ static void set_user_mt(lua_State *L, int env, int umt)
     lua_pushcfunction(L, env_index);
     lua_pushcfunction(L, env_newindex);
     lua_pushcfunction(L, user_event);
-    lua_getglobal(L, "type");
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &K_TYPE);
     lua_call(L, 4, 2);
+    sn_lua_guard_seal(L, -1); /* their upvalues are the sandbox's functions */
+    sn_lua_guard_seal(L, -2);
     lua_setfield(L, -3, "__newindex");
     lua_setfield(L, -2, "__index");
     lua_pop(L, 1);
@@ -531,8 +551,12 @@ int sn_sandbox_open(lua_State *L)
 
     lua_pushglobaltable(L);
     int g = lua_gettop(L);
+    lua_getfield(L, g, "type");
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &K_TYPE);
     lua_getfield(L, g, "next"); /* the real one, for __pairs */
     int next = lua_gettop(L);
+    lua_pushvalue(L, next);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &K_NEXT);
     wrap(L, g, "getmetatable", sb_getmetatable);
     wrap(L, g, "setmetatable", sb_setmetatable);
     wrap(L, g, "rawget", sb_rawget);
