@@ -189,6 +189,15 @@ static int upvalues_hidden(lua_State *L, int idx)
     return sealed;
 }
 
+/* Calls upvalue 1 (the function this one wraps) with the arguments; returns its results. */
+static int call_original(lua_State *L)
+{
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
 /* The upvalues of C functions are the guards' originals (the unguarded load,
  * setmetatable, string.find): debug.getupvalue and setupvalue see none, as for a C
  * function without upvalues; so do sealed Lua functions; other Lua functions are served as
@@ -236,6 +245,68 @@ static int guard_getmetatable(lua_State *L)
     }
     lua_pop(L, 1);
     return 1;
+}
+
+/* debug.getinfo, getlocal and setlocal address a frame by level, and their originals would
+ * count our own frame: the argument is shifted by one for the running thread. Returns the
+ * index of the level argument, or 0 when the call names a function, not a level. */
+static int shift_level(lua_State *L)
+{
+    int arg = lua_type(L, 1) == LUA_TTHREAD ? 2 : 1;
+    if (lua_type(L, arg) != LUA_TNUMBER)
+        return 0;
+    if (arg == 1) {
+        lua_pushinteger(L, luaL_checkinteger(L, 1) + 1);
+        lua_replace(L, 1);
+    }
+    return arg;
+}
+
+/* 1 if the frame at the level argument (as given by the script) runs a C function. */
+static int c_frame(lua_State *L, int arg)
+{
+    lua_State *L1 = arg == 2 ? lua_tothread(L, 1) : L;
+    lua_Debug ar;
+    if (!lua_getstack(L1, (int)lua_tointeger(L, arg) - (arg == 1), &ar))
+        return 0;
+    lua_getinfo(L1, "S", &ar);
+    return ar.what[0] == 'C';
+}
+
+/* The C functions below a script's frames are the node's own (the actor's entry, the
+ * sandbox's metamethods): called with made-up arguments, or with their stack slots
+ * changed, they would break the node. debug.getinfo gives no func of a C frame, and
+ * debug.getlocal/setlocal see no locals in one. Upvalue 1: the original. */
+static int guard_getinfo(lua_State *L)
+{
+    int arg = shift_level(L);
+    int c = arg && c_frame(L, arg);
+    int n = call_original(L);
+    if (c && n == 1 && lua_istable(L, -1)) {
+        lua_pushnil(L);
+        lua_setfield(L, -2, "func");
+    }
+    return n;
+}
+
+static int guard_getlocal(lua_State *L)
+{
+    int arg = shift_level(L);
+    if (arg && c_frame(L, arg)) {
+        lua_pushnil(L);
+        return 1;
+    }
+    return call_original(L);
+}
+
+static int guard_setlocal(lua_State *L)
+{
+    int arg = shift_level(L);
+    if (arg && c_frame(L, arg)) {
+        lua_pushnil(L);
+        return 1;
+    }
+    return call_original(L);
 }
 
 /* Replaces t[name] (t at index t) by f, with the old value as f's upvalue. */
@@ -287,6 +358,9 @@ void sn_lua_guard_open(lua_State *L)
         wrap(L, d, "upvaluejoin", guard_upvalue_ref);
         lua_pushcfunction(L, guard_getregistry);
         lua_setfield(L, d, "getregistry");
+        wrap(L, d, "getinfo", guard_getinfo);
+        wrap(L, d, "getlocal", guard_getlocal);
+        wrap(L, d, "setlocal", guard_setlocal);
         lua_pushcfunction(L, guard_getmetatable);
         lua_setfield(L, d, "getmetatable");
     }
