@@ -458,11 +458,9 @@ void sn_env_set(lua_State *L, int env, int k, int v)
     lua_pop(L, 2);
     if (chain) /* a chain exists: remember the name */
         touch(L, env, k);
-    if (!lua_isnil(L, v)) {
-        lua_pushvalue(L, k);
-        lua_pushvalue(L, v);
-        lua_rawset(L, env);
-    }
+    lua_pushvalue(L, k); /* nil too: rawset may reach a name held raw */
+    lua_pushvalue(L, v);
+    lua_rawset(L, env);
 }
 
 void sn_env_push_view(lua_State *L, int env)

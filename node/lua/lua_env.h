@@ -32,8 +32,9 @@ int sn_env_push_creator(lua_State *L, int env);
  * the next read of k costs nothing extra. Raises only on out of memory. */
 void sn_env_get(lua_State *L, int env, int k);
 
-/* sn_env_set: for the env's __newindex: raw env[k] = value at index v, remembering k for
- * the next freeze (a nil value records a deletion). Raises only on out of memory. */
+/* sn_env_set: for the env's __newindex and rawset: raw env[k] = value at index v,
+ * remembering k for the next freeze (a nil value records a deletion). Raises only on out of
+ * memory. */
 void sn_env_set(lua_State *L, int env, int k, int v);
 
 /* sn_env_push_view: pushes a new table holding the whole view of the env at index env: raw

@@ -4,7 +4,12 @@
  * in a coroutine env they are forwarded live to the creator's env (and on up to the globals,
  * where they live raw). Starred names live in the process-wide store once it exists (on a
  * node); before that they are plain names. Private names are stored by lua_env, whose
- * snapshots coroutines (lua_coroutine) and jobs start from. */
+ * snapshots coroutines (lua_coroutine) and jobs start from.
+ *
+ * Scripts never see the env metatable: getmetatable, setmetatable, rawget, rawset, next and
+ * their debug counterparts are wrapped so that on an env they act on the script's own
+ * metatable and on the env's whole view, as standard Lua acts on a plain _G. _SANDBOX is a
+ * separate view of an env, listed as STAGE lists it. */
 #include "lua_sandbox.h"
 #include "lua_coroutine.h"
 #include "lua_env.h"

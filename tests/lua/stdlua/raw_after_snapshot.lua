@@ -25,3 +25,5 @@ X = nil
 coroutine.wrap(function () end)()
 print(rawget(_G, "X"), count() == before_pairs, ncount() == before_next)
 print(pcall(rawset, _G, nil, 1))
+rawset(_G, "R", nil)                   -- rawset of nil deletes, snapshot or not
+print(rawget(_G, "R"), R, coroutine.wrap(function () return R end)())
