@@ -2,6 +2,7 @@
  * replaced by ones that refuse with a message saying what to do instead. Each refusal is
  * one of the isolation rules of docs/governor.md. */
 #include "lua_guard.h"
+#include "lua_sandbox.h"
 
 #include <lauxlib.h>
 #include <string.h>
@@ -37,8 +38,21 @@ int sn_lua_guard_loadfile(lua_State *L, const char *path)
     return status;
 }
 
+/* A chunk loaded without an env of its own gets the globals of the code that loads it (the
+ * running coroutine's, or the job's on a worker), not the state's global table: on a
+ * worker that table is every actor's, and a coroutine's globals are its snapshot. */
+static void bind_running_env(lua_State *L, int f)
+{
+    f = lua_absindex(L, f);
+    if (lua_type(L, f) != LUA_TFUNCTION || lua_iscfunction(L, f) || !lua_getupvalue(L, f, 1))
+        return;
+    lua_pop(L, 1);
+    sn_sandbox_push_running(L);
+    lua_setupvalue(L, f, 1);
+}
+
 /* Calls the original (upvalue 1) with the mode at index mode forced to "t"; a mode without
- * 't' asked for bytecode only, which is refused outright. */
+ * 't' asked for bytecode only, which is refused outright. The env argument follows mode. */
 static int call_text_only(lua_State *L, int mode)
 {
     const char *m = luaL_optstring(L, mode, "bt");
@@ -47,6 +61,7 @@ static int call_text_only(lua_State *L, int mode)
         lua_pushstring(L, SN_GUARD_BINARY);
         return 2;
     }
+    int own_env = lua_gettop(L) > mode; /* given, even as nil */
     if (lua_gettop(L) < mode)
         lua_settop(L, mode);
     lua_pushliteral(L, "t");
@@ -56,6 +71,8 @@ static int call_text_only(lua_State *L, int mode)
     lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
     if (lua_gettop(L) == 2 && lua_isnil(L, 1))
         reword_binary(L);
+    else if (!own_env)
+        bind_running_env(L, 1);
     return lua_gettop(L);
 }
 
@@ -85,6 +102,7 @@ static int guard_dofile(lua_State *L)
     lua_settop(L, 1);
     if (sn_lua_guard_loadfile(L, path) != LUA_OK)
         return lua_error(L);
+    bind_running_env(L, -1);
     lua_callk(L, 0, LUA_MULTRET, 0, dofile_cont);
     return dofile_cont(L, 0, 0);
 }
@@ -110,6 +128,7 @@ static int guard_searcher(lua_State *L)
     if (sn_lua_guard_loadfile(L, path) != LUA_OK)
         return luaL_error(L, "error loading module '%s' from file '%s':\n\t%s", name, path,
                           lua_tostring(L, -1));
+    bind_running_env(L, -1);
     lua_pushstring(L, path);
     return 2;
 }
