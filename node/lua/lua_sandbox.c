@@ -431,11 +431,18 @@ static int call_original(lua_State *L)
     return lua_gettop(L);
 }
 
-static int sb_getmetatable(lua_State *L) /* getmetatable(v) */
+/* getmetatable(v); on other values exactly lbaselib's */
+static int sb_getmetatable(lua_State *L)
 {
-    if (!sn_env_is_env(L, 1))
-        return call_original(L);
-    return push_user_mt(L, 1);
+    luaL_checkany(L, 1);
+    if (sn_env_is_env(L, 1))
+        return push_user_mt(L, 1);
+    if (!lua_getmetatable(L, 1)) {
+        lua_pushnil(L);
+        return 1;
+    }
+    luaL_getmetafield(L, 1, "__metatable");
+    return 1;
 }
 
 static int debug_getmetatable(lua_State *L) /* debug.getmetatable(v) */
@@ -486,22 +493,27 @@ static int debug_setmetatable(lua_State *L) /* debug.setmetatable(v, mt) */
 /* rawget(t, k): an env's value of k, whether raw or still in a snapshot layer */
 static int sb_rawget(lua_State *L)
 {
-    if (!sn_env_is_env(L, 1))
-        return call_original(L);
+    luaL_checktype(L, 1, LUA_TTABLE);
     luaL_checkany(L, 2);
     lua_settop(L, 2);
-    sandbox_value(L, 1, 2);
+    if (sn_env_is_env(L, 1))
+        sandbox_value(L, 1, 2);
+    else
+        lua_rawget(L, 1);
     return 1;
 }
 
 /* rawset(t, k, v): on an env, stored as an assignment without the script's __newindex */
 static int sb_rawset(lua_State *L)
 {
-    if (!sn_env_is_env(L, 1))
-        return call_original(L);
+    luaL_checktype(L, 1, LUA_TTABLE);
     luaL_checkany(L, 2);
     luaL_checkany(L, 3);
     lua_settop(L, 3);
+    if (!sn_env_is_env(L, 1)) {
+        lua_rawset(L, 1);
+        return 1;
+    }
     lua_Number key = lua_tonumber(L, 2);
     if (lua_isnil(L, 2) || (lua_type(L, 2) == LUA_TNUMBER && key != key)) {
         lua_pushstring(L, lua_isnil(L, 2) ? "table index is nil" : "table index is NaN");
@@ -516,10 +528,10 @@ static int sb_rawset(lua_State *L)
  * sandbox's own keys; policy names forwarded live and starred names are for pairs. */
 static int sb_next(lua_State *L)
 {
-    if (!sn_env_is_env(L, 1))
-        return call_original(L);
+    luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 2);
-    sn_env_thaw(L, 1);
+    if (sn_env_is_env(L, 1))
+        sn_env_thaw(L, 1);
     for (;;) {
         if (!lua_next(L, 1)) {
             lua_pushnil(L);
