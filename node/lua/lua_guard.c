@@ -274,19 +274,19 @@ static int shift_level(lua_State *L)
     int arg = lua_type(L, 1) == LUA_TTHREAD ? 2 : 1;
     if (lua_type(L, arg) != LUA_TNUMBER)
         return 0;
-    if (arg == 1) {
-        lua_pushinteger(L, luaL_checkinteger(L, 1) + 1);
-        lua_replace(L, 1);
+    if (arg == 1 || lua_tothread(L, 1) == L) {
+        lua_pushinteger(L, luaL_checkinteger(L, arg) + 1);
+        lua_replace(L, arg);
     }
     return arg;
 }
 
-/* 1 if the frame at the level argument (as given by the script) runs a C function. */
+/* 1 if the frame at the level argument (shifted by shift_level) runs a C function. */
 static int c_frame(lua_State *L, int arg)
 {
     lua_State *L1 = arg == 2 ? lua_tothread(L, 1) : L;
     lua_Debug ar;
-    if (!lua_getstack(L1, (int)lua_tointeger(L, arg) - (arg == 1), &ar))
+    if (!lua_getstack(L1, (int)lua_tointeger(L, arg) - (L1 == L), &ar))
         return 0;
     lua_getinfo(L1, "S", &ar);
     return ar.what[0] == 'C';

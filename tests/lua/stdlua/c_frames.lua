@@ -22,3 +22,9 @@ print(debug.setlocal(1, 1, c_level), c_level == c_level)
 local co = coroutine.create(function (x) coroutine.yield() end)
 coroutine.resume(co, 7)
 print(debug.getlocal(co, 1, 1), debug.getinfo(co, 1, "S").what)
+local function me()
+  local co = coroutine.running()
+  return debug.getinfo(co, 1, "n").name, debug.getlocal(co, 1, 1), debug.getinfo(co, 2, "S").what
+end
+print(coroutine.wrap(function (arg) local a, b, c = me() return a, b, c end)("v"))
+print(me())
