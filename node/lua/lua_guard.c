@@ -2,7 +2,6 @@
  * replaced by ones that refuse with a message saying what to do instead. Each refusal is
  * one of the isolation rules of docs/governor.md. */
 #include "lua_guard.h"
-#include "lua_sandbox.h"
 
 #include <lauxlib.h>
 #include <string.h>
@@ -41,13 +40,25 @@ int sn_lua_guard_loadfile(lua_State *L, const char *path)
 /* A chunk loaded without an env of its own gets the globals of the code that loads it (the
  * running coroutine's, or the job's on a worker), not the state's global table: on a
  * worker that table is every actor's, and a coroutine's globals are its snapshot. */
+static const char K_ENVSOURCE = 0; /* registry: the function pushing the running globals */
+
+void sn_lua_guard_env_source(lua_State *L, lua_CFunction push_env)
+{
+    lua_pushcfunction(L, push_env);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &K_ENVSOURCE);
+}
+
 static void bind_running_env(lua_State *L, int f)
 {
     f = lua_absindex(L, f);
     if (lua_type(L, f) != LUA_TFUNCTION || lua_iscfunction(L, f) || !lua_getupvalue(L, f, 1))
         return;
     lua_pop(L, 1);
-    sn_sandbox_push_running(L);
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_ENVSOURCE) != LUA_TFUNCTION) {
+        lua_pop(L, 1); /* no sandbox: the state's global table, as lua_load gave */
+        return;
+    }
+    lua_call(L, 0, 1);
     lua_setupvalue(L, f, 1);
 }
 

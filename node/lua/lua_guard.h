@@ -17,6 +17,11 @@
  * After luaL_openlibs, before the sandbox. Raises on out of memory. */
 void sn_lua_guard_open(lua_State *L);
 
+/* sn_lua_guard_env_source: push_env (no arguments, one result) names the globals a chunk
+ * loaded without an env gets (load, loadfile, dofile, require); without one, the state's
+ * global table. Raises only on out of memory. */
+void sn_lua_guard_env_source(lua_State *L, lua_CFunction push_env);
+
 /* sn_lua_guard_seal: the Lua function at idx keeps its upvalues from the debug library, as
  * C functions do (the sandbox's own Lua functions hold its C functions). Raises only on out
  * of memory; call after sn_lua_guard_open. */

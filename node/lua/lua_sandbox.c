@@ -553,9 +553,16 @@ static void wrap(lua_State *L, int t, const char *name, lua_CFunction f)
 
 /* ---- installation ----------------------------------------------------------------------- */
 
+static int push_running(lua_State *L) /* for lua_guard: the globals of loaded chunks */
+{
+    sn_coroutine_push_running_env(L);
+    return 1;
+}
+
 int sn_sandbox_open(lua_State *L)
 {
     sn_policy_open(L);
+    sn_lua_guard_env_source(L, push_running);
     if (luaL_loadbuffer(L, hooks_src, sizeof hooks_src - 1, "=sandbox") != LUA_OK)
         return lua_error(L);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &K_HOOKS);
