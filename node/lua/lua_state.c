@@ -25,16 +25,25 @@
 #include <unistd.h>
 
 /* print(...): the whole line is built first and written with one fwrite, so lines from
- * different threads never interleave (glibc locks the stream per call). */
+ * different threads never interleave (glibc locks the stream per call). Each value goes
+ * through the global tostring, as Lua 5.3's print does. */
 static int l_print(lua_State *L)
 {
     int n = lua_gettop(L);
+    sn_sandbox_push_running(L);
+    lua_getfield(L, -1, "tostring");
+    lua_replace(L, -2);
+    int tostr = lua_gettop(L);
     luaL_Buffer b;
     luaL_buffinit(L, &b);
     for (int i = 1; i <= n; i++) {
         if (i > 1)
             luaL_addchar(&b, '\t');
-        luaL_tolstring(L, i, NULL);
+        lua_pushvalue(L, tostr);
+        lua_pushvalue(L, i);
+        lua_call(L, 1, 1);
+        if (!lua_isstring(L, -1))
+            return luaL_error(L, "'tostring' must return a string to 'print'");
         luaL_addvalue(&b);
     }
     luaL_addchar(&b, '\n');
