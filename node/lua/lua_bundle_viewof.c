@@ -1,6 +1,9 @@
 /* lua_bundle_viewof: bundle.viewof(format [, start, rows] [, f]): rows of packed C records in
- * a file, mapped with mmap and read and written as Lua values (docs/lua-api.md). A view
- * may also be a window on another view ({view, ...}); it keeps that view alive. */
+ * a file, read and written as Lua values (docs/lua-api.md). A view of a file holds a copy
+ * of its bytes, allocated by the state (so it counts toward the actor's memory cap): commit
+ * writes it back, rollback reads it again. Not mmap: a mapped file that anyone cuts short
+ * turns the next access into SIGBUS, which would stop the whole node. A view may also be
+ * a window on another view ({view, ...}); it keeps that view alive. */
 #include "lua_bundle.h"
 
 #include <ctype.h>
@@ -9,7 +12,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -29,8 +31,9 @@ typedef struct field {
 } field;
 
 typedef struct view {
-    void *map; /* the mapping, on a view of a file; NULL on a view of a view */
-    size_t map_len;
+    char *copy; /* the bytes of a view of a file (the state's allocator); NULL on a view of a view */
+    size_t len;
+    off_t at;   /* where they are in the file */
     int fd;     /* the file, or -1 on a view of a view */
     char *data; /* row 1 */
     lua_Integer rows;
@@ -303,21 +306,59 @@ static int push_row(lua_State *L, int idx, lua_Integer i)
 
 /* ---- the view's methods ----------------------------------------------------------------- */
 
+/* The copy of root's bytes from the file; a file now shorter reads as zeros past its end. */
+static int read_copy(view *root, char *err, size_t errlen)
+{
+    size_t got = 0;
+    while (got < root->len) {
+        ssize_t n = pread(root->fd, root->copy + got, root->len - got, root->at + (off_t)got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            snprintf(err, errlen, "%s", strerror(errno));
+            return -1;
+        }
+        if (n == 0) break;
+        got += (size_t)n;
+    }
+    memset(root->copy + got, 0, root->len - got);
+    return 0;
+}
+
+static int write_copy(view *root, int sync, char *err, size_t errlen)
+{
+    for (size_t put = 0; put < root->len;) {
+        ssize_t n = pwrite(root->fd, root->copy + put, root->len - put, root->at + (off_t)put);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            snprintf(err, errlen, "%s", n < 0 ? strerror(errno) : "nothing written");
+            return -1;
+        }
+        put += (size_t)n;
+    }
+    if (sync && fdatasync(root->fd) != 0) {
+        snprintf(err, errlen, "%s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 static int v_commit(lua_State *L)
 {
     static const char *const modes[] = {"async", "sync", NULL};
     view *root = root_of(L, lua_upvalueindex(1));
     int sync = luaL_checkoption(L, 1, "async", modes);
-    if (root->map && msync(root->map, root->map_len, sync ? MS_SYNC : MS_ASYNC) != 0)
-        return luaL_error(L, "bundle.viewof: commit: %s", strerror(errno));
+    char err[128];
+    if (root->copy && write_copy(root, sync, err, sizeof err) != 0)
+        return luaL_error(L, "bundle.viewof: commit: %s", err);
     return 0;
 }
 
 static int v_rollback(lua_State *L)
 {
     view *root = root_of(L, lua_upvalueindex(1));
-    if (root->map && msync(root->map, root->map_len, MS_INVALIDATE) != 0)
-        return luaL_error(L, "bundle.viewof: rollback: %s", strerror(errno));
+    char err[128];
+    if (root->copy && read_copy(root, err, sizeof err) != 0)
+        return luaL_error(L, "bundle.viewof: rollback: %s", err);
     return 0;
 }
 
@@ -333,8 +374,20 @@ static int v_scope(lua_State *L)
     struct flock fl = {.l_type = ro ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET};
     while (fcntl(root->fd, F_SETLKW, &fl) != 0)
         if (errno != EINTR) return luaL_error(L, "bundle.viewof: scope: %s", strerror(errno));
-    int base = lua_gettop(L) - 1;
-    int status = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
+    /* under the lock the copy is the file's: read before fn, and written after a "rw" fn
+     * that succeeded */
+    char err[128];
+    int base = lua_gettop(L) - 1, status = LUA_OK;
+    if (root->copy && read_copy(root, err, sizeof err) != 0) {
+        lua_pushfstring(L, "bundle.viewof: scope: %s", err);
+        status = LUA_ERRRUN;
+    } else {
+        status = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
+        if (status == LUA_OK && !ro && root->copy && write_copy(root, 0, err, sizeof err) != 0) {
+            lua_pushfstring(L, "bundle.viewof: scope: %s", err);
+            status = LUA_ERRRUN;
+        }
+    }
     fl.l_type = F_UNLCK;
     fcntl(root->fd, F_SETLK, &fl);
     if (status != LUA_OK) return lua_error(L);
@@ -414,9 +467,13 @@ static int v_tostring(lua_State *L)
 static int v_gc(lua_State *L)
 {
     view *v = lua_touserdata(L, 1);
-    if (v->map) munmap(v->map, v->map_len);
+    if (v->copy) {
+        void *ud;
+        lua_Alloc alloc = lua_getallocf(L, &ud);
+        alloc(ud, v->copy, v->len, 0);
+    }
     if (v->fd >= 0) close(v->fd);
-    v->map = NULL;
+    v->copy = NULL;
     v->fd = -1;
     free(v->fields);
     v->fields = NULL;
@@ -632,19 +689,21 @@ int sn_bundle_viewof(lua_State *L)
             rows = (lua_Integer)((size_t)st.st_size / v->row_size);
         }
         size_t len = (size_t)rows * v->row_size;
-        long page = sysconf(_SC_PAGESIZE);
-        off_t map_at = (off_t)(start / page * page);
-        size_t skip = (size_t)(start - map_at);
         if (len > 0) {
             if (create && (size_t)st.st_size < (size_t)start + len &&
                 ftruncate(fd, (off_t)(start + (lua_Integer)len)) != 0)
                 return luaL_error(L, "bundle.viewof: '%s': %s", file, strerror(errno));
-            void *m = mmap(NULL, skip + len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, map_at);
-            if (m == MAP_FAILED)
-                return luaL_error(L, "bundle.viewof: '%s': %s", file, strerror(errno));
-            v->map = m;
-            v->map_len = skip + len;
-            v->data = (char *)m + skip;
+            void *ud;
+            lua_Alloc alloc = lua_getallocf(L, &ud);
+            if (!(v->copy = alloc(ud, NULL, 0, len)))
+                return luaL_error(L, "bundle.viewof: '%s': not enough memory for %I bytes "
+                                     "(the actor's memory cap)", file, (lua_Integer)len);
+            v->len = len;
+            v->at = (off_t)start;
+            char err[128];
+            if (read_copy(v, err, sizeof err) != 0)
+                return luaL_error(L, "bundle.viewof: '%s': %s", file, err);
+            v->data = v->copy;
         }
         v->rows = rows;
     }
