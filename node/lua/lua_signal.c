@@ -2,6 +2,7 @@
  * path (sn_send_route), which picks local actors or other nodes. For another node, values
  * with functions are encoded again through the function cache (encode_for). */
 #include "lua_signal.h"
+#include "lua_builtin.h"
 #include "lua_host.h"
 #include "lua_waitfor.h"
 #include "sn_cluster.h"
@@ -213,6 +214,8 @@ int sn_signal_lua(lua_State *L)
         return locks(L, &t);
     if (!host->actor)
         return luaL_error(L, "stage.signal: no actor sends from here");
+    if (t.mode != SN_TARGET_SELF)
+        sn_builtin_ensure(L, t.stage); /* index, route, ticket start at their first use */
     const char *reply = t.reply[0] ? t.reply : NULL;
     sn_buf buf;
     sn_buf_init(&buf);

@@ -3,6 +3,7 @@
 #include "lua_state.h"
 #include "lua_guard.h"
 #include "lua_pattern.h"
+#include "lua_rank.h"
 #include "lua_sandbox.h"
 #include "lua_shared.h"
 #include "lua_stage.h"
@@ -85,6 +86,7 @@ static int setup(lua_State *L)
     open_process(L, host);
     sn_thread_open(L);
     sn_stage_open(L);
+    sn_lua_rank_open(L); /* stage.rank: the index stage's board */
     sn_lua_shared_open(L);
     sn_sandbox_open(L); /* last: it freezes nothing, but wraps what is there */
     return 0;

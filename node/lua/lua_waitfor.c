@@ -161,7 +161,14 @@ static int find_handler(lua_State *L, const char *msg)
         }
         lua_pop(L, 2);
     }
-    lua_pop(L, 1);
+    lua_pushliteral(L, "@"); /* STAGE's last resort (the built-in stages use it) */
+    lua_pushvalue(L, -1);
+    if (lua_rawget(L, -3) == LUA_TTABLE) {
+        lua_insert(L, -2);
+        lua_remove(L, -3);
+        return 1;
+    }
+    lua_pop(L, 3);
     return 0;
 }
 
