@@ -242,3 +242,222 @@ function stage.builtin.index()
     return result
   end)
 end
+
+-- route: topics and subscribers. "@" with {TOPIC = CALLBACK} subscribes the sender's stage
+-- (CALLBACK false/"" unsubscribes; a non-table clears the sender's subscriptions).
+-- "*TOPIC" sends the value to every subscriber, "TOPIC" offers it to one (round-robin over
+-- those whose stage still has a route); "!FAIL" after the topic names the publisher's
+-- handler that gets (topic, value...) when nobody took it. Topics match hierarchically:
+-- "a.b.c" reaches subscribers of "a.b.c", else "a.b.", else "a.". Subscribers get
+-- (topic, value...) at STAGE:CALLBACK.
+function stage.builtin.route()
+  local LIMITS = {topics = 100000, per_topic = 10000}
+  local subs, ntopics, turn = {}, 0, {} -- topic -> {stage = callback}
+
+  local function subscribe(who, arg)
+    if type(arg) ~= "table" then
+      for t, s in pairs(subs) do
+        s[who] = nil
+        if next(s) == nil then subs[t], ntopics = nil, ntopics - 1 end
+      end
+      return true
+    end
+    for topic, cb in pairs(arg) do
+      if type(topic) ~= "string" or topic == "" then
+        error("route: subscribe: a topic must be a non-empty string, got " .. type(topic), 0)
+      end
+      if cb and cb ~= "" and type(cb) ~= "string" then
+        error("route: subscribe '" .. topic .. "': the callback must be a handler id (string), got " .. type(cb), 0)
+      end
+    end
+    for topic, cb in pairs(arg) do
+      local s = subs[topic]
+      if cb and cb ~= "" then
+        if not s then
+          if ntopics >= LIMITS.topics then
+            error(string.format("route: too many topics (limit %d)", LIMITS.topics), 0)
+          end
+          s, ntopics = {}, ntopics + 1
+          subs[topic] = s
+        end
+        local n = 0
+        for _ in pairs(s) do n = n + 1 end
+        if not s[who] and n >= LIMITS.per_topic then
+          error(string.format("route: topic '%s' has too many subscribers (limit %d)", topic, LIMITS.per_topic), 0)
+        end
+        s[who] = cb
+      elseif s then
+        s[who] = nil
+        if next(s) == nil then subs[topic], ntopics = nil, ntopics - 1 end
+      end
+    end
+    return true
+  end
+
+  local function find(topic)
+    if subs[topic] then return subs[topic], topic end
+    local p = topic
+    while true do
+      p = p:match("^(.*)%.[^.]*$")
+      if not p then return nil end
+      if subs[p .. "."] then return subs[p .. "."], p .. "." end
+    end
+  end
+
+  stage.waitfor("@", function(...)
+    local id, from = _WAITFOR[0], _WAITFOR[1]
+    local ok, r = pcall(function(...)
+      if id == "@" then return subscribe(from.stage, ...) end
+      local all = id:sub(1, 1) == "*"
+      local topic, fail = (all and id:sub(2) or id):match("^([^?!]*)[^!]*!?(.*)$")
+      if topic == "" then error("route: '" .. id .. "': empty topic", 0) end
+      local s, matched = find(topic)
+      local sent = 0
+      if s then
+        local order = {}
+        for who in pairs(s) do order[#order + 1] = who end
+        table.sort(order)
+        local start = (turn[matched] or 0) % #order
+        for i = 1, #order do
+          local who = order[(start + i - 1) % #order + 1]
+          local cb = s[who]
+          local target = cb:find(":", 1, true) and cb or (who .. ":" .. cb)
+          if stage.signal(target, topic, ...) > 0 then
+            sent = sent + 1
+            if not all then turn[matched] = start + i; break end
+          end
+        end
+      end
+      if sent == 0 and fail ~= "" then
+        stage.signal(from.stage .. ":" .. fail, topic, ...)
+      end
+      return sent
+    end, ...)
+    if not ok then
+      io.stderr:write(tostring(r), "\n")
+      return nil, r
+    end
+    return r
+  end)
+end
+
+-- ticket: admission control. "@CATEGORY" with {LIMIT [, OPEN_MS]} makes (or resizes) a
+-- category of |LIMIT| tickets (LIMIT > 0: requests wait in a queue; < 0: refused when
+-- none is free). "CATEGORY=CALLBACK" with a value asks for a ticket: the reply is true
+-- (granted now), "@ID" (queued) or false (refused); the grant arrives at the sender's
+-- CALLBACK as (value, "@ID") and asks for a reply: a positive number of ms extends the
+-- ticket, 0 or false releases it. "@ID" with ms does the same at any time. A ticket not
+-- extended within 1000 ms goes back to the category and the next waiter gets it.
+function stage.builtin.ticket()
+  local LIMITS = {categories = 10000, waiters = 10000, hold_ms = 1000}
+  local cats, ncats, tickets, seq = {}, 0, {}, 0
+
+  local function clock() return process.tick * 1000 end
+
+  local grant
+  local function release(tid)
+    local t = tickets[tid]
+    if not t then return false end
+    tickets[tid] = nil
+    local c = cats[t.cat]
+    if t.held then c.free = c.free + 1 end
+    for i, w in ipairs(c.queue) do if w == tid then table.remove(c.queue, i) break end end
+    while c.free > 0 and #c.queue > 0 do grant(table.remove(c.queue, 1)) end
+    return true
+  end
+
+  local function arm(tid, ms)
+    local t = tickets[tid]
+    t.expire = clock() + ms
+    stage.addtask(ms, function()
+      local x = tickets[tid]
+      if x and clock() >= x.expire - 1 then
+        io.stderr:write("ticket: ", tid, " of '", x.cat, "' expired unreleased\n")
+        release(tid)
+      end
+    end)
+  end
+
+  grant = function(tid)
+    local t = tickets[tid]
+    local c = cats[t.cat]
+    c.free = c.free - 1
+    t.held = true
+    arm(tid, LIMITS.hold_ms)
+    stage.signal(t.callback .. "=" .. tid, t.value, tid)
+  end
+
+  stage.waitfor("@", function(arg, ...)
+    local id, from = _WAITFOR[0], _WAITFOR[1]
+    local reply = _WAITFOR[2] and _WAITFOR[2].id
+    local ok, r = pcall(function()
+      if id:sub(1, 1) == "@" and tickets[id] then -- extend or release
+        if arg == nil then return true end -- an empty answer: the ticket expires by itself
+        local ms = math.tointeger(arg)
+        if arg and ms == nil then error("ticket: '" .. id .. "': expected ms (integer), got " .. type(arg), 0) end
+        if ms and ms > 0 then arm(id, ms) return true end
+        return release(id)
+      elseif id:sub(1, 1) == "@" and type(arg) == "table" then -- a category
+        local name, limit, open = id:sub(2), math.tointeger(arg[1]), arg[2]
+        if name == "" then error("ticket: '@': empty category name", 0) end
+        if limit == nil then error("ticket: '" .. id .. "': [1] must be the number of tickets (integer)", 0) end
+        local c = cats[name]
+        if not c then
+          if ncats >= LIMITS.categories then
+            error(string.format("ticket: too many categories (limit %d)", LIMITS.categories), 0)
+          end
+          c, ncats = {free = 0, max = 0, queue = {}}, ncats + 1
+          cats[name] = c
+        end
+        c.free = c.free + (math.abs(limit) - c.max)
+        c.max, c.wait = math.abs(limit), limit > 0
+        while c.free > 0 and #c.queue > 0 do grant(table.remove(c.queue, 1)) end
+        return true
+      elseif id:sub(1, 1) == "@" then
+        if arg == 0 or arg == false or math.type(arg) == "integer" then return false end -- gone
+        error("ticket: '" .. id .. "': expected {LIMIT, OPEN_MS}", 0)
+      end
+      local function ask(c, cat, cb, value) -- true: granted, "@ID": queued, false: refused
+        seq = seq + 1
+        local tid = string.format("@%x", seq)
+        tickets[tid] = {cat = cat, value = value,
+          callback = cb:find(":", 1, true) and cb or (from.stage .. ":" .. cb)}
+        if c.free > 0 then grant(tid) return true end
+        if not c.wait then tickets[tid] = nil return false end
+        if #c.queue >= LIMITS.waiters then
+          tickets[tid] = nil
+          io.stderr:write(string.format("ticket: '%s': too many waiters (limit %d)\n", cat, LIMITS.waiters))
+          return false
+        end
+        c.queue[#c.queue + 1] = tid
+        return tid
+      end
+      local function feedback(fb, result)
+        if fb and fb ~= "" then stage.signal(from.stage .. ":" .. fb, id, result) end
+      end
+      if reply then -- CASE.2 "CATEGORY=CALLBACK[?FEEDBACK]": value
+        local cb, fb = reply:match("^([^?]*)%??(.*)$")
+        local c = cats[id]
+        if cb == "" then error("ticket: '" .. id .. "': empty callback id", 0) end
+        feedback(fb, c and ask(c, id, cb, arg) or false)
+        return
+      end
+      local cat, fb = id:match("^([^?]*)%??(.*)$") -- CASE.1 "CATEGORY[?FEEDBACK]": {cb = value}
+      if type(arg) ~= "table" then
+        error("ticket: '" .. id .. "': expected {CALLBACK = value, ...} or CATEGORY=CALLBACK", 0)
+      end
+      local c, out = cats[cat], {}
+      for cb, value in pairs(arg) do
+        if type(cb) ~= "string" or cb == "" then error("ticket: '" .. id .. "': a callback id must be a non-empty string", 0) end
+        out[cb] = c and ask(c, cat, cb, value) or false
+      end
+      feedback(fb, out)
+      return
+    end)
+    if not ok then
+      io.stderr:write(tostring(r), "\n")
+      return nil, r
+    end
+    return r
+  end)
+end
