@@ -461,3 +461,47 @@ function stage.builtin.ticket()
     return r
   end)
 end
+
+-- stage.proxy(t, tags): an object whose methods are t's functions called with t first
+-- (v:name(...) runs t.name(t, ...)); other fields read and write t. tags[1] names it.
+-- This is the part of STAGE's stage.proxy the actor helper needs (docs/stages.md).
+if not stage.proxy then
+  function stage.proxy(t, tags)
+    if type(t) ~= "table" then error("stage.proxy: expected a table, got " .. type(t), 2) end
+    local name = type(tags) == "table" and tags[1] or "proxy"
+    return setmetatable({}, {
+      __index = function(_, k)
+        local v = t[k]
+        if type(v) == "function" then return function(_, ...) return v(t, ...) end end
+        return v
+      end,
+      __newindex = t,
+      __tostring = function() return "proxy: " .. tostring(name) end,
+    })
+  end
+end
+
+-- stage.actor(ask_id, callback, timeout_ms): ask with a timeout, as STAGE's
+-- bin/preload/actor.lua: v:ask_id(arg, ...) signals ask_id asking for a reply; the reply
+-- calls callback(arg..., reply...) once; after timeout_ms (default 100; <= 0: none)
+-- without a reply, callback(arg...) alone. Returns what stage.signal returns.
+function stage.actor(ask_id, callback, timeout)
+  local proxy = {ask_id, callback, timeout or 100}
+  proxy[ask_id] = function(p, arg, ...)
+    local id = stage.waitfor(function(f, a, ...)
+      stage.waitfor(_WAITFOR[-1], nil)
+      stage.call(f, a, ...)
+    end, p[2], arg)
+    if p[3] > 0 then
+      stage.addtask(p[3], function(wid)
+        local f, extra = stage.waitfor(wid)
+        if f ~= nil then
+          stage.waitfor(wid, nil)
+          stage.call(extra[1], extra[2]) -- timed out: the callback with its arg alone
+        end
+      end, id)
+    end
+    return stage.signal(p[1] .. "=" .. id, ...)
+  end
+  return stage.proxy(proxy, {"actor"})
+end
