@@ -1,16 +1,20 @@
-/* lua_builtin: STAGE's built-in stages (index, route, ticket) are Lua actors written on the
- * public API (preload/stages.lua defines stage.builtin[name]); the first signal to one that
- * no node runs starts it on the sender's node, as stage.spawn(name, stage.builtin[name])
- * would. */
+/* lua_builtin: stage.signal's part in the built-in stages (index, route, ticket): a signal
+ * to one goes to its home only (node/runtime/sn_builtin.h, docs/stages.md), started on this
+ * node first when this node is the home. */
 #ifndef LUA_BUILTIN_H
 #define LUA_BUILTIN_H
 
-#include <lua.h>
+#include "sn_send.h"
+#include "sn_target.h"
 
-/* sn_builtin_ensure: when stage is a built-in stage that no actor of this node nor any
- * known node runs, spawns it on this node from stage.builtin[stage] of L. Returns 1 when it
- * spawned one, 0 when nothing was needed or stage.builtin lacks it (then the signal finds
- * no route, as for any stage), -1 when the spawn failed (logged). Actor threads only. */
-int sn_builtin_ensure(lua_State *L, const char *stage);
+#include <lua.h>
+#include <stddef.h>
+
+/* sn_lua_builtin_route: when t is a send to one or every actor of a built-in stage, points
+ * s at its home: scope local when it is this node (started now if need be), else s->node =
+ * home (the caller's buffer of cap bytes, which must outlive s). Other targets, a built-in
+ * stage whose file is missing, and a failed start leave s as it was (routed as any stage).
+ * Actor threads only. */
+void sn_lua_builtin_route(lua_State *L, const sn_target *t, sn_send *s, char *home, size_t cap);
 
 #endif

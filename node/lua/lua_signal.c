@@ -214,8 +214,6 @@ int sn_signal_lua(lua_State *L)
         return locks(L, &t);
     if (!host->actor)
         return luaL_error(L, "stage.signal: no actor sends from here");
-    if (t.mode != SN_TARGET_SELF)
-        sn_builtin_ensure(L, t.stage); /* index, route, ticket start at their first use */
     const char *reply = t.reply[0] ? t.reply : NULL;
     sn_buf buf;
     sn_buf_init(&buf);
@@ -240,6 +238,8 @@ int sn_signal_lua(lua_State *L)
         .encode = encode_for,
         .ud = &enc,
     };
+    char home[SN_ROUTER_NODE_MAX];
+    sn_lua_builtin_route(L, &t, &s, home, sizeof home); /* index, route, ticket: their home */
     size_t queued = 0;
     int rc = sn_send_route(host->node, &s, &queued); /* consumes m */
     if (rc == SN_OK)
