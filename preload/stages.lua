@@ -4,12 +4,26 @@
 -- Requests arrive at the "@" handler; _WAITFOR[0] is the message id (the command).
 stage.builtin = stage.builtin or {}
 
+-- stage.builtin.limits(name, defaults): defaults, each overridden by --set NAME.KEY=N
+-- (process["$NAME.KEY"]); logged once at the stage's start, so the limits in force are known.
+function stage.builtin.limits(name, defaults)
+  local out, said = {}, {}
+  for k, v in pairs(defaults) do
+    out[k] = process["$" .. name .. "." .. k] or v
+    said[#said + 1] = k .. "=" .. out[k]
+  end
+  table.sort(said)
+  io.stderr:write(name, ": limits ", table.concat(said, " "), "\n")
+  return out
+end
+
 -- index: ranking boards. "CMD?BOARD[/TIER]" with one argument, the answer is the reply
 -- (`=rid`); any id without '?' carries a batch {["#SEQ.CMD:BOARD/TIER"] = arg, ...}, answered
 -- as one table with the same keys. CMD: get, set, del, forEach, range, total (or their
 -- first letter). TIER is 1..4 (default 1); "BOARD/" means every tier.
 function stage.builtin.index()
-  local LIMITS = {boards = 1024, keys = 10000000, key_bytes = 1024, batch = 10000}
+  local LIMITS = stage.builtin.limits("index",
+    {boards = 1024, keys = 10000000, key_bytes = 1024, batch = 10000})
   local boards, values = {}, {} -- board name -> stage.rank; board name -> {key = value}
   local warned = {}
 
@@ -251,7 +265,7 @@ end
 -- "a.b.c" reaches subscribers of "a.b.c", else "a.b.", else "a.". Subscribers get
 -- (topic, value...) at STAGE:CALLBACK.
 function stage.builtin.route()
-  local LIMITS = {topics = 100000, per_topic = 10000}
+  local LIMITS = stage.builtin.limits("route", {topics = 100000, per_topic = 10000})
   local subs, ntopics, turn = {}, 0, {} -- topic -> {stage = callback}
 
   local function subscribe(who, arg)
@@ -270,20 +284,27 @@ function stage.builtin.route()
         error("route: subscribe '" .. topic .. "': the callback must be a handler id (string), got " .. type(cb), 0)
       end
     end
+    local new = 0 -- the limits are checked before anything changes
+    for topic, cb in pairs(arg) do
+      local s = subs[topic]
+      if cb and cb ~= "" then
+        if not s then new = new + 1 end
+        local n = 0
+        for _ in pairs(s or {}) do n = n + 1 end
+        if s and not s[who] and n >= LIMITS.per_topic then
+          error(string.format("route: topic '%s' has too many subscribers (limit %d)", topic, LIMITS.per_topic), 0)
+        end
+      end
+    end
+    if ntopics + new > LIMITS.topics then
+      error(string.format("route: too many topics (limit %d)", LIMITS.topics), 0)
+    end
     for topic, cb in pairs(arg) do
       local s = subs[topic]
       if cb and cb ~= "" then
         if not s then
-          if ntopics >= LIMITS.topics then
-            error(string.format("route: too many topics (limit %d)", LIMITS.topics), 0)
-          end
           s, ntopics = {}, ntopics + 1
           subs[topic] = s
-        end
-        local n = 0
-        for _ in pairs(s) do n = n + 1 end
-        if not s[who] and n >= LIMITS.per_topic then
-          error(string.format("route: topic '%s' has too many subscribers (limit %d)", topic, LIMITS.per_topic), 0)
         end
         s[who] = cb
       elseif s then
@@ -349,7 +370,7 @@ end
 -- ticket, 0 or false releases it. "@ID" with ms does the same at any time. A ticket not
 -- extended within 1000 ms goes back to the category and the next waiter gets it.
 function stage.builtin.ticket()
-  local LIMITS = {categories = 10000, waiters = 10000, hold_ms = 1000}
+  local LIMITS = stage.builtin.limits("ticket", {categories = 10000, waiters = 10000, hold_ms = 1000})
   local cats, ncats, tickets, seq = {}, 0, {}, 0
 
   local function clock() return process.tick * 1000 end

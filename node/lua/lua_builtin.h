@@ -17,4 +17,8 @@
  * Actor threads only. */
 void sn_lua_builtin_route(lua_State *L, const sn_target *t, sn_send *s, char *home, size_t cap);
 
+/* sn_lua_builtin_setting: pushes the value of --set KEY=N (a built-in stage's limit, e.g.
+ * "index.boards") as an integer, or nil when it was not given. Returns 1. */
+int sn_lua_builtin_setting(lua_State *L, const char *key);
+
 #endif

@@ -1,6 +1,7 @@
 /* lua_state: the one place a stage-node lua_State is made: standard libraries, print, the
  * process/thread/stage tables, the sandbox, the governor's allocator and hook. */
 #include "lua_state.h"
+#include "lua_builtin.h"
 #include "lua_guard.h"
 #include "lua_pattern.h"
 #include "lua_rank.h"
@@ -49,6 +50,8 @@ static int process_index(lua_State *L)
         lua_pushnumber(L, sn_clock_mono() - sn_lua_host_of(L)->start);
         return 1;
     }
+    if (k && k[0] == '$') /* process["$index.boards"]: --set limits of the built-in stages */
+        return sn_lua_builtin_setting(L, k + 1);
     return 0;
 }
 
