@@ -223,7 +223,7 @@ static rate index_run(const char *op, int n, int pre)
     char script[4096];
     snprintf(script, sizeof script, index_lua, op, n, pre, WINDOW);
     rate out = {0, 0, 0};
-    bench_script(binary, "--threads 2", script, "wall", &out.wall_s, "cpu", &out.cpu_s);
+    bench_script(binary, "--threads 2 --log-level warn", script, "wall", &out.wall_s, "cpu", &out.cpu_s);
     if (out.wall_s <= 0) {
         fprintf(stderr, "bench_stages: the index script reported no time (%s)\n", op);
         stop_redis();
@@ -252,11 +252,14 @@ static void row(const char *name, const rate *a, const rate *b, const char *agai
 {
     const rate *ma = &a[RUNS / 2], *mb = &b[RUNS / 2];
     double ratio = ma->per_s / mb->per_s;
+    char tgt[32] = "-"; /* target 0: a reference row (Redis's own growth) */
+    if (target > 0)
+        snprintf(tgt, sizeof tgt, ">= %.2fx", target);
     printf("| stages | %s, median of %d (range) | %.0f/s (%.0f-%.0f); %.2f CPU-s in %.2f s "
-           "| %s %.0f/s (%.0f-%.0f); %.2f CPU-s in %.2f s | %.2fx | >= %.2fx | %s |\n",
+           "| %s %.0f/s (%.0f-%.0f); %.2f CPU-s in %.2f s | %.2fx | %s | %s |\n",
            name, RUNS, ma->per_s, a[0].per_s, a[RUNS - 1].per_s, ma->cpu_s, ma->wall_s, against,
-           mb->per_s, b[0].per_s, b[RUNS - 1].per_s, mb->cpu_s, mb->wall_s, ratio, target,
-           ratio >= target ? "met" : "**missed**");
+           mb->per_s, b[0].per_s, b[RUNS - 1].per_s, mb->cpu_s, mb->wall_s, ratio, tgt,
+           target <= 0 ? "n/a" : ratio >= target ? "met" : "**missed**");
     fflush(stdout);
 }
 
@@ -289,7 +292,7 @@ int main(int argc, char **argv)
     runs(redis_run, "rank", 100000, 1000000, r1m);
     row("rank query growth: index at 1,000,000 entries (vs 10,000)", s1m, s10k, "at 10,000:", 0.5);
     row("rank query growth: Redis ZREVRANK at 1,000,000 entries (vs 10,000)", r1m, r10k,
-        "at 10,000:", 0.5);
+        "at 10,000:", 0);
     stop_redis();
     return 0;
 }
