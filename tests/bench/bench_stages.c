@@ -290,7 +290,8 @@ int main(int argc, char **argv)
     runs(index_run, "rank", 100000, 1000000, s1m);
     runs(redis_run, "rank", 100000, 10000, r10k);
     runs(redis_run, "rank", 100000, 1000000, r1m);
-    row("rank query growth: index at 1,000,000 entries (vs 10,000)", s1m, s10k, "at 10,000:", 0.5);
+    row("rank query growth: index at 1,000,000 entries (vs 10,000)", s1m, s10k, "at 10,000:",
+        0.5);
     row("rank query growth: Redis ZREVRANK at 1,000,000 entries (vs 10,000)", r1m, r10k,
         "at 10,000:", 0);
     stop_redis();
