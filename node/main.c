@@ -1,6 +1,7 @@
 /* main: the stage-node command: parse the command line, then run a node or a subcommand. */
 #include "lua_actor.h"
 #include "lua_config.h"
+#include "sn_builtin.h"
 #include "sn_cluster.h"
 #include "sn_curve.h"
 #include "sn_error.h"
@@ -119,6 +120,7 @@ static int w_status_self(void *ud, char **json, size_t *len)
 
 static int c_deliver(void *ud, const sn_wire_message *m, int trusted)
 {
+    sn_builtin_start(ud, m->dst.stage); /* a built-in stage's home starts at its first use */
     int rc = sn_node_deliver(ud, m, trusted); /* SN_* here, a wire status there */
     return rc == SN_OK       ? SN_WIRE_OK
            : rc == SN_EFULL   ? SN_WIRE_MAILBOX_FULL

@@ -79,8 +79,11 @@ static const char usage[] =
     "                       heartbeat in larger clusters; 0: all), shutdown (10000 ms:\n"
     "                       then the node exits without waiting any more), members (1024\n"
     "                       members at most), viewof_max (1073741824 bytes a bundle.viewof\n"
-    "                       maps), viewof_fields (256 fields a record), bundle_depth (200\n"
-    "                       levels bundle.json/bson convert) (repeatable)\n"
+    "                       holds), viewof_fields (256 fields a record), bundle_depth (200\n"
+    "                       levels bundle.json/bson convert); the built-in stages' limits:\n"
+    "                       index.boards, index.keys, index.key_bytes, index.batch,\n"
+    "                       route.topics, route.per_topic, ticket.categories,\n"
+    "                       ticket.waiters, ticket.hold_ms (docs/stages.md) (repeatable)\n"
     "  -h, --help           show this text\n"
     "  -V, --version        show the version and the library versions\n";
 
@@ -107,6 +110,35 @@ static int push(sn_strlist *l, const char *v, const char *opt, char *err, size_t
         return fail(err, errlen, "%s given too many times (at most 64): '%s'", opt, v);
     l->item[l->n++] = v;
     return SN_OK;
+}
+
+/* --set STAGE.LIMIT=N: a limit of a built-in stage (docs/stages.md), kept as written for
+ * preload/stages.lua, which reads it as process["$STAGE.LIMIT"]. 1 when v names one. */
+static int builtin_limit(sn_opts *o, const char *v, int *rc, char *err, size_t errlen)
+{
+    static const char *const names[] = {"index.boards", "index.keys", "index.key_bytes",
+                                        "index.batch", "route.topics", "route.per_topic",
+                                        "ticket.categories", "ticket.waiters", "ticket.hold_ms"};
+    const char *eq = strchr(v, '=');
+    for (size_t i = 0; eq && i < sizeof names / sizeof *names; i++) {
+        if ((size_t)(eq - v) != strlen(names[i]) || strncmp(v, names[i], (size_t)(eq - v)))
+            continue;
+        char *end;
+        long n = strtol(eq + 1, &end, 10);
+        if (!eq[1] || *end || n < 1 || n > 1000000000)
+            *rc = fail(err, errlen, "--set '%s': %s must be a number from 1 to 1000000000", v,
+                       names[i]);
+        else
+            *rc = push(&o->builtin, v, "--set STAGE.LIMIT", err, errlen);
+        return 1;
+    }
+    if (eq && (!strncmp(v, "index.", 6) || !strncmp(v, "route.", 6) || !strncmp(v, "ticket.", 7))) {
+        *rc = fail(err, errlen, "--set '%s': unknown limit; the built-in stages have index.boards, "
+                   "index.keys, index.key_bytes, index.batch, route.topics, route.per_topic, "
+                   "ticket.categories, ticket.waiters, ticket.hold_ms", v);
+        return 1;
+    }
+    return 0;
 }
 
 /* --set KEY=VALUE: a positive integer for one of the tunables. */
@@ -303,6 +335,11 @@ int sn_opts_parse(sn_opts *o, int argc, char *const argv[], char *err, size_t er
             break;
         }
         case OPT_SET:
+            if (builtin_limit(o, v, &r, err, errlen)) {
+                if (r)
+                    return r;
+                break;
+            }
             if ((r = set_tunable(o, v, err, errlen)))
                 return r;
             break;

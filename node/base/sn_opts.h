@@ -45,6 +45,7 @@ typedef struct sn_opts {
     sn_log_format log_format; /* --log-format text|json */
     sn_strlist join, actor, package;
     sn_strlist stage;        /* --stage SID:key=value,... (governor limits per stage) */
+    sn_strlist builtin;      /* --set index.boards=N ...: the built-in stages' limits */
     /* --set KEY=VALUE: cluster timings and limits, in ms or bytes (see sn_opts_tunable) */
     int heartbeat_ms, suspect_ms, down_ms, reply_timeout_ms, handshake_ms, join_retry_max_ms;
     int peer_queue, frame_max;

@@ -1,11 +1,13 @@
 /* lua_state: the one place a stage-node lua_State is made: standard libraries, print, the
  * process/thread/stage tables, the sandbox, the governor's allocator and hook. */
 #include "lua_state.h"
+#include "lua_builtin.h"
 #include "lua_bundle.h"
 #include "lua_config.h"
 #include "lua_guard.h"
 #include "lua_logger.h"
 #include "lua_pattern.h"
+#include "lua_rank.h"
 #include "lua_sandbox.h"
 #include "lua_shared.h"
 #include "lua_stage.h"
@@ -87,6 +89,10 @@ static int process_index(lua_State *L)
             return 0;
         lua_pushstring(L, v);
     } else if (k[0] == '$') {
+        if (k[1] && sn_lua_builtin_setting(L, k + 1) && !lua_isnil(L, -1))
+            return 1; /* a --set limit of the built-in stages (docs/stages.md) */
+        if (k[1])
+            lua_pop(L, 1);
         const sn_opts *o = host->node ? sn_node_opts(host->node) : NULL;
         sn_config_push_stage(L, o ? o->config : NULL, host->stage ? host->stage : "");
         if (o && lua_getfield(L, -1, "%preload") == LUA_TNIL) {
@@ -168,6 +174,7 @@ static int setup(lua_State *L)
     open_process(L, host);
     sn_thread_open(L);
     sn_stage_open(L);
+    sn_lua_rank_open(L); /* stage.rank: the index stage's board */
     sn_lua_shared_open(L);
     sn_logger_open(L);
     sn_bundle_open(L);

@@ -576,6 +576,11 @@ int sn_node_lock(sn_node *n, sn_lock_op op, const char *name, uint64_t actor, co
     return sn_node_lock_at_home(n, op, name, "", actor, cb, data, len, ms);
 }
 
+int sn_node_home(sn_node *n, const char *key, char *home, size_t cap)
+{
+    return n->remote.lock_home ? n->remote.lock_home(n->remote.ud, key, home, cap) : 0;
+}
+
 int sn_node_once(sn_node *n, const char *key, int forget, int *first)
 {
     if (forget) {

@@ -172,6 +172,9 @@ void sn_node_timer_cancel(sn_node *n, uint64_t task);
 int sn_node_lock(sn_node *n, sn_lock_op op, const char *name, uint64_t actor, const char *cb,
                  const void *data, size_t len, double ms);
 
+/* sn_node_home: 1 with home filled when the rendezvous home of key over the alive members
+ * is another node, 0 when it is this node or there is no cluster (the locks' rule). */
+int sn_node_home(sn_node *n, const char *key, char *home, size_t cap);
 /* sn_node_lock_at_home: the same, for this node as the lock's home, from a requester on
  * node ("" = this node). The cluster calls it for requests from other nodes. */
 int sn_node_lock_at_home(sn_node *n, sn_lock_op op, const char *name, const char *node,

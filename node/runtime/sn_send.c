@@ -153,6 +153,10 @@ int sn_send_route(sn_node *n, const sn_send *s, size_t *queued)
         int rc = post_local(&r, s->actor, 1);
         q = rc == SN_OK;
         r.fail = rc;
+    } else if (s->node) { /* a built-in stage's home: that node or nothing, never another */
+        int rc = post_remote(&r, s->node, s->broadcast ? SN_WIRE_ALL : SN_WIRE_ONE);
+        q = rc == SN_OK;
+        r.fail = rc == SN_ENOENT ? SN_EDOWN : rc;
     } else if (s->broadcast) {
         if (s->scope != SN_SCOPE_LOCAL) /* first: the last local post takes the template */
             q += broadcast_remote(&r);
@@ -169,6 +173,7 @@ int sn_send_route(sn_node *n, const sn_send *s, size_t *queued)
     sn_stats_count(sn_node_stats(n), SN_COUNT_DROP, stage,
                    r.fail == SN_EFULL     ? "mailbox_full"
                    : r.fail == SN_ECLOSED ? "closed"
+                   : r.fail == SN_EDOWN   ? "node_down"
                                           : "no_route");
     return r.fail;
 }
@@ -178,7 +183,8 @@ const char *sn_send_why(int rc, const char *stage, char *buf, size_t len)
     switch (rc) { /* the route's codes, as the one table of failure texts names them */
     case SN_EFULL: return sn_error_text(SN_EFULL, NULL, buf, len);
     case SN_ENOENT: return sn_error_text(SN_ENOROUTE, stage && stage[0] ? stage : "self", buf, len);
-    case SN_ECLOSED: return sn_error_text(SN_EDOWN, NULL, buf, len);
+    case SN_ECLOSED:
+    case SN_EDOWN: return sn_error_text(SN_EDOWN, NULL, buf, len);
     default: return sn_error_text(rc, NULL, buf, len);
     }
 }

@@ -17,6 +17,7 @@ typedef struct sn_send {
     const char *stage;     /* the target stage ("" with actor set: the sender itself) */
     uint64_t actor;        /* not 0: only this local actor (stage.signal to self) */
     sn_router_scope scope; /* local, remote or both; a frame from another node: local */
+    const char *node;      /* not NULL: that other node only (a built-in stage's home) */
     int broadcast;         /* every instance in scope (a node counts as its actors) */
     sn_msg *msg;           /* consumed by sn_send_route */
     int count_out;         /* count each message queued as sent (SN_COUNT_OUT) */
@@ -32,6 +33,7 @@ typedef struct sn_send {
  * never forced, a full one is skipped (round-robin tries the next instance). *queued: messages queued (a node reached by a
  * broadcast counts as its actors). SN_OK (*queued > 0), SN_EFULL (a mailbox or a peer queue
  * was full and nothing was queued), SN_ENOENT (no instance in scope took it: no route),
+ * SN_EDOWN (s->node is not alive),
  * SN_ECLOSED (the node is stopping), SN_ENOMEM. A failure is counted as a drop of the
  * stage. Any thread. */
 int sn_send_route(sn_node *n, const sn_send *s, size_t *queued);

@@ -1,0 +1,24 @@
+/* lua_builtin: stage.signal's part in the built-in stages (index, route, ticket): a signal
+ * to one goes to its home only (node/runtime/sn_builtin.h, docs/stages.md), started on this
+ * node first when this node is the home. */
+#ifndef LUA_BUILTIN_H
+#define LUA_BUILTIN_H
+
+#include "sn_send.h"
+#include "sn_target.h"
+
+#include <lua.h>
+#include <stddef.h>
+
+/* sn_lua_builtin_route: when t is a send to one or every actor of a built-in stage, points
+ * s at its home: scope local when it is this node (started now if need be), else s->node =
+ * home (the caller's buffer of cap bytes, which must outlive s). Other targets, a built-in
+ * stage whose file is missing, and a failed start leave s as it was (routed as any stage).
+ * Actor threads only. */
+void sn_lua_builtin_route(lua_State *L, const sn_target *t, sn_send *s, char *home, size_t cap);
+
+/* sn_lua_builtin_setting: pushes the value of --set KEY=N (a built-in stage's limit, e.g.
+ * "index.boards") as an integer, or nil when it was not given. Returns 1. */
+int sn_lua_builtin_setting(lua_State *L, const char *key);
+
+#endif
