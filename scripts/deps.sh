@@ -8,8 +8,8 @@ build_pkgs=(make gcc pkg-config cmake liblua5.3-dev libzmq3-dev libmsgpack-dev l
             libmicrohttpd-dev libcjson-dev libbson-dev)
 test_pkgs=(libcriterion-dev lua5.3 clang libclang-rt-14-dev
            docker-compose prometheus python3-yaml shellcheck binutils
-           python3 python3-zmq chromium iproute2 iputils-ping)
-bench_pkgs=(lua-cjson redis-server libhiredis-dev)
+           python3 python3-zmq chromium iproute2 iputils-ping libhiredis-dev)
+bench_pkgs=(lua-cjson redis-server)
 
 pkgs=("${build_pkgs[@]}")
 case "$level" in
