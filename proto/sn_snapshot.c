@@ -51,8 +51,42 @@ enum {
 #define SN_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
 
 static const char cache_key = 0; /* its address names the registry entry */
+static const char transparent_key = 0; /* registry: weak set of metatables not encoded */
 
 enum { PATH_MAX_LEN = 240, WHAT_LEN = 120 };
+
+void sn_snapshot_transparent(lua_State *L, int idx)
+{
+    idx = lua_absindex(L, idx);
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &transparent_key) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_createtable(L, 0, 1);
+        lua_pushliteral(L, "k");
+        lua_setfield(L, -2, "__mode");
+        lua_setmetatable(L, -2);
+        lua_pushvalue(L, -1);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &transparent_key);
+    }
+    lua_pushvalue(L, idx);
+    lua_pushboolean(L, 1);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+}
+
+/* 1 when the metatable at idx was made transparent. Never raises. */
+static int is_transparent(lua_State *L, int idx)
+{
+    idx = lua_absindex(L, idx);
+    int yes = 0;
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &transparent_key) == LUA_TTABLE) {
+        lua_pushvalue(L, idx);
+        yes = lua_rawget(L, -2) != LUA_TNIL;
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    return yes;
+}
 
 void sn_snapshot_opts_init(sn_snapshot_opts *o)
 {
@@ -389,6 +423,10 @@ static int enc_table(enc *e, int idx, int depth)
         return rc;
 
     int has_mt = lua_getmetatable(L, idx), mt = lua_gettop(L);
+    if (has_mt && is_transparent(L, mt)) {
+        lua_pop(L, 1);
+        has_mt = 0;
+    }
     if (has_mt) {
         PUT(e, sn_mpack_put_array(e->out, 3));
         put_marker(e, EXT_TABLE_MT);

@@ -57,6 +57,11 @@ int sn_snapshot_encode(lua_State *L, int first, int n, const sn_snapshot_opts *o
 int sn_snapshot_decode(lua_State *L, const char *data, size_t len, const sn_snapshot_opts *o,
                        int *nvalues, char *err, size_t errlen);
 
+/* sn_snapshot_transparent: the metatable at idx is not encoded: a table carrying it travels
+ * as a plain table (lua_sandbox's stage.index metatable is the node's own, not the value's).
+ * Raises only on out of memory. */
+void sn_snapshot_transparent(lua_State *L, int idx);
+
 /* sn_snapshot_count: reads only the header: SN_OK and the number of values in *nvalues, or
  * SN_EPROTO (not a snapshot) / SN_ENOTSUP (another version). Allocates nothing; any thread. */
 int sn_snapshot_count(const char *data, size_t len, int *nvalues);

@@ -623,6 +623,13 @@ static const luaL_Reg bundle_fns[] = {
     {NULL, NULL},
 };
 
+/* package.preload's loader: the library itself (upvalue 1). */
+static int the_library(lua_State *L)
+{
+    lua_pushvalue(L, lua_upvalueindex(1));
+    return 1;
+}
+
 void sn_bundle_open(lua_State *L)
 {
     luaL_newlib(L, bundle_fns);
@@ -635,5 +642,10 @@ void sn_bundle_open(lua_State *L)
     well_seed(own, seed[0], (int64_t)(seed[1] | 1));
     lua_pushcclosure(L, l_random, 1);
     lua_setfield(L, -2, "random");
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE); /* require("bundle"), as STAGE */
+    lua_pushvalue(L, -2);
+    lua_pushcclosure(L, the_library, 1);
+    lua_setfield(L, -2, "bundle");
+    lua_pop(L, 1);
     lua_setglobal(L, "bundle");
 }

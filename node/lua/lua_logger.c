@@ -196,6 +196,13 @@ static int l_trace(lua_State *L)
     return log_at(L, SN_LOG_DEBUG);
 }
 
+/* package.preload's loader: the library itself (upvalue 1). */
+static int the_library(lua_State *L)
+{
+    lua_pushvalue(L, lua_upvalueindex(1));
+    return 1;
+}
+
 void sn_logger_open(lua_State *L)
 {
     static const luaL_Reg fns[] = {
@@ -203,5 +210,10 @@ void sn_logger_open(lua_State *L)
         {"error", l_error}, {"trace", l_trace}, {NULL, NULL},
     };
     luaL_newlib(L, fns);
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE); /* require("logger"), as STAGE */
+    lua_pushvalue(L, -2);
+    lua_pushcclosure(L, the_library, 1);
+    lua_setfield(L, -2, "logger");
+    lua_pop(L, 1);
     lua_setglobal(L, "logger");
 }

@@ -16,11 +16,47 @@
 #include "lua_guard.h"
 #include "lua_policy.h"
 #include "lua_shared.h"
+#include "sn_snapshot.h"
 
 #include <lauxlib.h>
 #include <string.h>
 
 /* ---- the policy ------------------------------------------------------------------------- */
+
+/* Registry keys: the addresses of these constants are unique light userdata. */
+static const char K_SHARED = 0;      /* the base env's policy names -> values (not raw) */
+static const char K_INDEX_PLAIN = 0; /* metatable of a policy name's table (stage.index) */
+static const char K_INDEX_STAR = 0;  /* likewise for a starred name's */
+
+/* Pushes the table of the base env's policy names. They are kept out of the env's raw
+ * table so that every assignment reaches env_newindex and every read env_index. */
+static void push_shared(lua_State *L)
+{
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_SHARED) == LUA_TTABLE)
+        return;
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &K_SHARED);
+}
+
+/* Pushes what the name at k held in the base env at base before it joined the policy: its
+ * shared value, else its raw or frozen one. */
+static void push_base_value(lua_State *L, int base, int k)
+{
+    push_shared(L);
+    lua_pushvalue(L, k);
+    if (lua_rawget(L, -2) != LUA_TNIL) {
+        lua_remove(L, -2);
+        return;
+    }
+    lua_pop(L, 2);
+    lua_pushvalue(L, k);
+    if (lua_rawget(L, base) != LUA_TNIL)
+        return;
+    lua_pop(L, 1);
+    sn_env_get(L, base, k);
+}
 
 /* Adds the names of the list at idx to the policy, after checking all of them. */
 static void policy_add(lua_State *L, int idx)
@@ -31,33 +67,141 @@ static void policy_add(lua_State *L, int idx)
     for (lua_Integer i = 1; i <= n; i++) {
         lua_rawgeti(L, idx, i);
         const char *entry = lua_tostring(L, -1);
+        const char *name = entry + (entry[0] == '*');
+        sn_env_push_base(L);
+        int base = lua_gettop(L);
+        lua_pushstring(L, name);
+        int k = base + 1;
+        push_base_value(L, base, k);
+        int v = base + 2;
         int kind = sn_policy_add(L, entry);
         if (kind == SN_POLICY_NONE) {
-            lua_pop(L, 1);
+            lua_pop(L, 4);
             continue;
         }
-        const char *name = entry + (entry[0] == '*');
+        push_shared(L);
+        lua_pushvalue(L, k);
         if (kind == SN_POLICY_STARRED && sn_starred_enabled(L)) {
             /* The base env's value moves to the store, unless the store has one. */
-            sn_env_push_base(L);
-            lua_pushstring(L, name);
-            if (lua_rawget(L, -2) != LUA_TNIL) {
-                lua_pushstring(L, name);
-                sn_starred_adopt(L, -1, -2);
-                lua_pop(L, 2);
-                lua_pushstring(L, name);
-                lua_pushnil(L);
-                lua_rawset(L, -3);
-                lua_pop(L, 1);
-            } else {
-                lua_pop(L, 2);
-            }
+            if (!lua_isnil(L, v))
+                sn_starred_adopt(L, k, v);
+            lua_pushnil(L);
+        } else {
+            lua_pushvalue(L, v);
         }
+        lua_rawset(L, -3);
+        lua_pop(L, 1);
+        lua_pushnil(L);
+        sn_env_set(L, base, k, lua_gettop(L)); /* out of the raw table, and of any layer */
         /* Coroutine envs may hold a private copy; from now on the name is live. */
         sn_coroutine_forget(L, name);
-        lua_pop(L, 1);
+        lua_pop(L, 5);
     }
     lua_settop(L, idx);
+}
+
+/* ---- stage.index: keys other than strings and numbers (STAGE's r890) -------------------- */
+
+/* Pushes the key that the key at k stands for on the table at t of a policy name, as
+ * STAGE's luaL_toindex: stage.index(k, where, t), or stage.index[where](k, where, t) when
+ * stage.index is a table; a result other than a string or number as tostring gives it;
+ * tostring(k) when there is no hook. Returns 0 (nothing pushed) when the hook returned nil:
+ * nothing is read or stored. */
+static int index_key(lua_State *L, int t, int k, const char *where)
+{
+    sn_coroutine_push_running_env(L);
+    lua_getfield(L, -1, "stage");
+    lua_remove(L, -2);
+    int type = lua_type(L, -1);
+    if (type == LUA_TTABLE || type == LUA_TUSERDATA) {
+        lua_getfield(L, -1, "index");
+        lua_remove(L, -2);
+        if (lua_type(L, -1) == LUA_TTABLE) {
+            lua_pushstring(L, where);
+            lua_rawget(L, -2);
+            lua_remove(L, -2);
+        }
+        if (lua_type(L, -1) == LUA_TFUNCTION) {
+            lua_pushvalue(L, k);
+            lua_pushstring(L, where);
+            lua_pushvalue(L, t);
+            lua_call(L, 3, 1);
+            switch (lua_type(L, -1)) {
+            case LUA_TNIL:
+                lua_pop(L, 1);
+                return 0;
+            case LUA_TNUMBER:
+            case LUA_TSTRING:
+                return 1;
+            default:
+                luaL_tolstring(L, -1, NULL);
+                lua_remove(L, -2);
+                return 1;
+            }
+        }
+    }
+    lua_pop(L, 1);
+    luaL_tolstring(L, k, NULL);
+    return 1;
+}
+
+static int is_plain_key(lua_State *L, int k)
+{
+    int type = lua_type(L, k);
+    return type == LUA_TSTRING || type == LUA_TNUMBER;
+}
+
+/* __index(t, k) of a policy name's table; upvalue 1: where. Only absent keys come here. */
+static int index_get(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 2);
+    if (is_plain_key(L, 2) || !index_key(L, 1, 2, lua_tostring(L, lua_upvalueindex(1))))
+        return 0;
+    lua_rawget(L, 1);
+    return 1;
+}
+
+/* __newindex(t, k, v) of a policy name's table; upvalue 1: where. */
+static int index_set(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 3);
+    if (!is_plain_key(L, 2)) {
+        if (!index_key(L, 1, 2, lua_tostring(L, lua_upvalueindex(1))))
+            return 0;
+        lua_replace(L, 2);
+    }
+    lua_rawset(L, 1);
+    return 0;
+}
+
+static void make_index_mt(lua_State *L, const char *where, const void *key)
+{
+    lua_createtable(L, 0, 2);
+    lua_pushstring(L, where);
+    lua_pushcclosure(L, index_get, 1);
+    lua_setfield(L, -2, "__index");
+    lua_pushstring(L, where);
+    lua_pushcclosure(L, index_set, 1);
+    lua_setfield(L, -2, "__newindex");
+    sn_snapshot_transparent(L, -1); /* the table travels as it is */
+    lua_rawsetp(L, LUA_REGISTRYINDEX, key);
+}
+
+/* A policy name's value at the top, when a table without a metatable, gets the metatable
+ * that sends its other keys through stage.index ("sandbox" for starred names as STAGE's
+ * store calls it, "thread" for the others). */
+static void index_wrap(lua_State *L, int starred)
+{
+    if (lua_type(L, -1) != LUA_TTABLE)
+        return;
+    if (lua_getmetatable(L, -1)) {
+        lua_pop(L, 1);
+        return;
+    }
+    lua_rawgetp(L, LUA_REGISTRYINDEX, starred ? &K_INDEX_STAR : &K_INDEX_PLAIN);
+    lua_setmetatable(L, -2);
 }
 
 int sn_sandbox_policy_kind(lua_State *L, const char *name)
@@ -67,7 +211,6 @@ int sn_sandbox_policy_kind(lua_State *L, const char *name)
 
 /* ---- env metamethods -------------------------------------------------------------------- */
 
-/* Registry keys: the addresses of these constants are unique light userdata. */
 static const char K_HOOKS = 0;   /* Lua function making __index/__newindex over a script's mt */
 static const char K_PROXIES = 0; /* weak map env -> its _SANDBOX view */
 static const char K_NEXT = 0;    /* the standard next, as it was before any script ran */
@@ -88,22 +231,28 @@ static void sandbox_value(lua_State *L, int env, int k)
     env = lua_absindex(L, env);
     k = lua_absindex(L, k);
     int kind = sn_policy_kind_at(L, k);
-    if (kind == SN_POLICY_STARRED && sn_starred_enabled(L)) {
+    int starred = kind == SN_POLICY_STARRED && sn_starred_enabled(L);
+    if (starred) {
         sn_starred_get(L, k);
-        return;
-    }
-    if (kind && sn_env_push_creator(L, env) != LUA_TNIL) { /* a coroutine's policy name */
+    } else if (kind && sn_env_push_creator(L, env) != LUA_TNIL) { /* a coroutine's */
         lua_pushvalue(L, k);
         lua_gettable(L, -2); /* live, from the creator */
         lua_remove(L, -2);
+    } else if (kind) { /* the base env's */
+        lua_pop(L, 1);
+        push_shared(L);
+        lua_pushvalue(L, k);
+        lua_rawget(L, -2);
+        lua_remove(L, -2);
+    } else {
+        lua_pushvalue(L, k);
+        if (lua_rawget(L, env) != LUA_TNIL)
+            return;
+        lua_pop(L, 1);
+        sn_env_get(L, env, k);
         return;
     }
-    lua_pop(L, kind ? 1 : 0);
-    lua_pushvalue(L, k);
-    if (lua_rawget(L, env) != LUA_TNIL)
-        return;
-    lua_pop(L, 1);
-    sn_env_get(L, env, k);
+    index_wrap(L, starred);
 }
 
 /* env[k] = value at v, the script's metatable aside. */
@@ -128,7 +277,15 @@ static void sandbox_store(lua_State *L, int env, int k, int v)
         lua_pop(L, 1);
         return;
     }
-    lua_pop(L, kind ? 1 : 0);
+    if (kind) { /* the base env's: kept out of its raw table */
+        lua_pop(L, 1);
+        push_shared(L);
+        lua_pushvalue(L, k);
+        lua_pushvalue(L, v);
+        lua_rawset(L, -3);
+        lua_pop(L, 1);
+        return;
+    }
     sn_env_set(L, env, k, v);
 }
 
@@ -200,7 +357,15 @@ static void push_whole_view(lua_State *L, int env, int star)
     env = lua_absindex(L, env);
     sn_env_push_view(L, env);
     int view = lua_gettop(L);
-    if (sn_env_push_creator(L, env) == LUA_TTABLE) { /* policy names, live */
+    if (sn_env_push_creator(L, env) != LUA_TTABLE) { /* the base env's policy names */
+        push_shared(L);
+        lua_pushnil(L);
+        while (lua_next(L, -2)) {
+            lua_pushvalue(L, -2);
+            lua_insert(L, -2);
+            lua_rawset(L, view);
+        }
+    } else { /* a coroutine's policy names, live */
         sn_policy_push_set(L);
         lua_pushnil(L);
         while (lua_next(L, -2)) {
@@ -572,6 +737,8 @@ int sn_sandbox_open(lua_State *L)
     lua_setfield(L, -2, "__mode");
     lua_setmetatable(L, -2);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &K_PROXIES);
+    make_index_mt(L, "thread", &K_INDEX_PLAIN);
+    make_index_mt(L, "sandbox", &K_INDEX_STAR);
 
     lua_pushglobaltable(L);
     int g = lua_gettop(L);
@@ -638,5 +805,7 @@ void sn_sandbox_job_begin(lua_State *L, const char *names, size_t len)
 void sn_sandbox_job_end(lua_State *L)
 {
     sn_policy_clear(L);
+    lua_pushnil(L); /* a job's policy names end with it */
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &K_SHARED);
     sn_env_job_end(L);
 }
