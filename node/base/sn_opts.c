@@ -76,7 +76,10 @@ static const char usage[] =
     "                       down, then a member is forgotten), probe (8 members per\n"
     "                       heartbeat in larger clusters; 0: all), shutdown (10000 ms:\n"
     "                       then the node exits without waiting any more), members (1024\n"
-    "                       members at most) (repeatable)\n"
+    "                       members at most); the curl stage: curl_timeout (10000 ms\n"
+    "                       per request), curl_body_max (8388608 bytes of response\n"
+    "                       body), curl_redirects (5), curl_requests (1024 in flight)\n"
+    "                       (repeatable)\n"
     "  -h, --help           show this text\n"
     "  -V, --version        show the version and the library versions\n";
 
@@ -126,6 +129,10 @@ static int set_tunable(sn_opts *o, const char *v, char *err, size_t errlen)
         {"probe", offsetof(sn_opts, probe), 0, 100000},
         {"shutdown", offsetof(sn_opts, shutdown_ms), 100, 3600000},
         {"members", offsetof(sn_opts, members), 1, 100000},
+        {"curl_timeout", offsetof(sn_opts, curl_timeout_ms), 1, 86400000},
+        {"curl_body_max", offsetof(sn_opts, curl_body_max), 0, 1 << 30},
+        {"curl_redirects", offsetof(sn_opts, curl_redirects), 0, 100},
+        {"curl_requests", offsetof(sn_opts, curl_requests), 1, 1000000},
     };
     const char *eq = strchr(v, '=');
     for (size_t i = 0; eq && i < sizeof keys / sizeof *keys; i++) {
@@ -141,7 +148,8 @@ static int set_tunable(sn_opts *o, const char *v, char *err, size_t errlen)
     }
     return fail(err, errlen, "--set '%s': expected KEY=VALUE with KEY one of heartbeat, suspect, "
                 "down, reply_timeout, handshake, join_retry_max, peer_queue, frame_max, "
-                "once_keys, forget, probe, shutdown, members", v);
+                "once_keys, forget, probe, shutdown, members, curl_timeout, curl_body_max, "
+                "curl_redirects, curl_requests", v);
 }
 
 /* SID=FILE[:N] with a non-empty SID and FILE and 1 <= N <= 100000. */
@@ -190,6 +198,10 @@ int sn_opts_parse(sn_opts *o, int argc, char *const argv[], char *err, size_t er
     o->probe = 8;           /* members probed per period past 8 (0: all, always) */
     o->shutdown_ms = 10000;
     o->members = 1024;      /* members kept; a GOSSIP cannot make more sockets than this */
+    o->curl_timeout_ms = 10000;         /* STAGE's curl stage default */
+    o->curl_body_max = 8 * 1024 * 1024; /* a response body kept in a message */
+    o->curl_redirects = 5;
+    o->curl_requests = 1024;
     o->cluster = NULL;
     err[0] = '\0';
 

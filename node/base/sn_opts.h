@@ -52,6 +52,9 @@ typedef struct sn_opts {
     int probe;               /* members heartbeated per period when there are more */
     int shutdown_ms;         /* --set shutdown=MS: longest clean shutdown, then exit anyway */
     int members;             /* most members this node keeps (past it, new ones are refused) */
+    /* the curl stage (docs/node.md): ms per request, response body bytes, redirects followed,
+     * requests in flight */
+    int curl_timeout_ms, curl_body_max, curl_redirects, curl_requests;
 } sn_opts;
 
 /* sn_opts_parse: fills *o from argv (argv[0] is the program). On a user error returns

@@ -2,6 +2,7 @@
  * path (sn_send_route), which picks local actors or other nodes. For another node, values
  * with functions are encoded again through the function cache (encode_for). */
 #include "lua_signal.h"
+#include "lua_curl.h"
 #include "lua_host.h"
 #include "lua_waitfor.h"
 #include "sn_cluster.h"
@@ -213,6 +214,9 @@ int sn_signal_lua(lua_State *L)
         return locks(L, &t);
     if (!host->actor)
         return luaL_error(L, "stage.signal: no actor sends from here");
+    int curl = sn_lua_curl_signal(L, &t); /* "curl:ID": an HTTP request (lua_curl.h) */
+    if (curl >= 0)
+        return curl;
     const char *reply = t.reply[0] ? t.reply : NULL;
     sn_buf buf;
     sn_buf_init(&buf);

@@ -1,6 +1,7 @@
 /* lua_state: the one place a stage-node lua_State is made: standard libraries, print, the
  * process/thread/stage tables, the sandbox, the governor's allocator and hook. */
 #include "lua_state.h"
+#include "lua_curl.h"
 #include "lua_guard.h"
 #include "lua_pattern.h"
 #include "lua_sandbox.h"
@@ -85,6 +86,7 @@ static int setup(lua_State *L)
     open_process(L, host);
     sn_thread_open(L);
     sn_stage_open(L);
+    sn_lua_curl_open(L); /* require("curl") */
     sn_lua_shared_open(L);
     sn_sandbox_open(L); /* last: it freezes nothing, but wraps what is there */
     return 0;
