@@ -291,6 +291,7 @@ static void read_extra(lua_State *L, waiter *w)
     int rc = sn_snapshot_encode(L, lua_gettop(L), 1, &o, &b, err, sizeof err);
     lua_pop(L, 1);
     if (rc != SN_OK) {
+        sn_buf_fini(&b);
         waiter_free(w);
         luaL_error(L, "stage.signal: curl: request.extra: %s", err);
     }

@@ -1,0 +1,6 @@
+-- A node that runs actors of stage "curl" sends them "curl:ID" like any stage: the
+-- built-in HTTP stage answers only where no such actor runs.
+stage.spawn("curl", function ()
+  stage.waitfor("x", function (v) print("the curl actor got", v) end)
+end)
+print(stage.signal("curl:x", "http://127.0.0.1:1/"))
