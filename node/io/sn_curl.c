@@ -51,8 +51,7 @@ static void collect(sn_curl *c);
 
 static void req_free(sn_curl_req *q)
 {
-    if (q->easy)
-        curl_easy_cleanup(q->easy);
+    if (q->easy) curl_easy_cleanup(q->easy);
     curl_slist_free_all(q->headers);
     free(q->url);
     free(q->body);
@@ -78,13 +77,11 @@ int sn_curl_req_header(sn_curl_req *q, const char *name, const char *value)
 {
     size_t n = strlen(name) + strlen(value) + 3;
     char *line = malloc(n);
-    if (!line)
-        return SN_ENOMEM;
+    if (!line) return SN_ENOMEM;
     snprintf(line, n, "%s: %s", name, value);
     struct curl_slist *l = curl_slist_append(q->headers, line);
     free(line);
-    if (!l)
-        return SN_ENOMEM;
+    if (!l) return SN_ENOMEM;
     q->headers = l;
     return SN_OK;
 }
@@ -92,10 +89,8 @@ int sn_curl_req_header(sn_curl_req *q, const char *name, const char *value)
 int sn_curl_req_body(sn_curl_req *q, const void *data, size_t len)
 {
     char *b = malloc(len ? len : 1);
-    if (!b)
-        return SN_ENOMEM;
-    if (len)
-        memcpy(b, data, len);
+    if (!b) return SN_ENOMEM;
+    if (len) memcpy(b, data, len);
     free(q->body);
     q->body = b;
     q->body_len = len;
@@ -106,8 +101,7 @@ int sn_curl_req_body(sn_curl_req *q, const void *data, size_t len)
 int sn_curl_req_ca(sn_curl_req *q, const char *path)
 {
     char *p = strdup(path);
-    if (!p)
-        return SN_ENOMEM;
+    if (!p) return SN_ENOMEM;
     free(q->ca);
     q->ca = p;
     return SN_OK;
@@ -122,8 +116,7 @@ void sn_curl_req_limit(sn_curl_req *q, long timeout_ms, long body_max, long redi
 
 void sn_curl_req_destroy(sn_curl_req **qp)
 {
-    if (!qp || !*qp)
-        return;
+    if (!qp || !*qp) return;
     req_free(*qp);
     *qp = NULL;
 }
@@ -149,16 +142,22 @@ static void finish(sn_curl *c, sn_curl_req *q, int code, const char *why)
         snprintf(text, sizeof text, "%s", why);
     } else if (code == CURLE_OPERATION_TIMEDOUT) {
         snprintf(text, sizeof text, "timeout: no complete answer within %ld ms", q->timeout_ms);
-        sn_log_write(c->log, SN_LOG_WARN, "curl", "'%s': limit hit: timeout of %ld ms "
-                     "(curl_timeout, or the request's timeout)", q->url, q->timeout_ms);
+        sn_log_write(c->log, SN_LOG_WARN, "curl",
+                     "'%s': limit hit: timeout of %ld ms "
+                     "(curl_timeout, or the request's timeout)",
+                     q->url, q->timeout_ms);
     } else if (q->over_body || code == CURLE_FILESIZE_EXCEEDED) {
         snprintf(text, sizeof text, "response body over the limit of %ld bytes", q->body_max);
-        sn_log_write(c->log, SN_LOG_WARN, "curl", "'%s': limit hit: response body over %ld bytes "
-                     "(curl_body_max, or the request's max_body)", q->url, q->body_max);
+        sn_log_write(c->log, SN_LOG_WARN, "curl",
+                     "'%s': limit hit: response body over %ld bytes "
+                     "(curl_body_max, or the request's max_body)",
+                     q->url, q->body_max);
     } else if (code == CURLE_TOO_MANY_REDIRECTS) {
         snprintf(text, sizeof text, "more than %ld redirects", q->redirects);
-        sn_log_write(c->log, SN_LOG_WARN, "curl", "'%s': limit hit: more than %ld redirects "
-                     "(curl_redirects, or the request's max_redirects)", q->url, q->redirects);
+        sn_log_write(c->log, SN_LOG_WARN, "curl",
+                     "'%s': limit hit: more than %ld redirects "
+                     "(curl_redirects, or the request's max_redirects)",
+                     q->url, q->redirects);
     } else if (code != CURLE_OK && q->err[0]) {
         snprintf(text, sizeof text, "%s: %s", curl_easy_strerror((CURLcode)code), q->err);
     } else {
@@ -170,8 +169,7 @@ static void finish(sn_curl *c, sn_curl_req *q, int code, const char *why)
         r.body_len = 0;
     }
     r.message = text;
-    if (code != CURLE_OK)
-        sn_log_write(c->log, SN_LOG_DEBUG, "curl", "'%s': %s", q->url, text);
+    if (code != CURLE_OK) sn_log_write(c->log, SN_LOG_DEBUG, "curl", "'%s': %s", q->url, text);
     q->done(q->ud, &r);
     req_free(q);
     atomic_fetch_sub(&c->in_flight, 1);
@@ -185,8 +183,7 @@ static void unlink_active(sn_curl *c, sn_curl_req *q)
         q->prev->next = q->next;
     else
         c->active = q->next;
-    if (q->next)
-        q->next->prev = q->prev;
+    if (q->next) q->next->prev = q->prev;
     q->prev = q->next = NULL;
 }
 
@@ -203,8 +200,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
         while (cap < q->len + len + 1)
             cap *= 2;
         char *d = realloc(q->data, cap);
-        if (!d)
-            return 0;
+        if (!d) return 0;
         q->data = d;
         q->cap = cap;
     }
@@ -217,19 +213,14 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
 /* Builds q's easy handle from its fields and the node's limits. */
 static int setup_easy(sn_curl *c, sn_curl_req *q)
 {
-    if (q->timeout_ms < 0 || q->timeout_ms > c->lim.timeout_ms)
-        q->timeout_ms = c->lim.timeout_ms;
-    if (q->body_max < 0 || q->body_max > c->lim.body_max)
-        q->body_max = c->lim.body_max;
-    if (q->redirects < 0 || q->redirects > c->lim.redirects)
-        q->redirects = c->lim.redirects;
+    if (q->timeout_ms < 0 || q->timeout_ms > c->lim.timeout_ms) q->timeout_ms = c->lim.timeout_ms;
+    if (q->body_max < 0 || q->body_max > c->lim.body_max) q->body_max = c->lim.body_max;
+    if (q->redirects < 0 || q->redirects > c->lim.redirects) q->redirects = c->lim.redirects;
     CURL *e = q->easy = curl_easy_init();
-    if (!e)
-        return CURLE_FAILED_INIT;
+    if (!e) return CURLE_FAILED_INIT;
     int rc = CURLE_OK;
-#define SET(opt, v) \
-    if (rc == CURLE_OK) \
-    rc = curl_easy_setopt(e, opt, v)
+#define SET(opt, v)                                                                                \
+    if (rc == CURLE_OK) rc = curl_easy_setopt(e, opt, v)
     SET(CURLOPT_URL, q->url);
     SET(CURLOPT_PRIVATE, q);
     SET(CURLOPT_ERRORBUFFER, q->err);
@@ -247,10 +238,8 @@ static int setup_easy(sn_curl *c, sn_curl_req *q)
     SET(CURLOPT_MAXREDIRS, q->redirects);
     SET(CURLOPT_SSL_VERIFYPEER, 1L);
     SET(CURLOPT_SSL_VERIFYHOST, 2L);
-    if (q->ca)
-        SET(CURLOPT_CAINFO, q->ca);
-    if (q->headers)
-        SET(CURLOPT_HTTPHEADER, q->headers);
+    if (q->ca) SET(CURLOPT_CAINFO, q->ca);
+    if (q->headers) SET(CURLOPT_HTTPHEADER, q->headers);
     if (q->post) {
         SET(CURLOPT_POST, 1L);
         SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)q->body_len);
@@ -280,8 +269,7 @@ static void start(sn_loop_cmd *cmd)
         return;
     }
     q->next = c->active;
-    if (c->active)
-        c->active->prev = q;
+    if (c->active) c->active->prev = q;
     c->active = q;
 }
 
@@ -297,8 +285,7 @@ static void collect(sn_curl *c)
     CURLMsg *m;
     int left;
     while ((m = curl_multi_info_read(c->multi, &left))) {
-        if (m->msg != CURLMSG_DONE)
-            continue;
+        if (m->msg != CURLMSG_DONE) continue;
         sn_curl_req *q = NULL;
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&q);
         int code = m->data.result;
@@ -312,8 +299,8 @@ static void on_io(struct ev_loop *ev, ev_io *w, int revents)
 {
     (void)ev;
     sn_curl *c = ((sock_watch *)w)->c;
-    int flags = (revents & EV_READ ? CURL_CSELECT_IN : 0) |
-                (revents & EV_WRITE ? CURL_CSELECT_OUT : 0);
+    int flags =
+        (revents & EV_READ ? CURL_CSELECT_IN : 0) | (revents & EV_WRITE ? CURL_CSELECT_OUT : 0);
     int running;
     curl_multi_socket_action(c->multi, w->fd, flags, &running); /* may free w */
     collect(c);
@@ -344,8 +331,7 @@ static int on_socket(CURL *e, curl_socket_t s, int what, void *ud, void *sockp)
     }
     int events = (what & CURL_POLL_IN ? EV_READ : 0) | (what & CURL_POLL_OUT ? EV_WRITE : 0);
     if (!w) {
-        if (!(w = calloc(1, sizeof *w)))
-            return -1; /* libcurl fails the transfers on this socket */
+        if (!(w = calloc(1, sizeof *w))) return -1; /* libcurl fails the transfers on this socket */
         w->c = c;
         ev_io_init(&w->io, on_io, s, events);
         curl_multi_assign(c->multi, s, w);
@@ -376,8 +362,10 @@ int sn_curl_submit(sn_curl *c, sn_curl_req *q)
     long was = atomic_fetch_add(&c->in_flight, 1);
     if (was >= c->lim.requests) {
         atomic_fetch_sub(&c->in_flight, 1);
-        sn_log_write(c->log, SN_LOG_WARN, "curl", "'%s' refused: limit hit: %ld requests in "
-                     "flight (curl_requests)", q->url, c->lim.requests);
+        sn_log_write(c->log, SN_LOG_WARN, "curl",
+                     "'%s' refused: limit hit: %ld requests in "
+                     "flight (curl_requests)",
+                     q->url, c->lim.requests);
         return SN_EFULL;
     }
     q->c = c;
@@ -427,8 +415,7 @@ sn_curl *sn_curl_new(sn_loop *loop, sn_log *log, const sn_curl_limits *limits)
 
 void sn_curl_destroy(sn_curl **cp)
 {
-    if (!cp || !*cp)
-        return;
+    if (!cp || !*cp) return;
     sn_curl *c = *cp;
     while (c->active) {
         sn_curl_req *q = c->active;

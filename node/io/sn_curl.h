@@ -15,10 +15,10 @@ typedef struct sn_curl_req sn_curl_req;
 
 /* The node's limits (docs/node.md, --set curl_*); a request may ask for less, never more. */
 typedef struct sn_curl_limits {
-    long timeout_ms;  /* the whole transfer, connect included (curl_timeout, 10000) */
-    long body_max;    /* response body bytes kept (curl_body_max, 8 MiB) */
-    long redirects;   /* Location hops followed (curl_redirects, 5; 0: none) */
-    long requests;    /* requests in flight in the node (curl_requests, 1024) */
+    long timeout_ms; /* the whole transfer, connect included (curl_timeout, 10000) */
+    long body_max;   /* response body bytes kept (curl_body_max, 8 MiB) */
+    long redirects;  /* Location hops followed (curl_redirects, 5; 0: none) */
+    long requests;   /* requests in flight in the node (curl_requests, 1024) */
 } sn_curl_limits;
 
 /* What one request came to, for its done callback (valid during the callback only). */
@@ -32,8 +32,8 @@ typedef struct sn_curl_result {
     const char *content_type;  /* or NULL */
     const char *body;          /* the body (NUL-terminated after body_len), or NULL */
     size_t body_len;
-    double seconds;            /* total transfer time */
-    double bps;                /* download speed, bytes per second */
+    double seconds; /* total transfer time */
+    double bps;     /* download speed, bytes per second */
 } sn_curl_result;
 
 /* done: loop thread, once per submitted request. r == NULL: the request was dropped unrun

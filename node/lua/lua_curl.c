@@ -18,7 +18,7 @@
 #include <string.h>
 
 #define CURL_STAGE "curl"
-#define NO_ANSWER "-" /* "curl:-": nobody waits for the response */
+#define NO_ANSWER  "-" /* "curl:-": nobody waits for the response */
 
 /* Who waits for the response, and the bytes of its extra value. */
 typedef struct waiter {
@@ -55,16 +55,13 @@ static void put_data(sn_buf *b, const sn_curl_result *r)
     }
     uint32_t n = 5 + (type[0] != 0) + (pk[0] != 0) + (r->body != NULL);
     sn_mpack_put_map(b, n);
-    if (type[0])
-        put_kv_str(b, "type", type, strlen(type));
-    if (pk[0])
-        put_kv_str(b, pk, pv, strlen(pv));
+    if (type[0]) put_kv_str(b, "type", type, strlen(type));
+    if (pk[0]) put_kv_str(b, pk, pv, strlen(pv));
     sn_mpack_put_str(b, "length", 6);
     sn_mpack_put_int(b, (int64_t)r->body_len);
     sn_mpack_put_str(b, "bps", 3);
     sn_mpack_put_double(b, r->bps);
-    if (r->body)
-        put_kv_str(b, "content", r->body, r->body_len);
+    if (r->body) put_kv_str(b, "content", r->body, r->body_len);
     sn_mpack_put_str(b, "result", 6);
     sn_mpack_put_int(b, r->code);
     put_kv_str(b, "message", r->message, strlen(r->message));
@@ -81,21 +78,18 @@ static int encode_response(sn_buf *b, const waiter *w, const sn_curl_result *r)
                   (r->effective_url ? strlen(r->effective_url) : 0) +
                   (r->redirect_url ? strlen(r->redirect_url) : 0) +
                   (r->content_type ? strlen(r->content_type) : 0);
-    if (sn_buf_reserve(b, need) != 0)
-        return SN_ENOMEM;
+    if (sn_buf_reserve(b, need) != 0) return SN_ENOMEM;
     uint32_t n = 3 + (w->extra != NULL) + (r->effective_url != NULL) + (r->redirect_url != NULL);
     sn_mpack_put_raw(b, "\x01", 1);
     sn_mpack_put_array(b, 1);
     sn_mpack_put_map(b, n);
-    if (w->extra)
-        sn_mpack_put_raw(b, w->extra, w->extra_len); /* first: see the file's comment */
+    if (w->extra) sn_mpack_put_raw(b, w->extra, w->extra_len); /* first: see the file's comment */
     put_kv_str(b, "url", r->url, strlen(r->url));
     sn_mpack_put_str(b, "status", 6);
     sn_mpack_put_int(b, r->status);
     if (r->effective_url)
         put_kv_str(b, "effective_url", r->effective_url, strlen(r->effective_url));
-    if (r->redirect_url)
-        put_kv_str(b, "redirect_url", r->redirect_url, strlen(r->redirect_url));
+    if (r->redirect_url) put_kv_str(b, "redirect_url", r->redirect_url, strlen(r->redirect_url));
     sn_mpack_put_str(b, "data", 4);
     put_data(b, r);
     return SN_OK;
@@ -115,9 +109,9 @@ static void answer(void *ud, const sn_curl_result *r)
         sn_buf b;
         sn_buf_init(&b);
         int rc = encode_response(&b, w, r);
-        sn_msg *m = rc == SN_OK ? sn_msg_new(SN_MSG_SIGNAL, w->handler, NULL, CURL_STAGE, b.data,
-                                             b.len)
-                                : NULL;
+        sn_msg *m = rc == SN_OK
+                        ? sn_msg_new(SN_MSG_SIGNAL, w->handler, NULL, CURL_STAGE, b.data, b.len)
+                        : NULL;
         sn_buf_fini(&b);
         rc = m ? sn_node_post(w->node, w->actor, m, 1) : SN_ENOMEM;
         if (rc != SN_OK) {
@@ -132,13 +126,14 @@ static void answer(void *ud, const sn_curl_result *r)
 
 /* ---- the sender's side ---- */
 
-static int field_error(lua_State *L, sn_curl_req *q, waiter *w, const char *fmt, const char *a,
-                       const char *b)
+/* Frees q and w, then raises; returns NULL for the compiler (luaL_error does not return). */
+static sn_curl_req *field_error(lua_State *L, sn_curl_req *q, waiter *w, const char *fmt,
+                                const char *a, const char *b)
 {
     sn_curl_req_destroy(&q);
-    if (w)
-        waiter_free(w);
-    return luaL_error(L, fmt, a, b);
+    if (w) waiter_free(w);
+    luaL_error(L, fmt, a, b);
+    return NULL;
 }
 
 /* A number field of the request table at index 2 (ms, bytes, hops); -1 when absent. */
@@ -166,7 +161,8 @@ static void add_escaped(sn_buf *b, const char *s, size_t n)
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)s[i];
         char esc[3] = {'%', hex[ch >> 4], hex[ch & 15]};
-        sn_mpack_put_raw(b, is_unreserved(ch) ? (const char *)&s[i] : esc, is_unreserved(ch) ? 1 : 3);
+        sn_mpack_put_raw(b, is_unreserved(ch) ? (const char *)&s[i] : esc,
+                         is_unreserved(ch) ? 1 : 3);
     }
 }
 
@@ -182,8 +178,7 @@ static const char *form_body(lua_State *L, int data, sn_buf *b)
             lua_pop(L, 2); /* the key stays alive in the table */
             return bad;
         }
-        if (b->len)
-            sn_mpack_put_raw(b, "&", 1);
+        if (b->len) sn_mpack_put_raw(b, "&", 1);
         size_t kn, vn;
         const char *k = lua_tolstring(L, -2, &kn);
         const char *v = lua_tolstring(L, -1, &vn); /* the value is a copy: converting is fine */
@@ -198,36 +193,37 @@ static const char *form_body(lua_State *L, int data, sn_buf *b)
 /* Reads the request table (or URL string) at index 2 into a new request for w. */
 static sn_curl_req *read_request(lua_State *L, waiter *w)
 {
-    if (lua_type(L, 2) == LUA_TSTRING)
-        return sn_curl_req_new(lua_tostring(L, 2), answer, w);
+    if (lua_type(L, 2) == LUA_TSTRING) return sn_curl_req_new(lua_tostring(L, 2), answer, w);
     if (lua_type(L, 2) != LUA_TTABLE)
-        field_error(L, NULL, w, "stage.signal: curl: expected a URL or a request table, got %s%s",
-                    luaL_typename(L, 2), "");
+        return field_error(L, NULL, w,
+                           "stage.signal: curl: expected a URL or a request table, got %s%s",
+                           luaL_typename(L, 2), "");
     if (lua_getfield(L, 2, "url") != LUA_TSTRING)
-        field_error(L, NULL, w, "stage.signal: curl: request.url must be a string, got %s%s",
-                    luaL_typename(L, -1), "");
+        return field_error(L, NULL, w, "stage.signal: curl: request.url must be a string, got %s%s",
+                           luaL_typename(L, -1), "");
     sn_curl_req *q = sn_curl_req_new(lua_tostring(L, -1), answer, w);
     lua_pop(L, 1);
-    if (!q)
-        field_error(L, NULL, w, "stage.signal: curl: %s%s", sn_strerror(SN_ENOMEM), "");
+    if (!q) return field_error(L, NULL, w, "stage.signal: curl: %s%s", sn_strerror(SN_ENOMEM), "");
     int t = lua_getfield(L, 2, "header");
     if (t == LUA_TTABLE) {
         lua_pushnil(L);
         while (lua_next(L, -2)) {
             int vt = lua_type(L, -1);
             if (lua_type(L, -2) != LUA_TSTRING || (vt != LUA_TSTRING && vt != LUA_TNUMBER))
-                field_error(L, q, w, "stage.signal: curl: request.header%s%s: expected "
-                            "name = string", lua_type(L, -2) == LUA_TSTRING ? "." : "",
-                            lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : " key");
+                return field_error(L, q, w,
+                                   "stage.signal: curl: request.header%s%s: expected "
+                                   "name = string",
+                                   lua_type(L, -2) == LUA_TSTRING ? "." : "",
+                                   lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : " key");
             lua_pushvalue(L, -1);
             int rc = sn_curl_req_header(q, lua_tostring(L, -3), lua_tostring(L, -1));
             lua_pop(L, 2);
             if (rc != SN_OK)
-                field_error(L, q, w, "stage.signal: curl: %s%s", sn_strerror(rc), "");
+                return field_error(L, q, w, "stage.signal: curl: %s%s", sn_strerror(rc), "");
         }
     } else if (t != LUA_TNIL) {
-        field_error(L, q, w, "stage.signal: curl: request.header must be a table, got %s%s",
-                    luaL_typename(L, -1), "");
+        return field_error(L, q, w, "stage.signal: curl: request.header must be a table, got %s%s",
+                           luaL_typename(L, -1), "");
     }
     lua_pop(L, 1);
     t = lua_getfield(L, 2, "data");
@@ -238,27 +234,31 @@ static sn_curl_req *read_request(lua_State *L, waiter *w)
         int rc = bad ? SN_EINVAL : sn_curl_req_body(q, b.data ? (const char *)b.data : "", b.len);
         sn_buf_fini(&b);
         if (bad)
-            field_error(L, q, w, "stage.signal: curl: request.data.%s: expected a string or "
-                        "a number%s", bad, "");
+            return field_error(L, q, w,
+                               "stage.signal: curl: request.data.%s: expected a string or "
+                               "a number%s",
+                               bad, "");
         if (rc != SN_OK)
-            field_error(L, q, w, "stage.signal: curl: %s%s", sn_strerror(rc), "");
+            return field_error(L, q, w, "stage.signal: curl: %s%s", sn_strerror(rc), "");
     } else if (t == LUA_TSTRING) {
         size_t n;
         const char *s = lua_tolstring(L, -1, &n);
         if (sn_curl_req_body(q, s, n) != SN_OK)
-            field_error(L, q, w, "stage.signal: curl: %s%s", sn_strerror(SN_ENOMEM), "");
+            return field_error(L, q, w, "stage.signal: curl: %s%s", sn_strerror(SN_ENOMEM), "");
     } else if (t != LUA_TNIL) {
-        field_error(L, q, w, "stage.signal: curl: request.data must be a string or a table, "
-                    "got %s%s", luaL_typename(L, -1), "");
+        return field_error(L, q, w,
+                           "stage.signal: curl: request.data must be a string or a table, "
+                           "got %s%s",
+                           luaL_typename(L, -1), "");
     }
     lua_pop(L, 1);
     t = lua_getfield(L, 2, "ca");
     if (t == LUA_TSTRING) {
         if (sn_curl_req_ca(q, lua_tostring(L, -1)) != SN_OK)
-            field_error(L, q, w, "stage.signal: curl: %s%s", sn_strerror(SN_ENOMEM), "");
+            return field_error(L, q, w, "stage.signal: curl: %s%s", sn_strerror(SN_ENOMEM), "");
     } else if (t != LUA_TNIL) {
-        field_error(L, q, w, "stage.signal: curl: request.ca must be a file name, got %s%s",
-                    luaL_typename(L, -1), "");
+        return field_error(L, q, w, "stage.signal: curl: request.ca must be a file name, got %s%s",
+                           luaL_typename(L, -1), "");
     }
     lua_pop(L, 1);
     int bad = 0;
@@ -266,8 +266,10 @@ static sn_curl_req *read_request(lua_State *L, waiter *w)
     long body = opt_count(L, "max_body", &bad);
     long redirects = opt_count(L, "max_redirects", &bad);
     if (bad)
-        field_error(L, q, w, "stage.signal: curl: request.timeout, max_body and max_redirects "
-                    "must be integers >= 0%s%s", "", "");
+        return field_error(L, q, w,
+                           "stage.signal: curl: request.timeout, max_body and max_redirects "
+                           "must be integers >= 0%s%s",
+                           "", "");
     sn_curl_req_limit(q, timeout, body, redirects);
     return q;
 }
@@ -276,8 +278,7 @@ static sn_curl_req *read_request(lua_State *L, waiter *w)
 static void read_extra(lua_State *L, waiter *w)
 {
     if (lua_type(L, 2) != LUA_TTABLE || lua_getfield(L, 2, "extra") == LUA_TNIL) {
-        if (lua_type(L, 2) == LUA_TTABLE)
-            lua_pop(L, 1);
+        if (lua_type(L, 2) == LUA_TTABLE) lua_pop(L, 1);
         return;
     }
     lua_createtable(L, 0, 1);
@@ -294,6 +295,7 @@ static void read_extra(lua_State *L, waiter *w)
         sn_buf_fini(&b);
         waiter_free(w);
         luaL_error(L, "stage.signal: curl: request.extra: %s", err);
+        return;
     }
     /* 01 (version) 91 (one value) 81 (a map of one pair), then the pair */
     if (b.len < 3 || (unsigned char)b.data[1] != 0x91 || (unsigned char)b.data[2] != 0x81 ||
@@ -301,6 +303,7 @@ static void read_extra(lua_State *L, waiter *w)
         sn_buf_fini(&b);
         waiter_free(w);
         luaL_error(L, "stage.signal: curl: request.extra: %s", sn_strerror(SN_ENOMEM));
+        return;
     }
     memcpy(w->extra, b.data + 3, b.len - 3);
     w->extra_len = b.len - 3;
@@ -315,8 +318,7 @@ int sn_lua_curl_signal(lua_State *L, const sn_target *t)
         sn_router_count(sn_node_router(host->node), CURL_STAGE) > 0)
         return -1;
     waiter *w = calloc(1, sizeof *w);
-    if (!w)
-        return luaL_error(L, "stage.signal: curl: %s", sn_strerror(SN_ENOMEM));
+    if (!w) return luaL_error(L, "stage.signal: curl: %s", sn_strerror(SN_ENOMEM));
     w->node = host->node;
     w->log = host->log;
     w->actor = host->actor;
@@ -347,7 +349,8 @@ static const char builder[] =
     "local Request = {}\n"
     "Request.__index = Request\n"
     "function Request:setHeader(k, v)\n"
-    "  if type(self.values.header) ~= 'table' then error('setHeader: header is not a table', 2) end\n"
+    "  if type(self.values.header) ~= 'table' then error('setHeader: header is not a table', 2) "
+    "end\n"
     "  self.values.header[k] = v\n"
     "  return self\n"
     "end\n"
@@ -386,8 +389,7 @@ static int load_builder(lua_State *L)
 
 void sn_lua_curl_open(lua_State *L)
 {
-    if (lua_getglobal(L, "package") == LUA_TTABLE &&
-        lua_getfield(L, -1, "preload") == LUA_TTABLE) {
+    if (lua_getglobal(L, "package") == LUA_TTABLE && lua_getfield(L, -1, "preload") == LUA_TTABLE) {
         lua_pushcfunction(L, load_builder);
         lua_setfield(L, -2, "curl");
         lua_pop(L, 1);
