@@ -16,14 +16,15 @@ try({url = "http://127.0.0.1:1/", timeout = -1})
 try({url = "http://127.0.0.1:1/", max_body = 1.5})
 try({url = "http://127.0.0.1:1/", extra = {sock = io.stdout}})
 
-local left = 2
+local answers = 0
 stage.waitfor("r", function (r)
   print(r.url, r.status, r.data.result, r.data.content, r.extra)
-  left = left - 1
-  if left == 0 then print("both answered") end
+  answers = answers + 1
+  if answers == 1 then
+    print(stage.signal("curl:r", "file:///etc/hostname")) -- in turn, so the output is stable
+  else
+    print("both answered")
+  end
 end)
 print(stage.signal("curl:r", {url = "http://127.0.0.1:1/", extra = "x"}))
 print(stage.signal("curl:-", "http://127.0.0.1:1/nobody-waits"))
-stage.addtask(10, function ()  -- in order, so the output is stable
-  print(stage.signal("curl:r", "file:///etc/hostname"))
-end)
