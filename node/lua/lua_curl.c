@@ -314,7 +314,9 @@ int sn_lua_curl_signal(lua_State *L, const sn_target *t)
 {
     sn_lua_host *host = sn_lua_host_of(L);
     sn_curl *c = host->ctx ? host->ctx->curl : NULL;
+    /* "+curl:ID" asks for other nodes only: routed as any stage */
     if (!c || strcmp(t->stage, CURL_STAGE) != 0 || t->mode == SN_TARGET_SELF ||
+        t->mode == SN_TARGET_REMOTE ||
         sn_router_count(sn_node_router(host->node), CURL_STAGE) > 0)
         return -1;
     waiter *w = calloc(1, sizeof *w);

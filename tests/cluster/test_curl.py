@@ -226,3 +226,28 @@ end)
     done = a.wait_line(r"^DONE\t", 30, count=20)
     check(all(d == "DONE\t200\t20" for d in done),
           "20 requests from 4 actors were at the server at once: %r" % done[:3])
+
+
+@timeout(60)
+def test_curl_sigterm_with_requests_in_flight(ctx):
+    # requests that will never be answered do not hold up a stop: SIGTERM ends them, the
+    # node exits 0, and (under the sanitizers) nothing leaks
+    silent = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    ctx.add_cleanup(silent.close)
+    base = "http://127.0.0.1:%d" % silent.getsockname()[1]
+    drv = script(ctx, base, r'''
+stage.waitfor("T", show("T"))
+local n = 0
+for i = 1, 10 do n = n + stage.signal("curl:T", BASE .. "/never") end
+print("in flight", n)
+''')
+    a = ctx.node("A", script=drv, sets={"curl_timeout": 60000})
+    a.wait_line(r"^in flight\t10$")
+    a.wait_stderr(r"serving on")
+    rc = a.term(20)
+    check(rc == 0, "exit status 0 after SIGTERM, got %s" % rc)
+    from harness import sanitizer_report
+    report = sanitizer_report(a.err_path)
+    check(not report, "no sanitizer report: %s" % report)
