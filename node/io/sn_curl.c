@@ -4,6 +4,7 @@
  * Requests cross from worker threads through the loop's command FIFO; each holds one unit
  * of the loop's pending work from submit to done, so a standalone node waits for it. */
 #include "sn_curl.h"
+#include "sn_clock.h"
 #include "sn_error.h"
 
 #include <curl/curl.h>
@@ -11,6 +12,8 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+
+enum { LIMIT_TIMEOUT, LIMIT_BODY, LIMIT_REDIRECTS, LIMIT_KINDS };
 
 struct sn_curl {
     sn_loop *loop;
@@ -21,6 +24,11 @@ struct sn_curl {
     ev_timer timer;
     atomic_long in_flight;
     sn_curl_req *active; /* loop thread: requests added to multi, for destroy */
+    /* a limit hit is logged at most once a second per limit, with how many were not */
+    double logged_at[LIMIT_KINDS]; /* loop thread (timeout, body, redirects) */
+    unsigned unlogged[LIMIT_KINDS];
+    atomic_long refused_logged_ms; /* any thread (requests) */
+    atomic_long refused_unlogged;
 };
 
 struct sn_curl_req {
@@ -123,6 +131,31 @@ void sn_curl_req_destroy(sn_curl_req **qp)
 
 /* ---- the loop thread ---- */
 
+/* A limit hit by q, logged at most once a second per limit (the rest are counted). */
+static void log_limit(sn_curl *c, int kind, const sn_curl_req *q)
+{
+    static const char *const keys[LIMIT_KINDS] = {"curl_timeout, or the request's timeout",
+                                                  "curl_body_max, or the request's max_body",
+                                                  "curl_redirects, or the request's max_redirects"};
+    double now = sn_clock_mono();
+    if (c->logged_at[kind] > 0 && now - c->logged_at[kind] < 1.0) {
+        c->unlogged[kind]++;
+        return;
+    }
+    char what[96];
+    if (kind == LIMIT_TIMEOUT)
+        snprintf(what, sizeof what, "timeout of %ld ms", q->timeout_ms);
+    else if (kind == LIMIT_BODY)
+        snprintf(what, sizeof what, "response body over %ld bytes", q->body_max);
+    else
+        snprintf(what, sizeof what, "more than %ld redirects", q->redirects);
+    sn_log_write(c->log, SN_LOG_WARN, "curl",
+                 "'%s': limit hit: %s (%s); %u more since the last record", q->url, what,
+                 keys[kind], c->unlogged[kind]);
+    c->logged_at[kind] = now;
+    c->unlogged[kind] = 0;
+}
+
 /* Ends q: its done callback, then the request is freed and its pending work released. */
 static void finish(sn_curl *c, sn_curl_req *q, int code, const char *why)
 {
@@ -138,31 +171,24 @@ static void finish(sn_curl *c, sn_curl_req *q, int code, const char *why)
         curl_easy_getinfo(q->easy, CURLINFO_SPEED_DOWNLOAD_T, &speed);
         r.bps = (double)speed;
     }
+    int hit = -1;
     if (why) {
         snprintf(text, sizeof text, "%s", why);
     } else if (code == CURLE_OPERATION_TIMEDOUT) {
         snprintf(text, sizeof text, "timeout: no complete answer within %ld ms", q->timeout_ms);
-        sn_log_write(c->log, SN_LOG_WARN, "curl",
-                     "'%s': limit hit: timeout of %ld ms "
-                     "(curl_timeout, or the request's timeout)",
-                     q->url, q->timeout_ms);
+        hit = LIMIT_TIMEOUT;
     } else if (q->over_body || code == CURLE_FILESIZE_EXCEEDED) {
         snprintf(text, sizeof text, "response body over the limit of %ld bytes", q->body_max);
-        sn_log_write(c->log, SN_LOG_WARN, "curl",
-                     "'%s': limit hit: response body over %ld bytes "
-                     "(curl_body_max, or the request's max_body)",
-                     q->url, q->body_max);
+        hit = LIMIT_BODY;
     } else if (code == CURLE_TOO_MANY_REDIRECTS) {
         snprintf(text, sizeof text, "more than %ld redirects", q->redirects);
-        sn_log_write(c->log, SN_LOG_WARN, "curl",
-                     "'%s': limit hit: more than %ld redirects "
-                     "(curl_redirects, or the request's max_redirects)",
-                     q->url, q->redirects);
+        hit = LIMIT_REDIRECTS;
     } else if (code != CURLE_OK && q->err[0]) {
         snprintf(text, sizeof text, "%s: %s", curl_easy_strerror((CURLcode)code), q->err);
     } else {
         snprintf(text, sizeof text, "%s", curl_easy_strerror((CURLcode)code));
     }
+    if (hit >= 0) log_limit(c, hit, q);
     if (q->over_body || code == CURLE_FILESIZE_EXCEEDED) {
         r.code = CURLE_FILESIZE_EXCEEDED; /* one code for both ways the limit is seen */
         r.body = NULL;
@@ -362,10 +388,17 @@ int sn_curl_submit(sn_curl *c, sn_curl_req *q)
     long was = atomic_fetch_add(&c->in_flight, 1);
     if (was >= c->lim.requests) {
         atomic_fetch_sub(&c->in_flight, 1);
-        sn_log_write(c->log, SN_LOG_WARN, "curl",
-                     "'%s' refused: limit hit: %ld requests in "
-                     "flight (curl_requests)",
-                     q->url, c->lim.requests);
+        long now = (long)(sn_clock_mono() * 1000), last = atomic_load(&c->refused_logged_ms);
+        if (last && now - last < 1000) {
+            atomic_fetch_add(&c->refused_unlogged, 1);
+        } else if (atomic_compare_exchange_strong(&c->refused_logged_ms, &last, now)) {
+            sn_log_write(c->log, SN_LOG_WARN, "curl",
+                         "'%s' refused: limit hit: %ld requests in flight (curl_requests); "
+                         "%ld more since the last record",
+                         q->url, c->lim.requests, atomic_exchange(&c->refused_unlogged, 0));
+        } else {
+            atomic_fetch_add(&c->refused_unlogged, 1);
+        }
         return SN_EFULL;
     }
     q->c = c;
@@ -404,6 +437,8 @@ sn_curl *sn_curl_new(sn_loop *loop, sn_log *log, const sn_curl_limits *limits)
     c->log = log;
     c->lim = *limits;
     atomic_init(&c->in_flight, 0);
+    atomic_init(&c->refused_logged_ms, 0);
+    atomic_init(&c->refused_unlogged, 0);
     ev_timer_init(&c->timer, on_timeout, 0.0, 0.0);
     c->timer.data = c;
     curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
