@@ -136,11 +136,19 @@ static sn_curl_req *field_error(lua_State *L, sn_curl_req *q, waiter *w, const c
     return NULL;
 }
 
+/* Pushes request[key] without metamethods: nothing a script wrote runs while the request
+ * is half built (an error there would leak it). Returns its type. */
+static int raw_field(lua_State *L, const char *key)
+{
+    lua_pushstring(L, key);
+    return lua_rawget(L, 2);
+}
+
 /* A number field of the request table at index 2 (ms, bytes, hops); -1 when absent. */
 static long opt_count(lua_State *L, const char *key, int *bad)
 {
     long v = -1;
-    int t = lua_getfield(L, 2, key);
+    int t = raw_field(L, key);
     if (t == LUA_TNUMBER && lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 0)
         v = (long)lua_tointeger(L, -1);
     else if (t != LUA_TNIL)
@@ -198,13 +206,13 @@ static sn_curl_req *read_request(lua_State *L, waiter *w)
         return field_error(L, NULL, w,
                            "stage.signal: curl: expected a URL or a request table, got %s%s",
                            luaL_typename(L, 2), "");
-    if (lua_getfield(L, 2, "url") != LUA_TSTRING)
+    if (raw_field(L, "url") != LUA_TSTRING)
         return field_error(L, NULL, w, "stage.signal: curl: request.url must be a string, got %s%s",
                            luaL_typename(L, -1), "");
     sn_curl_req *q = sn_curl_req_new(lua_tostring(L, -1), answer, w);
     lua_pop(L, 1);
     if (!q) return field_error(L, NULL, w, "stage.signal: curl: %s%s", sn_strerror(SN_ENOMEM), "");
-    int t = lua_getfield(L, 2, "header");
+    int t = raw_field(L, "header");
     if (t == LUA_TTABLE) {
         lua_pushnil(L);
         while (lua_next(L, -2)) {
@@ -226,7 +234,7 @@ static sn_curl_req *read_request(lua_State *L, waiter *w)
                            luaL_typename(L, -1), "");
     }
     lua_pop(L, 1);
-    t = lua_getfield(L, 2, "data");
+    t = raw_field(L, "data");
     if (t == LUA_TTABLE) {
         sn_buf b;
         sn_buf_init(&b);
@@ -252,7 +260,7 @@ static sn_curl_req *read_request(lua_State *L, waiter *w)
                            luaL_typename(L, -1), "");
     }
     lua_pop(L, 1);
-    t = lua_getfield(L, 2, "ca");
+    t = raw_field(L, "ca");
     if (t == LUA_TSTRING) {
         if (sn_curl_req_ca(q, lua_tostring(L, -1)) != SN_OK)
             return field_error(L, q, w, "stage.signal: curl: %s%s", sn_strerror(SN_ENOMEM), "");
@@ -277,7 +285,7 @@ static sn_curl_req *read_request(lua_State *L, waiter *w)
 /* The snapshot of {extra = v} without its header and map count: "extra" and v. */
 static void read_extra(lua_State *L, waiter *w)
 {
-    if (lua_type(L, 2) != LUA_TTABLE || lua_getfield(L, 2, "extra") == LUA_TNIL) {
+    if (lua_type(L, 2) != LUA_TTABLE || raw_field(L, "extra") == LUA_TNIL) {
         if (lua_type(L, 2) == LUA_TTABLE) lua_pop(L, 1);
         return;
     }
@@ -316,8 +324,7 @@ int sn_lua_curl_signal(lua_State *L, const sn_target *t)
     sn_curl *c = host->ctx ? host->ctx->curl : NULL;
     /* "+curl:ID" asks for other nodes only: routed as any stage */
     if (!c || strcmp(t->stage, CURL_STAGE) != 0 || t->mode == SN_TARGET_SELF ||
-        t->mode == SN_TARGET_REMOTE ||
-        sn_router_count(sn_node_router(host->node), CURL_STAGE) > 0)
+        t->mode == SN_TARGET_REMOTE || sn_router_count(sn_node_router(host->node), CURL_STAGE) > 0)
         return -1;
     waiter *w = calloc(1, sizeof *w);
     if (!w) return luaL_error(L, "stage.signal: curl: %s", sn_strerror(SN_ENOMEM));

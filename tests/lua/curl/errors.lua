@@ -15,6 +15,7 @@ try({url = "http://127.0.0.1:1/", ca = 1})
 try({url = "http://127.0.0.1:1/", timeout = -1})
 try({url = "http://127.0.0.1:1/", max_body = 1.5})
 try({url = "http://127.0.0.1:1/", extra = {sock = io.stdout}})
+try(setmetatable({}, {__index = function () error("never called") end}))
 
 local answers = 0
 stage.waitfor("r", function (r)
