@@ -290,6 +290,7 @@ int main(int argc, char **argv)
         status = 1;
     } else {
         setvbuf(stdout, NULL, _IOLBF, 0);
+        sn_log_set_format(log, opts.log_format);
         if (opts.insecure)
             sn_log_write(log, SN_LOG_WARN, "security", "INSECURE MODE: cluster traffic is "
                          "neither encrypted nor authenticated; anyone who reaches %s can join, "

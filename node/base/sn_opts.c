@@ -15,7 +15,7 @@
 enum {
     OPT_NAME = 256, OPT_LISTEN, OPT_JOIN, OPT_CLUSTER, OPT_ACTOR, OPT_THREADS, OPT_PRELOAD,
     OPT_PACKAGE, OPT_HTTP, OPT_CONFIG, OPT_CURVE_SECRET, OPT_CURVE_ALLOW, OPT_INSECURE,
-    OPT_LOG_LEVEL, OPT_STAGE, OPT_SET, OPT_ADVERTISE
+    OPT_LOG_LEVEL, OPT_LOG_FORMAT, OPT_STAGE, OPT_SET, OPT_ADVERTISE
 };
 
 static const struct option long_options[] = {
@@ -33,6 +33,7 @@ static const struct option long_options[] = {
     {"curve-allow", required_argument, NULL, OPT_CURVE_ALLOW},
     {"insecure", no_argument, NULL, OPT_INSECURE},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
     {"stage", required_argument, NULL, OPT_STAGE},
     {"set", required_argument, NULL, OPT_SET},
     {"advertise", required_argument, NULL, OPT_ADVERTISE},
@@ -64,6 +65,7 @@ static const char usage[] =
     "                       (required with --curve-secret)\n"
     "  --insecure           allow a non-loopback --listen without CurveZMQ\n"
     "  --log-level LEVEL    error|warn|info|debug (default info); logs go to stderr\n"
+    "  --log-format FORMAT  text (default) or json: one JSON object per line, for collectors\n"
     "  --stage SID:K=V,...  limits of stage SID (* = every stage): budget (CPU s per\n"
     "                       message, 5), memory (64M), memory_warn (32M), mailbox (65536),\n"
     "                       mailbox_bytes (64M), restart (never|always), intensity (3),\n"
@@ -76,10 +78,12 @@ static const char usage[] =
     "                       down, then a member is forgotten), probe (8 members per\n"
     "                       heartbeat in larger clusters; 0: all), shutdown (10000 ms:\n"
     "                       then the node exits without waiting any more), members (1024\n"
-    "                       members at most); the curl stage: curl_timeout (10000 ms\n"
-    "                       per request), curl_body_max (8388608 bytes of response\n"
-    "                       body), curl_redirects (5), curl_requests (1024 in flight)\n"
-    "                       (repeatable)\n"
+    "                       members at most), viewof_max (1073741824 bytes a bundle.viewof\n"
+    "                       maps), viewof_fields (256 fields a record), bundle_depth (200\n"
+    "                       levels bundle.json/bson convert); the curl stage:\n"
+    "                       curl_timeout (10000 ms per request), curl_body_max (8388608\n"
+    "                       bytes of response body), curl_redirects (5), curl_requests\n"
+    "                       (1024 in flight) (repeatable)\n"
     "  -h, --help           show this text\n"
     "  -V, --version        show the version and the library versions\n";
 
@@ -129,6 +133,9 @@ static int set_tunable(sn_opts *o, const char *v, char *err, size_t errlen)
         {"probe", offsetof(sn_opts, probe), 0, 100000},
         {"shutdown", offsetof(sn_opts, shutdown_ms), 100, 3600000},
         {"members", offsetof(sn_opts, members), 1, 100000},
+        {"viewof_max", offsetof(sn_opts, viewof_max), 1, 2147483647},
+        {"viewof_fields", offsetof(sn_opts, viewof_fields), 1, 1000000},
+        {"bundle_depth", offsetof(sn_opts, bundle_depth), 1, 10000},
         {"curl_timeout", offsetof(sn_opts, curl_timeout_ms), 1, 86400000},
         {"curl_body_max", offsetof(sn_opts, curl_body_max), 0, 1 << 30},
         {"curl_redirects", offsetof(sn_opts, curl_redirects), 0, 100},
@@ -148,8 +155,8 @@ static int set_tunable(sn_opts *o, const char *v, char *err, size_t errlen)
     }
     return fail(err, errlen, "--set '%s': expected KEY=VALUE with KEY one of heartbeat, suspect, "
                 "down, reply_timeout, handshake, join_retry_max, peer_queue, frame_max, "
-                "once_keys, forget, probe, shutdown, members, curl_timeout, curl_body_max, "
-                "curl_redirects, curl_requests", v);
+                "once_keys, forget, probe, shutdown, members, viewof_max, viewof_fields, "
+                "bundle_depth, curl_timeout, curl_body_max, curl_redirects, curl_requests", v);
 }
 
 /* SID=FILE[:N] with a non-empty SID and FILE and 1 <= N <= 100000. */
@@ -197,6 +204,9 @@ int sn_opts_parse(sn_opts *o, int argc, char *const argv[], char *err, size_t er
     o->forget_ms = 3600000; /* an hour down, then forgotten (docs/cluster.md) */
     o->probe = 8;           /* members probed per period past 8 (0: all, always) */
     o->shutdown_ms = 10000;
+    o->viewof_max = 1 << 30;  /* SN_VIEWOF_MAX: bytes one bundle.viewof maps */
+    o->viewof_fields = 256;   /* SN_VIEWOF_FIELDS: fields of one record */
+    o->bundle_depth = 200;    /* SN_BUNDLE_DEPTH: nesting bundle.json/bson convert */
     o->members = 1024;      /* members kept; a GOSSIP cannot make more sockets than this */
     o->curl_timeout_ms = 10000;         /* STAGE's curl stage default */
     o->curl_body_max = 8 * 1024 * 1024; /* a response body kept in a message */
@@ -290,6 +300,10 @@ int sn_opts_parse(sn_opts *o, int argc, char *const argv[], char *err, size_t er
         case OPT_LOG_LEVEL:
             if (sn_log_level_parse(v, &o->log_level) != SN_OK)
                 return fail(err, errlen, "--log-level '%s': expected error, warn, info or debug", v);
+            break;
+        case OPT_LOG_FORMAT:
+            if (sn_log_format_parse(v, &o->log_format) != SN_OK)
+                return fail(err, errlen, "--log-format '%s': expected text or json", v);
             break;
         case OPT_STAGE: {
             char why[256];

@@ -42,6 +42,7 @@ typedef struct sn_opts {
     int insecure;
     int threads;             /* 0 means: the number of cores */
     sn_log_level log_level;
+    sn_log_format log_format; /* --log-format text|json */
     sn_strlist join, actor, package;
     sn_strlist stage;        /* --stage SID:key=value,... (governor limits per stage) */
     /* --set KEY=VALUE: cluster timings and limits, in ms or bytes (see sn_opts_tunable) */
@@ -52,6 +53,9 @@ typedef struct sn_opts {
     int probe;               /* members heartbeated per period when there are more */
     int shutdown_ms;         /* --set shutdown=MS: longest clean shutdown, then exit anyway */
     int members;             /* most members this node keeps (past it, new ones are refused) */
+    int viewof_max;          /* --set viewof_max=BYTES: the most one bundle.viewof maps */
+    int viewof_fields;       /* --set viewof_fields=N: the most fields of a viewof record */
+    int bundle_depth;        /* --set bundle_depth=N: nesting bundle.json/bson convert */
     /* the curl stage (docs/node.md): ms per request, response body bytes, redirects followed,
      * requests in flight */
     int curl_timeout_ms, curl_body_max, curl_redirects, curl_requests;

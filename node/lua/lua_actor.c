@@ -183,7 +183,7 @@ static int handle(lua_State *L)
         break;
     }
     case SN_MSG_HANDLER: sn_waitfor_adopt(L, m); break;
-    case SN_MSG_TIMER: sn_lua_timer_fire(L, m->handle); break;
+    case SN_MSG_TIMER: sn_lua_timer_message(L, m); break;
     case SN_MSG_THREAD:
     case SN_MSG_THREAD_END: sn_thread_deliver(L, m); break;
     }

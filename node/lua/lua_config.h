@@ -15,4 +15,15 @@ int sn_config_argv(const char *path, char ***argv, int *argc, int *nflags, char 
 /* sn_config_free: frees what sn_config_argv made. */
 void sn_config_free(char **argv, int argc);
 
+/* sn_config_is_json: path is a STAGE stage.json (a .json name, or content that starts with
+ * '{'). sn_config_argv then maps its #startup, #threads, #cluster, %package and %preload
+ * (docs/node.md) and names each key it ignores, with why, in a warning on stderr. */
+int sn_config_is_json(const char *path);
+
+struct lua_State;
+/* sn_config_push_stage: pushes the settings of Lua stage sid from the stage.json at path
+ * (its module's section merged with its own: what STAGE's process["$"] shows), or an empty
+ * table when path is NULL, not JSON or unreadable. Any thread; reads the file each call. */
+void sn_config_push_stage(struct lua_State *L, const char *path, const char *sid);
+
 #endif

@@ -30,8 +30,7 @@ static co_state *get_state(lua_State *L)
     return cs;
 }
 
-/* Pushes the env of the code running on L: its coroutine's env, or the base env. */
-static void push_running_env(lua_State *L)
+void sn_coroutine_push_running_env(lua_State *L)
 {
     lua_rawgetp(L, LUA_REGISTRYINDEX, &K_COINFO);
     lua_pushthread(L);
@@ -62,6 +61,20 @@ static int env_upvalue(lua_State *L, int f)
     return 0;
 }
 
+/* The index of f's _ENV upvalue when it holds sandboxed globals (an env), or 0: a body
+ * given its own environment (load's env argument, a local _ENV) keeps it, as in standard
+ * Lua; code meant to run restricted must not be handed the globals. */
+static int sandboxed_env_upvalue(lua_State *L, int f)
+{
+    int i = env_upvalue(L, f);
+    if (i == 0)
+        return 0;
+    lua_getupvalue(L, f, i);
+    int is = sn_env_is_env(L, -1);
+    lua_pop(L, 1);
+    return is ? i : 0;
+}
+
 /* Creates a coroutine for the function at index 1 and registers its holder. Pushes it. */
 static lua_State *new_coroutine(lua_State *L)
 {
@@ -69,14 +82,13 @@ static lua_State *new_coroutine(lua_State *L)
     lua_State *co = lua_newthread(L); /* 2 */
     lua_pushvalue(L, 1);
     lua_xmove(L, co, 1);
-    int envidx = env_upvalue(L, 1);
-    if (envidx) {
+    if (sandboxed_env_upvalue(L, 1)) {
         lua_rawgetp(L, LUA_REGISTRYINDEX, &K_COINFO);
         lua_pushvalue(L, 2);
         lua_rawgetp(L, LUA_REGISTRYINDEX, &K_FACTORY);
         lua_pushnil(L); /* the env, made at first resume */
         lua_pushvalue(L, 1);
-        push_running_env(L);
+        sn_coroutine_push_running_env(L);
         lua_call(L, 3, 1);
         lua_rawset(L, -3);
         lua_pop(L, 1);
@@ -128,6 +140,10 @@ static int sandboxed_resume(lua_State *L, lua_State *co, int narg)
     lua_getupvalue(L, holder, 2); /* f */
     int f = holder + 1;
     int envidx = env_upvalue(L, f);
+    if (envidx == 0) { /* cannot happen: the holder was made for an _ENV upvalue */
+        lua_pop(L, 2);
+        return plain_resume(L, co, narg);
+    }
     if (lua_getupvalue(L, holder, 1) == NULL || lua_isnil(L, -1)) {
         /* first resume: snapshot the creator */
         lua_pop(L, 1);

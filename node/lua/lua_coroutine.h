@@ -14,4 +14,8 @@ void sn_coroutine_open(lua_State *L);
  * memory. */
 void sn_coroutine_forget(lua_State *L, const char *name);
 
+/* sn_coroutine_push_running_env: pushes the env of the code running on L: its sandboxed
+ * coroutine's env, or the base env. Never raises. */
+void sn_coroutine_push_running_env(lua_State *L);
+
 #endif

@@ -17,6 +17,7 @@
 #include "lua_policy.h"
 
 #include <lauxlib.h>
+#include <string.h>
 
 /* Registry keys: the addresses of these constants are unique light userdata. */
 static const char K_ENVPROTO = 0; /* metatable fields shared by every env */
@@ -29,9 +30,12 @@ static const char F_DEPTH = 0;   /* number of layers in the chain */
 static const char F_CREATOR = 0; /* creator's env (coroutine envs only) */
 static const char F_SHARED = 0;  /* set: this metatable is shared by sibling envs */
 static const char F_CHILD = 0;   /* the shared metatable for this env's new coroutines */
+static const char F_ENV = 0;     /* marks an env metatable (set in the shared fields) */
+static const char F_USER = 0;    /* the metatable a script set on this env, or absent */
 
-/* Env raw key (the one internal key stored in an env itself, skipped by pairs). */
+/* Env raw keys (the internal keys stored in an env itself, skipped by pairs and next). */
 static const char F_TOUCHED = 0; /* names touched since the last freeze, or absent */
+static const char F_WHOLE = 0;   /* set: the whole view is raw (thawed) until the next freeze */
 
 /* Frozen layers. */
 static const char L_PARENT = 0; /* the next older layer */
@@ -143,31 +147,42 @@ static void freeze_key(lua_State *L, int x, int mt, int nl, int k, int *added)
     lua_rawset(L, x);
 }
 
+void sn_env_push_own_mt(lua_State *L, int env)
+{
+    env = lua_absindex(L, env);
+    lua_getmetatable(L, env);
+    int mt = lua_gettop(L);
+    if (lua_rawgetp(L, mt, &F_SHARED) == LUA_TNIL) {
+        lua_pop(L, 1);
+        return;
+    }
+    lua_pop(L, 1);
+    lua_createtable(L, 0, 8);
+    lua_pushnil(L);
+    while (lua_next(L, mt)) {
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, -4);
+    }
+    lua_pushnil(L);
+    lua_rawsetp(L, -2, &F_SHARED);
+    lua_pushnil(L);
+    lua_rawsetp(L, -2, &F_CHILD);
+    lua_pushvalue(L, -1);
+    lua_setmetatable(L, env);
+    lua_remove(L, mt);
+}
+
 /* Freezes the env at x: its current view becomes the top of its chain. */
 void sn_env_freeze(lua_State *L, int x)
 {
     x = lua_absindex(L, x);
-    lua_getmetatable(L, x);
+    sn_env_push_own_mt(L, x); /* its chain may grow: it must be its own */
     int mt = lua_gettop(L);
     int first = lua_rawgetp(L, mt, &F_TOP) == LUA_TNIL;
     lua_pop(L, 1);
-    if (lua_rawgetp(L, mt, &F_SHARED) != LUA_TNIL) { /* its chain may grow: go private */
-        lua_createtable(L, 0, 8);
-        lua_pushnil(L);
-        while (lua_next(L, mt)) {
-            lua_pushvalue(L, -2);
-            lua_insert(L, -2);
-            lua_rawset(L, -4);
-        }
-        lua_pushnil(L);
-        lua_rawsetp(L, -2, &F_SHARED);
-        lua_pushnil(L);
-        lua_rawsetp(L, -2, &F_CHILD);
-        lua_pushvalue(L, -1);
-        lua_setmetatable(L, x);
-        lua_replace(L, mt);
-    }
-    lua_pop(L, 1);
+    lua_pushnil(L);
+    lua_rawsetp(L, x, &F_WHOLE);
     int touched = lua_rawgetp(L, x, &F_TOUCHED) == LUA_TTABLE ? lua_gettop(L) : 0;
     if (!first && !touched) {
         lua_settop(L, mt - 1);
@@ -222,6 +237,27 @@ void sn_env_push_new_mt(lua_State *L)
     lua_pop(L, 1);
 }
 
+/* Copies what a script set (its metatable and the metamethods taken from it) from the env
+ * metatable at from to the one at to: a coroutine's globals carry the creator's. */
+static void copy_user(lua_State *L, int from, int to)
+{
+    if (lua_rawgetp(L, from, &F_USER) == LUA_TNIL) {
+        lua_pop(L, 1);
+        return;
+    }
+    lua_rawsetp(L, to, &F_USER);
+    lua_pushnil(L);
+    while (lua_next(L, from)) { /* string keys: the metamethods in use */
+        if (lua_type(L, -2) == LUA_TSTRING) {
+            lua_pushvalue(L, -2);
+            lua_insert(L, -2);
+            lua_rawset(L, to);
+        } else {
+            lua_pop(L, 1);
+        }
+    }
+}
+
 /* A shared child metatable only names the chain and the creator, so siblings snapshotted at
  * the same point can share one. */
 void sn_env_push_child_mt(lua_State *L, int c)
@@ -234,6 +270,10 @@ void sn_env_push_child_mt(lua_State *L, int c)
         lua_rawgetp(L, cm, &F_TOP);
         int fresh = lua_rawequal(L, -1, -2);
         lua_pop(L, 2);
+        lua_rawgetp(L, -1, &F_USER);
+        lua_rawgetp(L, cm, &F_USER);
+        fresh = fresh && lua_rawequal(L, -1, -2);
+        lua_pop(L, 2);
         if (fresh) {
             lua_remove(L, cm);
             return;
@@ -241,6 +281,7 @@ void sn_env_push_child_mt(lua_State *L, int c)
     }
     lua_pop(L, 1);
     sn_env_push_new_mt(L);
+    copy_user(L, cm, lua_gettop(L));
     lua_rawgetp(L, cm, &F_TOP);
     lua_rawsetp(L, -2, &F_TOP);
     lua_rawgetp(L, cm, &F_DEPTH);
@@ -263,6 +304,121 @@ int sn_env_push_creator(lua_State *L, int env)
     int t = lua_rawgetp(L, -1, &F_CREATOR);
     lua_remove(L, -2);
     return t;
+}
+
+int sn_env_is_env(lua_State *L, int idx)
+{
+    if (lua_type(L, idx) != LUA_TTABLE || !lua_getmetatable(L, idx))
+        return 0;
+    int is = lua_rawgetp(L, -1, &F_ENV) != LUA_TNIL;
+    lua_pop(L, 2);
+    return is;
+}
+
+int sn_env_push_user(lua_State *L, int env)
+{
+    if (!lua_getmetatable(L, env)) {
+        lua_pushnil(L);
+        return LUA_TNIL;
+    }
+    int t = lua_rawgetp(L, -1, &F_USER);
+    lua_remove(L, -2);
+    return t;
+}
+
+/* Events a script's metatable cannot lend the env: the sandbox's own three (served through
+ * the script's metatable, see lua_sandbox), __metatable (answered by getmetatable), __gc
+ * (refused) and __mode (frozen layers hold their values strongly anyway). */
+static int kept_event(const char *k)
+{
+    static const char *const kept[] = {"__index", "__newindex", "__pairs", "__metatable",
+                                       "__gc", "__mode", NULL};
+    for (int i = 0; kept[i]; i++)
+        if (strcmp(k, kept[i]) == 0)
+            return 1;
+    return 0;
+}
+
+void sn_env_set_user(lua_State *L, int env, int umt)
+{
+    env = lua_absindex(L, env);
+    umt = lua_absindex(L, umt);
+    sn_env_push_own_mt(L, env);
+    int mt = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, mt)) { /* drop what the previous metatable lent */
+        lua_pop(L, 1);
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            lua_pushvalue(L, -1);
+            lua_pushnil(L);
+            lua_rawset(L, mt);
+        }
+    }
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &K_ENVPROTO);
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        if (lua_type(L, -2) == LUA_TSTRING) {
+            lua_pushvalue(L, -2);
+            lua_insert(L, -2);
+            lua_rawset(L, mt);
+        } else {
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
+    lua_pushvalue(L, umt);
+    lua_rawsetp(L, mt, &F_USER);
+    if (lua_istable(L, umt)) {
+        lua_pushnil(L);
+        while (lua_next(L, umt)) {
+            if (lua_type(L, -2) == LUA_TSTRING && !kept_event(lua_tostring(L, -2))) {
+                lua_pushvalue(L, -2);
+                lua_insert(L, -2);
+                lua_rawset(L, mt);
+            } else {
+                lua_pop(L, 1);
+            }
+        }
+    }
+}
+
+void sn_env_thaw(lua_State *L, int env)
+{
+    env = lua_absindex(L, env);
+    if (lua_rawgetp(L, env, &F_WHOLE) != LUA_TNIL) {
+        lua_pop(L, 1);
+        return;
+    }
+    lua_pop(L, 1);
+    lua_getmetatable(L, env);
+    int chain = lua_rawgetp(L, -1, &F_TOP) != LUA_TNIL;
+    lua_pop(L, 2);
+    if (!chain) /* everything is raw already */
+        return;
+    sn_env_push_view(L, env);
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        lua_pushvalue(L, -2);
+        if (lua_rawget(L, env) == LUA_TNIL) {
+            lua_pop(L, 1);
+            lua_pushvalue(L, -2);
+            lua_insert(L, -2);
+            lua_rawset(L, env);
+            touch(L, env, lua_gettop(L));
+        } else {
+            lua_pop(L, 2);
+        }
+    }
+    lua_pop(L, 1);
+    lua_pushboolean(L, 1);
+    lua_rawsetp(L, env, &F_WHOLE);
+}
+
+int sn_env_internal_key(lua_State *L, int k)
+{
+    void *p = lua_touserdata(L, k);
+    return lua_type(L, k) == LUA_TLIGHTUSERDATA &&
+           (p == (void *)&F_TOUCHED || p == (void *)&F_WHOLE);
 }
 
 /* ---- reading and writing ---------------------------------------------------------------- */
@@ -302,11 +458,9 @@ void sn_env_set(lua_State *L, int env, int k, int v)
     lua_pop(L, 2);
     if (chain) /* a chain exists: remember the name */
         touch(L, env, k);
-    if (!lua_isnil(L, v)) {
-        lua_pushvalue(L, k);
-        lua_pushvalue(L, v);
-        lua_rawset(L, env);
-    }
+    lua_pushvalue(L, k); /* nil too: rawset may reach a name held raw */
+    lua_pushvalue(L, v);
+    lua_rawset(L, env);
 }
 
 void sn_env_push_view(lua_State *L, int env)
@@ -359,7 +513,7 @@ void sn_env_push_view(lua_State *L, int env)
     }
     lua_pushnil(L);
     while (lua_next(L, env)) { /* raw values are current */
-        if (lua_touserdata(L, -2) == (void *)&F_TOUCHED) {
+        if (sn_env_internal_key(L, -2)) {
             lua_pop(L, 1);
             continue;
         }
@@ -374,6 +528,8 @@ void sn_env_push_view(lua_State *L, int env)
 
 void sn_env_open(lua_State *L)
 {
+    lua_pushboolean(L, 1);
+    lua_rawsetp(L, -2, &F_ENV);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &K_ENVPROTO);
     lua_pushglobaltable(L);
     sn_env_push_new_mt(L);
@@ -396,6 +552,7 @@ void sn_env_seal(lua_State *L)
     lua_rawsetp(L, -2, &F_TOP);
     lua_rawgetp(L, -2, &F_DEPTH);
     lua_rawsetp(L, -2, &F_DEPTH);
+    copy_user(L, lua_gettop(L) - 1, lua_gettop(L));
     lua_pushboolean(L, 1);
     lua_rawsetp(L, -2, &F_SHARED);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &K_JOBMT);

@@ -32,13 +32,41 @@ int sn_env_push_creator(lua_State *L, int env);
  * the next read of k costs nothing extra. Raises only on out of memory. */
 void sn_env_get(lua_State *L, int env, int k);
 
-/* sn_env_set: for the env's __newindex: raw env[k] = value at index v, remembering k for
- * the next freeze (a nil value records a deletion). Raises only on out of memory. */
+/* sn_env_set: for the env's __newindex and rawset: raw env[k] = value at index v,
+ * remembering k for the next freeze (a nil value records a deletion). Raises only on out of
+ * memory. */
 void sn_env_set(lua_State *L, int env, int k, int v);
 
 /* sn_env_push_view: pushes a new table holding the whole view of the env at index env: raw
  * values over frozen ones, without deleted names. Raises only on out of memory. */
 void sn_env_push_view(lua_State *L, int env);
+
+/* sn_env_push_own_mt: makes the metatable of the env at index env its own (a copy, if
+ * siblings shared it) and pushes it. Raises only on out of memory. */
+void sn_env_push_own_mt(lua_State *L, int env);
+
+/* sn_env_is_env: 1 if the value at idx is an env (a table with an env metatable), else 0.
+ * Never raises. */
+int sn_env_is_env(lua_State *L, int idx);
+
+/* sn_env_push_user: pushes the metatable a script set on the env at index env (nil if none)
+ * and returns its Lua type. Never raises. */
+int sn_env_push_user(lua_State *L, int env);
+
+/* sn_env_set_user: the table (or nil) at umt becomes the script's metatable of the env at
+ * env: its metamethods other than __index, __newindex, __pairs, __metatable, __gc and __mode
+ * are copied into the env metatable (made the env's own), and the sandbox's __index and
+ * __newindex are put back. Pushes the env metatable, for the caller to finish. Raises only
+ * on out of memory. */
+void sn_env_set_user(lua_State *L, int env, int umt);
+
+/* sn_env_thaw: copies the env's whole view into its raw table (so next and rawget see every
+ * name) until the next freeze. Raises only on out of memory. */
+void sn_env_thaw(lua_State *L, int env);
+
+/* sn_env_internal_key: 1 if the key at k is one of the sandbox's own raw keys of an env,
+ * which next and pairs skip. Never raises. */
+int sn_env_internal_key(lua_State *L, int k);
 
 /* sn_env_push_base: pushes the env of code running outside coroutines: the globals, or on a
  * worker the running job's env. */

@@ -8,7 +8,7 @@
 
 #define BINARY_CHUNK "attempt to load a binary chunk"
 #define HOOK_REFUSED "hooks are kept for the governor (docs/governor.md)"
-#define GC_REFUSED "a metatable with __gc is refused in scripts (docs/governor.md)"
+#define GC_REFUSED SN_GUARD_GC
 
 /* os.exit would end the process with whatever status one actor picked, in the middle of
  * every other actor's work. */
@@ -37,8 +37,33 @@ int sn_lua_guard_loadfile(lua_State *L, const char *path)
     return status;
 }
 
+/* A chunk loaded without an env of its own gets the globals of the code that loads it (the
+ * running coroutine's, or the job's on a worker), not the state's global table: on a
+ * worker that table is every actor's, and a coroutine's globals are its snapshot. */
+static const char K_ENVSOURCE = 0; /* registry: the function pushing the running globals */
+
+void sn_lua_guard_env_source(lua_State *L, lua_CFunction push_env)
+{
+    lua_pushcfunction(L, push_env);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &K_ENVSOURCE);
+}
+
+static void bind_running_env(lua_State *L, int f)
+{
+    f = lua_absindex(L, f);
+    if (lua_type(L, f) != LUA_TFUNCTION || lua_iscfunction(L, f) || !lua_getupvalue(L, f, 1))
+        return;
+    lua_pop(L, 1);
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_ENVSOURCE) != LUA_TFUNCTION) {
+        lua_pop(L, 1); /* no sandbox: the state's global table, as lua_load gave */
+        return;
+    }
+    lua_call(L, 0, 1);
+    lua_setupvalue(L, f, 1);
+}
+
 /* Calls the original (upvalue 1) with the mode at index mode forced to "t"; a mode without
- * 't' asked for bytecode only, which is refused outright. */
+ * 't' asked for bytecode only, which is refused outright. The env argument follows mode. */
 static int call_text_only(lua_State *L, int mode)
 {
     const char *m = luaL_optstring(L, mode, "bt");
@@ -47,6 +72,7 @@ static int call_text_only(lua_State *L, int mode)
         lua_pushstring(L, SN_GUARD_BINARY);
         return 2;
     }
+    int own_env = lua_gettop(L) > mode; /* given, even as nil */
     if (lua_gettop(L) < mode)
         lua_settop(L, mode);
     lua_pushliteral(L, "t");
@@ -56,6 +82,8 @@ static int call_text_only(lua_State *L, int mode)
     lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
     if (lua_gettop(L) == 2 && lua_isnil(L, 1))
         reword_binary(L);
+    else if (!own_env)
+        bind_running_env(L, 1);
     return lua_gettop(L);
 }
 
@@ -85,6 +113,7 @@ static int guard_dofile(lua_State *L)
     lua_settop(L, 1);
     if (sn_lua_guard_loadfile(L, path) != LUA_OK)
         return lua_error(L);
+    bind_running_env(L, -1);
     lua_callk(L, 0, LUA_MULTRET, 0, dofile_cont);
     return dofile_cont(L, 0, 0);
 }
@@ -110,6 +139,7 @@ static int guard_searcher(lua_State *L)
     if (sn_lua_guard_loadfile(L, path) != LUA_OK)
         return luaL_error(L, "error loading module '%s' from file '%s':\n\t%s", name, path,
                           lua_tostring(L, -1));
+    bind_running_env(L, -1);
     lua_pushstring(L, path);
     return 2;
 }
@@ -133,8 +163,10 @@ static int guard_sethook(lua_State *L)
 
 static int guard_gethook(lua_State *L)
 {
-    lua_pushnil(L); /* as standard Lua answers when no hook is set */
-    return 1;
+    lua_pushnil(L); /* what standard Lua answers when no hook is set: nil, no mask, count 0 */
+    lua_pushliteral(L, "");
+    lua_pushinteger(L, 0);
+    return 3;
 }
 
 /* Lua 5.3 runs finalizers with hooks off, so no budget can stop one; an object is marked
@@ -156,12 +188,61 @@ static int guard_setmetatable(lua_State *L)
     return lua_gettop(L);
 }
 
+/* Registry key: weak set of the sealed Lua functions (sn_lua_guard_seal). */
+static const char K_SEALED = 0;
+
+void sn_lua_guard_seal(lua_State *L, int idx)
+{
+    idx = lua_absindex(L, idx);
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_SEALED) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_createtable(L, 0, 1);
+        lua_pushliteral(L, "k");
+        lua_setfield(L, -2, "__mode");
+        lua_setmetatable(L, -2);
+        lua_pushvalue(L, -1);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &K_SEALED);
+    }
+    lua_pushvalue(L, idx);
+    lua_pushboolean(L, 1);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+}
+
+/* 1 if the value at idx is a C function or a sealed Lua function. */
+static int upvalues_hidden(lua_State *L, int idx)
+{
+    if (lua_iscfunction(L, idx))
+        return 1;
+    if (lua_type(L, idx) != LUA_TFUNCTION)
+        return 0;
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_SEALED) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    lua_pushvalue(L, idx);
+    int sealed = lua_rawget(L, -2) != LUA_TNIL;
+    lua_pop(L, 2);
+    return sealed;
+}
+
+/* Calls upvalue 1 (the function this one wraps) with the arguments; returns its results. */
+static int call_original(lua_State *L)
+{
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
 /* The upvalues of C functions are the guards' originals (the unguarded load,
  * setmetatable, string.find): debug.getupvalue and setupvalue see none, as for a C
- * function without upvalues; Lua functions are served as usual. Upvalue 1: the original. */
+ * function without upvalues; so do sealed Lua functions; other Lua functions are served as
+ * usual. Upvalue 1: the original. */
 static int guard_upvalue(lua_State *L)
 {
-    if (lua_iscfunction(L, 1))
+    if (upvalues_hidden(L, 1))
         return 0;
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_insert(L, 1);
@@ -172,9 +253,9 @@ static int guard_upvalue(lua_State *L)
 /* debug.upvalueid and upvaluejoin: refused on C functions (see guard_upvalue). */
 static int guard_upvalue_ref(lua_State *L)
 {
-    luaL_argcheck(L, !lua_iscfunction(L, 1), 1, "a Lua function expected");
+    luaL_argcheck(L, !upvalues_hidden(L, 1), 1, "a Lua function expected");
     if (lua_gettop(L) >= 3)
-        luaL_argcheck(L, !lua_iscfunction(L, 3), 3, "a Lua function expected");
+        luaL_argcheck(L, !upvalues_hidden(L, 3), 3, "a Lua function expected");
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_insert(L, 1);
     lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
@@ -202,6 +283,68 @@ static int guard_getmetatable(lua_State *L)
     }
     lua_pop(L, 1);
     return 1;
+}
+
+/* debug.getinfo, getlocal and setlocal address a frame by level, and their originals would
+ * count our own frame: the argument is shifted by one for the running thread. Returns the
+ * index of the level argument, or 0 when the call names a function, not a level. */
+static int shift_level(lua_State *L)
+{
+    int arg = lua_type(L, 1) == LUA_TTHREAD ? 2 : 1;
+    if (lua_type(L, arg) != LUA_TNUMBER)
+        return 0;
+    if (arg == 1 || lua_tothread(L, 1) == L) {
+        lua_pushinteger(L, luaL_checkinteger(L, arg) + 1);
+        lua_replace(L, arg);
+    }
+    return arg;
+}
+
+/* 1 if the frame at the level argument (shifted by shift_level) runs a C function. */
+static int c_frame(lua_State *L, int arg)
+{
+    lua_State *L1 = arg == 2 ? lua_tothread(L, 1) : L;
+    lua_Debug ar;
+    if (!lua_getstack(L1, (int)lua_tointeger(L, arg) - (L1 == L), &ar))
+        return 0;
+    lua_getinfo(L1, "S", &ar);
+    return ar.what[0] == 'C';
+}
+
+/* The C functions below a script's frames are the node's own (the actor's entry, the
+ * sandbox's metamethods): called with made-up arguments, or with their stack slots
+ * changed, they would break the node. debug.getinfo gives no func of a C frame, and
+ * debug.getlocal/setlocal see no locals in one. Upvalue 1: the original. */
+static int guard_getinfo(lua_State *L)
+{
+    int arg = shift_level(L);
+    int c = arg && c_frame(L, arg);
+    int n = call_original(L);
+    if (c && n == 1 && lua_istable(L, -1)) {
+        lua_pushnil(L);
+        lua_setfield(L, -2, "func");
+    }
+    return n;
+}
+
+static int guard_getlocal(lua_State *L)
+{
+    int arg = shift_level(L);
+    if (arg && c_frame(L, arg)) {
+        lua_pushnil(L);
+        return 1;
+    }
+    return call_original(L);
+}
+
+static int guard_setlocal(lua_State *L)
+{
+    int arg = shift_level(L);
+    if (arg && c_frame(L, arg)) {
+        lua_pushnil(L);
+        return 1;
+    }
+    return call_original(L);
 }
 
 /* Replaces t[name] (t at index t) by f, with the old value as f's upvalue. */
@@ -253,6 +396,9 @@ void sn_lua_guard_open(lua_State *L)
         wrap(L, d, "upvaluejoin", guard_upvalue_ref);
         lua_pushcfunction(L, guard_getregistry);
         lua_setfield(L, d, "getregistry");
+        wrap(L, d, "getinfo", guard_getinfo);
+        wrap(L, d, "getlocal", guard_getlocal);
+        wrap(L, d, "setlocal", guard_setlocal);
         lua_pushcfunction(L, guard_getmetatable);
         lua_setfield(L, d, "getmetatable");
     }

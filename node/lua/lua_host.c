@@ -121,7 +121,16 @@ int sn_lua_pcall(lua_State *L, int nargs, int nresults, const char *activity)
     return SN_ELUA;
 }
 
-int sn_lua_run_file(lua_State *L, const char *path)
+static const char K_MAIN_HOOK = 0; /* what a main script's returned value means */
+
+void sn_lua_set_main_hook(lua_State *L, lua_CFunction hook)
+{
+    lua_pushcfunction(L, hook);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &K_MAIN_HOOK);
+}
+
+/* Runs the chunk at path. What a main script returns goes to the main hook, if any. */
+static int run_chunk(lua_State *L, const char *path, int main)
 {
     int status = sn_lua_guard_loadfile(L, path); /* a script may name the file (stage.spawn) */
     if (status != LUA_OK) {
@@ -132,35 +141,83 @@ int sn_lua_run_file(lua_State *L, const char *path)
     }
     char what[512];
     snprintf(what, sizeof what, "top-level chunk of %s", path);
-    return sn_lua_pcall(L, 0, 0, what);
+    if (!main)
+        return sn_lua_pcall(L, 0, 0, what);
+    int rc = sn_lua_pcall(L, 0, 1, what);
+    if (rc != SN_OK)
+        return rc;
+    int value = lua_gettop(L);
+    if (lua_isnil(L, value)) {
+        lua_pop(L, 1);
+        return SN_OK;
+    }
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_MAIN_HOOK) != LUA_TFUNCTION) {
+        lua_pop(L, 2);
+        return SN_OK;
+    }
+    lua_insert(L, value); /* hook, value */
+    char act[600];
+    snprintf(act, sizeof act, "the value %s returned", what);
+    return sn_lua_pcall(L, 1, 0, act);
 }
 
-static int lua_file_filter(const struct dirent *e)
+int sn_lua_run_file(lua_State *L, const char *path)
+{
+    return run_chunk(L, path, 1);
+}
+
+/* Preload entries: *.lua files and folders, not hidden. */
+static int preload_filter(const struct dirent *e)
 {
     size_t n = strlen(e->d_name);
-    return e->d_name[0] != '.' && n > 4 && strcmp(e->d_name + n - 4, ".lua") == 0;
+    return e->d_name[0] != '.' &&
+           ((n > 4 && strcmp(e->d_name + n - 4, ".lua") == 0) || e->d_type == DT_DIR ||
+            e->d_type == DT_UNKNOWN || e->d_type == DT_LNK);
 }
 
-int sn_lua_run_preload(lua_State *L, const char *dir, int must_exist)
+enum { PRELOAD_DEPTH = 16 }; /* folders in folders, as deep as any real tree, not a loop */
+
+/* Runs dir's *.lua files and, recursively, its folders, all in name order (STAGE's %preload
+ * reads folders recursively too). */
+static int run_preload_dir(lua_State *L, const char *dir, int depth)
 {
+    sn_lua_host *host = sn_lua_host_of(L);
     struct dirent **names;
-    int n = scandir(dir, &names, lua_file_filter, alphasort);
+    int n = scandir(dir, &names, preload_filter, alphasort);
     if (n < 0) {
-        if (!must_exist)
-            return SN_OK;
-        sn_lua_host *host = sn_lua_host_of(L);
         sn_log_write(host->log, SN_LOG_ERROR, host->who, "cannot read preload folder '%s'", dir);
         return SN_ENOENT;
     }
     int rc = SN_OK;
     for (int i = 0; i < n; i++) {
-        if (rc == SN_OK) {
-            char path[4096];
-            snprintf(path, sizeof path, "%s/%s", dir, names[i]->d_name);
-            rc = sn_lua_run_file(L, path);
+        char path[4096];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]->d_name);
+        size_t len = strlen(names[i]->d_name);
+        if (rc != SN_OK || stat(path, &st) != 0) {
+            ; /* stopped, or vanished meanwhile */
+        } else if (S_ISDIR(st.st_mode)) {
+            if (depth >= PRELOAD_DEPTH) {
+                sn_log_write(host->log, SN_LOG_ERROR, host->who, "preload folder '%s' is "
+                             "nested deeper than %d folders", path, PRELOAD_DEPTH);
+                rc = SN_EINVAL;
+            } else {
+                rc = run_preload_dir(L, path, depth + 1);
+            }
+        } else if (S_ISREG(st.st_mode) && len > 4 &&
+                   strcmp(names[i]->d_name + len - 4, ".lua") == 0) {
+            rc = run_chunk(L, path, 0);
         }
         free(names[i]);
     }
     free(names);
     return rc;
+}
+
+int sn_lua_run_preload(lua_State *L, const char *dir, int must_exist)
+{
+    struct stat st;
+    if (!must_exist && stat(dir, &st) != 0)
+        return SN_OK;
+    return run_preload_dir(L, dir, 0);
 }

@@ -73,12 +73,19 @@ sn_lua_host *sn_lua_host_of(lua_State *L);
  * (budget or memory) and returns SN_ELUA. */
 int sn_lua_pcall(lua_State *L, int nargs, int nresults, const char *activity);
 
-/* sn_lua_run_file: loads and runs a Lua file as a chunk. SN_ENOENT when it cannot be read,
- * SN_ELUA on a syntax or runtime error; each is logged with file:line. */
+/* sn_lua_run_file: loads and runs a Lua file as a chunk (a main script: what it returns,
+ * when not nil, is passed to the main hook, in protection). SN_ENOENT when it cannot be
+ * read, SN_ELUA on a syntax or runtime error (of the chunk or the hook); each is logged
+ * with file:line. Preload files run as chunks whose results are dropped. */
 int sn_lua_run_file(lua_State *L, const char *path);
 
-/* sn_lua_run_preload: runs every *.lua file of dir in name order. A missing dir is no error
- * when it is the default one (must_exist = 0). Stops at the first failing file. */
+/* sn_lua_set_main_hook: hook(value) runs on what a main script returned (lua_stage's: an
+ * IDLE function or a table of handlers, as STAGE's boot). */
+void sn_lua_set_main_hook(lua_State *L, lua_CFunction hook);
+
+/* sn_lua_run_preload: runs every *.lua file of dir and of its folders, recursively, in name
+ * order. A missing dir is no error when it is the default one (must_exist = 0). Stops at
+ * the first failing file. */
 int sn_lua_run_preload(lua_State *L, const char *dir, int must_exist);
 
 /* sn_lua_budget_check: for C code that runs long inside one entry (the pattern matcher):

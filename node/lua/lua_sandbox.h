@@ -20,6 +20,10 @@ int sn_sandbox_policy_kind(lua_State *L, const char *name);
  * or on a worker the running job's env. Decoded functions are bound to it. */
 void sn_sandbox_push_base(lua_State *L);
 
+/* sn_sandbox_push_running: pushes the env of the code running on L (its coroutine's env,
+ * or the base env): where a global name is looked up for it. Never raises. */
+void sn_sandbox_push_running(lua_State *L);
+
 /* sn_sandbox_push_starred: pushes a string of L's starred names, each NUL-terminated (what
  * a job carries so that its own env sees those names). */
 void sn_sandbox_push_starred(lua_State *L);

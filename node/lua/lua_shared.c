@@ -181,20 +181,46 @@ static int update_call(lua_State *L) /* __(name, fn) */
     return update(L, 2, 3);
 }
 
-static int update_newindex(lua_State *L) /* __.name = fn */
+/* Raises unless the name at index name is starred in L's policy and L has a store. */
+static void check_starred(lua_State *L, int name)
 {
-    update(L, 2, 3);
+    const char *s = luaL_checkstring(L, name);
+    if (sn_sandbox_policy_kind(L, s) != 2)
+        luaL_error(L, "__: '%s' is not a starred name (add \"*%s\" to _ENV[\"\"])", s, s);
+    if (!sn_starred_enabled(L))
+        luaL_error(L, "__: this state has no starred store");
+}
+
+/* __.name = fn runs fn under the lock (STAGE's seed); __.name = value publishes value, and
+ * nil unsets, as an assignment to the starred global does. */
+static int update_newindex(lua_State *L)
+{
+    if (lua_type(L, 3) == LUA_TFUNCTION) {
+        update(L, 2, 3);
+        return 0;
+    }
+    check_starred(L, 2);
+    sn_starred_set(L, 2, 3);
     return 0;
+}
+
+static int update_index(lua_State *L) /* __.name: the starred value, as STAGE reads it */
+{
+    check_starred(L, 2);
+    sn_starred_get(L, 2);
+    return 1;
 }
 
 void sn_lua_shared_open(lua_State *L)
 {
     lua_newtable(L);
-    lua_createtable(L, 0, 2);
+    lua_createtable(L, 0, 3);
     lua_pushcfunction(L, update_call);
     lua_setfield(L, -2, "__call");
     lua_pushcfunction(L, update_newindex);
     lua_setfield(L, -2, "__newindex");
+    lua_pushcfunction(L, update_index);
+    lua_setfield(L, -2, "__index");
     lua_setmetatable(L, -2);
     lua_setglobal(L, "__");
 }

@@ -5,6 +5,7 @@
 #include "lua_curl.h"
 #include "lua_host.h"
 #include "lua_waitfor.h"
+#include "sn_clock.h"
 #include "sn_cluster.h"
 #include "sn_error.h"
 #include "sn_node.h"
@@ -14,6 +15,7 @@
 #include "sn_target.h"
 
 #include <lauxlib.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,7 +34,8 @@ static void encode_values(lua_State *L, int first, int arg_base, sn_buf *buf, co
     }
 }
 
-/* Queues one SIGNAL message; returns the node's result (SN_OK, SN_EFULL, SN_ENOENT, ...). */
+/* Queues one answer (a SIGNAL message marked SN_MSG_F_ANSWER); returns the node's result
+ * (SN_OK, SN_EFULL, SN_ENOENT, ...). */
 static int post(lua_State *L, uint64_t to, const char *msg, const char *reply, const sn_buf *buf,
                 int force)
 {
@@ -41,6 +44,7 @@ static int post(lua_State *L, uint64_t to, const char *msg, const char *reply, c
     if (!m)
         return SN_ENOMEM;
     m->src = host->actor;
+    m->flags |= SN_MSG_F_ANSWER; /* every post here answers: replies, errors, automatic */
     int rc = sn_node_post(host->node, to, m, force);
     if (rc != SN_OK)
         sn_msg_destroy(&m);
@@ -142,20 +146,52 @@ void sn_signal_reply(lua_State *L, const sn_msg *m, int first, int n)
     sn_buf_fini(&buf);
 }
 
+void sn_signal_answer(lua_State *L, const sn_msg *m, int first, int n)
+{
+    sn_buf buf;
+    sn_buf_init(&buf);
+    sn_snapshot_opts o;
+    sn_snapshot_opts_init(&o);
+    char err[256];
+    sn_lua_host *host = sn_lua_host_of(L);
+    if (sn_snapshot_encode(L, first, n, &o, &buf, err, sizeof err) != SN_OK) {
+        sn_log_write(host->log, SN_LOG_ERROR, host->who, "automatic answer to '%s' not sent: "
+                     "%s", m->name, err);
+    } else if (post(L, m->src, m->name, NULL, &buf, 1) != SN_OK) {
+        sn_log_write(host->log, SN_LOG_DEBUG, host->who, "automatic answer to '%s' not sent: "
+                     "the sender is gone", m->name);
+    }
+    sn_buf_fini(&buf);
+}
+
 void sn_signal_reply_error(lua_State *L, const sn_msg *m, const char *text)
 {
     if (!remote_reply(L, m, SN_WIRE_FAILED, text, NULL))
         send_error(L, m->src, m->reply, text);
 }
 
-/* stage.signal(nil, ...): answers the message being handled. */
+/* stage.signal(nil, ...): answers the message being handled: its reply when it asked for
+ * one (=rid), else, as STAGE, an answer under the message's own id to the sending actor;
+ * not an answer, though (the loop guard, see answer() in lua_waitfor.c). */
 static int reply_now(lua_State *L)
 {
     sn_lua_host *host = sn_lua_host_of(L);
     const sn_msg *m = host->msg;
-    if (!m || !m->reply)
+    if (!m || (!m->reply && (m->flags & SN_MSG_F_ANSWER))) /* an answer asks for none */
         return luaL_error(L, "stage.signal(nil, ...): there is no message asking for a reply");
-    sn_signal_reply(L, m, 2, lua_gettop(L) - 1);
+    if (m->reply) {
+        sn_signal_reply(L, m, 2, lua_gettop(L) - 1);
+    } else {
+        if (!m->src || m->src == host->actor)
+            return luaL_error(L, "stage.signal(nil, ...): message '%s' %s: there is no one to "
+                                 "answer", m->name, m->src ? "came from this actor itself"
+                                                           : "has no sender");
+        if (m->src_node && m->src_node[0])
+            return luaL_error(L, "stage.signal(nil, ...): message '%s' came from node %s "
+                                 "without asking for a reply (=rid): it cannot be answered",
+                              m->name, m->src_node);
+        sn_signal_answer(L, m, 2, lua_gettop(L) - 1);
+    }
     host->replied = 1;
     lua_pushinteger(L, 1);
     return 1;
@@ -193,6 +229,67 @@ static int locks(lua_State *L, const sn_target *t)
                         : rc == SN_EFULL ? "too many waiters for the lock" : sn_strerror(rc));
 }
 
+/* STAGE's built-in stages not built yet: a message to one that no actor serves would vanish
+ * quietly in a script ported from STAGE, which ignores stage.signal's count. (curl is built:
+ * lua_curl.h; "+curl:ID", for other nodes only, is routed as any stage.) */
+static int builtin_stage(const char *stage)
+{
+    static const char *const names[] = {"route", "ticket", "index"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(stage, names[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* What a table target {target, addr, timeout} adds to its target string. */
+typedef struct target_extras {
+    double deadline; /* sn_clock_mono() seconds; 0: none */
+    uint64_t actor;  /* the addressed actor; 0: routed as the string says */
+    char stage[256]; /* the addressed actor's stage, for "no route to" */
+} target_extras;
+
+/* STAGE's stage.signal({target, addr, timeout}, ...): [1] the target string; [2] and [3]
+ * each a timeout in ms (the message is dropped if not handled by then) or an address
+ * {node=, actor=, stage=} (as _WAITFOR[1] or stage.spawn gives) of an actor of this node.
+ * Replaces the table at index 1 with the target string. */
+static void read_table_target(lua_State *L, target_extras *x)
+{
+    sn_lua_host *host = sn_lua_host_of(L);
+    if (lua_rawgeti(L, 1, 1) != LUA_TSTRING)
+        luaL_error(L, "stage.signal: a table target holds its target string at [1], got %s",
+                   luaL_typename(L, -1));
+    for (int k = 2; k <= 3; k++) {
+        int type = lua_rawgeti(L, 1, k);
+        if (type == LUA_TNUMBER) {
+            double ms = lua_tonumber(L, -1);
+            if (ms > 0)
+                x->deadline = sn_clock_mono() + ms / 1000.0;
+        } else if (type == LUA_TTABLE) {
+            lua_getfield(L, -1, "node");
+            const char *node = lua_tostring(L, -1);
+            const char *me = sn_node_name(host->node);
+            if (node && node[0] && strcmp(node, me) != 0)
+                luaL_error(L, "stage.signal: table target [%d]: the address is on node '%s'; "
+                              "only actors of this node can be addressed", k, node);
+            lua_getfield(L, -2, "actor");
+            lua_Integer actor = lua_tointeger(L, -1);
+            if (actor <= 0)
+                luaL_error(L, "stage.signal: table target [%d]: an address needs its actor "
+                              "(a positive integer)", k);
+            x->actor = (uint64_t)actor;
+            lua_getfield(L, -3, "stage");
+            snprintf(x->stage, sizeof x->stage, "%s", lua_isstring(L, -1) ? lua_tostring(L, -1)
+                                                                          : "");
+            lua_pop(L, 3);
+        } else if (type != LUA_TNIL) {
+            luaL_error(L, "stage.signal: table target [%d]: expected a timeout (ms) or an "
+                          "address {node=, actor=, stage=}, got %s", k, luaL_typename(L, -1));
+        }
+        lua_pop(L, 1);
+    }
+    lua_replace(L, 1);
+}
+
 int sn_signal_lua(lua_State *L)
 {
     sn_lua_host *host = sn_lua_host_of(L);
@@ -200,6 +297,9 @@ int sn_signal_lua(lua_State *L)
         return luaL_error(L, "stage.signal: this state belongs to no node");
     if (lua_isnil(L, 1))
         return reply_now(L);
+    target_extras x = {0};
+    if (lua_type(L, 1) == LUA_TTABLE)
+        read_table_target(L, &x);
     const char *target = luaL_checkstring(L, 1);
     sn_target t;
     char err[300];
@@ -214,6 +314,11 @@ int sn_signal_lua(lua_State *L)
         return locks(L, &t);
     if (!host->actor)
         return luaL_error(L, "stage.signal: no actor sends from here");
+    if (x.actor && t.mode != SN_TARGET_SELF && t.mode != SN_TARGET_ONE)
+        return luaL_error(L, "stage.signal: target '%s': with an address, the target is 'msg' "
+                             "or 'sid:msg' (one actor)", target);
+    if (x.actor) /* the address decides where it goes */
+        snprintf(t.stage, sizeof t.stage, "%s", x.stage);
     int curl = sn_lua_curl_signal(L, &t); /* "curl:ID": an HTTP request (lua_curl.h) */
     if (curl >= 0)
         return curl;
@@ -227,10 +332,11 @@ int sn_signal_lua(lua_State *L)
     if (!m)
         return luaL_error(L, "stage.signal: %s", sn_strerror(SN_ENOMEM));
     m->src = host->actor;
+    m->deadline = x.deadline;
     remote_enc enc = {L, cluster_of(host)};
     sn_send s = {
         .stage = t.stage,
-        .actor = t.mode == SN_TARGET_SELF ? host->actor : 0,
+        .actor = x.actor ? x.actor : t.mode == SN_TARGET_SELF ? host->actor : 0,
         .scope = t.mode == SN_TARGET_LOCAL    ? SN_SCOPE_LOCAL
                  : t.mode == SN_TARGET_REMOTE ? SN_SCOPE_REMOTE
                                               : SN_SCOPE_ALL,
@@ -245,6 +351,10 @@ int sn_signal_lua(lua_State *L)
     int rc = sn_send_route(host->node, &s, &queued); /* consumes m */
     if (rc == SN_OK)
         return result(L, (int)queued, NULL);
+    if (rc == SN_ENOENT && builtin_stage(t.stage))
+        return luaL_error(L, "stage.signal: '%s' is one of STAGE's built-in stages (route, "
+                             "ticket, index), which stage-node does not have yet; nothing "
+                             "was sent", t.stage);
     char why[300];
     sn_send_why(rc, t.stage, why, sizeof why);
     if (rc != SN_EFULL)

@@ -11,14 +11,64 @@
 #include "sn_snapshot.h"
 
 #include <lauxlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 
-/* stage.submit(key, fn, ...): runs fn(...) on a worker; same non-zero keys never overlap. */
+static const char K_SUBMIT_SCRIPT = 0; /* the job that runs a script by name */
+
+/* What a job runs for stage.submit(key, "file+name", ...): STAGE's dofile: the script's
+ * value, called with the arguments when it is a function. */
+static const char submit_script[] =
+    "local name = ...\n"
+    "local v = stage.load(name)\n"
+    "if type(v) == 'function' then return v(select(2, ...)) end\n"
+    "return v\n";
+
+/* A string key: any two equal strings give the same non-zero key (FNV-1a). */
+static lua_Integer string_key(const char *s, size_t len)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    lua_Integer k = (lua_Integer)(h >> 1);
+    return k ? k : 1;
+}
+
+/* stage.submit([key,] fn | "file+name", ...): runs fn(...) (or the script's value) on a
+ * worker; jobs with the same non-zero key never overlap. The key is a number (0: none), or
+ * a string followed by a function; without one, the key is 0 (as STAGE's). */
 static int stage_submit(lua_State *L)
 {
-    lua_Integer key = luaL_checkinteger(L, 1);
-    sn_lua_thread_submit(L, key, 2, 2, 0);
+    lua_Integer key = 0;
+    int fn = 1;
+    if (lua_type(L, 1) == LUA_TNUMBER) {
+        key = luaL_checkinteger(L, 1);
+        fn = 2;
+    } else if (lua_type(L, 1) == LUA_TSTRING && lua_isfunction(L, 2)) {
+        size_t len;
+        const char *k = lua_tolstring(L, 1, &len);
+        key = string_key(k, len);
+        fn = 2;
+    } else if (!lua_isfunction(L, 1) && lua_type(L, 1) != LUA_TSTRING) {
+        return luaL_error(L, "stage.submit: the key must be a number or a string, not %s "
+                          "(stage.submit([key,] fn | \"file+name\", ...))", luaL_typename(L, 1));
+    }
+    if (lua_type(L, fn) == LUA_TSTRING) { /* a script by name: the name is the first arg */
+        if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_SUBMIT_SCRIPT) != LUA_TFUNCTION) {
+            lua_pop(L, 1);
+            if (luaL_loadbufferx(L, submit_script, sizeof submit_script - 1, "=stage.submit",
+                                 "t") != LUA_OK)
+                return lua_error(L);
+            lua_pushvalue(L, -1);
+            lua_rawsetp(L, LUA_REGISTRYINDEX, &K_SUBMIT_SCRIPT);
+        }
+        lua_insert(L, fn);
+    } else if (!lua_isfunction(L, fn)) {
+        return luaL_error(L, "stage.submit: expected a function or a script name, not %s",
+                          luaL_typename(L, fn));
+    }
+    sn_lua_thread_submit(L, key, fn, fn, 0);
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -129,8 +179,33 @@ static int stage_exit(lua_State *L)
     return 0;
 }
 
+/* What a main script returns, as STAGE's boot takes it: a function is the IDLE function (a
+ * timer run at once, re-armed by the ms it returns); a table's functions are the handlers
+ * of their string keys, as stage.waitfor(key, fn). Other values are ignored. */
+static int main_result(lua_State *L)
+{
+    if (lua_isfunction(L, 1)) {
+        sn_lua_timer_idle(L, 1);
+        return 0;
+    }
+    if (!lua_istable(L, 1) || !sn_lua_host_of(L)->actor)
+        return 0;
+    lua_pushnil(L);
+    while (lua_next(L, 1)) {
+        if (lua_type(L, -2) == LUA_TSTRING && lua_isfunction(L, -1)) {
+            lua_pushcfunction(L, sn_waitfor_lua);
+            lua_pushvalue(L, -3);
+            lua_pushvalue(L, -3);
+            lua_call(L, 2, 0);
+        }
+        lua_pop(L, 1);
+    }
+    return 0;
+}
+
 void sn_stage_open(lua_State *L)
 {
+    sn_lua_set_main_hook(L, main_result);
     static const luaL_Reg fns[] = {
         {"submit", stage_submit},   {"waitfor", sn_waitfor_lua}, {"signal", sn_signal_lua},
         {"addtask", sn_lua_timer_lua}, {"once", stage_once},      {"load", sn_load_lua},

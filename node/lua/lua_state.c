@@ -1,8 +1,11 @@
 /* lua_state: the one place a stage-node lua_State is made: standard libraries, print, the
  * process/thread/stage tables, the sandbox, the governor's allocator and hook. */
 #include "lua_state.h"
+#include "lua_bundle.h"
+#include "lua_config.h"
 #include "lua_curl.h"
 #include "lua_guard.h"
+#include "lua_logger.h"
 #include "lua_pattern.h"
 #include "lua_sandbox.h"
 #include "lua_shared.h"
@@ -11,9 +14,11 @@
 #include "sn_clock.h"
 #include "sn_error.h"
 #include "sn_node.h"
+#include "sn_opts.h"
 
 #include <lauxlib.h>
 #include <lualib.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,16 +26,25 @@
 #include <unistd.h>
 
 /* print(...): the whole line is built first and written with one fwrite, so lines from
- * different threads never interleave (glibc locks the stream per call). */
+ * different threads never interleave (glibc locks the stream per call). Each value goes
+ * through the global tostring, as Lua 5.3's print does. */
 static int l_print(lua_State *L)
 {
     int n = lua_gettop(L);
+    sn_sandbox_push_running(L);
+    lua_getfield(L, -1, "tostring");
+    lua_replace(L, -2);
+    int tostr = lua_gettop(L);
     luaL_Buffer b;
     luaL_buffinit(L, &b);
     for (int i = 1; i <= n; i++) {
         if (i > 1)
             luaL_addchar(&b, '\t');
-        luaL_tolstring(L, i, NULL);
+        lua_pushvalue(L, tostr);
+        lua_pushvalue(L, i);
+        lua_call(L, 1, 1);
+        if (!lua_isstring(L, -1))
+            return luaL_error(L, "'tostring' must return a string to 'print'");
         luaL_addvalue(&b);
     }
     luaL_addchar(&b, '\n');
@@ -41,15 +55,82 @@ static int l_print(lua_State *L)
     return 0;
 }
 
-/* process.tick: seconds since the node started. */
+/* STAGE's utimeNow()/1000.0: wall-clock seconds since the epoch, to the millisecond. */
+static double epoch_seconds(void)
+{
+    return floor(sn_clock_seconds(CLOCK_REALTIME) * 1000.0) / 1000.0;
+}
+
+/* process.tick (epoch seconds), process.stage (the actor's id), process.title (the process
+ * name ps shows), process["%NAME"] (the environment), process["$KEY"] / process["$"] (the
+ * stage's settings from a stage.json, with %package and %preload as the node runs them). */
 static int process_index(lua_State *L)
 {
+    sn_lua_host *host = sn_lua_host_of(L);
     const char *k = lua_tostring(L, 2);
-    if (k && strcmp(k, "tick") == 0) {
-        lua_pushnumber(L, sn_clock_mono() - sn_lua_host_of(L)->start);
-        return 1;
+    if (!k)
+        return 0;
+    if (strcmp(k, "tick") == 0) {
+        lua_pushnumber(L, epoch_seconds());
+    } else if (strcmp(k, "stage") == 0) {
+        lua_pushinteger(L, (lua_Integer)host->actor);
+    } else if (strcmp(k, "title") == 0) {
+        char title[64] = "";
+        FILE *f = fopen("/proc/self/comm", "r");
+        if (f && fgets(title, sizeof title, f))
+            title[strcspn(title, "\n")] = '\0';
+        if (f)
+            fclose(f);
+        lua_pushstring(L, title);
+    } else if (k[0] == '%') {
+        const char *v = getenv(k + 1);
+        if (!v)
+            return 0;
+        lua_pushstring(L, v);
+    } else if (k[0] == '$') {
+        const sn_opts *o = host->node ? sn_node_opts(host->node) : NULL;
+        sn_config_push_stage(L, o ? o->config : NULL, host->stage ? host->stage : "");
+        if (o && lua_getfield(L, -1, "%preload") == LUA_TNIL) {
+            lua_pushstring(L, o->preload);
+            lua_setfield(L, -3, "%preload");
+        }
+        lua_pop(L, 1);
+        if (host->node && lua_getfield(L, -1, "%package") == LUA_TNIL) {
+            lua_newtable(L);
+            for (int i = 0; sn_node_package(host->node, i); i++) {
+                lua_pushstring(L, sn_node_package(host->node, i));
+                lua_rawseti(L, -2, i + 1);
+            }
+            lua_setfield(L, -3, "%package");
+        }
+        lua_pop(L, 1);
+        if (k[1])
+            lua_getfield(L, -1, k + 1);
+    } else {
+        return 0;
     }
-    return 0;
+    return 1;
+}
+
+/* process.title = s renames the process as ps shows it (Linux keeps 15 bytes), as STAGE's
+ * setproctitle. "%NAME" and "$KEY" are read-only here; other writes are dropped, as STAGE's. */
+static int process_newindex(lua_State *L)
+{
+    const char *k = luaL_checkstring(L, 2);
+    if (strcmp(k, "title") == 0) {
+        const char *t = luaL_checkstring(L, 3);
+        FILE *f = fopen("/proc/self/comm", "w");
+        int ok = f && fprintf(f, "%.15s", t) >= 0;
+        if (f && fclose(f) != 0)
+            ok = 0;
+        if (!ok)
+            return luaL_error(L, "process.title: cannot rename the process");
+        return 0;
+    }
+    if (k[0] == '%' || k[0] == '$')
+        return luaL_error(L, "process[\"%s\"]: read-only in stage-node (see \"Differences from "
+                          "STAGE\" in docs/lua-api.md)", k);
+    return 0; /* STAGE drops other writes too */
 }
 
 static void open_process(lua_State *L, sn_lua_host *host)
@@ -69,9 +150,11 @@ static void open_process(lua_State *L, sn_lua_host *host)
         lua_rawseti(L, -2, i + 1);
     }
     lua_setfield(L, -2, "args");
-    lua_createtable(L, 0, 1);
+    lua_createtable(L, 0, 2);
     lua_pushcfunction(L, process_index);
     lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, process_newindex);
+    lua_setfield(L, -2, "__newindex");
     lua_setmetatable(L, -2);
     lua_setglobal(L, "process");
 }
@@ -88,6 +171,8 @@ static int setup(lua_State *L)
     sn_stage_open(L);
     sn_lua_curl_open(L); /* require("curl") */
     sn_lua_shared_open(L);
+    sn_logger_open(L);
+    sn_bundle_open(L);
     sn_sandbox_open(L); /* last: it freezes nothing, but wraps what is there */
     return 0;
 }

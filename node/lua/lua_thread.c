@@ -11,6 +11,7 @@
 #include "sn_snapshot.h"
 
 #include <lauxlib.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -58,19 +59,80 @@ lua_Integer sn_lua_thread_submit(lua_State *L, lua_Integer key, int fn, int arg_
     return (lua_Integer)handle;
 }
 
-/* to.waitfor(cb) / to.waitfor(nil): the creator registers (or removes) the callback. */
+/* Stores {fn, n = count, extras...} for handle in the registry table at index threads: fn
+ * at index fn, the extras fn+1..top. */
+static void put_callback(lua_State *L, int threads, lua_Integer handle, int fn)
+{
+    int top = lua_gettop(L);
+    lua_pushinteger(L, handle);
+    lua_createtable(L, top - fn + 1, 1);
+    for (int i = fn; i <= top; i++) {
+        lua_pushvalue(L, i);
+        lua_rawseti(L, -2, i - fn + 1);
+    }
+    lua_pushinteger(L, top - fn);
+    lua_setfield(L, -2, "n");
+    lua_rawset(L, threads);
+}
+
+/* to.waitfor(fn, extra...): registers fn, called as fn(extra..., v...) for each value list
+ * the thread sends (as STAGE's thread_object.waitfor); to.waitfor(nil) removes it;
+ * to.waitfor(extra...) replaces the extras of the registered fn. to:waitfor(...) works too.
+ * Returns to.id, or nil when there was nothing to change. */
 static int to_waitfor(lua_State *L)
 {
     if (sn_lua_host_of(L)->job)
         return luaL_error(L, "to.waitfor: only the actor that created the thread can wait for it");
-    if (!lua_isnoneornil(L, 1))
-        luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_Integer handle = lua_tointeger(L, lua_upvalueindex(1));
+    if (lua_type(L, 1) == LUA_TTABLE) { /* the colon form: the handle itself comes first */
+        lua_getfield(L, 1, "waitfor");
+        int self = lua_tocfunction(L, -1) == to_waitfor;
+        lua_pop(L, 1);
+        lua_getfield(L, 1, "id");
+        self = self && lua_tointeger(L, -1) == handle;
+        lua_pop(L, 1);
+        if (self)
+            lua_remove(L, 1);
+    }
+    if (lua_gettop(L) == 0)
+        lua_pushnil(L); /* to.waitfor(): removes it, as to.waitfor(nil) */
     lua_rawgetp(L, LUA_REGISTRYINDEX, &K_THREADS);
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_pushvalue(L, 1);
-    lua_settop(L, 4); /* cb may be absent: nil */
-    lua_rawset(L, 2);
-    return 0;
+    lua_insert(L, 1); /* threads, args... */
+    const int threads = 1;
+    if (lua_isnil(L, 2)) {
+        lua_pushinteger(L, handle);
+        lua_pushnil(L);
+        lua_rawset(L, threads);
+        return 0;
+    }
+    if (lua_type(L, 2) == LUA_TFUNCTION) {
+        lua_pushinteger(L, handle);
+        if (lua_gettop(L) == 3 && lua_rawget(L, threads) == LUA_TTABLE) {
+            /* a new fn alone keeps the extras given before, as STAGE */
+            lua_getfield(L, -1, "n");
+            int n = (int)lua_tointeger(L, -1);
+            lua_pop(L, 1);
+            luaL_checkstack(L, n + 4, "too many callback values");
+            for (int i = 2; i <= n + 1; i++)
+                lua_rawgeti(L, 3, i);
+            lua_remove(L, 3);
+        } else {
+            lua_settop(L, lua_gettop(L) - 1);
+        }
+        put_callback(L, threads, handle, 2);
+    } else { /* new extras for the registered fn */
+        lua_pushinteger(L, handle);
+        if (lua_rawget(L, threads) != LUA_TTABLE) {
+            lua_pushnil(L); /* nothing registered: nil, as STAGE */
+            return 1;
+        }
+        lua_rawgeti(L, -1, 1);
+        lua_replace(L, -2); /* threads, extras..., fn */
+        lua_insert(L, 2);
+        put_callback(L, threads, handle, 2);
+    }
+    lua_pushinteger(L, handle);
+    return 1;
 }
 
 /* thread.new(fn, ...) */
@@ -119,7 +181,8 @@ static int thread_signal(lua_State *L)
     return 1;
 }
 
-/* thread.id: the OS thread running the code; thread.tick: its CPU seconds. */
+/* thread.id: the OS thread running the code; thread.tick: wall-clock seconds since the
+ * epoch, to the millisecond (STAGE's utimeNow() / 1000.0). */
 static int thread_index(lua_State *L)
 {
     const char *k = lua_tostring(L, 2);
@@ -128,7 +191,7 @@ static int thread_index(lua_State *L)
         return 1;
     }
     if (k && strcmp(k, "tick") == 0) {
-        lua_pushnumber(L, sn_clock_seconds(CLOCK_THREAD_CPUTIME_ID));
+        lua_pushnumber(L, floor(sn_clock_seconds(CLOCK_REALTIME) * 1000.0) / 1000.0);
         return 1;
     }
     return 0;
@@ -154,10 +217,12 @@ void sn_thread_deliver(lua_State *L, const sn_msg *m)
 {
     sn_lua_host *host = sn_lua_host_of(L);
     int end = m->kind == SN_MSG_THREAD_END;
+    int base = lua_gettop(L);
     lua_rawgetp(L, LUA_REGISTRYINDEX, &K_THREADS);
-    int threads = lua_gettop(L);
+    int threads = base + 1;
     lua_pushinteger(L, (lua_Integer)m->handle);
-    int has_cb = lua_rawget(L, threads) == LUA_TFUNCTION;
+    int has_cb = lua_rawget(L, threads) == LUA_TTABLE;
+    int entry = threads + 1;
     if (end) { /* the callback goes after this last call */
         lua_pushinteger(L, (lua_Integer)m->handle);
         lua_pushnil(L);
@@ -168,9 +233,15 @@ void sn_thread_deliver(lua_State *L, const sn_msg *m)
             sn_log_write(host->log, SN_LOG_DEBUG, host->who,
                          "values of thread %llu dropped: no to.waitfor callback",
                          (unsigned long long)m->handle);
-        lua_settop(L, threads - 1);
+        lua_settop(L, base);
         return;
     }
+    lua_getfield(L, entry, "n");
+    int nextra = (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    luaL_checkstack(L, nextra + 8, "too many callback values");
+    for (int i = 1; i <= nextra + 1; i++) /* fn, extras... */
+        lua_rawgeti(L, entry, i);
     sn_snapshot_opts o;
     sn_snapshot_opts_init(&o);
     o.trusted = 1;
@@ -178,9 +249,9 @@ void sn_thread_deliver(lua_State *L, const sn_msg *m)
     int n = 0;
     if (sn_snapshot_decode(L, m->data, m->len, &o, &n, err, sizeof err) != SN_OK) {
         sn_log_write(host->log, SN_LOG_ERROR, host->who, "thread values lost: %s", err);
-        lua_settop(L, threads - 1);
+        lua_settop(L, base);
         return;
     }
-    sn_lua_pcall(L, n, 0, "thread callback");
-    lua_settop(L, threads - 1);
+    sn_lua_pcall(L, nextra + n, 0, "thread callback");
+    lua_settop(L, base);
 }

@@ -1,5 +1,5 @@
 /* lua_waitfor: handlers live in a registry table of the actor's state, id -> {fn, extras}.
- * A message is matched most specific id first (sn_target_next). */
+ * A message is matched most specific id first (sn_target_next), then "@". */
 #include "lua_waitfor.h"
 #include "lua_signal.h"
 #include "lua_host.h"
@@ -31,16 +31,64 @@ void sn_waitfor_open(lua_State *L)
     lua_pushcfunction(L, waitfor_index);
     lua_setfield(L, -2, "__index");
     lua_setmetatable(L, -2);
-    lua_pushvalue(L, -1);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &K_WAITFOR);
-    lua_setglobal(L, "_WAITFOR");
 }
 
-/* Registers fn (at index fn) with the extras fn+1..top under the id at index id. */
+/* The global _WAITFOR is the describing table while a handler runs (argument 1 true),
+ * else nil, as in STAGE, whose scripts test `_WAITFOR ~= nil` to tell a message from a
+ * direct call. The assignment goes through the env's __newindex (the name is made absent
+ * first), so that the sandbox's snapshot layers learn of it like of a script's. */
+static int assign_global(lua_State *L)
+{
+    int on = lua_toboolean(L, 1);
+    lua_pushglobaltable(L);
+    lua_pushliteral(L, "_WAITFOR");
+    lua_pushnil(L);
+    lua_rawset(L, -3);
+    lua_pushliteral(L, "_WAITFOR");
+    if (on)
+        lua_rawgetp(L, LUA_REGISTRYINDEX, &K_WAITFOR);
+    else
+        lua_pushnil(L);
+    lua_settable(L, -3);
+    return 0;
+}
+
+/* Never raises: it runs where a Lua error would leave host->msg pointing at a dead frame
+ * (sn_waitfor_call). Out of memory, the name is left absent (nil). */
+static void set_global(lua_State *L, int on)
+{
+    lua_pushcfunction(L, assign_global);
+    lua_pushboolean(L, on);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK)
+        lua_pop(L, 1);
+}
+
+/* Registers fn (at index fn) with the extras fn+1..top under the id at index id. With no
+ * extras, an id already registered keeps the extras it had (STAGE replaces them only when
+ * given). */
 static void put_handler(lua_State *L, int id, int fn)
 {
-    int top = lua_gettop(L);
+    int top = lua_gettop(L), orig = top;
     lua_rawgetp(L, LUA_REGISTRYINDEX, &K_HANDLERS);
+    if (top == fn) {
+        lua_pushvalue(L, id);
+        if (lua_rawget(L, -2) == LUA_TTABLE) {
+            lua_getfield(L, -1, "n");
+            int n = (int)lua_tointeger(L, -1);
+            lua_pop(L, 1);
+            luaL_checkstack(L, n + 8, "too many handler values");
+            int entry = lua_gettop(L);
+            for (int i = 2; i <= n + 1; i++)
+                lua_rawgeti(L, entry, i);
+            lua_remove(L, entry);
+            lua_remove(L, entry - 1); /* the handlers table: pushed again below */
+            top = lua_gettop(L);
+            lua_rawgetp(L, LUA_REGISTRYINDEX, &K_HANDLERS);
+        } else {
+            lua_pop(L, 1);
+        }
+    }
     lua_pushvalue(L, id);
     lua_createtable(L, top - fn + 1, 1);
     for (int i = fn; i <= top; i++) {
@@ -50,7 +98,7 @@ static void put_handler(lua_State *L, int id, int fn)
     lua_pushinteger(L, top - fn);
     lua_setfield(L, -2, "n");
     lua_rawset(L, -3);
-    lua_pop(L, 1);
+    lua_settop(L, orig);
 }
 
 /* In a job: the handler moves, as a snapshot, into the actor that submitted the job. */
@@ -81,11 +129,88 @@ static void move_handler(lua_State *L, int id, int fn)
     }
 }
 
+/* stage.waitfor(): a table of every registered id -> the table of its extra values. */
+static int list_handlers(lua_State *L)
+{
+    if (sn_lua_host_of(L)->job)
+        return luaL_error(L, "stage.waitfor(): a job has no handlers of its own");
+    lua_newtable(L);
+    int out = lua_gettop(L);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &K_HANDLERS);
+    for (lua_pushnil(L); lua_next(L, out + 1); lua_pop(L, 1)) {
+        int entry = lua_gettop(L);
+        lua_Integer n = (lua_getfield(L, entry, "n"), lua_tointeger(L, -1));
+        lua_pop(L, 1);
+        lua_pushvalue(L, entry - 1);
+        lua_createtable(L, (int)n, 0);
+        for (lua_Integer i = 1; i <= n; i++) {
+            lua_rawgeti(L, entry, i + 1);
+            lua_rawseti(L, -2, i);
+        }
+        lua_rawset(L, out);
+    }
+    lua_settop(L, out);
+    return 1;
+}
+
+/* Pushes an id of len letters and digits that no handler of L uses (STAGE's
+ * stage.waitfor(length, fn): a random id of that length, at least 4). */
+static void push_random_id(lua_State *L, lua_Integer len)
+{
+    static const char alnum[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    sn_lua_host *host = sn_lua_host_of(L);
+    char id[65];
+    size_t n = len < 4 ? 4 : len > 64 ? 64 : (size_t)len;
+    uint64_t x = (host->node ? sn_node_next_id(host->node) : 1) * 0x9E3779B97F4A7C15ull ^
+                 (uint64_t)(sn_clock_mono() * 1e9) ^ (uint64_t)host->actor << 32;
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &K_HANDLERS);
+    for (;;) {
+        for (size_t i = 0; i < n; i++) { /* xorshift64* */
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            id[i] = alnum[(x * 0x2545F4914F6CDD1Dull >> 33) % (sizeof alnum - 1)];
+        }
+        id[n] = '\0';
+        if (lua_getfield(L, -1, id) == LUA_TNIL)
+            break;
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 2);
+    lua_pushstring(L, id);
+}
+
+/* stage.waitfor(id, extra...) on a registered id: its extra values become extra..., as
+ * STAGE. Returns the id, or nil when id has no handler. */
+static int replace_extras(lua_State *L)
+{
+    if (sn_lua_host_of(L)->job)
+        return luaL_error(L, "stage.waitfor: a job cannot change its actor's handlers");
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &K_HANDLERS);
+    lua_pushvalue(L, 1);
+    if (lua_rawget(L, -2) != LUA_TTABLE) {
+        lua_pushnil(L);
+        return 1;
+    }
+    lua_rawgeti(L, -1, 1);
+    lua_replace(L, -3);
+    lua_pop(L, 1);
+    lua_insert(L, 2); /* id, fn, extras... */
+    put_handler(L, 1, 2);
+    lua_settop(L, 1);
+    return 1;
+}
+
 int sn_waitfor_lua(lua_State *L)
 {
     sn_lua_host *host = sn_lua_host_of(L);
     int nargs = lua_gettop(L);
-    if (lua_type(L, 1) == LUA_TFUNCTION) { /* stage.waitfor(fn, ...): an id of our own */
+    if (nargs == 0)
+        return list_handlers(L);
+    if (lua_type(L, 1) == LUA_TNUMBER && lua_type(L, 2) == LUA_TFUNCTION) {
+        push_random_id(L, lua_tointeger(L, 1)); /* stage.waitfor(length, fn, ...) */
+        lua_replace(L, 1);
+    } else if (lua_type(L, 1) == LUA_TFUNCTION) { /* stage.waitfor(fn, ...): an id of our own */
         char id[64];
         uint64_t n = host->node ? sn_node_next_id(host->node) : (uint64_t)lua_gettop(L);
         snprintf(id, sizeof id, "waitfor#%llu", (unsigned long long)n);
@@ -119,7 +244,8 @@ int sn_waitfor_lua(lua_State *L)
         lua_rawset(L, -3);
         return 0;
     }
-    luaL_checktype(L, 2, LUA_TFUNCTION);
+    if (lua_type(L, 2) != LUA_TFUNCTION)
+        return replace_extras(L);
     if (host->job)
         move_handler(L, 1, 2);
     else
@@ -156,6 +282,16 @@ static int find_handler(lua_State *L, const char *msg)
         lua_pushvalue(L, -1);
         if (lua_rawget(L, -3) == LUA_TTABLE) {
             lua_insert(L, -2); /* entry, id */
+            lua_remove(L, -3);
+            return 1;
+        }
+        lua_pop(L, 2);
+    }
+    if (msg[0]) { /* STAGE's last resort: the handler "@" */
+        lua_pushliteral(L, "@");
+        lua_pushvalue(L, -1);
+        if (lua_rawget(L, -3) == LUA_TTABLE) {
+            lua_insert(L, -2);
             lua_remove(L, -3);
             return 1;
         }
@@ -216,6 +352,7 @@ static void waitfor_begin(lua_State *L, const sn_msg *m, int matched)
     lua_pushvalue(L, matched);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &K_MATCHED);
     sn_lua_host_of(L)->msg = m;
+    set_global(L, m != NULL);
 }
 
 static void waitfor_clear(lua_State *L)
@@ -265,13 +402,51 @@ static void fcache_store(void *ud, const unsigned char hash[16], const char *cod
     sn_fcache_store(x->fcache, hash, code, len);
 }
 
+/* What a handler's n results at first do, as STAGE (stage/lua.cpp, messageCallback): none
+ * answer nothing, even a request; a request (=rid) gets them as its reply; any other
+ * message from another actor of this node gets them back under its own id (an automatic
+ * answer). The guard: an answer (a reply or an automatic answer) is never answered
+ * automatically, so two handlers cannot answer each other's answers for ever. */
+static void answer(lua_State *L, const sn_msg *m, const char *matched, int first, int n)
+{
+    sn_lua_host *host = sn_lua_host_of(L);
+    if (host->replied || n == 0)
+        return;
+    if (m->reply) {
+        sn_signal_reply(L, m, first, n);
+        return;
+    }
+    if (!m->src || m->src == host->actor)
+        return; /* from no actor (a lock grant), or from itself: its own handler again */
+    if (m->src_node && m->src_node[0]) {
+        sn_log_write(host->log, SN_LOG_DEBUG, host->who, "results of handler '%s' not sent "
+                     "back to node %s: automatic answers stay within a node", matched,
+                     m->src_node);
+        return;
+    }
+    if (m->flags & SN_MSG_F_ANSWER) {
+        sn_log_write(host->log, SN_LOG_WARN, host->who, "handler '%s' returned values for an "
+                     "answer ('%s'): not sent back, an answer to an answer could loop for "
+                     "ever (docs/lua-api.md, automatic answers)", matched, m->name);
+        return;
+    }
+    sn_signal_answer(L, m, first, n);
+}
+
 void sn_waitfor_dispatch(lua_State *L, const sn_msg *m)
 {
     sn_lua_host *host = sn_lua_host_of(L);
     int base = lua_gettop(L);
+    if (m->deadline && sn_clock_mono() > m->deadline) { /* a table target's timeout */
+        sn_log_write(host->log, SN_LOG_DEBUG, host->who, "message '%s' dropped: its timeout "
+                     "passed before it was handled", m->name);
+        if (m->reply)
+            sn_signal_reply_error(L, m, "timeout");
+        return;
+    }
     if (!find_handler(L, m->name)) {
-        sn_log_write(host->log, SN_LOG_DEBUG, host->who, "no handler for '%s': dropped",
-                     m->name);
+        sn_log_write(host->log, SN_LOG_DEBUG, host->who, "no handler for '%s' (nor '@'): "
+                     "dropped", m->name);
         if (m->reply) {
             char why[600];
             snprintf(why, sizeof why, "no handler for '%s'", m->name);
@@ -318,14 +493,13 @@ void sn_waitfor_dispatch(lua_State *L, const sn_msg *m)
     char what[600];
     snprintf(what, sizeof what, "handler '%s'", lua_tostring(L, matched));
     int nargs = lua_gettop(L) - fn;
-    if (sn_lua_pcall(L, nargs, LUA_MULTRET, what) == SN_OK) {
-        if (m->reply && !host->replied)
-            sn_signal_reply(L, m, fn, lua_gettop(L) - fn + 1);
-    } else if (m->reply && !host->replied) {
+    if (sn_lua_pcall(L, nargs, LUA_MULTRET, what) == SN_OK)
+        answer(L, m, lua_tostring(L, matched), fn, lua_gettop(L) - fn + 1);
+    else if (m->reply && !host->replied)
         sn_signal_reply_error(L, m, "the handler failed");
-    }
     host->msg = NULL;
     waitfor_clear(L);
+    set_global(L, 0);
     lua_settop(L, base);
 }
 

@@ -10,12 +10,15 @@
 /* sn_waitfor_open: prepares the handler table of L. Raises only on out of memory. */
 void sn_waitfor_open(lua_State *L);
 
-/* stage.waitfor(id, fn, ...) / (fn, ...) / (id, nil) / (id): the Lua function. */
+/* stage.waitfor(id, fn, ...) / (fn, ...) / (n, fn, ...) / (id, nil) / (id) /
+ * (id, extra...) / (): the Lua function (docs/lua-api.md, stage.waitfor). */
 int sn_waitfor_lua(lua_State *L);
 
-/* sn_waitfor_dispatch: runs the handler matching m (SN_MSG_SIGNAL) with m's values; when
- * m asks for a reply and the handler did not answer with stage.signal(nil, ...), its return
- * values (or nil and the error) are the reply. Errors are logged. */
+/* sn_waitfor_dispatch: runs the handler matching m (SN_MSG_SIGNAL; the most specific id,
+ * then "@") with m's values, _WAITFOR set meanwhile. Unless the handler answered with
+ * stage.signal(nil, ...), its return values, if any, are the reply when m asks for one,
+ * else an automatic answer to m's sender (not for an answer); a failure replies nil and
+ * the error. Errors are logged. */
 void sn_waitfor_dispatch(lua_State *L, const sn_msg *m);
 
 /* sn_waitfor_adopt: registers the handler carried by m (SN_MSG_HANDLER, from a job). */

@@ -44,6 +44,7 @@ sn_msg *sn_msg_new_from(sn_msg_kind kind, const char *name, const char *reply,
     m->src_inc = src_inc;
     m->session = session;
     m->flags = 0;
+    m->deadline = 0;
     if (len)
         memcpy(p, data, len);
     m->data = p;

@@ -18,7 +18,8 @@ typedef enum sn_msg_kind {
 
 enum {
     SN_MSG_F_UNTRUSTED = 1, /* from a peer whose bytecode must not be loaded */
-    SN_MSG_F_FORCED = 2     /* the mailbox's own mark: queued past its bounds (sn_mailbox) */
+    SN_MSG_F_FORCED = 2,    /* the mailbox's own mark: queued past its bounds (sn_mailbox) */
+    SN_MSG_F_ANSWER = 4     /* a reply or an automatic answer: never answered automatically */
 };
 
 typedef struct sn_msg {
@@ -33,6 +34,8 @@ typedef struct sn_msg {
     uint64_t src_inc;      /* the sender node's incarnation (remote senders) */
     uint64_t session;      /* remote request: the session its reply must carry */
     unsigned flags;        /* SN_MSG_F_* */
+    double deadline;       /* sn_clock_mono() seconds past which it is dropped unhandled;
+                              0: none. Set by the sender on this node; not on the wire */
     const char *data;    /* snapshot bytes (points into the block) */
     size_t len;
     size_t size;         /* bytes of the whole block: what a mailbox counts */

@@ -15,6 +15,7 @@ static sn_msg *copy_msg(const sn_msg *t)
         m->src = t->src;
         m->handle = t->handle;
         m->flags = t->flags;
+        m->deadline = t->deadline;
     }
     return m;
 }

@@ -123,16 +123,21 @@ int sn_target_parse(const char *s, const char *sender_stage, sn_target *t, char 
     return SN_OK;
 }
 
+static int separator(char c)
+{
+    return c == '.' || c == ':' || c == '?';
+}
+
 size_t sn_target_next(const char *msg, size_t len)
 {
-    const char *colon = strrchr(msg, ':');
-    size_t stage_end = colon ? (size_t)(colon - msg) + 1 : 0; /* "stage:" */
-    if (len <= stage_end)
-        return 0;
-    /* the previous '.' strictly inside msg[stage_end .. len-1) */
-    for (size_t i = len - 1; i > stage_end; i--) {
-        if (msg[i - 1] == '.')
+    /* STAGE's rule (stage/lua.cpp): '.', ':' and '?' separate, but not before the first
+     * ':' (the stage part) unless a '?' comes after that ':' */
+    const char *colon = strchr(msg, ':');
+    const char *quest = strchr(msg, '?');
+    size_t low = colon && (!quest || colon > quest) ? (size_t)(colon - msg) : 0;
+    for (size_t i = len - 1; i > low; i--) {
+        if (separator(msg[i - 1]))
             return i;
     }
-    return stage_end; /* "stage:", or 0 when there is no stage part */
+    return 0;
 }

@@ -34,8 +34,10 @@ int sn_target_parse(const char *s, const char *sender_stage, sn_target *t, char 
                     size_t errlen);
 
 /* sn_target_next: handler matching is hierarchical: the ids tried for message id msg are
- * prefixes of it, most specific first: "stage:group.msg.cb", "stage:group.msg.",
- * "stage:group.", "stage:" (dots in the stage part, up to the last ':', are not separators).
+ * prefixes of it, most specific first, each ending at a separator ('.', ':' or '?'):
+ * "stage:group.msg.cb", "stage:group.msg.", "stage:group.", "stage:"; "chat?user1",
+ * "chat?". Separators before the first ':' (the stage part) do not count, unless a '?'
+ * comes after that ':' ("a.b:c?d": "a.b:c?", "a.b:", "a."), as in STAGE's stage/lua.cpp.
  * Given the length of one candidate, returns the length of the next, or 0 after the last.
  * The first candidate is msg itself (strlen(msg)). */
 size_t sn_target_next(const char *msg, size_t len);

@@ -2,6 +2,8 @@
 #include "sn_error.h"
 #include "sn_log.h"
 
+#include <cjson/cJSON.h>
+
 #include <criterion/criterion.h>
 #include <regex.h>
 #include <stdlib.h>
@@ -68,4 +70,54 @@ Test(sn_log, levels_parse)
     cr_assert_eq(sn_log_level_parse("WARN", &l), SN_EINVAL);
     cr_assert_str_eq(sn_strerror(SN_ENOMEM), "out of memory");
     cr_assert_str_eq(sn_strerror(9999), "unknown error");
+}
+
+static void write_json(sn_log *log)
+{
+    sn_log_set_format(log, SN_LOG_JSON);
+    sn_log_write(log, SN_LOG_WARN, "actor-7", "quote \" tab\t nl\n ctl\x01 bad\xff end");
+    sn_log_where where = {.file = "f.lua", .line = 12, .func = "fn", .actor = "main"};
+    sn_log_put(log, SN_LOG_ERROR, "bot", &where, "a\0b", 3);
+    sn_log_write(log, SN_LOG_DEBUG, NULL, "hidden");
+}
+
+/* --log-format json: each record is one line holding one JSON object a parser accepts. */
+Test(sn_log, json_lines_parse)
+{
+    char *s = capture(SN_LOG_INFO, write_json);
+    char *save = NULL;
+    int lines = 0;
+    for (char *l = strtok_r(s, "\n", &save); l; l = strtok_r(NULL, "\n", &save), lines++) {
+        cJSON *o = cJSON_Parse(l);
+        cr_assert_not_null(o, "not JSON: %s", l);
+        cr_assert_not_null(cJSON_GetObjectItem(o, "time"));
+        const char *who = cJSON_GetObjectItem(o, "who")->valuestring;
+        const char *msg = cJSON_GetObjectItem(o, "msg")->valuestring;
+        if (lines == 0) {
+            cr_assert_str_eq(who, "actor-7");
+            cr_assert_str_eq(cJSON_GetObjectItem(o, "level")->valuestring, "warn");
+            cr_assert_str_eq(msg, "quote \" tab\t nl\n ctl\x01 bad\xef\xbf\xbd end");
+        } else {
+            cr_assert_str_eq(who, "bot");
+            cr_assert_str_eq(cJSON_GetObjectItem(o, "actor")->valuestring, "main");
+            cr_assert_str_eq(cJSON_GetObjectItem(o, "file")->valuestring, "f.lua");
+            cr_assert_eq(cJSON_GetObjectItem(o, "line")->valueint, 12);
+            cr_assert_str_eq(cJSON_GetObjectItem(o, "func")->valuestring, "fn");
+            cr_assert(strstr(l, "\"msg\":\"a\\u0000b\"}"), "got: %s", l);
+            (void)msg;
+        }
+        cJSON_Delete(o);
+    }
+    cr_assert_eq(lines, 2);
+    free(s);
+}
+
+Test(sn_log, format_parse)
+{
+    sn_log_format f;
+    cr_assert_eq(sn_log_format_parse("json", &f), SN_OK);
+    cr_assert_eq(f, SN_LOG_JSON);
+    cr_assert_eq(sn_log_format_parse("text", &f), SN_OK);
+    cr_assert_eq(f, SN_LOG_TEXT);
+    cr_assert_eq(sn_log_format_parse("xml", &f), SN_EINVAL);
 }

@@ -151,3 +151,32 @@ Test(sn_opts, join_names_its_node_and_members_is_a_set_key)
     cr_assert_eq(o.members, 64);
     cr_assert_eq(PARSE(&o, err, "--set", "members=0", "x.lua"), SN_EINVAL);
 }
+
+Test(sn_opts, log_format)
+{
+    sn_opts o;
+    char err[256];
+    cr_assert_eq(PARSE(&o, err, "x.lua"), SN_OK);
+    cr_assert_eq(o.log_format, SN_LOG_TEXT);
+    cr_assert_eq(PARSE(&o, err, "--log-format", "json", "x.lua"), SN_OK, "%s", err);
+    cr_assert_eq(o.log_format, SN_LOG_JSON);
+    cr_assert_eq(PARSE(&o, err, "--log-format", "yaml", "x.lua"), SN_EINVAL);
+    cr_assert(strstr(err, "--log-format 'yaml'"), "%s", err);
+}
+
+Test(sn_opts, bundle_limits)
+{
+    sn_opts o;
+    char err[256];
+    cr_assert_eq(PARSE(&o, err, "x.lua"), SN_OK);
+    cr_assert_eq(o.viewof_max, 1 << 30);
+    cr_assert_eq(o.viewof_fields, 256);
+    cr_assert_eq(o.bundle_depth, 200);
+    cr_assert_eq(PARSE(&o, err, "--set", "viewof_max=4096", "--set", "viewof_fields=8", "--set",
+                       "bundle_depth=5", "x.lua"), SN_OK, "%s", err);
+    cr_assert_eq(o.viewof_max, 4096);
+    cr_assert_eq(o.viewof_fields, 8);
+    cr_assert_eq(o.bundle_depth, 5);
+    cr_assert_eq(PARSE(&o, err, "--set", "bundle_depth=0", "x.lua"), SN_EINVAL);
+    cr_assert(strstr(err, "bundle_depth must be a number from 1 to 10000"), "%s", err);
+}

@@ -102,4 +102,9 @@ Test(sn_target, hierarchical_matching_order)
     expect_chain("a.b", (const char *const[]){"a.b", "a.", NULL});
     expect_chain("my.stage:x", (const char *const[]){"my.stage:x", "my.stage:", NULL});
     expect_chain("s:", (const char *const[]){"s:", NULL});
+    /* issue 13, as STAGE: '?' separates, and every ':' after the first one does */
+    expect_chain("chat?user1", (const char *const[]){"chat?user1", "chat?", NULL});
+    expect_chain("a:b:c", (const char *const[]){"a:b:c", "a:b:", "a:", NULL});
+    expect_chain("a.b:c?d", (const char *const[]){"a.b:c?d", "a.b:c?", "a.b:", "a.", NULL});
+    expect_chain("q?x:y.z", (const char *const[]){"q?x:y.z", "q?x:y.", "q?x:", NULL});
 }

@@ -9,4 +9,4 @@ print(table.concat(_ENV[""], ","))
 local list = _ENV[""]
 list[1] = "Z"                 -- the list is a copy
 print(_ENV[""][1])
-print(rawget(_ENV, ""), _SANDBOX == _ENV)
+print(rawget(_ENV, ""), _SANDBOX == _SANDBOX, getmetatable(_SANDBOX))  -- a view (STAGE)

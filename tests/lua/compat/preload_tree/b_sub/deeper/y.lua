@@ -1,0 +1,1 @@
+ORDER = (ORDER or "") .. "b_sub/deeper/y "

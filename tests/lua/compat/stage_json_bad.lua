@@ -1,0 +1,2 @@
+-- A stage.json that is not valid JSON: exit 2, naming the line.
+print("never")

@@ -1,0 +1,17 @@
+-- logger and bundle exist in every state: the script's, an actor's, a job's, a thread's and
+-- a coroutine's (each made by lua_state.c).
+stage.waitfor("encoded", function (s)
+    print("actor:", s)
+    stage.submit(0, function ()
+        logger.warn("from a job")
+        print("job:", bundle.json({job = true}), math.type(bundle.random(1, 2)))
+        thread.new(function ()
+            logger.warn("from a thread")
+            local v = bundle.bson(bundle.bson({th = 1}))
+            print("thread:", v.th)
+            local co = coroutine.wrap(function () return bundle.json('[1, 2]')[2] end)
+            print("coroutine:", co())
+        end)
+    end)
+end)
+stage.signal("enc:encode=encoded", {actor = 1})

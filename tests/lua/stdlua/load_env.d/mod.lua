@@ -1,0 +1,2 @@
+MODVAR = "set by module"
+return { where = WHERE }
