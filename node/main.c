@@ -5,6 +5,7 @@
 #include "sn_cluster.h"
 #include "sn_curve.h"
 #include "sn_error.h"
+#include "sn_curl.h"
 #include "sn_fcache.h"
 #include "sn_http.h"
 #include "sn_log.h"
@@ -204,6 +205,10 @@ static int run_node(const sn_opts *o, sn_log *log)
         }
         ctx.cluster = w.cluster;
     }
+    sn_curl_limits cl = {.timeout_ms = o->curl_timeout_ms, .body_max = o->curl_body_max,
+                         .redirects = o->curl_redirects, .requests = o->curl_requests};
+    if (!(ctx.curl = sn_curl_new(sn_node_cmdloop(node), log, &cl)))
+        goto done;
     if (!(w.views = sn_views_new(node, w.cluster, ctx.fcache)))
         goto done;
     if (o->http) {
@@ -233,6 +238,7 @@ done:
     sn_http_destroy(&http); /* first: its thread reads the rest */
     if (node)
         sn_node_stop(node); /* no worker sends through the cluster after this */
+    sn_curl_destroy(&ctx.curl); /* after the workers, before the loop goes */
     sn_cluster_destroy(&w.cluster);
     sn_node_destroy(&node);
     sn_views_destroy(&w.views);

@@ -83,7 +83,10 @@ static const char usage[] =
     "                       levels bundle.json/bson convert); the built-in stages' limits:\n"
     "                       index.boards, index.keys, index.key_bytes, index.batch,\n"
     "                       route.topics, route.per_topic, ticket.categories,\n"
-    "                       ticket.waiters, ticket.hold_ms (docs/stages.md) (repeatable)\n"
+    "                       ticket.waiters, ticket.hold_ms (docs/stages.md); the curl stage:\n"
+    "                       curl_timeout (10000 ms per request), curl_body_max (8388608\n"
+    "                       bytes of response body), curl_redirects (5), curl_requests\n"
+    "                       (1024 in flight) (repeatable)\n"
     "  -h, --help           show this text\n"
     "  -V, --version        show the version and the library versions\n";
 
@@ -165,6 +168,10 @@ static int set_tunable(sn_opts *o, const char *v, char *err, size_t errlen)
         {"viewof_max", offsetof(sn_opts, viewof_max), 1, 2147483647},
         {"viewof_fields", offsetof(sn_opts, viewof_fields), 1, 1000000},
         {"bundle_depth", offsetof(sn_opts, bundle_depth), 1, 10000},
+        {"curl_timeout", offsetof(sn_opts, curl_timeout_ms), 1, 86400000},
+        {"curl_body_max", offsetof(sn_opts, curl_body_max), 0, 1 << 30},
+        {"curl_redirects", offsetof(sn_opts, curl_redirects), 0, 100},
+        {"curl_requests", offsetof(sn_opts, curl_requests), 1, 1000000},
     };
     const char *eq = strchr(v, '=');
     for (size_t i = 0; eq && i < sizeof keys / sizeof *keys; i++) {
@@ -181,7 +188,7 @@ static int set_tunable(sn_opts *o, const char *v, char *err, size_t errlen)
     return fail(err, errlen, "--set '%s': expected KEY=VALUE with KEY one of heartbeat, suspect, "
                 "down, reply_timeout, handshake, join_retry_max, peer_queue, frame_max, "
                 "once_keys, forget, probe, shutdown, members, viewof_max, viewof_fields, "
-                "bundle_depth", v);
+                "bundle_depth, curl_timeout, curl_body_max, curl_redirects, curl_requests", v);
 }
 
 /* SID=FILE[:N] with a non-empty SID and FILE and 1 <= N <= 100000. */
@@ -233,6 +240,10 @@ int sn_opts_parse(sn_opts *o, int argc, char *const argv[], char *err, size_t er
     o->viewof_fields = 256;   /* SN_VIEWOF_FIELDS: fields of one record */
     o->bundle_depth = 200;    /* SN_BUNDLE_DEPTH: nesting bundle.json/bson convert */
     o->members = 1024;      /* members kept; a GOSSIP cannot make more sockets than this */
+    o->curl_timeout_ms = 10000;         /* STAGE's curl stage default */
+    o->curl_body_max = 8 * 1024 * 1024; /* a response body kept in a message */
+    o->curl_redirects = 5;
+    o->curl_requests = 1024;
     o->cluster = NULL;
     err[0] = '\0';
 

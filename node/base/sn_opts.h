@@ -57,6 +57,9 @@ typedef struct sn_opts {
     int viewof_max;          /* --set viewof_max=BYTES: the most one bundle.viewof maps */
     int viewof_fields;       /* --set viewof_fields=N: the most fields of a viewof record */
     int bundle_depth;        /* --set bundle_depth=N: nesting bundle.json/bson convert */
+    /* the curl stage (docs/node.md): ms per request, response body bytes, redirects followed,
+     * requests in flight */
+    int curl_timeout_ms, curl_body_max, curl_redirects, curl_requests;
 } sn_opts;
 
 /* sn_opts_parse: fills *o from argv (argv[0] is the program). On a user error returns

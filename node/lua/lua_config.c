@@ -430,8 +430,12 @@ static int stage_json_argv(const char *path, char ***argv, int *argc, int *nflag
             const char *e = item->valuestring;
             if (!is_lua_entry(e, mod, sizeof mod)) {
                 snprintf(buf, sizeof buf, "#startup %s", e);
-                warn(path, buf, "built-in and C stages (route, ticket, index, curl) are not "
-                                "built yet (part 5); messages to them fail");
+                if (strncmp(e, "curl", 4) == 0 || strstr(e, "+curl"))
+                    warn(path, buf, "the curl stage is built into every node as stage 'curl' "
+                                    "(docs/lua-api.md); the entry is not needed");
+                else
+                    warn(path, buf, "built-in and C stages (route, ticket, index) are not "
+                                    "built yet (part 5); messages to them fail");
                 continue;
             }
             const char *plus = strchr(e, '+');

@@ -3,6 +3,7 @@
  * with functions are encoded again through the function cache (encode_for). */
 #include "lua_signal.h"
 #include "lua_builtin.h"
+#include "lua_curl.h"
 #include "lua_host.h"
 #include "lua_waitfor.h"
 #include "sn_clock.h"
@@ -229,18 +230,6 @@ static int locks(lua_State *L, const sn_target *t)
                         : rc == SN_EFULL ? "too many waiters for the lock" : sn_strerror(rc));
 }
 
-/* STAGE's built-in stages not built yet (route, ticket and index are: docs/stages.md): a
- * message to one that no actor serves would vanish quietly in a script ported from STAGE,
- * which ignores stage.signal's count. */
-static int builtin_stage(const char *stage)
-{
-    static const char *const names[] = {"curl"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (strcmp(stage, names[i]) == 0)
-            return 1;
-    return 0;
-}
-
 /* What a table target {target, addr, timeout} adds to its target string. */
 typedef struct target_extras {
     double deadline; /* sn_clock_mono() seconds; 0: none */
@@ -319,6 +308,9 @@ int sn_signal_lua(lua_State *L)
                              "or 'sid:msg' (one actor)", target);
     if (x.actor) /* the address decides where it goes */
         snprintf(t.stage, sizeof t.stage, "%s", x.stage);
+    int curl = sn_lua_curl_signal(L, &t); /* "curl:ID": an HTTP request (lua_curl.h) */
+    if (curl >= 0)
+        return curl;
     const char *reply = t.reply[0] ? t.reply : NULL;
     sn_buf buf;
     sn_buf_init(&buf);
@@ -350,9 +342,6 @@ int sn_signal_lua(lua_State *L)
     int rc = sn_send_route(host->node, &s, &queued); /* consumes m */
     if (rc == SN_OK)
         return result(L, (int)queued, NULL);
-    if (rc == SN_ENOENT && builtin_stage(t.stage))
-        return luaL_error(L, "stage.signal: '%s' is one of STAGE's built-in stages, which "
-                             "stage-node does not have yet; nothing was sent", t.stage);
     char why[300];
     sn_send_why(rc, t.stage, why, sizeof why);
     if (rc != SN_EFULL)

@@ -4,6 +4,7 @@
 #include "lua_builtin.h"
 #include "lua_bundle.h"
 #include "lua_config.h"
+#include "lua_curl.h"
 #include "lua_guard.h"
 #include "lua_logger.h"
 #include "lua_pattern.h"
@@ -175,6 +176,7 @@ static int setup(lua_State *L)
     sn_thread_open(L);
     sn_stage_open(L);
     sn_lua_rank_open(L); /* stage.rank: the index stage's board */
+    sn_lua_curl_open(L); /* require("curl") */
     sn_lua_shared_open(L);
     sn_logger_open(L);
     sn_bundle_open(L);

@@ -295,6 +295,11 @@ struct ev_loop *sn_node_loop(sn_node *n)
     return sn_loop_ev(n->loop);
 }
 
+sn_loop *sn_node_cmdloop(sn_node *n)
+{
+    return n->loop;
+}
+
 void sn_node_attach(sn_node *n, const sn_node_remote *remote, int serve)
 {
     n->remote = *remote;

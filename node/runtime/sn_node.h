@@ -9,6 +9,7 @@
 #include "sn_limits.h"
 #include "sn_locks.h"
 #include "sn_log.h"
+#include "sn_loop.h"
 #include "sn_msg.h"
 #include "sn_opts.h"
 #include "sn_router.h"
@@ -58,6 +59,9 @@ void sn_node_destroy(sn_node **np);
 
 /* sn_node_loop: the node's libev loop, for what main attaches (the cluster's sockets). */
 struct ev_loop *sn_node_loop(sn_node *n);
+/* sn_node_cmdloop: the node's loop, for what main attaches that takes commands from workers
+ * (sn_loop_send) and holds pending work (the curl driver). */
+sn_loop *sn_node_cmdloop(sn_node *n);
 /* sn_node_attach: the hooks to other nodes (copied); serve: keep running until SIGINT or
  * SIGTERM (a node with listeners). Main thread, before sn_node_run. */
 void sn_node_attach(sn_node *n, const sn_node_remote *remote, int serve);
