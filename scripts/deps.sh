@@ -5,10 +5,10 @@ set -euo pipefail
 
 level=${1:-build}
 build_pkgs=(make gcc pkg-config cmake liblua5.3-dev libzmq3-dev libmsgpack-dev libev-dev
-            libmicrohttpd-dev libcjson-dev)
+            libmicrohttpd-dev libcjson-dev libwslay-dev libssl-dev)
 test_pkgs=(libcriterion-dev lua5.3 clang libclang-rt-14-dev
            docker-compose prometheus python3-yaml shellcheck binutils
-           python3 python3-zmq chromium iproute2 iputils-ping)
+           python3 python3-zmq python3-websockets chromium iproute2 iputils-ping)
 bench_pkgs=(lua-cjson)
 
 pkgs=("${build_pkgs[@]}")

@@ -126,6 +126,13 @@ static int set_tunable(sn_opts *o, const char *v, char *err, size_t errlen)
         {"probe", offsetof(sn_opts, probe), 0, 100000},
         {"shutdown", offsetof(sn_opts, shutdown_ms), 100, 3600000},
         {"members", offsetof(sn_opts, members), 1, 100000},
+        {"broker_conns", offsetof(sn_opts, broker_conns), 1, 10000000},
+        {"broker_conns_listener", offsetof(sn_opts, broker_conns_listener), 1, 10000000},
+        {"broker_frame", offsetof(sn_opts, broker_frame), 16, 1 << 30},
+        {"broker_message", offsetof(sn_opts, broker_message), 16, 1 << 30},
+        {"broker_output", offsetof(sn_opts, broker_output), 1024, 1 << 30},
+        {"broker_handshake", offsetof(sn_opts, broker_handshake_ms), 10, 600000},
+        {"broker_idle", offsetof(sn_opts, broker_idle_ms), 0, 86400000},
     };
     const char *eq = strchr(v, '=');
     for (size_t i = 0; eq && i < sizeof keys / sizeof *keys; i++) {
@@ -141,7 +148,8 @@ static int set_tunable(sn_opts *o, const char *v, char *err, size_t errlen)
     }
     return fail(err, errlen, "--set '%s': expected KEY=VALUE with KEY one of heartbeat, suspect, "
                 "down, reply_timeout, handshake, join_retry_max, peer_queue, frame_max, "
-                "once_keys, forget, probe, shutdown, members", v);
+                "once_keys, forget, probe, shutdown, members, broker_conns, broker_conns_listener, "
+                "broker_frame, broker_message, broker_output, broker_handshake, broker_idle", v);
 }
 
 /* SID=FILE[:N] with a non-empty SID and FILE and 1 <= N <= 100000. */

@@ -52,6 +52,9 @@ typedef struct sn_opts {
     int probe;               /* members heartbeated per period when there are more */
     int shutdown_ms;         /* --set shutdown=MS: longest clean shutdown, then exit anyway */
     int members;             /* most members this node keeps (past it, new ones are refused) */
+    /* --set broker_*=N: the broker's limits (docs/broker.md); 0: the default */
+    int broker_conns, broker_conns_listener, broker_frame, broker_message, broker_output;
+    int broker_handshake_ms, broker_idle_ms;
 } sn_opts;
 
 /* sn_opts_parse: fills *o from argv (argv[0] is the program). On a user error returns

@@ -15,6 +15,7 @@ struct sn_job;
 struct sn_shared;
 struct sn_cluster;
 struct sn_fcache;
+struct sn_broker;
 
 /* sn_lua_ctx: what the bindings reach beyond the runtime, set up by main: the cluster and
  * the function cache (each NULL on a standalone node / before main attaches it). Outlives
@@ -22,6 +23,7 @@ struct sn_fcache;
 typedef struct sn_lua_ctx {
     struct sn_cluster *cluster;
     struct sn_fcache *fcache;
+    struct sn_broker *broker; /* the broker (lua_broker); NULL: none */
 } sn_lua_ctx;
 
 /* What a state belongs to; reachable from any binding through the state's extra space.

@@ -5,6 +5,7 @@
 #include "lua_pattern.h"
 #include "lua_sandbox.h"
 #include "lua_shared.h"
+#include "lua_broker.h"
 #include "lua_stage.h"
 #include "lua_thread.h"
 #include "sn_clock.h"
@@ -85,6 +86,7 @@ static int setup(lua_State *L)
     open_process(L, host);
     sn_thread_open(L);
     sn_stage_open(L);
+    sn_lua_broker_open(L);
     sn_lua_shared_open(L);
     sn_sandbox_open(L); /* last: it freezes nothing, but wraps what is there */
     return 0;

@@ -1,0 +1,557 @@
+/* sn_broker: the broker's lifecycle, its listeners and joins, the commands other threads
+ * queue by socket id, the sweep (handshake time, idle expiry, owners gone) and the counts.
+ * Sockets are made on the calling thread, so a bind error returns at once; the loop thread
+ * adopts them through a command. */
+#include "sn_bconn.h"
+#include "sn_clock.h"
+#include "sn_error.h"
+#include "sn_node.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+/* A command for the loop thread. */
+typedef struct bcmd {
+    sn_loop_cmd cmd; /* first */
+    sn_broker *b;
+    int kind;        /* 0: an op; 1: adopt a listener; 2: adopt a joined socket */
+    sn_broker_op op;
+    uint64_t id;
+    unsigned flags;
+    double ms;
+    blistener *l;    /* adopt */
+    int fd;
+    uint64_t actor;
+    sn_buri u;
+    struct sockaddr_storage addr;
+    size_t addrlen, len;
+    unsigned char data[];
+} bcmd;
+
+static void cmd_free(bcmd *c)
+{
+    if (c->kind && c->fd >= 0)
+        close(c->fd);
+    if (c->kind == 1)
+        free(c->l);
+    free(c);
+}
+
+static void cmd_drop(sn_loop_cmd *lc)
+{
+    bcmd *c = (bcmd *)lc;
+    sn_loop_work(c->b->loop, -1);
+    cmd_free(c);
+}
+
+static void run_op(sn_broker *b, bcmd *c)
+{
+    bconn *k = sn_map_get(b->socks, c->id);
+    if (!k) {
+        blistener *l = sn_map_get(b->lids, c->id);
+        if (l && c->op == SN_BROKER_CLOSE && !l->closed) { /* a listener stops accepting */
+            l->closed = 1;
+            ev_io_stop(b->ev, &l->io);
+            ev_timer_stop(b->ev, &l->pause);
+            close(l->fd);
+            l->fd = -1;
+        }
+        return;
+    }
+    switch (c->op) {
+    case SN_BROKER_COMMIT:
+        sn_bconn_commit(k, c->flags, c->data, c->len, c->addrlen ? &c->addr : NULL,
+                        c->addrlen);
+        break;
+    case SN_BROKER_CLOSE:
+        if (k->kind == SN_BURI_WS && k->ws && k->state == BC_OPEN) {
+            sn_bws_close(k, 1000, "closed by the server");
+            k->reason = SN_BCLOSE_LOCAL;
+        } else {
+            sn_bconn_close(k, SN_BCLOSE_LOCAL, 0, "%.*s", (int)c->len, (const char *)c->data);
+        }
+        break;
+    case SN_BROKER_EXPIRE: k->expire_ms = c->ms > 0 ? c->ms : 0; break;
+    case SN_BROKER_INTERVAL: sn_bconn_set_interval(k, c->ms); break;
+    case SN_BROKER_INJECT:
+        sn_bconn_event(k, SN_BEV_DATA, c->flags, c->data, c->len, NULL, 0);
+        break;
+    }
+    sn_bconn_done(k);
+}
+
+static void run_cmd(sn_loop_cmd *lc)
+{
+    bcmd *c = (bcmd *)lc;
+    sn_broker *b = c->b;
+    if (c->kind == 0) {
+        run_op(b, c);
+    } else if (c->kind == 1) { /* a listener (tcp, ws) or a udp socket */
+        blistener *l = c->l;
+        c->l = NULL;
+        if (c->u.kind == SN_BURI_UDP) {
+            bconn *k = sn_bconn_new(b, l, c->fd, c->id, c->actor, &c->u);
+            if (k) {
+                c->fd = -1;
+                ev_io_start(b->ev, &k->rio);
+            }
+        } else {
+            l->fd = c->fd;
+            c->fd = -1;
+            ev_io_init(&l->io, sn_bconn_on_accept, l->fd, EV_READ);
+            ev_timer_init(&l->pause, sn_bconn_on_unpause, 0, 0);
+            l->io.data = l->pause.data = l;
+            ev_io_start(b->ev, &l->io);
+        }
+        sn_map_put(b->lids, l->id, l);
+        pthread_mutex_lock(&b->mu);
+        l->next = b->listeners;
+        b->listeners = l;
+        pthread_mutex_unlock(&b->mu);
+    } else { /* a joined socket, connecting */
+        bconn *k = sn_bconn_new(b, &b->joins, c->fd, c->id, c->actor, &c->u);
+        if (k) {
+            c->fd = -1;
+            k->state = BC_CONNECTING;
+            k->kind = SN_BURI_TCP;
+            k->deadline = sn_clock_mono() + c->ms / 1000.0;
+            ev_io_start(b->ev, &k->wio);
+        }
+    }
+    sn_loop_work(b->loop, -1);
+    sn_loop_hold(b->loop);
+    cmd_free(c);
+}
+
+static bcmd *cmd_new(sn_broker *b, int kind, size_t len)
+{
+    bcmd *c = calloc(1, sizeof *c + len);
+    if (!c)
+        return NULL;
+    c->cmd.run = run_cmd;
+    c->cmd.drop = cmd_drop;
+    c->b = b;
+    c->kind = kind;
+    c->fd = -1;
+    c->len = len;
+    return c;
+}
+
+static void cmd_send(sn_broker *b, bcmd *c)
+{
+    sn_loop_work(b->loop, 1);
+    sn_loop_send(b->loop, &c->cmd);
+}
+
+int sn_broker_op_queue(sn_broker *b, sn_broker_op op, uint64_t id, unsigned flags, double ms,
+                       const void *data, size_t len, const void *addr, size_t addrlen)
+{
+    if (sn_broker_id_tag(id) != b->tag)
+        return SN_ENOENT;
+    bcmd *c = cmd_new(b, 0, len);
+    if (!c)
+        return SN_ENOMEM;
+    c->op = op;
+    c->id = id;
+    c->flags = flags;
+    c->ms = ms;
+    if (len)
+        memcpy(c->data, data, len);
+    if (addr && addrlen && addrlen <= sizeof c->addr) {
+        memcpy(&c->addr, addr, addrlen);
+        c->addrlen = addrlen;
+    }
+    cmd_send(b, c);
+    return SN_OK;
+}
+
+/* ---- listen, join -------------------------------------------------------------------- */
+
+static struct addrinfo *resolve(const sn_buri *u, int passive, int *err_no, char *err,
+                                size_t errlen)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = u->kind == SN_BURI_UDP ? SOCK_DGRAM : SOCK_STREAM,
+                             .ai_flags = passive ? AI_PASSIVE : 0};
+    struct addrinfo *ai = NULL;
+    const char *host = u->host[0] && strcmp(u->host, "*") ? u->host : NULL;
+    int rc = getaddrinfo(host, u->port, &hints, &ai);
+    if (rc) {
+        *err_no = EADDRNOTAVAIL;
+        snprintf(err, errlen, "cannot resolve '%s': %s", u->host, gai_strerror(rc));
+        return NULL;
+    }
+    return ai;
+}
+
+static int os_fail(int *err_no, char *err, size_t errlen, const char *what, int fd)
+{
+    *err_no = errno;
+    snprintf(err, errlen, "%s: %s", what, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return SN_EIO;
+}
+
+int sn_broker_listen(sn_broker *b, const sn_buri *u, uint64_t actor, uint64_t *id,
+                     int *err_no, char *err, size_t errlen)
+{
+    struct addrinfo *ai = resolve(u, 1, err_no, err, errlen);
+    if (!ai)
+        return SN_EIO;
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        freeaddrinfo(ai);
+        return os_fail(err_no, err, errlen, "socket", -1);
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+        freeaddrinfo(ai);
+        return os_fail(err_no, err, errlen, "bind", fd);
+    }
+    if (u->kind == SN_BURI_UDP && ai->ai_family == AF_INET) { /* a multicast group: join it */
+        struct in_addr a = ((struct sockaddr_in *)ai->ai_addr)->sin_addr;
+        if (IN_MULTICAST(ntohl(a.s_addr))) {
+            struct ip_mreq mr = {.imr_multiaddr = a, .imr_interface.s_addr = htonl(INADDR_ANY)};
+            if (setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mr, sizeof mr) < 0) {
+                freeaddrinfo(ai);
+                return os_fail(err_no, err, errlen, "multicast join", fd);
+            }
+        }
+    }
+    freeaddrinfo(ai);
+    if (u->kind != SN_BURI_UDP && listen(fd, 4096) < 0)
+        return os_fail(err_no, err, errlen, "listen", fd);
+    blistener *l = calloc(1, sizeof *l);
+    bcmd *c = cmd_new(b, 1, 0);
+    if (!l || !c) {
+        free(l);
+        free(c);
+        close(fd);
+        *err_no = ENOMEM;
+        snprintf(err, errlen, "out of memory");
+        return SN_ENOMEM;
+    }
+    l->b = b;
+    l->id = sn_bconn_new_id(b);
+    l->actor = actor;
+    l->u = *u;
+    l->fd = -1;
+    l->in_max = u->in_max;
+    l->out_max = u->out_max;
+    snprintf(l->uri, sizeof l->uri, "%s://%s:%s%s%s",
+             u->kind == SN_BURI_TCP ? "tcp" : u->kind == SN_BURI_WS ? "ws" : "udp", u->host,
+             u->port, u->kind == SN_BURI_WS ? u->path : "", u->packet ? "?packet" : "");
+    c->l = l;
+    c->fd = fd;
+    c->id = l->id;
+    c->actor = actor;
+    c->u = *u;
+    *id = l->id;
+    sn_log_write(b->log, SN_LOG_INFO, "broker", "listening on %s (socket %llu)", l->uri,
+                 (unsigned long long)l->id);
+    cmd_send(b, c);
+    return SN_OK;
+}
+
+int sn_broker_join(sn_broker *b, const sn_buri *u, uint64_t actor, double timeout_ms,
+                   uint64_t *id, int *err_no, char *err, size_t errlen)
+{
+    if (u->kind != SN_BURI_TCP) {
+        *err_no = EPROTONOSUPPORT;
+        snprintf(err, errlen, "broker.join connects tcp:// only");
+        return SN_EINVAL;
+    }
+    struct addrinfo *ai = resolve(u, 0, err_no, err, errlen);
+    if (!ai)
+        return SN_EIO;
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        freeaddrinfo(ai);
+        return os_fail(err_no, err, errlen, "socket", -1);
+    }
+    int rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
+    freeaddrinfo(ai);
+    if (rc < 0 && errno != EINPROGRESS)
+        return os_fail(err_no, err, errlen, "connect", fd);
+    bcmd *c = cmd_new(b, 2, 0);
+    if (!c) {
+        close(fd);
+        *err_no = ENOMEM;
+        snprintf(err, errlen, "out of memory");
+        return SN_ENOMEM;
+    }
+    c->fd = fd;
+    c->id = sn_bconn_new_id(b);
+    c->actor = actor;
+    c->u = *u;
+    c->ms = timeout_ms > 0 ? timeout_ms : 3000;
+    *id = c->id;
+    cmd_send(b, c);
+    return SN_OK;
+}
+
+/* ---- across nodes -------------------------------------------------------------------- */
+
+int sn_broker_remote_pack(sn_broker_op op, uint64_t id, unsigned flags, double ms,
+                          const void *data, size_t len, void **out, size_t *outlen)
+{
+    unsigned char *p = malloc(1 + 8 + 1 + 8 + len);
+    if (!p)
+        return SN_ENOMEM;
+    p[0] = (unsigned char)op;
+    memcpy(p + 1, &id, 8);
+    p[9] = (unsigned char)flags;
+    memcpy(p + 10, &ms, 8);
+    if (len)
+        memcpy(p + 18, data, len);
+    *out = p;
+    *outlen = 18 + len;
+    return SN_OK;
+}
+
+int sn_broker_remote_run(sn_broker *b, const void *payload, size_t len)
+{
+    const unsigned char *p = payload;
+    if (len < 18 || p[0] < SN_BROKER_COMMIT || p[0] > SN_BROKER_INJECT)
+        return SN_EPROTO;
+    uint64_t id;
+    double ms;
+    memcpy(&id, p + 1, 8);
+    memcpy(&ms, p + 10, 8);
+    return sn_broker_op_queue(b, (sn_broker_op)p[0], id, p[9], ms, p + 18, len - 18, NULL, 0);
+}
+
+/* ---- the sweep: handshakes, connects, idle sockets, owners gone ----------------------- */
+
+static void on_sweep(struct ev_loop *ev, ev_timer *w, int revents)
+{
+    (void)ev, (void)revents;
+    sn_broker *b = w->data;
+    double now = sn_clock_mono();
+    uint64_t dead_owner = 0, live_owner = 0;
+    size_t pos = 0;
+    sn_map_item it;
+    bconn *doomed[256];
+    int nd = 0;
+    const char *why[256];
+    int reason[256];
+    pthread_mutex_lock(&b->mu);
+    for (blistener *l = b->listeners; l; l = l->next)
+        l->q_acc = 0;
+    b->joins.q_acc = 0;
+    pthread_mutex_unlock(&b->mu);
+    while (sn_map_next(b->socks, &pos, &it)) {
+        bconn *c = it.value;
+        if (c->dead)
+            continue;
+        if (c->l)
+            c->l->q_acc += (c->out_len - c->out_off) + sn_bws_queued(c);
+        if (nd == 256)
+            continue;
+        int r = -1;
+        const char *y = NULL;
+        if (c->deadline && now > c->deadline && c->wsclose) {
+            r = c->wsclose - 1;
+            y = "closed (the peer did not finish the close handshake)";
+        } else if (c->deadline && now > c->deadline) {
+            r = c->state == BC_CONNECTING ? SN_BCLOSE_ERROR : SN_BCLOSE_HANDSHAKE;
+            y = c->state == BC_CONNECTING ? "connect timed out"
+                                          : "handshake not done in time (broker_handshake)";
+        } else if (c->expire_ms > 0 && c->state == BC_OPEN &&
+                   now - c->last_io > c->expire_ms / 1000.0) {
+            r = SN_BCLOSE_IDLE;
+            y = "idle past its expiry";
+        } else if (c->actor != live_owner) {
+            if (c->actor == dead_owner || !sn_node_actor_alive(b->node, c->actor)) {
+                dead_owner = c->actor;
+                r = SN_BCLOSE_OWNER;
+                y = "the owning actor failed";
+            } else {
+                live_owner = c->actor;
+            }
+        }
+        if (r >= 0) {
+            doomed[nd] = c;
+            why[nd] = y;
+            reason[nd++] = r;
+        }
+    }
+    for (int i = 0; i < nd; i++) { /* not while iterating: closing deletes from the map */
+        bconn *c = doomed[i];
+        int err = reason[i] == SN_BCLOSE_IDLE || c->state == BC_CONNECTING ? ETIMEDOUT : 0;
+        if (reason[i] == SN_BCLOSE_OWNER) { /* the owner will never take what waits */
+            for (sn_msg *m = c->pend, *next; m; m = next) {
+                next = m->next;
+                sn_msg_destroy(&m);
+            }
+            c->pend = c->pend_tail = NULL;
+            ev_timer_stop(b->ev, &c->retry);
+        }
+        sn_bconn_close(c, reason[i], err, "%s", why[i]);
+        sn_bconn_done(c);
+    }
+    pthread_mutex_lock(&b->mu);
+    atomic_store(&b->joins.queued_out, b->joins.q_acc);
+    for (blistener *l = b->listeners; l; l = l->next)
+        atomic_store(&l->queued_out, l->q_acc);
+    for (blistener *l = b->listeners; l; l = l->next)
+        if (!l->closed && l->fd >= 0 && !sn_node_actor_alive(b->node, l->actor)) {
+            l->closed = 1;
+            ev_io_stop(b->ev, &l->io);
+            ev_timer_stop(b->ev, &l->pause);
+            close(l->fd);
+            l->fd = -1;
+            sn_log_write(b->log, SN_LOG_INFO, "broker", "%s closed: the owning actor failed",
+                         l->uri);
+        }
+    pthread_mutex_unlock(&b->mu);
+}
+
+/* ---- lifecycle ----------------------------------------------------------------------- */
+
+static int inbox(void *ud, const void *p, size_t len)
+{
+    return sn_broker_remote_run(ud, p, len);
+}
+
+sn_broker *sn_broker_new(struct sn_node *n, sn_log *log, const sn_broker_limits *lim)
+{
+    sn_broker *b = calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    b->node = n;
+    b->loop = sn_node_cmd_loop(n);
+    b->ev = sn_node_loop(n);
+    b->log = log;
+    b->lim = *lim;
+    b->tag = sn_broker_tag_of(sn_node_name(n));
+    pthread_mutex_init(&b->mu, NULL);
+    b->socks = sn_map_new(SN_MAP_U64);
+    b->lids = sn_map_new(SN_MAP_U64);
+    if (!b->socks || !b->lids) {
+        sn_broker_destroy(&b);
+        return NULL;
+    }
+    snprintf(b->joins.uri, sizeof b->joins.uri, "join");
+    b->joins.b = b;
+    b->joins.fd = -1;
+    ev_timer_init(&b->sweep, on_sweep, 0.25, 0.25);
+    b->sweep.data = b;
+    ev_timer_start(b->ev, &b->sweep);
+    ev_unref(b->ev); /* the sweep alone keeps nothing alive */
+    sn_node_inbox(n, SN_BROKER_STAGE, inbox, b);
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        rlim_t before = rl.rlim_cur;
+        if (rl.rlim_cur < rl.rlim_max) {
+            rl.rlim_cur = rl.rlim_max;
+            setrlimit(RLIMIT_NOFILE, &rl);
+            getrlimit(RLIMIT_NOFILE, &rl);
+        }
+        sn_log_write(log, SN_LOG_INFO, "broker", "file limit (RLIMIT_NOFILE): %llu (was %llu); "
+                     "broker_conns %zu per node, broker_conns_listener %zu",
+                     (unsigned long long)rl.rlim_cur, (unsigned long long)before, lim->conns,
+                     lim->conns_listener);
+    }
+    return b;
+}
+
+void sn_broker_destroy(sn_broker **bp)
+{
+    if (!bp || !*bp)
+        return;
+    sn_broker *b = *bp;
+    *bp = NULL;
+    if (b->socks) {
+        size_t pos = 0;
+        sn_map_item it;
+        while (sn_map_count(b->socks)) {
+            pos = 0;
+            if (!sn_map_next(b->socks, &pos, &it))
+                break;
+            bconn *c = it.value;
+            sn_msg *m = c->pend;
+            while (m) {
+                sn_msg *next = m->next;
+                sn_msg_destroy(&m);
+                m = next;
+            }
+            c->pend = NULL;
+            sn_bconn_close(c, SN_BCLOSE_SHUTDOWN, 0, "the node stops");
+            ev_timer_stop(b->ev, &c->retry);
+            free(c);
+        }
+    }
+    if (b->ev) {
+        ev_ref(b->ev);
+        ev_timer_stop(b->ev, &b->sweep);
+    }
+    blistener *l = b->listeners;
+    while (l) {
+        blistener *next = l->next;
+        if (l->fd >= 0) {
+            ev_io_stop(b->ev, &l->io);
+            close(l->fd);
+        }
+        ev_timer_stop(b->ev, &l->pause);
+        free(l);
+        l = next;
+    }
+    sn_map_destroy(&b->socks);
+    sn_map_destroy(&b->lids);
+    pthread_mutex_destroy(&b->mu);
+    free(b);
+}
+
+/* ---- counts -------------------------------------------------------------------------- */
+
+static void stats_of(const blistener *l, sn_broker_stats *s)
+{
+    memset(s, 0, sizeof *s);
+    snprintf(s->uri, sizeof s->uri, "%s", l->uri);
+    s->id = l->id;
+    s->actor = l->actor;
+    s->open = atomic_load(&l->open);
+    s->accepted = atomic_load(&l->accepted);
+    s->bytes_in = atomic_load(&l->bytes_in);
+    s->bytes_out = atomic_load(&l->bytes_out);
+    s->frames_in = atomic_load(&l->frames_in);
+    s->frames_out = atomic_load(&l->frames_out);
+    s->queued_out = atomic_load(&l->queued_out);
+    s->paused = atomic_load(&l->paused);
+    for (int i = 0; i < SN_BCLOSE_N; i++)
+        s->closed[i] = atomic_load(&l->closed_n[i]);
+}
+
+size_t sn_broker_stats_get(sn_broker *b, sn_broker_stats **v)
+{
+    pthread_mutex_lock(&b->mu);
+    size_t n = 1;
+    for (blistener *l = b->listeners; l; l = l->next)
+        n++;
+    *v = calloc(n, sizeof **v);
+    if (!*v) {
+        pthread_mutex_unlock(&b->mu);
+        return 0;
+    }
+    size_t i = 0;
+    for (blistener *l = b->listeners; l; l = l->next)
+        stats_of(l, &(*v)[n - 2 - i++]); /* oldest first */
+    stats_of(&b->joins, &(*v)[n - 1]);
+    pthread_mutex_unlock(&b->mu);
+    return n;
+}
+
+size_t sn_broker_open_total(sn_broker *b)
+{
+    return atomic_load(&b->open);
+}
