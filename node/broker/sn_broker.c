@@ -361,7 +361,7 @@ static void on_sweep(struct ev_loop *ev, ev_timer *w, int revents)
         const char *y = NULL;
         if (c->deadline && now > c->deadline && c->wsclose) {
             r = c->wsclose - 1;
-            y = "closed (the peer did not finish the close handshake)";
+            y = NULL; /* c->why: what our close frame said */
         } else if (c->deadline && now > c->deadline) {
             r = c->state == BC_CONNECTING ? SN_BCLOSE_ERROR : SN_BCLOSE_HANDSHAKE;
             y = c->state == BC_CONNECTING ? "connect timed out"
@@ -396,7 +396,9 @@ static void on_sweep(struct ev_loop *ev, ev_timer *w, int revents)
             c->pend = c->pend_tail = NULL;
             ev_timer_stop(b->ev, &c->retry);
         }
-        sn_bconn_close(c, reason[i], err, "%s", why[i]);
+        char text[160];
+        snprintf(text, sizeof text, "%s", why[i] ? why[i] : c->why);
+        sn_bconn_close(c, reason[i], err, "%s", text);
         sn_bconn_done(c);
     }
     pthread_mutex_lock(&b->mu);
