@@ -226,6 +226,7 @@ static int run_node(const sn_opts *o, sn_log *log)
     }
     if (!(w.views = sn_views_new(node, w.cluster, ctx.fcache)))
         goto done;
+    sn_views_set_broker(w.views, ctx.broker);
     if (o->http) {
         sn_http_handlers h = {.metrics = sn_views_metrics, .status = sn_views_status,
                               .ud = w.views};
@@ -253,8 +254,8 @@ done:
     sn_http_destroy(&http); /* first: its thread reads the rest */
     if (node)
         sn_node_stop(node); /* no worker sends through the cluster after this */
-    sn_broker_destroy(&ctx.broker);
     sn_cluster_destroy(&w.cluster);
+    sn_broker_destroy(&ctx.broker); /* the views read it until the peers and HTTP are gone */
     sn_node_destroy(&node);
     sn_views_destroy(&w.views);
     sn_fcache_destroy(&ctx.fcache);

@@ -231,10 +231,12 @@ void sn_bconn_close(bconn *c, int reason, int err, const char *fmt, ...)
     c->dead = 1;
     c->reason = reason;
     c->err = err;
+    char why[sizeof c->why]; /* fmt's arguments may point into c->why */
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(c->why, sizeof c->why, fmt, ap);
+    vsnprintf(why, sizeof why, fmt, ap);
     va_end(ap);
+    memcpy(c->why, why, sizeof why);
     sn_map_del(c->b->socks, c->id);
     conn_free_io(c);
     if (c->l) {
