@@ -25,7 +25,7 @@ enum { READ_CHUNK = 65536, HANDSHAKE_MAX = 8192 };
 
 static const char *reasons[SN_BCLOSE_N] = {
     "peer", "local", "error", "oversize", "protocol", "utf8", "handshake", "idle",
-    "slow consumer", "owner gone", "limit", "shutdown"};
+    "slow consumer", "owner gone", "limit", "shutdown", "decode"};
 
 const char *sn_broker_reason_name(int r)
 {
@@ -158,8 +158,7 @@ void sn_bconn_deliver(bconn *c, sn_msg *m, int force)
 void sn_bconn_event(bconn *c, const char *what, unsigned flags, const void *data, size_t len,
                     const void *peer, size_t peer_len)
 {
-    sn_msg *m = sn_bconn_event_new(what, c->id, 0, flags | c->decode, 0, peer, peer_len, NULL, 0, data,
-                          len);
+    sn_msg *m = sn_bconn_event_new(what, c->id, 0, flags, 0, peer, peer_len, NULL, 0, data, len);
     if (!m) {
         sn_bconn_close(c, SN_BCLOSE_ERROR, ENOMEM, "out of memory");
         return;
@@ -353,7 +352,8 @@ static void tcp_packets(bconn *c)
         }
         if (r == 0)
             break;
-        sn_bconn_event(c, SN_BEV_DATA, 0, c->in + c->in_off + SN_BFRAME_HEADER,
+        sn_bconn_event(c, SN_BEV_DATA, c->decode & SN_BROKER_F_MSGPACK,
+                       c->in + c->in_off + SN_BFRAME_HEADER,
                        frame - SN_BFRAME_HEADER, NULL, 0);
         c->in_off += frame;
     }
@@ -428,7 +428,8 @@ static void udp_read(bconn *c)
         ssize_t n = recvfrom(c->fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &fl);
         if (n < 0)
             return;
-        sn_bconn_event(c, SN_BEV_DATA, 0, buf, (size_t)n, &from, fl);
+        sn_bconn_event(c, SN_BEV_DATA, c->decode & SN_BROKER_F_MSGPACK, buf, (size_t)n, &from,
+                       fl);
     }
 }
 
@@ -653,7 +654,7 @@ void sn_bconn_commit(bconn *c, unsigned flags, const void *data, size_t len, con
     if (c->kind == SN_BURI_WS) {
         if (c->state != BC_OPEN)
             return;
-        sn_bws_commit(c, (flags & SN_BROKER_F_TEXT) != 0, data, len);
+        sn_bws_commit(c, flags, data, len);
         return;
     }
     unsigned char hdr[SN_BFRAME_HEADER];

@@ -51,6 +51,7 @@ typedef struct bconn {
     wslay_event_context_ptr ws;
     sn_msg *pend, *pend_tail; /* events waiting for room in the owner's mailbox */
     int paused, dead, eof, reason, err;
+    int hint;    /* ws: the reason of the close frame we queued, + 1 (0: by its code) */
     int wsclose; /* ws: our close frame went out: its reason + 1; then we drain to EOF */
     char why[160];
     double last_io, deadline, expire_ms, commit_ms;
@@ -112,7 +113,8 @@ void sn_bws_handshake(bconn *c);
 void sn_bws_read(bconn *c);
 void sn_bws_write(bconn *c);
 /* sn_bws_commit: queues one message (text or binary); sn_bws_close: a close frame. */
-void sn_bws_commit(bconn *c, int text, const void *data, size_t len);
+/* flags: SN_BROKER_F_TEXT, or SN_BROKER_F_MSGPACK (JSON text on a ?json socket, else binary). */
+void sn_bws_commit(bconn *c, unsigned flags, const void *data, size_t len);
 void sn_bws_close(bconn *c, uint16_t code, const char *reason);
 /* sn_bws_queued: bytes wslay holds for the peer. sn_bws_free: frees the context. */
 size_t sn_bws_queued(bconn *c);

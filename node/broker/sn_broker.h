@@ -34,6 +34,8 @@ void sn_broker_limits_default(sn_broker_limits *l);
 #define SN_BEV_DATA "data"       /* a frame, message, datagram or chunk of bytes */
 #define SN_BEV_CLOSE "close"     /* closed: ev.err (an errno or 0), data = the reason */
 
+/* TEXT: a WebSocket text message; MSGPACK: the payload is one MessagePack value (decoded for
+ * the script; committed tables travel so); JSON: the socket speaks JSON text (?json). */
 enum { SN_BROKER_F_TEXT = 1, SN_BROKER_F_MSGPACK = 2, SN_BROKER_F_JSON = 4 };
 
 /* One event, read from an SN_MSG_BROKER message (pointers into it). */
@@ -103,7 +105,7 @@ int sn_broker_remote_run(sn_broker *b, const void *payload, size_t len);
 enum {
     SN_BCLOSE_PEER, SN_BCLOSE_LOCAL, SN_BCLOSE_ERROR, SN_BCLOSE_OVERSIZE, SN_BCLOSE_PROTOCOL,
     SN_BCLOSE_UTF8, SN_BCLOSE_HANDSHAKE, SN_BCLOSE_IDLE, SN_BCLOSE_SLOW, SN_BCLOSE_OWNER,
-    SN_BCLOSE_LIMIT, SN_BCLOSE_SHUTDOWN, SN_BCLOSE_N
+    SN_BCLOSE_LIMIT, SN_BCLOSE_SHUTDOWN, SN_BCLOSE_DECODE, SN_BCLOSE_N
 };
 /* sn_broker_reason_name: "peer", "local", ..., the label of a close reason index. */
 const char *sn_broker_reason_name(int reason);

@@ -4,6 +4,7 @@
  * we add 1007 for text that is not UTF-8. After our close frame goes out we drain the socket
  * to EOF (bounded by the sweep) so that the peer reads the close frame before our FIN. */
 #include "sn_bconn.h"
+#include "sn_bjson.h"
 #include "sn_clock.h"
 #include "sn_error.h"
 
@@ -93,13 +94,31 @@ static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
         return;
     if (a->opcode == WSLAY_TEXT_FRAME) {
         if (!sn_utf8_valid(a->msg, a->msg_length)) {
+            c->hint = SN_BCLOSE_UTF8 + 1;
             wslay_event_queue_close(ctx, WSLAY_CODE_INVALID_FRAME_PAYLOAD_DATA,
                                     (const uint8_t *)"invalid UTF-8", 13);
             return;
         }
+        if (c->decode & SN_BROKER_F_JSON) {
+            sn_buf b;
+            sn_buf_init(&b);
+            char err[128];
+            if (sn_bjson_to_mpack((const char *)a->msg, a->msg_length, &b, err, sizeof err)) {
+                sn_buf_fini(&b);
+                c->hint = SN_BCLOSE_DECODE + 1;
+                wslay_event_queue_close(ctx, WSLAY_CODE_INVALID_FRAME_PAYLOAD_DATA,
+                                        (const uint8_t *)err, strlen(err));
+                return;
+            }
+            sn_bconn_event(c, SN_BEV_DATA, SN_BROKER_F_TEXT | SN_BROKER_F_MSGPACK, b.data,
+                           b.len, NULL, 0);
+            sn_buf_fini(&b);
+            return;
+        }
         sn_bconn_event(c, SN_BEV_DATA, SN_BROKER_F_TEXT, a->msg, a->msg_length, NULL, 0);
     } else if (a->opcode == WSLAY_BINARY_FRAME) {
-        sn_bconn_event(c, SN_BEV_DATA, 0, a->msg, a->msg_length, NULL, 0);
+        sn_bconn_event(c, SN_BEV_DATA, c->decode & SN_BROKER_F_MSGPACK, a->msg, a->msg_length,
+                       NULL, 0);
     }
 }
 
@@ -151,13 +170,15 @@ static void pump(bconn *c)
     }
     if (wslay_event_get_close_sent(c->ws) && !c->wsclose) {
         uint16_t code = wslay_event_get_status_code_sent(c->ws);
-        c->wsclose = (wslay_event_get_close_received(c->ws) && c->reason != SN_BCLOSE_LOCAL
-                          ? SN_BCLOSE_PEER
-                          : reason_of(code)) + 1;
+        c->wsclose = c->hint ? c->hint
+                     : (wslay_event_get_close_received(c->ws) && c->reason != SN_BCLOSE_LOCAL
+                            ? SN_BCLOSE_PEER
+                            : reason_of(code)) + 1;
         if (c->reason == SN_BCLOSE_LOCAL && code == 1000)
             c->wsclose = SN_BCLOSE_LOCAL + 1;
         snprintf(c->why, sizeof c->why, "%s", c->wsclose == SN_BCLOSE_PEER + 1
-                 ? "closed by the peer" : code_text(code));
+                 ? "closed by the peer" : c->hint == SN_BCLOSE_DECODE + 1
+                 ? "1007 a text message that is not JSON (?json)" : code_text(code));
         shutdown(c->fd, SHUT_WR);
         c->deadline = sn_clock_mono() + 2;
     }
@@ -265,13 +286,32 @@ void sn_bws_write(bconn *c)
         ev_io_stop(c->b->ev, &c->wio);
 }
 
-void sn_bws_commit(bconn *c, int text, const void *data, size_t len)
+void sn_bws_commit(bconn *c, unsigned flags, const void *data, size_t len)
 {
     if (!c->ws || wslay_event_get_close_sent(c->ws))
         return;
+    sn_buf json;
+    sn_buf_init(&json);
+    int text = (flags & SN_BROKER_F_TEXT) != 0;
+    if ((flags & SN_BROKER_F_MSGPACK) && (c->decode & SN_BROKER_F_JSON)) {
+        char err[128];
+        if (sn_bjson_from_mpack(data, len, &json, err, sizeof err) != SN_OK) {
+            sn_log_write(sn_bconn_log(c), SN_LOG_WARN, "broker", "socket %llu: a commit that "
+                         "is not JSON (%s): not sent", (unsigned long long)c->id, err);
+            sn_buf_fini(&json);
+            return;
+        }
+        data = json.data;
+        len = json.len;
+        text = 1;
+    } else if (flags & SN_BROKER_F_MSGPACK) {
+        text = 0;
+    }
     struct wslay_event_msg m = {.opcode = text ? WSLAY_TEXT_FRAME : WSLAY_BINARY_FRAME,
                                 .msg = data, .msg_length = len};
-    if (wslay_event_queue_msg(c->ws, &m) != 0) {
+    int rc = wslay_event_queue_msg(c->ws, &m);
+    sn_buf_fini(&json);
+    if (rc != 0) {
         sn_bconn_close(c, SN_BCLOSE_ERROR, ENOMEM, "out of memory");
         return;
     }

@@ -176,7 +176,9 @@ static int commit_value(lua_State *L, lua_Integer id, int idx, int text, int add
     size_t al = 0;
     const char *addr = addr_idx && lua_type(L, addr_idx) == LUA_TSTRING
                            ? lua_tolstring(L, addr_idx, &al) : NULL;
-    int rc = route(L, SN_BROKER_COMMIT, id, text ? SN_BROKER_F_TEXT : 0, 0, d, len, addr, al);
+    unsigned flags = lua_type(L, idx) == LUA_TTABLE ? SN_BROKER_F_MSGPACK
+                     : text                          ? SN_BROKER_F_TEXT : 0;
+    int rc = route(L, SN_BROKER_COMMIT, id, flags, 0, d, len, addr, al);
     sn_buf_fini(&buf);
     return rc;
 }

@@ -9,7 +9,8 @@ import socket
 import struct
 import time
 
-from harness import check, fail, free_port, start_cluster, timeout, wait_until
+from harness import (check, fail, free_port, mp_pack, mp_unpack, start_cluster, timeout,
+                     wait_until)
 
 
 def need_websockets():
@@ -264,6 +265,62 @@ def test_slowloris_dropped_after_handshake_time(ctx):
     s = ws_raw(p + 3)
     s.sendall(masked(0x1, b"after"))
     check(s.recv(100) == b"\x81\x05after", "served after the slowloris")
+
+
+CODEC_LUA = r'''
+local P = tonumber(process.args[1])
+broker.ready("tcp://127.0.0.1:" .. P .. "?packet&msgpack", function (s)
+  return function (s, t)
+    return {n = t.n + 1, list = t.list, kind = type(t)}
+  end
+end)
+broker.ready("ws://127.0.0.1:" .. (P + 1) .. "/j?json", function (s)
+  s.close = function (s, e, why) print("JSON CLOSED " .. why) end
+  return function (s, t)
+    if type(t) == "table" then return {sum = t.a + t.b[1] + t.b[2], echo = t} end
+    return "bytes:" .. #t                      -- a binary message stays bytes
+  end
+end)
+print("READY")
+'''
+
+
+@timeout(60)
+def test_msgpack_and_json_decoding(ctx):
+    websockets = need_websockets()
+    import json
+    port = free_port()
+    while True:
+        try:
+            probe = socket.socket()
+            probe.bind(("127.0.0.1", port + 1))
+            probe.close()
+            break
+        except OSError:
+            port = free_port()
+    a = ctx.node("A", extra=[ctx.script("codec.lua", CODEC_LUA), str(port)])
+    a.wait_line(r"^READY$", 20)
+    s = socket.create_connection(("127.0.0.1", port), 5)
+    s.sendall(frame(mp_pack({"n": 41, "list": [1, "two", 3.5]})))
+    got, _ = mp_unpack(read_frame(s))
+    check(got == {"n": 42, "list": [1, "two", 3.5], "kind": "table"}, "msgpack echo: %r" % got)
+
+    async def run():
+        async with websockets.connect("ws://127.0.0.1:%d/j" % (port + 1)) as c:
+            await c.send(json.dumps({"a": 1, "b": [2, 3], "s": "é"}))
+            got = json.loads(await c.recv())
+            check(got == {"sum": 6, "echo": {"a": 1, "b": [2, 3], "s": "é"}}, "json: %r" % got)
+            await c.send(b"\x00\x01")
+            check(await c.recv() == b"bytes:2", "binary on a json socket stays bytes")
+            await c.send("{not json")
+            try:
+                await asyncio.wait_for(c.recv(), 5)
+                fail("text that is not JSON closes the socket")
+            except websockets.exceptions.ConnectionClosedError as e:
+                check(e.rcvd.code == 1007, "closed with 1007: %r" % e.rcvd)
+    asyncio.run(run())
+    a.wait_line(r"^JSON CLOSED 1007 a text message that is not JSON", 5)
+    a.wait_stderr(r"closed \(decode\)", 5)
 
 
 @timeout(60)
