@@ -76,7 +76,11 @@ static const char usage[] =
     "                       down, then a member is forgotten), probe (8 members per\n"
     "                       heartbeat in larger clusters; 0: all), shutdown (10000 ms:\n"
     "                       then the node exits without waiting any more), members (1024\n"
-    "                       members at most) (repeatable)\n"
+    "                       members at most); the broker's limits broker_conns (100000),\n"
+    "                       broker_conns_listener (65536), broker_frame and broker_message\n"
+    "                       (1048576 bytes), broker_output (4194304 bytes),\n"
+    "                       broker_handshake (5000 ms), broker_idle (0 ms: none)\n"
+    "                       (docs/broker.md) (repeatable)\n"
     "  -h, --help           show this text\n"
     "  -V, --version        show the version and the library versions\n";
 
