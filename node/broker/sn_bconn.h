@@ -75,6 +75,8 @@ struct sn_broker {
     ev_timer sweep;
     _Atomic size_t open;
     double limit_logged;
+    unsigned long long nofile, nofile_was; /* RLIMIT_NOFILE after and before raising it */
+    atomic_int limits_logged;
 };
 
 /* Shared by sn_broker.c, sn_bconn.c and sn_bws.c (loop thread). */

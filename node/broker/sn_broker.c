@@ -201,7 +201,7 @@ static int os_fail(int *err_no, char *err, size_t errlen, const char *what, int 
 }
 
 int sn_broker_listen(sn_broker *b, const sn_buri *u, uint64_t actor, uint64_t *id,
-                     int *err_no, char *err, size_t errlen)
+                     void *bound, size_t *bound_len, int *err_no, char *err, size_t errlen)
 {
     struct addrinfo *ai = resolve(u, 1, err_no, err, errlen);
     if (!ai)
@@ -230,6 +230,10 @@ int sn_broker_listen(sn_broker *b, const sn_buri *u, uint64_t actor, uint64_t *i
     freeaddrinfo(ai);
     if (u->kind != SN_BURI_UDP && listen(fd, 4096) < 0)
         return os_fail(err_no, err, errlen, "listen", fd);
+    if (bound && bound_len) {
+        socklen_t bl = (socklen_t)*bound_len;
+        *bound_len = getsockname(fd, bound, &bl) == 0 ? bl : 0;
+    }
     blistener *l = calloc(1, sizeof *l);
     bcmd *c = cmd_new(b, 1, 0);
     if (!l || !c) {
@@ -256,6 +260,11 @@ int sn_broker_listen(sn_broker *b, const sn_buri *u, uint64_t actor, uint64_t *i
     c->actor = actor;
     c->u = *u;
     *id = l->id;
+    if (!atomic_exchange(&b->limits_logged, 1)) /* once, when the broker is first used */
+        sn_log_write(b->log, SN_LOG_INFO, "broker", "file limit (RLIMIT_NOFILE): %llu (was "
+                     "%llu); broker_conns %zu per node, broker_conns_listener %zu",
+                     (unsigned long long)b->nofile, (unsigned long long)b->nofile_was,
+                     b->lim.conns, b->lim.conns_listener);
     sn_log_write(b->log, SN_LOG_INFO, "broker", "listening on %s (socket %llu)", l->uri,
                  (unsigned long long)l->id);
     cmd_send(b, c);
@@ -453,16 +462,13 @@ sn_broker *sn_broker_new(struct sn_node *n, sn_log *log, const sn_broker_limits 
     sn_node_inbox(n, SN_BROKER_STAGE, inbox, b);
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-        rlim_t before = rl.rlim_cur;
+        b->nofile_was = rl.rlim_cur;
         if (rl.rlim_cur < rl.rlim_max) {
             rl.rlim_cur = rl.rlim_max;
             setrlimit(RLIMIT_NOFILE, &rl);
             getrlimit(RLIMIT_NOFILE, &rl);
         }
-        sn_log_write(log, SN_LOG_INFO, "broker", "file limit (RLIMIT_NOFILE): %llu (was %llu); "
-                     "broker_conns %zu per node, broker_conns_listener %zu",
-                     (unsigned long long)rl.rlim_cur, (unsigned long long)before, lim->conns,
-                     lim->conns_listener);
+        b->nofile = rl.rlim_cur;
     }
     return b;
 }

@@ -69,10 +69,11 @@ uint32_t sn_broker_tag_of(const char *name);
 static inline uint32_t sn_broker_id_tag(uint64_t id) { return (uint32_t)(id >> 32); }
 
 /* sn_broker_listen: binds and listens (tcp, ws) or binds (udp) as u says, for actor. *id: the
- * listener's (udp: the socket's) id. SN_OK, or SN_EIO with *err_no and a reason in err.
+ * listener's (udp: the socket's) id; bound (optional, *bound_len bytes of room): the address
+ * it is bound to (port 0 picks one). SN_OK, or SN_EIO with *err_no and a reason in err.
  * Any thread. */
 int sn_broker_listen(sn_broker *b, const sn_buri *u, uint64_t actor, uint64_t *id,
-                     int *err_no, char *err, size_t errlen);
+                     void *bound, size_t *bound_len, int *err_no, char *err, size_t errlen);
 /* sn_broker_join: connects (tcp only) as u says, for actor; CONNECT or CLOSE follows.
  * timeout_ms bounds the connect. SN_OK with *id, or SN_EIO as sn_broker_listen. */
 int sn_broker_join(sn_broker *b, const sn_buri *u, uint64_t actor, double timeout_ms,

@@ -321,9 +321,15 @@ static int l_ready(lua_State *L)
         return fail_errno(L, EINVAL, err);
     uint64_t id;
     int err_no = 0;
-    if (sn_broker_listen(b, &u, h->actor, &id, &err_no, err, sizeof err) != SN_OK)
+    struct sockaddr_storage bound;
+    size_t bl = sizeof bound;
+    if (sn_broker_listen(b, &u, h->actor, &id, &bound, &bl, &err_no, err, sizeof err) != SN_OK)
         return fail_errno(L, err_no, err);
     int e = push_entry(L, (lua_Integer)id);
+    if (bl) {
+        lua_pushlstring(L, (const char *)&bound, bl);
+        lua_setfield(L, e, "local");
+    }
     lua_pushvalue(L, 2);
     lua_setfield(L, e, u.kind == SN_BURI_UDP ? "receive" : "accept");
     lua_pushboolean(L, u.kind == SN_BURI_UDP);
@@ -378,8 +384,10 @@ static int l_close(lua_State *L)
 static int l_f(lua_State *L)
 {
     lua_Integer id = id_at(L, 1);
-    if (!id || !sn_broker_id_tag((uint64_t)id))
-        return 0;
+    if (!id || !sn_broker_id_tag((uint64_t)id)) {
+        lua_pushnil(L);
+        return 1;
+    }
     push_socket(L, id);
     return 1;
 }
