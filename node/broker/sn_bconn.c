@@ -171,7 +171,6 @@ void sn_bconn_event(bconn *c, const char *what, unsigned flags, const void *data
     sn_bconn_deliver(c, m, 0);
 }
 
-
 static void on_retry(struct ev_loop *ev, ev_timer *w, int revents)
 {
     (void)ev, (void)revents;
@@ -197,14 +196,14 @@ static void on_retry(struct ev_loop *ev, ev_timer *w, int revents)
     }
     c->pend_tail = NULL;
     if (c->dead) {
+        sn_map_del(c->b->socks, c->id);
         free(c);
         return;
     }
     c->paused = 0;
     ev_io_start(c->b->ev, &c->rio);
     sn_bconn_read(c); /* what is buffered already (a frame, wslay's input) */
-    if (c->dead && !c->pend)
-        free(c);
+    sn_bconn_done(c);
 }
 
 /* ---- closing ------------------------------------------------------------------------- */
@@ -236,7 +235,6 @@ void sn_bconn_close(bconn *c, int reason, int err, const char *fmt, ...)
     vsnprintf(why, sizeof why, fmt, ap);
     va_end(ap);
     memcpy(c->why, why, sizeof why);
-    sn_map_del(c->b->socks, c->id);
     conn_free_io(c);
     if (c->l) {
         atomic_fetch_add(&c->l->closed_n[reason], 1);
@@ -260,9 +258,12 @@ void sn_bconn_close(bconn *c, int reason, int err, const char *fmt, ...)
             }
         }
     }
-    if (!c->pend)
+    if (!c->pend) { /* else it stays in the map (dead) until its events are delivered */
         ev_timer_stop(c->b->ev, &c->retry);
-    /* freed by the entry point that called us (conn_done), or by on_retry once pend drains */
+        sn_map_del(c->b->socks, c->id);
+    }
+    /* freed by the entry point that called us (sn_bconn_done), or by on_retry once pend
+     * drains */
 }
 
 /* Every loop callback on a connection ends here: a dead one is freed now. */
@@ -583,7 +584,7 @@ void sn_bconn_on_accept(struct ev_loop *ev, ev_io *w, int revents)
             }
             sn_bconn_deliver(c, m, 0);
         }
-        if (!c->dead)
+        if (!c->dead && !c->paused)
             ev_io_start(ev, &c->rio);
         sn_bconn_done(c);
     }

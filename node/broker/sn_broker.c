@@ -44,16 +44,17 @@ static void cmd_free(bcmd *c)
     free(c);
 }
 
+/* At the loop's destroy, after the broker's: touches nothing but the command. */
 static void cmd_drop(sn_loop_cmd *lc)
 {
-    bcmd *c = (bcmd *)lc;
-    sn_loop_work(c->b->loop, -1);
-    cmd_free(c);
+    cmd_free((bcmd *)lc);
 }
 
 static void run_op(sn_broker *b, bcmd *c)
 {
     bconn *k = sn_map_get(b->socks, c->id);
+    if (k && k->dead)
+        return; /* closed; its last events wait for room in the owner's mailbox */
     if (!k) {
         blistener *l = sn_map_get(b->lids, c->id);
         if (l && c->op == SN_BROKER_CLOSE && !l->closed) { /* a listener stops accepting */
@@ -493,8 +494,11 @@ void sn_broker_destroy(sn_broker **bp)
                 sn_msg_destroy(&m);
                 m = next;
             }
-            c->pend = NULL;
-            sn_bconn_close(c, SN_BCLOSE_SHUTDOWN, 0, "the node stops");
+            c->pend = c->pend_tail = NULL;
+            if (c->dead) /* closed, its events were waiting: it is still in the map */
+                sn_map_del(b->socks, c->id);
+            else
+                sn_bconn_close(c, SN_BCLOSE_SHUTDOWN, 0, "the node stops");
             ev_timer_stop(b->ev, &c->retry);
             free(c);
         }

@@ -65,13 +65,13 @@ static ssize_t on_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
 static ssize_t on_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
                        void *ud)
 {
-    (void)flags;
     bconn *c = ud;
     if (c->out_off < c->out_len) { /* the 101 answer first */
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
         return -1;
     }
-    ssize_t n = send(c->fd, data, len, MSG_NOSIGNAL);
+    /* a frame's header and payload come in two calls: one segment, not two */
+    ssize_t n = send(c->fd, data, len, MSG_NOSIGNAL | (flags & WSLAY_MSG_MORE ? MSG_MORE : 0));
     if (n >= 0) {
         if (c->l)
             atomic_fetch_add(&c->l->bytes_out, (uint64_t)n);

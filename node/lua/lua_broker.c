@@ -41,10 +41,33 @@ static sn_broker *need_broker(lua_State *L, const char *fn)
     return b;
 }
 
+static const char K_OWNER = 0; /* in the socks table: the job it belongs to */
+
+/* The socks table of the code running now. On a worker each job starts with an empty one, so
+ * user fields set by one actor's job are never seen by another's. */
+static void push_socks(lua_State *L)
+{
+    sn_lua_host *h = sn_lua_host_of(L);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &K_SOCKS);
+    if (!h->job)
+        return;
+    lua_rawgetp(L, -1, &K_OWNER);
+    int same = lua_touserdata(L, -1) == (void *)h->job;
+    lua_pop(L, 1);
+    if (same)
+        return;
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushlightuserdata(L, h->job);
+    lua_rawsetp(L, -2, &K_OWNER);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &K_SOCKS);
+}
+
 /* The entry of id (created when missing) pushed on the stack. */
 static int push_entry(lua_State *L, lua_Integer id)
 {
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &K_SOCKS);
+    push_socks(L);
     if (lua_rawgeti(L, -1, id) != LUA_TTABLE) {
         lua_pop(L, 1);
         lua_newtable(L);
@@ -59,7 +82,7 @@ static int push_entry(lua_State *L, lua_Integer id)
 
 static void drop_entry(lua_State *L, lua_Integer id)
 {
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &K_SOCKS);
+    push_socks(L);
     lua_pushnil(L);
     lua_rawseti(L, -2, id);
     lua_pop(L, 1);
@@ -663,7 +686,7 @@ void sn_lua_broker_deliver(lua_State *L, const sn_msg *m)
         return;
     int top = lua_gettop(L);
     lua_Integer id = (lua_Integer)ev.socket;
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &K_SOCKS);
+    push_socks(L);
     int socks = lua_gettop(L);
     if (!strcmp(ev.what, SN_BEV_ACCEPT)) {
         if (lua_rawgeti(L, socks, (lua_Integer)ev.listener) != LUA_TTABLE) {

@@ -242,7 +242,8 @@ def test_ws_bad_input_close_codes(ctx):
     s = ws_raw(p + 3)  # the node still serves
     s.sendall(masked(0x1, b"fine"))
     s.settimeout(5)
-    check(s.recv(100) == b"\x81\x04fine", "a good client is still served")
+    got = recv_exact(s, 6)
+    check(got == b"\x81\x04fine", "a good client is still served: %r" % got)
 
 
 @timeout(60)
@@ -264,7 +265,8 @@ def test_slowloris_dropped_after_handshake_time(ctx):
     check(huge.recv(100).startswith(b"HTTP/1.1 431"), "an oversize request: 431")
     s = ws_raw(p + 3)
     s.sendall(masked(0x1, b"after"))
-    check(s.recv(100) == b"\x81\x05after", "served after the slowloris")
+    got = recv_exact(s, 7)
+    check(got == b"\x81\x05after", "served after the slowloris: %r" % got)
 
 
 CODEC_LUA = r'''

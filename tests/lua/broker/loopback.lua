@@ -1,8 +1,9 @@
 -- broker through the real binary, no outside client: a listener on port 0, a join to it,
 -- framed messages both ways, user fields, close callbacks with their reasons, then the
 -- node ends by itself once every socket is closed.
+local accepted, connected   -- which comes first depends on the kernel: printed later
 local listener = broker.ready("tcp://127.0.0.1:0?packet=1k:1k", function (s, addr)
-  print("accepted from", broker.ntoa(addr):match("^127%.0%.0%.1:%d+$") ~= nil)
+  accepted = broker.ntoa(addr):match("^127%.0%.0%.1:%d+$") ~= nil
   s.close = function (s, err, why) print("server side closed:", why) end
   s.count = 0                                  -- a user field
   return function (s, data)
@@ -20,13 +21,14 @@ print("bound port > 0", port > 0)
 print("id is [0]", listener.id == listener[0], broker.f(listener.id) == listener)
 
 local c = broker.join("tcp://127.0.0.1:" .. port .. "?packet", function (s)
-  print("connected")
+  connected = true
   s.commit("one")
   s.commit("two")
   return function (s, data)
     print("client got", data)
     if data == "re:two" then s.commit("bye") end
     if data:match("^count") then
+      print("accepted from 127.0.0.1", accepted, "connected", connected)
       s.close()
       broker.close(listener)
     end
