@@ -597,11 +597,13 @@ static int l_ifaddr(lua_State *L)
 }
 
 /* broker.submit(socket, fn, ...): stage.submit keyed by the socket, fn(socket, ...). */
+/* broker.submit(socket, fn, ...): stage.submit keyed by the socket, fn(socket, ...). The job
+ * function reaches `broker` through its _ENV (bound where it runs), fn travels as an argument. */
 static const char SUBMIT[] =
-    "local broker, submit = ...\n"
+    "local submit = ...\n"
     "return function(s, fn, ...)\n"
     "  local id = type(s) == 'number' and s or s.id\n"
-    "  return submit(id, function(id, ...) return fn(broker.f(id), ...) end, id, ...)\n"
+    "  return submit(id, function(id, fn, ...) return fn(broker.f(id), ...) end, id, fn, ...)\n"
     "end\n";
 
 void sn_lua_broker_open(lua_State *L)
@@ -624,11 +626,10 @@ void sn_lua_broker_open(lua_State *L)
                                    {"aton", l_aton}, {"ifaddr", l_ifaddr}, {NULL, NULL}};
     luaL_newlib(L, fns);
     if (luaL_loadbuffer(L, SUBMIT, sizeof SUBMIT - 1, "=broker.submit") == LUA_OK) {
-        lua_pushvalue(L, -2);
         lua_getglobal(L, "stage");
         lua_getfield(L, -1, "submit");
         lua_remove(L, -2);
-        if (lua_pcall(L, 2, 1, 0) == LUA_OK)
+        if (lua_pcall(L, 1, 1, 0) == LUA_OK)
             lua_setfield(L, -2, "submit");
         else
             lua_pop(L, 1);

@@ -359,6 +359,63 @@ def test_metrics_status_and_command(ctx):
           "stage-node status lists the listeners:\n%s" % out)
 
 
+FLOOD_LUA = r'''
+local P = tonumber(process.args[1])
+local chunk = string.rep("z", 65536)
+broker.ready("tcp://127.0.0.1:" .. P, function (s)     -- a client that never reads
+  s.close = function (s, e, why) print("FLOOD CLOSED " .. why) end
+  local n = 0
+  stage.addtask(1, function ()
+    n = n + 1
+    s.commit(chunk)
+    if n < 400 then return 1 end
+  end)
+  return function () end
+end)
+broker.ready("tcp://127.0.0.1:" .. (P + 1), function (s)   -- a client that says nothing
+  s.expire = 300
+  s.close = function (s, e, why) print("IDLE CLOSED " .. e .. " " .. why) end
+  return function () end
+end)
+print("READY")
+'''
+
+
+@timeout(60)
+def test_slow_consumer_and_idle_expiry(ctx):
+    port = free_port()
+    while True:
+        try:
+            probe = socket.socket()
+            probe.bind(("127.0.0.1", port + 1))
+            probe.close()
+            break
+        except OSError:
+            port = free_port()
+    a = ctx.node("A", extra=[ctx.script("flood.lua", FLOOD_LUA), str(port)],
+                 sets={"broker_output": 262144})
+    a.wait_line(r"^READY$", 20)
+    slow = socket.socket()
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    slow.connect(("127.0.0.1", port))
+    a.wait_line(r"^FLOOD CLOSED slow consumer: \d+ bytes queued, limit 262144 "
+                r"\(broker_output\)$", 20)
+    a.wait_stderr(r"closed \(slow consumer\)", 5)
+    quiet = socket.create_connection(("127.0.0.1", port + 1), 5)
+    t0 = time.monotonic()
+    check(recv_eof(quiet, 5), "a silent client is closed after its expiry")
+    took = time.monotonic() - t0
+    check(0.2 <= took <= 2.0, "closed %.2f s after connecting (expire 300 ms, sweep 250 ms)"
+          % took)
+    a.wait_line(r"^IDLE CLOSED 110 idle past its expiry$", 5)
+    m = a.metrics()
+    slow_n = sum(v for n, l, v in m if n == "stage_broker_closed_total"
+                 and l.get("reason") == "slow consumer")
+    idle_n = sum(v for n, l, v in m if n == "stage_broker_closed_total"
+                 and l.get("reason") == "idle")
+    check(slow_n == 1 and idle_n == 1, "counted: slow consumer %s, idle %s" % (slow_n, idle_n))
+
+
 GATE_LUA = r'''
 local P = tonumber(process.args[1])
 broker.ready("tcp://127.0.0.1:" .. P .. "?packet", function (s)

@@ -6,8 +6,15 @@ local listener = broker.ready("tcp://127.0.0.1:0?packet=1k:1k", function (s, add
   accepted = broker.ntoa(addr):match("^127%.0%.0%.1:%d+$") ~= nil
   s.close = function (s, err, why) print("server side closed:", why) end
   s.count = 0                                  -- a user field
+  s.commit = 20                                -- batched: written every 20 ms
   return function (s, data)
     s.count = s.count + 1
+    if data == "two" then
+      broker.signal(s.id, "injected")            -- arrives here as if the client sent it
+      broker.submit(s, function (sock, word)     -- a job, keyed by the socket
+        sock.commit("from a job: " .. word)
+      end, "hi")
+    end
     if data == "bye" then
       s.commit("count " .. s.count)
       return
@@ -24,9 +31,18 @@ local c = broker.join("tcp://127.0.0.1:" .. port .. "?packet", function (s)
   connected = true
   s.commit("one")
   s.commit("two")
+  local got = {}     -- the job's commit and the actor's race: compared sorted
   return function (s, data)
+    if not data:match("^count") then
+      got[#got + 1] = data
+      if #got == 4 then
+        table.sort(got)
+        for _, g in ipairs(got) do print("client got", g) end
+        s.commit("bye")
+      end
+      return
+    end
     print("client got", data)
-    if data == "re:two" then s.commit("bye") end
     if data:match("^count") then
       print("accepted from 127.0.0.1", accepted, "connected", connected)
       s.close()
