@@ -226,6 +226,14 @@ void sn_bconn_close(bconn *c, int reason, int err, const char *fmt, ...)
 {
     if (c->dead)
         return;
+    if (c->kind == SN_BURI_WS && !c->wsclose) {
+        if (reason == SN_BCLOSE_OWNER)
+            sn_bws_goodbye(c, 1011, "the actor serving this socket failed");
+        else if (reason == SN_BCLOSE_SHUTDOWN)
+            sn_bws_goodbye(c, 1001, "the node stops");
+        else if (reason == SN_BCLOSE_IDLE)
+            sn_bws_goodbye(c, 1001, "idle");
+    }
     c->dead = 1;
     c->reason = reason;
     c->err = err;

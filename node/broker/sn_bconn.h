@@ -118,6 +118,9 @@ void sn_bws_write(bconn *c);
 /* flags: SN_BROKER_F_TEXT, or SN_BROKER_F_MSGPACK (JSON text on a ?json socket, else binary). */
 void sn_bws_commit(bconn *c, unsigned flags, const void *data, size_t len);
 void sn_bws_close(bconn *c, uint16_t code, const char *reason);
+/* sn_bws_goodbye: a close frame (code, reason) sent once without waiting, before the broker
+ * drops the connection itself (owner gone, idle, shutdown): browsers learn why. */
+void sn_bws_goodbye(bconn *c, uint16_t code, const char *reason);
 /* sn_bws_queued: bytes wslay holds for the peer. sn_bws_free: frees the context. */
 size_t sn_bws_queued(bconn *c);
 void sn_bws_free(bconn *c);

@@ -338,6 +338,15 @@ void sn_bws_close(bconn *c, uint16_t code, const char *reason)
     pump(c);
 }
 
+void sn_bws_goodbye(bconn *c, uint16_t code, const char *reason)
+{
+    if (!c->ws || c->state != BC_OPEN || wslay_event_get_close_sent(c->ws))
+        return;
+    wslay_event_queue_close(c->ws, code, (const uint8_t *)reason, strlen(reason));
+    if (c->out_off >= c->out_len)
+        wslay_event_send(c->ws); /* once, non-blocking: what does not fit is lost */
+}
+
 size_t sn_bws_queued(bconn *c)
 {
     return c->ws ? wslay_event_get_queued_msg_length(c->ws) : 0;

@@ -459,6 +459,7 @@ def test_client_on_a_served_by_actor_on_b(ctx):
 DOOMED_LUA = r'''
 local P = tonumber(process.args[1])
 broker.ready("tcp://127.0.0.1:" .. P, function (s) return function (s, d) s.commit(d) end end)
+broker.ready("ws://127.0.0.1:" .. process.args[3] .. "/ws", function (s) return true end)
 print("SPINNING")
 local t = os.clock()
 while os.clock() - t < 60 do end     -- the governor stops this top level (budget)
@@ -473,7 +474,7 @@ end)
 
 @timeout(60)
 def test_owner_failed_by_governor_closes_its_sockets(ctx):
-    p1, p2 = free_port(), free_port()
+    p1, p2, p3 = free_port(), free_port(), free_port()
     doomed = ctx.script("doomed.lua", DOOMED_LUA)
     live = ctx.script("live.lua", LIVE_LUA)
     a = ctx.node("A", actors=[("doomed", doomed, 1), ("live", live, 1)],
@@ -482,14 +483,18 @@ def test_owner_failed_by_governor_closes_its_sockets(ctx):
     a.proc.kill()
     a.proc.wait()
     a.extra = ["--stage", "doomed:budget=2", ctx.script("main.lua", "print('MAIN')"),
-               str(p1), str(p2)]
+               str(p1), str(p2), str(p3)]
     a.start()
     a.wait_line(r"^SPINNING$", 20)
     a.wait_stderr(r"listening on tcp://127\.0\.0\.1:%d" % p2, 10)
     held = [socket.create_connection(("127.0.0.1", p1), 5) for _ in range(5)]
+    a.wait_stderr(r"listening on ws://127\.0\.0\.1:%d" % p3, 10)
+    ws = ws_raw(p3)  # upgraded by the broker; its accept waits in the spinning actor's mailbox
     a.wait_stderr(r"budget", 15)
     for s in held:
         check(recv_eof(s, 8), "a socket of the failed actor is closed")
+    code = close_code(ws)
+    check(code == 1011, "a WebSocket client of the failed actor gets 1011: %r" % code)
     a.wait_stderr(r"closed \(owner gone\): the owning actor failed", 5)
     l = socket.create_connection(("127.0.0.1", p2), 5)
     l.sendall(b"x")
