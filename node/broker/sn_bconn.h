@@ -26,6 +26,8 @@ typedef struct blistener {
     ev_timer pause; /* accept paused after EMFILE */
     int closed;
     size_t in_max, out_max; /* frame limits (tcp packet) */
+    struct sockaddr_storage addr; /* bound to (a restarted owner may bind it again) */
+    socklen_t addrlen;
     _Atomic uint64_t open, accepted, bytes_in, bytes_out, frames_in, frames_out, queued_out;
     _Atomic uint64_t closed_n[SN_BCLOSE_N], paused;
     uint64_t q_acc; /* loop thread: the sweep's sum of queued output */

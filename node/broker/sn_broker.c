@@ -15,13 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 /* A command for the loop thread. */
 typedef struct bcmd {
     sn_loop_cmd cmd; /* first */
     sn_broker *b;
-    int kind;        /* 0: an op; 1: adopt a listener; 2: adopt a joined socket */
+    int kind;        /* 0: an op; 1: adopt a listener; 2: adopt a joined socket; 3: reclaim */
     sn_broker_op op;
     uint64_t id;
     unsigned flags;
@@ -35,8 +36,32 @@ typedef struct bcmd {
     unsigned char data[];
 } bcmd;
 
+/* A reclaim: the loop closes an owner's listener on an address, the caller waits (bounded). */
+typedef struct reclaim {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done, refs; /* the command and the waiter each hold one */
+} reclaim;
+
+static void reclaim_release(reclaim *r)
+{
+    pthread_mutex_lock(&r->mu);
+    int last = --r->refs == 0;
+    pthread_mutex_unlock(&r->mu);
+    if (last) {
+        pthread_mutex_destroy(&r->mu);
+        pthread_cond_destroy(&r->cv);
+        free(r);
+    }
+}
+
 static void cmd_free(bcmd *c)
 {
+    if (c->kind == 3) {
+        reclaim_release((reclaim *)c->l);
+        free(c);
+        return;
+    }
     if (c->kind && c->fd >= 0)
         close(c->fd);
     if (c->kind == 1)
@@ -50,6 +75,16 @@ static void cmd_drop(sn_loop_cmd *lc)
     cmd_free((bcmd *)lc);
 }
 
+static void close_listener(sn_broker *b, blistener *l, const char *why)
+{
+    l->closed = 1;
+    ev_io_stop(b->ev, &l->io);
+    ev_timer_stop(b->ev, &l->pause);
+    close(l->fd);
+    l->fd = -1;
+    sn_log_write(b->log, SN_LOG_INFO, "broker", "%s closed: %s", l->uri, why);
+}
+
 static void run_op(sn_broker *b, bcmd *c)
 {
     bconn *k = sn_map_get(b->socks, c->id);
@@ -57,12 +92,10 @@ static void run_op(sn_broker *b, bcmd *c)
         return; /* closed; its last events wait for room in the owner's mailbox */
     if (!k) {
         blistener *l = sn_map_get(b->lids, c->id);
-        if (l && c->op == SN_BROKER_CLOSE && !l->closed) { /* a listener stops accepting */
-            l->closed = 1;
-            ev_io_stop(b->ev, &l->io);
-            ev_timer_stop(b->ev, &l->pause);
-            close(l->fd);
-            l->fd = -1;
+        if (l && c->op == SN_BROKER_CLOSE && !l->closed && l->fd >= 0) { /* stops accepting */
+            char why[160];
+            snprintf(why, sizeof why, "%.*s", (int)c->len, (const char *)c->data);
+            close_listener(b, l, why);
         }
         return;
     }
@@ -88,12 +121,33 @@ static void run_op(sn_broker *b, bcmd *c)
     sn_bconn_done(k);
 }
 
+/* Runs after every command queued before it: a listener adopted by then is in the list. */
+static void run_reclaim(sn_broker *b, bcmd *c)
+{
+    int closed = 0;
+    pthread_mutex_lock(&b->mu);
+    for (blistener *l = b->listeners; l; l = l->next)
+        if (!l->closed && l->fd >= 0 && l->actor == c->actor && l->addrlen == c->addrlen &&
+            !memcmp(&l->addr, &c->addr, c->addrlen)) {
+            close_listener(b, l, "its owner restarted and listens again");
+            closed = 1;
+        }
+    pthread_mutex_unlock(&b->mu);
+    reclaim *r = (reclaim *)c->l;
+    pthread_mutex_lock(&r->mu);
+    r->done = 1 + closed;
+    pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
 static void run_cmd(sn_loop_cmd *lc)
 {
     bcmd *c = (bcmd *)lc;
     sn_broker *b = c->b;
     if (c->kind == 0) {
         run_op(b, c);
+    } else if (c->kind == 3) {
+        run_reclaim(b, c);
     } else if (c->kind == 1) { /* a listener (tcp, ws) or a udp socket */
         blistener *l = c->l;
         c->l = NULL;
@@ -201,6 +255,41 @@ static int os_fail(int *err_no, char *err, size_t errlen, const char *what, int 
     return SN_EIO;
 }
 
+/* The address is taken; if by a listener of this same actor (its state restarted, the old
+ * state's listener lingers), the loop closes that one: 1 when it did so in time. The caller
+ * is a worker, never the loop thread, so waiting for the loop is safe; it is bounded. */
+static int reclaim_address(sn_broker *b, uint64_t actor, const struct sockaddr *a, socklen_t al)
+{
+    if ((size_t)al > sizeof(struct sockaddr_storage))
+        return 0;
+    reclaim *r = calloc(1, sizeof *r);
+    bcmd *c = cmd_new(b, 3, 0);
+    if (!r || !c) {
+        free(r);
+        free(c);
+        return 0;
+    }
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, NULL);
+    r->refs = 2;
+    c->l = (blistener *)r; /* kind 3 carries the reclaim here */
+    c->actor = actor;
+    memcpy(&c->addr, a, al);
+    c->addrlen = al;
+    cmd_send(b, c);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 2;
+    pthread_mutex_lock(&r->mu);
+    while (!r->done)
+        if (pthread_cond_timedwait(&r->cv, &r->mu, &until) != 0)
+            break;
+    int closed = r->done > 1; /* the loop ran it (1) and closed one (2) */
+    pthread_mutex_unlock(&r->mu);
+    reclaim_release(r);
+    return closed;
+}
+
 int sn_broker_listen(sn_broker *b, const sn_buri *u, uint64_t actor, uint64_t *id,
                      void *bound, size_t *bound_len, int *err_no, char *err, size_t errlen)
 {
@@ -214,7 +303,9 @@ int sn_broker_listen(sn_broker *b, const sn_buri *u, uint64_t actor, uint64_t *i
     }
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 &&
+        (errno != EADDRINUSE || !reclaim_address(b, actor, ai->ai_addr, ai->ai_addrlen) ||
+         bind(fd, ai->ai_addr, ai->ai_addrlen) < 0)) {
         freeaddrinfo(ai);
         return os_fail(err_no, err, errlen, "bind", fd);
     }
@@ -252,6 +343,9 @@ int sn_broker_listen(sn_broker *b, const sn_buri *u, uint64_t actor, uint64_t *i
     l->fd = -1;
     l->in_max = u->in_max;
     l->out_max = u->out_max;
+    l->addrlen = sizeof l->addr;
+    if (getsockname(fd, (struct sockaddr *)&l->addr, &l->addrlen) < 0)
+        l->addrlen = 0;
     snprintf(l->uri, sizeof l->uri, "%s://%s:%s%s%s",
              u->kind == SN_BURI_TCP ? "tcp" : u->kind == SN_BURI_WS ? "ws" : "udp", u->host,
              u->port, u->kind == SN_BURI_WS ? u->path : "", u->packet ? "?packet" : "");
@@ -416,15 +510,8 @@ static void on_sweep(struct ev_loop *ev, ev_timer *w, int revents)
     for (blistener *l = b->listeners; l; l = l->next)
         atomic_store(&l->queued_out, l->q_acc);
     for (blistener *l = b->listeners; l; l = l->next)
-        if (!l->closed && l->fd >= 0 && !sn_node_actor_alive(b->node, l->actor)) {
-            l->closed = 1;
-            ev_io_stop(b->ev, &l->io);
-            ev_timer_stop(b->ev, &l->pause);
-            close(l->fd);
-            l->fd = -1;
-            sn_log_write(b->log, SN_LOG_INFO, "broker", "%s closed: the owning actor failed",
-                         l->uri);
-        }
+        if (!l->closed && l->fd >= 0 && !sn_node_actor_alive(b->node, l->actor))
+            close_listener(b, l, "the owning actor failed");
     pthread_mutex_unlock(&b->mu);
 }
 

@@ -114,8 +114,11 @@ static lua_Integer id_at(lua_State *L, int idx)
     return 0;
 }
 
-/* The node whose broker gave id: 1 with its name in out, 0 for this node, -1 unknown. */
-static int owner_of(lua_State *L, lua_Integer id, char *out, size_t cap)
+static const char K_NODES = 0; /* tag -> node name, learned from the member list */
+
+/* The node whose broker gave id: 1 with its name in out, 0 for this node, -1 unknown. The
+ * name is cached per state (fresh: skip the cache, after a send found it gone). */
+static int owner_of(lua_State *L, lua_Integer id, int fresh, char *out, size_t cap)
 {
     sn_lua_host *h = sn_lua_host_of(L);
     sn_broker *b = broker_of(L);
@@ -124,6 +127,18 @@ static int owner_of(lua_State *L, lua_Integer id, char *out, size_t cap)
         return 0;
     if (!h->ctx || !h->ctx->cluster)
         return -1;
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_NODES) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_pushvalue(L, -1);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &K_NODES);
+    }
+    int nodes = lua_gettop(L);
+    if (!fresh && lua_rawgeti(L, nodes, tag) == LUA_TSTRING) {
+        snprintf(out, cap, "%s", lua_tostring(L, -1));
+        lua_settop(L, nodes - 1);
+        return 1;
+    }
     sn_member_view *v = NULL;
     size_t n = sn_cluster_members(h->ctx->cluster, &v);
     int found = -1;
@@ -134,6 +149,12 @@ static int owner_of(lua_State *L, lua_Integer id, char *out, size_t cap)
             break;
         }
     sn_cluster_members_free(v, n);
+    if (found > 0)
+        lua_pushstring(L, out);
+    else
+        lua_pushnil(L);
+    lua_rawseti(L, nodes, tag);
+    lua_settop(L, nodes - 1);
     return found;
 }
 
@@ -143,7 +164,7 @@ static int route(lua_State *L, sn_broker_op op, lua_Integer id, unsigned flags, 
 {
     sn_broker *b = broker_of(L);
     char node[256];
-    int where = owner_of(L, id, node, sizeof node);
+    int where = owner_of(L, id, 0, node, sizeof node);
     if (where == 0)
         return sn_broker_op_queue(b, op, (uint64_t)id, flags, ms, data, len, addr, addrlen);
     if (where < 0)
@@ -158,6 +179,8 @@ static int route(lua_State *L, sn_broker_op op, lua_Integer id, unsigned flags, 
     if (m) {
         m->src = h->actor;
         rc = sn_node_remote_send(h->node, node, 0, SN_BROKER_STAGE, m, p, pl);
+        if (rc == SN_ENOENT && owner_of(L, id, 1, node, sizeof node) > 0) /* cache was stale */
+            rc = sn_node_remote_send(h->node, node, 0, SN_BROKER_STAGE, m, p, pl);
         sn_msg_destroy(&m);
     }
     free(p);
@@ -692,6 +715,7 @@ void sn_lua_broker_deliver(lua_State *L, const sn_msg *m)
     if (!strcmp(ev.what, SN_BEV_ACCEPT)) {
         if (lua_rawgeti(L, socks, (lua_Integer)ev.listener) != LUA_TTABLE) {
             close_orphan(L, ev.socket, "the listener's owner restarted");
+            close_orphan(L, ev.listener, "its owner restarted"); /* no one takes its clients */
             lua_settop(L, top);
             return;
         }

@@ -506,6 +506,33 @@ def test_owner_failed_by_governor_closes_its_sockets(ctx):
         pass  # refused: the listener is closed
 
 
+PHOENIX_LUA = r'''
+local P = tonumber(process.args[1])
+local first = stage.once("first run", function () end)
+local l, why = broker.ready("tcp://127.0.0.1:" .. P, function (s)
+  return function (s, d) s.commit((first and "first:" or "second:") .. d) end
+end)
+if first then
+  local old = broker.join("tcp://127.0.0.1:" .. P, function () end)   -- held by the old state
+  error("the first run fails after listening")
+end
+print("LISTENING AGAIN " .. type(l) .. " " .. tostring(why))
+'''
+
+
+@timeout(60)
+def test_restarted_owner_listens_again(ctx):
+    port = free_port()
+    a = ctx.node("A", actors=[("phoenix", ctx.script("phoenix.lua", PHOENIX_LUA), 1)],
+                 extra=["--stage", "phoenix:restart=always", ctx.script("main.lua", ""),
+                        str(port)])
+    a.wait_line(r"^LISTENING AGAIN userdata nil$", 20)
+    a.wait_stderr(r"closed: its owner restarted and listens again", 5)
+    c = socket.create_connection(("127.0.0.1", port), 5)
+    c.sendall(b"x")
+    check(c.recv(100) == b"second:x", "the restarted state serves the port")
+
+
 STALL_LUA = r'''
 local P = tonumber(process.args[1])
 local n, stalled = 0, false
