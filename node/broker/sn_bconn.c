@@ -1,15 +1,14 @@
 #define _GNU_SOURCE /* accept4 */
-/* sn_bconn: one connection's I/O on the loop thread. A connection that cannot hand its next event to a full mailbox stops reading until
- * the event fits (the client feels TCP backpressure); nothing read is dropped. A record is
- * freed only after the callback that closed it returns (bconn.dead). */
+/* sn_bconn: one connection's I/O on the loop thread. A connection that cannot hand its next
+ * event to a full mailbox stops reading until the event fits (the client feels TCP
+ * backpressure); nothing read is dropped. A record is freed only after the callback that
+ * closed it returns (bconn.dead). */
 #include "sn_bconn.h"
 #include "sn_clock.h"
 #include "sn_error.h"
 #include "sn_node.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -17,39 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
-enum { READ_CHUNK = 65536, HANDSHAKE_MAX = 8192 };
-
-
-static const char *reasons[SN_BCLOSE_N] = {
-    "peer", "local", "error", "oversize", "protocol", "utf8", "handshake", "idle",
-    "slow consumer", "owner gone", "limit", "shutdown", "decode"};
-
-const char *sn_broker_reason_name(int r)
-{
-    return r >= 0 && r < SN_BCLOSE_N ? reasons[r] : "?";
-}
-
-void sn_broker_limits_default(sn_broker_limits *l)
-{
-    *l = (sn_broker_limits){.conns = 100000, .conns_listener = 65536, .frame = 1 << 20,
-                            .message = 1 << 20, .output = 4 << 20, .handshake_ms = 5000,
-                            .idle_ms = 0};
-}
-
-uint32_t sn_broker_tag_of(const char *name)
-{
-    uint64_t h = sn_map_hash(name, strlen(name));
-    uint32_t t = (uint32_t)(h ^ (h >> 20) ^ (h >> 40)) & 0xFFFFF;
-    return t ? t : 1;
-}
-
-uint32_t sn_broker_tag(const sn_broker *b)
-{
-    return b->tag;
-}
+enum { READ_CHUNK = 65536 };
 
 uint64_t sn_bconn_new_id(sn_broker *b)
 {
@@ -89,32 +58,6 @@ sn_msg *sn_bconn_event_new(const char *what, uint64_t socket, uint64_t listener,
     if (m)
         m->handle = socket;
     return m;
-}
-
-int sn_broker_event_read(const sn_msg *m, sn_broker_event *ev)
-{
-    if (m->kind != SN_MSG_BROKER || m->len < 15)
-        return SN_EPROTO;
-    const unsigned char *q = (const unsigned char *)m->data, *e = q + m->len;
-    memset(ev, 0, sizeof *ev);
-    ev->what = m->name;
-    ev->socket = m->handle;
-    ev->flags = *q++;
-    memcpy(&ev->err, q, 4), q += 4;
-    memcpy(&ev->listener, q, 8), q += 8;
-    ev->peer_len = *q++;
-    if ((size_t)(e - q) < ev->peer_len + 1)
-        return SN_EPROTO;
-    ev->peer = ev->peer_len ? q : NULL;
-    q += ev->peer_len;
-    ev->local_len = *q++;
-    if ((size_t)(e - q) < ev->local_len)
-        return SN_EPROTO;
-    ev->local = ev->local_len ? q : NULL;
-    q += ev->local_len;
-    ev->data = q;
-    ev->len = (size_t)(e - q);
-    return SN_OK;
 }
 
 static void conn_pause(bconn *c)
@@ -252,7 +195,7 @@ void sn_bconn_close(bconn *c, int reason, int err, const char *fmt, ...)
     sn_log_level lv = reason == SN_BCLOSE_PEER || reason == SN_BCLOSE_LOCAL ||
                               reason == SN_BCLOSE_SHUTDOWN ? SN_LOG_DEBUG : SN_LOG_INFO;
     sn_log_write(c->b->log, lv, "broker", "socket %llu closed (%s): %s",
-                 (unsigned long long)c->id, reasons[reason], c->why);
+                 (unsigned long long)c->id, sn_broker_reason_name(reason), c->why);
     if (reason != SN_BCLOSE_OWNER && reason != SN_BCLOSE_SHUTDOWN) {
         sn_msg *m = sn_bconn_event_new(SN_BEV_CLOSE, c->id, 0, 0, err, NULL, 0, NULL, 0, c->why,
                               strlen(c->why));

@@ -18,6 +18,60 @@
 #include <time.h>
 #include <unistd.h>
 
+static const char *reasons[SN_BCLOSE_N] = {
+    "peer", "local", "error", "oversize", "protocol", "utf8", "handshake", "idle",
+    "slow consumer", "owner gone", "limit", "shutdown", "decode"};
+
+const char *sn_broker_reason_name(int r)
+{
+    return r >= 0 && r < SN_BCLOSE_N ? reasons[r] : "?";
+}
+
+void sn_broker_limits_default(sn_broker_limits *l)
+{
+    *l = (sn_broker_limits){.conns = 100000, .conns_listener = 65536, .frame = 1 << 20,
+                            .message = 1 << 20, .output = 4 << 20, .handshake_ms = 5000,
+                            .idle_ms = 0};
+}
+
+uint32_t sn_broker_tag_of(const char *name)
+{
+    uint64_t h = sn_map_hash(name, strlen(name));
+    uint32_t t = (uint32_t)(h ^ (h >> 20) ^ (h >> 40)) & 0xFFFFF;
+    return t ? t : 1;
+}
+
+uint32_t sn_broker_tag(const sn_broker *b)
+{
+    return b->tag;
+}
+
+int sn_broker_event_read(const sn_msg *m, sn_broker_event *ev)
+{
+    if (m->kind != SN_MSG_BROKER || m->len < 15)
+        return SN_EPROTO;
+    const unsigned char *q = (const unsigned char *)m->data, *e = q + m->len;
+    memset(ev, 0, sizeof *ev);
+    ev->what = m->name;
+    ev->socket = m->handle;
+    ev->flags = *q++;
+    memcpy(&ev->err, q, 4), q += 4;
+    memcpy(&ev->listener, q, 8), q += 8;
+    ev->peer_len = *q++;
+    if ((size_t)(e - q) < ev->peer_len + 1)
+        return SN_EPROTO;
+    ev->peer = ev->peer_len ? q : NULL;
+    q += ev->peer_len;
+    ev->local_len = *q++;
+    if ((size_t)(e - q) < ev->local_len)
+        return SN_EPROTO;
+    ev->local = ev->local_len ? q : NULL;
+    q += ev->local_len;
+    ev->data = q;
+    ev->len = (size_t)(e - q);
+    return SN_OK;
+}
+
 /* A command for the loop thread. */
 typedef struct bcmd {
     sn_loop_cmd cmd; /* first */
