@@ -459,33 +459,45 @@ int sn_broker_join(sn_broker *b, const sn_buri *u, uint64_t actor, double timeou
 
 /* ---- across nodes -------------------------------------------------------------------- */
 
+/* [op u8][id u64][flags u8][ms f64][addrlen u8][addr][data] */
+enum { REMOTE_HEAD = 19 };
+
 int sn_broker_remote_pack(sn_broker_op op, uint64_t id, unsigned flags, double ms,
-                          const void *data, size_t len, void **out, size_t *outlen)
+                          const void *data, size_t len, const void *addr, size_t addrlen,
+                          void **out, size_t *outlen)
 {
-    unsigned char *p = malloc(1 + 8 + 1 + 8 + len);
+    if (addrlen > 255)
+        return SN_EINVAL;
+    unsigned char *p = malloc(REMOTE_HEAD + addrlen + len);
     if (!p)
         return SN_ENOMEM;
     p[0] = (unsigned char)op;
     memcpy(p + 1, &id, 8);
     p[9] = (unsigned char)flags;
     memcpy(p + 10, &ms, 8);
+    p[18] = (unsigned char)addrlen;
+    if (addrlen)
+        memcpy(p + REMOTE_HEAD, addr, addrlen);
     if (len)
-        memcpy(p + 18, data, len);
+        memcpy(p + REMOTE_HEAD + addrlen, data, len);
     *out = p;
-    *outlen = 18 + len;
+    *outlen = REMOTE_HEAD + addrlen + len;
     return SN_OK;
 }
 
 int sn_broker_remote_run(sn_broker *b, const void *payload, size_t len)
 {
     const unsigned char *p = payload;
-    if (len < 18 || p[0] < SN_BROKER_COMMIT || p[0] > SN_BROKER_INJECT)
+    if (len < REMOTE_HEAD || p[0] < SN_BROKER_COMMIT || p[0] > SN_BROKER_INJECT ||
+        len < (size_t)REMOTE_HEAD + p[18])
         return SN_EPROTO;
     uint64_t id;
     double ms;
     memcpy(&id, p + 1, 8);
     memcpy(&ms, p + 10, 8);
-    return sn_broker_op_queue(b, (sn_broker_op)p[0], id, p[9], ms, p + 18, len - 18, NULL, 0);
+    size_t al = p[18];
+    return sn_broker_op_queue(b, (sn_broker_op)p[0], id, p[9], ms, p + REMOTE_HEAD + al,
+                              len - REMOTE_HEAD - al, al ? p + REMOTE_HEAD : NULL, al);
 }
 
 /* ---- the sweep: handshakes, connects, idle sockets, owners gone ----------------------- */

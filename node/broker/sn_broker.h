@@ -97,7 +97,8 @@ int sn_broker_op_queue(sn_broker *b, sn_broker_op op, uint64_t id, unsigned flag
 /* sn_broker_remote_pack: the payload that carries an operation to the node owning id
  * (caller frees *out). sn_broker_remote_run: runs such a payload here. SN_OK / SN_EPROTO. */
 int sn_broker_remote_pack(sn_broker_op op, uint64_t id, unsigned flags, double ms,
-                          const void *data, size_t len, void **out, size_t *outlen);
+                          const void *data, size_t len, const void *addr, size_t addrlen,
+                          void **out, size_t *outlen);
 int sn_broker_remote_run(sn_broker *b, const void *payload, size_t len);
 /* The internal stage every node's broker answers for (never an actor's). */
 #define SN_BROKER_STAGE "#broker"

@@ -171,7 +171,7 @@ static int route(lua_State *L, sn_broker_op op, lua_Integer id, unsigned flags, 
         return SN_ENOENT;
     void *p;
     size_t pl;
-    if (sn_broker_remote_pack(op, (uint64_t)id, flags, ms, data, len, &p, &pl) != SN_OK)
+    if (sn_broker_remote_pack(op, (uint64_t)id, flags, ms, data, len, addr, addrlen, &p, &pl))
         return SN_ENOMEM;
     sn_lua_host *h = sn_lua_host_of(L);
     sn_msg *m = sn_msg_new(SN_MSG_SIGNAL, SN_BROKER_STAGE, NULL, h->stage, NULL, 0);

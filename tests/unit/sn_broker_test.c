@@ -53,16 +53,19 @@ Test(sn_broker, remote_payload)
 {
     void *p;
     size_t n;
-    cr_assert_eq(sn_broker_remote_pack(SN_BROKER_COMMIT, 5, SN_BROKER_F_TEXT, 0, "hi", 2, &p, &n),
-                 SN_OK);
-    cr_assert_eq(n, 20);
+    cr_assert_eq(sn_broker_remote_pack(SN_BROKER_COMMIT, 5, SN_BROKER_F_TEXT, 0, "hi", 2, "ab", 2,
+                                       &p, &n), SN_OK);
+    cr_assert_eq(n, 19 + 2 + 2);
     cr_assert_eq(((unsigned char *)p)[0], SN_BROKER_COMMIT);
     free(p);
-    unsigned char bad[18] = {0};
+    unsigned char bad[19] = {0};
     cr_assert_eq(sn_broker_remote_run(NULL, bad, sizeof bad), SN_EPROTO, "op 0");
     bad[0] = 200;
     cr_assert_eq(sn_broker_remote_run(NULL, bad, sizeof bad), SN_EPROTO, "unknown op");
     cr_assert_eq(sn_broker_remote_run(NULL, bad, 5), SN_EPROTO, "short");
+    bad[0] = SN_BROKER_COMMIT;
+    bad[18] = 10; /* an address longer than what follows */
+    cr_assert_eq(sn_broker_remote_run(NULL, bad, sizeof bad), SN_EPROTO, "address past the end");
     cr_assert_str_eq(sn_broker_reason_name(SN_BCLOSE_SLOW), "slow consumer");
     cr_assert_str_eq(sn_broker_reason_name(SN_BCLOSE_N), "?");
 }
