@@ -234,6 +234,8 @@ static void run_cmd(sn_loop_cmd *lc)
             ev_io_start(b->ev, &k->wio);
         }
     }
+    if (c->kind == 1 || c->kind == 2) /* a standalone script's sockets stop cleanly too */
+        sn_loop_catch_signals(b->loop);
     sn_loop_work(b->loop, -1);
     sn_loop_hold(b->loop);
     cmd_free(c);

@@ -5,8 +5,10 @@ actor on another node, an owner failed by the governor, backpressure, and scale.
 import asyncio
 import resource
 import selectors
+import signal
 import socket
 import struct
+import subprocess
 import time
 
 from harness import (check, fail, free_port, mp_pack, mp_unpack, start_cluster, timeout,
@@ -422,6 +424,33 @@ def test_slow_consumer_and_idle_expiry(ctx):
     idle_n = sum(v for n, l, v in m if n == "stage_broker_closed_total"
                  and l.get("reason") == "idle")
     check(slow_n == 1 and idle_n == 1, "counted: slow consumer %s, idle %s" % (slow_n, idle_n))
+
+
+@timeout(30)
+def test_standalone_script_stops_cleanly_on_sigterm(ctx):
+    port = free_port()
+    script = ctx.write("alone.lua", 'broker.ready("tcp://127.0.0.1:%d", function (s) '
+                       'return function (s, d) s.commit(d) end end)\n' % port)
+    err = open(ctx.path("alone.err"), "wb")
+    p = subprocess.Popen([ctx.binary, script], stdout=subprocess.DEVNULL, stderr=err)
+    ctx.add_cleanup(lambda: p.poll() is None and p.kill())
+    c = None
+    for _ in range(100):
+        try:
+            c = socket.create_connection(("127.0.0.1", port), 1)
+            break
+        except OSError:
+            time.sleep(0.05)
+    check(c is not None, "the standalone script listens")
+    c.sendall(b"ping")
+    check(c.recv(10) == b"ping", "and serves")
+    p.send_signal(signal.SIGTERM)
+    try:
+        rc = p.wait(10)
+    except subprocess.TimeoutExpired:
+        fail("SIGTERM did not stop a standalone script with sockets")
+    check(rc == 0, "a standalone script with sockets exits 0 on SIGTERM, not %s" % rc)
+    check(recv_eof(c, 3), "its client sees the close")
 
 
 GATE_LUA = r'''
