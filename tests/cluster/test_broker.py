@@ -11,7 +11,7 @@ import struct
 import subprocess
 import time
 
-from harness import (check, fail, free_port, mp_pack, mp_unpack, start_cluster, timeout,
+from harness import (Skip, check, fail, free_port, mp_pack, mp_unpack, start_cluster, timeout,
                      wait_until)
 
 
@@ -93,6 +93,32 @@ broker.ready("ws://127.0.0.1:" .. (P + 3) .. "/ws", function (s, addr)
 end)
 print("READY")
 '''
+
+
+MCAST_LUA = r'''
+local s, why = broker.ready("udp://239.255.77.1:" .. process.args[1], function (s, data, addr)
+  print("GROUP GOT " .. data)
+end)
+print(s and type(s) == "userdata" and "JOINED" or ("NO GROUP " .. tostring(why)))
+'''
+
+
+@timeout(30)
+def test_udp_multicast_group(ctx):
+    port = free_port()
+    a = ctx.node("A", extra=[ctx.script("mcast.lua", MCAST_LUA), str(port)])
+    line = a.wait_line(r"^(JOINED|NO GROUP .*)$", 20)[0]
+    if line.startswith("NO GROUP"):
+        raise Skip("this host cannot join a multicast group: %s" % line)
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
+    try:
+        for _ in range(3):  # datagrams may be lost; one is enough
+            u.sendto(b"to the group", ("239.255.77.1", port))
+            time.sleep(0.1)
+    except OSError as e:
+        raise Skip("this host cannot send to a multicast group: %s" % e)
+    a.wait_line(r"^GROUP GOT to the group$", 5)
 
 
 def echo_node(ctx, sets=None):
