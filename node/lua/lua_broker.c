@@ -80,6 +80,16 @@ static int push_entry(lua_State *L, lua_Integer id)
     return lua_gettop(L);
 }
 
+/* The entry of id pushed on the stack, or nil (then 0) without making one: reading a field
+ * of a socket this state never touched must not grow the table. */
+static int get_entry(lua_State *L, lua_Integer id)
+{
+    push_socks(L);
+    int t = lua_rawgeti(L, -1, id);
+    lua_remove(L, -2);
+    return t == LUA_TTABLE ? lua_gettop(L) : 0;
+}
+
 static void drop_entry(lua_State *L, lua_Integer id)
 {
     push_socks(L);
@@ -88,19 +98,28 @@ static void drop_entry(lua_State *L, lua_Integer id)
     lua_pop(L, 1);
 }
 
-/* The socket object of id (one per state and id). */
+/* The socket object of id: one per state and id for sockets this state has a record of
+ * (its own, or one it set a field on); a fresh one otherwise, so that broker.f over many
+ * other actors' ids leaves nothing behind. */
 static void push_socket(lua_State *L, lua_Integer id)
 {
-    int e = push_entry(L, id);
-    if (lua_getfield(L, e, "obj") != LUA_TUSERDATA) {
+    int e = get_entry(L, id);
+    if (e && lua_getfield(L, e, "obj") == LUA_TUSERDATA) {
+        lua_remove(L, e);
+        return;
+    }
+    if (e)
         lua_pop(L, 1);
-        lsock *s = lua_newuserdata(L, sizeof *s);
-        s->id = id;
-        luaL_setmetatable(L, SOCKET_MT);
+    lsock *s = lua_newuserdata(L, sizeof *s);
+    s->id = id;
+    luaL_setmetatable(L, SOCKET_MT);
+    if (e) {
         lua_pushvalue(L, -1);
         lua_setfield(L, e, "obj");
+        lua_remove(L, e);
+    } else {
+        lua_remove(L, -2); /* the nil of get_entry */
     }
-    lua_remove(L, e);
 }
 
 /* A socket id from a socket object or an integer at idx; 0 when neither. */
@@ -270,8 +289,9 @@ static int s_index(lua_State *L)
             lua_pushinteger(L, s->id);
             return 1;
         }
-        int e = push_entry(L, s->id);
-        lua_getfield(L, e, k < 0 ? "local" : "peer");
+        int e = get_entry(L, s->id);
+        if (e)
+            lua_getfield(L, e, k < 0 ? "local" : "peer");
         return 1;
     }
     const char *k = luaL_checkstring(L, 2);
@@ -287,12 +307,14 @@ static int s_index(lua_State *L)
         push_bound(L, s->id, l_sclose);
         return 1;
     }
-    int e = push_entry(L, s->id);
+    int e = get_entry(L, s->id);
     if (!strcmp(k, "errno") || !strcmp(k, "expire")) {
-        if (lua_getfield(L, e, k) == LUA_TNIL && !strcmp(k, "errno"))
+        if ((!e || lua_getfield(L, e, k) == LUA_TNIL) && !strcmp(k, "errno"))
             lua_pushinteger(L, 0);
         return 1;
     }
+    if (!e)
+        return 1; /* nil */
     lua_getfield(L, e, "fields");
     lua_getfield(L, -1, k);
     return 1;
