@@ -1,11 +1,11 @@
 /* main: the stage-node command: parse the command line, then run a node or a subcommand. */
 #include "lua_actor.h"
 #include "lua_config.h"
+#include "sn_broker.h"
 #include "sn_cluster.h"
 #include "sn_curve.h"
 #include "sn_error.h"
 #include "sn_fcache.h"
-#include "sn_broker.h"
 #include "sn_http.h"
 #include "sn_log.h"
 #include "sn_node.h"
@@ -116,25 +116,6 @@ static int w_status_self(void *ud, char **json, size_t *len)
     return sn_views_status_self(((wiring *)ud)->views, json, len);
 }
 
-/* The broker with the limits of --set broker_* (0: the default). */
-static sn_broker *new_broker(const sn_opts *o, sn_node *node, sn_log *log)
-{
-    sn_broker_limits lim;
-    sn_broker_limits_default(&lim);
-    if (o->broker_conns) lim.conns = (size_t)o->broker_conns;
-    if (o->broker_conns_listener) lim.conns_listener = (size_t)o->broker_conns_listener;
-    if (o->broker_frame) lim.frame = (size_t)o->broker_frame;
-    if (o->broker_message) lim.message = (size_t)o->broker_message;
-    if (o->broker_output) lim.output = (size_t)o->broker_output;
-    if (o->broker_handshake_ms) lim.handshake_ms = o->broker_handshake_ms;
-    if (o->broker_idle_ms) lim.idle_ms = o->broker_idle_ms;
-    sn_broker *b = sn_broker_new(node, log, &lim);
-    if (!b)
-        sn_log_write(log, SN_LOG_ERROR, NULL, "cannot create the broker: %s",
-                     sn_strerror(SN_ENOMEM));
-    return b;
-}
-
 /* ---- the cluster's hooks: the cluster reaches the node only through these ---- */
 
 static int c_deliver(void *ud, const sn_wire_message *m, int trusted)
@@ -210,7 +191,7 @@ static int run_node(const sn_opts *o, sn_log *log)
     }
     if (!(node = sn_node_new(o, log, &vm)))
         goto done;
-    if (!(ctx.broker = new_broker(o, node, log)))
+    if (!(ctx.broker = sn_broker_new(node, log, o))) /* logged */
         goto done;
     if (o->listen || o->join.n) {
         sn_cluster_hooks hooks = {.ud = node, .deliver = c_deliver, .post = c_post,

@@ -590,22 +590,46 @@ static int inbox(void *ud, const void *p, size_t len)
     return sn_broker_remote_run(ud, p, len);
 }
 
-sn_broker *sn_broker_new(struct sn_node *n, sn_log *log, const sn_broker_limits *lim)
+void sn_broker_limits_of(const sn_opts *o, sn_broker_limits *l)
+{
+    sn_broker_limits_default(l);
+    if (o->broker_conns)
+        l->conns = (size_t)o->broker_conns;
+    if (o->broker_conns_listener)
+        l->conns_listener = (size_t)o->broker_conns_listener;
+    if (o->broker_frame)
+        l->frame = (size_t)o->broker_frame;
+    if (o->broker_message)
+        l->message = (size_t)o->broker_message;
+    if (o->broker_output)
+        l->output = (size_t)o->broker_output;
+    if (o->broker_handshake_ms)
+        l->handshake_ms = o->broker_handshake_ms;
+    if (o->broker_idle_ms)
+        l->idle_ms = o->broker_idle_ms;
+}
+
+sn_broker *sn_broker_new(struct sn_node *n, sn_log *log, const sn_opts *o)
 {
     sn_broker *b = calloc(1, sizeof *b);
-    if (!b)
+    if (!b) {
+        sn_log_write(log, SN_LOG_ERROR, NULL, "cannot create the broker: %s",
+                     sn_strerror(SN_ENOMEM));
         return NULL;
+    }
     b->node = n;
     b->loop = sn_node_cmd_loop(n);
     b->ev = sn_node_loop(n);
     b->log = log;
-    b->lim = *lim;
+    sn_broker_limits_of(o, &b->lim);
     b->tag = sn_broker_tag_of(sn_node_name(n));
     pthread_mutex_init(&b->mu, NULL);
     b->socks = sn_map_new(SN_MAP_U64);
     b->lids = sn_map_new(SN_MAP_U64);
     if (!b->socks || !b->lids) {
         sn_broker_destroy(&b);
+        sn_log_write(log, SN_LOG_ERROR, NULL, "cannot create the broker: %s",
+                     sn_strerror(SN_ENOMEM));
         return NULL;
     }
     snprintf(b->joins.uri, sizeof b->joins.uri, "join");

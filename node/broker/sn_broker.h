@@ -7,6 +7,7 @@
 #include "sn_bwire.h"
 #include "sn_log.h"
 #include "sn_msg.h"
+#include "sn_opts.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -54,9 +55,13 @@ typedef struct sn_broker_event {
 /* sn_broker_event_read: *ev from m. SN_OK or SN_EPROTO (not a broker message). */
 int sn_broker_event_read(const sn_msg *m, sn_broker_event *ev);
 
-/* sn_broker_new: a broker on n's loop. Raises RLIMIT_NOFILE to its hard limit (logged).
- * NULL on out of memory. Main thread, before the node runs. */
-sn_broker *sn_broker_new(struct sn_node *n, sn_log *log, const sn_broker_limits *lim);
+/* sn_broker_limits_of: the defaults, with what o's --set broker_* says (0: the default). */
+void sn_broker_limits_of(const sn_opts *o, sn_broker_limits *l);
+
+/* sn_broker_new: a broker on n's loop with the limits of o (sn_broker_limits_of). Raises
+ * RLIMIT_NOFILE to its hard limit (logged at the first listen). NULL on out of memory
+ * (logged). Main thread, before the node runs. */
+sn_broker *sn_broker_new(struct sn_node *n, sn_log *log, const sn_opts *o);
 /* sn_broker_destroy: closes every socket, frees all; NULL is fine; nulls *bp. Main thread,
  * after the loop stopped and the HTTP thread is gone. */
 void sn_broker_destroy(sn_broker **bp);

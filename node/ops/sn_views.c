@@ -1,9 +1,9 @@
 /* sn_views: rendered on the HTTP thread (and the loop thread, for peers); everything is read
  * through getters that may be called from any thread. */
 #include "sn_views.h"
+#include "sn_broker.h"
 #include "sn_cluster.h"
 #include "sn_error.h"
-#include "sn_broker.h"
 #include "sn_fcache.h"
 #include "sn_gate.h"
 #include "sn_log.h"
