@@ -1,6 +1,7 @@
 /* main: the stage-node command: parse the command line, then run a node or a subcommand. */
 #include "lua_actor.h"
 #include "lua_config.h"
+#include "sn_broker.h"
 #include "sn_builtin.h"
 #include "sn_cluster.h"
 #include "sn_curve.h"
@@ -193,6 +194,8 @@ static int run_node(const sn_opts *o, sn_log *log)
     }
     if (!(node = sn_node_new(o, log, &vm)))
         goto done;
+    if (!(ctx.broker = sn_broker_new(node, log, o))) /* logged */
+        goto done;
     if (o->listen || o->join.n) {
         sn_cluster_hooks hooks = {.ud = node, .deliver = c_deliver, .post = c_post,
                                   .each_stage = c_each_stage, .status_self = c_status_self,
@@ -211,6 +214,7 @@ static int run_node(const sn_opts *o, sn_log *log)
         goto done;
     if (!(w.views = sn_views_new(node, w.cluster, ctx.fcache)))
         goto done;
+    sn_views_set_broker(w.views, ctx.broker);
     if (o->http) {
         sn_http_handlers h = {.metrics = sn_views_metrics, .status = sn_views_status,
                               .ud = w.views};
@@ -240,6 +244,7 @@ done:
         sn_node_stop(node); /* no worker sends through the cluster after this */
     sn_curl_destroy(&ctx.curl); /* after the workers, before the loop goes */
     sn_cluster_destroy(&w.cluster);
+    sn_broker_destroy(&ctx.broker); /* the views read it until the peers and HTTP are gone */
     sn_node_destroy(&node);
     sn_views_destroy(&w.views);
     sn_fcache_destroy(&ctx.fcache);

@@ -14,7 +14,8 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Lowest first. A layer may include its own headers and those of the layers before it.
 LAYERS = [("base", "node/base"), ("proto", "proto"), ("runtime", "node/runtime"),
-          ("cluster", "node/cluster"), ("io", "node/io"), ("lua", "node/lua"), ("ops", "node/ops"),
+          ("cluster", "node/cluster"), ("io", "node/io"), ("broker", "node/broker"),
+          ("lua", "node/lua"), ("ops", "node/ops"),
           ("main", "node")]
 LUA_ALLOWED = {"proto", "lua", "main"}  # proto's snapshot codec is about Lua values
 MAX_LINES = 900

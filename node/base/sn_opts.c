@@ -86,7 +86,11 @@ static const char usage[] =
     "                       ticket.waiters, ticket.hold_ms (docs/stages.md); the curl stage:\n"
     "                       curl_timeout (10000 ms per request), curl_body_max (8388608\n"
     "                       bytes of response body), curl_redirects (5), curl_requests\n"
-    "                       (1024 in flight) (repeatable)\n"
+    "                       (1024 in flight); the broker's limits broker_conns (100000),\n"
+    "                       broker_conns_listener (65536), broker_frame and broker_message\n"
+    "                       (1048576 bytes), broker_output (4194304 bytes),\n"
+    "                       broker_handshake (5000 ms), broker_idle (0 ms: none)\n"
+    "                       (docs/broker.md) (repeatable)\n"
     "  -h, --help           show this text\n"
     "  -V, --version        show the version and the library versions\n";
 
@@ -172,6 +176,13 @@ static int set_tunable(sn_opts *o, const char *v, char *err, size_t errlen)
         {"curl_body_max", offsetof(sn_opts, curl_body_max), 0, 1 << 30},
         {"curl_redirects", offsetof(sn_opts, curl_redirects), 0, 100},
         {"curl_requests", offsetof(sn_opts, curl_requests), 1, 1000000},
+        {"broker_conns", offsetof(sn_opts, broker_conns), 1, 10000000},
+        {"broker_conns_listener", offsetof(sn_opts, broker_conns_listener), 1, 10000000},
+        {"broker_frame", offsetof(sn_opts, broker_frame), 16, 1 << 30},
+        {"broker_message", offsetof(sn_opts, broker_message), 16, 1 << 30},
+        {"broker_output", offsetof(sn_opts, broker_output), 1024, 1 << 30},
+        {"broker_handshake", offsetof(sn_opts, broker_handshake_ms), 10, 600000},
+        {"broker_idle", offsetof(sn_opts, broker_idle_ms), 0, 86400000},
     };
     const char *eq = strchr(v, '=');
     for (size_t i = 0; eq && i < sizeof keys / sizeof *keys; i++) {
@@ -188,7 +199,9 @@ static int set_tunable(sn_opts *o, const char *v, char *err, size_t errlen)
     return fail(err, errlen, "--set '%s': expected KEY=VALUE with KEY one of heartbeat, suspect, "
                 "down, reply_timeout, handshake, join_retry_max, peer_queue, frame_max, "
                 "once_keys, forget, probe, shutdown, members, viewof_max, viewof_fields, "
-                "bundle_depth, curl_timeout, curl_body_max, curl_redirects, curl_requests", v);
+                "bundle_depth, curl_timeout, curl_body_max, curl_redirects, curl_requests, "
+                "broker_conns, broker_conns_listener, broker_frame, broker_message, "
+                "broker_output, broker_handshake, broker_idle", v);
 }
 
 /* SID=FILE[:N] with a non-empty SID and FILE and 1 <= N <= 100000. */

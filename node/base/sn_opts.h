@@ -60,6 +60,9 @@ typedef struct sn_opts {
     /* the curl stage (docs/node.md): ms per request, response body bytes, redirects followed,
      * requests in flight */
     int curl_timeout_ms, curl_body_max, curl_redirects, curl_requests;
+    /* --set broker_*=N: the broker's limits (docs/broker.md); 0: the default */
+    int broker_conns, broker_conns_listener, broker_frame, broker_message, broker_output;
+    int broker_handshake_ms, broker_idle_ms;
 } sn_opts;
 
 /* sn_opts_parse: fills *o from argv (argv[0] is the program). On a user error returns

@@ -3,6 +3,7 @@
  * it; the user's code runs in a nested protected call with a traceback and the governor. */
 #include "lua_actor.h"
 #include "sn_clock.h"
+#include "lua_broker.h"
 #include "lua_signal.h"
 #include "lua_state.h"
 #include "lua_thread.h"
@@ -186,6 +187,7 @@ static int handle(lua_State *L)
     case SN_MSG_TIMER: sn_lua_timer_message(L, m); break;
     case SN_MSG_THREAD:
     case SN_MSG_THREAD_END: sn_thread_deliver(L, m); break;
+    case SN_MSG_BROKER: sn_lua_broker_deliver(L, m); break;
     }
     return 0;
 }

@@ -13,7 +13,7 @@ static const char K_SAVED = 0; /* array of {table, copy, metatable or false, mt 
 
 static const char *const LIBS[] = {"string", "table", "math",  "os",     "io",
                                    "coroutine", "utf8", "debug", "package", "stage",
-                                   "thread", "process", NULL};
+                                   "thread", "process", "broker", NULL};
 
 /* Pushes a shallow raw copy of the table at idx, with its number of fields under the
  * light userdata key &K_SAVED. */

@@ -11,6 +11,7 @@
 #include "lua_rank.h"
 #include "lua_sandbox.h"
 #include "lua_shared.h"
+#include "lua_broker.h"
 #include "lua_stage.h"
 #include "lua_thread.h"
 #include "sn_clock.h"
@@ -177,6 +178,7 @@ static int setup(lua_State *L)
     sn_stage_open(L);
     sn_lua_rank_open(L); /* stage.rank: the index stage's board */
     sn_lua_curl_open(L); /* require("curl") */
+    sn_lua_broker_open(L);
     sn_lua_shared_open(L);
     sn_logger_open(L);
     sn_bundle_open(L);

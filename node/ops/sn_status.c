@@ -127,6 +127,26 @@ static cJSON *self_tree(const sn_status_view *v)
             add_str(e, "text", v->errors[i].text, &ok);
         }
     }
+    cJSON *brk = add_arr(root, "broker", &ok);
+    for (size_t i = 0; brk && ok && i < v->nbrokers && i < SN_STATUS_MAX_STAGES; i++) {
+        const sn_broker_stats *b = &v->brokers[i];
+        cJSON *e = push_obj(brk, &ok);
+        if (!e)
+            break;
+        add_str(e, "uri", b->uri, &ok);
+        add_int(e, "id", b->id, &ok);
+        add_int(e, "open", b->open, &ok);
+        add_int(e, "accepted", b->accepted, &ok);
+        add_int(e, "bytes_in", b->bytes_in, &ok);
+        add_int(e, "bytes_out", b->bytes_out, &ok);
+        add_int(e, "frames_in", b->frames_in, &ok);
+        add_int(e, "frames_out", b->frames_out, &ok);
+        add_int(e, "queued_out", b->queued_out, &ok);
+        add_int(e, "paused", b->paused, &ok);
+        cJSON *cl = add_obj(e, "closed", &ok);
+        for (int r = 0; cl && ok && r < SN_BCLOSE_N; r++)
+            add_int(cl, sn_broker_reason_name(r), b->closed[r], &ok);
+    }
     if (!ok) {
         cJSON_Delete(root);
         return NULL;

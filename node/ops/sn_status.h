@@ -3,6 +3,8 @@
 #ifndef SN_STATUS_H
 #define SN_STATUS_H
 
+#include "sn_broker.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -62,6 +64,8 @@ typedef struct sn_status_view {
     size_t nmailboxes;
     const sn_status_error *errors;
     size_t nerrors; /* newest first; the first 20 render */
+    const sn_broker_stats *brokers; /* the broker's listeners (and "join"), as "broker" */
+    size_t nbrokers;
 } sn_status_view;
 
 /* A peer's view as last gathered: its JSON (from its sn_status_render_self) and its age. */

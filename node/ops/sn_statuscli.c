@@ -504,6 +504,53 @@ static void print_errors(const cJSON *doc, FILE *out)
     free(all);
 }
 
+/* BROKER: one row per listener of each node that has any (closed: the sum of reasons). */
+static void print_broker(const cJSON *doc, const char **names, size_t n, FILE *out)
+{
+    const cJSON *nodes = cJSON_GetObjectItemCaseSensitive(doc, "nodes");
+    table t;
+    table_init(&t, 9);
+    char *head[9] = {"NODE", "LISTENER", "OPEN", "ACCEPTED", "CLOSED", "IN", "OUT", "QUEUED",
+                     "PAUSED"};
+    for (size_t c = 2; c < 9; c++)
+        t.right[c] = 1;
+    table_row(&t, head);
+    size_t rows = 0;
+    for (size_t i = 0; i < n; i++) {
+        const cJSON *l;
+        cJSON_ArrayForEach(l, cJSON_GetObjectItemCaseSensitive(
+                                  cJSON_GetObjectItemCaseSensitive(nodes, names[i]), "broker"))
+        {
+            double accepted = 0, open = 0, closed = 0;
+            jnum(l, "accepted", &accepted);
+            jnum(l, "open", &open);
+            const cJSON *r;
+            cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(l, "closed"))
+                if (cJSON_IsNumber(r))
+                    closed += r->valuedouble;
+            if (!strcmp(jstr(l, "uri", ""), "join") && !open && !closed)
+                continue; /* no broker.join socket ever */
+            char cells[7][32];
+            snprintf(cells[0], sizeof cells[0], "%.0f", open);
+            snprintf(cells[1], sizeof cells[1], "%.0f", accepted);
+            snprintf(cells[2], sizeof cells[2], "%.0f", closed);
+            fmt_count(cells[3], sizeof cells[3], l, "frames_in");
+            fmt_count(cells[4], sizeof cells[4], l, "frames_out");
+            fmt_count(cells[5], sizeof cells[5], l, "queued_out");
+            fmt_count(cells[6], sizeof cells[6], l, "paused");
+            char *row[9] = {(char *)names[i], (char *)jstr(l, "uri", "-"), cells[0], cells[1],
+                            cells[2], cells[3], cells[4], cells[5], cells[6]};
+            table_row(&t, row);
+            rows++;
+        }
+    }
+    if (rows)
+        table_print(&t, out);
+    else
+        fprintf(out, "no broker listeners\n");
+    table_fini(&t);
+}
+
 static void print_doc(const cJSON *doc, FILE *out)
 {
     char when[64];
@@ -517,6 +564,8 @@ static void print_doc(const cJSON *doc, FILE *out)
     print_nodes(doc, names, n, out);
     fputc('\n', out);
     print_stages(doc, names, n, out);
+    fprintf(out, "\nBROKER\n");
+    print_broker(doc, names, n, out);
     fprintf(out, "\nLAST ERRORS\n");
     print_errors(doc, out);
 }

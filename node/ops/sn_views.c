@@ -1,6 +1,7 @@
 /* sn_views: rendered on the HTTP thread (and the loop thread, for peers); everything is read
  * through getters that may be called from any thread. */
 #include "sn_views.h"
+#include "sn_broker.h"
 #include "sn_cluster.h"
 #include "sn_error.h"
 #include "sn_fcache.h"
@@ -9,6 +10,7 @@
 #include "sn_metrics.h"
 #include "sn_status.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,7 +20,75 @@ struct sn_views {
     struct sn_fcache *fcache;
     sn_series *seq_gaps, *seq_dups; /* stage_wire_seq_{gaps,dups}_total */
     sn_metric *refused;             /* stage_wire_refused_total{reason} (sn_gate) */
+    struct sn_broker *broker;       /* NULL: none */
+    sn_metric *b_open, *b_accepted, *b_closed, *b_bytes_in, *b_bytes_out, *b_frames_in,
+        *b_frames_out, *b_queued, *b_paused; /* stage_broker_*{listener} */
 };
+
+void sn_views_set_broker(sn_views *v, struct sn_broker *b)
+{
+    static const struct {
+        sn_metric_type type;
+        const char *name, *help;
+        size_t field;
+    } fams[] = {
+        {SN_METRIC_GAUGE, "stage_broker_open", "Connections open, per listener",
+         offsetof(sn_views, b_open)},
+        {SN_METRIC_COUNTER, "stage_broker_accepted_total", "Connections accepted",
+         offsetof(sn_views, b_accepted)},
+        {SN_METRIC_COUNTER, "stage_broker_bytes_in_total", "Bytes read from clients",
+         offsetof(sn_views, b_bytes_in)},
+        {SN_METRIC_COUNTER, "stage_broker_bytes_out_total", "Bytes written to clients",
+         offsetof(sn_views, b_bytes_out)},
+        {SN_METRIC_COUNTER, "stage_broker_frames_in_total",
+         "Frames, messages, datagrams or reads handed to actors", offsetof(sn_views, b_frames_in)},
+        {SN_METRIC_COUNTER, "stage_broker_frames_out_total", "Commits sent to clients",
+         offsetof(sn_views, b_frames_out)},
+        {SN_METRIC_GAUGE, "stage_broker_queued_out_bytes", "Bytes waiting for slow clients",
+         offsetof(sn_views, b_queued)},
+        {SN_METRIC_COUNTER, "stage_broker_paused_total",
+         "Times reading stopped because the owner's mailbox was full",
+         offsetof(sn_views, b_paused)},
+    };
+    v->broker = b;
+    sn_metrics *reg = sn_stats_metrics(sn_node_stats(v->node));
+    for (size_t i = 0; i < sizeof fams / sizeof *fams; i++) {
+        sn_metric_desc d = {.type = fams[i].type, .name = fams[i].name, .help = fams[i].help,
+                            .labels = {"listener"}};
+        sn_metric **slot = (sn_metric **)((char *)v + fams[i].field);
+        if (sn_metrics_add(reg, &d, slot) != SN_OK)
+            *slot = NULL;
+    }
+    sn_metric_desc cd = {.type = SN_METRIC_COUNTER, .name = "stage_broker_closed_total",
+                         .help = "Connections closed, by reason", .labels = {"listener",
+                                                                             "reason"}};
+    if (sn_metrics_add(reg, &cd, &v->b_closed) != SN_OK)
+        v->b_closed = NULL;
+}
+
+static void broker_metrics(sn_views *vw)
+{
+    sn_broker_stats *st;
+    size_t n = sn_broker_stats_get(vw->broker, &st);
+    for (size_t i = 0; i < n; i++) {
+        const char *l = st[i].uri;
+        if (vw->b_open)
+            sn_series_set(sn_metric_child(vw->b_open, l, NULL), (double)st[i].open);
+        if (vw->b_queued)
+            sn_series_set(sn_metric_child(vw->b_queued, l, NULL), (double)st[i].queued_out);
+        struct { sn_metric *m; uint64_t v; } c[] = {
+            {vw->b_accepted, st[i].accepted}, {vw->b_bytes_in, st[i].bytes_in},
+            {vw->b_bytes_out, st[i].bytes_out}, {vw->b_frames_in, st[i].frames_in},
+            {vw->b_frames_out, st[i].frames_out}, {vw->b_paused, st[i].paused}};
+        for (size_t k = 0; k < sizeof c / sizeof *c; k++)
+            if (c[k].m)
+                sn_series_set_counter(sn_metric_child(c[k].m, l, NULL), c[k].v);
+        for (int r = 0; vw->b_closed && r < SN_BCLOSE_N; r++)
+            sn_series_set_counter(sn_metric_child(vw->b_closed, l, sn_broker_reason_name(r)),
+                                  st[i].closed[r]);
+    }
+    free(st);
+}
 
 sn_views *sn_views_new(sn_node *n, struct sn_cluster *c, struct sn_fcache *fc)
 {
@@ -94,6 +164,8 @@ int sn_views_metrics(void *ud, char **body, size_t *len)
                                                   sn_gate_reason_name((sn_gate_reason)i), NULL),
                                   st.refused_by[i]);
     }
+    if (vw->broker)
+        broker_metrics(vw);
     uint64_t hits = 0, misses = 0;
     if (vw->fcache)
         sn_fcache_counts(vw->fcache, &hits, &misses);
@@ -110,6 +182,7 @@ typedef struct view {
     sn_status_mailbox *boxes;
     sn_stats_error raw[SN_STATS_MAX_ERRORS];
     sn_status_error errors[SN_STATS_MAX_ERRORS];
+    sn_broker_stats *brokers;
 } view;
 
 static void fill_view(sn_views *vw, view *w)
@@ -167,6 +240,10 @@ static void fill_view(sn_views *vw, view *w)
     uint64_t misses;
     if (vw->fcache)
         sn_fcache_counts(vw->fcache, &v->counters.function_cache_hits, &misses);
+    if (vw->broker) {
+        v->nbrokers = sn_broker_stats_get(vw->broker, &w->brokers);
+        v->brokers = w->brokers;
+    }
 }
 
 static void free_view(view *w)
@@ -174,6 +251,7 @@ static void free_view(view *w)
     free(w->stages);
     free(w->boxes);
     free(w->sums);
+    free(w->brokers);
 }
 
 int sn_views_status_self(void *ud, char **json, size_t *len)

@@ -10,6 +10,7 @@
 
 struct sn_cluster;
 struct sn_fcache;
+struct sn_broker;
 
 typedef struct sn_views sn_views;
 
@@ -17,6 +18,9 @@ typedef struct sn_views sn_views;
  * function cache fc; registers the wire sequence counters in the node's metrics. All three
  * outlive the views. NULL on out of memory (logged). Main thread. */
 sn_views *sn_views_new(sn_node *n, struct sn_cluster *c, struct sn_fcache *fc);
+/* sn_views_set_broker: the broker whose listeners the views show (stage_broker_* in
+ * /metrics, "broker" in the status); it outlives the views. Main thread, before serving. */
+void sn_views_set_broker(sn_views *v, struct sn_broker *b);
 /* sn_views_destroy: NULL is fine; nulls *vp. */
 void sn_views_destroy(sn_views **vp);
 

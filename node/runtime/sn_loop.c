@@ -18,6 +18,7 @@ struct sn_loop {
     int holding; /* loop thread: a libev reference is held for pending work */
     ev_async wake;
     ev_signal sigint, sigterm;
+    int signals; /* 0 none, 1 caught (not holding the loop), 2 serving (holding it) */
     pthread_mutex_t inbox_lock; /* commands for the loop thread, FIFO */
     sn_loop_cmd *inbox, *inbox_tail;
 };
@@ -139,13 +140,34 @@ void sn_loop_wake(sn_loop *l)
     ev_async_send(l->ev, &l->wake);
 }
 
-void sn_loop_serve(sn_loop *l)
+static void start_signals(sn_loop *l)
 {
     ev_signal_init(&l->sigint, on_signal, SIGINT);
     ev_signal_init(&l->sigterm, on_signal, SIGTERM);
     l->sigint.data = l->sigterm.data = l;
     ev_signal_start(l->ev, &l->sigint);
     ev_signal_start(l->ev, &l->sigterm);
+}
+
+void sn_loop_serve(sn_loop *l)
+{
+    if (l->signals == 1) { /* caught already without holding the loop: hold it now */
+        ev_ref(l->ev);
+        ev_ref(l->ev);
+    } else if (!l->signals) {
+        start_signals(l);
+    }
+    l->signals = 2;
+}
+
+void sn_loop_catch_signals(sn_loop *l)
+{
+    if (l->signals)
+        return;
+    start_signals(l);
+    ev_unref(l->ev); /* the watchers alone keep nothing alive */
+    ev_unref(l->ev);
+    l->signals = 1;
 }
 
 void sn_loop_run(sn_loop *l)

@@ -50,6 +50,10 @@ void sn_loop_wake(sn_loop *l);
 
 /* sn_loop_serve: keeps the loop alive until SIGINT or SIGTERM (a node with listeners). */
 void sn_loop_serve(sn_loop *l);
+/* sn_loop_catch_signals: SIGINT and SIGTERM stop the loop in order (as when serving) without
+ * keeping it alive (a standalone script whose broker sockets hold the loop). Loop thread, or
+ * before sn_loop_run. */
+void sn_loop_catch_signals(sn_loop *l);
 /* sn_loop_run: runs the loop until nothing can happen any more, or sn_loop_stop. Main
  * thread. */
 void sn_loop_run(sn_loop *l);

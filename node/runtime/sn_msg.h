@@ -13,7 +13,8 @@ typedef enum sn_msg_kind {
     SN_MSG_THREAD_END, /* a thread.new function returned (or failed): last values */
     SN_MSG_HANDLER,    /* a handler registered from a worker thread, moving in */
     SN_MSG_TIMER,      /* the timer `handle` of stage.addtask fired */
-    SN_MSG_START_FN    /* run a function as the actor's top level (payload: fn, args...) */
+    SN_MSG_START_FN,   /* run a function as the actor's top level (payload: fn, args...) */
+    SN_MSG_BROKER      /* a socket's event from the broker (node/broker/sn_broker.h) */
 } sn_msg_kind;
 
 enum {

@@ -56,6 +56,9 @@ struct sn_node {
     sn_watchdog *watchdog;
     sn_stats *stats;
 
+    char inbox_stage[64]; /* sn_node_inbox: an internal stage served by a function */
+    int (*inbox_fn)(void *ud, const void *p, size_t len);
+    void *inbox_ud;
     atomic_int closing; /* stopping: new work (posts, jobs, spawns, timers, locks) refused */
     sn_guard *guard;    /* bounds the shutdown (--set shutdown) */
 };
@@ -709,8 +712,31 @@ int sn_node_remote_send(sn_node *n, const char *node, int mode, const char *stag
     return n->remote.send(n->remote.ud, node, mode, stage, m, payload, len);
 }
 
+struct sn_loop *sn_node_cmd_loop(sn_node *n)
+{
+    return n->loop;
+}
+
+int sn_node_actor_alive(sn_node *n, uint64_t actor)
+{
+    sn_actor *a = sn_actors_grab(n->actors, actor);
+    int alive = a && !sn_actor_failed(a);
+    sn_actor_release(&a);
+    return alive;
+}
+
+void sn_node_inbox(sn_node *n, const char *stage, int (*fn)(void *ud, const void *p, size_t len),
+                   void *ud)
+{
+    snprintf(n->inbox_stage, sizeof n->inbox_stage, "%s", stage);
+    n->inbox_fn = fn;
+    n->inbox_ud = ud;
+}
+
 int sn_node_deliver(sn_node *n, const sn_wire_message *w, int trusted)
 {
+    if (n->inbox_fn && !strcmp(w->dst.stage, n->inbox_stage))
+        return n->inbox_fn(n->inbox_ud, w->payload.data, w->payload.len);
     sn_msg *m = sn_msg_new_from(SN_MSG_SIGNAL, w->msg_id, w->reply_id[0] ? w->reply_id : NULL,
                                 w->src.stage, w->src.node, w->src.incarnation, w->session,
                                 w->payload.data, w->payload.len);

@@ -114,6 +114,17 @@ void sn_node_reschedule(sn_node *n, sn_task *t);
 int sn_node_actor_failed(sn_node *n, uint64_t actor, const char *stage);
 /* sn_node_mailbox: the length and peak length of actor's mailbox. SN_OK or SN_ENOENT. */
 int sn_node_mailbox(sn_node *n, uint64_t actor, size_t *len, size_t *peak);
+/* sn_node_cmd_loop: the loop thread's command queue and pending work (sn_loop), for parts
+ * main attaches that own watchers (the broker). */
+struct sn_loop *sn_node_cmd_loop(sn_node *n);
+/* sn_node_actor_alive: 1 when actor exists and has not failed for good, else 0. */
+int sn_node_actor_alive(sn_node *n, uint64_t actor);
+/* sn_node_inbox: frames from other nodes addressed to stage go to fn(ud, payload, len) on the
+ * receiving thread instead of to actors (an internal stage, e.g. the broker's). One inbox;
+ * set before the node runs. fn returns SN_OK or an error code. */
+void sn_node_inbox(sn_node *n, const char *stage, int (*fn)(void *ud, const void *p, size_t len),
+                   void *ud);
+
 /* ---- the cluster's side ---- */
 
 /* sn_node_wake: makes the loop thread run its commands and flush the remote frames. */

@@ -1,0 +1,643 @@
+#define _GNU_SOURCE /* accept4 */
+/* sn_bconn: one connection's I/O on the loop thread. A connection that cannot hand its next
+ * event to a full mailbox stops reading until the event fits (the client feels TCP
+ * backpressure); nothing read is dropped. A record is freed only after the callback that
+ * closed it returns (bconn.dead). */
+#include "sn_bconn.h"
+#include "sn_clock.h"
+#include "sn_error.h"
+#include "sn_node.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum { READ_CHUNK = 65536 };
+
+uint64_t sn_bconn_new_id(sn_broker *b)
+{
+    uint32_t n = atomic_fetch_add(&b->next, 1) + 1;
+    return (uint64_t)b->tag << 32 | n;
+}
+
+sn_log *sn_bconn_log(const bconn *c) { return c->b->log; }
+const sn_broker_limits *sn_bconn_limits(const bconn *c) { return &c->b->lim; }
+int sn_bconn_paused(const bconn *c) { return c->paused; }
+
+/* ---- events to the owner ------------------------------------------------------------- */
+
+/* The payload of an SN_MSG_BROKER message: flags, err, listener, peer, local, then data. */
+sn_msg *sn_bconn_event_new(const char *what, uint64_t socket, uint64_t listener, unsigned flags,
+                         int err, const void *peer, size_t plen, const void *local, size_t llen,
+                         const void *data, size_t len)
+{
+    size_t hl = 1 + 4 + 8 + 1 + plen + 1 + llen;
+    unsigned char *p = malloc(hl + len);
+    if (!p)
+        return NULL;
+    unsigned char *q = p;
+    *q++ = (unsigned char)flags;
+    memcpy(q, &err, 4), q += 4;
+    memcpy(q, &listener, 8), q += 8;
+    *q++ = (unsigned char)plen;
+    if (plen)
+        memcpy(q, peer, plen), q += plen;
+    *q++ = (unsigned char)llen;
+    if (llen)
+        memcpy(q, local, llen), q += llen;
+    if (len)
+        memcpy(q, data, len);
+    sn_msg *m = sn_msg_new(SN_MSG_BROKER, what, NULL, NULL, p, hl + len);
+    free(p);
+    if (m)
+        m->handle = socket;
+    return m;
+}
+
+static void conn_pause(bconn *c)
+{
+    if (c->paused)
+        return;
+    c->paused = 1;
+    ev_io_stop(c->b->ev, &c->rio);
+    if (c->l)
+        atomic_fetch_add(&c->l->paused, 1);
+    c->retry_s = 0.002;
+    ev_timer_set(&c->retry, c->retry_s, 0);
+    ev_timer_start(c->b->ev, &c->retry);
+}
+
+/* Posts m (forced: a close or connect, which take no one's place); a full mailbox keeps it
+ * in c->pend and stops reading. The message's session field marks a forced one. */
+void sn_bconn_deliver(bconn *c, sn_msg *m, int force)
+{
+    m->session = (uint64_t)force;
+    if (c->pend) {
+        c->pend_tail->next = m;
+        c->pend_tail = m;
+        return;
+    }
+    int rc = sn_node_post(c->b->node, c->actor, m, force);
+    if (rc == SN_OK)
+        return;
+    if (rc == SN_EFULL) {
+        m->next = NULL;
+        c->pend = c->pend_tail = m;
+        conn_pause(c);
+        return;
+    }
+    sn_msg_destroy(&m);
+    if ((rc == SN_ENOENT || rc == SN_ECLOSED) && !c->dead)
+        sn_bconn_close(c, rc == SN_ECLOSED ? SN_BCLOSE_SHUTDOWN : SN_BCLOSE_OWNER, 0,
+                       "the owning actor is gone");
+}
+
+void sn_bconn_event(bconn *c, const char *what, unsigned flags, const void *data, size_t len,
+                    const void *peer, size_t peer_len)
+{
+    sn_msg *m = sn_bconn_event_new(what, c->id, 0, flags, 0, peer, peer_len, NULL, 0, data, len);
+    if (!m) {
+        sn_bconn_close(c, SN_BCLOSE_ERROR, ENOMEM, "out of memory");
+        return;
+    }
+    if (c->l) {
+        atomic_fetch_add(&c->l->frames_in, 1);
+        atomic_fetch_add(&c->l->bytes_in, len);
+    }
+    c->last_io = sn_clock_mono();
+    sn_bconn_deliver(c, m, 0);
+}
+
+static void on_retry(struct ev_loop *ev, ev_timer *w, int revents)
+{
+    (void)ev, (void)revents;
+    bconn *c = w->data;
+    while (c->pend) {
+        sn_msg *m = c->pend;
+        sn_msg *next = m->next;
+        int rc = sn_node_post(c->b->node, c->actor, m, (int)m->session);
+        if (rc == SN_EFULL)
+            break;
+        c->pend = next;
+        if (rc != SN_OK) {
+            sn_msg_destroy(&m);
+            if (!c->dead)
+                sn_bconn_close(c, SN_BCLOSE_OWNER, 0, "the owning actor is gone");
+        }
+    }
+    if (c->pend) {
+        c->retry_s = c->retry_s < 0.064 ? c->retry_s * 2 : 0.064;
+        ev_timer_set(&c->retry, c->retry_s, 0);
+        ev_timer_start(c->b->ev, &c->retry);
+        return;
+    }
+    c->pend_tail = NULL;
+    if (c->dead) {
+        sn_map_del(c->b->socks, c->id);
+        free(c);
+        return;
+    }
+    c->paused = 0;
+    ev_io_start(c->b->ev, &c->rio);
+    sn_bconn_read(c); /* what is buffered already (a frame, wslay's input) */
+    sn_bconn_done(c);
+}
+
+/* ---- closing ------------------------------------------------------------------------- */
+
+static void conn_free_io(bconn *c)
+{
+    ev_io_stop(c->b->ev, &c->rio);
+    ev_io_stop(c->b->ev, &c->wio);
+    ev_timer_stop(c->b->ev, &c->flush);
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    sn_bws_free(c);
+    free(c->in);
+    free(c->out);
+    c->in = c->out = NULL;
+}
+
+void sn_bconn_close(bconn *c, int reason, int err, const char *fmt, ...)
+{
+    if (c->dead)
+        return;
+    if (c->kind == SN_BURI_WS && !c->wsclose) {
+        if (reason == SN_BCLOSE_OWNER)
+            sn_bws_goodbye(c, 1011, "the actor serving this socket failed");
+        else if (reason == SN_BCLOSE_SHUTDOWN)
+            sn_bws_goodbye(c, 1001, "the node stops");
+        else if (reason == SN_BCLOSE_IDLE)
+            sn_bws_goodbye(c, 1001, "idle");
+    }
+    c->dead = 1;
+    c->reason = reason;
+    c->err = err;
+    char why[sizeof c->why]; /* fmt's arguments may point into c->why */
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    memcpy(c->why, why, sizeof why);
+    conn_free_io(c);
+    if (c->l) {
+        atomic_fetch_add(&c->l->closed_n[reason], 1);
+        atomic_fetch_sub(&c->l->open, 1);
+    }
+    atomic_fetch_sub(&c->b->open, 1);
+    sn_log_level lv = reason == SN_BCLOSE_PEER || reason == SN_BCLOSE_LOCAL ||
+                              reason == SN_BCLOSE_SHUTDOWN ? SN_LOG_DEBUG : SN_LOG_INFO;
+    sn_log_write(c->b->log, lv, "broker", "socket %llu closed (%s): %s",
+                 (unsigned long long)c->id, sn_broker_reason_name(reason), c->why);
+    if (reason != SN_BCLOSE_OWNER && reason != SN_BCLOSE_SHUTDOWN) {
+        sn_msg *m = sn_bconn_event_new(SN_BEV_CLOSE, c->id, 0, 0, err, NULL, 0, NULL, 0, c->why,
+                              strlen(c->why));
+        if (m) {
+            m->session = 1;
+            if (c->pend) {
+                c->pend_tail->next = m;
+                c->pend_tail = m;
+            } else if (sn_node_post(c->b->node, c->actor, m, 1) != SN_OK) {
+                sn_msg_destroy(&m);
+            }
+        }
+    }
+    if (!c->pend) { /* else it stays in the map (dead) until its events are delivered */
+        ev_timer_stop(c->b->ev, &c->retry);
+        sn_map_del(c->b->socks, c->id);
+    }
+    /* freed by the entry point that called us (sn_bconn_done), or by on_retry once pend
+     * drains */
+}
+
+/* Every loop callback on a connection ends here: a dead one is freed now. */
+void sn_bconn_done(bconn *c)
+{
+    if (c->dead && !c->pend)
+        free(c);
+}
+
+/* ---- tcp ----------------------------------------------------------------------------- */
+
+static void flush_out(bconn *c)
+{
+    while (c->out_off < c->out_len) {
+        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+        if (n > 0) {
+            c->out_off += (size_t)n;
+            if (c->l)
+                atomic_fetch_add(&c->l->bytes_out, (uint64_t)n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            ev_io_start(c->b->ev, &c->wio);
+            return;
+        }
+        sn_bconn_close(c, SN_BCLOSE_ERROR, errno, "write: %s", strerror(errno));
+        return;
+    }
+    c->out_off = c->out_len = 0;
+    ev_io_stop(c->b->ev, &c->wio);
+}
+
+void sn_bconn_want_write(bconn *c)
+{
+    ev_io_start(c->b->ev, &c->wio);
+}
+
+static int out_append(bconn *c, const void *hdr, size_t hl, const void *data, size_t len)
+{
+    size_t queued = c->out_len - c->out_off;
+    if (queued + hl + len > c->b->lim.output) {
+        sn_bconn_close(c, SN_BCLOSE_SLOW, 0, "slow consumer: %zu bytes queued, limit %zu "
+                       "(broker_output)", queued + hl + len, c->b->lim.output);
+        return SN_ELIMIT;
+    }
+    if (c->out_off && c->out_off == c->out_len)
+        c->out_off = c->out_len = 0;
+    if (c->out_len + hl + len > c->out_cap) {
+        if (c->out_off) { /* compact */
+            memmove(c->out, c->out + c->out_off, queued);
+            c->out_len = queued;
+            c->out_off = 0;
+        }
+        size_t cap = c->out_cap ? c->out_cap : 4096;
+        while (cap < c->out_len + hl + len)
+            cap *= 2;
+        unsigned char *p = realloc(c->out, cap);
+        if (!p) {
+            sn_bconn_close(c, SN_BCLOSE_ERROR, ENOMEM, "out of memory");
+            return SN_ENOMEM;
+        }
+        c->out = p;
+        c->out_cap = cap;
+    }
+    memcpy(c->out + c->out_len, hdr, hl);
+    memcpy(c->out + c->out_len + hl, data, len);
+    c->out_len += hl + len;
+    return SN_OK;
+}
+
+static void tcp_packets(bconn *c)
+{
+    size_t max = c->l && c->l->in_max ? c->l->in_max : c->b->lim.frame;
+    while (!c->dead && !c->paused) {
+        size_t frame;
+        int r = sn_bframe_next(c->in + c->in_off, c->in_len - c->in_off, max, &frame);
+        if (r == SN_ELIMIT) {
+            sn_bconn_close(c, SN_BCLOSE_OVERSIZE, EMSGSIZE, "frame of %zu bytes over the "
+                           "limit of %zu", frame, max);
+            return;
+        }
+        if (r == SN_EPROTO) {
+            sn_bconn_close(c, SN_BCLOSE_PROTOCOL, EPROTO, "frame length %zu below 4", frame);
+            return;
+        }
+        if (r == 0)
+            break;
+        sn_bconn_event(c, SN_BEV_DATA, c->decode & SN_BROKER_F_MSGPACK,
+                       c->in + c->in_off + SN_BFRAME_HEADER,
+                       frame - SN_BFRAME_HEADER, NULL, 0);
+        c->in_off += frame;
+    }
+    if (c->in_off == c->in_len)
+        c->in_off = c->in_len = 0;
+}
+
+static void tcp_read(bconn *c)
+{
+    if (c->packet)
+        tcp_packets(c);
+    while (!c->dead && !c->paused) {
+        if (c->packet) {
+            size_t max = c->l && c->l->in_max ? c->l->in_max : c->b->lim.frame;
+            if (c->in_off) {
+                memmove(c->in, c->in + c->in_off, c->in_len - c->in_off);
+                c->in_len -= c->in_off;
+                c->in_off = 0;
+            }
+            if (c->in_cap < max + READ_CHUNK && c->in_len + READ_CHUNK > c->in_cap) {
+                size_t cap = c->in_len + READ_CHUNK;
+                unsigned char *p = realloc(c->in, cap);
+                if (!p) {
+                    sn_bconn_close(c, SN_BCLOSE_ERROR, ENOMEM, "out of memory");
+                    return;
+                }
+                c->in = p;
+                c->in_cap = cap;
+            }
+            ssize_t n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+            if (n > 0) {
+                c->in_len += (size_t)n;
+                tcp_packets(c);
+                continue;
+            }
+            if (n == 0) {
+                sn_bconn_close(c, SN_BCLOSE_PEER, 0, "closed by the peer");
+                return;
+            }
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                sn_bconn_close(c, SN_BCLOSE_ERROR, errno, "read: %s", strerror(errno));
+            return;
+        }
+        unsigned char buf[READ_CHUNK];
+        ssize_t n = recv(c->fd, buf, sizeof buf, 0);
+        if (n > 0) {
+            sn_bconn_event(c, SN_BEV_DATA, 0, buf, (size_t)n, NULL, 0);
+            if ((size_t)n < sizeof buf)
+                return; /* the next readiness brings more; others get their turn */
+            continue;
+        }
+        if (n == 0) {
+            sn_bconn_close(c, SN_BCLOSE_PEER, 0, "closed by the peer");
+            return;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            sn_bconn_close(c, SN_BCLOSE_ERROR, errno, "read: %s", strerror(errno));
+        return;
+    }
+}
+
+static void udp_read(bconn *c)
+{
+    unsigned char buf[65536];
+    for (int i = 0; i < 64 && !c->dead && !c->paused; i++) {
+        struct sockaddr_storage from;
+        socklen_t fl = sizeof from;
+        ssize_t n = recvfrom(c->fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &fl);
+        if (n < 0)
+            return;
+        sn_bconn_event(c, SN_BEV_DATA, c->decode & SN_BROKER_F_MSGPACK, buf, (size_t)n, &from,
+                       fl);
+    }
+}
+
+void sn_bconn_read(bconn *c)
+{
+    if (c->dead || c->paused)
+        return;
+    if (c->kind == SN_BURI_UDP)
+        udp_read(c);
+    else if (c->kind == SN_BURI_WS)
+        c->state == BC_HANDSHAKE ? sn_bws_handshake(c) : sn_bws_read(c);
+    else
+        tcp_read(c);
+}
+
+
+static void on_read(struct ev_loop *ev, ev_io *w, int revents)
+{
+    (void)ev, (void)revents;
+    bconn *c = w->data;
+    sn_bconn_read(c);
+    sn_bconn_done(c);
+}
+
+static void on_write(struct ev_loop *ev, ev_io *w, int revents)
+{
+    (void)ev, (void)revents;
+    bconn *c = w->data;
+    if (c->state == BC_CONNECTING)
+        sn_bconn_connected(c);
+    else if (c->kind == SN_BURI_WS && c->ws)
+        sn_bws_write(c);
+    else
+        flush_out(c);
+    sn_bconn_done(c);
+}
+
+static void on_flush(struct ev_loop *ev, ev_timer *w, int revents)
+{
+    (void)ev, (void)revents;
+    bconn *c = w->data;
+    c->kind == SN_BURI_WS ? sn_bws_write(c) : flush_out(c);
+    sn_bconn_done(c);
+}
+
+bconn *sn_bconn_new(sn_broker *b, blistener *l, int fd, uint64_t id, uint64_t actor,
+                       const sn_buri *u)
+{
+    bconn *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->b = b;
+    c->l = l;
+    c->fd = fd;
+    c->id = id;
+    c->actor = actor;
+    c->kind = u->kind;
+    c->packet = u->packet;
+    c->decode = (u->msgpack ? SN_BROKER_F_MSGPACK : 0) | (u->json ? SN_BROKER_F_JSON : 0);
+    c->state = u->kind == SN_BURI_WS ? BC_HANDSHAKE : BC_OPEN;
+    c->last_io = sn_clock_mono();
+    c->expire_ms = b->lim.idle_ms;
+    ev_io_init(&c->rio, on_read, fd, EV_READ);
+    ev_io_init(&c->wio, on_write, fd, EV_WRITE);
+    ev_timer_init(&c->retry, on_retry, 0, 0);
+    ev_timer_init(&c->flush, on_flush, 0, 0);
+    c->rio.data = c->wio.data = c->retry.data = c->flush.data = c;
+    if (sn_map_put(b->socks, id, c) != SN_OK) {
+        free(c);
+        return NULL;
+    }
+    atomic_fetch_add(&b->open, 1);
+    if (l)
+        atomic_fetch_add(&l->open, 1);
+    return c;
+}
+
+/* ---- listeners ----------------------------------------------------------------------- */
+
+/* Limits hit are logged at most once every 10 s. */
+static int limit_log(sn_broker *b)
+{
+    double now = sn_clock_mono();
+    if (now - b->limit_logged < 10)
+        return 0;
+    b->limit_logged = now;
+    return 1;
+}
+
+void sn_bconn_on_unpause(struct ev_loop *ev, ev_timer *w, int revents)
+{
+    (void)revents;
+    blistener *l = w->data;
+    if (!l->closed)
+        ev_io_start(ev, &l->io);
+}
+
+void sn_bconn_on_accept(struct ev_loop *ev, ev_io *w, int revents)
+{
+    (void)revents;
+    blistener *l = w->data;
+    sn_broker *b = l->b;
+    for (int i = 0; i < 64; i++) {
+        struct sockaddr_storage peer;
+        socklen_t pl = sizeof peer;
+        int fd = accept4(l->fd, (struct sockaddr *)&peer, &pl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                if (limit_log(b))
+                    sn_log_write(b->log, SN_LOG_WARN, "broker", "accept refused (%s); "
+                                 "accepting again in 100 ms (%zu open)", strerror(errno),
+                                 atomic_load(&b->open));
+                ev_io_stop(ev, &l->io);
+                ev_timer_set(&l->pause, 0.1, 0);
+                ev_timer_start(ev, &l->pause);
+            }
+            return;
+        }
+        atomic_fetch_add(&l->accepted, 1);
+        if (atomic_load(&b->open) >= b->lim.conns || atomic_load(&l->open) >= b->lim.conns_listener) {
+            int node = atomic_load(&b->open) >= b->lim.conns;
+            if (limit_log(b))
+                sn_log_write(b->log, SN_LOG_WARN, "broker", "connection refused: %s limit "
+                             "of %zu reached", node ? "broker_conns (per node)"
+                             : "broker_conns_listener", node ? b->lim.conns
+                             : b->lim.conns_listener);
+            atomic_fetch_add(&l->closed_n[SN_BCLOSE_LIMIT], 1);
+            close(fd);
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        bconn *c = sn_bconn_new(b, l, fd, sn_bconn_new_id(b), l->actor, &l->u);
+        if (!c) {
+            close(fd);
+            continue;
+        }
+        memcpy(&c->peer, &peer, pl);
+        c->peer_len = pl;
+        c->local_len = sizeof c->local;
+        getsockname(fd, (struct sockaddr *)&c->local, &c->local_len);
+        if (c->kind == SN_BURI_WS)
+            c->deadline = c->last_io + b->lim.handshake_ms / 1000.0; /* accepted once upgraded */
+        else {
+            sn_msg *m = sn_bconn_event_new(SN_BEV_ACCEPT, c->id, l->id, c->decode, 0, &c->peer,
+                                  c->peer_len, &c->local, c->local_len, NULL, 0);
+            if (!m) {
+                sn_bconn_close(c, SN_BCLOSE_ERROR, ENOMEM, "out of memory");
+                sn_bconn_done(c);
+                continue;
+            }
+            sn_bconn_deliver(c, m, 0);
+        }
+        if (!c->dead && !c->paused)
+            ev_io_start(ev, &c->rio);
+        sn_bconn_done(c);
+    }
+}
+
+void sn_bconn_accepted(bconn *c)
+{
+    c->deadline = 0;
+    sn_msg *m = sn_bconn_event_new(SN_BEV_ACCEPT, c->id, c->l ? c->l->id : 0, c->decode, 0, &c->peer,
+                          c->peer_len, &c->local, c->local_len, NULL, 0);
+    if (!m) {
+        sn_bconn_close(c, SN_BCLOSE_ERROR, ENOMEM, "out of memory");
+        return;
+    }
+    sn_bconn_deliver(c, m, 0);
+}
+
+/* ---- joined connections, commits ------------------------------------------------------ */
+
+void sn_bconn_connected(bconn *c)
+{
+    int err = 0;
+    socklen_t el = sizeof err;
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
+        err = errno;
+    ev_io_stop(c->b->ev, &c->wio);
+    if (err) {
+        sn_bconn_close(c, SN_BCLOSE_ERROR, err, "connect: %s", strerror(err));
+        return;
+    }
+    c->state = BC_OPEN;
+    c->deadline = 0;
+    c->last_io = sn_clock_mono();
+    c->peer_len = sizeof c->peer;
+    getpeername(c->fd, (struct sockaddr *)&c->peer, &c->peer_len);
+    c->local_len = sizeof c->local;
+    getsockname(c->fd, (struct sockaddr *)&c->local, &c->local_len);
+    sn_msg *m = sn_bconn_event_new(SN_BEV_CONNECT, c->id, 0, c->decode, 0, &c->peer,
+                                   c->peer_len, &c->local, c->local_len, NULL, 0);
+    if (!m) {
+        sn_bconn_close(c, SN_BCLOSE_ERROR, ENOMEM, "out of memory");
+        return;
+    }
+    sn_bconn_deliver(c, m, 1);
+    if (!c->dead && !c->paused)
+        ev_io_start(c->b->ev, &c->rio);
+    if (!c->dead && c->out_len > c->out_off)
+        flush_out(c);
+}
+
+void sn_bconn_commit(bconn *c, unsigned flags, const void *data, size_t len, const void *addr,
+                     size_t addrlen)
+{
+    if (c->dead)
+        return;
+    c->last_io = sn_clock_mono();
+    if (c->l)
+        atomic_fetch_add(&c->l->frames_out, 1);
+    if (c->kind == SN_BURI_UDP) {
+        if (!addr || !addrlen) {
+            addr = &c->peer;
+            addrlen = c->peer_len;
+        }
+        if (addrlen && sendto(c->fd, data, len, 0, addr, (socklen_t)addrlen) > 0 && c->l)
+            atomic_fetch_add(&c->l->bytes_out, len);
+        return;
+    }
+    if (c->kind == SN_BURI_WS) {
+        if (c->state != BC_OPEN)
+            return;
+        sn_bws_commit(c, flags, data, len);
+        return;
+    }
+    unsigned char hdr[SN_BFRAME_HEADER];
+    size_t hl = 0;
+    if (c->packet) {
+        size_t max = c->l && c->l->out_max ? c->l->out_max : c->b->lim.frame;
+        if (len + SN_BFRAME_HEADER > max) {
+            sn_log_write(c->b->log, SN_LOG_WARN, "broker", "socket %llu: a commit of %zu "
+                         "bytes is over the frame limit of %zu: not sent",
+                         (unsigned long long)c->id, len, max);
+            return;
+        }
+        sn_bframe_header(hdr, len);
+        hl = sizeof hdr;
+    }
+    if (out_append(c, hdr, hl, data, len) != SN_OK)
+        return;
+    if (c->state == BC_CONNECTING)
+        return; /* sent once connected */
+    if (c->commit_ms > 0) {
+        if (!ev_is_active(&c->flush)) {
+            ev_timer_set(&c->flush, c->commit_ms / 1000.0, 0);
+            ev_timer_start(c->b->ev, &c->flush);
+        }
+        return;
+    }
+    if (!ev_is_active(&c->wio))
+        flush_out(c);
+}
+
+void sn_bconn_set_interval(bconn *c, double ms)
+{
+    c->commit_ms = ms > 0 ? ms : 0;
+}

@@ -1,0 +1,130 @@
+/* sn_bconn: the broker's own records (a listener, a connection) and what its two files share:
+ * sn_broker.c (sockets, limits, delivery) and sn_bws.c (WebSocket over wslay). Loop thread
+ * only, except the listener's atomic counts. */
+#ifndef SN_BCONN_H
+#define SN_BCONN_H
+
+#include "sn_broker.h"
+
+#include "sn_loop.h"
+#include "sn_map.h"
+
+#include <ev.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+#include <wslay/wslay.h>
+
+typedef struct blistener {
+    struct blistener *next; /* the broker's list (under its mutex) */
+    sn_broker *b;
+    uint64_t id, actor;
+    sn_buri u;
+    char uri[600];
+    int fd;
+    ev_io io;
+    ev_timer pause; /* accept paused after EMFILE */
+    int closed;
+    size_t in_max, out_max; /* frame limits (tcp packet) */
+    struct sockaddr_storage addr; /* bound to (a restarted owner may bind it again) */
+    socklen_t addrlen;
+    _Atomic uint64_t open, accepted, bytes_in, bytes_out, frames_in, frames_out, queued_out;
+    _Atomic uint64_t closed_n[SN_BCLOSE_N], paused;
+    uint64_t q_acc; /* loop thread: the sweep's sum of queued output */
+} blistener;
+
+enum { BC_CONNECTING = 1, BC_HANDSHAKE, BC_OPEN };
+
+typedef struct bconn {
+    sn_broker *b;
+    blistener *l;
+    uint64_t id, actor;
+    sn_buri_kind kind;
+    int packet;
+    unsigned decode; /* SN_BROKER_F_MSGPACK / _JSON */
+    int fd, state;
+    ev_io rio, wio;
+    ev_timer retry, flush;
+    double retry_s;
+    unsigned char *in;   /* tcp packet / ws handshake input */
+    size_t in_len, in_cap, in_off;
+    unsigned char *out;  /* bytes waiting for the socket (tcp, and the 101 answer) */
+    size_t out_len, out_off, out_cap;
+    wslay_event_context_ptr ws;
+    sn_msg *pend, *pend_tail; /* events waiting for room in the owner's mailbox */
+    int paused, dead, eof, reason, err;
+    int hint;    /* ws: the reason of the close frame we queued, + 1 (0: by its code) */
+    int wsclose; /* ws: our close frame went out: its reason + 1; then we drain to EOF */
+    char why[160];
+    double last_io, deadline, expire_ms, commit_ms;
+    struct sockaddr_storage peer, local;
+    socklen_t peer_len, local_len;
+} bconn;
+
+struct sn_broker {
+    struct sn_node *node;
+    sn_loop *loop;
+    struct ev_loop *ev;
+    sn_log *log;
+    sn_broker_limits lim;
+    uint32_t tag;
+    _Atomic uint32_t next;
+    pthread_mutex_t mu;       /* the listener list (the views read it) */
+    blistener *listeners;
+    blistener joins;          /* counts of broker.join sockets */
+    sn_map *socks;            /* loop thread: id -> bconn */
+    sn_map *lids;             /* loop thread: id -> blistener */
+    ev_timer sweep;
+    _Atomic size_t open;
+    double limit_logged;
+    unsigned long long nofile, nofile_was; /* RLIMIT_NOFILE after and before raising it */
+    atomic_int limits_logged;
+};
+
+/* Shared by sn_broker.c, sn_bconn.c and sn_bws.c (loop thread). */
+uint64_t sn_bconn_new_id(sn_broker *b);
+/* sn_bconn_new: a connection on fd (owned from now), registered under id. NULL: ENOMEM. */
+bconn *sn_bconn_new(sn_broker *b, blistener *l, int fd, uint64_t id, uint64_t actor,
+                    const sn_buri *u);
+sn_msg *sn_bconn_event_new(const char *what, uint64_t socket, uint64_t listener, unsigned flags,
+                           int err, const void *peer, size_t plen, const void *local,
+                           size_t llen, const void *data, size_t len);
+void sn_bconn_deliver(bconn *c, sn_msg *m, int force);
+void sn_bconn_done(bconn *c);
+void sn_bconn_read(bconn *c);
+void sn_bconn_accepted(bconn *c);
+void sn_bconn_connected(bconn *c);
+void sn_bconn_on_accept(struct ev_loop *ev, ev_io *w, int revents);
+void sn_bconn_on_unpause(struct ev_loop *ev, ev_timer *w, int revents);
+/* sn_bconn_commit: data out as c's transport frames it (udp: to addr). */
+void sn_bconn_commit(bconn *c, unsigned flags, const void *data, size_t len, const void *addr,
+                     size_t addrlen);
+void sn_bconn_set_interval(bconn *c, double ms);
+
+void sn_bconn_close(bconn *c, int reason, int err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void sn_bconn_event(bconn *c, const char *what, unsigned flags, const void *data, size_t len,
+                    const void *peer, size_t peer_len);
+int sn_bconn_paused(const bconn *c);
+void sn_bconn_want_write(bconn *c);
+sn_log *sn_bconn_log(const bconn *c);
+const sn_broker_limits *sn_bconn_limits(const bconn *c);
+
+/* sn_bws.c: the WebSocket side of a connection. */
+/* sn_bws_handshake: input while in BC_HANDSHAKE; may move c to BC_OPEN or close it. */
+void sn_bws_handshake(bconn *c);
+/* sn_bws_read: readable (or resumed) in BC_OPEN. sn_bws_write: writable. */
+void sn_bws_read(bconn *c);
+void sn_bws_write(bconn *c);
+/* sn_bws_commit: queues one message (text or binary); sn_bws_close: a close frame. */
+/* flags: SN_BROKER_F_TEXT, or SN_BROKER_F_MSGPACK (JSON text on a ?json socket, else binary). */
+void sn_bws_commit(bconn *c, unsigned flags, const void *data, size_t len);
+void sn_bws_close(bconn *c, uint16_t code, const char *reason);
+/* sn_bws_goodbye: a close frame (code, reason) sent once without waiting, before the broker
+ * drops the connection itself (owner gone, idle, shutdown): browsers learn why. */
+void sn_bws_goodbye(bconn *c, uint16_t code, const char *reason);
+/* sn_bws_queued: bytes wslay holds for the peer. sn_bws_free: frees the context. */
+size_t sn_bws_queued(bconn *c);
+void sn_bws_free(bconn *c);
+
+#endif

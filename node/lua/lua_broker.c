@@ -1,0 +1,815 @@
+/* lua_broker: socket objects are small userdata holding an id; what a script attaches to a
+ * socket (callbacks, user fields) lives in a registry table of the state that holds the
+ * object, keyed by id, so the owner's events find their callbacks. Operations on a socket
+ * go to the broker by id: this node's through its loop, another node's over the cluster
+ * (the id's high bits name the node). */
+#include "lua_broker.h"
+#include "lua_host.h"
+#include "sn_broker.h"
+#include "sn_cluster.h"
+#include "sn_error.h"
+#include "sn_node.h"
+#include "sn_snapshot.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ifaddrs.h>
+#include <lauxlib.h>
+#include <net/if.h>
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char K_SOCKS = 0; /* id -> entry {obj=, receive=, close=, accept=, ...} */
+#define SOCKET_MT "stage-node.broker.socket"
+
+typedef struct lsock {
+    lua_Integer id;
+} lsock;
+
+static sn_broker *broker_of(lua_State *L)
+{
+    sn_lua_host *h = sn_lua_host_of(L);
+    return h->ctx ? h->ctx->broker : NULL;
+}
+
+static sn_broker *need_broker(lua_State *L, const char *fn)
+{
+    sn_broker *b = broker_of(L);
+    if (!b)
+        luaL_error(L, "broker.%s: no broker in this state", fn);
+    return b;
+}
+
+static const char K_OWNER = 0; /* in the socks table: the job it belongs to */
+
+/* The socks table of the code running now. On a worker each job starts with an empty one, so
+ * user fields set by one actor's job are never seen by another's. */
+static void push_socks(lua_State *L)
+{
+    sn_lua_host *h = sn_lua_host_of(L);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &K_SOCKS);
+    if (!h->job)
+        return;
+    lua_rawgetp(L, -1, &K_OWNER);
+    int same = lua_touserdata(L, -1) == (void *)h->job;
+    lua_pop(L, 1);
+    if (same)
+        return;
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushlightuserdata(L, h->job);
+    lua_rawsetp(L, -2, &K_OWNER);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &K_SOCKS);
+}
+
+/* The entry of id (created when missing) pushed on the stack. */
+static int push_entry(lua_State *L, lua_Integer id)
+{
+    push_socks(L);
+    if (lua_rawgeti(L, -1, id) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_newtable(L);
+        lua_setfield(L, -2, "fields");
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, -3, id);
+    }
+    lua_remove(L, -2);
+    return lua_gettop(L);
+}
+
+/* The entry of id pushed on the stack, or nil (then 0) without making one: reading a field
+ * of a socket this state never touched must not grow the table. */
+static int get_entry(lua_State *L, lua_Integer id)
+{
+    push_socks(L);
+    int t = lua_rawgeti(L, -1, id);
+    lua_remove(L, -2);
+    return t == LUA_TTABLE ? lua_gettop(L) : 0;
+}
+
+static void drop_entry(lua_State *L, lua_Integer id)
+{
+    push_socks(L);
+    lua_pushnil(L);
+    lua_rawseti(L, -2, id);
+    lua_pop(L, 1);
+}
+
+/* The socket object of id: one per state and id for sockets this state has a record of
+ * (its own, or one it set a field on); a fresh one otherwise, so that broker.f over many
+ * other actors' ids leaves nothing behind. */
+static void push_socket(lua_State *L, lua_Integer id)
+{
+    int e = get_entry(L, id);
+    if (e && lua_getfield(L, e, "obj") == LUA_TUSERDATA) {
+        lua_remove(L, e);
+        return;
+    }
+    if (e)
+        lua_pop(L, 1);
+    lsock *s = lua_newuserdata(L, sizeof *s);
+    s->id = id;
+    luaL_setmetatable(L, SOCKET_MT);
+    if (e) {
+        lua_pushvalue(L, -1);
+        lua_setfield(L, e, "obj");
+        lua_remove(L, e);
+    } else {
+        lua_remove(L, -2); /* the nil of get_entry */
+    }
+}
+
+/* A socket id from a socket object or an integer at idx; 0 when neither. */
+static lua_Integer id_at(lua_State *L, int idx)
+{
+    lsock *s = luaL_testudata(L, idx, SOCKET_MT);
+    if (s)
+        return s->id;
+    if (lua_type(L, idx) == LUA_TNUMBER && lua_isinteger(L, idx))
+        return lua_tointeger(L, idx);
+    return 0;
+}
+
+static const char K_NODES = 0; /* tag -> node name, learned from the member list */
+
+/* The node whose broker gave id: 1 with its name in out, 0 for this node, -1 unknown. The
+ * name is cached per state (fresh: skip the cache, after a send found it gone). */
+static int owner_of(lua_State *L, lua_Integer id, int fresh, char *out, size_t cap)
+{
+    sn_lua_host *h = sn_lua_host_of(L);
+    sn_broker *b = broker_of(L);
+    uint32_t tag = sn_broker_id_tag((uint64_t)id);
+    if (b && tag == sn_broker_tag(b))
+        return 0;
+    if (!h->ctx || !h->ctx->cluster)
+        return -1;
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_NODES) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_pushvalue(L, -1);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &K_NODES);
+    }
+    int nodes = lua_gettop(L);
+    if (!fresh && lua_rawgeti(L, nodes, tag) == LUA_TSTRING) {
+        snprintf(out, cap, "%s", lua_tostring(L, -1));
+        lua_settop(L, nodes - 1);
+        return 1;
+    }
+    sn_member_view *v = NULL;
+    size_t n = sn_cluster_members(h->ctx->cluster, &v);
+    int found = -1;
+    for (size_t i = 0; i < n; i++)
+        if (sn_broker_tag_of(v[i].name) == tag && !strcmp(v[i].state, "alive")) {
+            snprintf(out, cap, "%s", v[i].name);
+            found = 1;
+            break;
+        }
+    sn_cluster_members_free(v, n);
+    if (found > 0)
+        lua_pushstring(L, out);
+    else
+        lua_pushnil(L);
+    lua_rawseti(L, nodes, tag);
+    lua_settop(L, nodes - 1);
+    return found;
+}
+
+/* An operation on socket id, wherever it lives. SN_OK or an error code. */
+static int route(lua_State *L, sn_broker_op op, lua_Integer id, unsigned flags, double ms,
+                 const void *data, size_t len, const void *addr, size_t addrlen)
+{
+    sn_broker *b = broker_of(L);
+    char node[256];
+    int where = owner_of(L, id, 0, node, sizeof node);
+    if (where == 0)
+        return sn_broker_op_queue(b, op, (uint64_t)id, flags, ms, data, len, addr, addrlen);
+    if (where < 0)
+        return SN_ENOENT;
+    void *p;
+    size_t pl;
+    if (sn_broker_remote_pack(op, (uint64_t)id, flags, ms, data, len, addr, addrlen, &p, &pl))
+        return SN_ENOMEM;
+    sn_lua_host *h = sn_lua_host_of(L);
+    sn_msg *m = sn_msg_new(SN_MSG_SIGNAL, SN_BROKER_STAGE, NULL, h->stage, NULL, 0);
+    int rc = SN_ENOMEM;
+    if (m) {
+        m->src = h->actor;
+        rc = sn_node_remote_send(h->node, node, 0, SN_BROKER_STAGE, m, p, pl);
+        if (rc == SN_ENOENT && owner_of(L, id, 1, node, sizeof node) > 0) /* cache was stale */
+            rc = sn_node_remote_send(h->node, node, 0, SN_BROKER_STAGE, m, p, pl);
+        sn_msg_destroy(&m);
+    }
+    free(p);
+    return rc;
+}
+
+/* The bytes to send for the value at idx: a string as is; a table as MessagePack when the
+ * socket decodes msgpack (or any table: there is no other way to send it). */
+static const char *bytes_of(lua_State *L, int idx, size_t *len, sn_buf *buf)
+{
+    if (lua_type(L, idx) == LUA_TSTRING || lua_type(L, idx) == LUA_TNUMBER)
+        return lua_tolstring(L, idx, len);
+    if (lua_type(L, idx) != LUA_TTABLE)
+        return NULL;
+    sn_snapshot_opts o;
+    sn_snapshot_opts_init(&o);
+    char err[256];
+    if (sn_snapshot_encode(L, idx, 1, &o, buf, err, sizeof err) != SN_OK) {
+        sn_buf_fini(buf);
+        luaL_error(L, "socket.commit: %s", err);
+    }
+    *len = buf->len - 2; /* the snapshot's version byte and one-value array header */
+    return buf->data + 2;
+}
+
+static int commit_value(lua_State *L, lua_Integer id, int idx, int text, int addr_idx)
+{
+    if (lua_isnoneornil(L, idx))
+        return SN_OK;
+    sn_buf buf;
+    sn_buf_init(&buf);
+    size_t len = 0;
+    const char *d = bytes_of(L, idx, &len, &buf);
+    if (!d) {
+        sn_buf_fini(&buf);
+        return luaL_error(L, "socket.commit: expected a string or a table, got %s",
+                          luaL_typename(L, idx));
+    }
+    size_t al = 0;
+    const char *addr = addr_idx && lua_type(L, addr_idx) == LUA_TSTRING
+                           ? lua_tolstring(L, addr_idx, &al) : NULL;
+    unsigned flags = lua_type(L, idx) == LUA_TTABLE ? SN_BROKER_F_MSGPACK
+                     : text                          ? SN_BROKER_F_TEXT : 0;
+    int rc = route(L, SN_BROKER_COMMIT, id, flags, 0, d, len, addr, al);
+    sn_buf_fini(&buf);
+    return rc;
+}
+
+/* socket.commit(v [, addr | "text" | "binary"]) */
+static int l_commit(lua_State *L)
+{
+    lua_Integer id = lua_tointeger(L, lua_upvalueindex(1));
+    int base = luaL_testudata(L, 1, SOCKET_MT) && lua_gettop(L) > 1 ? 2 : 1; /* s:commit(v) */
+    int text = lua_type(L, base) == LUA_TSTRING || lua_type(L, base) == LUA_TNUMBER;
+    int addr = 0;
+    if (lua_type(L, base + 1) == LUA_TSTRING) {
+        const char *k = lua_tostring(L, base + 1);
+        if (!strcmp(k, "binary"))
+            text = 0;
+        else if (strcmp(k, "text"))
+            addr = base + 1;
+    }
+    int rc = commit_value(L, id, base, text, addr);
+    lua_pushinteger(L, rc == SN_OK ? 0 : rc == SN_ENOENT ? ENOTCONN : EIO);
+    return 1;
+}
+
+static int l_sclose(lua_State *L)
+{
+    lua_Integer id = lua_tointeger(L, lua_upvalueindex(1));
+    route(L, SN_BROKER_CLOSE, id, 0, 0, "closed by the script", 20, NULL, 0);
+    return 0;
+}
+
+static void push_bound(lua_State *L, lua_Integer id, lua_CFunction f)
+{
+    lua_pushinteger(L, id);
+    lua_pushcclosure(L, f, 1);
+}
+
+static int s_index(lua_State *L)
+{
+    lsock *s = luaL_checkudata(L, 1, SOCKET_MT);
+    if (lua_type(L, 2) == LUA_TNUMBER) {
+        lua_Integer k = lua_tointeger(L, 2);
+        if (k == 0) {
+            lua_pushinteger(L, s->id);
+            return 1;
+        }
+        int e = get_entry(L, s->id);
+        if (e)
+            lua_getfield(L, e, k < 0 ? "local" : "peer");
+        return 1;
+    }
+    const char *k = luaL_checkstring(L, 2);
+    if (!strcmp(k, "id")) {
+        lua_pushinteger(L, s->id);
+        return 1;
+    }
+    if (!strcmp(k, "commit")) {
+        push_bound(L, s->id, l_commit);
+        return 1;
+    }
+    if (!strcmp(k, "close")) {
+        push_bound(L, s->id, l_sclose);
+        return 1;
+    }
+    int e = get_entry(L, s->id);
+    if (!strcmp(k, "errno") || !strcmp(k, "expire")) {
+        if ((!e || lua_getfield(L, e, k) == LUA_TNIL) && !strcmp(k, "errno"))
+            lua_pushinteger(L, 0);
+        return 1;
+    }
+    if (!e)
+        return 1; /* nil */
+    lua_getfield(L, e, "fields");
+    lua_getfield(L, -1, k);
+    return 1;
+}
+
+static int s_newindex(lua_State *L)
+{
+    lsock *s = luaL_checkudata(L, 1, SOCKET_MT);
+    const char *k = luaL_checkstring(L, 2);
+    int e = push_entry(L, s->id);
+    if (!strcmp(k, "expire") || !strcmp(k, "commit")) {
+        double ms = lua_isnil(L, 3) ? 0 : luaL_checknumber(L, 3);
+        route(L, k[0] == 'e' ? SN_BROKER_EXPIRE : SN_BROKER_INTERVAL, s->id, 0, ms, NULL, 0,
+              NULL, 0);
+        if (k[0] == 'e') {
+            lua_pushvalue(L, 3);
+            lua_setfield(L, e, "expire");
+        }
+        return 0;
+    }
+    if (!strcmp(k, "close") || !strcmp(k, "receive")) {
+        if (!lua_isnil(L, 3))
+            luaL_checktype(L, 3, LUA_TFUNCTION);
+        lua_pushvalue(L, 3);
+        lua_setfield(L, e, k);
+        return 0;
+    }
+    if (!strcmp(k, "id") || !strcmp(k, "errno"))
+        return luaL_error(L, "socket.%s is read-only", k);
+    lua_getfield(L, e, "fields");
+    lua_pushvalue(L, 3);
+    lua_setfield(L, -2, k);
+    return 0;
+}
+
+static int s_tostring(lua_State *L)
+{
+    lsock *s = luaL_checkudata(L, 1, SOCKET_MT);
+    lua_pushfstring(L, "broker: %I", s->id);
+    return 1;
+}
+
+/* ---- the broker table ------------------------------------------------------------------ */
+
+static int fail_errno(lua_State *L, int err_no, const char *why)
+{
+    lua_pushinteger(L, err_no);
+    lua_pushstring(L, why);
+    return 2;
+}
+
+static sn_lua_host *need_actor(lua_State *L, const char *fn)
+{
+    sn_lua_host *h = sn_lua_host_of(L);
+    if (!h->node || !h->actor || h->job)
+        luaL_error(L, "broker.%s: only an actor can own sockets (events arrive in its mailbox)",
+                   fn);
+    return h;
+}
+
+/* broker.ready(uri, fn): a listener; fn(socket, addr) on each accept (udp: fn(socket, data,
+ * addr) on each datagram). The listener's socket, or errno, why. */
+static int l_ready(lua_State *L)
+{
+    const char *uri = luaL_checkstring(L, 1);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    sn_lua_host *h = need_actor(L, "ready");
+    sn_broker *b = need_broker(L, "ready");
+    sn_buri u;
+    char err[512];
+    if (sn_buri_parse(uri, &u, err, sizeof err) != SN_OK)
+        return fail_errno(L, EINVAL, err);
+    uint64_t id;
+    int err_no = 0;
+    struct sockaddr_storage bound;
+    size_t bl = sizeof bound;
+    if (sn_broker_listen(b, &u, h->actor, &id, &bound, &bl, &err_no, err, sizeof err) != SN_OK)
+        return fail_errno(L, err_no, err);
+    int e = push_entry(L, (lua_Integer)id);
+    if (bl) {
+        lua_pushlstring(L, (const char *)&bound, bl);
+        lua_setfield(L, e, "local");
+    }
+    lua_pushvalue(L, 2);
+    lua_setfield(L, e, u.kind == SN_BURI_UDP ? "receive" : "accept");
+    lua_pushboolean(L, u.kind == SN_BURI_UDP);
+    lua_setfield(L, e, "udp");
+    push_socket(L, (lua_Integer)id);
+    return 1;
+}
+
+/* broker.join(uri, fn [, timeout_ms]): connects; fn(socket) once connected. */
+static int l_join(lua_State *L)
+{
+    const char *uri = luaL_checkstring(L, 1);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    double ms = luaL_optnumber(L, 3, 3000);
+    sn_lua_host *h = need_actor(L, "join");
+    sn_broker *b = need_broker(L, "join");
+    sn_buri u;
+    char err[512];
+    if (sn_buri_parse(uri, &u, err, sizeof err) != SN_OK)
+        return fail_errno(L, EINVAL, err);
+    uint64_t id;
+    int err_no = 0;
+    if (sn_broker_join(b, &u, h->actor, ms, &id, &err_no, err, sizeof err) != SN_OK)
+        return fail_errno(L, err_no, err);
+    int e = push_entry(L, (lua_Integer)id);
+    lua_pushvalue(L, 2);
+    lua_setfield(L, e, "connect");
+    push_socket(L, (lua_Integer)id);
+    return 1;
+}
+
+/* broker.close(socket | id | {id, ...}) */
+static int l_close(lua_State *L)
+{
+    need_broker(L, "close");
+    if (lua_istable(L, 1)) {
+        for (lua_Integer i = 1; lua_rawgeti(L, 1, i) != LUA_TNIL; i++) {
+            lua_Integer id = id_at(L, -1);
+            if (id)
+                route(L, SN_BROKER_CLOSE, id, 0, 0, "closed by the script", 20, NULL, 0);
+            lua_pop(L, 1);
+        }
+        return 0;
+    }
+    lua_Integer id = id_at(L, 1);
+    if (id)
+        route(L, SN_BROKER_CLOSE, id, 0, 0, "closed by the script", 20, NULL, 0);
+    return 0;
+}
+
+/* broker.f(id): the socket object of id (any node's), or nil for what is not an id. */
+static int l_f(lua_State *L)
+{
+    lua_Integer id = id_at(L, 1);
+    if (!id || !sn_broker_id_tag((uint64_t)id)) {
+        lua_pushnil(L);
+        return 1;
+    }
+    push_socket(L, id);
+    return 1;
+}
+
+/* broker.signal(id | socket, v): v arrives at the socket's receive as if the peer sent it;
+ * broker.signal({id, ...}, v): v is committed to each. */
+static int l_signal(lua_State *L)
+{
+    need_broker(L, "signal");
+    if (lua_istable(L, 1) && !luaL_testudata(L, 1, SOCKET_MT)) {
+        for (lua_Integer i = 1; lua_rawgeti(L, 1, i) != LUA_TNIL; i++) {
+            lua_Integer id = id_at(L, -1);
+            if (id)
+                commit_value(L, id, 2, lua_type(L, 2) == LUA_TSTRING, 0);
+            lua_pop(L, 1);
+        }
+        return 0;
+    }
+    lua_Integer id = id_at(L, 1);
+    if (!id)
+        return luaL_error(L, "broker.signal: expected a socket, an id or a list of ids");
+    sn_buf buf;
+    sn_buf_init(&buf);
+    size_t len = 0;
+    const char *d = bytes_of(L, 2, &len, &buf);
+    if (!d) {
+        sn_buf_fini(&buf);
+        return luaL_error(L, "broker.signal: expected a string or a table");
+    }
+    route(L, SN_BROKER_INJECT, id, lua_type(L, 2) == LUA_TTABLE ? SN_BROKER_F_MSGPACK : 0, 0, d,
+          len, NULL, 0);
+    sn_buf_fini(&buf);
+    return 0;
+}
+
+/* broker.ntoa(addr [, t]) */
+static int l_ntoa(lua_State *L)
+{
+    size_t al;
+    const char *a = luaL_checklstring(L, 1, &al);
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    memcpy(&ss, a, al < sizeof ss ? al : sizeof ss);
+    char host[INET6_ADDRSTRLEN] = "";
+    int port = 0;
+    if (ss.ss_family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+        port = ntohs(in->sin_port);
+    } else if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *in = (struct sockaddr_in6 *)&ss;
+        inet_ntop(AF_INET6, &in->sin6_addr, host, sizeof host);
+        port = ntohs(in->sin6_port);
+    } else {
+        return 0;
+    }
+    if (lua_istable(L, 2)) {
+        lua_pushvalue(L, 2);
+        lua_pushinteger(L, ss.ss_family);
+        lua_setfield(L, -2, "family");
+        lua_pushstring(L, host);
+        lua_setfield(L, -2, "addr");
+        lua_pushinteger(L, port);
+        lua_setfield(L, -2, "port");
+        if (ss.ss_family == AF_INET6) {
+            lua_pushinteger(L, ((struct sockaddr_in6 *)&ss)->sin6_scope_id);
+            lua_setfield(L, -2, "scope_id");
+        }
+        return 1;
+    }
+    lua_pushfstring(L, ss.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", host, port);
+    return 1;
+}
+
+/* broker.aton("host:port" | "udp://host:port" | family [, t]): an address (with t: a list
+ * of every address the name resolves to; with a family or an address and t, t's addr, port,
+ * scope_id applied). */
+static int l_aton(lua_State *L)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    size_t al = 0;
+    if (lua_type(L, 1) == LUA_TNUMBER) {
+        ss.ss_family = (sa_family_t)lua_tointeger(L, 1);
+        al = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    } else {
+        const char *s = luaL_checklstring(L, 1, &al);
+        int binary = al && (unsigned char)s[0] < ' ';
+        if (binary) {
+            memcpy(&ss, s, al < sizeof ss ? al : sizeof ss);
+        } else {
+            const char *p = strstr(s, "://");
+            int dgram = p && !strncmp(s, "udp", 3);
+            p = p ? p + 3 : s;
+            char host[256], port[16] = "";
+            const char *c = strrchr(p, ':');
+            size_t hl = c ? (size_t)(c - p) : strlen(p);
+            if (hl >= sizeof host)
+                return 0;
+            memcpy(host, p, hl);
+            host[hl] = 0;
+            if (c)
+                snprintf(port, sizeof port, "%s", c + 1);
+            char *h = host;
+            if (h[0] == '[') {
+                h++;
+                char *e = strchr(h, ']');
+                if (e)
+                    *e = 0;
+            }
+            struct addrinfo hints = {.ai_socktype = dgram ? SOCK_DGRAM : SOCK_STREAM,
+                                     .ai_flags = AI_PASSIVE}, *ai;
+            if (getaddrinfo(h[0] ? h : NULL, port[0] ? port : NULL, &hints, &ai))
+                return 0;
+            if (lua_istable(L, 2)) {
+                lua_newtable(L);
+                int i = 0;
+                for (struct addrinfo *x = ai; x; x = x->ai_next) {
+                    lua_pushlstring(L, (const char *)x->ai_addr, x->ai_addrlen);
+                    lua_rawseti(L, -2, ++i);
+                }
+                freeaddrinfo(ai);
+                return 1;
+            }
+            lua_pushlstring(L, (const char *)ai->ai_addr, ai->ai_addrlen);
+            freeaddrinfo(ai);
+            return 1;
+        }
+    }
+    if (lua_istable(L, 2)) {
+        lua_getfield(L, 2, "port");
+        lua_getfield(L, 2, "addr");
+        int port = (int)lua_tointeger(L, -2);
+        const char *addr = lua_tostring(L, -1);
+        if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *in = (struct sockaddr_in6 *)&ss;
+            if (!lua_isnil(L, -2))
+                in->sin6_port = htons((uint16_t)port);
+            if (addr)
+                inet_pton(AF_INET6, addr, &in->sin6_addr);
+            lua_getfield(L, 2, "scope_id");
+            if (!lua_isnil(L, -1))
+                in->sin6_scope_id = (uint32_t)lua_tointeger(L, -1);
+        } else {
+            struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+            if (!lua_isnil(L, -2))
+                in->sin_port = htons((uint16_t)port);
+            if (addr)
+                inet_pton(AF_INET, addr, &in->sin_addr);
+        }
+    }
+    lua_pushlstring(L, (const char *)&ss, al);
+    return 1;
+}
+
+/* broker.ifaddr([name]): {device = {addr, ...}} of the interfaces up (loopback left out). */
+static int l_ifaddr(lua_State *L)
+{
+    const char *want = luaL_optstring(L, 1, "");
+    struct ifaddrs *ifa;
+    if (getifaddrs(&ifa) < 0)
+        return luaL_error(L, "broker.ifaddr: %s", strerror(errno));
+    lua_newtable(L);
+    for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
+        if (!i->ifa_addr || (i->ifa_flags & IFF_LOOPBACK) || !(i->ifa_flags & IFF_UP) ||
+            (want[0] && !strstr(i->ifa_name, want)))
+            continue;
+        size_t al = i->ifa_addr->sa_family == AF_INET    ? sizeof(struct sockaddr_in)
+                    : i->ifa_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : 0;
+        if (!al)
+            continue;
+        if (lua_getfield(L, -1, i->ifa_name) != LUA_TTABLE) {
+            lua_pop(L, 1);
+            lua_newtable(L);
+            lua_pushvalue(L, -1);
+            lua_setfield(L, -3, i->ifa_name);
+        }
+        lua_pushlstring(L, (const char *)i->ifa_addr, al);
+        lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+        lua_pop(L, 1);
+    }
+    freeifaddrs(ifa);
+    return 1;
+}
+
+/* broker.submit(socket, fn, ...): stage.submit keyed by the socket, fn(socket, ...). */
+/* broker.submit(socket, fn, ...): stage.submit keyed by the socket, fn(socket, ...). The job
+ * function reaches `broker` through its _ENV (bound where it runs), fn travels as an argument. */
+static const char SUBMIT[] =
+    "local submit = ...\n"
+    "return function(s, fn, ...)\n"
+    "  local id = type(s) == 'number' and s or s.id\n"
+    "  return submit(id, function(id, fn, ...) return fn(broker.f(id), ...) end, id, fn, ...)\n"
+    "end\n";
+
+void sn_lua_broker_open(lua_State *L)
+{
+    lua_newtable(L);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &K_SOCKS);
+    if (luaL_newmetatable(L, SOCKET_MT)) {
+        lua_pushcfunction(L, s_index);
+        lua_setfield(L, -2, "__index");
+        lua_pushcfunction(L, s_newindex);
+        lua_setfield(L, -2, "__newindex");
+        lua_pushcfunction(L, s_tostring);
+        lua_setfield(L, -2, "__tostring");
+        lua_pushliteral(L, "broker.socket");
+        lua_setfield(L, -2, "__metatable");
+    }
+    lua_pop(L, 1);
+    static const luaL_Reg fns[] = {{"ready", l_ready}, {"join", l_join}, {"close", l_close},
+                                   {"f", l_f}, {"signal", l_signal}, {"ntoa", l_ntoa},
+                                   {"aton", l_aton}, {"ifaddr", l_ifaddr}, {NULL, NULL}};
+    luaL_newlib(L, fns);
+    if (luaL_loadbuffer(L, SUBMIT, sizeof SUBMIT - 1, "=broker.submit") == LUA_OK) {
+        lua_getglobal(L, "stage");
+        lua_getfield(L, -1, "submit");
+        lua_remove(L, -2);
+        if (lua_pcall(L, 1, 1, 0) == LUA_OK)
+            lua_setfield(L, -2, "submit");
+        else
+            lua_pop(L, 1);
+    } else {
+        lua_pop(L, 1);
+    }
+    lua_setglobal(L, "broker");
+}
+
+/* ---- events ------------------------------------------------------------------------- */
+
+/* Pushes the payload of ev as the script sees it: bytes, or the decoded value. */
+static int push_payload(lua_State *L, const sn_broker_event *ev)
+{
+    if (ev->flags & SN_BROKER_F_MSGPACK) {
+        char *p = malloc(ev->len + 2);
+        if (!p)
+            return 0;
+        p[0] = 1;           /* snapshot version */
+        p[1] = (char)0x91;  /* one value */
+        memcpy(p + 2, ev->data, ev->len);
+        sn_snapshot_opts o;
+        sn_snapshot_opts_init(&o);
+        int n = 0;
+        char err[256];
+        int rc = sn_snapshot_decode(L, p, ev->len + 2, &o, &n, err, sizeof err);
+        free(p);
+        return rc == SN_OK && n == 1;
+    }
+    lua_pushlstring(L, ev->data, ev->len);
+    return 1;
+}
+
+/* Calls the callback at fn with n args above it; commits every non-nil result to id. */
+static void call_and_commit(lua_State *L, lua_Integer id, int nargs, const char *what,
+                            int text)
+{
+    int base = lua_gettop(L) - nargs - 1;
+    if (sn_lua_pcall(L, nargs, LUA_MULTRET, what) != SN_OK)
+        return;
+    for (int i = base + 1; i <= lua_gettop(L); i++)
+        if (!lua_isnil(L, i) && lua_type(L, i) != LUA_TBOOLEAN)
+            commit_value(L, id, i, text && lua_type(L, i) != LUA_TTABLE, 0);
+}
+
+static void close_orphan(lua_State *L, uint64_t id, const char *why)
+{
+    route(L, SN_BROKER_CLOSE, (lua_Integer)id, 0, 0, why, strlen(why), NULL, 0);
+}
+
+void sn_lua_broker_deliver(lua_State *L, const sn_msg *m)
+{
+    sn_broker_event ev;
+    if (sn_broker_event_read(m, &ev) != SN_OK)
+        return;
+    int top = lua_gettop(L);
+    lua_Integer id = (lua_Integer)ev.socket;
+    push_socks(L);
+    int socks = lua_gettop(L);
+    if (!strcmp(ev.what, SN_BEV_ACCEPT)) {
+        if (lua_rawgeti(L, socks, (lua_Integer)ev.listener) != LUA_TTABLE) {
+            close_orphan(L, ev.socket, "the listener's owner restarted");
+            close_orphan(L, ev.listener, "its owner restarted"); /* no one takes its clients */
+            lua_settop(L, top);
+            return;
+        }
+        int le = lua_gettop(L);
+        int e = push_entry(L, id);
+        lua_pushlstring(L, ev.peer, ev.peer_len);
+        lua_setfield(L, e, "peer");
+        lua_pushlstring(L, ev.local, ev.local_len);
+        lua_setfield(L, e, "local");
+        lua_getfield(L, le, "receive");
+        lua_setfield(L, e, "receive");
+        lua_getfield(L, le, "close");
+        lua_setfield(L, e, "close");
+        lua_getfield(L, le, "accept");
+        push_socket(L, id);
+        lua_pushlstring(L, ev.peer, ev.peer_len);
+        int ok = sn_lua_pcall(L, 2, 1, "broker accept") == SN_OK;
+        if (ok && lua_isfunction(L, -1)) {
+            lua_setfield(L, e, "receive");
+        } else if (!ok || (lua_toboolean(L, -1) == 0 && !lua_isnil(L, -1))) {
+            close_orphan(L, ev.socket, ok ? "refused by the accept callback"
+                                          : "the accept callback failed");
+        } else if (lua_getfield(L, e, "receive") == LUA_TNIL) {
+            sn_log_write(sn_lua_host_of(L)->log, SN_LOG_WARN, sn_lua_host_of(L)->who,
+                         "broker: socket %lld has no receive callback: closed", (long long)id);
+            close_orphan(L, ev.socket, "no receive callback");
+        }
+        lua_settop(L, top);
+        return;
+    }
+    if (lua_rawgeti(L, socks, id) != LUA_TTABLE) {
+        if (strcmp(ev.what, SN_BEV_CLOSE))
+            close_orphan(L, ev.socket, "its owner has no record of it (restarted)");
+        lua_settop(L, top);
+        return;
+    }
+    int e = lua_gettop(L);
+    if (!strcmp(ev.what, SN_BEV_CONNECT)) {
+        lua_pushlstring(L, ev.peer, ev.peer_len);
+        lua_setfield(L, e, "peer");
+        lua_pushlstring(L, ev.local, ev.local_len);
+        lua_setfield(L, e, "local");
+        if (lua_getfield(L, e, "connect") == LUA_TFUNCTION) {
+            push_socket(L, id);
+            if (sn_lua_pcall(L, 1, 1, "broker connect") == SN_OK && lua_isfunction(L, -1))
+                lua_setfield(L, e, "receive");
+        }
+    } else if (!strcmp(ev.what, SN_BEV_DATA)) {
+        if (lua_getfield(L, e, "receive") == LUA_TFUNCTION) {
+            push_socket(L, id);
+            int n = 2;
+            if (!push_payload(L, &ev)) {
+                lua_settop(L, top);
+                close_orphan(L, ev.socket, "a frame that is not MessagePack");
+                return;
+            }
+            if (ev.peer) {
+                lua_pushlstring(L, ev.peer, ev.peer_len);
+                n++;
+            }
+            call_and_commit(L, id, n, "broker receive", (ev.flags & SN_BROKER_F_TEXT) != 0);
+        }
+    } else if (!strcmp(ev.what, SN_BEV_CLOSE)) {
+        lua_pushinteger(L, ev.err);
+        lua_setfield(L, e, "errno");
+        if (lua_getfield(L, e, "close") == LUA_TFUNCTION) {
+            push_socket(L, id);
+            lua_pushinteger(L, ev.err);
+            lua_pushlstring(L, ev.data, ev.len);
+            sn_lua_pcall(L, 3, 0, "broker close");
+        }
+        drop_entry(L, id);
+    }
+    lua_settop(L, top);
+}

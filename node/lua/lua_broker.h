@@ -1,0 +1,17 @@
+/* lua_broker: the `broker` table and socket objects of STAGE (docs/broker.md), over the
+ * broker of node/broker. A socket's callbacks live in the state of the actor that owns it;
+ * its events arrive there as SN_MSG_BROKER messages. */
+#ifndef LUA_BROKER_H
+#define LUA_BROKER_H
+
+#include "sn_msg.h"
+
+#include <lua.h>
+
+/* sn_lua_broker_open: sets the global `broker` in L. */
+void sn_lua_broker_open(lua_State *L);
+/* sn_lua_broker_deliver: one broker event for the actor running on L (its callbacks run
+ * under sn_lua_pcall). */
+void sn_lua_broker_deliver(lua_State *L, const sn_msg *m);
+
+#endif
