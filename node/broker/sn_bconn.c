@@ -4,7 +4,6 @@
  * backpressure); nothing read is dropped. A record is freed only after the callback that
  * closed it returns (bconn.dead). */
 #include "sn_bconn.h"
-#include "sn_btls.h"
 #include "sn_clock.h"
 #include "sn_error.h"
 #include "sn_node.h"
@@ -33,22 +32,74 @@ int sn_bconn_paused(const bconn *c) { return c->paused; }
 
 ssize_t sn_bconn_recv(bconn *c, void *buf, size_t len)
 {
-    if (c->ssl)
-        return sn_btls_recv(c, buf, len);
-    return recv(c->fd, buf, len, 0);
+    if (!c->ssl)
+        return recv(c->fd, buf, len, 0);
+    int f = 0;
+    ssize_t n = sn_btls_recv(c->ssl, buf, len, &f);
+    if (f & SN_BTLS_F_BROKEN)
+        c->tls_broken = 1;
+    if (f & SN_BTLS_F_WANT_WRITE) {
+        c->tls_rw = 1;
+        ev_io_start(c->b->ev, &c->wio);
+    }
+    return n;
 }
 
 ssize_t sn_bconn_send(bconn *c, const void *buf, size_t len, int more)
 {
-    if (c->ssl)
-        return sn_btls_send(c, buf, len);
-    return send(c->fd, buf, len, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+    if (!c->ssl)
+        return send(c->fd, buf, len, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+    int f = 0;
+    ssize_t n = sn_btls_send(c->ssl, buf, len, &f);
+    if (f & SN_BTLS_F_BROKEN)
+        c->tls_broken = 1;
+    return n;
+}
+
+/* A healthy TLS session says goodbye (close_notify): the peer learns it is the end. */
+static void tls_goodbye(bconn *c)
+{
+    if (c->ssl && !c->tls_hs && !c->tls_broken)
+        sn_btls_shutdown(c->ssl);
 }
 
 void sn_bconn_shutdown_wr(bconn *c)
 {
-    sn_btls_shutdown(c);
+    tls_goodbye(c);
     shutdown(c->fd, SHUT_WR);
+}
+
+/* ---- TLS handshakes --------------------------------------------------------------------- */
+
+/* One step of c's TLS handshake; once done, the connection goes on (sn_bconn_tls_up). A
+ * failure closes c as "tls", logged at most every 10 s. */
+static void tls_handshake(bconn *c)
+{
+    char why[256];
+    switch (sn_btls_handshake(c->ssl, why, sizeof why)) {
+    case SN_BTLS_DONE:
+        c->tls_hs = 0;
+        ev_io_stop(c->b->ev, &c->wio);
+        sn_bconn_tls_up(c);
+        return;
+    case SN_BTLS_WANT_READ:
+        ev_io_stop(c->b->ev, &c->wio);
+        if (!c->paused)
+            ev_io_start(c->b->ev, &c->rio);
+        return;
+    case SN_BTLS_WANT_WRITE:
+        ev_io_start(c->b->ev, &c->wio);
+        return;
+    default:
+        break;
+    }
+    unsigned long quiet;
+    if (sn_btls_log_due(c->b->tls, &quiet))
+        sn_log_write(c->b->log, SN_LOG_WARN, "broker", "socket %llu: TLS handshake failed: %s "
+                     "(%lu more since the last such line, not logged)",
+                     (unsigned long long)c->id, why, quiet);
+    c->tls_broken = 1;
+    sn_bconn_close(c, SN_BCLOSE_TLS, EPROTO, "TLS handshake failed: %s", why);
 }
 
 /* ---- events to the owner ------------------------------------------------------------- */
@@ -177,9 +228,9 @@ static void conn_free_io(bconn *c)
     ev_io_stop(c->b->ev, &c->rio);
     ev_io_stop(c->b->ev, &c->wio);
     ev_timer_stop(c->b->ev, &c->flush);
-    if (c->ssl && c->reason != SN_BCLOSE_ERROR && c->fd >= 0)
-        sn_btls_shutdown(c); /* the peer learns it is the end, not a cut */
-    sn_btls_free(c);
+    if (c->reason != SN_BCLOSE_ERROR && c->fd >= 0)
+        tls_goodbye(c);
+    sn_btls_free(&c->ssl);
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
@@ -380,7 +431,7 @@ static void tcp_read(bconn *c)
         ssize_t n = sn_bconn_recv(c, buf, sizeof buf);
         if (n > 0) {
             sn_bconn_event(c, SN_BEV_DATA, 0, buf, (size_t)n, NULL, 0);
-            if ((size_t)n < sizeof buf && !sn_btls_pending(c))
+            if ((size_t)n < sizeof buf && !sn_btls_pending(c->ssl))
                 return; /* the next readiness brings more; others get their turn */
             continue;
         }
@@ -415,7 +466,7 @@ void sn_bconn_read(bconn *c)
     if (c->dead || c->paused)
         return;
     if (c->tls_hs) {
-        sn_btls_handshake(c);
+        tls_handshake(c);
         return;
     }
     if (c->kind == SN_BURI_UDP)
@@ -446,7 +497,7 @@ static void on_write(struct ev_loop *ev, ev_io *w, int revents)
     if (c->dead)
         ;
     else if (c->tls_hs)
-        sn_btls_handshake(c);
+        tls_handshake(c);
     else if (c->state == BC_CONNECTING)
         sn_bconn_connected(c);
     else if (c->kind == SN_BURI_WS && c->ws)
@@ -560,11 +611,12 @@ void sn_bconn_on_accept(struct ev_loop *ev, ev_io *w, int revents)
         c->peer_len = pl;
         c->local_len = sizeof c->local;
         getsockname(fd, (struct sockaddr *)&c->local, &c->local_len);
-        if (l->u.tls && sn_btls_accept(c) != SN_OK) {
+        if (l->u.tls && !(c->ssl = sn_btls_accept(b->tls, fd))) {
             sn_bconn_close(c, SN_BCLOSE_ERROR, ENOMEM, "out of memory");
             sn_bconn_done(c);
             continue;
         }
+        c->tls_hs = c->ssl != NULL;
         if (c->kind == SN_BURI_WS || c->ssl) { /* accepted once upgraded / TLS is up */
             c->state = BC_HANDSHAKE; /* one deadline bounds TLS and the upgrade together */
             c->deadline = c->last_io + b->lim.handshake_ms / 1000.0;
@@ -610,9 +662,10 @@ void sn_bconn_connected(bconn *c)
         return;
     }
     if (c->ssl) { /* connected; now the TLS handshake, within broker_handshake */
+        c->tls_hs = 1;
         c->state = BC_HANDSHAKE;
         c->deadline = sn_clock_mono() + c->b->lim.handshake_ms / 1000.0;
-        sn_btls_handshake(c);
+        tls_handshake(c);
         return;
     }
     sn_bconn_tls_up(c);

@@ -5,6 +5,7 @@
 #define SN_BCONN_H
 
 #include "sn_broker.h"
+#include "sn_btls.h"
 
 #include "sn_loop.h"
 #include "sn_map.h"

@@ -3,7 +3,6 @@
  * Sockets are made on the calling thread, so a bind error returns at once; the loop thread
  * adopts them through a command. */
 #include "sn_bconn.h"
-#include "sn_btls.h"
 #include "sn_clock.h"
 #include "sn_error.h"
 #include "sn_node.h"
@@ -236,7 +235,8 @@ static void run_cmd(sn_loop_cmd *lc)
             k->deadline = sn_clock_mono() + c->ms / 1000.0;
             void *ctx = c->tls_ctx;
             c->tls_ctx = NULL;
-            if (ctx && sn_btls_connect(k, ctx, c->u.host, !c->u.noverify) != SN_OK) {
+            if (ctx && !(k->ssl = sn_btls_connect(b->tls, k->fd, ctx, c->u.host,
+                                                  !c->u.noverify))) {
                 sn_bconn_close(k, SN_BCLOSE_ERROR, ENOMEM, "out of memory");
                 sn_bconn_done(k);
             } else {

@@ -1,5 +1,5 @@
-/* sn_broker: the door for clients: listeners and connections (tcp, ws, udp, over TLS too) on the node's
- * loop thread, whose events reach the owning actor as SN_MSG_BROKER messages. Owns every
+/* sn_broker: the door for clients: listeners and connections (tcp, ws, udp; tls, wss) on the
+ * node's loop thread, whose events reach the owning actor as SN_MSG_BROKER messages. Owns every
  * socket, the limits and the per-listener counts; no Lua inside. */
 #ifndef SN_BROKER_H
 #define SN_BROKER_H

@@ -1,6 +1,6 @@
 /* sn_btls: TLS for the broker's connections on OpenSSL. The contexts are made once (the
- * listeners') or per join (its CAs); sessions live in bconn.ssl and speak through a small BIO
- * of our own, which sends with MSG_NOSIGNAL (a peer gone never raises SIGPIPE). */
+ * listeners') or per join (its CAs); sessions (bconn.ssl) speak through a small BIO of our
+ * own, which sends with MSG_NOSIGNAL (a peer gone never raises SIGPIPE). */
 #include "sn_btls.h"
 #include "sn_clock.h"
 #include "sn_error.h"
@@ -233,187 +233,164 @@ void sn_btls_ctx_free(void *ctx)
 
 /* ---- sessions -------------------------------------------------------------------------- */
 
-static int session(bconn *c, SSL_CTX *ctx)
+static SSL *session(sn_btls *t, SSL_CTX *ctx, int fd)
 {
     SSL *ssl = SSL_new(ctx);
-    BIO *bio = ssl ? BIO_new(c->b->tls->bio) : NULL;
+    BIO *bio = ssl ? BIO_new(t->bio) : NULL;
     if (!bio) {
         SSL_free(ssl);
         ERR_clear_error();
-        return SN_ENOMEM;
+        return NULL;
     }
-    BIO_set_fd(bio, c->fd, BIO_NOCLOSE);
+    BIO_set_fd(bio, fd, BIO_NOCLOSE);
     SSL_set_bio(ssl, bio, bio);
-    c->ssl = ssl;
-    c->tls_hs = 1;
-    return SN_OK;
+    return ssl;
 }
 
-int sn_btls_accept(bconn *c)
+sn_btls_sess *sn_btls_accept(sn_btls *t, int fd)
 {
-    if (session(c, c->b->tls->server) != SN_OK)
-        return SN_ENOMEM;
-    SSL_set_accept_state(c->ssl);
-    return SN_OK;
+    SSL *ssl = session(t, t->server, fd);
+    if (ssl)
+        SSL_set_accept_state(ssl);
+    return ssl;
 }
 
-int sn_btls_connect(bconn *c, void *ctx, const char *host, int verify)
+sn_btls_sess *sn_btls_connect(sn_btls *t, int fd, void *ctx, const char *host, int verify)
 {
-    int rc = session(c, ctx);
+    SSL *ssl = session(t, ctx, fd);
     SSL_CTX_free(ctx); /* the session holds its own reference */
-    if (rc != SN_OK)
-        return rc;
-    SSL_set_connect_state(c->ssl);
+    if (!ssl)
+        return NULL;
+    SSL_set_connect_state(ssl);
     unsigned char ip[16];
     int literal = inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1;
     if (*host && !literal)
-        SSL_set_tlsext_host_name(c->ssl, host); /* SNI names hosts, never addresses */
+        SSL_set_tlsext_host_name(ssl, host); /* SNI names hosts, never addresses */
     if (verify && *host) {
-        int ok = literal ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), host)
-                         : SSL_set1_host(c->ssl, host);
+        int ok = literal ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host)
+                         : SSL_set1_host(ssl, host);
         if (ok != 1) {
             ERR_clear_error();
-            return SN_ENOMEM;
+            SSL_free(ssl);
+            return NULL;
         }
     }
-    return SN_OK;
+    return ssl;
 }
 
-/* A failed handshake: counted as "tls" (sn_bconn_close does not log it), logged here at
- * most every 10 s with the number left unlogged. */
-static void failed(bconn *c, const char *why)
+int sn_btls_log_due(sn_btls *t, unsigned long *quiet)
 {
-    sn_btls *t = c->b->tls;
     double now = sn_clock_mono();
-    if (!t->logged || now - t->logged >= 10) {
-        sn_log_write(c->b->log, SN_LOG_WARN, "broker", "socket %llu: TLS handshake failed: %s "
-                     "(%lu more not logged in the last 10 s)", (unsigned long long)c->id, why,
-                     t->quiet);
-        t->logged = now;
-        t->quiet = 0;
-    } else {
+    if (t->logged && now - t->logged < 10) {
         t->quiet++;
+        return 0;
     }
-    c->tls_broken = 1;
-    sn_bconn_close(c, SN_BCLOSE_TLS, EPROTO, "TLS handshake failed: %s", why);
+    *quiet = t->quiet;
+    t->logged = now;
+    t->quiet = 0;
+    return 1;
 }
 
-void sn_btls_handshake(bconn *c)
+int sn_btls_handshake(sn_btls_sess *s, char *why, size_t cap)
 {
-    if (c->dead || !c->ssl)
-        return;
     ERR_clear_error();
     errno = 0;
-    int r = SSL_do_handshake(c->ssl);
-    if (r == 1) {
-        c->tls_hs = 0;
-        ev_io_stop(c->b->ev, &c->wio);
-        sn_bconn_tls_up(c);
-        return;
-    }
-    int e = SSL_get_error(c->ssl, r);
-    if (e == SSL_ERROR_WANT_READ) {
-        ev_io_stop(c->b->ev, &c->wio);
-        if (!c->paused)
-            ev_io_start(c->b->ev, &c->rio);
-        return;
-    }
-    if (e == SSL_ERROR_WANT_WRITE) {
-        sn_bconn_want_write(c);
-        return;
-    }
-    char why[256];
-    long v = SSL_get_verify_result(c->ssl);
+    int r = SSL_do_handshake(s);
+    if (r == 1)
+        return SN_BTLS_DONE;
+    int e = SSL_get_error(s, r);
+    if (e == SSL_ERROR_WANT_READ)
+        return SN_BTLS_WANT_READ;
+    if (e == SSL_ERROR_WANT_WRITE)
+        return SN_BTLS_WANT_WRITE;
+    long v = SSL_get_verify_result(s);
     if (v != X509_V_OK) {
-        snprintf(why, sizeof why, "certificate verify failed: %s",
-                 X509_verify_cert_error_string(v));
+        snprintf(why, cap, "certificate verify failed: %s", X509_verify_cert_error_string(v));
         ERR_clear_error();
     } else if (e == SSL_ERROR_SYSCALL || e == SSL_ERROR_ZERO_RETURN) {
         int en = errno;
-        ssl_reason(why, sizeof why, en ? strerror(en) : "the peer closed during the handshake");
+        ssl_reason(why, cap, en ? strerror(en) : "the peer closed during the handshake");
     } else {
-        ssl_reason(why, sizeof why, "protocol error");
+        ssl_reason(why, cap, "protocol error");
     }
-    failed(c, why);
+    return SN_BTLS_FAILED;
 }
 
-ssize_t sn_btls_recv(bconn *c, void *buf, size_t len)
+ssize_t sn_btls_recv(sn_btls_sess *s, void *buf, size_t len, int *flags)
 {
     ERR_clear_error();
     errno = 0;
-    int n = SSL_read(c->ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
+    int n = SSL_read(s, buf, len > INT_MAX ? INT_MAX : (int)len);
     if (n > 0)
         return n;
-    switch (SSL_get_error(c->ssl, n)) {
+    switch (SSL_get_error(s, n)) {
     case SSL_ERROR_WANT_READ:
         errno = EAGAIN;
         return -1;
     case SSL_ERROR_WANT_WRITE: /* a read that must write first: retried when writable */
-        c->tls_rw = 1;
-        sn_bconn_want_write(c);
+        *flags |= SN_BTLS_F_WANT_WRITE;
         errno = EAGAIN;
         return -1;
     case SSL_ERROR_ZERO_RETURN:
         return 0;
     case SSL_ERROR_SYSCALL:
-        c->tls_broken = 1;
+        *flags |= SN_BTLS_F_BROKEN;
         ERR_clear_error();
-        if (!errno)
-            return 0;
-        return -1;
+        return errno ? -1 : 0;
     default:
-        c->tls_broken = 1;
+        *flags |= SN_BTLS_F_BROKEN;
         ERR_clear_error();
         errno = EPROTO;
         return -1;
     }
 }
 
-ssize_t sn_btls_send(bconn *c, const void *buf, size_t len)
+ssize_t sn_btls_send(sn_btls_sess *s, const void *buf, size_t len, int *flags)
 {
     if (!len)
         return 0;
     ERR_clear_error();
     errno = 0;
-    int n = SSL_write(c->ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
+    int n = SSL_write(s, buf, len > INT_MAX ? INT_MAX : (int)len);
     if (n > 0)
         return n;
-    switch (SSL_get_error(c->ssl, n)) {
+    switch (SSL_get_error(s, n)) {
     case SSL_ERROR_WANT_READ:
     case SSL_ERROR_WANT_WRITE:
         errno = EAGAIN;
         return -1;
     case SSL_ERROR_SYSCALL:
-        c->tls_broken = 1;
+        *flags |= SN_BTLS_F_BROKEN;
         ERR_clear_error();
         if (!errno)
             errno = EPIPE;
         return -1;
     default:
-        c->tls_broken = 1;
+        *flags |= SN_BTLS_F_BROKEN;
         ERR_clear_error();
         errno = EPROTO;
         return -1;
     }
 }
 
-int sn_btls_pending(const bconn *c)
+int sn_btls_pending(const sn_btls_sess *s)
 {
-    return c->ssl && SSL_pending(c->ssl) > 0;
+    return s && SSL_pending(s) > 0;
 }
 
-void sn_btls_shutdown(bconn *c)
+void sn_btls_shutdown(sn_btls_sess *s)
 {
-    if (!c->ssl || c->tls_hs || c->tls_broken || (SSL_get_shutdown(c->ssl) & SSL_SENT_SHUTDOWN))
+    if (!s || !SSL_is_init_finished(s) || (SSL_get_shutdown(s) & SSL_SENT_SHUTDOWN))
         return;
     ERR_clear_error();
-    SSL_shutdown(c->ssl); /* once, non-blocking: what does not fit is lost */
+    SSL_shutdown(s); /* once, non-blocking: what does not fit is lost */
     ERR_clear_error();
 }
 
-void sn_btls_free(bconn *c)
+void sn_btls_free(sn_btls_sess **sp)
 {
-    if (c->ssl)
-        SSL_free(c->ssl);
-    c->ssl = NULL;
+    if (!sp || !*sp)
+        return;
+    SSL_free(*sp);
+    *sp = NULL;
 }
