@@ -15,7 +15,8 @@
 enum {
     OPT_NAME = 256, OPT_LISTEN, OPT_JOIN, OPT_CLUSTER, OPT_ACTOR, OPT_THREADS, OPT_PRELOAD,
     OPT_PACKAGE, OPT_HTTP, OPT_CONFIG, OPT_CURVE_SECRET, OPT_CURVE_ALLOW, OPT_INSECURE,
-    OPT_LOG_LEVEL, OPT_LOG_FORMAT, OPT_STAGE, OPT_SET, OPT_ADVERTISE
+    OPT_LOG_LEVEL, OPT_LOG_FORMAT, OPT_STAGE, OPT_SET, OPT_ADVERTISE, OPT_BROKER_CERT,
+    OPT_BROKER_KEY, OPT_BROKER_CA
 };
 
 static const struct option long_options[] = {
@@ -37,6 +38,9 @@ static const struct option long_options[] = {
     {"stage", required_argument, NULL, OPT_STAGE},
     {"set", required_argument, NULL, OPT_SET},
     {"advertise", required_argument, NULL, OPT_ADVERTISE},
+    {"broker-cert", required_argument, NULL, OPT_BROKER_CERT},
+    {"broker-key", required_argument, NULL, OPT_BROKER_KEY},
+    {"broker-ca", required_argument, NULL, OPT_BROKER_CA},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -91,6 +95,10 @@ static const char usage[] =
     "                       (1048576 bytes), broker_output (4194304 bytes),\n"
     "                       broker_handshake (5000 ms), broker_idle (0 ms: none)\n"
     "                       (docs/broker.md) (repeatable)\n"
+    "  --broker-cert FILE   PEM certificate (chain) of the broker's tls:// and wss://\n"
+    "                       listeners; --broker-key FILE its private key (docs/broker.md)\n"
+    "  --broker-ca FILE     PEM CAs a tls:// broker.join verifies the server against\n"
+    "                       (default: the system's; a URI's ?ca=FILE overrides it)\n"
     "  -h, --help           show this text\n"
     "  -V, --version        show the version and the library versions\n";
 
@@ -342,6 +350,9 @@ int sn_opts_parse(sn_opts *o, int argc, char *const argv[], char *err, size_t er
         case OPT_CURVE_SECRET: o->curve_secret = v; break;
         case OPT_CURVE_ALLOW: o->curve_allow = v; break;
         case OPT_INSECURE: o->insecure = 1; break;
+        case OPT_BROKER_CERT: o->broker_cert = v; break;
+        case OPT_BROKER_KEY: o->broker_key = v; break;
+        case OPT_BROKER_CA: o->broker_ca = v; break;
         case OPT_LOG_LEVEL:
             if (sn_log_level_parse(v, &o->log_level) != SN_OK)
                 return fail(err, errlen, "--log-level '%s': expected error, warn, info or debug", v);

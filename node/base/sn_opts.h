@@ -63,6 +63,9 @@ typedef struct sn_opts {
     /* --set broker_*=N: the broker's limits (docs/broker.md); 0: the default */
     int broker_conns, broker_conns_listener, broker_frame, broker_message, broker_output;
     int broker_handshake_ms, broker_idle_ms;
+    /* --broker-cert/--broker-key FILE: PEM certificate (chain) and key of tls:// and wss://
+     * listeners; --broker-ca FILE: the CAs a TLS join verifies against (default: the system's) */
+    const char *broker_cert, *broker_key, *broker_ca;
 } sn_opts;
 
 /* sn_opts_parse: fills *o from argv (argv[0] is the program). On a user error returns

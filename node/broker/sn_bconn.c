@@ -30,6 +30,78 @@ sn_log *sn_bconn_log(const bconn *c) { return c->b->log; }
 const sn_broker_limits *sn_bconn_limits(const bconn *c) { return &c->b->lim; }
 int sn_bconn_paused(const bconn *c) { return c->paused; }
 
+ssize_t sn_bconn_recv(bconn *c, void *buf, size_t len)
+{
+    if (!c->ssl)
+        return recv(c->fd, buf, len, 0);
+    int f = 0;
+    ssize_t n = sn_btls_recv(c->ssl, buf, len, &f);
+    if (f & SN_BTLS_F_BROKEN)
+        c->tls_broken = 1;
+    if (f & SN_BTLS_F_WANT_WRITE) {
+        c->tls_rw = 1;
+        ev_io_start(c->b->ev, &c->wio);
+    }
+    return n;
+}
+
+ssize_t sn_bconn_send(bconn *c, const void *buf, size_t len, int more)
+{
+    if (!c->ssl)
+        return send(c->fd, buf, len, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+    int f = 0;
+    ssize_t n = sn_btls_send(c->ssl, buf, len, &f);
+    if (f & SN_BTLS_F_BROKEN)
+        c->tls_broken = 1;
+    return n;
+}
+
+/* A healthy TLS session says goodbye (close_notify): the peer learns it is the end. */
+static void tls_goodbye(bconn *c)
+{
+    if (c->ssl && !c->tls_hs && !c->tls_broken)
+        sn_btls_shutdown(c->ssl);
+}
+
+void sn_bconn_shutdown_wr(bconn *c)
+{
+    tls_goodbye(c);
+    shutdown(c->fd, SHUT_WR);
+}
+
+/* ---- TLS handshakes --------------------------------------------------------------------- */
+
+/* One step of c's TLS handshake; once done, the connection goes on (sn_bconn_tls_up). A
+ * failure closes c as "tls", logged at most every 10 s. */
+static void tls_handshake(bconn *c)
+{
+    char why[256];
+    switch (sn_btls_handshake(c->ssl, why, sizeof why)) {
+    case SN_BTLS_DONE:
+        c->tls_hs = 0;
+        ev_io_stop(c->b->ev, &c->wio);
+        sn_bconn_tls_up(c);
+        return;
+    case SN_BTLS_WANT_READ:
+        ev_io_stop(c->b->ev, &c->wio);
+        if (!c->paused)
+            ev_io_start(c->b->ev, &c->rio);
+        return;
+    case SN_BTLS_WANT_WRITE:
+        ev_io_start(c->b->ev, &c->wio);
+        return;
+    default:
+        break;
+    }
+    unsigned long quiet;
+    if (sn_btls_log_due(c->b->tls, &quiet))
+        sn_log_write(c->b->log, SN_LOG_WARN, "broker", "socket %llu: TLS handshake failed: %s "
+                     "(%lu more since the last such line, not logged)",
+                     (unsigned long long)c->id, why, quiet);
+    c->tls_broken = 1;
+    sn_bconn_close(c, SN_BCLOSE_TLS, EPROTO, "TLS handshake failed: %s", why);
+}
+
 /* ---- events to the owner ------------------------------------------------------------- */
 
 /* The payload of an SN_MSG_BROKER message: flags, err, listener, peer, local, then data. */
@@ -156,6 +228,9 @@ static void conn_free_io(bconn *c)
     ev_io_stop(c->b->ev, &c->rio);
     ev_io_stop(c->b->ev, &c->wio);
     ev_timer_stop(c->b->ev, &c->flush);
+    if (c->reason != SN_BCLOSE_ERROR && c->fd >= 0)
+        tls_goodbye(c);
+    sn_btls_free(&c->ssl);
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
@@ -194,8 +269,9 @@ void sn_bconn_close(bconn *c, int reason, int err, const char *fmt, ...)
     atomic_fetch_sub(&c->b->open, 1);
     sn_log_level lv = reason == SN_BCLOSE_PEER || reason == SN_BCLOSE_LOCAL ||
                               reason == SN_BCLOSE_SHUTDOWN ? SN_LOG_DEBUG : SN_LOG_INFO;
-    sn_log_write(c->b->log, lv, "broker", "socket %llu closed (%s): %s",
-                 (unsigned long long)c->id, sn_broker_reason_name(reason), c->why);
+    if (reason != SN_BCLOSE_TLS) /* sn_btls logs those, at a bounded rate */
+        sn_log_write(c->b->log, lv, "broker", "socket %llu closed (%s): %s",
+                     (unsigned long long)c->id, sn_broker_reason_name(reason), c->why);
     if (reason != SN_BCLOSE_OWNER && reason != SN_BCLOSE_SHUTDOWN) {
         sn_msg *m = sn_bconn_event_new(SN_BEV_CLOSE, c->id, 0, 0, err, NULL, 0, NULL, 0, c->why,
                               strlen(c->why));
@@ -229,7 +305,7 @@ void sn_bconn_done(bconn *c)
 static void flush_out(bconn *c)
 {
     while (c->out_off < c->out_len) {
-        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+        ssize_t n = sn_bconn_send(c, c->out + c->out_off, c->out_len - c->out_off, 0);
         if (n > 0) {
             c->out_off += (size_t)n;
             if (c->l)
@@ -335,7 +411,7 @@ static void tcp_read(bconn *c)
                 c->in = p;
                 c->in_cap = cap;
             }
-            ssize_t n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+            ssize_t n = sn_bconn_recv(c, c->in + c->in_len, c->in_cap - c->in_len);
             if (n > 0) {
                 c->in_len += (size_t)n;
                 tcp_packets(c);
@@ -352,10 +428,10 @@ static void tcp_read(bconn *c)
             return;
         }
         unsigned char buf[READ_CHUNK];
-        ssize_t n = recv(c->fd, buf, sizeof buf, 0);
+        ssize_t n = sn_bconn_recv(c, buf, sizeof buf);
         if (n > 0) {
             sn_bconn_event(c, SN_BEV_DATA, 0, buf, (size_t)n, NULL, 0);
-            if ((size_t)n < sizeof buf)
+            if ((size_t)n < sizeof buf && !sn_btls_pending(c->ssl))
                 return; /* the next readiness brings more; others get their turn */
             continue;
         }
@@ -389,6 +465,10 @@ void sn_bconn_read(bconn *c)
 {
     if (c->dead || c->paused)
         return;
+    if (c->tls_hs) {
+        tls_handshake(c);
+        return;
+    }
     if (c->kind == SN_BURI_UDP)
         udp_read(c);
     else if (c->kind == SN_BURI_WS)
@@ -410,7 +490,15 @@ static void on_write(struct ev_loop *ev, ev_io *w, int revents)
 {
     (void)ev, (void)revents;
     bconn *c = w->data;
-    if (c->state == BC_CONNECTING)
+    if (c->tls_rw) { /* a TLS read that had to write first */
+        c->tls_rw = 0;
+        sn_bconn_read(c);
+    }
+    if (c->dead)
+        ;
+    else if (c->tls_hs)
+        tls_handshake(c);
+    else if (c->state == BC_CONNECTING)
         sn_bconn_connected(c);
     else if (c->kind == SN_BURI_WS && c->ws)
         sn_bws_write(c);
@@ -523,9 +611,16 @@ void sn_bconn_on_accept(struct ev_loop *ev, ev_io *w, int revents)
         c->peer_len = pl;
         c->local_len = sizeof c->local;
         getsockname(fd, (struct sockaddr *)&c->local, &c->local_len);
-        if (c->kind == SN_BURI_WS)
-            c->deadline = c->last_io + b->lim.handshake_ms / 1000.0; /* accepted once upgraded */
-        else {
+        if (l->u.tls && !(c->ssl = sn_btls_accept(b->tls, fd))) {
+            sn_bconn_close(c, SN_BCLOSE_ERROR, ENOMEM, "out of memory");
+            sn_bconn_done(c);
+            continue;
+        }
+        c->tls_hs = c->ssl != NULL;
+        if (c->kind == SN_BURI_WS || c->ssl) { /* accepted once upgraded / TLS is up */
+            c->state = BC_HANDSHAKE; /* one deadline bounds TLS and the upgrade together */
+            c->deadline = c->last_io + b->lim.handshake_ms / 1000.0;
+        } else {
             sn_msg *m = sn_bconn_event_new(SN_BEV_ACCEPT, c->id, l->id, c->decode, 0, &c->peer,
                                   c->peer_len, &c->local, c->local_len, NULL, 0);
             if (!m) {
@@ -564,6 +659,32 @@ void sn_bconn_connected(bconn *c)
     ev_io_stop(c->b->ev, &c->wio);
     if (err) {
         sn_bconn_close(c, SN_BCLOSE_ERROR, err, "connect: %s", strerror(err));
+        return;
+    }
+    if (c->ssl) { /* connected; now the TLS handshake, within broker_handshake */
+        c->tls_hs = 1;
+        c->state = BC_HANDSHAKE;
+        c->deadline = sn_clock_mono() + c->b->lim.handshake_ms / 1000.0;
+        tls_handshake(c);
+        return;
+    }
+    sn_bconn_tls_up(c);
+}
+
+void sn_bconn_tls_up(bconn *c)
+{
+    if (c->l != &c->b->joins) { /* a client of our listener */
+        if (c->kind == SN_BURI_WS) { /* its upgrade request comes next, maybe already here */
+            sn_bconn_read(c);
+            return;
+        }
+        c->state = BC_OPEN;
+        sn_bconn_accepted(c);
+        if (!c->dead && !c->paused)
+            ev_io_start(c->b->ev, &c->rio);
+        if (!c->dead && c->out_len > c->out_off)
+            flush_out(c);
+        sn_bconn_read(c); /* what came with the handshake */
         return;
     }
     c->state = BC_OPEN;
@@ -624,8 +745,8 @@ void sn_bconn_commit(bconn *c, unsigned flags, const void *data, size_t len, con
     }
     if (out_append(c, hdr, hl, data, len) != SN_OK)
         return;
-    if (c->state == BC_CONNECTING)
-        return; /* sent once connected */
+    if (c->state != BC_OPEN)
+        return; /* sent once connected (and TLS is up) */
     if (c->commit_ms > 0) {
         if (!ev_is_active(&c->flush)) {
             ev_timer_set(&c->flush, c->commit_ms / 1000.0, 0);

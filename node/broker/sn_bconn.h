@@ -5,6 +5,7 @@
 #define SN_BCONN_H
 
 #include "sn_broker.h"
+#include "sn_btls.h"
 
 #include "sn_loop.h"
 #include "sn_map.h"
@@ -59,6 +60,10 @@ typedef struct bconn {
     double last_io, deadline, expire_ms, commit_ms;
     struct sockaddr_storage peer, local;
     socklen_t peer_len, local_len;
+    struct ssl_st *ssl; /* tls://, wss://: the session (sn_btls.c), else NULL */
+    int tls_hs;         /* the TLS handshake is not done yet */
+    int tls_rw;         /* a TLS read waits for writability */
+    int tls_broken;     /* a TLS error: no close_notify */
 } bconn;
 
 struct sn_broker {
@@ -79,6 +84,7 @@ struct sn_broker {
     double limit_logged;
     unsigned long long nofile, nofile_was; /* RLIMIT_NOFILE after and before raising it */
     atomic_int limits_logged;
+    struct sn_btls *tls;      /* the TLS contexts (sn_btls.c) */
 };
 
 /* Shared by sn_broker.c, sn_bconn.c and sn_bws.c (loop thread). */
@@ -100,6 +106,16 @@ void sn_bconn_on_unpause(struct ev_loop *ev, ev_timer *w, int revents);
 void sn_bconn_commit(bconn *c, unsigned flags, const void *data, size_t len, const void *addr,
                      size_t addrlen);
 void sn_bconn_set_interval(bconn *c, double ms);
+
+/* sn_bconn_recv / sn_bconn_send: the connection's bytes, through TLS when it has it; as
+ * recv/send (never SIGPIPE); more: more of the same frame follows (plain tcp: MSG_MORE). */
+ssize_t sn_bconn_recv(bconn *c, void *buf, size_t len);
+ssize_t sn_bconn_send(bconn *c, const void *buf, size_t len, int more);
+/* sn_bconn_shutdown_wr: no more output (TLS: close_notify first). */
+void sn_bconn_shutdown_wr(bconn *c);
+/* sn_bconn_tls_up: the TLS handshake is done: the connection goes on (a join: connected; a
+ * tls:// client: accepted; a wss:// client: its upgrade request is read). */
+void sn_bconn_tls_up(bconn *c);
 
 void sn_bconn_close(bconn *c, int reason, int err, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -20,7 +20,7 @@
 
 static const char *reasons[SN_BCLOSE_N] = {
     "peer", "local", "error", "oversize", "protocol", "utf8", "handshake", "idle",
-    "slow consumer", "owner gone", "limit", "shutdown", "decode"};
+    "slow consumer", "owner gone", "limit", "shutdown", "decode", "tls"};
 
 const char *sn_broker_reason_name(int r)
 {
@@ -87,6 +87,7 @@ typedef struct bcmd {
     sn_buri u;
     struct sockaddr_storage addr;
     size_t addrlen, len;
+    void *tls_ctx;   /* a tls:// join: its context, until the session takes it */
     unsigned char data[];
 } bcmd;
 
@@ -118,6 +119,7 @@ static void cmd_free(bcmd *c)
     }
     if (c->kind && c->fd >= 0)
         close(c->fd);
+    sn_btls_ctx_free(c->tls_ctx);
     if (c->kind == 1)
         free(c->l);
     free(c);
@@ -231,7 +233,15 @@ static void run_cmd(sn_loop_cmd *lc)
             k->state = BC_CONNECTING;
             k->kind = SN_BURI_TCP;
             k->deadline = sn_clock_mono() + c->ms / 1000.0;
-            ev_io_start(b->ev, &k->wio);
+            void *ctx = c->tls_ctx;
+            c->tls_ctx = NULL;
+            if (ctx && !(k->ssl = sn_btls_connect(b->tls, k->fd, ctx, c->u.host,
+                                                  !c->u.noverify))) {
+                sn_bconn_close(k, SN_BCLOSE_ERROR, ENOMEM, "out of memory");
+                sn_bconn_done(k);
+            } else {
+                ev_io_start(b->ev, &k->wio);
+            }
         }
     }
     if (c->kind == 1 || c->kind == 2) /* a standalone script's sockets stop cleanly too */
@@ -349,6 +359,10 @@ static int reclaim_address(sn_broker *b, uint64_t actor, const struct sockaddr *
 int sn_broker_listen(sn_broker *b, const sn_buri *u, uint64_t actor, uint64_t *id,
                      void *bound, size_t *bound_len, int *err_no, char *err, size_t errlen)
 {
+    if (u->tls && sn_btls_server_ready(b->tls, err, errlen) != SN_OK) {
+        *err_no = EINVAL;
+        return SN_EINVAL;
+    }
     struct addrinfo *ai = resolve(u, 1, err_no, err, errlen);
     if (!ai)
         return SN_EIO;
@@ -403,7 +417,8 @@ int sn_broker_listen(sn_broker *b, const sn_buri *u, uint64_t actor, uint64_t *i
     if (getsockname(fd, (struct sockaddr *)&l->addr, &l->addrlen) < 0)
         l->addrlen = 0;
     snprintf(l->uri, sizeof l->uri, "%s://%s:%s%s%s",
-             u->kind == SN_BURI_TCP ? "tcp" : u->kind == SN_BURI_WS ? "ws" : "udp", u->host,
+             u->kind == SN_BURI_TCP ? (u->tls ? "tls" : "tcp")
+             : u->kind == SN_BURI_WS ? (u->tls ? "wss" : "ws") : "udp", u->host,
              u->port, u->kind == SN_BURI_WS ? u->path : "", u->packet ? "?packet" : "");
     c->l = l;
     c->fd = fd;
@@ -427,23 +442,34 @@ int sn_broker_join(sn_broker *b, const sn_buri *u, uint64_t actor, double timeou
 {
     if (u->kind != SN_BURI_TCP) {
         *err_no = EPROTONOSUPPORT;
-        snprintf(err, errlen, "broker.join connects tcp:// only");
+        snprintf(err, errlen, "broker.join connects tcp:// and tls:// only");
+        return SN_EINVAL;
+    }
+    void *ctx = NULL;
+    if (u->tls && sn_btls_client_ctx(b->tls, u, &ctx, err, errlen) != SN_OK) {
+        *err_no = EINVAL;
         return SN_EINVAL;
     }
     struct addrinfo *ai = resolve(u, 0, err_no, err, errlen);
-    if (!ai)
+    if (!ai) {
+        sn_btls_ctx_free(ctx);
         return SN_EIO;
+    }
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         freeaddrinfo(ai);
+        sn_btls_ctx_free(ctx);
         return os_fail(err_no, err, errlen, "socket", -1);
     }
     int rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
     freeaddrinfo(ai);
-    if (rc < 0 && errno != EINPROGRESS)
+    if (rc < 0 && errno != EINPROGRESS) {
+        sn_btls_ctx_free(ctx);
         return os_fail(err_no, err, errlen, "connect", fd);
+    }
     bcmd *c = cmd_new(b, 2, 0);
     if (!c) {
+        sn_btls_ctx_free(ctx);
         close(fd);
         *err_no = ENOMEM;
         snprintf(err, errlen, "out of memory");
@@ -454,6 +480,7 @@ int sn_broker_join(sn_broker *b, const sn_buri *u, uint64_t actor, double timeou
     c->actor = actor;
     c->u = *u;
     c->ms = timeout_ms > 0 ? timeout_ms : 3000;
+    c->tls_ctx = ctx;
     *id = c->id;
     cmd_send(b, c);
     return SN_OK;
@@ -626,7 +653,8 @@ sn_broker *sn_broker_new(struct sn_node *n, sn_log *log, const sn_opts *o)
     pthread_mutex_init(&b->mu, NULL);
     b->socks = sn_map_new(SN_MAP_U64);
     b->lids = sn_map_new(SN_MAP_U64);
-    if (!b->socks || !b->lids) {
+    b->tls = sn_btls_new(o->broker_cert, o->broker_key, o->broker_ca);
+    if (!b->socks || !b->lids || !b->tls) {
         sn_broker_destroy(&b);
         sn_log_write(log, SN_LOG_ERROR, NULL, "cannot create the broker: %s",
                      sn_strerror(SN_ENOMEM));
@@ -699,6 +727,7 @@ void sn_broker_destroy(sn_broker **bp)
     }
     sn_map_destroy(&b->socks);
     sn_map_destroy(&b->lids);
+    sn_btls_destroy(&b->tls);
     pthread_mutex_destroy(&b->mu);
     free(b);
 }

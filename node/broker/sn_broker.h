@@ -1,5 +1,5 @@
-/* sn_broker: the door for clients: listeners and connections (tcp, ws, udp) on the node's
- * loop thread, whose events reach the owning actor as SN_MSG_BROKER messages. Owns every
+/* sn_broker: the door for clients: listeners and connections (tcp, ws, udp; tls, wss) on the
+ * node's loop thread, whose events reach the owning actor as SN_MSG_BROKER messages. Owns every
  * socket, the limits and the per-listener counts; no Lua inside. */
 #ifndef SN_BROKER_H
 #define SN_BROKER_H
@@ -22,7 +22,7 @@ typedef struct sn_broker_limits {
     size_t frame;          /* broker_frame: a frame's bytes when packet gives no IN (1m) */
     size_t message;        /* broker_message: a WebSocket message's bytes (1m) */
     size_t output;         /* broker_output: bytes queued to one socket (4m) */
-    double handshake_ms;   /* broker_handshake: WebSocket upgrade time (5000) */
+    double handshake_ms;   /* broker_handshake: TLS handshake and WebSocket upgrade (5000) */
     double idle_ms;        /* broker_idle: default expiry of a silent socket, 0 none (0) */
 } sn_broker_limits;
 
@@ -79,7 +79,7 @@ static inline uint32_t sn_broker_id_tag(uint64_t id) { return (uint32_t)(id >> 3
  * Any thread. */
 int sn_broker_listen(sn_broker *b, const sn_buri *u, uint64_t actor, uint64_t *id,
                      void *bound, size_t *bound_len, int *err_no, char *err, size_t errlen);
-/* sn_broker_join: connects (tcp only) as u says, for actor; CONNECT or CLOSE follows.
+/* sn_broker_join: connects (tcp, tls) as u says, for actor; CONNECT or CLOSE follows.
  * timeout_ms bounds the connect. SN_OK with *id, or SN_EIO as sn_broker_listen. */
 int sn_broker_join(sn_broker *b, const sn_buri *u, uint64_t actor, double timeout_ms,
                    uint64_t *id, int *err_no, char *err, size_t errlen);
@@ -112,7 +112,7 @@ int sn_broker_remote_run(sn_broker *b, const void *payload, size_t len);
 enum {
     SN_BCLOSE_PEER, SN_BCLOSE_LOCAL, SN_BCLOSE_ERROR, SN_BCLOSE_OVERSIZE, SN_BCLOSE_PROTOCOL,
     SN_BCLOSE_UTF8, SN_BCLOSE_HANDSHAKE, SN_BCLOSE_IDLE, SN_BCLOSE_SLOW, SN_BCLOSE_OWNER,
-    SN_BCLOSE_LIMIT, SN_BCLOSE_SHUTDOWN, SN_BCLOSE_DECODE, SN_BCLOSE_N
+    SN_BCLOSE_LIMIT, SN_BCLOSE_SHUTDOWN, SN_BCLOSE_DECODE, SN_BCLOSE_TLS, SN_BCLOSE_N
 };
 /* sn_broker_reason_name: "peer", "local", ..., the label of a close reason index. */
 const char *sn_broker_reason_name(int reason);

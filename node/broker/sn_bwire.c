@@ -71,7 +71,18 @@ static int parse_option(const char *uri, const char *opt, size_t n, sn_buri *u, 
         u->json = 1;
         return SN_OK;
     }
-    return fail(err, errlen, uri, "unknown option (packet, msgpack, json)");
+    if (n > 3 && !strncmp(opt, "ca=", 3)) {
+        if (n - 3 >= sizeof u->ca)
+            return fail(err, errlen, uri, "ca=FILE: the path is too long");
+        memcpy(u->ca, opt + 3, n - 3);
+        u->ca[n - 3] = 0;
+        return SN_OK;
+    }
+    if (n == 11 && !strncmp(opt, "verify=none", 11)) {
+        u->noverify = 1;
+        return SN_OK;
+    }
+    return fail(err, errlen, uri, "unknown option (packet, msgpack, json, ca, verify)");
 }
 
 int sn_buri_parse(const char *uri, sn_buri *u, char *err, size_t errlen)
@@ -79,7 +90,7 @@ int sn_buri_parse(const char *uri, sn_buri *u, char *err, size_t errlen)
     memset(u, 0, sizeof *u);
     const char *p = strstr(uri, "://");
     if (!p)
-        return fail(err, errlen, uri, "expected tcp://, ws:// or udp://");
+        return fail(err, errlen, uri, "expected tcp://, tls://, ws://, wss:// or udp://");
     size_t sl = (size_t)(p - uri);
     if (sl == 3 && !strncasecmp(uri, "tcp", 3))
         u->kind = SN_BURI_TCP;
@@ -87,10 +98,12 @@ int sn_buri_parse(const char *uri, sn_buri *u, char *err, size_t errlen)
         u->kind = SN_BURI_WS;
     else if (sl == 3 && !strncasecmp(uri, "udp", 3))
         u->kind = SN_BURI_UDP;
-    else if ((sl == 3 && !strncasecmp(uri, "wss", 3)) || (sl == 3 && !strncasecmp(uri, "tls", 3)))
-        return fail(err, errlen, uri, "TLS (tls://, wss://) is not available yet in this build");
+    else if (sl == 3 && !strncasecmp(uri, "tls", 3))
+        u->kind = SN_BURI_TCP, u->tls = 1;
+    else if (sl == 3 && !strncasecmp(uri, "wss", 3))
+        u->kind = SN_BURI_WS, u->tls = 1;
     else
-        return fail(err, errlen, uri, "expected tcp://, ws:// or udp://");
+        return fail(err, errlen, uri, "expected tcp://, tls://, ws://, wss:// or udp://");
     p += 3;
     const char *hs = p, *he;
     if (*p == '[') { /* [v6]:port */
@@ -122,7 +135,7 @@ int sn_buri_parse(const char *uri, sn_buri *u, char *err, size_t errlen)
     if (*p == '/') {
         size_t l = strcspn(p, "?");
         if (u->kind != SN_BURI_WS && l > 1)
-            return fail(err, errlen, uri, "only ws:// takes a path");
+            return fail(err, errlen, uri, "only ws:// and wss:// take a path");
         if (l >= sizeof u->path)
             return fail(err, errlen, uri, "path too long");
         memcpy(u->path, p, l);
@@ -140,10 +153,12 @@ int sn_buri_parse(const char *uri, sn_buri *u, char *err, size_t errlen)
                 p++;
         }
     }
+    if ((u->ca[0] || u->noverify) && !u->tls)
+        return fail(err, errlen, uri, "ca and verify are for tls:// and wss:// only");
     if (u->packet && u->kind != SN_BURI_TCP)
-        return fail(err, errlen, uri, "packet is for tcp:// only");
+        return fail(err, errlen, uri, "packet is for tcp:// and tls:// only");
     if (u->json && u->kind != SN_BURI_WS)
-        return fail(err, errlen, uri, "json is for ws:// text only");
+        return fail(err, errlen, uri, "json is for ws:// and wss:// text only");
     if (u->msgpack && u->kind == SN_BURI_TCP && !u->packet)
         return fail(err, errlen, uri, "msgpack over tcp:// needs packet (frames)");
     return SN_OK;

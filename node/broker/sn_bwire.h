@@ -10,7 +10,8 @@
 typedef enum sn_buri_kind { SN_BURI_TCP = 1, SN_BURI_WS, SN_BURI_UDP } sn_buri_kind;
 
 /* A parsed broker URI: tcp://host:port?packet=IN:OUT, ws://host:port/path, udp://host:port,
- * with the options msgpack and json. Sizes are 0 when not given. */
+ * tls:// (as tcp) and wss:// (as ws) with kind TCP / WS and tls set, with the options msgpack,
+ * json, and for a TLS join ca=FILE and verify=none. Sizes are 0 when not given. */
 typedef struct sn_buri {
     sn_buri_kind kind;
     char host[256];
@@ -19,6 +20,9 @@ typedef struct sn_buri {
     int packet;           /* tcp: 32-bit little-endian length frames */
     size_t in_max, out_max; /* packet=IN:OUT (bytes) */
     int msgpack, json;    /* decode each frame into Lua values */
+    int tls;              /* tls:// (tcp over TLS), wss:// (ws over TLS) */
+    int noverify;         /* join: verify=none (the peer's certificate is not checked) */
+    char ca[256];         /* join: ca=FILE, the CAs that verify the peer (else --broker-ca) */
 } sn_buri;
 
 /* sn_buri_parse: fills *u from uri. SN_OK, or SN_EINVAL with a one-line reason in err. */

@@ -22,7 +22,7 @@ static void reject(bconn *c, int status, const char *why)
     char buf[256];
     int n = snprintf(buf, sizeof buf, "HTTP/1.1 %d %s\r\nConnection: close\r\n"
                      "Content-Length: 0\r\n\r\n", status, why);
-    if (send(c->fd, buf, (size_t)n, MSG_NOSIGNAL) < 0) { /* best effort: it is going away */
+    if (sn_bconn_send(c, buf, (size_t)n, 0) < 0) { /* best effort: it is going away */
     }
     sn_bconn_close(c, SN_BCLOSE_HANDSHAKE, EPROTO, "WebSocket upgrade refused: %d %s", status,
                    why);
@@ -43,7 +43,7 @@ static ssize_t on_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
         c->in_off += n;
         return (ssize_t)n;
     }
-    ssize_t n = recv(c->fd, buf, len, 0);
+    ssize_t n = sn_bconn_recv(c, buf, len);
     if (n > 0) {
         c->last_io = sn_clock_mono();
         return n;
@@ -71,7 +71,7 @@ static ssize_t on_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
         return -1;
     }
     /* a frame's header and payload come in two calls: one segment, not two */
-    ssize_t n = send(c->fd, data, len, MSG_NOSIGNAL | (flags & WSLAY_MSG_MORE ? MSG_MORE : 0));
+    ssize_t n = sn_bconn_send(c, data, len, (flags & WSLAY_MSG_MORE) != 0);
     if (n >= 0) {
         if (c->l)
             atomic_fetch_add(&c->l->bytes_out, (uint64_t)n);
@@ -148,7 +148,7 @@ static void pump(bconn *c)
     if (c->dead)
         return;
     if (c->out_off < c->out_len) {
-        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+        ssize_t n = sn_bconn_send(c, c->out + c->out_off, c->out_len - c->out_off, 0);
         if (n > 0)
             c->out_off += (size_t)n;
         if (c->out_off < c->out_len) {
@@ -179,7 +179,7 @@ static void pump(bconn *c)
         snprintf(c->why, sizeof c->why, "%s", c->wsclose == SN_BCLOSE_PEER + 1
                  ? "closed by the peer" : c->hint == SN_BCLOSE_DECODE + 1
                  ? "1007 a text message that is not JSON (?json)" : code_text(code));
-        shutdown(c->fd, SHUT_WR);
+        sn_bconn_shutdown_wr(c);
         c->deadline = sn_clock_mono() + 2;
     }
 }
@@ -196,7 +196,7 @@ void sn_bws_handshake(bconn *c)
             reject(c, 431, "Request Header Fields Too Large");
             return;
         }
-        ssize_t n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+        ssize_t n = sn_bconn_recv(c, c->in + c->in_len, c->in_cap - c->in_len);
         if (n == 0) {
             sn_bconn_close(c, SN_BCLOSE_HANDSHAKE, 0, "closed during the WebSocket upgrade");
             return;
@@ -257,7 +257,7 @@ void sn_bws_read(bconn *c)
     if (c->wsclose) { /* drain to EOF after our close frame */
         char buf[4096];
         ssize_t n;
-        while ((n = recv(c->fd, buf, sizeof buf, 0)) > 0) {
+        while ((n = sn_bconn_recv(c, buf, sizeof buf)) > 0) {
         }
         if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
             sn_bconn_close(c, c->wsclose - 1, 0, "%s", c->why);

@@ -59,6 +59,8 @@ static const setting settings[] = {
     {"curve_allow", "--curve-allow", 's'}, {"insecure", "--insecure", 'b'},
     {"log_level", "--log-level", 's'}, {"log_format", "--log-format", 's'}, {"script", NULL, 'S'},
     {"args", NULL, 'A'},               {"stages", "--stage", 'T'},
+    {"broker_cert", "--broker-cert", 's'}, {"broker_key", "--broker-key", 's'},
+    {"broker_ca", "--broker-ca", 's'},
     {NULL, NULL, 0},
 };
 

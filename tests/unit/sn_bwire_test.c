@@ -56,8 +56,16 @@ Test(sn_bwire, uris)
     cr_assert_eq(sn_buri_parse("udp://h:1?packet", &u, err, sizeof err), SN_EINVAL);
     cr_assert_eq(sn_buri_parse("tcp://h:1/path", &u, err, sizeof err), SN_EINVAL);
     cr_assert_eq(sn_buri_parse("tcp://h:1?packet=3", &u, err, sizeof err), SN_EINVAL);
-    cr_assert_eq(sn_buri_parse("wss://h:1/", &u, err, sizeof err), SN_EINVAL);
-    cr_assert(strstr(err, "not available yet"), "%s", err);
+    cr_assert_eq(sn_buri_parse("wss://h:1/p?json", &u, err, sizeof err), SN_OK);
+    cr_assert(u.tls && u.kind == SN_BURI_WS && u.json);
+    cr_assert_str_eq(u.path, "/p");
+    cr_assert_eq(sn_buri_parse("tls://h:1?packet=1k&ca=/x/ca.pem", &u, err, sizeof err), SN_OK);
+    cr_assert(u.tls && u.kind == SN_BURI_TCP && u.packet && !u.noverify);
+    cr_assert_str_eq(u.ca, "/x/ca.pem");
+    cr_assert_eq(sn_buri_parse("tls://h:1?verify=none", &u, err, sizeof err), SN_OK);
+    cr_assert(u.noverify);
+    cr_assert_eq(sn_buri_parse("tcp://h:1?ca=/x", &u, err, sizeof err), SN_EINVAL);
+    cr_assert(strstr(err, "tls:// and wss:// only"), "%s", err);
 }
 
 Test(sn_bwire, frames)
