@@ -89,6 +89,9 @@ static void run_cmd(sn_loop_cmd *c)
         free_timer(t);
         return;
     }
+    /* libev counts from its cached time, as old as the loop's last wake-up (or its creation,
+     * for what a main script armed before the loop ran): count from now */
+    ev_now_update(ev);
     ev_timer_init(&t->w, on_timer, t->delay, 0);
     ev_timer_start(ev, &t->w);
     t->next = *bucket_of(ts, t->id);

@@ -82,6 +82,19 @@ Test(sn_timers, fire_in_time_order_then_the_loop_ends)
     cr_assert_eq(got.tasks[2], 1);
 }
 
+/* libev measures a timer from its cached "now", which is as old as the loop's last wake-up
+ * (or its creation): a timer armed after a slow start (a long main script) fired early by
+ * that much. It counts from when it is armed. */
+Test(sn_timers, timers_count_from_when_they_are_armed)
+{
+    usleep(80 * 1000); /* the loop's cached time is now 80 ms old */
+    double t0 = now();
+    cr_assert_eq(sn_timers_arm(timers, 1, 1, 40), SN_OK);
+    sn_loop_run(loop);
+    cr_assert_eq(got.n, 1);
+    cr_assert_geq(now() - t0, 0.035, "fired after %.3f s, armed for 0.040", now() - t0);
+}
+
 Test(sn_timers, a_cancelled_timer_never_fires)
 {
     cr_assert_eq(sn_timers_arm(timers, 7, 1, 20), SN_OK);
