@@ -139,6 +139,39 @@ def stop(nodes):
     return clean
 
 
+def own_terminal():
+    """When started from a terminal (make run), takes the terminal's foreground in a process
+    group of our own, so that Ctrl-C reaches this script alone: make then sees our exit
+    status (0 after a clean stop) instead of dying of the signal itself. Returns a function
+    that gives the terminal back."""
+    if not sys.stdin.isatty():  # run by a test or a pipeline: signals come from them
+        return lambda: None
+    try:
+        fd = os.open("/dev/tty", os.O_RDWR)
+        before = os.tcgetpgrp(fd)
+    except OSError:
+        return lambda: None
+    if before != os.getpgrp():  # not in the foreground (started with &): leave it be
+        os.close(fd)
+        return lambda: None
+    old = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+    try:
+        os.setpgid(0, 0)
+        os.tcsetpgrp(fd, os.getpgrp())
+    except OSError:
+        signal.signal(signal.SIGTTOU, old)
+        os.close(fd)
+        return lambda: None
+
+    def give_back():
+        try:
+            os.tcsetpgrp(fd, before)
+        except OSError:
+            pass
+        os.close(fd)
+    return give_back
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--binary", default=os.path.join(ROOT, "build", "stage-node"))
@@ -167,7 +200,14 @@ def main():
         stopping.set()
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    give_back = own_terminal()
+    try:
+        return run(args, keydir, stopping)
+    finally:
+        give_back()
 
+
+def run(args, keydir, stopping):
     nodes = start(args, keydir)
     if not ready(args, nodes):
         stop(nodes)
