@@ -405,6 +405,10 @@ Test(sn_http, static_root_and_traversal)
     sn_http_handlers bad = {.root = "/nonexistent/folder"};
     cr_assert_null(sn_http_new("127.0.0.1:0", &bad, NULL, &err));
     cr_assert_eq(err, SN_ENOENT);
+
+    char rm[300];
+    snprintf(rm, sizeof rm, "rm -rf '%.*s'", (int)(strrchr(dir, '/') - dir), dir);
+    cr_assert_eq(system(rm), 0);
 }
 
 Test(sn_http, path_ok)
