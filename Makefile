@@ -2,7 +2,7 @@
 # Each installs the Debian packages it needs (only those missing), then builds.
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
-DEMO ?= scripts/demo.lua
+DEMO_SECONDS ?=
 FUZZ_SECONDS ?= 60
 
 .PHONY: all build run test bench fuzz deploy-check clean
@@ -15,8 +15,10 @@ build:
 	@cmake --build build/release -j $(JOBS)
 	@ln -sf release/stage-node build/stage-node
 
+# The chat demo on a local 3-node cluster (scripts/run-demo.py): until Ctrl-C, or for
+# DEMO_SECONDS, then a summary.
 run: build
-	build/stage-node $(DEMO)
+	@python3 scripts/run-demo.py --binary build/stage-node $(if $(DEMO_SECONDS),--seconds $(DEMO_SECONDS))
 
 test:
 	@scripts/deps.sh test

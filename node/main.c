@@ -217,7 +217,7 @@ static int run_node(const sn_opts *o, sn_log *log)
     sn_views_set_broker(w.views, ctx.broker);
     if (o->http) {
         sn_http_handlers h = {.metrics = sn_views_metrics, .status = sn_views_status,
-                              .ud = w.views};
+                              .ud = w.views, .root = o->http_root};
         http = sn_http_new(o->http, &h, log, &err);
         if (!http) {
             sn_log_write(log, SN_LOG_ERROR, NULL, "cannot serve HTTP on %s: %s", o->http,

@@ -1,4 +1,4 @@
--- The demo of `make run`: private globals, and the sharing policy that opens them up.
+-- The sandbox demo of the README tour: private globals, and the sharing policy that opens them up.
 print("stage-node demo on node " .. process.name .. ", thread " .. thread.id)
 
 SCORE = 0

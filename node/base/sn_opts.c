@@ -16,7 +16,7 @@ enum {
     OPT_NAME = 256, OPT_LISTEN, OPT_JOIN, OPT_CLUSTER, OPT_ACTOR, OPT_THREADS, OPT_PRELOAD,
     OPT_PACKAGE, OPT_HTTP, OPT_CONFIG, OPT_CURVE_SECRET, OPT_CURVE_ALLOW, OPT_INSECURE,
     OPT_LOG_LEVEL, OPT_LOG_FORMAT, OPT_STAGE, OPT_SET, OPT_ADVERTISE, OPT_BROKER_CERT,
-    OPT_BROKER_KEY, OPT_BROKER_CA
+    OPT_BROKER_KEY, OPT_BROKER_CA, OPT_HTTP_ROOT
 };
 
 static const struct option long_options[] = {
@@ -29,6 +29,7 @@ static const struct option long_options[] = {
     {"preload", required_argument, NULL, OPT_PRELOAD},
     {"package", required_argument, NULL, OPT_PACKAGE},
     {"http", required_argument, NULL, OPT_HTTP},
+    {"http-root", required_argument, NULL, OPT_HTTP_ROOT},
     {"config", required_argument, NULL, OPT_CONFIG},
     {"curve-secret", required_argument, NULL, OPT_CURVE_SECRET},
     {"curve-allow", required_argument, NULL, OPT_CURVE_ALLOW},
@@ -63,6 +64,7 @@ static const char usage[] =
     "  --preload DIR        run every .lua file of DIR in each new state (default: preload/)\n"
     "  --package DIR        search path for stage.load (repeatable; default: scripts/)\n"
     "  --http HOST:PORT     serve /metrics, /status.json and the dashboard page\n"
+    "  --http-root DIR      with --http, serve the files of DIR at /app/\n"
     "  --config FILE        a Lua file returning a table of the same settings\n"
     "  --curve-secret FILE  encrypt and authenticate cluster traffic (CurveZMQ)\n"
     "  --curve-allow FILE   every node's public key and name, \"KEY NAME\" per line\n"
@@ -346,6 +348,7 @@ int sn_opts_parse(sn_opts *o, int argc, char *const argv[], char *err, size_t er
                 return r;
             o->http = v;
             break;
+        case OPT_HTTP_ROOT: o->http_root = v; break;
         case OPT_CONFIG: o->config = v; break;
         case OPT_CURVE_SECRET: o->curve_secret = v; break;
         case OPT_CURVE_ALLOW: o->curve_allow = v; break;

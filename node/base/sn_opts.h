@@ -35,6 +35,7 @@ typedef struct sn_opts {
     const char *advertise;   /* --advertise: the endpoint peers use to reach this node */
     const char *cluster;
     const char *http;
+    const char *http_root;   /* --http-root DIR: files served at /app/ by --http */
     const char *config;
     const char *curve_secret;
     const char *curve_allow;

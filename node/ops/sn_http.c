@@ -1,5 +1,5 @@
 /* sn_http: a libmicrohttpd daemon with its own polling thread; three routes, each a handler
- * call or the embedded page. Limits: connections (in all and per address), idle timeout, a
+ * call or the embedded page, and the files of one folder at /app/ when given one. Limits: connections (in all and per address), idle timeout, a
  * deadline per request, request memory, response size. libmicrohttpd's timeout is for
  * idleness only: a client sending a header line every few seconds kept its slot forever, so
  * a reaper thread shuts down the socket of a connection past its request deadline. */
@@ -10,6 +10,9 @@
 #include <microhttpd.h>
 
 #include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -17,7 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Request headers and the connection's buffers must fit in this. */
 #define SN_HTTP_CONNECTION_MEMORY (32u * 1024)
@@ -35,6 +40,7 @@ struct sn_http {
     sn_http_handlers h;
     sn_log *log;
     unsigned port;
+    char *root; /* the real path of handlers.root, or NULL: no files served */
     pthread_t reaper;
     int reaping;          /* the reaper thread runs */
     pthread_mutex_t lock; /* guards what follows */
@@ -265,6 +271,108 @@ static enum MHD_Result serve_rendered(sn_http *h, struct MHD_Connection *c, sn_h
     return queue(c, MHD_HTTP_OK, r, type);
 }
 
+/* Static files (handlers.root) are served under this prefix; the page may open WebSockets to
+ * any host (the broker listens on its own port) but loads nothing from elsewhere. */
+static const char FILES_PREFIX[] = "/app/";
+static const char FILES_CSP[] = "default-src 'self'; connect-src 'self' ws: wss:; "
+                                "img-src 'self' data:; base-uri 'none'; form-action 'none'";
+enum { FILES_PATH_MAX = 1024 };
+
+static const char *type_of(const char *path)
+{
+    static const struct {
+        const char *ext, *type;
+    } types[] = {{".html", CT_HTML}, {".js", "text/javascript; charset=utf-8"},
+                 {".css", "text/css; charset=utf-8"}, {".json", CT_JSON},
+                 {".svg", "image/svg+xml"}, {".png", "image/png"},
+                 {".ico", "image/x-icon"}, {".txt", CT_TEXT}};
+    const char *dot = strrchr(path, '.');
+    if (dot && !strchr(dot, '/'))
+        for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+            if (strcmp(dot, types[i].ext) == 0) return types[i].type;
+    return "application/octet-stream";
+}
+
+int sn_http_path_ok(const char *rel)
+{
+    if (!rel || !*rel || strlen(rel) >= FILES_PATH_MAX || rel[0] == '/') return 0;
+    const char *seg = rel;
+    for (const char *p = rel;; p++) {
+        if (*p == '/' || *p == '\0') {
+            /* an empty segment, ".", ".." and hidden files are refused alike */
+            if (p == seg || seg[0] == '.') return 0;
+            if (!*p) return 1;
+            seg = p + 1;
+        } else if ((unsigned char)*p < 0x20 || *p == '\\' || *p == 0x7f) {
+            return 0;
+        }
+    }
+}
+
+/* GET /app/REL: the file REL under the root, when REL is a plain relative path whose real
+ * path (symbolic links resolved) stays under the root; "/app/" is index.html. 403 for a
+ * refused path, 404 for a missing one, 500 past max_response. */
+static enum MHD_Result serve_file(sn_http *h, struct MHD_Connection *c, const char *url)
+{
+    const char *rel = url + strlen(FILES_PREFIX);
+    if (!*rel) rel = "index.html";
+    if (!sn_http_path_ok(rel)) return queue_text(c, MHD_HTTP_FORBIDDEN, "path refused\n");
+    char joined[PATH_MAX + FILES_PATH_MAX + 2], real[PATH_MAX];
+    snprintf(joined, sizeof joined, "%s/%s", h->root, rel);
+    if (!realpath(joined, real)) return queue_text(c, MHD_HTTP_NOT_FOUND, "not found\n");
+    size_t rl = strlen(h->root);
+    if (strncmp(real, h->root, rl) != 0 || real[rl] != '/')
+        return queue_text(c, MHD_HTTP_FORBIDDEN, "path refused\n"); /* a link out of the root */
+    int fd = open(real, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return queue_text(c, MHD_HTTP_NOT_FOUND, "not found\n");
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return queue_text(c, MHD_HTTP_NOT_FOUND, "not found\n");
+    }
+    if ((size_t)st.st_size > h->h.max_response) {
+        close(fd);
+        if (h->log)
+            sn_log_write(h->log, SN_LOG_WARN, "http", "%s is over the response limit (%zu bytes)",
+                         rel, h->h.max_response);
+        return queue_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error\n");
+    }
+    struct MHD_Response *r = MHD_create_response_from_fd((uint64_t)st.st_size, fd);
+    if (!r) {
+        close(fd);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Security-Policy", FILES_CSP);
+    return queue(c, MHD_HTTP_OK, r, type_of(rel));
+}
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0'
+         : c >= 'a' && c <= 'f' ? c - 'a' + 10
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* libmicrohttpd's thread: %XX-decodes a URL in place. A decoded NUL would cut the path short
+ * ("/app/%00../x" read as "/app/"), so it becomes 0x01, which every route refuses. */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls, (void)c;
+    char *w = s;
+    for (const char *r = s; *r; w++) {
+        int hi, lo;
+        if (r[0] == '%' && (hi = hexval(r[1])) >= 0 && (lo = hexval(r[2])) >= 0) {
+            *w = (char)(hi * 16 + lo);
+            if (*w == '\0') *w = 0x01;
+            r += 3;
+        } else {
+            *w = *r++;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -282,11 +390,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return serve_rendered(h, c, h->h.metrics, CT_METRICS, "/metrics");
     if (strcmp(url, "/status.json") == 0)
         return serve_rendered(h, c, h->h.status, CT_JSON, "/status.json");
+    if (h->root && strncmp(url, FILES_PREFIX, strlen(FILES_PREFIX)) == 0)
+        return serve_file(h, c, url);
+    if (h->root && strcmp(url, "/app") == 0) {
+        struct MHD_Response *r =
+            MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        if (r) MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, FILES_PREFIX);
+        return queue(c, MHD_HTTP_MOVED_PERMANENTLY, r, CT_TEXT);
+    }
     return queue_text(c, MHD_HTTP_NOT_FOUND, "not found\n");
 }
 
 static void free_server(sn_http *h)
 {
+    free(h->root);
     pthread_cond_destroy(&h->wake);
     pthread_mutex_destroy(&h->lock);
     free(h);
@@ -336,6 +453,19 @@ sn_http *sn_http_new(const char *hostport, const sn_http_handlers *hs, sn_log *l
     pthread_cond_init(&h->wake, &ca);
     pthread_condattr_destroy(&ca);
     if (!h->h.max_response) h->h.max_response = SN_HTTP_DEFAULT_MAX_RESPONSE;
+    if (h->h.root) {
+        struct stat st;
+        h->root = realpath(h->h.root, NULL);
+        if (!h->root || stat(h->root, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            if (log)
+                sn_log_write(log, SN_LOG_ERROR, "http", "--http-root %s: %s", h->h.root,
+                             h->root ? "not a folder" : strerror(errno));
+            freeaddrinfo(ai);
+            free_server(h);
+            *err = SN_ENOENT;
+            return NULL;
+        }
+    }
 
     unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
@@ -346,7 +476,7 @@ sn_http *sn_http_new(const char *hostport, const sn_http_handlers *hs, sn_log *l
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, h->h.max_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
         h->h.timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SN_HTTP_CONNECTION_MEMORY,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-        h, MHD_OPTION_END);
+        h, MHD_OPTION_UNESCAPE_CALLBACK, unescape, h, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!h->daemon) {
         if (log) sn_log_write(log, SN_LOG_ERROR, "http", "cannot listen on %s", hostport);
@@ -360,6 +490,9 @@ sn_http *sn_http_new(const char *hostport, const sn_http_handlers *hs, sn_log *l
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
     h->port = info ? info->port : port;
     if (log) sn_log_write(log, SN_LOG_INFO, "http", "serving on %s (port %u)", hostport, h->port);
+    if (log && h->root)
+        sn_log_write(log, SN_LOG_INFO, "http", "serving the files of %s at %s", h->root,
+                     FILES_PREFIX);
     *err = SN_OK;
     return h;
 }

@@ -33,13 +33,16 @@ typedef struct sn_http_handlers {
                                 * it trickles (a slow client cannot hold a slot); then it is
                                 * closed, logged. 0: the default (5) */
     size_t max_response;       /* a larger rendered body answers 500; 0: the default (16 MiB) */
+    const char *root;          /* a folder whose files are served at /app/ (--http-root), or
+                                * NULL; a path leaving it (.., hidden names, links out) is 403 */
 } sn_http_handlers;
 
 /* sn_http_new: listens on hostport ("HOST:PORT", "[V6]:PORT"; port 0 picks a free one) and
  * serves on its own thread until destroyed: GET|HEAD / (the dashboard), /metrics,
- * /status.json; other paths 404, other methods 405. h is copied; log (not owned, may be NULL)
- * must outlive the server. NULL with *err = SN_EINVAL (bad hostport), SN_EIO (cannot bind;
- * logged), SN_ENOMEM. */
+ * /status.json, and with h->root the files of that folder at /app/ ("/app/" is index.html);
+ * other paths 404, other methods 405. h is copied; log (not owned, may be NULL) must outlive
+ * the server. NULL with *err = SN_EINVAL (bad hostport), SN_EIO (cannot bind; logged),
+ * SN_ENOENT (h->root is not a readable folder; logged), SN_ENOMEM. */
 sn_http *sn_http_new(const char *hostport, const sn_http_handlers *h, sn_log *log, int *err);
 /* sn_http_destroy: stops the thread, closes every connection, frees *hp and nulls it; NULL is
  * fine. Not from a handler. */
@@ -50,6 +53,11 @@ unsigned sn_http_port(const sn_http *h);
 /* sn_http_split_hostport: "HOST:PORT" or "[V6]:PORT" -> host (NUL-terminated, at most
  * hostcap bytes with the NUL) and port. SN_EINVAL for anything else or a port > 65535. */
 int sn_http_split_hostport(const char *hostport, char *host, size_t hostcap, unsigned *port);
+
+/* sn_http_path_ok: 1 when rel (the part of a URL after /app/, already percent-decoded) may
+ * name a file under the root: relative, no empty, ".", ".." or dot-first segment, no
+ * backslash or control byte, under 1024 bytes; else 0. */
+int sn_http_path_ok(const char *rel);
 
 /* The dashboard page (node/dashboard.html), embedded at build time; NUL-terminated, the
  * length excludes the NUL. */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -303,4 +304,121 @@ Test(sn_http, trickling_client_is_cut_at_the_request_deadline)
     cr_assert_eq(status_of(r), 200, "the server goes on");
     free(r);
     sn_http_destroy(&srv);
+}
+
+/* A folder for --http-root, with a secret beside it and a link out of it. */
+static void make_root(char *dir, size_t cap)
+{
+    char tmpl[] = "/tmp/sn_http_root_XXXXXX";
+    cr_assert_not_null(mkdtemp(tmpl));
+    snprintf(dir, cap, "%s/www", tmpl);
+    cr_assert_eq(mkdir(dir, 0700), 0);
+    char p[512];
+    FILE *f;
+    snprintf(p, sizeof p, "%s/index.html", dir);
+    cr_assert_not_null(f = fopen(p, "w"));
+    fputs("<p>chat</p>", f);
+    fclose(f);
+    snprintf(p, sizeof p, "%s/app.js", dir);
+    cr_assert_not_null(f = fopen(p, "w"));
+    fputs("let x = 1;", f);
+    fclose(f);
+    snprintf(p, sizeof p, "%s/.hidden", dir);
+    cr_assert_not_null(f = fopen(p, "w"));
+    fputs("hidden", f);
+    fclose(f);
+    snprintf(p, sizeof p, "%s/secret.txt", tmpl);
+    cr_assert_not_null(f = fopen(p, "w"));
+    fputs("SECRET", f);
+    fclose(f);
+    char link[512];
+    snprintf(link, sizeof link, "%s/out.txt", dir);
+    cr_assert_eq(symlink(p, link), 0);
+    snprintf(p, sizeof p, "%s/sub", dir);
+    cr_assert_eq(mkdir(p, 0700), 0);
+}
+
+Test(sn_http, static_root_and_traversal)
+{
+    char dir[256];
+    make_root(dir, sizeof dir);
+    sn_http_handlers h = {.root = dir};
+    sn_http *srv = start(&h);
+    unsigned port = sn_http_port(srv);
+
+    char *r = get(port, "GET", "/app/");
+    cr_assert_eq(status_of(r), 200, "%s", r);
+    cr_assert(has_header(r, "Content-Type: text/html"), "%s", r);
+    cr_assert(has_header(r, "Content-Security-Policy: default-src 'self'"), "%s", r);
+    cr_assert_str_eq(body_of(r), "<p>chat</p>");
+    free(r);
+    r = get(port, "GET", "/app/app.js");
+    cr_assert_eq(status_of(r), 200, "%s", r);
+    cr_assert(has_header(r, "Content-Type: text/javascript"), "%s", r);
+    cr_assert_str_eq(body_of(r), "let x = 1;");
+    free(r);
+    r = get(port, "HEAD", "/app/index.html");
+    cr_assert_eq(status_of(r), 200);
+    cr_assert_str_eq(body_of(r), "");
+    free(r);
+    r = get(port, "GET", "/app");
+    cr_assert_eq(status_of(r), 301);
+    cr_assert(has_header(r, "Location: /app/"), "%s", r);
+    free(r);
+    r = get(port, "GET", "/app/nope.html");
+    cr_assert_eq(status_of(r), 404);
+    free(r);
+    r = get(port, "GET", "/app/sub");
+    cr_assert_eq(status_of(r), 404, "a folder is no file");
+    free(r);
+
+    /* every way out of the root is refused, and nothing of the secret leaks */
+    static const char *const out[] = {
+        "/app/../secret.txt",   "/app/%2e%2e/secret.txt", "/app/sub/../../secret.txt",
+        "/app/sub/%2E%2E/%2e%2e/secret.txt", "/app/..%2fsecret.txt", "/app/.hidden",
+        "/app/out.txt",         "/app//etc/passwd",       "/app/..\\secret.txt",
+        "/app/./index.html",    "/app/sub/",              "/app/%00../secret.txt"};
+    for (size_t i = 0; i < sizeof out / sizeof out[0]; i++) {
+        r = get(port, "GET", out[i]);
+        int code = status_of(r);
+        cr_assert(code == 403 || code == 404 || code == 400, "%s answered %d", out[i], code);
+        cr_assert_null(strstr(r, "SECRET"), "%s leaked the secret", out[i]);
+        cr_assert_null(strstr(body_of(r), "hidden"), "%s served a hidden file", out[i]);
+        free(r);
+    }
+    r = get(port, "GET", "/app/../secret.txt");
+    cr_assert_eq(status_of(r), 403, "%s", r);
+    free(r);
+    r = get(port, "GET", "/app/out.txt");
+    cr_assert_eq(status_of(r), 403, "a link out of the root: %s", r);
+    free(r);
+    sn_http_destroy(&srv);
+
+    sn_http_handlers none = {0};
+    srv = start(&none);
+    r = get(sn_http_port(srv), "GET", "/app/");
+    cr_assert_eq(status_of(r), 404, "no root, no files");
+    free(r);
+    sn_http_destroy(&srv);
+
+    int err = 0;
+    sn_http_handlers bad = {.root = "/nonexistent/folder"};
+    cr_assert_null(sn_http_new("127.0.0.1:0", &bad, NULL, &err));
+    cr_assert_eq(err, SN_ENOENT);
+
+    char rm[300];
+    snprintf(rm, sizeof rm, "rm -rf '%.*s'", (int)(strrchr(dir, '/') - dir), dir);
+    cr_assert_eq(system(rm), 0);
+}
+
+Test(sn_http, path_ok)
+{
+    cr_assert(sn_http_path_ok("index.html"));
+    cr_assert(sn_http_path_ok("a/b.js"));
+    cr_assert(sn_http_path_ok("a..b"));
+    static const char *const bad[] = {"", "/etc/passwd", "..", "../x", "a/../b", "a/..", ".",
+                                      "./a", "a//b", "a/", ".git/config", "a\\b", "a\tb"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_assert(!sn_http_path_ok(bad[i]), "'%s' passed", bad[i]);
+    cr_assert(!sn_http_path_ok(NULL));
 }

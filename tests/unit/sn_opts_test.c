@@ -34,8 +34,8 @@ Test(sn_opts, every_option_is_parsed)
     char err[256];
     char *argv[] = {"stage-node", "--listen", "tcp://127.0.0.1:7400", "--join", "a:1", "--join",
                     "b:2", "--cluster", "c", "--actor", "s=f.lua:3", "--threads", "4",
-                    "--preload", "p", "--package", "k", "--http", "127.0.0.1:8080", "--config",
-                    "c.lua", "--curve-secret", "s", "--curve-allow", "a", "--insecure",
+                    "--preload", "p", "--package", "k", "--http", "127.0.0.1:8080", "--http-root", "www",
+                    "--config", "c.lua", "--curve-secret", "s", "--curve-allow", "a", "--insecure",
                     "--log-level", "debug", NULL};
     cr_assert_eq(parse(&o, err, (int)(sizeof argv / sizeof *argv) - 1, argv), SN_OK, "%s", err);
     cr_assert_eq(o.join.n, 2);
@@ -43,6 +43,7 @@ Test(sn_opts, every_option_is_parsed)
     cr_assert_eq(o.threads, 4);
     cr_assert_eq(o.insecure, 1);
     cr_assert_eq(o.log_level, SN_LOG_DEBUG);
+    cr_assert_str_eq(o.http_root, "www");
 }
 
 Test(sn_opts, user_errors_name_the_culprit)
