@@ -28,7 +28,6 @@ local function pairs(t)
     if keys[i] ~= nil then return keys[i], t[keys[i]] end
   end
 end
-stage.addtask(0, function () async = true end)
 stage.addtask(1500, function ()
   table.sort(lines)
   for _, l in ipairs(lines) do _G.print(l) end
@@ -114,3 +113,6 @@ thread.new(function (a, b)
 end, 10, 20).waitfor(function (r)
 	print("RESULT", r)
 end)
+-- (the port) from here on, the actor's lines wait: set as the main chunk ends, since a timer
+-- of 0 ms could fire after the "callback" message was handled
+async = true
