@@ -1,16 +1,23 @@
 -- The built-in stages' limits come from --set STAGE.LIMIT=N (the .flags file): past one, the
 -- request is answered nil with the limit named, the first time logged, and the stage keeps
 -- serving what is within its limits.
-local n = 0
+-- The three stages are three actors that answer in parallel: their answers are collected and
+-- printed sorted once all ten have come.
+local got = {}
 stage.waitfor("r", function(a, b)
-  n = n + 1
+  local line
   if type(a) == "table" then
     local ks = {}
     for k, v in pairs(a) do ks[#ks + 1] = k .. "=" .. tostring(v) end
     table.sort(ks)
-    print("R", n, table.concat(ks, ","))
+    line = "R\t" .. table.concat(ks, ",")
   else
-    print("R", n, a, b)
+    line = "R\t" .. tostring(a) .. "\t" .. tostring(b)
+  end
+  got[#got + 1] = line
+  if #got == 10 then
+    table.sort(got)
+    for _, l in ipairs(got) do print(l) end
   end
 end)
 stage.signal("index:s?b1=r", {K = {i = 1}})
