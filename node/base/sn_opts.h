@@ -63,6 +63,11 @@ typedef struct sn_opts {
     /* --set broker_*=N: the broker's limits (docs/broker.md); 0: the default */
     int broker_conns, broker_conns_listener, broker_frame, broker_message, broker_output;
     int broker_handshake_ms, broker_idle_ms;
+    /* the odbc library (docs/node.md): connections per data source, statements waiting per
+     * data source, data sources, ms per statement, rows per batch, ms a session may idle
+     * holding a connection, ms to log in */
+    int odbc_pool, odbc_queue, odbc_pools, odbc_timeout_ms, odbc_batch, odbc_idle_ms;
+    int odbc_login_ms;
 } sn_opts;
 
 /* sn_opts_parse: fills *o from argv (argv[0] is the program). On a user error returns
