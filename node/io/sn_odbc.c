@@ -152,6 +152,8 @@ static int diag(SQLSMALLINT type, SQLHANDLE h, char *out, size_t n)
     size_t tl = strlen((char *)text);
     while (tl && (text[tl - 1] == '\n' || text[tl - 1] == '\r'))
         text[--tl] = '\0';
+    for (size_t i = 0; i < tl; i++) /* one line, for logs and scripts */
+        if (text[i] == '\n' || text[i] == '\r') text[i] = ' ';
     snprintf(out, n, "%s: %s", state[0] ? (char *)state : "HY000", text);
     return state[0] == '0' && state[1] == '8';
 }
