@@ -228,3 +228,31 @@ def test_odbc_postgres_down_and_back(ctx):
     check(t == "T\tfalse\todbc: cannot connect", "while it is down: %r" % t)
     start()
     a.wait_line(r"^T\ttrue\t7$", 30)  # the pool reconnected
+
+
+@timeout(90)
+def test_odbc_sigterm_with_statements_in_flight(ctx):
+    # statements still running do not hold up a stop: SIGTERM cancels them, the node exits
+    # 0 and (under the sanitizers) nothing leaks
+    port, _, _ = start_pg(ctx)
+    drv = ctx.script("main.lua", r'''
+local n = 0
+for i = 1, 4 do
+  odbc.new(@DB@, function (adp)
+    n = n + 1
+    if n == 4 then print("in flight", n) end
+    adp.execute("SELECT pg_sleep(60)")
+    print("never")
+  end)
+end
+'''.replace("@DB@", pg_conn(port)))
+    a = ctx.node("A", script=drv, sets={"odbc_timeout": 120000})
+    a.wait_line(r"^in flight\t4$")
+    a.wait_stderr(r"serving on")
+    import time
+    time.sleep(1)
+    rc = a.term(30)
+    check(rc == 0, "exit status 0 after SIGTERM, got %s" % rc)
+    from harness import sanitizer_report
+    report = sanitizer_report(a.err_path)
+    check(not report, "no sanitizer report: %s" % report)
