@@ -221,7 +221,9 @@ static void stmt_failed(conn *c, SQLHSTMT st, result *res, const char *what)
     pthread_mutex_lock(&c->mu);
     int cancelled = c->cancelled;
     pthread_mutex_unlock(&c->mu);
-    if (cancelled)
+    if (cancelled == 2)
+        snprintf(res->err, sizeof res->err, "cancelled: the node is stopping (%s)", d);
+    else if (cancelled)
         snprintf(res->err, sizeof res->err,
                  "timeout: the statement ran past its limit and was cancelled (odbc_timeout, or "
                  ".executeTimeout) (%s)", d);
@@ -784,7 +786,10 @@ void sn_odbc_destroy(sn_odbc **op)
         for (int i = 0; i < o->lim.pool; i++) { /* what runs ends now */
             conn *c = &p->conns[i];
             pthread_mutex_lock(&c->mu);
-            if (c->running) SQLCancel(c->running);
+            if (c->running) {
+                c->cancelled = 2; /* what it fails with is the stop, not the statement */
+                SQLCancel(c->running);
+            }
             pthread_mutex_unlock(&c->mu);
         }
         pthread_mutex_lock(&p->mu);
