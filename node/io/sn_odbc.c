@@ -43,13 +43,14 @@ typedef struct conn {
     double deadline;     /* monotonic seconds; 0: nothing runs */
     int cancelled;
     SQLHSTMT running;
+    pthread_cond_t cv; /* a job of its session queued (bound connections wait here) */
 } conn;
 
 struct pool {
     sn_odbc *o;
     char *connstr;
     pthread_mutex_t mu;
-    pthread_cond_t cv;
+    pthread_cond_t cv; /* a job any free connection may take (free connections wait here) */
     sn_odbc_job *head, *tail;
     int queued;
     conn *conns;
@@ -620,7 +621,7 @@ static void *conn_main(void *arg)
                 ts.tv_sec++;
                 ts.tv_nsec -= 1000000000L;
             }
-            if (pthread_cond_timedwait(&p->cv, &p->mu, &ts) == ETIMEDOUT &&
+            if (pthread_cond_timedwait(&c->cv, &p->mu, &ts) == ETIMEDOUT &&
                 !(j = take(p, c))) {
                 sn_log_write(o->log, SN_LOG_WARN, "odbc",
                              "a session left its %s idle past %ld ms (odbc_idle): rolled back "
@@ -630,8 +631,7 @@ static void *conn_main(void *arg)
                 pthread_mutex_unlock(&p->mu);
                 close_cursor(c);
                 end_txn(c, 0, NULL);
-                pthread_mutex_lock(&p->mu);
-                pthread_cond_broadcast(&p->cv);
+                pthread_mutex_lock(&p->mu); /* it loops: free now, it takes what waits */
             }
             if (!j) continue;
         }
@@ -644,10 +644,7 @@ static void *conn_main(void *arg)
         if (res.err[0]) res.r.error = res.err;
         int keep = j->session && (c->txn || c->cursor) && c->connected;
         pthread_mutex_lock(&p->mu);
-        if (!keep) {
-            c->session = 0;
-            pthread_cond_broadcast(&p->cv); /* jobs of that session may run anywhere now */
-        }
+        if (!keep) c->session = 0; /* it loops: free now, it takes what waits */
         pthread_mutex_unlock(&p->mu);
         finish(o, j, &res);
         pthread_mutex_lock(&p->mu);
@@ -704,6 +701,7 @@ static pool *pool_of(sn_odbc *o, const char *connstr)
     for (int i = 0; i < o->lim.pool; i++) {
         p->conns[i].p = p;
         pthread_mutex_init(&p->conns[i].mu, NULL);
+        pthread_cond_init(&p->conns[i].cv, NULL);
         p->conns[i].started = pthread_create(&p->conns[i].thread, NULL, conn_main,
                                              &p->conns[i]) == 0;
     }
@@ -740,7 +738,12 @@ int sn_odbc_submit(sn_odbc *o, sn_odbc_job *j, char *err, size_t errlen)
         p->head = j;
     p->tail = j;
     p->queued++;
-    pthread_cond_broadcast(&p->cv);
+    /* one thread to wake: the connection its session is bound to, else any free one (a
+     * busy connection looks at the queue before it waits, so no job is left behind) */
+    conn *bound = NULL;
+    for (int i = 0; j->session && i < o->lim.pool && !bound; i++)
+        if (p->conns[i].session == j->session) bound = &p->conns[i];
+    pthread_cond_signal(bound ? &bound->cv : &p->cv);
     pthread_mutex_unlock(&p->mu);
     return SN_OK;
 }
@@ -794,6 +797,8 @@ void sn_odbc_destroy(sn_odbc **op)
         }
         pthread_mutex_lock(&p->mu);
         pthread_cond_broadcast(&p->cv);
+        for (int i = 0; i < o->lim.pool; i++)
+            pthread_cond_broadcast(&p->conns[i].cv);
         pthread_mutex_unlock(&p->mu);
     }
     while (o->pools) {
@@ -802,6 +807,7 @@ void sn_odbc_destroy(sn_odbc **op)
         for (int i = 0; i < o->lim.pool; i++) {
             if (p->conns[i].started) pthread_join(p->conns[i].thread, NULL);
             pthread_mutex_destroy(&p->conns[i].mu);
+            pthread_cond_destroy(&p->conns[i].cv);
         }
         while (p->head) {
             sn_odbc_job *j = p->head;
