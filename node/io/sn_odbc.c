@@ -327,8 +327,10 @@ static int grow(result *res, size_t rows)
     return 1;
 }
 
-/* One cell, read as its column's kind. */
-static int get_cell(SQLHSTMT st, int col, SQLSMALLINT sqlt, sn_odbc_value *v)
+/* One cell, read as its column's kind, in at most budget bytes: 1, or 0 (the driver
+ * failed), CELL_NOMEM, CELL_OVER. */
+enum { CELL_NOMEM = -1, CELL_OVER = -2 };
+static int get_cell(SQLHSTMT st, int col, SQLSMALLINT sqlt, sn_odbc_value *v, size_t budget)
 {
     SQLLEN ind = 0;
     SQLRETURN rc;
@@ -346,7 +348,7 @@ static int get_cell(SQLHSTMT st, int col, SQLSMALLINT sqlt, sn_odbc_value *v)
         SQLSMALLINT ct = bin ? SQL_C_BINARY : SQL_C_CHAR;
         size_t cap = 256, len = 0, term = bin ? 0 : 1;
         char *buf = malloc(cap);
-        if (!buf) return 0;
+        if (!buf) return CELL_NOMEM;
         for (;;) {
             rc = SQLGetData(st, (SQLUSMALLINT)col, ct, buf + len, (SQLLEN)(cap - len), &ind);
             if (rc == SQL_NO_DATA) break;
@@ -354,10 +356,14 @@ static int get_cell(SQLHSTMT st, int col, SQLSMALLINT sqlt, sn_odbc_value *v)
             if (rc == SQL_SUCCESS_WITH_INFO && (ind == SQL_NO_TOTAL || (size_t)ind >= cap - len)) {
                 len = cap - term; /* the part read, less its terminator */
                 size_t ncap = ind == SQL_NO_TOTAL ? cap * 2 : len + (size_t)ind + 1;
+                if (ncap > budget + 1) { /* checked before allocating */
+                    free(buf);
+                    return CELL_OVER;
+                }
                 char *nb = realloc(buf, ncap);
                 if (!nb) {
                     free(buf);
-                    return 0;
+                    return CELL_NOMEM;
                 }
                 buf = nb;
                 cap = ncap;
@@ -383,6 +389,13 @@ static int get_cell(SQLHSTMT st, int col, SQLSMALLINT sqlt, sn_odbc_value *v)
     if (!SQL_SUCCEEDED(rc)) return 0;
     if (ind == SQL_NULL_DATA) v->kind = SN_ODBC_NULL;
     return 1;
+}
+
+static void close_cursor(conn *c)
+{
+    if (c->stmt) SQLFreeHandle(SQL_HANDLE_STMT, c->stmt);
+    c->stmt = NULL;
+    c->cursor = 0;
 }
 
 /* Up to batch rows of c->stmt into res; closes the cursor at the end of the result. */
@@ -413,6 +426,7 @@ static int fetch_batch(conn *c, result *res)
         }
     }
     int batch = c->p->o->lim.batch;
+    size_t bytes = 0, max = (size_t)c->p->o->lim.result_max;
     SQLRETURN rc = SQL_SUCCESS;
     while (res->r.nrows < (size_t)batch) {
         rc = SQLFetch(st);
@@ -420,6 +434,7 @@ static int fetch_batch(conn *c, result *res)
         if (!SQL_SUCCEEDED(rc)) {
             free(types);
             stmt_failed(c, st, res, "fetch failed");
+            if (c->connected) close_cursor(c);
             return 0;
         }
         if (!grow(res, res->r.nrows + 1)) {
@@ -429,12 +444,25 @@ static int fetch_batch(conn *c, result *res)
         }
         sn_odbc_value *row = res->r.cells + res->r.nrows * (size_t)n;
         res->r.nrows++;
-        for (int i = 0; i < n; i++)
-            if (!get_cell(st, i + 1, types[i], &row[i])) {
-                free(types);
+        for (int i = 0; i < n; i++) {
+            int got = get_cell(st, i + 1, types[i], &row[i], max - bytes);
+            bytes += row[i].len + 16;
+            if (got == 1 && bytes <= max) continue;
+            free(types);
+            if (got == 0) {
                 stmt_failed(c, st, res, "reading a column failed");
-                return 0;
+                if (!c->connected) return 0;
+            } else if (got == CELL_NOMEM) {
+                snprintf(res->err, sizeof res->err, "out of memory");
+            } else {
+                snprintf(res->err, sizeof res->err,
+                         "limit hit: a batch of rows over %zu bytes (odbc_result_max; fetch "
+                         "fewer rows with odbc_batch, or select less)", max);
+                sn_log_write(c->p->o->log, SN_LOG_WARN, "odbc", "%s", res->err);
             }
+            close_cursor(c);
+            return 0;
+        }
     }
     free(types);
     res->r.more = rc != SQL_NO_DATA && res->r.nrows == (size_t)batch;
@@ -447,13 +475,6 @@ static int fetch_batch(conn *c, result *res)
         c->cursor = 0;
     }
     return 1;
-}
-
-static void close_cursor(conn *c)
-{
-    if (c->stmt) SQLFreeHandle(SQL_HANDLE_STMT, c->stmt);
-    c->stmt = NULL;
-    c->cursor = 0;
 }
 
 static void run_exec(conn *c, sn_odbc_job *j, result *res)

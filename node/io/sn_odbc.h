@@ -22,6 +22,7 @@ typedef struct sn_odbc_limits {
     int batch;         /* rows per answer; more come with the next fetch (odbc_batch, 1000) */
     long idle_ms;      /* a transaction or open cursor left idle is rolled back (odbc_idle, 30000) */
     long login_ms;     /* connecting (odbc_login_timeout, 5000) */
+    long result_max;   /* bytes of one batch of rows, checked cell by cell (odbc_result_max, 16 MiB) */
 } sn_odbc_limits;
 
 typedef enum {

@@ -1,7 +1,9 @@
 /* sn_odbc: jobs run on a pool's threads against a real SQLite database (libsqlite3odbc, a
  * file under /tmp); parameters are bound; results come in batches; a transaction keeps its
  * connection and rolls back; a statement past its timeout is cancelled; a full queue refuses
- * at submit; destroy cancels what runs and drops what waits (done with NULL). */
+ * at submit, and so do too many data sources; a batch over its byte limit fails; a session
+ * left idle in a transaction is rolled back; destroy cancels what runs and drops what waits
+ * (done with NULL). */
 #include "sn_error.h"
 #include "sn_loop.h"
 #include "sn_odbc.h"
@@ -72,10 +74,17 @@ static void teardown(void)
 
 TestSuite(sn_odbc, .init = setup, .fini = teardown);
 
-static sn_odbc *driver(int pool, int queue, int batch, long timeout_ms)
+static sn_odbc_limits limits(int pool, int queue, int batch, long timeout_ms)
 {
     sn_odbc_limits lim = {.pool = pool, .queue = queue, .pools = 4, .timeout_ms = timeout_ms,
-                          .batch = batch, .idle_ms = 5000, .login_ms = 2000};
+                          .batch = batch, .idle_ms = 5000, .login_ms = 2000,
+                          .result_max = 1 << 20};
+    return lim;
+}
+
+static sn_odbc *driver(int pool, int queue, int batch, long timeout_ms)
+{
+    sn_odbc_limits lim = limits(pool, queue, batch, timeout_ms);
     sn_odbc *o = sn_odbc_new(loop, log_, &lim);
     cr_assert(o);
     return o;
@@ -189,4 +198,61 @@ Test(sn_odbc, a_full_queue_refuses_and_destroy_drops_what_waits)
     cr_assert(strstr(slow.error, "cancelled"), "%s", slow.error);
     cr_assert_eq(queued.calls, 1);
     cr_assert_eq(queued.dropped, 1);
+}
+
+Test(sn_odbc, a_batch_over_its_byte_limit_fails)
+{
+    sn_odbc_limits lim = limits(1, 16, 100, 5000);
+    lim.result_max = 4096;
+    sn_odbc *o = sn_odbc_new(loop, log_, &lim);
+    got g;
+    job(o, SN_ODBC_EXEC, 0, "SELECT zeroblob(3000) AS a, 'x' AS b", NULL, 0, &g);
+    cr_assert_str_eq(g.error, "");
+    job(o, SN_ODBC_EXEC, 0, "SELECT hex(zeroblob(5000)) AS a", NULL, 0, &g);
+    cr_assert(strstr(g.error, "limit hit: a batch of rows over 4096 bytes (odbc_result_max"),
+              "%s", g.error);
+    job(o, SN_ODBC_EXEC, 0,
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 100) "
+        "SELECT hex(zeroblob(50)) FROM c",
+        NULL, 0, &g);
+    cr_assert(strstr(g.error, "odbc_result_max"), "%s", g.error);
+    job(o, SN_ODBC_EXEC, 0, "SELECT 5", NULL, 0, &g);
+    cr_assert_str_eq(g.cells[0], "5");
+    sn_odbc_destroy(&o);
+}
+
+Test(sn_odbc, too_many_data_sources_refuse)
+{
+    sn_odbc_limits lim = limits(1, 16, 100, 5000);
+    lim.pools = 1;
+    sn_odbc *o = sn_odbc_new(loop, log_, &lim);
+    got g;
+    job(o, SN_ODBC_EXEC, 0, "SELECT 1", NULL, 0, &g);
+    char err[256];
+    sn_odbc_job *j =
+        sn_odbc_job_new(SN_ODBC_EXEC, 0, "DRIVER=SQLite3;Database=:memory:", "SELECT 1", 0, done, &g);
+    cr_assert_eq(sn_odbc_submit(o, j, err, sizeof err), SN_EFULL);
+    cr_assert_str_eq(err, "too many data sources (odbc_pools = 1)");
+    sn_odbc_job_destroy(&j);
+    sn_odbc_destroy(&o);
+}
+
+Test(sn_odbc, a_session_left_idle_in_a_transaction_is_rolled_back)
+{
+    sn_odbc_limits lim = limits(1, 16, 100, 5000);
+    lim.idle_ms = 200;
+    sn_odbc *o = sn_odbc_new(loop, log_, &lim);
+    got g;
+    job(o, SN_ODBC_EXEC, 0, "CREATE TABLE t (k INTEGER)", NULL, 0, &g);
+    uint64_t s = sn_odbc_session(o);
+    job(o, SN_ODBC_BEGIN, s, NULL, NULL, 0, &g);
+    long one = 1;
+    job(o, SN_ODBC_EXEC, s, "INSERT INTO t VALUES (?)", &one, 1, &g);
+    usleep(600 * 1000);
+    /* the one connection serves others again, and the insert is gone */
+    job(o, SN_ODBC_EXEC, 0, "SELECT count(*) FROM t", NULL, 0, &g);
+    cr_assert_str_eq(g.cells[0], "0");
+    job(o, SN_ODBC_COMMIT, s, NULL, NULL, 0, &g);
+    cr_assert(strstr(g.error, "no transaction is open"), "%s", g.error);
+    sn_odbc_destroy(&o);
 }
