@@ -96,6 +96,11 @@ static sn_odbc *driver(lua_State *L)
     sn_lua_host *host = sn_lua_host_of(L);
     sn_odbc *o = host->ctx ? host->ctx->odbc : NULL;
     if (!o) luaL_error(L, "odbc: not available in this state (no database driver on this node)");
+    /* a job's state is not the actor's: the coroutine waiting there would be gone when the
+     * result arrives */
+    if (sn_lua_host_of(L)->job)
+        luaL_error(L, "odbc: not in a job (stage.submit, thread.new): the result comes back to "
+                   "an actor; send the work to one with stage.signal");
     return o;
 }
 
