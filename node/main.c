@@ -7,6 +7,7 @@
 #include "sn_curve.h"
 #include "sn_error.h"
 #include "sn_curl.h"
+#include "sn_odbc.h"
 #include "sn_fcache.h"
 #include "sn_http.h"
 #include "sn_log.h"
@@ -212,6 +213,12 @@ static int run_node(const sn_opts *o, sn_log *log)
                          .redirects = o->curl_redirects, .requests = o->curl_requests};
     if (!(ctx.curl = sn_curl_new(sn_node_cmdloop(node), log, &cl)))
         goto done;
+    sn_odbc_limits ol = {.pool = o->odbc_pool, .queue = o->odbc_queue, .pools = o->odbc_pools,
+                         .timeout_ms = o->odbc_timeout_ms, .batch = o->odbc_batch,
+                         .idle_ms = o->odbc_idle_ms, .login_ms = o->odbc_login_ms,
+                         .result_max = o->odbc_result_max};
+    if (!(ctx.odbc = sn_odbc_new(sn_node_cmdloop(node), log, &ol)))
+        goto done;
     if (!(w.views = sn_views_new(node, w.cluster, ctx.fcache)))
         goto done;
     sn_views_set_broker(w.views, ctx.broker);
@@ -243,6 +250,7 @@ done:
     if (node)
         sn_node_stop(node); /* no worker sends through the cluster after this */
     sn_curl_destroy(&ctx.curl); /* after the workers, before the loop goes */
+    sn_odbc_destroy(&ctx.odbc); /* after the workers: no job is submitted any more */
     sn_cluster_destroy(&w.cluster);
     sn_broker_destroy(&ctx.broker); /* the views read it until the peers and HTTP are gone */
     sn_node_destroy(&node);

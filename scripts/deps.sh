@@ -6,10 +6,11 @@ set -euo pipefail
 level=${1:-build}
 build_pkgs=(make gcc pkg-config cmake liblua5.3-dev libzmq3-dev libmsgpack-dev libev-dev
             libmicrohttpd-dev libcjson-dev libbson-dev libcurl4-openssl-dev libwslay-dev
-            libssl-dev python3)
+            libssl-dev unixodbc-dev python3)
 test_pkgs=(libcriterion-dev lua5.3 clang libclang-rt-14-dev
            docker-compose prometheus python3-yaml shellcheck binutils
-           python3 python3-zmq python3-websockets chromium iproute2 iputils-ping libhiredis-dev)
+           python3 python3-zmq python3-websockets chromium iproute2 iputils-ping libhiredis-dev
+           unixodbc libsqliteodbc odbc-postgresql postgresql)
 bench_pkgs=(lua-cjson redis-server)
 
 pkgs=("${build_pkgs[@]}")

@@ -34,7 +34,7 @@ step "unit tests and fuzz corpora (criterion, ctest, ASan)"
 [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
 summary+=("unit: $(grep -E 'tests passed' build/ctest.log | tail -1)")
 
-script_dirs="tests/lua/seed tests/lua/sandbox tests/lua/errors tests/lua/threads tests/lua/messages tests/lua/governor tests/lua/isolation tests/lua/compat tests/lua/stage tests/lua/libs tests/lua/stdlua tests/lua/stages tests/lua/samples tests/lua/curl tests/lua/broker"
+script_dirs="tests/lua/seed tests/lua/sandbox tests/lua/errors tests/lua/threads tests/lua/messages tests/lua/governor tests/lua/isolation tests/lua/compat tests/lua/stage tests/lua/libs tests/lua/stdlua tests/lua/stages tests/lua/samples tests/lua/curl tests/lua/broker tests/lua/odbc"
 
 step "Lua script tests (real binary, ASan)"
 lua5.3 tests/lua/run.lua build/asan/stage-node $script_dirs | tee build/scripts.log

@@ -96,7 +96,12 @@ static const char usage[] =
     "                       broker_conns_listener (65536), broker_frame and broker_message\n"
     "                       (1048576 bytes), broker_output (4194304 bytes),\n"
     "                       broker_handshake (5000 ms), broker_idle (0 ms: none)\n"
-    "                       (docs/broker.md) (repeatable)\n"
+    "                       (docs/broker.md); the odbc library: odbc_pool (8 connections\n"
+    "                       per data source), odbc_queue (1024 statements waiting),\n"
+    "                       odbc_pools (16 data sources), odbc_timeout (30000 ms per\n"
+    "                       statement), odbc_batch (1000 rows), odbc_idle (30000 ms),\n"
+    "                       odbc_login_timeout (5000 ms), odbc_result_max (16777216\n"
+    "                       bytes of rows per batch) (repeatable)\n"
     "  --broker-cert FILE   PEM certificate (chain) of the broker's tls:// and wss://\n"
     "                       listeners; --broker-key FILE its private key (docs/broker.md)\n"
     "  --broker-ca FILE     PEM CAs a tls:// broker.join verifies the server against\n"
@@ -193,6 +198,14 @@ static int set_tunable(sn_opts *o, const char *v, char *err, size_t errlen)
         {"broker_output", offsetof(sn_opts, broker_output), 1024, 1 << 30},
         {"broker_handshake", offsetof(sn_opts, broker_handshake_ms), 10, 600000},
         {"broker_idle", offsetof(sn_opts, broker_idle_ms), 0, 86400000},
+        {"odbc_pool", offsetof(sn_opts, odbc_pool), 1, 1000},
+        {"odbc_queue", offsetof(sn_opts, odbc_queue), 0, 10000000},
+        {"odbc_pools", offsetof(sn_opts, odbc_pools), 1, 10000},
+        {"odbc_timeout", offsetof(sn_opts, odbc_timeout_ms), 1, 86400000},
+        {"odbc_batch", offsetof(sn_opts, odbc_batch), 1, 1000000},
+        {"odbc_idle", offsetof(sn_opts, odbc_idle_ms), 10, 86400000},
+        {"odbc_login_timeout", offsetof(sn_opts, odbc_login_ms), 1, 600000},
+        {"odbc_result_max", offsetof(sn_opts, odbc_result_max), 1024, 1 << 30},
     };
     const char *eq = strchr(v, '=');
     for (size_t i = 0; eq && i < sizeof keys / sizeof *keys; i++) {
@@ -211,7 +224,8 @@ static int set_tunable(sn_opts *o, const char *v, char *err, size_t errlen)
                 "once_keys, forget, probe, shutdown, members, viewof_max, viewof_fields, "
                 "bundle_depth, curl_timeout, curl_body_max, curl_redirects, curl_requests, "
                 "broker_conns, broker_conns_listener, broker_frame, broker_message, "
-                "broker_output, broker_handshake, broker_idle", v);
+                "broker_output, broker_handshake, broker_idle, odbc_pool, odbc_queue, odbc_pools, "
+                "odbc_timeout, odbc_batch, odbc_idle, odbc_login_timeout, odbc_result_max", v);
 }
 
 /* SID=FILE[:N] with a non-empty SID and FILE and 1 <= N <= 100000. */
@@ -267,6 +281,14 @@ int sn_opts_parse(sn_opts *o, int argc, char *const argv[], char *err, size_t er
     o->curl_body_max = 8 * 1024 * 1024; /* a response body kept in a message */
     o->curl_redirects = 5;
     o->curl_requests = 1024;
+    o->odbc_pool = 8;           /* connections per data source */
+    o->odbc_queue = 1024;       /* statements waiting per data source */
+    o->odbc_pools = 16;         /* data sources per node */
+    o->odbc_timeout_ms = 30000; /* one statement */
+    o->odbc_batch = 1000;       /* rows per answer */
+    o->odbc_idle_ms = 30000;    /* an open transaction or result left idle */
+    o->odbc_login_ms = 5000;
+    o->odbc_result_max = 16 * 1024 * 1024; /* bytes of rows in one answer */
     o->cluster = NULL;
     err[0] = '\0';
 

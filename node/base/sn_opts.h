@@ -67,6 +67,11 @@ typedef struct sn_opts {
     /* --broker-cert/--broker-key FILE: PEM certificate (chain) and key of tls:// and wss://
      * listeners; --broker-ca FILE: the CAs a TLS join verifies against (default: the system's) */
     const char *broker_cert, *broker_key, *broker_ca;
+    /* the odbc library (docs/node.md): connections per data source, statements waiting per
+     * data source, data sources, ms per statement, rows per batch, ms a session may idle
+     * holding a connection, ms to log in */
+    int odbc_pool, odbc_queue, odbc_pools, odbc_timeout_ms, odbc_batch, odbc_idle_ms;
+    int odbc_login_ms, odbc_result_max;
 } sn_opts;
 
 /* sn_opts_parse: fills *o from argv (argv[0] is the program). On a user error returns

@@ -383,7 +383,7 @@ static const char *const ignored_keys[][2] = {
     {"#license", "stage-node needs no license"},
     {"#services", "no prefork here: actors share one process, and broker listeners are part 4"},
     {"#router", "stage-node's cluster has its own timings (--set heartbeat=, suspect=, down=)"},
-    {"%odbc", "no odbc library yet (part 6)"},
+    {"%odbc", "odbc.new takes the connection string or table itself (or an odbc.ini DSN name)"},
     {"%cluster", "the broker's cluster address: no broker yet (part 4)"},
     {"%reflush", "stage.load checks the file's size and mtime on every call"},
     {NULL, NULL},

@@ -17,6 +17,7 @@ struct sn_cluster;
 struct sn_fcache;
 struct sn_curl;
 struct sn_broker;
+struct sn_odbc;
 
 /* sn_lua_ctx: what the bindings reach beyond the runtime, set up by main: the cluster and
  * the function cache (each NULL on a standalone node / before main attaches it). Outlives
@@ -26,6 +27,7 @@ typedef struct sn_lua_ctx {
     struct sn_fcache *fcache;
     struct sn_curl *curl; /* the curl stage's driver (lua_curl.h); NULL: none */
     struct sn_broker *broker; /* the broker (lua_broker); NULL: none */
+    struct sn_odbc *odbc;     /* the odbc library's pools (lua_odbc.h); NULL: none */
 } sn_lua_ctx;
 
 /* What a state belongs to; reachable from any binding through the state's extra space.

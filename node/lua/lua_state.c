@@ -7,6 +7,7 @@
 #include "lua_curl.h"
 #include "lua_guard.h"
 #include "lua_logger.h"
+#include "lua_odbc.h"
 #include "lua_pattern.h"
 #include "lua_rank.h"
 #include "lua_sandbox.h"
@@ -179,6 +180,7 @@ static int setup(lua_State *L)
     sn_lua_rank_open(L); /* stage.rank: the index stage's board */
     sn_lua_curl_open(L); /* require("curl") */
     sn_lua_broker_open(L);
+    sn_lua_odbc_open(L); /* the global odbc */
     sn_lua_shared_open(L);
     sn_logger_open(L);
     sn_bundle_open(L);

@@ -1,0 +1,258 @@
+"""The odbc library (docs/lua-api.md, "Databases: odbc") against real databases the tests
+start: SQLite through libsqlite3odbc (a file in the test's directory) and PostgreSQL through
+odbc-postgresql (a cluster made here with initdb in the test's directory, on a free port,
+run as the postgres user, stopped at the end). Nothing is mocked."""
+import os
+import pwd
+import subprocess
+
+from harness import check, timeout, free_port
+
+PG_BIN = "/usr/lib/postgresql/15/bin"
+
+
+def sqlite(ctx, name="t.db"):
+    return "DRIVER=SQLite3;Database=" + ctx.path(name)
+
+
+def start_pg(ctx):
+    """A PostgreSQL server of the test's own; returns (port, start, stop)."""
+    pw = pwd.getpwnam("postgres")
+    root = ctx.path("pg")
+    os.makedirs(root, exist_ok=True)
+    os.chown(root, pw.pw_uid, pw.pw_gid)
+    data = os.path.join(root, "data")
+    port = free_port()
+
+    def as_pg(*argv):
+        r = subprocess.run(["runuser", "-u", "postgres", "--"] + list(argv),
+                           capture_output=True, timeout=60)
+        check(r.returncode == 0, "%s: %s" % (argv[0], (r.stdout + r.stderr).decode()[-400:]))
+
+    as_pg(PG_BIN + "/initdb", "-D", data, "-A", "trust", "-U", "postgres")
+
+    def start():
+        as_pg(PG_BIN + "/pg_ctl", "-D", data, "-l", os.path.join(root, "log"), "-w", "-o",
+              "-p %d -k %s -c listen_addresses=127.0.0.1" % (port, root), "start")
+
+    def stop():
+        subprocess.run(["runuser", "-u", "postgres", "--", PG_BIN + "/pg_ctl", "-D", data,
+                        "-m", "fast", "-w", "stop"], capture_output=True, timeout=60)
+
+    start()
+    ctx.add_cleanup(stop)
+    return port, start, stop
+
+
+def pg_conn(port, extra=""):
+    return ('{Driver = "PostgreSQL Unicode", Server = "127.0.0.1", Port = %d, '
+            'Database = "postgres", Uid = "postgres"%s}' % (port, extra))
+
+
+API_LUA = r'''
+local DB = @DB@
+odbc.new(DB, function (adp)
+  adp.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name VARCHAR(80), score FLOAT)")
+  local rs = adp.execute("INSERT INTO users (id, name, score) VALUES (?, ?, ?)", 1, "ann", 1.5)
+  print("affected", rs.affected)
+  adp.execute("INSERT INTO users (id, name, score) VALUES (?, ?, ?)", 2,
+              "bob'); DROP TABLE users; --", nil)
+  adp.execute({"INSERT INTO users (id, name) VALUES (?, ?)", "i", "C"}, 3, "cy")
+  local rows = adp.execute("SELECT id, name, score FROM users ORDER BY id").fetch({"id"})
+  for id = 1, 3 do print("row", id, rows[id].name, rows[id].score) end
+  local byname = adp.execute("SELECT id, name FROM users ORDER BY id").fetch({"name", "$"})
+  print("byname", byname.cy[2].id)
+  print("last", adp.execute("SELECT 1 AS sum").fetch().sum)
+  print("cb", adp.execute("SELECT 5 AS five").fetch(function (r) return r.five * 2 end))
+  adp.begin(function (a)
+    a.execute("UPDATE users SET name = ? WHERE id = ?", "zed", 1)
+    return false
+  end)
+  print("rolled back", adp.execute("SELECT name FROM users WHERE id = ?", 1).fetch().name)
+  adp.begin()
+  adp.execute("UPDATE users SET name = ? WHERE id = ?", "zed", 1)
+  adp.commit()
+  print("committed", adp.execute("SELECT name FROM users WHERE id = ?", 1).fetch().name)
+  local ok, err = pcall(adp.execute, "SELECT nope FROM users")
+  print("bad sql", ok, err:match("^odbc: the statement failed") ~= nil)
+  local n = 0
+  local v = odbc.cache("ONE", function () n = n + 1 return adp.execute("SELECT 1 AS x").fetch() end)
+  odbc.cache("ONE", function () n = n + 1 end)
+  print("cache", v.x, n, odbc.cache("ONE").x)
+  odbc.purge({"ONE"})
+  print("purged", odbc.cache("ONE"))
+end)
+print("started")
+local ok, err = pcall(odbc.new(DB).execute, "SELECT 1")
+print("top level", ok, err:match("inside odbc.new's function") ~= nil)
+'''
+
+API_OUT = ["started", "top level\tfalse\ttrue", "affected\t1", "row\t1\tann\t1.5",
+           "row\t2\tbob'); DROP TABLE users; --\tnil", "row\t3\tcy\tnil", "byname\t3",
+           "last\t1", "cb\t10", "rolled back\tann", "committed\tzed", "bad sql\tfalse\ttrue",
+           "cache\t1\t1\t1", "purged\tnil"]
+
+
+def run_api(ctx, db):
+    a = ctx.node("A", script=ctx.script("main.lua", API_LUA.replace("@DB@", db)))
+    got = a.wait_line(r"^purged\t", 30)
+    lines = [l for l in a.lines() if not l.startswith("#")]
+    check(lines[:len(API_OUT)] == API_OUT, "the API's output: %r" % lines)
+
+
+@timeout(60)
+def test_odbc_sqlite_api(ctx):
+    run_api(ctx, '"%s"' % sqlite(ctx))
+
+
+@timeout(120)
+def test_odbc_postgres_api(ctx):
+    port, _, _ = start_pg(ctx)
+    run_api(ctx, pg_conn(port))
+
+
+PINGER_LUA = r'''
+stage.addtask(50, function () stage.signal("main:ping") return 50 end)
+'''
+
+SLOW_LUA = r'''
+local pinged = 0
+stage.waitfor("ping", function () pinged = pinged + 1 end)
+odbc.new(@DB@, function (adp)
+  local before = pinged
+  local ok, err = pcall(adp.execute, @SLOW@)
+  print("slow", ok, err)
+  print("pings served while it ran", pinged - before >= 5)
+  adp.execute("CREATE TABLE n (v INTEGER)")
+  adp.begin()
+  for i = 1, 25 do adp.execute("INSERT INTO n VALUES (?)", i) end
+  adp.commit()
+  local rs, sizes = adp.execute("SELECT v FROM n ORDER BY v"), {}
+  for b in rs.next do sizes[#sizes + 1] = #b end
+  print("batches", table.concat(sizes, ","))
+  local all = adp.execute("SELECT v FROM n ORDER BY v").fetch({"$"})
+  print("fetch all", all[0].v, all[24].v)
+  print("after the timeout", adp.execute("SELECT 3 AS x").fetch().x)
+end)
+'''
+
+
+def run_slow(ctx, db, slow, why):
+    drv = ctx.script("main.lua", SLOW_LUA.replace("@DB@", db).replace("@SLOW@", slow))
+    a = ctx.node("A", script=drv, sets={"odbc_batch": 10},
+                 actors=[("p", ctx.script("p.lua", PINGER_LUA), 1)])
+    line = a.wait_line(r"^slow\t", 30)[0]
+    check(line.startswith("slow\tfalse\todbc: timeout: the statement ran past its limit") and
+          why in line, "the statement past its timeout is cancelled: %r" % line)
+    a.wait_line(r"^pings served while it ran\ttrue$", 10)
+    a.wait_line(r"^batches\t10,10,5$", 10)
+    a.wait_line(r"^fetch all\t1\t25$", 10)
+    a.wait_line(r"^after the timeout\t3$", 10)
+    a.wait_stderr(r"ran past its timeout: cancelled \(odbc_timeout\)")
+
+
+@timeout(60)
+def test_odbc_sqlite_timeout_batches_and_pings(ctx):
+    db = '{DRIVER = "SQLite3", Database = "%s", [".executeTimeout"] = 700}' % ctx.path("t.db")
+    slow = ('"WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c '
+            'WHERE x < 1000000000) SELECT count(*) AS n FROM c"')
+    run_slow(ctx, db, slow, "interrupted")
+
+
+@timeout(120)
+def test_odbc_postgres_timeout_batches_and_pings(ctx):
+    port, _, _ = start_pg(ctx)
+    run_slow(ctx, pg_conn(port, ', [".executeTimeout"] = 700'), '"SELECT pg_sleep(20)"',
+             "canceling statement")
+
+
+EXHAUST_LUA = r'''
+local DB = @DB@
+local function run(tag, sql)
+  odbc.new(DB, function (adp)
+    local ok, r = pcall(function () return adp.execute(sql).fetch().n end)
+    print(tag, ok, ok and r or r:match("odbc: .*"))
+  end)
+end
+run("A", "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000) SELECT count(*) AS n FROM c")
+stage.addtask(200, function () -- A holds the one connection by now
+  run("B", "SELECT 2 AS n")
+  run("C", "SELECT 3 AS n")
+end)
+'''
+
+
+@timeout(60)
+def test_odbc_pool_exhausted(ctx):
+    drv = ctx.script("main.lua", EXHAUST_LUA.replace("@DB@", '"%s"' % sqlite(ctx)))
+    a = ctx.node("A", script=drv, sets={"odbc_pool": 1, "odbc_queue": 1})
+    c = a.wait_line(r"^C\t", 20)[0]
+    check(c == "C\tfalse\todbc: the pool is exhausted: 1 connections busy and 1 statements "
+          "waiting (odbc_pool, odbc_queue)", "the third statement is refused: %r" % c)
+    a.wait_line(r"^A\ttrue\t3000000$", 30)
+    a.wait_line(r"^B\ttrue\t2$", 10)
+    a.wait_stderr(r"refused: limit hit: the pool is exhausted")
+
+
+DOWN_LUA = r"""
+local DB = @DB@
+local function try()
+  odbc.new(DB, function (adp)
+    local ok, r = pcall(function () return adp.execute("SELECT 7 AS seven").fetch().seven end)
+    print("T", ok, ok and r or r:match("odbc: [^:(]*"))
+  end)
+end
+odbc.new(DB, function (adp)
+  print("READY", adp.execute("SELECT 1 AS one").fetch().one)
+  local ok, err = pcall(adp.execute, "SELECT pg_sleep(30)")
+  print("midquery", ok, err:match("^odbc: [^(]*"))
+  stage.addtask(300, function () try() return 300 end)
+end)
+"""
+
+
+@timeout(150)
+def test_odbc_postgres_down_and_back(ctx):
+    import time
+    port, start, stop = start_pg(ctx)
+    drv = ctx.script("main.lua", DOWN_LUA.replace("@DB@", pg_conn(port)))
+    a = ctx.node("A", script=drv, sets={"odbc_pool": 1, "odbc_login_timeout": 2000})
+    a.wait_line(r"^READY\t1$", 20)
+    time.sleep(1)  # the pg_sleep is running
+    stop()
+    m = a.wait_line(r"^midquery\t", 20)[0]
+    check(m == "midquery\tfalse\todbc: the database connection was lost ",
+          "a database stopped mid-query gives a clear error: %r" % m)
+    a.wait_stderr(r"the database connection was lost")
+    t = a.wait_line(r"^T\t", 20)[0]
+    check(t == "T\tfalse\todbc: cannot connect", "while it is down: %r" % t)
+    start()
+    a.wait_line(r"^T\ttrue\t7$", 30)  # the pool reconnected
+
+
+@timeout(90)
+def test_odbc_sigterm_with_statements_in_flight(ctx):
+    # statements still running do not hold up a stop: SIGTERM cancels them, the node exits
+    # 0 and (under the sanitizers) nothing leaks
+    port, _, _ = start_pg(ctx)
+    drv = ctx.script("main.lua", r'''
+local n = 0
+for i = 1, 4 do
+  odbc.new(@DB@, function (adp)
+    n = n + 1
+    if n == 4 then print("in flight", n) end
+    adp.execute("SELECT pg_sleep(60)")
+    print("never")
+  end)
+end
+'''.replace("@DB@", pg_conn(port)))
+    a = ctx.node("A", script=drv, sets={"odbc_timeout": 120000})
+    a.wait_line(r"^in flight\t4$")
+    a.wait_stderr(r"serving on")
+    import time
+    time.sleep(1)
+    rc = a.term(30)
+    check(rc == 0, "exit status 0 after SIGTERM, got %s" % rc)
+    from harness import sanitizer_report
+    report = sanitizer_report(a.err_path)
+    check(not report, "no sanitizer report: %s" % report)
