@@ -156,8 +156,7 @@ static int out_number(enc *e, int idx)
     return out(e, num, (size_t)n);
 }
 
-/* A table is an array when its keys are exactly 1..n (n > 0). */
-static int is_array(lua_State *L, int idx, lua_Integer *len)
+int sn_bundle_is_array(lua_State *L, int idx, lua_Integer *len)
 {
     lua_Integer count = 0, max = 0;
     lua_pushnil(L);
@@ -209,7 +208,7 @@ static int encode(enc *e, int idx, int depth)
     }
     luaL_checkstack(L, 4, "bundle.json");
     lua_Integer n;
-    if (is_array(L, idx, &n)) {
+    if (sn_bundle_is_array(L, idx, &n)) {
         if (out(e, "[", 1)) return -1;
         for (lua_Integer i = 1; i <= n; i++) {
             lua_pushinteger(L, i);

@@ -58,6 +58,10 @@ void sn_bundle_path_pop(sn_bundle_path *p, size_t len);
 /* sn_bundle_path_text: the path, "(top)" at the top level. */
 const char *sn_bundle_path_text(const sn_bundle_path *p);
 
+/* sn_bundle_is_array: 1 when the keys of the table at idx (absolute) are exactly 1..n, n > 0
+ * (then *len = n); json and bson write such a table as an array. */
+int sn_bundle_is_array(lua_State *L, int idx, lua_Integer *len);
+
 /* sn_bundle_metatable: pushes the metatable named name, made by fns on first use; its
  * __metatable hides it from scripts (getmetatable sees the name, setmetatable refuses). */
 void sn_bundle_metatable(lua_State *L, const char *name, const luaL_Reg *fns);

@@ -20,24 +20,6 @@ static void free_bson(void *b)
     bson_destroy(b);
 }
 
-/* A table is an array when its keys are exactly 1..n (n > 0). */
-static int bson_is_array(lua_State *L, int idx, lua_Integer *len)
-{
-    lua_Integer count = 0, max = 0;
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        lua_pop(L, 1);
-        if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1) {
-            lua_pop(L, 1);
-            return 0;
-        }
-        if (lua_tointeger(L, -1) > max) max = lua_tointeger(L, -1);
-        count++;
-    }
-    *len = count;
-    return count > 0 && max == count;
-}
-
 static int append_table(benc *e, bson_t *doc, int idx, int depth);
 
 /* Appends the value at idx under key. */
@@ -81,7 +63,7 @@ static int append_value(benc *e, bson_t *doc, const char *key, int idx, int dept
         }
         lua_Integer n;
         bson_t child;
-        int array = bson_is_array(L, lua_absindex(L, idx), &n);
+        int array = sn_bundle_is_array(L, lua_absindex(L, idx), &n);
         ok = array ? bson_append_array_begin(doc, key, -1, &child)
                    : bson_append_document_begin(doc, key, -1, &child);
         if (!ok) break;
@@ -114,7 +96,7 @@ static int append_table(benc *e, bson_t *doc, int idx, int depth)
     idx = lua_absindex(L, idx);
     luaL_checkstack(L, 6, "bundle.bson");
     lua_Integer n;
-    if (bson_is_array(L, idx, &n)) {
+    if (sn_bundle_is_array(L, idx, &n)) {
         for (lua_Integer i = 1; i <= n; i++) {
             char key[24];
             snprintf(key, sizeof key, "%lld", (long long)(i - 1));

@@ -221,3 +221,14 @@ int sn_lua_run_preload(lua_State *L, const char *dir, int must_exist)
         return SN_OK;
     return run_preload_dir(L, dir, 0);
 }
+
+void sn_lua_pack_handler(lua_State *L, int fn, int top)
+{
+    lua_createtable(L, top - fn + 1, 1);
+    for (int i = fn; i <= top; i++) {
+        lua_pushvalue(L, i);
+        lua_rawseti(L, -2, i - fn + 1);
+    }
+    lua_pushinteger(L, top - fn);
+    lua_setfield(L, -2, "n");
+}

@@ -76,6 +76,10 @@ sn_lua_host *sn_lua_host_of(lua_State *L);
  * logs one record "error in ACTIVITY: message\ntraceback", pops it, sets host->last_kill
  * (budget or memory) and returns SN_ELUA. */
 int sn_lua_pcall(lua_State *L, int nargs, int nresults, const char *activity);
+/* sn_lua_pack_handler: pushes {fn, extra..., n = #extra} of the function at index fn and the
+ * values after it up to index top: a handler kept with its extra values (stage.waitfor,
+ * thread_object.waitfor). Raises only on out of memory. */
+void sn_lua_pack_handler(lua_State *L, int fn, int top);
 
 /* sn_lua_run_file: loads and runs a Lua file as a chunk (a main script: what it returns,
  * when not nil, is passed to the main hook, in protection). SN_ENOENT when it cannot be

@@ -65,13 +65,7 @@ static void put_callback(lua_State *L, int threads, lua_Integer handle, int fn)
 {
     int top = lua_gettop(L);
     lua_pushinteger(L, handle);
-    lua_createtable(L, top - fn + 1, 1);
-    for (int i = fn; i <= top; i++) {
-        lua_pushvalue(L, i);
-        lua_rawseti(L, -2, i - fn + 1);
-    }
-    lua_pushinteger(L, top - fn);
-    lua_setfield(L, -2, "n");
+    sn_lua_pack_handler(L, fn, top);
     lua_rawset(L, threads);
 }
 

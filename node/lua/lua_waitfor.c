@@ -90,13 +90,7 @@ static void put_handler(lua_State *L, int id, int fn)
         }
     }
     lua_pushvalue(L, id);
-    lua_createtable(L, top - fn + 1, 1);
-    for (int i = fn; i <= top; i++) {
-        lua_pushvalue(L, i);
-        lua_rawseti(L, -2, i - fn + 1);
-    }
-    lua_pushinteger(L, top - fn);
-    lua_setfield(L, -2, "n");
+    sn_lua_pack_handler(L, fn, top);
     lua_rawset(L, -3);
     lua_settop(L, orig);
 }
