@@ -76,6 +76,8 @@ static int process_index(lua_State *L)
         return 0;
     if (strcmp(k, "tick") == 0) {
         lua_pushnumber(L, epoch_seconds());
+    } else if (strcmp(k, "clock") == 0) { /* a stage-node addition: for timing */
+        lua_pushnumber(L, sn_clock_mono());
     } else if (strcmp(k, "stage") == 0) {
         lua_pushinteger(L, (lua_Integer)host->actor);
     } else if (strcmp(k, "title") == 0) {

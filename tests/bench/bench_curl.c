@@ -100,13 +100,13 @@ static double plain_client(const char *url, int total, int wide, double *cpu)
 
 static const char SCRIPT[] =
     "local URL, TOTAL, WIDE = '%s', %d, %d\n"
-    "local sent, got, t0 = 0, 0, process.tick\n"
+    "local sent, got, t0 = 0, 0, process.clock\n"
     "local function one() sent = sent + 1 stage.signal('curl:r', URL) end\n"
     "stage.waitfor('r', function (r)\n"
     "  if r.status ~= 200 then error('status ' .. r.status .. ': ' .. r.data.message) end\n"
     "  got = got + 1\n"
     "  if sent < TOTAL then one() end\n"
-    "  if got == TOTAL then print('rate ' .. TOTAL / (process.tick - t0)) end\n"
+    "  if got == TOTAL then print('rate ' .. TOTAL / (process.clock - t0)) end\n"
     "end)\n"
     "for i = 1, WIDE do one() end\n";
 

@@ -164,9 +164,9 @@ int main(int argc, char **argv)
 
     /* 2. thread.new round trip: start, return, to.waitfor callback, one after another. */
     double rt = 0;
-    run_script("local n, t0 = 20000, process.tick\n"
+    run_script("local n, t0 = 20000, process.clock\n"
                "local function go(i)\n"
-               "  if i == n then print('rt', (process.tick - t0) / n * 1e6) return end\n"
+               "  if i == n then print('rt', (process.clock - t0) / n * 1e6) return end\n"
                "  thread.new(function (x) return x end, i).waitfor(function (x) go(x + 1) end)\n"
                "end\n"
                "go(0)\n",
@@ -180,12 +180,12 @@ int main(int argc, char **argv)
         "_ENV[''] = { '*T' }\n"
         "local fields = {} for i = 1, 20 do fields['f' .. i] = i end\n"
         "T = fields P = fields\n"
-        "local n = 2000000 local t0 = process.tick\n"
+        "local n = 2000000 local t0 = process.clock\n"
         "for i = 1, n do local v = T end\n"
-        "print('starred', (process.tick - t0) / n * 1e9)\n"
-        "t0 = process.tick\n"
+        "print('starred', (process.clock - t0) / n * 1e9)\n"
+        "t0 = process.clock\n"
         "for i = 1, n do local v = P.f1 end\n"
-        "print('plain', (process.tick - t0) / n * 1e9)\n";
+        "print('plain', (process.clock - t0) / n * 1e9)\n";
     run_script(reads, "starred", &starred);
     run_script(reads, "plain", &plain);
     bench_row("threads", "read of a starred 20-field table, unchanged (vs plain global field)",
@@ -194,13 +194,13 @@ int main(int argc, char **argv)
     /* 4. __ increments from 4 jobs vs a C mutex-protected counter on 4 threads. */
     double incr = 0;
     run_script("_ENV[''] = { '*C', '*D' } C, D = 0, 0\n"
-               "local per, t0 = 50000, process.tick\n"
+               "local per, t0 = 50000, process.clock\n"
                "for j = 1, 4 do stage.submit(0, function (k)\n"
                "  for i = 1, k do __('C', function (v) return v + 1 end) end\n"
                "  __.D = function (d) return d + 1 end end, per) end\n"
                "stage.submit(0, function (t)\n"
                "  if D < 4 then return 1 end\n"
-               "  print('incr', C / (process.tick - t)) end, t0)\n",
+               "  print('incr', C / (process.clock - t)) end, t0)\n",
                "incr", &incr);
     bench_row("threads", "__ increments/s, 4 jobs on 2 workers (vs C mutex counter, 4 threads)",
               incr, mutex_counter_rate(1000000), "ops/s", 0, 0);
