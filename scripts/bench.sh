@@ -9,10 +9,17 @@ cmake --build build/bench -j "$(nproc)" >/dev/null
 
 rows=$(mktemp)
 trap 'rm -f "$rows"' EXIT
+# A benchmark that fails is a row that says so: the others' figures are still written, and
+# make bench still fails at the end.
+failed=0
 for b in build/bench/bench_*; do
     [[ -x "$b" ]] || continue
     echo "running $(basename "$b") ..." >&2
-    "$b" | tee -a "$rows"
+    if ! "$b" | tee -a "$rows"; then
+        echo "| $(basename "$b") | the benchmark failed (see its output above the table) | - | - | - | - | **failed** |" \
+            | tee -a "$rows"
+        failed=1
+    fi
 done
 
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
@@ -36,3 +43,4 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
     fi
 } > docs/benchmarks.md
 echo "wrote docs/benchmarks.md" >&2
+[[ $failed -eq 0 ]] || { echo "make bench: a benchmark failed (its row says which)" >&2; exit 1; }
