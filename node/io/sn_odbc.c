@@ -183,6 +183,11 @@ static void drop_conn(conn *c)
     c->connected = c->cursor = c->txn = 0;
 }
 
+/* Connections are made one at a time, process-wide: the PostgreSQL driver (psqlODBC) calls
+ * setlocale while it connects, which is not thread-safe; two connects at once read a locale
+ * name the other freed (ASan, 4 statements in flight at start). */
+static pthread_mutex_t connect_mu = PTHREAD_MUTEX_INITIALIZER;
+
 static int connect_conn(conn *c, result *res)
 {
     sn_odbc *o = c->p->o;
@@ -195,8 +200,10 @@ static int connect_conn(conn *c, result *res)
     SQLULEN secs = (SQLULEN)((o->lim.login_ms + 999) / 1000);
     SQLSetConnectAttr(c->dbc, SQL_ATTR_LOGIN_TIMEOUT, (SQLPOINTER)secs, 0);
     SQLSetConnectAttr(c->dbc, SQL_ATTR_CONNECTION_TIMEOUT, (SQLPOINTER)secs, 0);
+    pthread_mutex_lock(&connect_mu);
     SQLRETURN rc = SQLDriverConnect(c->dbc, NULL, (SQLCHAR *)c->p->connstr, SQL_NTS, NULL, 0, NULL,
                                     SQL_DRIVER_NOPROMPT);
+    pthread_mutex_unlock(&connect_mu);
     if (!SQL_SUCCEEDED(rc)) {
         char d[900];
         diag(SQL_HANDLE_DBC, c->dbc, d, sizeof d);
