@@ -18,6 +18,7 @@ import atexit
 import html.parser
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -111,19 +112,39 @@ def popen(args, **kw):
 _GIVEN_PORTS = set()
 
 
+def _ephemeral_range():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(x) for x in f.read().split())
+            return lo, hi
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port(host="127.0.0.1"):
-    """A TCP port free on host right now, never handed out twice by this process."""
-    for _ in range(200):
+    """A TCP port free on host right now, never handed out twice by this process.
+
+    It is drawn from below the kernel's ephemeral range. A port from bind(("", 0)) lies
+    inside that range, so any outgoing connection (a node's ZeroMQ connects, a client)
+    could take it as its source port between now and the moment a server binds it:
+    PostgreSQL once failed to start in CI that way, 1 run in about 20."""
+    lo, _ = _ephemeral_range()
+    top = min(lo, 32768)
+    rng = random.Random(os.getpid() ^ int(time.time() * 1000))
+    for _ in range(500):
+        port = rng.randrange(max(1024, top - 12000), top)
+        if port in _GIVEN_PORTS:
+            continue
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
-            s.bind((host, 0))
-            port = s.getsockname()[1]
+            s.bind((host, port))
+        except OSError:
+            continue
         finally:
             s.close()
-        if port not in _GIVEN_PORTS:
-            _GIVEN_PORTS.add(port)
-            return port
-    fail("no free port found")
+        _GIVEN_PORTS.add(port)
+        return port
+    fail("no free port found below the ephemeral range %d" % lo)
 
 
 def wait_until(fn, timeout, what, interval=0.1):

@@ -24,15 +24,23 @@ def start_pg(ctx):
     data = os.path.join(root, "data")
     port = free_port()
 
+    log = os.path.join(root, "log")
+
     def as_pg(*argv):
         r = subprocess.run(["runuser", "-u", "postgres", "--"] + list(argv),
                            capture_output=True, timeout=60)
-        check(r.returncode == 0, "%s: %s" % (argv[0], (r.stdout + r.stderr).decode()[-400:]))
+        if r.returncode != 0 and os.path.exists(log):
+            with open(log, errors="replace") as f:
+                tail = "\n--- server log:\n" + f.read()[-1200:]
+        else:
+            tail = ""
+        check(r.returncode == 0,
+              "%s: %s%s" % (argv[0], (r.stdout + r.stderr).decode()[-400:], tail))
 
     as_pg(PG_BIN + "/initdb", "-D", data, "-A", "trust", "-U", "postgres")
 
     def start():
-        as_pg(PG_BIN + "/pg_ctl", "-D", data, "-l", os.path.join(root, "log"), "-w", "-o",
+        as_pg(PG_BIN + "/pg_ctl", "-D", data, "-l", log, "-w", "-o",
               "-p %d -k %s -c listen_addresses=127.0.0.1" % (port, root), "start")
 
     def stop():
