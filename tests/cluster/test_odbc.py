@@ -119,6 +119,149 @@ def test_odbc_postgres_api(ctx):
     run_api(ctx, pg_conn(port))
 
 
+APPLY_LUA = r"""
+local DB = @DB@
+local function state(adp)
+  local out = {}
+  local rows = adp.execute("SELECT owner, slot, kind, n FROM items ORDER BY owner, slot")
+  for b in rows.next do
+    for _, r in ipairs(b) do
+      out[#out + 1] = r.owner .. "/" .. r.slot .. "=" .. tostring(r.kind) .. ":" .. tostring(r.n)
+    end
+  end
+  return table.concat(out, " ")
+end
+local function actions(log)
+  local out = {}
+  for i, e in ipairs(log) do
+    local o = e.where.owner or e.value.owner.n
+    local s = e.where.slot or (e.value.slot and e.value.slot.n) or "*"
+    out[i] = e.action .. ":" .. e.table .. ":" .. o .. "/" .. s
+  end
+  return table.concat(out, " ")
+end
+odbc.new(DB, function (adp)
+  adp.execute("CREATE TABLE items (owner INTEGER NOT NULL, slot INTEGER NOT NULL, " ..
+              "kind VARCHAR(40), n INTEGER, PRIMARY KEY (owner, slot))")
+  for _, r in ipairs({{1, 1, "sword", 1}, {1, 2, "shield", 1}, {1, 3, "potion", 5},
+                      {2, 1, "bow", 1}}) do
+    adp.execute("INSERT INTO items (owner, slot, kind, n) VALUES (?, ?, ?, ?)", table.unpack(r))
+  end
+  local rs = adp.execute("SELECT owner, slot, kind, n FROM items ORDER BY owner, slot")
+  local rows = rs.fetch({"owner", "slot"})
+  print("unchanged", select("#", rs.apply(rows)))
+  rows[1][3].n = 4                           -- UPDATE
+  rows[1][2] = nil                           -- DELETE
+  rows[2][2] = {kind = "arrow", n = 20}      -- INSERT
+  rows[3] = {[1] = {kind = "ring", n = 1}}   -- INSERT under a new owner
+  local got = table.pack(rs.apply(rows, function (keys, log) return #keys, log end))
+  print("apply", got[1], actions(got[2]))
+  local u = got[2][2]
+  print("update log", u.where.owner, u.where.slot, u.value.n.o, u.value.n.n, u.value.kind)
+  print("state", state(adp))
+  print("again", select("#", rs.apply(rows)))
+  print("near", rs.near(rows, {1, 3}).kind, rs.near(rows, {9, 9}), rs.near(rows, 1)[1].kind,
+        rs.near(rows, {1, 3, "n"}), rows[9])
+  print("erase", rs.erase(rows, {1, 1}), rs.erase(rows, {1, 1}), rs.erase(rows[2], 1),
+        rs.erase(rows, {7, 7}))
+  rows[1][3] = {n = 9}                       -- a replaced row keeps its other columns
+  rows[2][2].kind = nil                      -- NULL
+  print("adapter apply", actions(adp.apply(rows, "items")))
+  print("merged", rows[1][3].kind, rows[1][3].n)
+  print("state", state(adp))
+  rows[3][1].n = 2                           -- apply on a table in the rows
+  print("sub apply", actions(rs.apply(rows[3])))
+  print("state", state(adp))
+  -- the statements of one apply run in one transaction: a failure leaves none of them
+  local mine = adp.execute("SELECT owner, slot, kind, n FROM items WHERE owner = ?", 1)
+  local r1 = mine.fetch({"owner", "slot"})
+  r1[1][3].n = 100
+  r1[3] = {[1] = {kind = "dup"}}             -- (3, 1) is in the table: the INSERT fails
+  local ok, err = pcall(mine.apply, r1)
+  print("failed apply", ok, err:match("^resultset.apply: odbc: the statement failed: ") ~= nil)
+  print("state", state(adp))
+  -- rows kept by odbc.cache, applied by another adapter
+  odbc.cache("ITEMS", function ()
+    return adp.execute("SELECT owner, slot, kind, n FROM items").fetch({"owner", "slot"})
+  end)
+  odbc.new(DB, function (adp2) -- another adapter, run in this coroutine
+  local cached = odbc.cache("ITEMS")
+  cached[3][1].kind = "crown"
+  print("cached apply", actions(adp2.apply(cached, "items")))
+  print("state", state(adp))
+  local function why(f, ...)
+    local ok, err = pcall(f, ...)
+    return ok and "ok" or err:gsub("^[^:]*:%d+: ", "")
+  end
+  local rs = adp2.execute("SELECT owner, slot, kind FROM items")
+  print("err plain", why(rs.apply, {}))
+  local numbered = rs.fetch({"$"})
+  print("err numbered", why(rs.apply, numbered))
+  local j = adp2.execute("SELECT a.owner, a.slot, a.kind FROM items a JOIN items b ON " ..
+                        "a.owner = b.owner AND a.slot = b.slot")
+  local jr = j.fetch({"owner", "slot"})
+  jr[1][3].kind = "x"
+  print("err join", why(j.apply, jr))
+  print("err value", why(function ()
+    local r = adp2.execute("SELECT owner, slot, kind FROM items").fetch({"owner", "slot"})
+    r[1][3].kind = {}
+    return adp2.apply(r, "items")
+  end))
+  print("err erase", why(rs.erase, 5, 1))
+  print("done")
+  end)
+end)
+"""
+
+APPLY_OUT = [
+    "unchanged\t0",
+    "apply\t0\t8:items:1/2 2:items:1/3 4:items:2/2 4:items:3/1",
+    "update log\t1\t3\t5\t4\tnil",
+    "state\t1/1=sword:1 1/3=potion:4 2/1=bow:1 2/2=arrow:20 3/1=ring:1",
+    "again\t0",
+    "near\tpotion\tnil\tsword\t4\tnil",
+    "erase\t1\t0\t1\t0",
+    "adapter apply\t8:items:1/1 2:items:1/3 8:items:2/1 2:items:2/2",
+    "merged\tpotion\t9",
+    "state\t1/3=potion:9 2/2=nil:20 3/1=ring:1",
+    "sub apply\t2:items:3/1",
+    "state\t1/3=potion:9 2/2=nil:20 3/1=ring:2",
+    "failed apply\tfalse\ttrue",
+    "state\t1/3=potion:9 2/2=nil:20 3/1=ring:2",
+    "cached apply\t2:items:3/1",
+    "state\t1/3=potion:9 2/2=nil:20 3/1=crown:2",
+    "err plain\tresultset.apply: expected rows from resultset.fetch with key columns (or a "
+    "table in them), got a table of another origin",
+    "err numbered\tresultset.apply: row numbers ('$') are no column of the table; fetch with "
+    "key columns",
+    "err join\tresultset.apply: cannot tell the table from 'SELECT a.owner, a.slot, a.kind "
+    "FROM items a JOIN items b ON a.owner = b.owner AND a.slot = b.slot'; name it: "
+    "resultset.apply(rows, \"table\")",
+    "err value\tadapter.apply: rows[1][3].kind is a table; a column takes nil, a boolean, a "
+    "number or a string",
+    "err erase\tresultset.erase: expected rows from resultset.fetch (a table), got number",
+    "done",
+]
+
+
+def run_apply(ctx, db):
+    a = ctx.node("A", script=ctx.script("main.lua", APPLY_LUA.replace("@DB@", db)))
+    a.wait_line(r"^done$", 60)
+    lines = [l for l in a.lines() if not l.startswith("#")]
+    check(lines == APPLY_OUT, "apply, erase and near: %r" % lines)
+
+
+@timeout(60)
+def test_odbc_sqlite_apply_erase_near(ctx):
+    run_apply(ctx, '"%s"' % sqlite(ctx))
+
+
+@timeout(120)
+def test_odbc_postgres_apply_erase_near(ctx):
+    port, _, _ = start_pg(ctx)
+    run_apply(ctx, pg_conn(port))
+
+
 PINGER_LUA = r'''
 stage.addtask(50, function () stage.signal("main:ping") return 50 end)
 '''
