@@ -554,6 +554,8 @@ static void on_sweep(struct ev_loop *ev, ev_timer *w, int revents)
             continue;
         if (c->l)
             c->l->q_acc += (c->out_len - c->out_off) + sn_bws_queued(c);
+        if (now - c->last_io > 1.0)
+            sn_bconn_trim(c);
         if (nd == 256)
             continue;
         int r = -1;
@@ -667,6 +669,10 @@ sn_broker *sn_broker_new(struct sn_node *n, sn_log *log, const sn_opts *o)
     b->sweep.data = b;
     ev_timer_start(b->ev, &b->sweep);
     ev_unref(b->ev); /* the sweep alone keeps nothing alive */
+    ev_prepare_init(&b->flusher, sn_bconn_on_prepare);
+    b->flusher.data = b;
+    ev_prepare_start(b->ev, &b->flusher);
+    ev_unref(b->ev); /* nor does the flusher */
     sn_node_inbox(n, SN_BROKER_STAGE, inbox, b);
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
@@ -714,6 +720,11 @@ void sn_broker_destroy(sn_broker **bp)
         ev_ref(b->ev);
         ev_timer_stop(b->ev, &b->sweep);
     }
+    if (b->ev && ev_is_active(&b->flusher)) {
+        ev_ref(b->ev);
+        ev_prepare_stop(b->ev, &b->flusher);
+    }
+    free(b->dirty);
     blistener *l = b->listeners;
     while (l) {
         blistener *next = l->next;

@@ -327,7 +327,7 @@ void sn_bws_commit(bconn *c, unsigned flags, const void *data, size_t len)
         }
         return;
     }
-    pump(c);
+    sn_bconn_flush_later(c);
 }
 
 void sn_bws_close(bconn *c, uint16_t code, const char *reason)
