@@ -237,7 +237,9 @@ static void conn_free_io(bconn *c)
     sn_bws_free(c);
     free(c->in);
     free(c->out);
+    free(c->ws_accept);
     c->in = c->out = NULL;
+    c->ws_accept = NULL;
 }
 
 void sn_bconn_close(bconn *c, int reason, int err, const char *fmt, ...)
@@ -695,6 +697,19 @@ void sn_bconn_tls_up(bconn *c)
         sn_bconn_read(c); /* what came with the handshake */
         return;
     }
+    if (c->kind == SN_BURI_WS && !c->ws) { /* a ws:// join: our upgrade request first */
+        c->state = BC_HANDSHAKE;
+        if (!c->ssl) /* a TLS join's deadline counts from the connect */
+            c->deadline = sn_clock_mono() + c->b->lim.handshake_ms / 1000.0;
+        ev_io_start(c->b->ev, &c->rio);
+        flush_out(c);
+        return;
+    }
+    sn_bconn_joined(c);
+}
+
+void sn_bconn_joined(bconn *c)
+{
     c->state = BC_OPEN;
     c->deadline = 0;
     c->last_io = sn_clock_mono();

@@ -57,6 +57,7 @@ typedef struct bconn {
     int hint;    /* ws: the reason of the close frame we queued, + 1 (0: by its code) */
     int wsclose; /* ws: our close frame went out: its reason + 1; then we drain to EOF */
     char why[160];
+    char *ws_accept; /* a ws:// join during its upgrade: the Sec-WebSocket-Accept we expect */
     int dirty;   /* in the broker's list of sockets to write before the loop waits */
     double last_io, deadline, expire_ms, commit_ms;
     struct sockaddr_storage peer, local;
@@ -143,6 +144,11 @@ const sn_broker_limits *sn_bconn_limits(const bconn *c);
 /* sn_bws.c: the WebSocket side of a connection. */
 /* sn_bws_handshake: input while in BC_HANDSHAKE; may move c to BC_OPEN or close it. */
 void sn_bws_handshake(bconn *c);
+/* sn_bws_client_prepare: a ws:// join's upgrade request (with a random key) into c->out, the
+ * answer it expects in c->ws_accept. SN_OK, SN_ENOMEM or SN_EIO (no random bytes). */
+int sn_bws_client_prepare(bconn *c, const sn_buri *u);
+/* sn_bconn_joined: a join is up (connected; TLS and the WebSocket upgrade done): CONNECT. */
+void sn_bconn_joined(bconn *c);
 /* sn_bws_read: readable (or resumed) in BC_OPEN. sn_bws_write: writable. */
 void sn_bws_read(bconn *c);
 void sn_bws_write(bconn *c);

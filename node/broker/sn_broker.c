@@ -231,12 +231,15 @@ static void run_cmd(sn_loop_cmd *lc)
         if (k) {
             c->fd = -1;
             k->state = BC_CONNECTING;
-            k->kind = SN_BURI_TCP;
             k->deadline = sn_clock_mono() + c->ms / 1000.0;
             void *ctx = c->tls_ctx;
             c->tls_ctx = NULL;
-            if (ctx && !(k->ssl = sn_btls_connect(b->tls, k->fd, ctx, c->u.host,
-                                                  !c->u.noverify))) {
+            if (k->kind == SN_BURI_WS && sn_bws_client_prepare(k, &c->u) != SN_OK) {
+                sn_btls_ctx_free(ctx);
+                sn_bconn_close(k, SN_BCLOSE_ERROR, ENOMEM, "out of memory");
+                sn_bconn_done(k);
+            } else if (ctx && !(k->ssl = sn_btls_connect(b->tls, k->fd, ctx, c->u.host,
+                                                         !c->u.noverify))) {
                 sn_bconn_close(k, SN_BCLOSE_ERROR, ENOMEM, "out of memory");
                 sn_bconn_done(k);
             } else {
@@ -440,9 +443,9 @@ int sn_broker_listen(sn_broker *b, const sn_buri *u, uint64_t actor, uint64_t *i
 int sn_broker_join(sn_broker *b, const sn_buri *u, uint64_t actor, double timeout_ms,
                    uint64_t *id, int *err_no, char *err, size_t errlen)
 {
-    if (u->kind != SN_BURI_TCP) {
+    if (u->kind == SN_BURI_UDP) {
         *err_no = EPROTONOSUPPORT;
-        snprintf(err, errlen, "broker.join connects tcp:// and tls:// only");
+        snprintf(err, errlen, "broker.join connects tcp://, tls://, ws:// and wss:// only");
         return SN_EINVAL;
     }
     void *ctx = NULL;
