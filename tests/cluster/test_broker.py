@@ -760,6 +760,7 @@ local function join(port, name)
 end
 join(P, "J1")
 if process.args[2] then join(tonumber(process.args[2]), "J2") end
+if process.args[3] then join(tonumber(process.args[3]), "J3") end
 '''
 
 
@@ -809,8 +810,9 @@ def test_ws_join_text_and_binary(ctx):
           "the server saw the path, a text then a binary message: %r" % got)
 
 
-def bad_ws_server(ctx, answer, requests):
-    """A TCP server that reads one upgrade request per connection and sends answer."""
+def bad_ws_server(ctx, answer, requests, hold=0.5):
+    """A TCP server that reads one upgrade request per connection, sends answer, and closes
+    hold seconds later."""
     import threading
     srv = socket.socket()
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -832,7 +834,7 @@ def bad_ws_server(ctx, answer, requests):
                 req += b
             requests.append(req.decode("latin-1"))
             c.sendall(answer)
-            time.sleep(0.5)
+            time.sleep(hold)
             c.close()
 
     threading.Thread(target=serve, daemon=True).start()
@@ -846,12 +848,15 @@ def test_ws_join_bad_handshake_is_a_clear_error(ctx):
     p200 = bad_ws_server(ctx, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", reqs)
     pkey = bad_ws_server(ctx, b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                          b"Connection: Upgrade\r\nSec-WebSocket-Accept: AAAA\r\n\r\n", reqs)
+    psilent = bad_ws_server(ctx, b"", [], hold=10)  # never answers: broker_handshake
     a = ctx.node("A", script=None, extra=[ctx.script("wsjoin.lua", WSJOIN_LUA), str(p200),
-                                          str(pkey)])
+                                          str(pkey), str(psilent)],
+                 sets={"broker_handshake": 500})
     a.wait_line(r"^J1 CLOSED WebSocket upgrade failed: the server answered 'HTTP/1\.1 200 OK', "
                 r"not 101$", 10)
     a.wait_line(r"^J2 CLOSED WebSocket upgrade failed: Sec-WebSocket-Accept is 'AAAA', the key "
                 r"asks for '[A-Za-z0-9+/]{27}='$", 10)
+    a.wait_line(r"^J3 CLOSED handshake not done in time \(broker_handshake\)$", 10)
     check(len(reqs) == 2, "two upgrade requests: %r" % reqs)
     keys = []
     for r in reqs:
@@ -862,7 +867,7 @@ def test_ws_join_bad_handshake_is_a_clear_error(ctx):
         check(len(base64.b64decode(key)) == 16, "a 16-byte key: %r" % key)
         keys.append(key)
     check(keys[0] != keys[1], "each join draws a key of its own")
-    for n in ("J1", "J2"):
+    for n in ("J1", "J2", "J3"):
         check(not any(l.startswith(n + " CONNECTED") for l in a.lines()),
               "%s never connected" % n)
 
