@@ -237,7 +237,9 @@ static void conn_free_io(bconn *c)
     sn_bws_free(c);
     free(c->in);
     free(c->out);
+    free(c->ws_accept);
     c->in = c->out = NULL;
+    c->ws_accept = NULL;
 }
 
 void sn_bconn_close(bconn *c, int reason, int err, const char *fmt, ...)
@@ -251,6 +253,14 @@ void sn_bconn_close(bconn *c, int reason, int err, const char *fmt, ...)
             sn_bws_goodbye(c, 1001, "the node stops");
         else if (reason == SN_BCLOSE_IDLE)
             sn_bws_goodbye(c, 1001, "idle");
+    }
+    /* commits wait for the flusher: what a script committed before it closed goes out first,
+     * as far as the socket takes it now */
+    if (c->kind != SN_BURI_WS && c->state == BC_OPEN && c->fd >= 0 && c->out_off < c->out_len &&
+        reason != SN_BCLOSE_ERROR && reason != SN_BCLOSE_SLOW && !c->tls_broken) {
+        ssize_t n = sn_bconn_send(c, c->out + c->out_off, c->out_len - c->out_off, 0);
+        if (n > 0 && c->l)
+            atomic_fetch_add(&c->l->bytes_out, (uint64_t)n);
     }
     c->dead = 1;
     c->reason = reason;
@@ -687,6 +697,19 @@ void sn_bconn_tls_up(bconn *c)
         sn_bconn_read(c); /* what came with the handshake */
         return;
     }
+    if (c->kind == SN_BURI_WS && !c->ws) { /* a ws:// join: our upgrade request first */
+        c->state = BC_HANDSHAKE;
+        if (!c->ssl) /* a TLS join's deadline counts from the connect */
+            c->deadline = sn_clock_mono() + c->b->lim.handshake_ms / 1000.0;
+        ev_io_start(c->b->ev, &c->rio);
+        flush_out(c);
+        return;
+    }
+    sn_bconn_joined(c);
+}
+
+void sn_bconn_joined(bconn *c)
+{
     c->state = BC_OPEN;
     c->deadline = 0;
     c->last_io = sn_clock_mono();
@@ -755,7 +778,58 @@ void sn_bconn_commit(bconn *c, unsigned flags, const void *data, size_t len, con
         return;
     }
     if (!ev_is_active(&c->wio))
-        flush_out(c);
+        sn_bconn_flush_later(c);
+}
+
+void sn_bconn_flush_later(bconn *c)
+{
+    sn_broker *b = c->b;
+    if (c->dirty)
+        return;
+    if (b->ndirty == b->dirty_cap) {
+        size_t cap = b->dirty_cap ? b->dirty_cap * 2 : 64;
+        uint64_t *p = realloc(b->dirty, cap * sizeof *p);
+        if (!p) { /* write now instead */
+            c->kind == SN_BURI_WS ? sn_bws_write(c) : flush_out(c);
+            return;
+        }
+        b->dirty = p;
+        b->dirty_cap = cap;
+    }
+    b->dirty[b->ndirty++] = c->id;
+    c->dirty = 1;
+}
+
+void sn_bconn_on_prepare(struct ev_loop *ev, ev_prepare *w, int revents)
+{
+    (void)ev, (void)revents;
+    sn_broker *b = w->data;
+    /* by id: a socket closed meanwhile is gone from the map (or dead in it) */
+    for (size_t i = 0; i < b->ndirty; i++) {
+        bconn *c = sn_map_get(b->socks, b->dirty[i]);
+        if (!c)
+            continue;
+        c->dirty = 0;
+        if (c->dead)
+            continue;
+        c->kind == SN_BURI_WS ? sn_bws_write(c) : flush_out(c);
+        sn_bconn_done(c);
+    }
+    b->ndirty = 0;
+}
+
+void sn_bconn_trim(bconn *c)
+{
+    if (c->out && c->out_off >= c->out_len) {
+        free(c->out);
+        c->out = NULL;
+        c->out_len = c->out_off = c->out_cap = 0;
+    }
+    if (c->in && c->in_off >= c->in_len && c->state == BC_OPEN) {
+        free(c->in);
+        c->in = NULL;
+        c->in_len = c->in_off = c->in_cap = 0;
+    }
 }
 
 void sn_bconn_set_interval(bconn *c, double ms)

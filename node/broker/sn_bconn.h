@@ -57,6 +57,8 @@ typedef struct bconn {
     int hint;    /* ws: the reason of the close frame we queued, + 1 (0: by its code) */
     int wsclose; /* ws: our close frame went out: its reason + 1; then we drain to EOF */
     char why[160];
+    char *ws_accept; /* a ws:// join during its upgrade: the Sec-WebSocket-Accept we expect */
+    int dirty;   /* in the broker's list of sockets to write before the loop waits */
     double last_io, deadline, expire_ms, commit_ms;
     struct sockaddr_storage peer, local;
     socklen_t peer_len, local_len;
@@ -85,6 +87,11 @@ struct sn_broker {
     unsigned long long nofile, nofile_was; /* RLIMIT_NOFILE after and before raising it */
     atomic_int limits_logged;
     struct sn_btls *tls;      /* the TLS contexts (sn_btls.c) */
+    /* Commits are written once per loop iteration, not once each: the ids of the sockets
+     * with output queued since the loop last waited, written by `flusher` (an ev_prepare). */
+    ev_prepare flusher;
+    uint64_t *dirty;
+    size_t ndirty, dirty_cap;
 };
 
 /* Shared by sn_broker.c, sn_bconn.c and sn_bws.c (loop thread). */
@@ -106,6 +113,14 @@ void sn_bconn_on_unpause(struct ev_loop *ev, ev_timer *w, int revents);
 void sn_bconn_commit(bconn *c, unsigned flags, const void *data, size_t len, const void *addr,
                      size_t addrlen);
 void sn_bconn_set_interval(bconn *c, double ms);
+/* sn_bconn_flush_later: c's queued output (tcp, ws) goes out before the loop next waits, with
+ * whatever else is committed to c until then: one write for a batch of commits. */
+void sn_bconn_flush_later(bconn *c);
+/* sn_bconn_on_prepare: the broker's flusher: writes the output of every socket so marked. */
+void sn_bconn_on_prepare(struct ev_loop *ev, ev_prepare *w, int revents);
+/* sn_bconn_trim: frees the buffers of a connection that holds no bytes in them (an idle one
+ * costs no buffer memory). */
+void sn_bconn_trim(bconn *c);
 
 /* sn_bconn_recv / sn_bconn_send: the connection's bytes, through TLS when it has it; as
  * recv/send (never SIGPIPE); more: more of the same frame follows (plain tcp: MSG_MORE). */
@@ -129,6 +144,11 @@ const sn_broker_limits *sn_bconn_limits(const bconn *c);
 /* sn_bws.c: the WebSocket side of a connection. */
 /* sn_bws_handshake: input while in BC_HANDSHAKE; may move c to BC_OPEN or close it. */
 void sn_bws_handshake(bconn *c);
+/* sn_bws_client_prepare: a ws:// join's upgrade request (with a random key) into c->out, the
+ * answer it expects in c->ws_accept. SN_OK, SN_ENOMEM or SN_EIO (no random bytes). */
+int sn_bws_client_prepare(bconn *c, const sn_buri *u);
+/* sn_bconn_joined: a join is up (connected; TLS and the WebSocket upgrade done): CONNECT. */
+void sn_bconn_joined(bconn *c);
 /* sn_bws_read: readable (or resumed) in BC_OPEN. sn_bws_write: writable. */
 void sn_bws_read(bconn *c);
 void sn_bws_write(bconn *c);

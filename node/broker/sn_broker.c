@@ -231,12 +231,15 @@ static void run_cmd(sn_loop_cmd *lc)
         if (k) {
             c->fd = -1;
             k->state = BC_CONNECTING;
-            k->kind = SN_BURI_TCP;
             k->deadline = sn_clock_mono() + c->ms / 1000.0;
             void *ctx = c->tls_ctx;
             c->tls_ctx = NULL;
-            if (ctx && !(k->ssl = sn_btls_connect(b->tls, k->fd, ctx, c->u.host,
-                                                  !c->u.noverify))) {
+            if (k->kind == SN_BURI_WS && sn_bws_client_prepare(k, &c->u) != SN_OK) {
+                sn_btls_ctx_free(ctx);
+                sn_bconn_close(k, SN_BCLOSE_ERROR, ENOMEM, "out of memory");
+                sn_bconn_done(k);
+            } else if (ctx && !(k->ssl = sn_btls_connect(b->tls, k->fd, ctx, c->u.host,
+                                                         !c->u.noverify))) {
                 sn_bconn_close(k, SN_BCLOSE_ERROR, ENOMEM, "out of memory");
                 sn_bconn_done(k);
             } else {
@@ -440,9 +443,9 @@ int sn_broker_listen(sn_broker *b, const sn_buri *u, uint64_t actor, uint64_t *i
 int sn_broker_join(sn_broker *b, const sn_buri *u, uint64_t actor, double timeout_ms,
                    uint64_t *id, int *err_no, char *err, size_t errlen)
 {
-    if (u->kind != SN_BURI_TCP) {
+    if (u->kind == SN_BURI_UDP) {
         *err_no = EPROTONOSUPPORT;
-        snprintf(err, errlen, "broker.join connects tcp:// and tls:// only");
+        snprintf(err, errlen, "broker.join connects tcp://, tls://, ws:// and wss:// only");
         return SN_EINVAL;
     }
     void *ctx = NULL;
@@ -554,6 +557,8 @@ static void on_sweep(struct ev_loop *ev, ev_timer *w, int revents)
             continue;
         if (c->l)
             c->l->q_acc += (c->out_len - c->out_off) + sn_bws_queued(c);
+        if (now - c->last_io > 1.0)
+            sn_bconn_trim(c);
         if (nd == 256)
             continue;
         int r = -1;
@@ -667,6 +672,10 @@ sn_broker *sn_broker_new(struct sn_node *n, sn_log *log, const sn_opts *o)
     b->sweep.data = b;
     ev_timer_start(b->ev, &b->sweep);
     ev_unref(b->ev); /* the sweep alone keeps nothing alive */
+    ev_prepare_init(&b->flusher, sn_bconn_on_prepare);
+    b->flusher.data = b;
+    ev_prepare_start(b->ev, &b->flusher);
+    ev_unref(b->ev); /* nor does the flusher */
     sn_node_inbox(n, SN_BROKER_STAGE, inbox, b);
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
@@ -714,6 +723,11 @@ void sn_broker_destroy(sn_broker **bp)
         ev_ref(b->ev);
         ev_timer_stop(b->ev, &b->sweep);
     }
+    if (b->ev && ev_is_active(&b->flusher)) {
+        ev_ref(b->ev);
+        ev_prepare_stop(b->ev, &b->flusher);
+    }
+    free(b->dirty);
     blistener *l = b->listeners;
     while (l) {
         blistener *next = l->next;

@@ -79,7 +79,8 @@ static inline uint32_t sn_broker_id_tag(uint64_t id) { return (uint32_t)(id >> 3
  * Any thread. */
 int sn_broker_listen(sn_broker *b, const sn_buri *u, uint64_t actor, uint64_t *id,
                      void *bound, size_t *bound_len, int *err_no, char *err, size_t errlen);
-/* sn_broker_join: connects (tcp, tls) as u says, for actor; CONNECT or CLOSE follows.
+/* sn_broker_join: connects (tcp, tls, ws, wss) as u says, for actor; CONNECT (ws: once the
+ * upgrade is answered) or CLOSE follows.
  * timeout_ms bounds the connect. SN_OK with *id, or SN_EIO as sn_broker_listen. */
 int sn_broker_join(sn_broker *b, const sn_buri *u, uint64_t actor, double timeout_ms,
                    uint64_t *id, int *err_no, char *err, size_t errlen);

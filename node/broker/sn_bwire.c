@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* strcasestr */
 /* sn_bwire: the broker's parsing. Nothing here allocates; every read is bounded by the
  * length given, and every copy by the destination's size. */
 #include "sn_bwire.h"
@@ -279,6 +280,72 @@ void sn_bws_accept(const char *key, char *out, size_t cap)
     unsigned char b64[64];
     EVP_EncodeBlock(b64, sha, SHA_DIGEST_LENGTH);
     snprintf(out, cap, "%s", (const char *)b64);
+}
+
+size_t sn_bws_request(const sn_buri *u, const char *key, char *out, size_t cap)
+{
+    int v6 = strchr(u->host, ':') != NULL;
+    int n = snprintf(out, cap,
+                     "GET %s HTTP/1.1\r\nHost: %s%s%s:%s\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+                     "Sec-WebSocket-Version: 13\r\n\r\n",
+                     u->path[0] ? u->path : "/", v6 ? "[" : "", u->host, v6 ? "]" : "",
+                     u->port, key);
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+/* The value of header name in the header lines of buf[0..len) (copied into out), or NULL. */
+static const char *answer_header(const char *buf, size_t len, const char *name, char *out,
+                                 size_t cap)
+{
+    size_t nl = strlen(name);
+    const char *p = memchr(buf, '\n', len), *end = buf + len;
+    while (p && ++p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        if (!eol)
+            break;
+        if ((size_t)(eol - p) > nl && !strncasecmp(p, name, nl) && p[nl] == ':') {
+            const char *v = p + nl + 1;
+            while (v < eol && (*v == ' ' || *v == '\t'))
+                v++;
+            const char *ve = eol;
+            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t'))
+                ve--;
+            snprintf(out, cap, "%.*s", (int)(ve - v), v);
+            return out;
+        }
+        p = eol;
+    }
+    return NULL;
+}
+
+int sn_bws_answer_check(const char *buf, size_t len, const char *accept, char *why, size_t cap)
+{
+    size_t sl = strcspn(buf, "\r\n");
+    if (sl > len)
+        sl = len;
+    if (sl < 12 || strncmp(buf, "HTTP/1.1 101", 12) || (sl > 12 && buf[12] != ' ')) {
+        snprintf(why, cap, "the server answered '%.*s', not 101", (int)(sl > 80 ? 80 : sl), buf);
+        return SN_EPROTO;
+    }
+    char v[128];
+    if (!answer_header(buf, len, "Upgrade", v, sizeof v) || strcasecmp(v, "websocket")) {
+        snprintf(why, cap, "the 101 answer has no 'Upgrade: websocket'");
+        return SN_EPROTO;
+    }
+    if (!answer_header(buf, len, "Connection", v, sizeof v) || !strcasestr(v, "upgrade")) {
+        snprintf(why, cap, "the 101 answer has no 'Connection: Upgrade'");
+        return SN_EPROTO;
+    }
+    if (!answer_header(buf, len, "Sec-WebSocket-Accept", v, sizeof v)) {
+        snprintf(why, cap, "the 101 answer has no Sec-WebSocket-Accept");
+        return SN_EPROTO;
+    }
+    if (strcmp(v, accept)) {
+        snprintf(why, cap, "Sec-WebSocket-Accept is '%.40s', the key asks for '%s'", v, accept);
+        return SN_EPROTO;
+    }
+    return SN_OK;
 }
 
 size_t sn_bws_response(const sn_bws_req *req, char *out, size_t cap)

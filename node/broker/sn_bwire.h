@@ -59,6 +59,14 @@ void sn_bws_accept(const char *key, char *out, size_t cap);
 /* sn_bws_response: the 101 answer for req into out; its length, or 0 when cap is short. */
 size_t sn_bws_response(const sn_bws_req *req, char *out, size_t cap);
 
+/* sn_bws_request: the upgrade request of a ws:// join to u with key (a base64 nonce) into
+ * out; its length, or 0 when cap is short. */
+size_t sn_bws_request(const sn_buri *u, const char *key, char *out, size_t cap);
+/* sn_bws_answer_check: the server's answer to our upgrade, buf[0..len) up to its blank line:
+ * SN_OK when it is 101 with Upgrade: websocket, Connection: upgrade and Sec-WebSocket-Accept
+ * equal to accept; else SN_EPROTO with what was wrong in why. */
+int sn_bws_answer_check(const char *buf, size_t len, const char *accept, char *why, size_t cap);
+
 /* sn_utf8_valid: 1 when s[0..len) is well-formed UTF-8 (no overlongs, no surrogates, at
  * most U+10FFFF), else 0. */
 int sn_utf8_valid(const unsigned char *s, size_t len);

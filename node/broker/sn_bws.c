@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* memmem */
 /* sn_bws: WebSocket connections: the HTTP upgrade is parsed here (bounded in size, and in time
  * by the broker's sweep), frames by wslay on our non-blocking socket. wslay answers pings and
  * close frames itself, closes with 1002 on a malformed frame and 1009 past the message limit;
@@ -9,6 +10,8 @@
 #include "sn_error.h"
 
 #include <errno.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -184,8 +187,98 @@ static void pump(bconn *c)
     }
 }
 
+/* Client frames are masked with random keys (RFC 6455 section 5.3). */
+static int on_genmask(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, void *ud)
+{
+    (void)ud;
+    if (RAND_bytes(buf, (int)len) != 1) {
+        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+        return -1;
+    }
+    return 0;
+}
+
+int sn_bws_client_prepare(bconn *c, const sn_buri *u)
+{
+    unsigned char nonce[16];
+    if (RAND_bytes(nonce, sizeof nonce) != 1)
+        return SN_EIO;
+    char key[32], accept[64], req[1024];
+    EVP_EncodeBlock((unsigned char *)key, nonce, sizeof nonce);
+    sn_bws_accept(key, accept, sizeof accept);
+    size_t n = sn_bws_request(u, key, req, sizeof req);
+    if (!n || !(c->ws_accept = strdup(accept)) || !(c->out = malloc(n)))
+        return SN_ENOMEM;
+    memcpy(c->out, req, n);
+    c->out_len = c->out_cap = n;
+    c->out_off = 0;
+    return SN_OK;
+}
+
+/* A ws:// join reads the server's answer to its upgrade request; once it checks, wslay takes
+ * the connection (as a client: its frames masked) and the owner gets CONNECT. */
+static void client_handshake(bconn *c)
+{
+    if (!c->in && !(c->in = malloc(HANDSHAKE_MAX))) {
+        sn_bconn_close(c, SN_BCLOSE_ERROR, ENOMEM, "out of memory");
+        return;
+    }
+    c->in_cap = HANDSHAKE_MAX;
+    for (;;) {
+        if (c->in_len == c->in_cap) {
+            sn_bconn_close(c, SN_BCLOSE_HANDSHAKE, EPROTO, "WebSocket upgrade failed: the "
+                           "answer is over %d bytes", HANDSHAKE_MAX);
+            return;
+        }
+        ssize_t n = sn_bconn_recv(c, c->in + c->in_len, c->in_cap - c->in_len);
+        if (n == 0) {
+            sn_bconn_close(c, SN_BCLOSE_HANDSHAKE, ECONNRESET, "WebSocket upgrade failed: "
+                           "the server closed the connection");
+            return;
+        }
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                sn_bconn_close(c, SN_BCLOSE_ERROR, errno, "read: %s", strerror(errno));
+            return;
+        }
+        c->in_len += (size_t)n;
+        const unsigned char *end = memmem(c->in, c->in_len, "\r\n\r\n", 4);
+        if (!end)
+            continue;
+        size_t hl = (size_t)(end + 4 - c->in);
+        char why[160];
+        c->in[hl - 1] = 0; /* the answer as a string (its last \n is not needed) */
+        if (sn_bws_answer_check((const char *)c->in, hl - 1, c->ws_accept, why, sizeof why)) {
+            sn_bconn_close(c, SN_BCLOSE_HANDSHAKE, EPROTO, "WebSocket upgrade failed: %s", why);
+            return;
+        }
+        free(c->ws_accept);
+        c->ws_accept = NULL;
+        c->in_off = hl; /* frames that came with the answer: wslay reads them first */
+        struct wslay_event_callbacks cb = {.recv_callback = on_recv, .send_callback = on_send,
+                                           .genmask_callback = on_genmask,
+                                           .on_msg_recv_callback = on_msg};
+        if (wslay_event_context_client_init(&c->ws, &cb, c) != 0) {
+            c->ws = NULL;
+            sn_bconn_close(c, SN_BCLOSE_ERROR, ENOMEM, "out of memory");
+            return;
+        }
+        wslay_event_config_set_max_recv_msg_length(c->ws, sn_bconn_limits(c)->message);
+        sn_bconn_joined(c);
+        if (!c->dead)
+            sn_bws_read(c);
+        return;
+    }
+}
+
 void sn_bws_handshake(bconn *c)
 {
+    if (c->l == &c->b->joins) {
+        client_handshake(c);
+        return;
+    }
     if (!c->in && !(c->in = malloc(HANDSHAKE_MAX))) {
         sn_bconn_close(c, SN_BCLOSE_ERROR, ENOMEM, "out of memory");
         return;
@@ -327,7 +420,7 @@ void sn_bws_commit(bconn *c, unsigned flags, const void *data, size_t len)
         }
         return;
     }
-    pump(c);
+    sn_bconn_flush_later(c);
 }
 
 void sn_bws_close(bconn *c, uint16_t code, const char *reason)

@@ -744,3 +744,148 @@ def test_thousand_websocket_clients_through_actors(ctx):
         return await asyncio.gather(*results)
     ok = asyncio.run(run())
     check(sum(1 for r in ok if r) == n, "%d of %d clients echoed" % (sum(ok), n))
+
+
+WSJOIN_LUA = r'''
+local P = tonumber(process.args[1])
+local function join(port, name)
+  local s, why = broker.join("ws://127.0.0.1:" .. port .. "/room", function (s)
+    print(name .. " CONNECTED " .. broker.ntoa(s[1]))
+    s.commit("hello")                 -- a string goes as text
+    s.commit("\0\1bin", "binary")
+    return function (s, data) print(name .. " GOT " .. data:gsub("%c", "?")) end
+  end)
+  if not s then print(name .. " JOIN FAILED " .. tostring(why)) return end
+  s.close = function (s, err, why) print(name .. " CLOSED " .. why) end
+end
+join(P, "J1")
+if process.args[2] then join(tonumber(process.args[2]), "J2") end
+if process.args[3] then join(tonumber(process.args[3]), "J3") end
+'''
+
+
+def ws_server_thread(ctx, handler):
+    """A python3-websockets server on a free port in a thread of its own; returns the port."""
+    import threading
+    websockets = need_websockets()
+    port = free_port()
+    ready = threading.Event()
+    loop = asyncio.new_event_loop()
+
+    async def main():
+        async with websockets.serve(handler, "127.0.0.1", port):
+            ready.set()
+            await asyncio.Future()
+
+    t = threading.Thread(target=lambda: loop.run_until_complete(main()), daemon=True)
+    t.start()
+    ctx.add_cleanup(lambda: loop.call_soon_threadsafe(loop.stop))
+    check(ready.wait(10), "the websockets server started")
+    return port
+
+
+@timeout(30)
+def test_ws_join_text_and_binary(ctx):
+    got = []
+
+    async def handler(ws, path):
+        # python3-websockets refuses unmasked client frames (1002): the exchange itself shows
+        # that the node masks what it sends as a client
+        got.append(("path", path))
+        for _ in range(2):
+            m = await ws.recv()
+            got.append(type(m).__name__)
+            await ws.send("text:" + m if isinstance(m, str) else b"bin:" + m)
+        await ws.send(b"y" * 100000)
+        await ws.close(1000, "done")
+
+    port = ws_server_thread(ctx, handler)
+    a = ctx.node("A", script=None, extra=[ctx.script("wsjoin.lua", WSJOIN_LUA), str(port)])
+    a.wait_line(r"^J1 CONNECTED 127\.0\.0\.1:%d$" % port, 10)
+    a.wait_line(r"^J1 GOT text:hello$", 10)
+    a.wait_line(r"^J1 GOT bin:\?\?bin$", 10)
+    a.wait_line(r"^J1 GOT y{100000}$", 10)
+    a.wait_line(r"^J1 CLOSED ", 10)
+    check(got == [("path", "/room"), "str", "bytes"],
+          "the server saw the path, a text then a binary message: %r" % got)
+
+
+def bad_ws_server(ctx, answer, requests, hold=0.5):
+    """A TCP server that reads one upgrade request per connection, sends answer, and closes
+    hold seconds later."""
+    import threading
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    ctx.add_cleanup(srv.close)
+
+    def serve():
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            req = b""
+            while b"\r\n\r\n" not in req:
+                b = c.recv(4096)
+                if not b:
+                    break
+                req += b
+            requests.append(req.decode("latin-1"))
+            c.sendall(answer)
+            time.sleep(hold)
+            c.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return srv.getsockname()[1]
+
+
+@timeout(30)
+def test_ws_join_bad_handshake_is_a_clear_error(ctx):
+    import base64
+    reqs = []
+    p200 = bad_ws_server(ctx, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", reqs)
+    pkey = bad_ws_server(ctx, b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                         b"Connection: Upgrade\r\nSec-WebSocket-Accept: AAAA\r\n\r\n", reqs)
+    psilent = bad_ws_server(ctx, b"", [], hold=10)  # never answers: broker_handshake
+    a = ctx.node("A", script=None, extra=[ctx.script("wsjoin.lua", WSJOIN_LUA), str(p200),
+                                          str(pkey), str(psilent)],
+                 sets={"broker_handshake": 500})
+    a.wait_line(r"^J1 CLOSED WebSocket upgrade failed: the server answered 'HTTP/1\.1 200 OK', "
+                r"not 101$", 10)
+    a.wait_line(r"^J2 CLOSED WebSocket upgrade failed: Sec-WebSocket-Accept is 'AAAA', the key "
+                r"asks for '[A-Za-z0-9+/]{27}='$", 10)
+    a.wait_line(r"^J3 CLOSED handshake not done in time \(broker_handshake\)$", 10)
+    check(len(reqs) == 2, "two upgrade requests: %r" % reqs)
+    keys = []
+    for r in reqs:
+        check(r.startswith("GET /room HTTP/1.1\r\n"), "a GET of the path: %r" % r)
+        check("Sec-WebSocket-Version: 13\r\n" in r and "Upgrade: websocket\r\n" in r,
+              "an RFC 6455 upgrade: %r" % r)
+        key = r.split("Sec-WebSocket-Key: ")[1].split("\r\n")[0]
+        check(len(base64.b64decode(key)) == 16, "a 16-byte key: %r" % key)
+        keys.append(key)
+    check(keys[0] != keys[1], "each join draws a key of its own")
+    for n in ("J1", "J2", "J3"):
+        check(not any(l.startswith(n + " CONNECTED") for l in a.lines()),
+              "%s never connected" % n)
+
+
+WSECHO_LUA = r'''
+broker.ready("ws://127.0.0.1:" .. process.args[1] .. "/room", function (s)
+  return function (s, data) return (#data > 3 and "B:" or "b:") .. data end
+end)
+print("READY")
+'''
+
+
+@timeout(30)
+def test_ws_join_node_to_node(ctx):
+    port = free_port()
+    b = ctx.node("B", script=None, extra=[ctx.script("wsecho.lua", WSECHO_LUA), str(port)])
+    b.wait_line(r"^READY$", 20)
+    a = ctx.node("A", script=None, extra=[ctx.script("wsjoin.lua", WSJOIN_LUA), str(port)])
+    a.wait_line(r"^J1 CONNECTED 127\.0\.0\.1:%d$" % port, 10)
+    a.wait_line(r"^J1 GOT B:hello$", 10)
+    a.wait_line(r"^J1 GOT B:\?\?bin$", 10)

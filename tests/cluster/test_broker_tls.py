@@ -291,3 +291,31 @@ def test_key_that_does_not_match_is_refused(ctx):
     a = ctx.node("A", script=None, extra=["--broker-cert", cert, "--broker-key", other_key,
                                           script, str(free_port())])
     a.wait_line(r"^RESULT\t22\t--broker-key '.*other.key': .*key values mismatch$", 10)
+
+
+WSS_JOIN_LUA = r'''
+local function try(name, uri)
+  local s, why = broker.join(uri, function (s)
+    print(name .. " CONNECTED")
+    s.commit("hello")
+    s.commit("\0bin", "binary")
+    return function (s, d) print(name .. " GOT " .. d:gsub("%c", "?")) end
+  end)
+  if type(s) ~= "userdata" then print(name .. " ERR " .. tostring(why)) return end
+  s.close = function (s, e, why) print(name .. " CLOSED " .. why) end
+end
+try("CA", process.args[1] .. "?ca=" .. process.args[2])
+try("NOCA", process.args[1])
+'''
+
+
+@timeout(60)
+def test_wss_join_node_to_node(ctx):
+    a, base, _ = tls_node(ctx)
+    ca = ctx.path("pki/ca.pem")
+    uri = "wss://127.0.0.1:%d/ws" % (base + 2)
+    j = ctx.node("J", script=None, extra=[ctx.script("wss_join.lua", WSS_JOIN_LUA), uri, ca])
+    j.wait_line(r"^CA CONNECTED$", 10)
+    j.wait_line(r"^CA GOT hello$", 10)
+    j.wait_line(r"^CA GOT \?bin$", 10)
+    j.wait_line(r"^NOCA CLOSED TLS handshake failed: certificate verify failed", 10)

@@ -146,3 +146,41 @@ Test(sn_bwire, utf8)
     cr_assert(!sn_utf8_valid((const unsigned char *)"\xf4\x90\x80\x80", 4), "past U+10FFFF");
     cr_assert(!sn_utf8_valid((const unsigned char *)"a\x80", 2), "stray continuation");
 }
+
+Test(sn_bwire, client_upgrade)
+{
+    sn_buri u;
+    char err[256], req[512], why[160];
+    cr_assert_eq(sn_buri_parse("ws://[::1]:81/room", &u, err, sizeof err), SN_OK, "%s", err);
+    size_t n = sn_bws_request(&u, "dGhlIHNhbXBsZSBub25jZQ==", req, sizeof req);
+    cr_assert_gt(n, 0);
+    cr_assert(strstr(req, "GET /room HTTP/1.1\r\nHost: [::1]:81\r\n"), "%s", req);
+    cr_assert(strstr(req, "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"), "%s", req);
+    cr_assert_eq(sn_bws_request(&u, "k", req, 40), 0, "short room");
+    /* RFC 6455 section 1.3's example key and answer */
+    const char *acc = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+    const char *good = "HTTP/1.1 101 Switching Protocols\r\nupgrade:  WebSocket \r\n"
+                       "Connection: keep-alive, Upgrade\r\n"
+                       "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
+    cr_assert_eq(sn_bws_answer_check(good, strlen(good), acc, why, sizeof why), SN_OK, "%s", why);
+    const char *status = "HTTP/1.1 200 OK\r\n\r\n";
+    cr_assert_eq(sn_bws_answer_check(status, strlen(status), acc, why, sizeof why), SN_EPROTO);
+    cr_assert_str_eq(why, "the server answered 'HTTP/1.1 200 OK', not 101");
+    const char *s1010 = "HTTP/1.1 1010 x\r\n\r\n";
+    cr_assert_eq(sn_bws_answer_check(s1010, strlen(s1010), acc, why, sizeof why), SN_EPROTO);
+    const char *noup = "HTTP/1.1 101 x\r\nConnection: Upgrade\r\n"
+                       "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
+    cr_assert_eq(sn_bws_answer_check(noup, strlen(noup), acc, why, sizeof why), SN_EPROTO);
+    cr_assert_str_eq(why, "the 101 answer has no 'Upgrade: websocket'");
+    const char *noconn = "HTTP/1.1 101 x\r\nUpgrade: websocket\r\n"
+                         "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
+    cr_assert_eq(sn_bws_answer_check(noconn, strlen(noconn), acc, why, sizeof why), SN_EPROTO);
+    const char *noacc = "HTTP/1.1 101 x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+    cr_assert_eq(sn_bws_answer_check(noacc, strlen(noacc), acc, why, sizeof why), SN_EPROTO);
+    cr_assert_str_eq(why, "the 101 answer has no Sec-WebSocket-Accept");
+    const char *wrong = "HTTP/1.1 101 x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                        "Sec-WebSocket-Accept: AAAA\r\n\r\n";
+    cr_assert_eq(sn_bws_answer_check(wrong, strlen(wrong), acc, why, sizeof why), SN_EPROTO);
+    cr_assert_str_eq(why, "Sec-WebSocket-Accept is 'AAAA', the key asks for "
+                          "'s3pPLMBiTxaQ9kYGzzhZRbK+xOo='");
+}
