@@ -17,6 +17,7 @@
 #include "sn_curve.h"
 #include "sn_dlock.h"
 #include "sn_error.h"
+#include "sn_flush.h"
 #include "sn_gate.h"
 #include "sn_link.h"
 #include "sn_members.h"
@@ -25,6 +26,7 @@
 #include "sn_sessions.h"
 #include "sn_peerviews.h"
 #include "sn_transport_zmq.h"
+#include "sn_wire_batch.h"
 
 #include <ev.h>
 #include <stdatomic.h>
@@ -59,6 +61,7 @@ struct sn_cluster {
     sn_members *ms;
     sn_sessions *ss;
     sn_outbox *ob;
+    sn_flush *fl; /* the outbox onto the wire, batched per peer */
     sn_dlock *dl;
     sn_codecache *cc;
     sn_gate *guard; /* claimed source against authenticated source; refusals */
@@ -112,6 +115,7 @@ static void fill_hello(sn_cluster *c, sn_wire_frame *f, sn_wire_kind kind)
     f->u.hello.endpoint = c->endpoint;
     f->u.hello.http = c->http;
     f->u.hello.software = "stage-node " SN_VERSION;
+    f->u.hello.flags = SN_WIRE_HELLO_BATCH;
 }
 
 static sn_wire_member *member_list(sn_cluster *c, uint32_t *n)
@@ -244,8 +248,10 @@ static void handle_hello(sn_cluster *c, const sn_wire_hello *h, const void *id, 
         return;
     }
     sn_member *m = learn(c, h->node, h->endpoint, h->http, h->incarnation, now, 0);
-    if (m)
+    if (m) {
+        m->batch = (h->flags & SN_WIRE_HELLO_BATCH) != 0;
         alive(c, m, now);
+    }
     uint32_t n;
     sn_wire_member *list = member_list(c, &n);
     sn_wire_frame f;
@@ -410,12 +416,11 @@ static void handle_heartbeat(sn_cluster *c, const sn_wire_heartbeat *hb, double 
     }
 }
 
-static void handle_frame(void *ud, const void *data, size_t len, const void *id, size_t idlen,
-                         const char *peer)
+/* One frame, alone or out of a BATCH (in_batch): the same checks either way. */
+static void handle_one(sn_cluster *c, const void *data, size_t len, const void *id,
+                       size_t idlen, const char *peer, int in_batch)
 {
     int trusted = sn_curve_trust_bytecode(peer) == SN_OK; /* code only from the authenticated */
-    sn_cluster *c = ud;
-    sn_link_received(c->link, len);
     sn_wire_frame f;
     char err[300];
     if (sn_wire_decode(data, len, sn_link_limits(c->link), &f, err, sizeof err) != SN_OK) {
@@ -433,7 +438,8 @@ static void handle_frame(void *ud, const void *data, size_t len, const void *id,
         atomic_fetch_add(&c->refused, 1);
         return;
     }
-    if (!sn_gate_check(c->guard, &f, peer)) { /* claims to be another node: refused */
+    if ((in_batch && !sn_gate_batched(c->guard, &f, peer)) || /* not a data frame */
+        !sn_gate_check(c->guard, &f, peer)) { /* claims to be another node: refused */
         atomic_fetch_add(&c->refused, 1);
         sn_wire_frame_fini(&f);
         return;
@@ -453,8 +459,10 @@ static void handle_frame(void *ud, const void *data, size_t len, const void *id,
         }
         sn_member *m = learn(c, f.u.hello.node, f.u.hello.endpoint, f.u.hello.http,
                              f.u.hello.incarnation, now, 0);
-        if (m)
+        if (m) {
+            m->batch = (f.u.hello.flags & SN_WIRE_HELLO_BATCH) != 0;
             alive(c, m, now);
+        }
         learn_members(c, f.u.hello.members, f.u.hello.nmembers, now);
         break;
     }
@@ -497,6 +505,31 @@ static void handle_frame(void *ud, const void *data, size_t len, const void *id,
     default: break;
     }
     sn_wire_frame_fini(&f);
+}
+
+/* Every ZeroMQ message from a peer: a frame, or a BATCH of them, checked whole before its
+ * first frame is handled, then each frame as if it came alone. */
+static void handle_frame(void *ud, const void *data, size_t len, const void *id, size_t idlen,
+                         const char *peer)
+{
+    sn_cluster *c = ud;
+    sn_link_received(c->link, len);
+    if (!sn_wire_batch_is(data, len)) {
+        handle_one(c, data, len, id, idlen, peer, 0);
+        return;
+    }
+    sn_wire_batch_reader r;
+    char err[300];
+    if (sn_wire_batch_open(data, len, sn_link_limits(c->link), &r, err, sizeof err) != SN_OK) {
+        sn_gate_refused(c->guard, SN_GATE_MALFORMED, "dropped a frame from %s: %s",
+                         peer ? peer : "an unauthenticated peer", err);
+        atomic_fetch_add(&c->refused, 1);
+        return;
+    }
+    const char *frame;
+    size_t flen;
+    while (sn_wire_batch_next(&r, &frame, &flen))
+        handle_one(c, frame, flen, id, idlen, peer, 1);
 }
 
 void sn_cluster_poll(sn_cluster *c)
@@ -642,45 +675,9 @@ void sn_cluster_reply(sn_cluster *c, const sn_msg *m, uint64_t from_actor, const
     queue_out(c, o);
 }
 
-/* Sends one queued frame. SN_EFULL: the peer's queue is full right now; the frame stays
- * queued (nothing consumed) and goes out when the peer drains. Otherwise the frame is done
- * with: sent, or (peer gone) answered as failed. */
-static int send_out(sn_out *o, void *ud)
-{
-    sn_cluster *c = ud;
-    sn_member *m = sn_members_find(c->ms, o->node);
-    int rc = SN_ENOENT;
-    if (m && sn_outbox_reachable(m, o)) {
-        sn_wire_frame f;
-        sn_outbox_frame(o, c->name, c->inc, m, &f);
-        rc = send_member(c, m, &f);
-        int numbered = o->kind == SN_OUT_MESSAGE || o->kind == SN_OUT_REPLY;
-        if (rc == SN_EFULL && numbered) {
-            m->seq_out--; /* not sent: its number goes to the retry */
-            return SN_EFULL;
-        }
-        if (rc != SN_OK && numbered)
-            m->seq_out--;
-    } else if (o->kind == SN_OUT_REPLY) {
-        sn_log_write(c->log, SN_LOG_DEBUG, "cluster", "reply for %s dropped: it left, or "
-                     "restarted", o->node);
-    }
-    if (m && o->kind == SN_OUT_MESSAGE) {
-        sn_members_lock(c->ms);
-        if (m->queued)
-            m->queued--;
-        sn_members_unlock(c->ms);
-    }
-    sn_session q;
-    if (rc != SN_OK && o->kind == SN_OUT_MESSAGE && o->session &&
-        sn_sessions_take(c->ss, o->session, &q)) /* it never left: the requester hears now */
-        deliver_error(c, q.actor, q.rid, o->node, rc == SN_EFULL ? "mailbox full" : "node down");
-    return rc;
-}
-
 void sn_cluster_flush(sn_cluster *c)
 {
-    sn_outbox_flush(c->ob, send_out, c);
+    sn_flush_run(c->fl, c->ob);
 }
 
 void sn_cluster_registry_changed(sn_cluster *c)
@@ -735,7 +732,9 @@ sn_cluster *sn_cluster_new_on(sn_transport *t, const char *endpoint, const sn_op
     c->cc = sn_codecache_new();
     c->guard = sn_gate_new(log);
     c->dl = c->ob && c->ms ? sn_dlock_new(&c->h, c->ob, c->ms, log, c->inc) : NULL;
-    if (!c->link || !c->ms || !c->ss || !c->ob || !c->cc || !c->dl || !c->guard) {
+    size_t batch_max = (size_t)(o->batch_max < o->frame_max ? o->batch_max : o->frame_max);
+    c->fl = sn_flush_new(&c->h, c->link, c->ms, c->ss, log, c->name, c->inc, batch_max);
+    if (!c->link || !c->ms || !c->ss || !c->ob || !c->cc || !c->dl || !c->guard || !c->fl) {
         *err = SN_ENOMEM;
         sn_cluster_destroy(&c);
         return NULL;
@@ -809,6 +808,7 @@ void sn_cluster_destroy(sn_cluster **cp)
     sn_sessions_destroy(&c->ss);
     sn_dlock_destroy(&c->dl);
     sn_outbox_destroy(&c->ob);
+    sn_flush_destroy(&c->fl);
     sn_codecache_destroy(&c->cc);
     sn_gate_destroy(&c->guard);
     free(c);

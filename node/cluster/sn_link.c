@@ -66,18 +66,28 @@ int sn_link_encode(sn_link *l, const sn_wire_frame *f)
     return rc;
 }
 
-static int counted(sn_link *l, int rc)
+static int counted_len(sn_link *l, int rc, size_t len)
 {
     if (rc == SN_OK) {
-        atomic_fetch_add(&l->bytes_out, l->enc.len);
+        atomic_fetch_add(&l->bytes_out, len);
         atomic_fetch_add(&l->frames_out, 1);
     }
     return rc;
 }
 
+static int counted(sn_link *l, int rc)
+{
+    return counted_len(l, rc, l->enc.len);
+}
+
 int sn_link_send_encoded(sn_link *l, sn_conn *conn)
 {
     return counted(l, sn_transport_send(l->tr, conn, l->enc.data, l->enc.len));
+}
+
+int sn_link_send_bytes(sn_link *l, sn_conn *conn, const void *data, size_t len)
+{
+    return counted_len(l, sn_transport_send(l->tr, conn, data, len), len);
 }
 
 int sn_link_send(sn_link *l, sn_conn *conn, const sn_wire_frame *f)

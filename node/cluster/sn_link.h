@@ -29,6 +29,8 @@ sn_buf *sn_link_buf(sn_link *l);
 int sn_link_encode(sn_link *l, const sn_wire_frame *f);
 /* sn_link_send_encoded: the buffer's frame on conn (NULL: SN_ENOENT); counted when sent. */
 int sn_link_send_encoded(sn_link *l, sn_conn *conn);
+/* sn_link_send_bytes: data[0..len) (an encoded frame or batch) on conn; counted when sent. */
+int sn_link_send_bytes(sn_link *l, sn_conn *conn, const void *data, size_t len);
 /* sn_link_send: encode and send on conn. */
 int sn_link_send(sn_link *l, sn_conn *conn, const sn_wire_frame *f);
 /* sn_link_answer: encode and send back to the sender identity id on the listening socket. */

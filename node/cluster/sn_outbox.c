@@ -163,6 +163,77 @@ void sn_outbox_flush(sn_outbox *ob, int (*send)(sn_out *o, void *ud), void *ud)
     }
 }
 
+/* One node's frames in one flush. */
+typedef struct group {
+    sn_out *head, *tail;
+} group;
+
+/* Puts list (linked, ending at last) back in front of the queue. */
+static void requeue(sn_outbox *ob, sn_out *list, sn_out *last)
+{
+    pthread_mutex_lock(&ob->mu);
+    last->next = ob->head;
+    ob->head = list;
+    if (!ob->tail)
+        ob->tail = last;
+    pthread_mutex_unlock(&ob->mu);
+}
+
+void sn_outbox_flush_peers(sn_outbox *ob, sn_out *(*send)(sn_out *list, void *ud), void *ud)
+{
+    pthread_mutex_lock(&ob->mu);
+    sn_out *o = ob->head;
+    ob->head = ob->tail = NULL;
+    pthread_mutex_unlock(&ob->mu);
+    group one[8], *g = one; /* a few peers in the common case: no allocation */
+    size_t n = 0, cap = sizeof one / sizeof *one, last = 0;
+    while (o) {
+        sn_out *next = o->next;
+        o->next = NULL;
+        size_t i = last < n && strcmp(g[last].head->node, o->node) == 0 ? last : 0;
+        while (i < n && strcmp(g[i].head->node, o->node) != 0)
+            i++;
+        last = i;
+        if (i == n && n == cap) {
+            group *bigger = malloc(cap * 2 * sizeof *bigger);
+            if (!bigger) { /* send what is grouped so far; the rest waits for the next flush */
+                o->next = next;
+                sn_out *end = o;
+                while (end->next)
+                    end = end->next;
+                requeue(ob, o, end);
+                break;
+            }
+            memcpy(bigger, g, n * sizeof *g);
+            if (g != one)
+                free(g);
+            g = bigger;
+            cap *= 2;
+        }
+        if (i == n)
+            g[n++] = (group){o, o};
+        else
+            g[i].tail = g[i].tail->next = o;
+        o = next;
+    }
+    sn_out *keep = NULL, *keep_last = NULL;
+    for (size_t i = 0; i < n; i++) {
+        sn_out *rest = send(g[i].head, ud);
+        if (!rest)
+            continue;
+        if (keep_last)
+            keep_last->next = rest;
+        else
+            keep = rest;
+        for (keep_last = rest; keep_last->next;)
+            keep_last = keep_last->next;
+    }
+    if (g != one)
+        free(g);
+    if (keep)
+        requeue(ob, keep, keep_last);
+}
+
 int sn_outbox_accept_seq(sn_member *m, uint64_t inc, uint64_t seq, uint64_t *gap)
 {
     *gap = 0;

@@ -53,6 +53,13 @@ int sn_outbox_push(sn_outbox *ob, sn_out *o);
  * frees o. Loop thread. */
 void sn_outbox_flush(sn_outbox *ob, int (*send)(sn_out *o, void *ud), void *ud);
 
+/* sn_outbox_flush_peers: takes every queued frame, groups them per node (in queue order
+ * within a node) and calls send(list, ud) once per node with that node's frames linked by
+ * next. send returns what it did not send (a tail of list, in order; NULL: all done) and
+ * frees what it did; that tail goes back in front of the queue, before what was queued
+ * meanwhile. Loop thread. */
+void sn_outbox_flush_peers(sn_outbox *ob, sn_out *(*send)(sn_out *list, void *ud), void *ud);
+
 /* sn_outbox_reachable: whether o may go to m now: answers (REPLY, LOCK_GRANT, LOCK_DENY) go
  * to a member believed down too (the request arrived, so its sender may well be alive: a
  * false suspicion), but not to one that left or to another incarnation; anything else goes
