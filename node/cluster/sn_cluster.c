@@ -328,6 +328,14 @@ static void queue_out(sn_cluster *c, sn_out *o)
         c->h.wake(c->h.ud);
 }
 
+/* A worker's call or reply: straight onto the wire when the loop thread is idle (someone
+ * waits on it). A one-way message goes through the outbox, to travel batched. */
+static void send_or_queue(sn_cluster *c, sn_out *o)
+{
+    if (!o->session || !sn_flush_direct(c->fl, c->ob, o, c->h.wake, c->h.ud))
+        queue_out(c, o);
+}
+
 static void handle_message(sn_cluster *c, const sn_wire_message *msg, int trusted, double now)
 {
     if (!accept_seq(c, msg->src.node, msg->src.incarnation, msg->seq, now))
@@ -418,7 +426,7 @@ static void handle_heartbeat(sn_cluster *c, const sn_wire_heartbeat *hb, double 
 
 /* One frame, alone or out of a BATCH (in_batch): the same checks either way. */
 static void handle_one(sn_cluster *c, const void *data, size_t len, const void *id,
-                       size_t idlen, const char *peer, int in_batch)
+                       size_t idlen, const char *peer, int in_batch, double now)
 {
     int trusted = sn_curve_trust_bytecode(peer) == SN_OK; /* code only from the authenticated */
     sn_wire_frame f;
@@ -444,7 +452,6 @@ static void handle_one(sn_cluster *c, const void *data, size_t len, const void *
         sn_wire_frame_fini(&f);
         return;
     }
-    double now = now_of(c);
     switch (f.kind) {
     case SN_WIRE_HELLO:
         if (id)
@@ -514,8 +521,9 @@ static void handle_frame(void *ud, const void *data, size_t len, const void *id,
 {
     sn_cluster *c = ud;
     sn_link_received(c->link, len);
+    double now = now_of(c); /* once a batch: its frames came at the same time */
     if (!sn_wire_batch_is(data, len)) {
-        handle_one(c, data, len, id, idlen, peer, 0);
+        handle_one(c, data, len, id, idlen, peer, 0, now);
         return;
     }
     sn_wire_batch_reader r;
@@ -529,13 +537,20 @@ static void handle_frame(void *ud, const void *data, size_t len, const void *id,
     const char *frame;
     size_t flen;
     while (sn_wire_batch_next(&r, &frame, &flen))
-        handle_one(c, frame, flen, id, idlen, peer, 1);
+        handle_one(c, frame, flen, id, idlen, peer, 1, now);
+}
+
+static void poll_held(sn_cluster *c)
+{
+    sn_flush_run(c->fl, c->ob);
+    sn_transport_drain(sn_link_transport(c->link), handle_frame, c);
 }
 
 void sn_cluster_poll(sn_cluster *c)
 {
-    sn_cluster_flush(c);
-    sn_transport_drain(sn_link_transport(c->link), handle_frame, c);
+    sn_link_lock(c->link);
+    poll_held(c);
+    sn_link_unlock(c->link);
 }
 
 static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
@@ -547,33 +562,9 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 
 /* ---- the heartbeat tick ----------------------------------------------------------------- */
 
-/* Announces this node's stages to every alive or suspect member; a registry over the limits
- * is logged (once until it fits again), never cut short silently. */
-static void send_registry(sn_cluster *c, int changed)
-{
-    char err[256];
-    size_t n = 0;
-    int probing = sn_members_probing(c->ms);
-    if (changed || !probing) /* a refresh while probing keeps its version: see the tick */
-        c->registry_version++;
-    const sn_wire_limits *lim = sn_link_limits(c->link);
-    sn_buf_reset(sn_link_buf(c->link));
-    int rc = sn_registry_encode(&c->h, c->name, c->inc, c->registry_version, lim, sn_link_buf(c->link),
-                                &n, err, sizeof err);
-    if (rc != SN_OK && !c->registry_too_big)
-        sn_log_write(c->log, SN_LOG_ERROR, "cluster", "cannot announce this node's %zu stages: "
-                     "%s (limits: %u stages, --set frame_max=%zu bytes)", n, err,
-                     (unsigned)lim->max_stages, lim->max_frame);
-    c->registry_too_big = rc != SN_OK;
-    for (sn_member *m = sn_members_first(c->ms); rc == SN_OK && m; m = m->next) {
-        if ((m->state == SN_MEMBER_ALIVE || m->state == SN_MEMBER_SUSPECT) &&
-            (changed || !probing || m->target))
-            sn_link_send_encoded(c->link, conn_for(c, m, SN_WIRE_REGISTRY));
-    }
-}
-
 void sn_cluster_tick(sn_cluster *c)
 {
+    sn_link_lock(c->link);
     double now = now_of(c);
     c->ticks++;
     sn_members_check(c->ms, now, c->o->suspect_ms / 1000.0, c->o->down_ms / 1000.0,
@@ -611,9 +602,11 @@ void sn_cluster_tick(sn_cluster *c)
     }
     int changed = atomic_exchange(&c->registry_dirty, 0);
     if (changed || c->ticks % REGISTRY_EVERY == 0)
-        send_registry(c, changed);
+        sn_registry_announce(&c->h, c->link, c->ms, c->log, c->name, c->inc, changed,
+                             &c->registry_version, &c->registry_too_big);
     fail_sessions(c, sn_sessions_take_due(c->ss, now), 1, "timeout");
-    sn_cluster_poll(c);
+    poll_held(c);
+    sn_link_unlock(c->link);
 }
 
 static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
@@ -656,7 +649,7 @@ int sn_cluster_send(sn_cluster *c, const char *node, int mode, const char *stage
         o->session = sn_sessions_add(c->ss, src_actor, reply_rid, node, inc,
                                      now_of(c) + c->o->reply_timeout_ms / 1000.0,
                                      mode == SN_WIRE_ALL);
-    queue_out(c, o);
+    send_or_queue(c, o);
     return SN_OK;
 }
 
@@ -672,12 +665,14 @@ void sn_cluster_reply(sn_cluster *c, const sn_msg *m, uint64_t from_actor, const
     o->dst_inc = m->src_inc;
     o->session = m->session;
     o->status = status;
-    queue_out(c, o);
+    send_or_queue(c, o);
 }
 
 void sn_cluster_flush(sn_cluster *c)
 {
+    sn_link_lock(c->link);
     sn_flush_run(c->fl, c->ob);
+    sn_link_unlock(c->link);
 }
 
 void sn_cluster_registry_changed(sn_cluster *c)
@@ -775,12 +770,13 @@ void sn_cluster_leave(sn_cluster *c)
     sn_wire_frame_init(&f, SN_WIRE_LEAVE);
     f.u.leave.node = c->name;
     f.u.leave.incarnation = c->inc;
-    if (sn_link_encode(c->link, &f) != SN_OK)
-        return;
+    sn_link_lock(c->link);
     for (sn_member *m = sn_members_first(c->ms); m; m = m->next) {
-        if (m->state != SN_MEMBER_DOWN && m->state != SN_MEMBER_LEFT)
+        if (m->state != SN_MEMBER_DOWN && m->state != SN_MEMBER_LEFT &&
+            sn_link_encode(c->link, &f) == SN_OK)
             sn_link_send_encoded(c->link, conn_for(c, m, SN_WIRE_LEAVE));
     }
+    sn_link_unlock(c->link);
     sn_log_write(c->log, SN_LOG_INFO, "cluster", "node %s leaves the cluster", c->name);
 }
 

@@ -113,6 +113,11 @@ static int send_one(sn_flush *f, sn_member *m, sn_out *o)
     return rc;
 }
 
+int sn_flush_one(sn_flush *f, sn_member *m, sn_out *o)
+{
+    return send_one(f, m, o);
+}
+
 /* Sends the batch being built. Its frames are done with and freed, unless the peer's queue
  * is full: SN_EFULL, their numbers given back, p as it was for the caller to keep. */
 static int send_batch(sn_flush *f, sn_member *m, pending *p)
@@ -211,6 +216,25 @@ static sn_out *send_peer(sn_out *list, void *ud)
         p.numbered += (size_t)numbered(o);
     }
     return send_batch(f, m, &p) == SN_EFULL ? keep(&p, NULL, NULL) : NULL;
+}
+
+int sn_flush_direct(sn_flush *f, sn_outbox *ob, sn_out *o, void (*wake)(void *), void *ud)
+{
+    if (!sn_link_trylock(f->link))
+        return 0; /* the loop thread is at work: it will flush soon */
+    int sent = 0;
+    sn_members_lock(f->ms); /* the loop writes members only with the link held: a short hold */
+    sn_member *m = sn_members_find(f->ms, o->node);
+    sn_members_unlock(f->ms);
+    /* nothing may overtake a frame queued (or kept, its peer full) before it */
+    if (m && m->data && sn_outbox_empty(ob) && sn_flush_one(f, m, o) != SN_EFULL) {
+        sent = 1;
+        if (sn_transport_readable(sn_link_transport(f->link), m->data))
+            wake(ud);
+        sn_out_free(o);
+    }
+    sn_link_unlock(f->link);
+    return sent;
 }
 
 void sn_flush_run(sn_flush *f, sn_outbox *ob)

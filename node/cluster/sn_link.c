@@ -2,6 +2,7 @@
 #include "sn_link.h"
 #include "sn_error.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -10,6 +11,7 @@ struct sn_link {
     sn_log *log;
     sn_wire_limits lim;
     sn_buf enc;
+    pthread_mutex_t io;
     _Atomic uint64_t bytes_in, bytes_out, frames_in, frames_out;
 };
 
@@ -26,6 +28,7 @@ sn_link *sn_link_new(sn_transport *t, size_t frame_max, sn_log *log)
     l->lim.max_frame = frame_max;
     l->lim.max_payload = frame_max;
     sn_buf_init(&l->enc);
+    pthread_mutex_init(&l->io, NULL);
     return l;
 }
 
@@ -36,8 +39,24 @@ void sn_link_destroy(sn_link **lp)
     sn_link *l = *lp;
     sn_transport_destroy(&l->tr);
     sn_buf_fini(&l->enc);
+    pthread_mutex_destroy(&l->io);
     free(l);
     *lp = NULL;
+}
+
+void sn_link_lock(sn_link *l)
+{
+    pthread_mutex_lock(&l->io);
+}
+
+void sn_link_unlock(sn_link *l)
+{
+    pthread_mutex_unlock(&l->io);
+}
+
+int sn_link_trylock(sn_link *l)
+{
+    return pthread_mutex_trylock(&l->io) == 0;
 }
 
 sn_transport *sn_link_transport(sn_link *l)

@@ -14,6 +14,14 @@
 
 typedef struct sn_link sn_link;
 
+/* sn_link_lock / sn_link_unlock / sn_link_trylock: the right to use the transport, its
+ * connections and the encode buffer. The loop thread holds it while it handles the cluster
+ * (a drain, a flush, a tick); another thread may take it (trylock: 1 when taken) to send at
+ * once while the loop thread is idle. */
+void sn_link_lock(sn_link *l);
+void sn_link_unlock(sn_link *l);
+int sn_link_trylock(sn_link *l);
+
 /* sn_link_new: over t (consumed, also on failure), with frame_max as the frame and payload
  * limit. NULL on out of memory. */
 sn_link *sn_link_new(sn_transport *t, size_t frame_max, sn_log *log);

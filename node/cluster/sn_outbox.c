@@ -83,6 +83,14 @@ void sn_outbox_destroy(sn_outbox **op)
     *op = NULL;
 }
 
+int sn_outbox_empty(sn_outbox *ob)
+{
+    pthread_mutex_lock(&ob->mu);
+    int empty = ob->head == NULL;
+    pthread_mutex_unlock(&ob->mu);
+    return empty;
+}
+
 int sn_outbox_push(sn_outbox *ob, sn_out *o)
 {
     o->next = NULL;

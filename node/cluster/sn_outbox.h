@@ -48,6 +48,9 @@ void sn_outbox_destroy(sn_outbox **op);
  * thread: else a wake-up is on its way already), 0 otherwise. Any thread. */
 int sn_outbox_push(sn_outbox *ob, sn_out *o);
 
+/* sn_outbox_empty: 1 when nothing is queued. Any thread. */
+int sn_outbox_empty(sn_outbox *ob);
+
 /* sn_outbox_flush: calls send(o, ud) for every queued frame in order. send returns SN_EFULL
  * to keep o (and every later frame for the same node) for the next flush; anything else
  * frees o. Loop thread. */
