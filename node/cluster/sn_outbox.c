@@ -4,6 +4,7 @@
 #include "sn_error.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,50 +14,53 @@ struct sn_outbox {
     sn_out *head, *tail;
 };
 
-static char *dup_or_null(const char *s, int *bad)
+/* Copies s (NULL stays NULL) to *at, moving *at past it. */
+static char *put_str(char **at, const char *s, size_t n)
 {
-    char *d = s ? strdup(s) : NULL;
-    if (s && !d)
-        *bad = 1;
+    if (!s)
+        return NULL;
+    char *d = *at;
+    memcpy(d, s, n + 1);
+    *at += n + 1;
     return d;
 }
 
+/* One allocation holds the record, its strings and its payload: a queued frame costs one
+ * malloc and one free on the message path, not seven. */
 sn_out *sn_out_new(sn_out_kind kind, const char *node, const char *stage, const char *msg,
                    const char *reply, const char *src_stage, const char *text,
                    const void *payload, size_t len)
 {
-    sn_out *o = calloc(1, sizeof *o);
+    const char *strs[5] = {stage, msg, reply, src_stage, text};
+    if (len > SIZE_MAX / 2)
+        return NULL;
+    size_t lens[5], total = sizeof(sn_out) + len + 1;
+    for (int i = 0; i < 5; i++) {
+        lens[i] = strs[i] ? strlen(strs[i]) : 0;
+        total += strs[i] ? lens[i] + 1 : 0;
+    }
+    sn_out *o = malloc(total);
     if (!o)
         return NULL;
-    int bad = 0;
+    memset(o, 0, sizeof *o);
     o->kind = kind;
     snprintf(o->node, sizeof o->node, "%s", node);
-    o->stage = dup_or_null(stage, &bad);
-    o->msg = dup_or_null(msg, &bad);
-    o->reply = dup_or_null(reply, &bad);
-    o->src_stage = dup_or_null(src_stage, &bad);
-    o->text = dup_or_null(text, &bad);
-    o->payload = malloc(len ? len : 1);
-    o->len = len;
-    if (bad || !o->payload) {
-        sn_out_free(o);
-        return NULL;
-    }
+    char *at = (char *)(o + 1);
+    o->payload = at; /* first: the payload keeps malloc's alignment */
     if (len)
-        memcpy(o->payload, payload, len);
+        memcpy(at, payload, len);
+    at += len + 1;
+    o->len = len;
+    o->stage = put_str(&at, stage, lens[0]);
+    o->msg = put_str(&at, msg, lens[1]);
+    o->reply = put_str(&at, reply, lens[2]);
+    o->src_stage = put_str(&at, src_stage, lens[3]);
+    o->text = put_str(&at, text, lens[4]);
     return o;
 }
 
 void sn_out_free(sn_out *o)
 {
-    if (!o)
-        return;
-    free(o->stage);
-    free(o->msg);
-    free(o->reply);
-    free(o->src_stage);
-    free(o->text);
-    free(o->payload);
     free(o);
 }
 
