@@ -79,7 +79,8 @@ static const char usage[] =
     "  --set KEY=VALUE      cluster tunables: heartbeat (1000 ms), suspect (5000 ms of\n"
     "                       silence), down (5000 ms more), reply_timeout (30000 ms),\n"
     "                       handshake (7000 ms), join_retry_max (10000 ms), peer_queue\n"
-    "                       (1000 messages), frame_max (2097152 bytes), once_keys (1000000\n"
+    "                       (1000 messages), frame_max (2097152 bytes), batch_max (65536\n"
+    "                       bytes of frames sent together; 0: none), once_keys (1000000\n"
     "                       keys stage.once remembers), forget (3600000 ms\n"
     "                       down, then a member is forgotten), probe (8 members per\n"
     "                       heartbeat in larger clusters; 0: all), shutdown (10000 ms:\n"
@@ -179,6 +180,7 @@ static int set_tunable(sn_opts *o, const char *v, char *err, size_t errlen)
         {"join_retry_max", offsetof(sn_opts, join_retry_max_ms), 10, 600000},
         {"peer_queue", offsetof(sn_opts, peer_queue), 1, 10000000},
         {"frame_max", offsetof(sn_opts, frame_max), 1024, 1 << 30},
+        {"batch_max", offsetof(sn_opts, batch_max), 0, 1 << 30},
         {"once_keys", offsetof(sn_opts, once_keys), 1, 1000000000},
         {"forget", offsetof(sn_opts, forget_ms), 1000, 604800000},
         {"probe", offsetof(sn_opts, probe), 0, 100000},
@@ -221,7 +223,7 @@ static int set_tunable(sn_opts *o, const char *v, char *err, size_t errlen)
     }
     return fail(err, errlen, "--set '%s': expected KEY=VALUE with KEY one of heartbeat, suspect, "
                 "down, reply_timeout, handshake, join_retry_max, peer_queue, frame_max, "
-                "once_keys, forget, probe, shutdown, members, viewof_max, viewof_fields, "
+                "batch_max, once_keys, forget, probe, shutdown, members, viewof_max, viewof_fields, "
                 "bundle_depth, curl_timeout, curl_body_max, curl_redirects, curl_requests, "
                 "broker_conns, broker_conns_listener, broker_frame, broker_message, "
                 "broker_output, broker_handshake, broker_idle, odbc_pool, odbc_queue, odbc_pools, "
@@ -269,6 +271,7 @@ int sn_opts_parse(sn_opts *o, int argc, char *const argv[], char *err, size_t er
     o->join_retry_max_ms = 10000;
     o->peer_queue = 1000;
     o->frame_max = 2 * 1024 * 1024;
+    o->batch_max = 64 * 1024;
     o->once_keys = 1000000; /* SN_ONCE_KEYS_DEFAULT */
     o->forget_ms = 3600000; /* an hour down, then forgotten (docs/cluster.md) */
     o->probe = 8;           /* members probed per period past 8 (0: all, always) */

@@ -50,6 +50,7 @@ typedef struct sn_opts {
     /* --set KEY=VALUE: cluster timings and limits, in ms or bytes (see sn_opts_tunable) */
     int heartbeat_ms, suspect_ms, down_ms, reply_timeout_ms, handshake_ms, join_retry_max_ms;
     int peer_queue, frame_max;
+    int batch_max;           /* --set batch_max=BYTES: most bytes of a BATCH frame, 0 = none */
     int once_keys;           /* --set once_keys=N: keys stage.once remembers node-wide */
     int forget_ms;           /* a member down this long is forgotten */
     int probe;               /* members heartbeated per period when there are more */

@@ -17,6 +17,7 @@
 #include "sn_curve.h"
 #include "sn_dlock.h"
 #include "sn_error.h"
+#include "sn_flush.h"
 #include "sn_gate.h"
 #include "sn_link.h"
 #include "sn_members.h"
@@ -25,6 +26,7 @@
 #include "sn_sessions.h"
 #include "sn_peerviews.h"
 #include "sn_transport_zmq.h"
+#include "sn_wire_batch.h"
 
 #include <ev.h>
 #include <stdatomic.h>
@@ -59,6 +61,7 @@ struct sn_cluster {
     sn_members *ms;
     sn_sessions *ss;
     sn_outbox *ob;
+    sn_flush *fl; /* the outbox onto the wire, batched per peer */
     sn_dlock *dl;
     sn_codecache *cc;
     sn_gate *guard; /* claimed source against authenticated source; refusals */
@@ -112,6 +115,7 @@ static void fill_hello(sn_cluster *c, sn_wire_frame *f, sn_wire_kind kind)
     f->u.hello.endpoint = c->endpoint;
     f->u.hello.http = c->http;
     f->u.hello.software = "stage-node " SN_VERSION;
+    f->u.hello.flags = SN_WIRE_HELLO_BATCH;
 }
 
 static sn_wire_member *member_list(sn_cluster *c, uint32_t *n)
@@ -244,8 +248,10 @@ static void handle_hello(sn_cluster *c, const sn_wire_hello *h, const void *id, 
         return;
     }
     sn_member *m = learn(c, h->node, h->endpoint, h->http, h->incarnation, now, 0);
-    if (m)
+    if (m) {
+        m->batch = (h->flags & SN_WIRE_HELLO_BATCH) != 0;
         alive(c, m, now);
+    }
     uint32_t n;
     sn_wire_member *list = member_list(c, &n);
     sn_wire_frame f;
@@ -320,6 +326,14 @@ static void queue_out(sn_cluster *c, sn_out *o)
 {
     if (sn_outbox_push(c->ob, o))
         c->h.wake(c->h.ud);
+}
+
+/* A worker's call or reply: straight onto the wire when the loop thread is idle (someone
+ * waits on it). A one-way message goes through the outbox, to travel batched. */
+static void send_or_queue(sn_cluster *c, sn_out *o)
+{
+    if (!o->session || !sn_flush_direct(c->fl, c->ob, o, c->h.wake, c->h.ud))
+        queue_out(c, o);
 }
 
 static void handle_message(sn_cluster *c, const sn_wire_message *msg, int trusted, double now)
@@ -410,12 +424,11 @@ static void handle_heartbeat(sn_cluster *c, const sn_wire_heartbeat *hb, double 
     }
 }
 
-static void handle_frame(void *ud, const void *data, size_t len, const void *id, size_t idlen,
-                         const char *peer)
+/* One frame, alone or out of a BATCH (in_batch): the same checks either way. */
+static void handle_one(sn_cluster *c, const void *data, size_t len, const void *id,
+                       size_t idlen, const char *peer, int in_batch, double now)
 {
     int trusted = sn_curve_trust_bytecode(peer) == SN_OK; /* code only from the authenticated */
-    sn_cluster *c = ud;
-    sn_link_received(c->link, len);
     sn_wire_frame f;
     char err[300];
     if (sn_wire_decode(data, len, sn_link_limits(c->link), &f, err, sizeof err) != SN_OK) {
@@ -433,12 +446,12 @@ static void handle_frame(void *ud, const void *data, size_t len, const void *id,
         atomic_fetch_add(&c->refused, 1);
         return;
     }
-    if (!sn_gate_check(c->guard, &f, peer)) { /* claims to be another node: refused */
+    if ((in_batch && !sn_gate_batched(c->guard, &f, peer)) || /* not a data frame */
+        !sn_gate_check(c->guard, &f, peer)) { /* claims to be another node: refused */
         atomic_fetch_add(&c->refused, 1);
         sn_wire_frame_fini(&f);
         return;
     }
-    double now = now_of(c);
     switch (f.kind) {
     case SN_WIRE_HELLO:
         if (id)
@@ -453,8 +466,10 @@ static void handle_frame(void *ud, const void *data, size_t len, const void *id,
         }
         sn_member *m = learn(c, f.u.hello.node, f.u.hello.endpoint, f.u.hello.http,
                              f.u.hello.incarnation, now, 0);
-        if (m)
+        if (m) {
+            m->batch = (f.u.hello.flags & SN_WIRE_HELLO_BATCH) != 0;
             alive(c, m, now);
+        }
         learn_members(c, f.u.hello.members, f.u.hello.nmembers, now);
         break;
     }
@@ -499,10 +514,43 @@ static void handle_frame(void *ud, const void *data, size_t len, const void *id,
     sn_wire_frame_fini(&f);
 }
 
+/* Every ZeroMQ message from a peer: a frame, or a BATCH of them, checked whole before its
+ * first frame is handled, then each frame as if it came alone. */
+static void handle_frame(void *ud, const void *data, size_t len, const void *id, size_t idlen,
+                         const char *peer)
+{
+    sn_cluster *c = ud;
+    sn_link_received(c->link, len);
+    double now = now_of(c); /* once a batch: its frames came at the same time */
+    if (!sn_wire_batch_is(data, len)) {
+        handle_one(c, data, len, id, idlen, peer, 0, now);
+        return;
+    }
+    sn_wire_batch_reader r;
+    char err[300];
+    if (sn_wire_batch_open(data, len, sn_link_limits(c->link), &r, err, sizeof err) != SN_OK) {
+        sn_gate_refused(c->guard, SN_GATE_MALFORMED, "dropped a frame from %s: %s",
+                         peer ? peer : "an unauthenticated peer", err);
+        atomic_fetch_add(&c->refused, 1);
+        return;
+    }
+    const char *frame;
+    size_t flen;
+    while (sn_wire_batch_next(&r, &frame, &flen))
+        handle_one(c, frame, flen, id, idlen, peer, 1, now);
+}
+
+static void poll_held(sn_cluster *c)
+{
+    sn_flush_run(c->fl, c->ob);
+    sn_transport_drain(sn_link_transport(c->link), handle_frame, c);
+}
+
 void sn_cluster_poll(sn_cluster *c)
 {
-    sn_cluster_flush(c);
-    sn_transport_drain(sn_link_transport(c->link), handle_frame, c);
+    sn_link_lock(c->link);
+    poll_held(c);
+    sn_link_unlock(c->link);
 }
 
 static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
@@ -514,33 +562,9 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 
 /* ---- the heartbeat tick ----------------------------------------------------------------- */
 
-/* Announces this node's stages to every alive or suspect member; a registry over the limits
- * is logged (once until it fits again), never cut short silently. */
-static void send_registry(sn_cluster *c, int changed)
-{
-    char err[256];
-    size_t n = 0;
-    int probing = sn_members_probing(c->ms);
-    if (changed || !probing) /* a refresh while probing keeps its version: see the tick */
-        c->registry_version++;
-    const sn_wire_limits *lim = sn_link_limits(c->link);
-    sn_buf_reset(sn_link_buf(c->link));
-    int rc = sn_registry_encode(&c->h, c->name, c->inc, c->registry_version, lim, sn_link_buf(c->link),
-                                &n, err, sizeof err);
-    if (rc != SN_OK && !c->registry_too_big)
-        sn_log_write(c->log, SN_LOG_ERROR, "cluster", "cannot announce this node's %zu stages: "
-                     "%s (limits: %u stages, --set frame_max=%zu bytes)", n, err,
-                     (unsigned)lim->max_stages, lim->max_frame);
-    c->registry_too_big = rc != SN_OK;
-    for (sn_member *m = sn_members_first(c->ms); rc == SN_OK && m; m = m->next) {
-        if ((m->state == SN_MEMBER_ALIVE || m->state == SN_MEMBER_SUSPECT) &&
-            (changed || !probing || m->target))
-            sn_link_send_encoded(c->link, conn_for(c, m, SN_WIRE_REGISTRY));
-    }
-}
-
 void sn_cluster_tick(sn_cluster *c)
 {
+    sn_link_lock(c->link);
     double now = now_of(c);
     c->ticks++;
     sn_members_check(c->ms, now, c->o->suspect_ms / 1000.0, c->o->down_ms / 1000.0,
@@ -578,9 +602,11 @@ void sn_cluster_tick(sn_cluster *c)
     }
     int changed = atomic_exchange(&c->registry_dirty, 0);
     if (changed || c->ticks % REGISTRY_EVERY == 0)
-        send_registry(c, changed);
+        sn_registry_announce(&c->h, c->link, c->ms, c->log, c->name, c->inc, changed,
+                             &c->registry_version, &c->registry_too_big);
     fail_sessions(c, sn_sessions_take_due(c->ss, now), 1, "timeout");
-    sn_cluster_poll(c);
+    poll_held(c);
+    sn_link_unlock(c->link);
 }
 
 static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
@@ -623,7 +649,7 @@ int sn_cluster_send(sn_cluster *c, const char *node, int mode, const char *stage
         o->session = sn_sessions_add(c->ss, src_actor, reply_rid, node, inc,
                                      now_of(c) + c->o->reply_timeout_ms / 1000.0,
                                      mode == SN_WIRE_ALL);
-    queue_out(c, o);
+    send_or_queue(c, o);
     return SN_OK;
 }
 
@@ -639,48 +665,14 @@ void sn_cluster_reply(sn_cluster *c, const sn_msg *m, uint64_t from_actor, const
     o->dst_inc = m->src_inc;
     o->session = m->session;
     o->status = status;
-    queue_out(c, o);
-}
-
-/* Sends one queued frame. SN_EFULL: the peer's queue is full right now; the frame stays
- * queued (nothing consumed) and goes out when the peer drains. Otherwise the frame is done
- * with: sent, or (peer gone) answered as failed. */
-static int send_out(sn_out *o, void *ud)
-{
-    sn_cluster *c = ud;
-    sn_member *m = sn_members_find(c->ms, o->node);
-    int rc = SN_ENOENT;
-    if (m && sn_outbox_reachable(m, o)) {
-        sn_wire_frame f;
-        sn_outbox_frame(o, c->name, c->inc, m, &f);
-        rc = send_member(c, m, &f);
-        int numbered = o->kind == SN_OUT_MESSAGE || o->kind == SN_OUT_REPLY;
-        if (rc == SN_EFULL && numbered) {
-            m->seq_out--; /* not sent: its number goes to the retry */
-            return SN_EFULL;
-        }
-        if (rc != SN_OK && numbered)
-            m->seq_out--;
-    } else if (o->kind == SN_OUT_REPLY) {
-        sn_log_write(c->log, SN_LOG_DEBUG, "cluster", "reply for %s dropped: it left, or "
-                     "restarted", o->node);
-    }
-    if (m && o->kind == SN_OUT_MESSAGE) {
-        sn_members_lock(c->ms);
-        if (m->queued)
-            m->queued--;
-        sn_members_unlock(c->ms);
-    }
-    sn_session q;
-    if (rc != SN_OK && o->kind == SN_OUT_MESSAGE && o->session &&
-        sn_sessions_take(c->ss, o->session, &q)) /* it never left: the requester hears now */
-        deliver_error(c, q.actor, q.rid, o->node, rc == SN_EFULL ? "mailbox full" : "node down");
-    return rc;
+    send_or_queue(c, o);
 }
 
 void sn_cluster_flush(sn_cluster *c)
 {
-    sn_outbox_flush(c->ob, send_out, c);
+    sn_link_lock(c->link);
+    sn_flush_run(c->fl, c->ob);
+    sn_link_unlock(c->link);
 }
 
 void sn_cluster_registry_changed(sn_cluster *c)
@@ -735,7 +727,9 @@ sn_cluster *sn_cluster_new_on(sn_transport *t, const char *endpoint, const sn_op
     c->cc = sn_codecache_new();
     c->guard = sn_gate_new(log);
     c->dl = c->ob && c->ms ? sn_dlock_new(&c->h, c->ob, c->ms, log, c->inc) : NULL;
-    if (!c->link || !c->ms || !c->ss || !c->ob || !c->cc || !c->dl || !c->guard) {
+    size_t batch_max = (size_t)(o->batch_max < o->frame_max ? o->batch_max : o->frame_max);
+    c->fl = sn_flush_new(&c->h, c->link, c->ms, c->ss, log, c->name, c->inc, batch_max);
+    if (!c->link || !c->ms || !c->ss || !c->ob || !c->cc || !c->dl || !c->guard || !c->fl) {
         *err = SN_ENOMEM;
         sn_cluster_destroy(&c);
         return NULL;
@@ -776,12 +770,13 @@ void sn_cluster_leave(sn_cluster *c)
     sn_wire_frame_init(&f, SN_WIRE_LEAVE);
     f.u.leave.node = c->name;
     f.u.leave.incarnation = c->inc;
-    if (sn_link_encode(c->link, &f) != SN_OK)
-        return;
+    sn_link_lock(c->link);
     for (sn_member *m = sn_members_first(c->ms); m; m = m->next) {
-        if (m->state != SN_MEMBER_DOWN && m->state != SN_MEMBER_LEFT)
+        if (m->state != SN_MEMBER_DOWN && m->state != SN_MEMBER_LEFT &&
+            sn_link_encode(c->link, &f) == SN_OK)
             sn_link_send_encoded(c->link, conn_for(c, m, SN_WIRE_LEAVE));
     }
+    sn_link_unlock(c->link);
     sn_log_write(c->log, SN_LOG_INFO, "cluster", "node %s leaves the cluster", c->name);
 }
 
@@ -809,6 +804,7 @@ void sn_cluster_destroy(sn_cluster **cp)
     sn_sessions_destroy(&c->ss);
     sn_dlock_destroy(&c->dl);
     sn_outbox_destroy(&c->ob);
+    sn_flush_destroy(&c->fl);
     sn_codecache_destroy(&c->cc);
     sn_gate_destroy(&c->guard);
     free(c);

@@ -78,6 +78,17 @@ int sn_gate_check(sn_gate *g, const sn_wire_frame *f, const char *peer)
     return 0;
 }
 
+int sn_gate_batched(sn_gate *g, const sn_wire_frame *f, const char *peer)
+{
+    if (f->kind == SN_WIRE_MESSAGE || f->kind == SN_WIRE_REPLY ||
+        (f->kind >= SN_WIRE_LOCK_ACQUIRE && f->kind <= SN_WIRE_LOCK_DENY &&
+         f->kind != SN_WIRE_CODE_MISS))
+        return 1;
+    sn_gate_refused(g, SN_GATE_MALFORMED, "dropped a %s inside a BATCH from %s",
+                     sn_wire_kind_name(f->kind), peer ? peer : "an unauthenticated peer");
+    return 0;
+}
+
 static void vlog(sn_gate *g, const char *fmt, va_list ap)
 {
     time_t now = time(NULL);

@@ -39,6 +39,9 @@ const char *sn_gate_claimed(const sn_wire_frame *f);
  * claims cannot be checked and it carries data only), or its claimed source is peer. Else 0,
  * counted and logged (rate-limited) as SN_GATE_IDENTITY. */
 int sn_gate_check(sn_gate *g, const sn_wire_frame *f, const char *peer);
+/* sn_gate_batched: 1 when f may travel inside a BATCH (MESSAGE, REPLY, LOCK_*: the frames of
+ * the data connection), else 0, counted and logged (rate-limited) as SN_GATE_MALFORMED. */
+int sn_gate_batched(sn_gate *g, const sn_wire_frame *f, const char *peer);
 /* sn_gate_refused: counts a refusal for reason and logs the line at warn, at most
  * SN_GATE_LOGS_PER_SECOND a second (then "N more refused frames not logged"). */
 __attribute__((format(printf, 3, 4))) void sn_gate_refused(sn_gate *g, sn_gate_reason why,

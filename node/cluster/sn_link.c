@@ -2,6 +2,7 @@
 #include "sn_link.h"
 #include "sn_error.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -10,6 +11,7 @@ struct sn_link {
     sn_log *log;
     sn_wire_limits lim;
     sn_buf enc;
+    pthread_mutex_t io;
     _Atomic uint64_t bytes_in, bytes_out, frames_in, frames_out;
 };
 
@@ -26,6 +28,7 @@ sn_link *sn_link_new(sn_transport *t, size_t frame_max, sn_log *log)
     l->lim.max_frame = frame_max;
     l->lim.max_payload = frame_max;
     sn_buf_init(&l->enc);
+    pthread_mutex_init(&l->io, NULL);
     return l;
 }
 
@@ -36,8 +39,24 @@ void sn_link_destroy(sn_link **lp)
     sn_link *l = *lp;
     sn_transport_destroy(&l->tr);
     sn_buf_fini(&l->enc);
+    pthread_mutex_destroy(&l->io);
     free(l);
     *lp = NULL;
+}
+
+void sn_link_lock(sn_link *l)
+{
+    pthread_mutex_lock(&l->io);
+}
+
+void sn_link_unlock(sn_link *l)
+{
+    pthread_mutex_unlock(&l->io);
+}
+
+int sn_link_trylock(sn_link *l)
+{
+    return pthread_mutex_trylock(&l->io) == 0;
 }
 
 sn_transport *sn_link_transport(sn_link *l)
@@ -66,18 +85,28 @@ int sn_link_encode(sn_link *l, const sn_wire_frame *f)
     return rc;
 }
 
-static int counted(sn_link *l, int rc)
+static int counted_len(sn_link *l, int rc, size_t len)
 {
     if (rc == SN_OK) {
-        atomic_fetch_add(&l->bytes_out, l->enc.len);
+        atomic_fetch_add(&l->bytes_out, len);
         atomic_fetch_add(&l->frames_out, 1);
     }
     return rc;
 }
 
+static int counted(sn_link *l, int rc)
+{
+    return counted_len(l, rc, l->enc.len);
+}
+
 int sn_link_send_encoded(sn_link *l, sn_conn *conn)
 {
     return counted(l, sn_transport_send(l->tr, conn, l->enc.data, l->enc.len));
+}
+
+int sn_link_send_bytes(sn_link *l, sn_conn *conn, const void *data, size_t len)
+{
+    return counted_len(l, sn_transport_send(l->tr, conn, data, len), len);
 }
 
 int sn_link_send(sn_link *l, sn_conn *conn, const sn_wire_frame *f)

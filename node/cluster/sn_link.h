@@ -14,6 +14,14 @@
 
 typedef struct sn_link sn_link;
 
+/* sn_link_lock / sn_link_unlock / sn_link_trylock: the right to use the transport, its
+ * connections and the encode buffer. The loop thread holds it while it handles the cluster
+ * (a drain, a flush, a tick); another thread may take it (trylock: 1 when taken) to send at
+ * once while the loop thread is idle. */
+void sn_link_lock(sn_link *l);
+void sn_link_unlock(sn_link *l);
+int sn_link_trylock(sn_link *l);
+
 /* sn_link_new: over t (consumed, also on failure), with frame_max as the frame and payload
  * limit. NULL on out of memory. */
 sn_link *sn_link_new(sn_transport *t, size_t frame_max, sn_log *log);
@@ -29,6 +37,8 @@ sn_buf *sn_link_buf(sn_link *l);
 int sn_link_encode(sn_link *l, const sn_wire_frame *f);
 /* sn_link_send_encoded: the buffer's frame on conn (NULL: SN_ENOENT); counted when sent. */
 int sn_link_send_encoded(sn_link *l, sn_conn *conn);
+/* sn_link_send_bytes: data[0..len) (an encoded frame or batch) on conn; counted when sent. */
+int sn_link_send_bytes(sn_link *l, sn_conn *conn, const void *data, size_t len);
 /* sn_link_send: encode and send on conn. */
 int sn_link_send(sn_link *l, sn_conn *conn, const sn_wire_frame *f);
 /* sn_link_answer: encode and send back to the sender identity id on the listening socket. */

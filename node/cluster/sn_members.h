@@ -46,6 +46,7 @@ typedef struct sn_member {
     int target;                    /* probed in this period */
     sn_conn *data, *ctl;           /* MESSAGE/REPLY/LOCK frames; everything else */
     uint64_t seq_out;              /* per pair: the last sequence number sent to it */
+    int batch;                     /* reads BATCH frames: its HELLO or WELCOME said so */
     uint64_t seq_in, seq_in_inc;   /* the last one got from it, and from which incarnation */
     size_t queued;                 /* (lock) MESSAGE frames waiting in the outbox for it */
     sn_member_stage *stages;       /* (lock) its registry as last announced */

@@ -4,6 +4,7 @@
 #include "sn_error.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,50 +14,53 @@ struct sn_outbox {
     sn_out *head, *tail;
 };
 
-static char *dup_or_null(const char *s, int *bad)
+/* Copies s (NULL stays NULL) to *at, moving *at past it. */
+static char *put_str(char **at, const char *s, size_t n)
 {
-    char *d = s ? strdup(s) : NULL;
-    if (s && !d)
-        *bad = 1;
+    if (!s)
+        return NULL;
+    char *d = *at;
+    memcpy(d, s, n + 1);
+    *at += n + 1;
     return d;
 }
 
+/* One allocation holds the record, its strings and its payload: a queued frame costs one
+ * malloc and one free on the message path, not seven. */
 sn_out *sn_out_new(sn_out_kind kind, const char *node, const char *stage, const char *msg,
                    const char *reply, const char *src_stage, const char *text,
                    const void *payload, size_t len)
 {
-    sn_out *o = calloc(1, sizeof *o);
+    const char *strs[5] = {stage, msg, reply, src_stage, text};
+    if (len > SIZE_MAX / 2)
+        return NULL;
+    size_t lens[5], total = sizeof(sn_out) + len + 1;
+    for (int i = 0; i < 5; i++) {
+        lens[i] = strs[i] ? strlen(strs[i]) : 0;
+        total += strs[i] ? lens[i] + 1 : 0;
+    }
+    sn_out *o = malloc(total);
     if (!o)
         return NULL;
-    int bad = 0;
+    memset(o, 0, sizeof *o);
     o->kind = kind;
     snprintf(o->node, sizeof o->node, "%s", node);
-    o->stage = dup_or_null(stage, &bad);
-    o->msg = dup_or_null(msg, &bad);
-    o->reply = dup_or_null(reply, &bad);
-    o->src_stage = dup_or_null(src_stage, &bad);
-    o->text = dup_or_null(text, &bad);
-    o->payload = malloc(len ? len : 1);
-    o->len = len;
-    if (bad || !o->payload) {
-        sn_out_free(o);
-        return NULL;
-    }
+    char *at = (char *)(o + 1);
+    o->payload = at; /* first: the payload keeps malloc's alignment */
     if (len)
-        memcpy(o->payload, payload, len);
+        memcpy(at, payload, len);
+    at += len + 1;
+    o->len = len;
+    o->stage = put_str(&at, stage, lens[0]);
+    o->msg = put_str(&at, msg, lens[1]);
+    o->reply = put_str(&at, reply, lens[2]);
+    o->src_stage = put_str(&at, src_stage, lens[3]);
+    o->text = put_str(&at, text, lens[4]);
     return o;
 }
 
 void sn_out_free(sn_out *o)
 {
-    if (!o)
-        return;
-    free(o->stage);
-    free(o->msg);
-    free(o->reply);
-    free(o->src_stage);
-    free(o->text);
-    free(o->payload);
     free(o);
 }
 
@@ -81,6 +85,14 @@ void sn_outbox_destroy(sn_outbox **op)
     pthread_mutex_destroy(&ob->mu);
     free(ob);
     *op = NULL;
+}
+
+int sn_outbox_empty(sn_outbox *ob)
+{
+    pthread_mutex_lock(&ob->mu);
+    int empty = ob->head == NULL;
+    pthread_mutex_unlock(&ob->mu);
+    return empty;
 }
 
 int sn_outbox_push(sn_outbox *ob, sn_out *o)
@@ -161,6 +173,77 @@ void sn_outbox_flush(sn_outbox *ob, int (*send)(sn_out *o, void *ud), void *ud)
             ob->tail = keep_last;
         pthread_mutex_unlock(&ob->mu);
     }
+}
+
+/* One node's frames in one flush. */
+typedef struct group {
+    sn_out *head, *tail;
+} group;
+
+/* Puts list (linked, ending at last) back in front of the queue. */
+static void requeue(sn_outbox *ob, sn_out *list, sn_out *last)
+{
+    pthread_mutex_lock(&ob->mu);
+    last->next = ob->head;
+    ob->head = list;
+    if (!ob->tail)
+        ob->tail = last;
+    pthread_mutex_unlock(&ob->mu);
+}
+
+void sn_outbox_flush_peers(sn_outbox *ob, sn_out *(*send)(sn_out *list, void *ud), void *ud)
+{
+    pthread_mutex_lock(&ob->mu);
+    sn_out *o = ob->head;
+    ob->head = ob->tail = NULL;
+    pthread_mutex_unlock(&ob->mu);
+    group one[8], *g = one; /* a few peers in the common case: no allocation */
+    size_t n = 0, cap = sizeof one / sizeof *one, last = 0;
+    while (o) {
+        sn_out *next = o->next;
+        o->next = NULL;
+        size_t i = last < n && strcmp(g[last].head->node, o->node) == 0 ? last : 0;
+        while (i < n && strcmp(g[i].head->node, o->node) != 0)
+            i++;
+        last = i;
+        if (i == n && n == cap) {
+            group *bigger = malloc(cap * 2 * sizeof *bigger);
+            if (!bigger) { /* send what is grouped so far; the rest waits for the next flush */
+                o->next = next;
+                sn_out *end = o;
+                while (end->next)
+                    end = end->next;
+                requeue(ob, o, end);
+                break;
+            }
+            memcpy(bigger, g, n * sizeof *g);
+            if (g != one)
+                free(g);
+            g = bigger;
+            cap *= 2;
+        }
+        if (i == n)
+            g[n++] = (group){o, o};
+        else
+            g[i].tail = g[i].tail->next = o;
+        o = next;
+    }
+    sn_out *keep = NULL, *keep_last = NULL;
+    for (size_t i = 0; i < n; i++) {
+        sn_out *rest = send(g[i].head, ud);
+        if (!rest)
+            continue;
+        if (keep_last)
+            keep_last->next = rest;
+        else
+            keep = rest;
+        for (keep_last = rest; keep_last->next;)
+            keep_last = keep_last->next;
+    }
+    if (g != one)
+        free(g);
+    if (keep)
+        requeue(ob, keep, keep_last);
 }
 
 int sn_outbox_accept_seq(sn_member *m, uint64_t inc, uint64_t seq, uint64_t *gap)

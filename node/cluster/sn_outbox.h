@@ -48,10 +48,20 @@ void sn_outbox_destroy(sn_outbox **op);
  * thread: else a wake-up is on its way already), 0 otherwise. Any thread. */
 int sn_outbox_push(sn_outbox *ob, sn_out *o);
 
+/* sn_outbox_empty: 1 when nothing is queued. Any thread. */
+int sn_outbox_empty(sn_outbox *ob);
+
 /* sn_outbox_flush: calls send(o, ud) for every queued frame in order. send returns SN_EFULL
  * to keep o (and every later frame for the same node) for the next flush; anything else
  * frees o. Loop thread. */
 void sn_outbox_flush(sn_outbox *ob, int (*send)(sn_out *o, void *ud), void *ud);
+
+/* sn_outbox_flush_peers: takes every queued frame, groups them per node (in queue order
+ * within a node) and calls send(list, ud) once per node with that node's frames linked by
+ * next. send returns what it did not send (a tail of list, in order; NULL: all done) and
+ * frees what it did; that tail goes back in front of the queue, before what was queued
+ * meanwhile. Loop thread. */
+void sn_outbox_flush_peers(sn_outbox *ob, sn_out *(*send)(sn_out *list, void *ud), void *ud);
 
 /* sn_outbox_reachable: whether o may go to m now: answers (REPLY, LOCK_GRANT, LOCK_DENY) go
  * to a member believed down too (the request arrived, so its sender may well be alive: a

@@ -82,3 +82,28 @@ void sn_registry_apply(const sn_cluster_hooks *h, sn_members *ms, const sn_wire_
     m->registry_version = r->version;
     sn_members_unlock(ms);
 }
+
+void sn_registry_announce(const sn_cluster_hooks *h, sn_link *link, sn_members *ms,
+                          sn_log *log, const char *self, uint64_t inc, int changed,
+                          uint64_t *version, int *too_big)
+{
+    char err[256];
+    size_t n = 0;
+    int probing = sn_members_probing(ms);
+    if (changed || !probing)
+        (*version)++;
+    const sn_wire_limits *lim = sn_link_limits(link);
+    sn_buf_reset(sn_link_buf(link));
+    int rc = sn_registry_encode(h, self, inc, *version, lim, sn_link_buf(link), &n, err,
+                                sizeof err);
+    if (rc != SN_OK && !*too_big)
+        sn_log_write(log, SN_LOG_ERROR, "cluster", "cannot announce this node's %zu stages: "
+                     "%s (limits: %u stages, --set frame_max=%zu bytes)", n, err,
+                     (unsigned)lim->max_stages, lim->max_frame);
+    *too_big = rc != SN_OK;
+    for (sn_member *m = sn_members_first(ms); rc == SN_OK && m; m = m->next) {
+        if ((m->state == SN_MEMBER_ALIVE || m->state == SN_MEMBER_SUSPECT) &&
+            (changed || !probing || m->target))
+            sn_link_send_encoded(link, m->ctl);
+    }
+}

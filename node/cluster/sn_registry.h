@@ -6,6 +6,7 @@
 
 #include "sn_buf.h"
 #include "sn_cluster_hooks.h"
+#include "sn_link.h"
 #include "sn_members.h"
 #include "sn_wire.h"
 
@@ -18,6 +19,14 @@
 int sn_registry_encode(const sn_cluster_hooks *h, const char *self, uint64_t inc,
                        uint64_t version, const sn_wire_limits *lim, sn_buf *out,
                        size_t *nstages, char *err, size_t errlen);
+/* sn_registry_announce: sends this node's REGISTRY (self at inc) on the control connection
+ * of every alive or suspect member of ms: all of them when changed or not probing, else the
+ * ones probed this period (a refresh while probing keeps *version; otherwise it goes up). A
+ * registry over the limits is logged, once until it fits again (*too_big), never cut short
+ * silently. Loop thread, with the link held. */
+void sn_registry_announce(const sn_cluster_hooks *h, sn_link *link, sn_members *ms,
+                          sn_log *log, const char *self, uint64_t inc, int changed,
+                          uint64_t *version, int *too_big);
 /* sn_registry_apply: r came from a member of ms: when newer than what it announced before,
  * its stages replace the old ones in the router (h) and in the member's record. */
 void sn_registry_apply(const sn_cluster_hooks *h, sn_members *ms, const sn_wire_registry *r);

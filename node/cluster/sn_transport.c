@@ -20,6 +20,11 @@ void sn_transport_close(sn_transport *t, sn_conn **connp)
     }
 }
 
+int sn_transport_readable(sn_transport *t, sn_conn *conn)
+{
+    return conn && t->ops->readable ? t->ops->readable(t, conn) : 0;
+}
+
 int sn_transport_send(sn_transport *t, sn_conn *conn, const void *data, size_t len)
 {
     return conn ? t->ops->send(t, conn, data, len) : SN_ENOENT;

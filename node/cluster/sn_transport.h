@@ -27,6 +27,7 @@ typedef struct sn_transport_ops {
     void (*drain)(sn_transport *t, sn_transport_frame_fn fn, void *ud);
     void (*destroy)(sn_transport *t);
     int (*admits)(sn_transport *t, const char *peer); /* NULL: every peer */
+    int (*readable)(sn_transport *t, sn_conn *conn);  /* NULL: never */
 } sn_transport_ops;
 
 /* Every implementation starts with this record. */
@@ -46,6 +47,10 @@ void sn_transport_close(sn_transport *t, sn_conn **connp);
 /* sn_transport_admits: 1 if a connection to node peer could be authenticated (no CurveZMQ:
  * always; with it: peer has a key in the allow list), else 0. */
 int sn_transport_admits(sn_transport *t, const char *peer);
+/* sn_transport_readable: 1 when conn holds received frames that a drain would read. For a
+ * thread that sent on conn while the loop thread slept: ZeroMQ's notification may have been
+ * taken by that send, so the caller wakes the loop itself. */
+int sn_transport_readable(sn_transport *t, sn_conn *conn);
 /* sn_transport_send: queues one frame, never blocks. SN_OK, or SN_EFULL when the
  * connection's queue is full (nothing was sent; try later). */
 int sn_transport_send(sn_transport *t, sn_conn *conn, const void *data, size_t len);

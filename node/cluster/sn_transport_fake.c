@@ -261,7 +261,8 @@ static void ft_destroy(sn_transport *base)
 }
 
 static const sn_transport_ops ft_ops = {ft_connect, ft_close, ft_send, ft_answer, ft_drain,
-                                        ft_destroy, NULL /* every peer: no allow list */};
+                                        ft_destroy, NULL /* every peer: no allow list */,
+                                        NULL /* nothing to miss: never readable */};
 
 sn_transport *sn_transport_fake_new(sn_fake_net *n, const char *endpoint)
 {

@@ -262,8 +262,17 @@ static int zt_admits(sn_transport *base, const char *peer)
     return !t->keys || sn_curve_allow_key_of(t->allow, peer, key) == SN_OK;
 }
 
-static const sn_transport_ops zt_ops = {zt_connect, zt_close, zt_send,   zt_answer,
-                                        zt_drain,   zt_destroy, zt_admits};
+static int zt_readable(sn_transport *base, sn_conn *conn)
+{
+    (void)base;
+    int events = 0;
+    size_t len = sizeof events;
+    return !conn->closing && zmq_getsockopt(conn->sock, ZMQ_EVENTS, &events, &len) == 0 &&
+           (events & ZMQ_POLLIN);
+}
+
+static const sn_transport_ops zt_ops = {zt_connect, zt_close,  zt_send,  zt_answer,
+                                        zt_drain,   zt_destroy, zt_admits, zt_readable};
 
 sn_transport *sn_transport_zmq_new(const sn_opts *o, struct ev_loop *loop, sn_log *log,
                                    int *err)

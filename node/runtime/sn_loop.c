@@ -19,6 +19,7 @@ struct sn_loop {
     ev_async wake;
     ev_signal sigint, sigterm;
     int signals; /* 0 none, 1 caught (not holding the loop), 2 serving (holding it) */
+    atomic_int serving; /* signals == 2, for other threads */
     pthread_mutex_t inbox_lock; /* commands for the loop thread, FIFO */
     sn_loop_cmd *inbox, *inbox_tail;
 };
@@ -81,6 +82,7 @@ sn_loop *sn_loop_new(sn_log *log)
     l->log = log;
     atomic_init(&l->work, 0);
     atomic_init(&l->stopping, 0);
+    atomic_init(&l->serving, 0);
     pthread_mutex_init(&l->inbox_lock, NULL);
     ev_async_init(&l->wake, on_wake);
     l->wake.data = l;
@@ -131,7 +133,9 @@ void sn_loop_send(sn_loop *l, sn_loop_cmd *c)
 void sn_loop_work(sn_loop *l, long delta)
 {
     long old = atomic_fetch_add(&l->work, delta);
-    if ((old == 0 && delta > 0) || old + delta == 0)
+    /* a serving loop never ends for lack of work: no wake-up (a context switch per message
+     * handled) to take or drop the reference */
+    if (((old == 0 && delta > 0) || old + delta == 0) && !atomic_load(&l->serving))
         ev_async_send(l->ev, &l->wake);
 }
 
@@ -158,6 +162,7 @@ void sn_loop_serve(sn_loop *l)
         start_signals(l);
     }
     l->signals = 2;
+    atomic_store(&l->serving, 1);
 }
 
 void sn_loop_catch_signals(sn_loop *l)

@@ -17,6 +17,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -248,6 +249,15 @@ static int read_full(int fd, void *p, size_t len, double seconds)
     return 1;
 }
 
+/* CPU-seconds this process used so far, every thread. */
+static double cpu_self(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+}
+
 /* The child: a ROUTER on port. echo = 0: count n messages, report (count, last - first
  * arrival) on fd. echo = 1: send each message back to its sender, n times. */
 static void raw_router(int port, long n, int echo, int fd)
@@ -282,8 +292,8 @@ static void raw_router(int port, long n, int echo, int fd)
                      zmq_send(r, data, (size_t)dl, 0) < 0))
             break;
     }
-    double res[2] = {(double)count, last - first};
-    if (!echo && write(fd, res, sizeof res) != (ssize_t)sizeof res)
+    double res[3] = {(double)count, last - first, cpu_self()};
+    if (write(fd, res, sizeof res) != (ssize_t)sizeof res)
         _exit(1);
     zmq_close(r);
     zmq_ctx_term(ctx);
@@ -340,19 +350,22 @@ static void raw_close(raw_pair *rp)
     reap(rp->child);
 }
 
-/* DEALER -> ROUTER flood of n messages of `size` bytes; messages/s counted at the ROUTER. */
-static double raw_flood(size_t size, long n)
+/* DEALER -> ROUTER flood of n messages of `size` bytes; messages/s counted at the ROUTER;
+ * *cpu: CPU-seconds of both processes from the first send to the last receive. */
+static double raw_flood(size_t size, long n, double *cpu)
 {
     raw_pair rp;
     raw_open(&rp, n, 0);
+    double cpu0 = cpu_self();
     char *payload = malloc(size);
     memset(payload, 'x', size);
     for (long i = 0; i < n; i++)
         if (zmq_send(rp.dealer, payload, size, 0) < 0)
             die("raw ZeroMQ flood: send: %s", zmq_strerror(zmq_errno()));
-    double res[2] = {0, 0};
+    double res[3] = {0, 0, 0};
     if (!read_full(rp.fd, res, sizeof res, 20))
         die("raw ZeroMQ flood: no count from the ROUTER");
+    *cpu = cpu_self() - cpu0 + res[2]; /* the ROUTER's whole life: it only waited before */
     free(payload);
     raw_close(&rp);
     if (res[0] < (double)n)
@@ -366,11 +379,13 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* DEALER/ROUTER ping-pong, serial: `warm` untimed round trips then n timed ones. */
-static void raw_pingpong(long n, long warm, double *med_us, double *p99_us)
+/* DEALER/ROUTER ping-pong, serial: `warm` untimed round trips then n timed ones; *cpu_us:
+ * CPU of both processes per round trip, warm-up included. */
+static void raw_pingpong(long n, long warm, double *med_us, double *p99_us, double *cpu_us)
 {
     raw_pair rp;
     raw_open(&rp, n + warm, 1);
+    double cpu0 = cpu_self();
     double *rtt = malloc((size_t)n * sizeof *rtt);
     char msg[16] = "ping-0123456789", back[64];
     for (long i = 0; i < n + warm; i++) {
@@ -381,6 +396,10 @@ static void raw_pingpong(long n, long warm, double *med_us, double *p99_us)
         if (i >= warm)
             rtt[i - warm] = (bench_now() - t) * 1e6;
     }
+    double res[3] = {0, 0, 0};
+    if (!read_full(rp.fd, res, sizeof res, 20))
+        die("raw ZeroMQ ping-pong: no CPU figure from the ROUTER");
+    *cpu_us = (cpu_self() - cpu0 + res[2]) * 1e6 / (double)(n + warm);
     raw_close(&rp);
     qsort(rtt, (size_t)n, sizeof *rtt, cmp_double);
     *med_us = rtt[n / 2];
@@ -408,6 +427,7 @@ static const char sink_lua[] =
     "stage.waitfor('ping', function () return 'sink' end)\n";
 
 static const char f_lua[] = "stage.waitfor('run', function (f) return f() end)\n"
+                            "stage.waitfor('cpu', function () return os.clock() end)\n"
                             "stage.waitfor('echo', function (x) return x end)\n"
                             "stage.waitfor('ping', function () return 'f' end)\n";
 
@@ -420,9 +440,29 @@ static const char driver_fmt[] =
     "  local p = table.remove(phases, 1)\n"
     "  if p then p() else print('end', 1) end\n"
     "end\n"
+    /* CPU-seconds of both processes (os.clock: every thread of the process) around a phase;
+     * B's is asked for with a round trip outside the phase */
+    "local cpuk\n"
+    "stage.waitfor('cpub', function (b) local k = cpuk cpuk = nil k(os.clock(), b) end)\n"
+    "local function cpu_mark(k) cpuk = k stage.signal('f:cpu=cpub') end\n"
+    "local function measured(key, phase)\n"
+    "  return function ()\n"
+    "    cpu_mark(function (a0, b0)\n"
+    "      local t0 = process.clock\n"
+    "      phase(function ()\n"
+    "        local t1 = process.clock\n"
+    "        cpu_mark(function (a1, b1)\n"
+    "          print(key .. '_cpu', (a1 - a0) + (b1 - b0))\n"
+    "          print(key .. '_wall', t1 - t0)\n"
+    "          nextphase()\n"
+    "        end)\n"
+    "      end)\n"
+    "    end)\n"
+    "  end\n"
+    "end\n"
     /* one-way flood of N messages of `size` bytes, paced by the peer queue */
     "local function flood(size, key)\n"
-    "  return function ()\n"
+    "  return measured(key, function (done)\n"
     "    local payload, sent, full = ('x'):rep(size), 0, 0\n"
     "    stage.waitfor('report', function (n, dt)\n"
     "      if n == nil then\n" /* the request itself met a full queue: ask again */
@@ -432,7 +472,7 @@ static const char driver_fmt[] =
     "      print(key, n > 1 and dt > 0 and n / dt or 0)\n"
     "      print(key .. '_delivered', n)\n"
     "      print(key .. '_full', full)\n"
-    "      nextphase()\n"
+    "      done()\n"
     "    end)\n"
     "    stage.addtask(0, function ()\n"
     "      while sent < N do\n"
@@ -441,12 +481,12 @@ static const char driver_fmt[] =
     "      end\n"
     "      stage.signal('sink:done=report')\n"
     "    end)\n"
-    "  end\n"
+    "  end)\n"
     "end\n"
     "phases[#phases + 1] = flood(64, 'flood64')\n"
     "phases[#phases + 1] = flood(1024, 'flood1k')\n"
     /* serial request/reply: W untimed, then K timed round trips */
-    "phases[#phases + 1] = function ()\n"
+    "phases[#phases + 1] = measured('rr', function (done)\n"
     "  local rtt, i, t, tstart = {}, 0, 0, 0\n"
     "  stage.waitfor('rep', function (v, err)\n"
     "    local now = process.clock\n"
@@ -459,14 +499,14 @@ static const char driver_fmt[] =
     "      table.sort(rtt)\n"
     "      print('rr_med', rtt[#rtt // 2 + 1] * 1e6)\n"
     "      print('rr_p99', rtt[math.max(1, math.ceil(#rtt * 0.99))] * 1e6)\n"
-    "      return nextphase()\n"
+    "      return done()\n"
     "    end\n"
     "    t = process.clock\n"
     "    stage.signal('f:echo=rep', i)\n"
     "  end)\n"
     "  t = process.clock\n"
     "  stage.signal('f:echo=rep', 0)\n"
-    "end\n"
+    "end)\n"
     /* function send: M new closures (distinct bytecode) and one closure M times, in
      * alternating blocks of 100 (so load changes hit both alike); rates from the summed
      * round trips */
@@ -522,11 +562,28 @@ static const char driver_fmt[] =
 
 enum {
     K_FLOOD64, K_FLOOD1K, K_RR_RATE, K_RR_MED, K_RR_P99, K_FN_NEW, K_FN_SAME, K_FN_BAD,
-    K_DEL64, K_DEL1K, K_END, K_HITS, NKEYS, NREAD = K_HITS
+    K_DEL64, K_DEL1K, K_CPU64, K_WALL64, K_CPU1K, K_WALL1K, K_RR_CPU, K_RR_WALL, K_END,
+    K_HITS, K_THREADS_A, K_THREADS_B, NKEYS, NREAD = K_HITS
 };
 static const char *const node_keys[NREAD] = {
     "flood64", "flood1k", "rr_rate", "rr_med", "rr_p99", "fn_new", "fn_same", "fn_bad",
-    "flood64_delivered", "flood1k_delivered", "end"};
+    "flood64_delivered", "flood1k_delivered", "flood64_cpu", "flood64_wall", "flood1k_cpu",
+    "flood1k_wall", "rr_cpu", "rr_wall", "end"};
+
+/* The "Threads:" line of /proc/PID/status, -1 if unreadable. */
+static double threads_of(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    double n = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "Threads:", 8) == 0)
+            n = atof(line + 8);
+    if (f)
+        fclose(f);
+    return n;
+}
 
 /* CurveZMQ for the two nodes: a keypair each (stage-node keygen) and the allow file that
  * names them; functions travel only between authenticated nodes (docs/security.md). Made
@@ -594,6 +651,8 @@ static void two_nodes(long n, long k, long warm, long m, double *vals, int rep)
     int ok = read_keys(out, 40, NREAD, node_keys, vals);
     close(out);
     vals[K_HITS] = metric(hbport, "stage_function_cache_total{result=\"hit\"}");
+    vals[K_THREADS_A] = threads_of(a);
+    vals[K_THREADS_B] = threads_of(b);
     reap(a);
     reap(b);
     if (!ok || vals[K_END] != 1)
@@ -788,6 +847,54 @@ static double maxd(double a, double b)
     return a > b ? a : b;
 }
 
+/* The median of REPS values (a sorted copy). */
+static double median(const double *v)
+{
+    double c[REPS];
+    memcpy(c, v, sizeof c);
+    qsort(c, REPS, sizeof c[0], cmp_double);
+    return c[REPS / 2];
+}
+
+static double lowest(const double *v)
+{
+    double m = v[0];
+    for (int i = 1; i < REPS; i++)
+        m = v[i] < m ? v[i] : m;
+    return m;
+}
+
+static double highest(const double *v)
+{
+    double m = v[0];
+    for (int i = 1; i < REPS; i++)
+        m = v[i] > m ? v[i] : m;
+    return m;
+}
+
+/* One row over REPS runs: the figure's and the baseline's median and range, and the ratio
+ * of each run's figure to the baseline measured in that same run (median and range). Met
+ * only when every run met the target: one run that missed is a miss. */
+static void row3(const char *area, const char *name, const double *fig, const double *base,
+                 const char *unit, double target, int lower_is_better)
+{
+    double ratio[REPS];
+    int met = 1;
+    for (int i = 0; i < REPS; i++) {
+        ratio[i] = base[i] > 0 ? fig[i] / base[i] : 0;
+        met &= lower_is_better ? ratio[i] <= target : ratio[i] >= target;
+    }
+    char tgt[64] = "-";
+    if (target > 0)
+        snprintf(tgt, sizeof tgt, "%s %.2fx", lower_is_better ? "<=" : ">=", target);
+    printf("| %s | %s | %.4g %s (%.4g-%.4g) | %.4g %s (%.4g-%.4g) | %.2fx (%.2f-%.2f) | %s | %s "
+           "|\n",
+           area, name, median(fig), unit, lowest(fig), highest(fig), median(base), unit,
+           lowest(base), highest(base), median(ratio), lowest(ratio), highest(ratio), tgt,
+           target <= 0 ? "n/a" : met ? "met" : "**missed**");
+    fflush(stdout);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -806,76 +913,94 @@ int main(int argc, char **argv)
     signal(SIGTERM, on_signal);
     signal(SIGALRM, on_signal);
     signal(SIGPIPE, SIG_IGN);
-    alarm(120); /* a hard bound on the whole program (it takes about 25 s) */
+    alarm(150); /* a hard bound on the whole program (it takes about 30 s) */
 
     const long N = 100000, K = 3000, WARM = 300, M = 1500;
-    double raw64 = 0, raw1k = 0, raw_med = 1e30, raw_p99 = 1e30;
-    double node64 = 0, node1k = 0, rr_rate = 0, rr_med = 1e30, rr_p99 = 1e30;
-    double fn_new = 0, fn_same = 0, del64 = 0, del1k = 0, hits = 1e30;
+    double raw64[REPS], raw1k[REPS], rawcpu64[REPS], rawcpu1k[REPS], raw_med[REPS],
+        raw_p99[REPS], raw_cpu[REPS];
+    double v[REPS][NKEYS], node64[REPS], node1k[REPS], cpu64[REPS], cpu1k[REPS],
+        rr_med[REPS], rr_p99[REPS], rr_rate[REPS], rr_cpu[REPS], fn_new[REPS], fn_same[REPS],
+        sky_flood[REPS], sky_call[REPS];
+    double del64 = 1e30, del1k = 1e30, hits = 1e30, tha = 0, thb = 0;
     for (int r = 0; r < REPS; r++) {
-        double r64 = raw_flood(64, N), r1k = raw_flood(1024, N), med, p99;
-        raw64 = maxd(raw64, r64);
-        raw1k = maxd(raw1k, r1k);
-        raw_pingpong(K, WARM, &med, &p99);
-        raw_med = med < raw_med ? med : raw_med;
-        raw_p99 = p99 < raw_p99 ? p99 : raw_p99;
-        double v[NKEYS];
-        two_nodes(N, K, WARM, M, v, r);
+        raw64[r] = raw_flood(64, N, &rawcpu64[r]);
+        raw1k[r] = raw_flood(1024, N, &rawcpu1k[r]);
+        raw_pingpong(K, WARM, &raw_med[r], &raw_p99[r], &raw_cpu[r]);
+        two_nodes(N, K, WARM, M, v[r], r);
+        double *x = v[r];
+        node64[r] = x[K_FLOOD64];
+        node1k[r] = x[K_FLOOD1K];
+        cpu64[r] = x[K_CPU64];
+        cpu1k[r] = x[K_CPU1K];
+        rr_med[r] = x[K_RR_MED];
+        rr_p99[r] = x[K_RR_P99];
+        rr_rate[r] = x[K_RR_RATE];
+        rr_cpu[r] = x[K_RR_CPU] * 1e6 / (double)(K + WARM);
+        fn_new[r] = x[K_FN_NEW];
+        fn_same[r] = x[K_FN_SAME];
+        sky_flood[r] = 100000;
+        sky_call[r] = 11000;
+        del64 = x[K_DEL64] < del64 ? x[K_DEL64] : del64;
+        del1k = x[K_DEL1K] < del1k ? x[K_DEL1K] : del1k;
+        hits = x[K_HITS] < hits ? x[K_HITS] : hits;
+        tha = x[K_THREADS_A];
+        thb = x[K_THREADS_B];
         fprintf(stderr,
-                "bench_cluster: run %d: raw 64 B %.0f/s, 1 KB %.0f/s, ping-pong %.1f/%.1f us; "
-                "node 64 B %.0f/s (%.0f of %ld delivered), 1 KB %.0f/s (%.0f delivered), "
-                "rr %.0f/s %.1f/%.1f us, fn new %.0f/s same %.0f/s (%.0f cache hits at B)\n",
-                r, r64, r1k, med, p99, v[K_FLOOD64], v[K_DEL64], N, v[K_FLOOD1K],
-                v[K_DEL1K], v[K_RR_RATE], v[K_RR_MED], v[K_RR_P99], v[K_FN_NEW], v[K_FN_SAME],
-                v[K_HITS]);
-        if (v[K_FLOOD64] > node64) {
-            node64 = v[K_FLOOD64];
-            del64 = v[K_DEL64];
-        }
-        if (v[K_FLOOD1K] > node1k) {
-            node1k = v[K_FLOOD1K];
-            del1k = v[K_DEL1K];
-        }
-        rr_rate = maxd(rr_rate, v[K_RR_RATE]);
-        rr_med = v[K_RR_MED] < rr_med ? v[K_RR_MED] : rr_med;
-        rr_p99 = v[K_RR_P99] < rr_p99 ? v[K_RR_P99] : rr_p99;
-        fn_new = maxd(fn_new, v[K_FN_NEW]);
-        fn_same = maxd(fn_same, v[K_FN_SAME]);
-        hits = v[K_HITS] < hits ? v[K_HITS] : hits;
+                "bench_cluster: run %d: raw 64 B %.0f/s (CPU %.2f s), 1 KB %.0f/s (CPU %.2f s), "
+                "ping-pong %.1f/%.1f us, %.1f us CPU per round trip; node 64 B %.0f/s (%.0f of "
+                "%ld delivered; CPU %.2f s over %.2f s), 1 KB %.0f/s (%.0f delivered; CPU %.2f s "
+                "over %.2f s), rr %.0f/s %.1f/%.1f us, %.1f us CPU per call, fn new %.0f/s "
+                "same %.0f/s (%.0f cache hits at B); threads A %.0f, B %.0f\n",
+                r, raw64[r], rawcpu64[r], raw1k[r], rawcpu1k[r], raw_med[r], raw_p99[r],
+                raw_cpu[r], node64[r], x[K_DEL64], N, cpu64[r], x[K_WALL64], node1k[r],
+                x[K_DEL1K], cpu1k[r], x[K_WALL1K], rr_rate[r], rr_med[r], rr_p99[r], rr_cpu[r],
+                fn_new[r], fn_same[r], x[K_HITS], tha, thb);
     }
-    char name[256];
+    char name[768];
     snprintf(name, sizeof name,
-             "one-way stage.signal across 2 nodes (loopback, 1 worker each), 64 B string (%.0f%% of %ld delivered; vs raw "
-             "ZeroMQ DEALER->ROUTER, 2 processes)",
-             100.0 * del64 / (double)N, N);
-    bench_row("cluster", name, node64, raw64, "msgs/s", 0.40, 0);
+             "one-way stage.signal across 2 nodes (loopback, %d worker each; threads per "
+             "process: A %.0f, B %.0f), 64 B string, median of %d (>= %.0f%% of %ld delivered; "
+             "CPU of both nodes %.2f s (%.2f-%.2f) for %ld messages, raw ZeroMQ %.2f s; vs raw "
+             "ZeroMQ DEALER->ROUTER, 2 processes, in the same run)",
+             THREADS, tha, thb, REPS, 100.0 * del64 / (double)N, N, median(cpu64), lowest(cpu64),
+             highest(cpu64), N, median(rawcpu64));
+    row3("cluster", name, node64, raw64, "msgs/s", 0.40, 0);
     snprintf(name, sizeof name,
-             "one-way stage.signal across 2 nodes, 1 KB string (%.0f%% of %ld delivered; vs raw "
+             "one-way stage.signal across 2 nodes, 1 KB string, median of %d (>= %.0f%% of %ld "
+             "delivered; CPU of both nodes %.2f s (%.2f-%.2f), raw ZeroMQ %.2f s; vs raw "
              "ZeroMQ DEALER->ROUTER, 2 processes)",
-             100.0 * del1k / (double)N, N);
-    bench_row("cluster", name, node1k, raw1k, "msgs/s", 0.40, 0);
-    bench_row("cluster",
-              "one-way stage.signal across 2 nodes, 64 B (vs Skynet cluster (reference figure, "
-              "not measured here))",
-              node64, 100000, "msgs/s", 5.0, 0);
-    bench_row("cluster",
-              "request/reply across 2 nodes (sid:msg=rid, serial), median round trip (vs raw "
-              "ZeroMQ ping-pong median)",
-              rr_med, raw_med, "us", 0, 1);
-    bench_row("cluster",
-              "request/reply across 2 nodes (sid:msg=rid, serial), p99 round trip (vs raw "
-              "ZeroMQ ping-pong p99)",
-              rr_p99, raw_p99, "us", 0, 1);
-    bench_row("cluster",
-              "request/reply across 2 nodes, serial calls/s (vs Skynet cluster call (reference "
-              "figure, not measured here))",
-              rr_rate, 11000, "calls/s", 0, 0);
+             REPS, 100.0 * del1k / (double)N, N, median(cpu1k), lowest(cpu1k), highest(cpu1k),
+             median(rawcpu1k));
+    row3("cluster", name, node1k, raw1k, "msgs/s", 0.40, 0);
+    row3("cluster",
+         "one-way stage.signal across 2 nodes, 64 B (vs Skynet cluster (reference figure, "
+         "not measured here))",
+         node64, sky_flood, "msgs/s", 5.0, 0);
+    row3("cluster",
+         "request/reply across 2 nodes (sid:msg=rid, serial), median round trip (vs raw "
+         "ZeroMQ DEALER/ROUTER ping-pong median, same run)",
+         rr_med, raw_med, "us", 1.5, 1);
+    row3("cluster",
+         "request/reply across 2 nodes (sid:msg=rid, serial), p99 round trip (vs raw "
+         "ZeroMQ ping-pong p99)",
+         rr_p99, raw_p99, "us", 0, 1);
+    row3("cluster",
+         "request/reply across 2 nodes, serial: CPU per call, both processes (os.clock "
+         "around the phase / calls, warm-up included) (vs raw ZeroMQ ping-pong: both "
+         "processes' CPU per round trip)",
+         rr_cpu, raw_cpu, "us", 2.0, 1);
+    row3("cluster",
+         "request/reply across 2 nodes, serial calls/s (vs Skynet cluster call (reference "
+         "figure, not measured here))",
+         rr_rate, sky_call, "calls/s", 0, 0);
     snprintf(name, sizeof name,
              "function send, closure with 3 upvalues, serial f:run=done: the same closure "
              "(cached: %.0f cache hits at the receiver for %ld sends) vs a new closure each "
-             "time (bytecode travels); alternating blocks of 100",
+             "time (bytecode travels); alternating blocks of 100. A small closure's bytecode "
+             "(~200 B) costs little next to the round trip both variants pay, so the ratio "
+             "is bounded near 1 by the round trip (docs/benchmarks-notes.md)",
              hits, M);
-    bench_row("cluster", name, fn_same, fn_new, "rt/s", 5.0, 0);
+    row3("cluster", name, fn_same, fn_new, "rt/s", 5.0, 0);
 
     /* membership: no baseline; the configured bound stands in for one */
     double conv[REPS], det = 0;
