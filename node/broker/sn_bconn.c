@@ -373,12 +373,37 @@ static int out_append(bconn *c, const void *hdr, size_t hl, const void *data, si
     return SN_OK;
 }
 
+/* The n whole frames at c->in[start..in_off) to the owner as one event (SN_BROKER_F_FRAMES):
+ * one message, one post for what one read brought. */
+static void frames_out(bconn *c, size_t start, size_t n)
+{
+    if (!n)
+        return;
+    size_t len = c->in_off - start;
+    sn_msg *m = sn_bconn_event_new(SN_BEV_DATA, c->id, 0,
+                                   SN_BROKER_F_FRAMES | (c->decode & SN_BROKER_F_MSGPACK), 0,
+                                   NULL, 0, NULL, 0, c->in + start, len);
+    if (!m) {
+        sn_bconn_close(c, SN_BCLOSE_ERROR, ENOMEM, "out of memory");
+        return;
+    }
+    if (c->l) {
+        atomic_fetch_add(&c->l->frames_in, n);
+        atomic_fetch_add(&c->l->bytes_in, len - n * SN_BFRAME_HEADER);
+    }
+    c->last_io = sn_clock_mono();
+    sn_bconn_deliver(c, m, 0);
+}
+
 static void tcp_packets(bconn *c)
 {
     size_t max = c->l && c->l->in_max ? c->l->in_max : c->b->lim.frame;
+    size_t start = c->in_off, n = 0; /* the frames read but not yet posted */
     while (!c->dead && !c->paused) {
         size_t frame;
         int r = sn_bframe_next(c->in + c->in_off, c->in_len - c->in_off, max, &frame);
+        if (r < 0) /* the good frames before the bad one still reach the script */
+            frames_out(c, start, n);
         if (r == SN_ELIMIT) {
             sn_bconn_close(c, SN_BCLOSE_OVERSIZE, EMSGSIZE, "frame of %zu bytes over the "
                            "limit of %zu", frame, max);
@@ -388,12 +413,16 @@ static void tcp_packets(bconn *c)
             sn_bconn_close(c, SN_BCLOSE_PROTOCOL, EPROTO, "frame length %zu below 4", frame);
             return;
         }
-        if (r == 0)
+        if (r == 0) {
+            frames_out(c, start, n);
             break;
-        sn_bconn_event(c, SN_BEV_DATA, c->decode & SN_BROKER_F_MSGPACK,
-                       c->in + c->in_off + SN_BFRAME_HEADER,
-                       frame - SN_BFRAME_HEADER, NULL, 0);
+        }
         c->in_off += frame;
+        if (++n == SN_BROKER_BATCH) {
+            frames_out(c, start, n);
+            start = c->in_off;
+            n = 0;
+        }
     }
     if (c->in_off == c->in_len)
         c->in_off = c->in_len = 0;

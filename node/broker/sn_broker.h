@@ -38,6 +38,10 @@ void sn_broker_limits_default(sn_broker_limits *l);
 /* TEXT: a WebSocket text message; MSGPACK: the payload is one MessagePack value (decoded for
  * the script; committed tables travel so); JSON: the socket speaks JSON text (?json). */
 enum { SN_BROKER_F_TEXT = 1, SN_BROKER_F_MSGPACK = 2, SN_BROKER_F_JSON = 4 };
+/* FRAMES (a data event of tcp://...?packet): data is up to SN_BROKER_BATCH whole frames, their
+ * headers included, read from the socket together: one message (one post, one wake of the
+ * owner) for all, each handed to the script in turn (sn_broker_frames_next). */
+enum { SN_BROKER_F_FRAMES = 8, SN_BROKER_BATCH = 64 };
 
 /* One event, read from an SN_MSG_BROKER message (pointers into it). */
 typedef struct sn_broker_event {
@@ -54,6 +58,10 @@ typedef struct sn_broker_event {
 
 /* sn_broker_event_read: *ev from m. SN_OK or SN_EPROTO (not a broker message). */
 int sn_broker_event_read(const sn_msg *m, sn_broker_event *ev);
+
+/* sn_broker_frames_next: the payload of the frame at *pos of a FRAMES event's data (*pos
+ * starts at 0 and moves past it): 1, or 0 after the last one (or a frame cut short). */
+int sn_broker_frames_next(const sn_broker_event *ev, size_t *pos, const void **p, size_t *len);
 
 /* sn_broker_limits_of: the defaults, with what o's --set broker_* says (0: the default). */
 void sn_broker_limits_of(const sn_opts *o, sn_broker_limits *l);

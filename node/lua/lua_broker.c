@@ -725,6 +725,27 @@ static void close_orphan(lua_State *L, uint64_t id, const char *why)
     route(L, SN_BROKER_CLOSE, (lua_Integer)id, 0, 0, why, strlen(why), NULL, 0);
 }
 
+/* One payload to the receive callback of the entry at e (its results committed): 0 when the
+ * payload does not decode (the socket is closed then). */
+static int receive_one(lua_State *L, int e, lua_Integer id, const sn_broker_event *ev)
+{
+    if (lua_getfield(L, e, "receive") != LUA_TFUNCTION)
+        return 1;
+    push_socket(L, id);
+    int n = 2;
+    if (!push_payload(L, ev)) {
+        lua_settop(L, e);
+        close_orphan(L, ev->socket, "a frame that is not MessagePack");
+        return 0;
+    }
+    if (ev->peer) {
+        lua_pushlstring(L, ev->peer, ev->peer_len);
+        n++;
+    }
+    call_and_commit(L, id, n, "broker receive", (ev->flags & SN_BROKER_F_TEXT) != 0);
+    return 1;
+}
+
 void sn_lua_broker_deliver(lua_State *L, const sn_msg *m)
 {
     sn_broker_event ev;
@@ -785,21 +806,16 @@ void sn_lua_broker_deliver(lua_State *L, const sn_msg *m)
             if (sn_lua_pcall(L, 1, 1, "broker connect") == SN_OK && lua_isfunction(L, -1))
                 lua_setfield(L, e, "receive");
         }
-    } else if (!strcmp(ev.what, SN_BEV_DATA)) {
-        if (lua_getfield(L, e, "receive") == LUA_TFUNCTION) {
-            push_socket(L, id);
-            int n = 2;
-            if (!push_payload(L, &ev)) {
-                lua_settop(L, top);
-                close_orphan(L, ev.socket, "a frame that is not MessagePack");
-                return;
-            }
-            if (ev.peer) {
-                lua_pushlstring(L, ev.peer, ev.peer_len);
-                n++;
-            }
-            call_and_commit(L, id, n, "broker receive", (ev.flags & SN_BROKER_F_TEXT) != 0);
+    } else if (!strcmp(ev.what, SN_BEV_DATA) && (ev.flags & SN_BROKER_F_FRAMES)) {
+        sn_broker_event one = ev; /* each frame of the batch as an event of its own */
+        size_t pos = 0;
+        while (sn_broker_frames_next(&ev, &pos, &one.data, &one.len)) {
+            if (!receive_one(L, e, id, &one))
+                break;
+            lua_settop(L, e);
         }
+    } else if (!strcmp(ev.what, SN_BEV_DATA)) {
+        receive_one(L, e, id, &ev);
     } else if (!strcmp(ev.what, SN_BEV_CLOSE)) {
         lua_pushinteger(L, ev.err);
         lua_setfield(L, e, "errno");

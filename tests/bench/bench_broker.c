@@ -528,9 +528,19 @@ static double accept_adapter(int port, int ws, double *cpu)
     return accept_run(port, cpu);
 }
 
+/* Rows to run: all, or those named on the command line (packet, ws, greet, idle). */
+static int row_wanted(int argc, char **argv, const char *row)
+{
+    if (argc < 2)
+        return 1;
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], row))
+            return 1;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    (void)argc;
     main_pid = getpid();
     bench_binary(argv[0], binary, sizeof binary);
     snprintf(plain, sizeof plain, "%s", binary);
@@ -557,13 +567,18 @@ int main(int argc, char **argv)
     if (!f || fputs(ECHO_LUA, f) < 0 || fclose(f))
         die("cannot write %s", script_path);
 
-    rate_row("packet", "echo msgs/s, tcp ?packet, 100 conns x 8 in flight, 64 B, actor + "
+    if (row_wanted(argc, argv, "packet"))
+        rate_row("packet", "echo msgs/s, tcp ?packet, 100 conns x 8 in flight, 64 B, actor + "
              "socket.commit vs plain libev", 0.5, echo_adapter);
-    rate_row("ws", "echo msgs/s, ws:// binary, 100 conns x 8 in flight, 64 B, vs plain libev "
+    if (row_wanted(argc, argv, "ws"))
+        rate_row("ws", "echo msgs/s, ws:// binary, 100 conns x 8 in flight, 64 B, vs plain libev "
              "+ wslay", 0.5, echo_adapter);
-    rate_row("greet", "accepts/s: connect, 1-byte greeting from the actor, close; 32 at once",
+    if (row_wanted(argc, argv, "greet"))
+        rate_row("greet", "accepts/s: connect, 1-byte greeting from the actor, close; 32 at once",
              0, accept_adapter);
 
+    if (!row_wanted(argc, argv, "idle"))
+        return 0;
     double mb[REPS], mp[REPS];
     for (int r = 0; r < REPS; r++) {
         int port = free_port();
