@@ -263,14 +263,13 @@ void sn_bconn_close(bconn *c, int reason, int err, const char *fmt, ...)
             atomic_fetch_add(&c->l->bytes_out, (uint64_t)n);
     }
     c->dead = 1;
-    c->reason = reason;
+    c->reason = (unsigned char)reason;
     c->err = err;
-    char why[sizeof c->why]; /* fmt's arguments may point into c->why */
+    char why[160];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(why, sizeof why, fmt, ap);
     va_end(ap);
-    memcpy(c->why, why, sizeof why);
     conn_free_io(c);
     if (c->l) {
         atomic_fetch_add(&c->l->closed_n[reason], 1);
@@ -281,10 +280,10 @@ void sn_bconn_close(bconn *c, int reason, int err, const char *fmt, ...)
                               reason == SN_BCLOSE_SHUTDOWN ? SN_LOG_DEBUG : SN_LOG_INFO;
     if (reason != SN_BCLOSE_TLS) /* sn_btls logs those, at a bounded rate */
         sn_log_write(c->b->log, lv, "broker", "socket %llu closed (%s): %s",
-                     (unsigned long long)c->id, sn_broker_reason_name(reason), c->why);
+                     (unsigned long long)c->id, sn_broker_reason_name(reason), why);
     if (reason != SN_BCLOSE_OWNER && reason != SN_BCLOSE_SHUTDOWN) {
-        sn_msg *m = sn_bconn_event_new(SN_BEV_CLOSE, c->id, 0, 0, err, NULL, 0, NULL, 0, c->why,
-                              strlen(c->why));
+        sn_msg *m = sn_bconn_event_new(SN_BEV_CLOSE, c->id, 0, 0, err, NULL, 0, NULL, 0, why,
+                                       strlen(why));
         if (m) {
             m->session = 1;
             if (c->pend) {
@@ -356,7 +355,7 @@ static int out_append(bconn *c, const void *hdr, size_t hl, const void *data, si
             c->out_len = queued;
             c->out_off = 0;
         }
-        size_t cap = c->out_cap ? c->out_cap : 4096;
+        size_t cap = c->out_cap ? c->out_cap : 512; /* a greeting or a few frames: small */
         while (cap < c->out_len + hl + len)
             cap *= 2;
         unsigned char *p = realloc(c->out, cap);
@@ -565,12 +564,12 @@ bconn *sn_bconn_new(sn_broker *b, blistener *l, int fd, uint64_t id, uint64_t ac
     c->fd = fd;
     c->id = id;
     c->actor = actor;
-    c->kind = u->kind;
-    c->packet = u->packet;
+    c->kind = (unsigned char)u->kind;
+    c->packet = u->packet != 0;
     c->decode = (u->msgpack ? SN_BROKER_F_MSGPACK : 0) | (u->json ? SN_BROKER_F_JSON : 0);
     c->state = u->kind == SN_BURI_WS ? BC_HANDSHAKE : BC_OPEN;
     c->last_io = sn_clock_mono();
-    c->expire_ms = b->lim.idle_ms;
+    c->expire_ms = (float)b->lim.idle_ms;
     ev_io_init(&c->rio, on_read, fd, EV_READ);
     ev_io_init(&c->wio, on_write, fd, EV_WRITE);
     ev_timer_init(&c->retry, on_retry, 0, 0);
@@ -612,9 +611,9 @@ void sn_bconn_on_accept(struct ev_loop *ev, ev_io *w, int revents)
     blistener *l = w->data;
     sn_broker *b = l->b;
     for (int i = 0; i < 64; i++) {
-        struct sockaddr_storage peer;
+        baddr peer;
         socklen_t pl = sizeof peer;
-        int fd = accept4(l->fd, (struct sockaddr *)&peer, &pl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = accept4(l->fd, &peer.sa, &pl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
                 if (limit_log(b))
@@ -646,10 +645,11 @@ void sn_bconn_on_accept(struct ev_loop *ev, ev_io *w, int revents)
             close(fd);
             continue;
         }
-        memcpy(&c->peer, &peer, pl);
-        c->peer_len = pl;
-        c->local_len = sizeof c->local;
-        getsockname(fd, (struct sockaddr *)&c->local, &c->local_len);
+        c->peer = peer;
+        c->peer_len = (unsigned char)(pl < sizeof peer ? pl : sizeof peer);
+        socklen_t ll = sizeof c->local;
+        c->local_len = getsockname(fd, &c->local.sa, &ll) == 0 && ll <= sizeof c->local
+                           ? (unsigned char)ll : 0;
         if (l->u.tls && !(c->ssl = sn_btls_accept(b->tls, fd))) {
             sn_bconn_close(c, SN_BCLOSE_ERROR, ENOMEM, "out of memory");
             sn_bconn_done(c);
@@ -742,10 +742,12 @@ void sn_bconn_joined(bconn *c)
     c->state = BC_OPEN;
     c->deadline = 0;
     c->last_io = sn_clock_mono();
-    c->peer_len = sizeof c->peer;
-    getpeername(c->fd, (struct sockaddr *)&c->peer, &c->peer_len);
-    c->local_len = sizeof c->local;
-    getsockname(c->fd, (struct sockaddr *)&c->local, &c->local_len);
+    socklen_t al = sizeof c->peer;
+    c->peer_len = getpeername(c->fd, &c->peer.sa, &al) == 0 && al <= sizeof c->peer
+                      ? (unsigned char)al : 0;
+    al = sizeof c->local;
+    c->local_len = getsockname(c->fd, &c->local.sa, &al) == 0 && al <= sizeof c->local
+                       ? (unsigned char)al : 0;
     sn_msg *m = sn_bconn_event_new(SN_BEV_CONNECT, c->id, 0, c->decode, 0, &c->peer,
                                    c->peer_len, &c->local, c->local_len, NULL, 0);
     if (!m) {
@@ -863,5 +865,5 @@ void sn_bconn_trim(bconn *c)
 
 void sn_bconn_set_interval(bconn *c, double ms)
 {
-    c->commit_ms = ms > 0 ? ms : 0;
+    c->commit_ms = ms > 0 ? (float)ms : 0;
 }

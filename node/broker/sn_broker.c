@@ -189,7 +189,7 @@ static void run_op(sn_broker *b, const bop *c)
             sn_bconn_close(k, SN_BCLOSE_LOCAL, 0, "%.*s", (int)c->len, (const char *)data);
         }
         break;
-    case SN_BROKER_EXPIRE: k->expire_ms = c->ms > 0 ? c->ms : 0; break;
+    case SN_BROKER_EXPIRE: k->expire_ms = c->ms > 0 ? (float)c->ms : 0; break;
     case SN_BROKER_INTERVAL: sn_bconn_set_interval(k, c->ms); break;
     case SN_BROKER_INJECT:
         sn_bconn_event(k, SN_BEV_DATA, c->flags, data, c->len, NULL, 0);
@@ -604,7 +604,7 @@ static void on_sweep(struct ev_loop *ev, ev_timer *w, int revents)
         const char *y = NULL;
         if (c->deadline && now > c->deadline && c->wsclose) {
             r = c->wsclose - 1;
-            y = NULL; /* c->why: what our close frame said */
+            y = NULL; /* c->wswhy: what our close frame said */
         } else if (c->deadline && now > c->deadline) {
             r = c->state == BC_CONNECTING ? SN_BCLOSE_ERROR : SN_BCLOSE_HANDSHAKE;
             y = c->state == BC_CONNECTING ? "connect timed out"
@@ -640,7 +640,7 @@ static void on_sweep(struct ev_loop *ev, ev_timer *w, int revents)
             ev_timer_stop(b->ev, &c->retry);
         }
         char text[160];
-        snprintf(text, sizeof text, "%s", why[i] ? why[i] : c->why);
+        snprintf(text, sizeof text, "%s", why[i] ? why[i] : c->wswhy ? c->wswhy : "closed");
         sn_bconn_close(c, reason[i], err, "%s", text);
         sn_bconn_done(c);
     }

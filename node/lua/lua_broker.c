@@ -64,15 +64,14 @@ static void push_socks(lua_State *L)
     lua_rawsetp(L, LUA_REGISTRYINDEX, &K_SOCKS);
 }
 
-/* The entry of id (created when missing) pushed on the stack. */
+/* The entry of id (created when missing) pushed on the stack. Its "fields" table (the user
+ * fields) is made when the first is set: most sockets never get one. */
 static int push_entry(lua_State *L, lua_Integer id)
 {
     push_socks(L);
     if (lua_rawgeti(L, -1, id) != LUA_TTABLE) {
         lua_pop(L, 1);
-        lua_newtable(L);
-        lua_newtable(L);
-        lua_setfield(L, -2, "fields");
+        lua_createtable(L, 0, 4); /* obj, peer, local, receive; "fields" on the first one */
         lua_pushvalue(L, -1);
         lua_rawseti(L, -3, id);
     }
@@ -313,9 +312,8 @@ static int s_index(lua_State *L)
             lua_pushinteger(L, 0);
         return 1;
     }
-    if (!e)
+    if (!e || lua_getfield(L, e, "fields") != LUA_TTABLE)
         return 1; /* nil */
-    lua_getfield(L, e, "fields");
     lua_getfield(L, -1, k);
     return 1;
 }
@@ -344,7 +342,14 @@ static int s_newindex(lua_State *L)
     }
     if (!strcmp(k, "id") || !strcmp(k, "errno"))
         return luaL_error(L, "socket.%s is read-only", k);
-    lua_getfield(L, e, "fields");
+    if (lua_getfield(L, e, "fields") != LUA_TTABLE) { /* made on the first user field */
+        if (lua_isnil(L, 3))
+            return 0;
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, e, "fields");
+    }
     lua_pushvalue(L, 3);
     lua_setfield(L, -2, k);
     return 0;
