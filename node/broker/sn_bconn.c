@@ -852,11 +852,13 @@ void sn_bconn_on_prepare(struct ev_loop *ev, ev_prepare *w, int revents)
 void sn_bconn_trim(bconn *c)
 {
     if (c->out && c->out_off >= c->out_len) {
+        c->b->trimmed += c->out_cap;
         free(c->out);
         c->out = NULL;
         c->out_len = c->out_off = c->out_cap = 0;
     }
     if (c->in && c->in_off >= c->in_len && c->state == BC_OPEN) {
+        c->b->trimmed += c->in_cap;
         free(c->in);
         c->in = NULL;
         c->in_len = c->in_off = c->in_cap = 0;

@@ -103,6 +103,9 @@ struct sn_broker {
     ev_prepare flusher;
     uint64_t *dirty;
     size_t ndirty, dirty_cap;
+    /* Bytes of buffers freed by sn_bconn_trim since the sweep last gave free heap back to the
+     * OS (malloc_trim, once TRIM_AFTER is reached: after a burst, not at every free). */
+    size_t trimmed;
 };
 
 /* Shared by sn_broker.c, sn_bconn.c and sn_bws.c (loop thread). */

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -573,6 +574,11 @@ int sn_broker_remote_run(sn_broker *b, const void *payload, size_t len)
 
 /* ---- the sweep: handshakes, connects, idle sockets, owners gone ----------------------- */
 
+/* Buffers of idle sockets freed (sn_bconn_trim) leave holes in the heap that RSS keeps; past
+ * this many bytes freed the sweep hands the free pages of every arena back (malloc_trim),
+ * which costs a walk of the heap, so once per burst rather than per socket. */
+enum { TRIM_AFTER = 1 << 20 };
+
 static void on_sweep(struct ev_loop *ev, ev_timer *w, int revents)
 {
     (void)ev, (void)revents;
@@ -643,6 +649,12 @@ static void on_sweep(struct ev_loop *ev, ev_timer *w, int revents)
         snprintf(text, sizeof text, "%s", why[i] ? why[i] : c->wswhy ? c->wswhy : "closed");
         sn_bconn_close(c, reason[i], err, "%s", text);
         sn_bconn_done(c);
+    }
+    if (b->trimmed >= TRIM_AFTER) { /* the heap those buffers left is given back */
+        b->trimmed = 0;
+#ifdef __GLIBC__
+        malloc_trim(0);
+#endif
     }
     pthread_mutex_lock(&b->mu);
     atomic_store(&b->joins.queued_out, b->joins.q_acc);
