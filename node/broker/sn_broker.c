@@ -336,6 +336,94 @@ int sn_broker_op_queue(sn_broker *b, sn_broker_op op, uint64_t id, unsigned flag
     return SN_OK;
 }
 
+/* A batch's command: the header, then records: a bop's fields (without its sn_loop_cmd) and
+ * its bytes, each record starting 8-aligned. */
+typedef struct bops {
+    sn_loop_cmd cmd; /* first */
+    sn_broker *b;
+    size_t len;      /* bytes of records after the header */
+} bops;
+
+enum { BOPS_HEAD = (sizeof(bops) + 7) & ~(size_t)7 };
+
+static size_t rec_size(size_t addrlen, size_t len)
+{
+    return (sizeof(bop) + addrlen + len + 7) & ~(size_t)7;
+}
+
+static void run_bops(sn_loop_cmd *lc)
+{
+    bops *h = (bops *)lc;
+    sn_broker *b = h->b;
+    unsigned char *p = (unsigned char *)h + BOPS_HEAD, *e = p + h->len;
+    while (p < e) {
+        const bop *c = (const bop *)p; /* 8-aligned in a malloc'd block */
+        run_op(b, c);
+        p += rec_size(c->addrlen, c->len);
+    }
+    sn_loop_work(b->loop, -1);
+    sn_loop_hold(b->loop);
+    free(h);
+}
+
+int sn_broker_batch_add(sn_broker *b, sn_broker_batch *q, sn_broker_op op, uint64_t id,
+                        unsigned flags, double ms, const void *data, size_t len,
+                        const void *addr, size_t addrlen)
+{
+    if (sn_broker_id_tag(id) != b->tag)
+        return SN_ENOENT;
+    if (!addr || addrlen > sizeof(struct sockaddr_storage))
+        addrlen = 0;
+    size_t need = (q->buf ? q->len : BOPS_HEAD) + rec_size(addrlen, len);
+    if (need > q->cap) {
+        size_t cap = q->cap ? q->cap : 1024;
+        while (cap < need)
+            cap *= 2;
+        unsigned char *p = realloc(q->buf, cap);
+        if (!p)
+            return SN_ENOMEM;
+        q->buf = p;
+        q->cap = cap;
+    }
+    if (!q->len)
+        q->len = BOPS_HEAD;
+    bop *c = (bop *)(q->buf + q->len);
+    memset(c, 0, sizeof *c);
+    c->id = id;
+    c->ms = ms;
+    c->len = len;
+    c->op = (unsigned char)op;
+    c->flags = (unsigned char)flags;
+    c->addrlen = (unsigned char)addrlen;
+    if (addrlen)
+        memcpy(c->data, addr, addrlen);
+    if (len)
+        memcpy(c->data + addrlen, data, len);
+    q->len += rec_size(addrlen, len);
+    q->n++;
+    return SN_OK;
+}
+
+void sn_broker_batch_send(sn_broker *b, sn_broker_batch *q)
+{
+    if (!q->buf || q->len <= BOPS_HEAD)
+        return;
+    bops *h = (bops *)q->buf;
+    h->cmd.run = run_bops;
+    h->cmd.drop = drop_bop;
+    h->b = b;
+    h->len = q->len - BOPS_HEAD;
+    *q = (sn_broker_batch){0};
+    sn_loop_work(b->loop, 1);
+    sn_loop_send(b->loop, &h->cmd);
+}
+
+void sn_broker_batch_fini(sn_broker_batch *q)
+{
+    free(q->buf);
+    *q = (sn_broker_batch){0};
+}
+
 /* ---- listen, join -------------------------------------------------------------------- */
 
 static struct addrinfo *resolve(const sn_buri *u, int passive, int *err_no, char *err,

@@ -108,6 +108,24 @@ typedef enum sn_broker_op {
 int sn_broker_op_queue(sn_broker *b, sn_broker_op op, uint64_t id, unsigned flags, double ms,
                        const void *data, size_t len, const void *addr, size_t addrlen);
 
+/* A batch: operations on this node's sockets gathered by one thread and queued together as one
+ * command (one wake of the loop thread), run in the order added: a script's commits while it
+ * handles one message. Zeroed is empty; the caller owns it. */
+typedef struct sn_broker_batch {
+    unsigned char *buf; /* a command under construction, NULL when empty */
+    size_t len, cap, n;
+} sn_broker_batch;
+
+/* sn_broker_batch_add: op as sn_broker_op_queue takes it, appended to q. SN_OK, SN_ENOENT (not
+ * one of this node's ids; q unchanged), SN_ENOMEM (q unchanged). */
+int sn_broker_batch_add(sn_broker *b, sn_broker_batch *q, sn_broker_op op, uint64_t id,
+                        unsigned flags, double ms, const void *data, size_t len,
+                        const void *addr, size_t addrlen);
+/* sn_broker_batch_send: queues what q holds for the loop thread; q is empty after. Any thread. */
+void sn_broker_batch_send(sn_broker *b, sn_broker_batch *q);
+/* sn_broker_batch_fini: drops what q holds unsent and frees it. */
+void sn_broker_batch_fini(sn_broker_batch *q);
+
 /* sn_broker_remote_pack: the payload that carries an operation to the node owning id
  * (caller frees *out). sn_broker_remote_run: runs such a payload here. SN_OK / SN_EPROTO. */
 int sn_broker_remote_pack(sn_broker_op op, uint64_t id, unsigned flags, double ms,

@@ -176,6 +176,30 @@ static int owner_of(lua_State *L, lua_Integer id, int fresh, char *out, size_t c
     return found;
 }
 
+/* While the owner handles a broker event, what it does to this node's sockets is gathered and
+ * queued as one command when the event is done (one wake of the loop for a batch of frames
+ * and their answers, not one per commit). One per state, in the registry. */
+static const char K_BATCH = 0;
+typedef struct lbatch {
+    sn_broker_batch q;
+    int active;
+} lbatch;
+
+static int batch_gc(lua_State *L)
+{
+    lbatch *t = lua_touserdata(L, 1);
+    sn_broker_batch_fini(&t->q);
+    return 0;
+}
+
+static lbatch *batch_of(lua_State *L)
+{
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &K_BATCH);
+    lbatch *t = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    return t;
+}
+
 /* An operation on socket id, wherever it lives. SN_OK or an error code. */
 static int route(lua_State *L, sn_broker_op op, lua_Integer id, unsigned flags, double ms,
                  const void *data, size_t len, const void *addr, size_t addrlen)
@@ -183,8 +207,14 @@ static int route(lua_State *L, sn_broker_op op, lua_Integer id, unsigned flags, 
     sn_broker *b = broker_of(L);
     char node[256];
     int where = owner_of(L, id, 0, node, sizeof node);
-    if (where == 0)
+    if (where == 0) {
+        lbatch *t = batch_of(L);
+        if (t && t->active &&
+            sn_broker_batch_add(b, &t->q, op, (uint64_t)id, flags, ms, data, len, addr,
+                                addrlen) == SN_OK)
+            return SN_OK;
         return sn_broker_op_queue(b, op, (uint64_t)id, flags, ms, data, len, addr, addrlen);
+    }
     if (where < 0)
         return SN_ENOENT;
     void *p;
@@ -660,6 +690,13 @@ void sn_lua_broker_open(lua_State *L)
 {
     lua_newtable(L);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &K_SOCKS);
+    lbatch *t = lua_newuserdata(L, sizeof *t);
+    memset(t, 0, sizeof *t);
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, batch_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &K_BATCH);
     if (luaL_newmetatable(L, SOCKET_MT)) {
         lua_pushcfunction(L, s_index);
         lua_setfield(L, -2, "__index");
@@ -751,11 +788,42 @@ static int receive_one(lua_State *L, int e, lua_Integer id, const sn_broker_even
     return 1;
 }
 
+static void deliver(lua_State *L, const sn_broker_event *evp);
+
+static int deliver_protected(lua_State *L)
+{
+    const sn_broker_event *ev = lua_touserdata(L, 1);
+    lua_settop(L, 0);
+    deliver(L, ev);
+    return 0;
+}
+
 void sn_lua_broker_deliver(lua_State *L, const sn_msg *m)
 {
     sn_broker_event ev;
     if (sn_broker_event_read(m, &ev) != SN_OK)
         return;
+    lbatch *t = batch_of(L);
+    sn_broker *b = broker_of(L);
+    if (!t || !b) {
+        deliver(L, &ev);
+        return;
+    }
+    /* protected, so that the batch is sent and closed even when deliver raises (out of memory,
+     * the governor): what the script did before that still happens, nothing is held back */
+    t->active = 1;
+    lua_pushcfunction(L, deliver_protected);
+    lua_pushlightuserdata(L, &ev);
+    int rc = lua_pcall(L, 1, 0, 0);
+    t->active = 0;
+    sn_broker_batch_send(b, &t->q);
+    if (rc != LUA_OK)
+        lua_error(L); /* on as it came */
+}
+
+static void deliver(lua_State *L, const sn_broker_event *evp)
+{
+    sn_broker_event ev = *evp;
     int top = lua_gettop(L);
     lua_Integer id = (lua_Integer)ev.socket;
     push_socks(L);
