@@ -110,7 +110,8 @@ sn_msg *sn_bconn_event_new(const char *what, uint64_t socket, uint64_t listener,
                          const void *data, size_t len)
 {
     size_t hl = 1 + 4 + 8 + 1 + plen + 1 + llen;
-    unsigned char *p = malloc(hl + len);
+    unsigned char small[2048]; /* most events: no allocation besides the message's own */
+    unsigned char *p = hl + len <= sizeof small ? small : malloc(hl + len);
     if (!p)
         return NULL;
     unsigned char *q = p;
@@ -126,7 +127,8 @@ sn_msg *sn_bconn_event_new(const char *what, uint64_t socket, uint64_t listener,
     if (len)
         memcpy(q, data, len);
     sn_msg *m = sn_msg_new(SN_MSG_BROKER, what, NULL, NULL, p, hl + len);
-    free(p);
+    if (p != small)
+        free(p);
     if (m)
         m->handle = socket;
     return m;
