@@ -367,7 +367,7 @@ int sn_broker_batch_add(sn_broker *b, sn_broker_batch *q, sn_broker_op op, uint6
         addrlen = 0;
     size_t need = (q->buf ? q->len : BOPS_HEAD) + rec_size(addrlen, len);
     if (need > q->cap) {
-        size_t cap = q->cap ? q->cap : 1024;
+        size_t cap = q->cap ? q->cap : 4096; /* a read's frames and answers: one malloc */
         while (cap < need)
             cap *= 2;
         unsigned char *p = realloc(q->buf, cap);
