@@ -207,10 +207,12 @@ static int route(lua_State *L, sn_broker_op op, lua_Integer id, unsigned flags, 
     int where = owner_of(L, id, 0, node, sizeof node);
     if (where == 0) {
         lbatch *t = batch_of(L);
-        if (t && t->active &&
-            sn_broker_batch_add(b, &t->q, op, (uint64_t)id, flags, ms, data, len, addr,
-                                addrlen) == SN_OK)
-            return SN_OK;
+        if (t && t->active) {
+            if (sn_broker_batch_add(b, &t->q, op, (uint64_t)id, flags, ms, data, len, addr,
+                                    addrlen) == SN_OK)
+                return SN_OK;
+            sn_broker_batch_send(b, &t->q); /* no room: what came before still goes first */
+        }
         return sn_broker_op_queue(b, op, (uint64_t)id, flags, ms, data, len, addr, addrlen);
     }
     if (where < 0)
