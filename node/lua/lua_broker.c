@@ -328,8 +328,12 @@ static int s_index(lua_State *L)
         lua_pushinteger(L, s->id);
         return 1;
     }
-    if (!strcmp(k, "commit")) {
-        push_bound(L, s->id, l_commit);
+    if (!strcmp(k, "commit")) { /* bound once per object: scripts call it per message */
+        if (lua_getuservalue(L, 1) != LUA_TFUNCTION) {
+            push_bound(L, s->id, l_commit);
+            lua_pushvalue(L, -1);
+            lua_setuservalue(L, 1);
+        }
         return 1;
     }
     if (!strcmp(k, "close")) {
