@@ -621,16 +621,17 @@ static void close_orphan(lua_State *L, uint64_t id, const char *why)
     route(L, SN_BROKER_CLOSE, (lua_Integer)id, 0, 0, why, strlen(why), NULL, 0);
 }
 
-/* One payload to the receive callback of the entry at e (its results committed): 0 when the
- * payload does not decode (the socket is closed then). */
-static int receive_one(lua_State *L, int e, lua_Integer id, const sn_broker_event *ev)
+/* One payload to the receive callback of the entry at e, with the socket object at sock (its
+ * results committed): 0 when the payload does not decode (the socket is closed then). */
+static int receive_one(lua_State *L, int e, int sock, const sn_broker_event *ev)
 {
+    lua_Integer id = (lua_Integer)ev->socket;
     if (lua_getfield(L, e, "receive") != LUA_TFUNCTION)
         return 1;
-    push_socket(L, id);
+    lua_pushvalue(L, sock);
     int n = 2;
     if (!push_payload(L, ev)) {
-        lua_settop(L, e);
+        lua_settop(L, sock);
         close_orphan(L, ev->socket, "a frame that is not MessagePack");
         return 0;
     }
@@ -736,13 +737,16 @@ static void deliver(lua_State *L, const sn_broker_event *evp)
     } else if (!strcmp(ev.what, SN_BEV_DATA) && (ev.flags & SN_BROKER_F_FRAMES)) {
         sn_broker_event one = ev; /* each frame of the batch as an event of its own */
         size_t pos = 0;
+        push_socket(L, id);
+        int sock = lua_gettop(L);
         while (sn_broker_frames_next(&ev, &pos, &one.data, &one.len)) {
-            if (!receive_one(L, e, id, &one))
+            if (!receive_one(L, e, sock, &one))
                 break;
-            lua_settop(L, e);
+            lua_settop(L, sock);
         }
     } else if (!strcmp(ev.what, SN_BEV_DATA)) {
-        receive_one(L, e, id, &ev);
+        push_socket(L, id);
+        receive_one(L, e, lua_gettop(L), &ev);
     } else if (!strcmp(ev.what, SN_BEV_CLOSE)) {
         lua_pushinteger(L, ev.err);
         lua_setfield(L, e, "errno");
