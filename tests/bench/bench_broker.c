@@ -37,6 +37,8 @@ enum {
 static const double ECHO_SECONDS = 2.0, ACC_SECONDS = 1.5;
 
 static char binary[4096], plain[4096];
+static const char *serving = "?"; /* the server under test, for die()'s message */
+static int keep_logs;              /* die() keeps tmpdir: its message points there */
 static char tmpdir[] = "/tmp/sn-bench-broker-XXXXXX";
 static pid_t main_pid, child = -1;
 
@@ -44,9 +46,10 @@ __attribute__((format(printf, 1, 2))) static void die(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "bench_broker: ");
+    fprintf(stderr, "bench_broker: %s server: ", serving);
     vfprintf(stderr, fmt, ap);
     fprintf(stderr, " (server logs in %s)\n", tmpdir);
+    keep_logs = 1;
     va_end(ap);
     if (child > 0)
         kill(child, SIGKILL);
@@ -74,6 +77,8 @@ static void at_exit(void)
     if (getpid() != main_pid)
         return;
     stop_child();
+    if (keep_logs)
+        return;
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0)
@@ -498,11 +503,13 @@ static void rate_row(const char *kind, const char *name, double target,
     int ws = !strcmp(kind, "ws");
     for (int r = 0; r < REPS; r++) {
         int port = free_port();
+        serving = "broker";
         start_node(kind, port);
         threads = child_status("Threads");
         b.v[r] = run(port, ws, &b.cpu[r]);
         stop_child();
         port = free_port();
+        serving = "plain";
         start_plain(kind, port);
         p.v[r] = run(port, ws, &p.cpu[r]);
         stop_child();
@@ -586,10 +593,12 @@ int main(int argc, char **argv)
     double mb[REPS], mp[REPS];
     for (int r = 0; r < REPS; r++) {
         int port = free_port();
+        serving = "broker";
         start_node("greet", port);
         mb[r] = idle_run(port);
         stop_child();
         port = free_port();
+        serving = "plain";
         start_plain("greet", port);
         mp[r] = idle_run(port);
         stop_child();
