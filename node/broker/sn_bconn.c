@@ -110,7 +110,8 @@ sn_msg *sn_bconn_event_new(const char *what, uint64_t socket, uint64_t listener,
                          const void *data, size_t len)
 {
     size_t hl = 1 + 4 + 8 + 1 + plen + 1 + llen;
-    unsigned char *p = malloc(hl + len);
+    unsigned char small[2048]; /* most events: no allocation besides the message's own */
+    unsigned char *p = hl + len <= sizeof small ? small : malloc(hl + len);
     if (!p)
         return NULL;
     unsigned char *q = p;
@@ -126,7 +127,8 @@ sn_msg *sn_bconn_event_new(const char *what, uint64_t socket, uint64_t listener,
     if (len)
         memcpy(q, data, len);
     sn_msg *m = sn_msg_new(SN_MSG_BROKER, what, NULL, NULL, p, hl + len);
-    free(p);
+    if (p != small)
+        free(p);
     if (m)
         m->handle = socket;
     return m;
@@ -263,14 +265,13 @@ void sn_bconn_close(bconn *c, int reason, int err, const char *fmt, ...)
             atomic_fetch_add(&c->l->bytes_out, (uint64_t)n);
     }
     c->dead = 1;
-    c->reason = reason;
+    c->reason = (unsigned char)reason;
     c->err = err;
-    char why[sizeof c->why]; /* fmt's arguments may point into c->why */
+    char why[160];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(why, sizeof why, fmt, ap);
     va_end(ap);
-    memcpy(c->why, why, sizeof why);
     conn_free_io(c);
     if (c->l) {
         atomic_fetch_add(&c->l->closed_n[reason], 1);
@@ -281,10 +282,10 @@ void sn_bconn_close(bconn *c, int reason, int err, const char *fmt, ...)
                               reason == SN_BCLOSE_SHUTDOWN ? SN_LOG_DEBUG : SN_LOG_INFO;
     if (reason != SN_BCLOSE_TLS) /* sn_btls logs those, at a bounded rate */
         sn_log_write(c->b->log, lv, "broker", "socket %llu closed (%s): %s",
-                     (unsigned long long)c->id, sn_broker_reason_name(reason), c->why);
+                     (unsigned long long)c->id, sn_broker_reason_name(reason), why);
     if (reason != SN_BCLOSE_OWNER && reason != SN_BCLOSE_SHUTDOWN) {
-        sn_msg *m = sn_bconn_event_new(SN_BEV_CLOSE, c->id, 0, 0, err, NULL, 0, NULL, 0, c->why,
-                              strlen(c->why));
+        sn_msg *m = sn_bconn_event_new(SN_BEV_CLOSE, c->id, 0, 0, err, NULL, 0, NULL, 0, why,
+                                       strlen(why));
         if (m) {
             m->session = 1;
             if (c->pend) {
@@ -356,7 +357,7 @@ static int out_append(bconn *c, const void *hdr, size_t hl, const void *data, si
             c->out_len = queued;
             c->out_off = 0;
         }
-        size_t cap = c->out_cap ? c->out_cap : 4096;
+        size_t cap = c->out_cap ? c->out_cap : 512; /* a greeting or a few frames: small */
         while (cap < c->out_len + hl + len)
             cap *= 2;
         unsigned char *p = realloc(c->out, cap);
@@ -373,12 +374,37 @@ static int out_append(bconn *c, const void *hdr, size_t hl, const void *data, si
     return SN_OK;
 }
 
+/* The n whole frames at c->in[start..in_off) to the owner as one event (SN_BROKER_F_FRAMES):
+ * one message, one post for what one read brought. */
+static void frames_out(bconn *c, size_t start, size_t n)
+{
+    if (!n)
+        return;
+    size_t len = c->in_off - start;
+    sn_msg *m = sn_bconn_event_new(SN_BEV_DATA, c->id, 0,
+                                   SN_BROKER_F_FRAMES | (c->decode & SN_BROKER_F_MSGPACK), 0,
+                                   NULL, 0, NULL, 0, c->in + start, len);
+    if (!m) {
+        sn_bconn_close(c, SN_BCLOSE_ERROR, ENOMEM, "out of memory");
+        return;
+    }
+    if (c->l) {
+        atomic_fetch_add(&c->l->frames_in, n);
+        atomic_fetch_add(&c->l->bytes_in, len - n * SN_BFRAME_HEADER);
+    }
+    c->last_io = sn_clock_mono();
+    sn_bconn_deliver(c, m, 0);
+}
+
 static void tcp_packets(bconn *c)
 {
     size_t max = c->l && c->l->in_max ? c->l->in_max : c->b->lim.frame;
+    size_t start = c->in_off, n = 0; /* the frames read but not yet posted */
     while (!c->dead && !c->paused) {
         size_t frame;
         int r = sn_bframe_next(c->in + c->in_off, c->in_len - c->in_off, max, &frame);
+        if (r < 0) /* the good frames before the bad one still reach the script */
+            frames_out(c, start, n);
         if (r == SN_ELIMIT) {
             sn_bconn_close(c, SN_BCLOSE_OVERSIZE, EMSGSIZE, "frame of %zu bytes over the "
                            "limit of %zu", frame, max);
@@ -388,12 +414,16 @@ static void tcp_packets(bconn *c)
             sn_bconn_close(c, SN_BCLOSE_PROTOCOL, EPROTO, "frame length %zu below 4", frame);
             return;
         }
-        if (r == 0)
+        if (r == 0) {
+            frames_out(c, start, n);
             break;
-        sn_bconn_event(c, SN_BEV_DATA, c->decode & SN_BROKER_F_MSGPACK,
-                       c->in + c->in_off + SN_BFRAME_HEADER,
-                       frame - SN_BFRAME_HEADER, NULL, 0);
+        }
         c->in_off += frame;
+        if (++n == SN_BROKER_BATCH) {
+            frames_out(c, start, n);
+            start = c->in_off;
+            n = 0;
+        }
     }
     if (c->in_off == c->in_len)
         c->in_off = c->in_len = 0;
@@ -536,12 +566,12 @@ bconn *sn_bconn_new(sn_broker *b, blistener *l, int fd, uint64_t id, uint64_t ac
     c->fd = fd;
     c->id = id;
     c->actor = actor;
-    c->kind = u->kind;
-    c->packet = u->packet;
+    c->kind = (unsigned char)u->kind;
+    c->packet = u->packet != 0;
     c->decode = (u->msgpack ? SN_BROKER_F_MSGPACK : 0) | (u->json ? SN_BROKER_F_JSON : 0);
     c->state = u->kind == SN_BURI_WS ? BC_HANDSHAKE : BC_OPEN;
     c->last_io = sn_clock_mono();
-    c->expire_ms = b->lim.idle_ms;
+    c->expire_ms = (float)b->lim.idle_ms;
     ev_io_init(&c->rio, on_read, fd, EV_READ);
     ev_io_init(&c->wio, on_write, fd, EV_WRITE);
     ev_timer_init(&c->retry, on_retry, 0, 0);
@@ -583,9 +613,9 @@ void sn_bconn_on_accept(struct ev_loop *ev, ev_io *w, int revents)
     blistener *l = w->data;
     sn_broker *b = l->b;
     for (int i = 0; i < 64; i++) {
-        struct sockaddr_storage peer;
+        baddr peer;
         socklen_t pl = sizeof peer;
-        int fd = accept4(l->fd, (struct sockaddr *)&peer, &pl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = accept4(l->fd, &peer.sa, &pl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
                 if (limit_log(b))
@@ -617,10 +647,11 @@ void sn_bconn_on_accept(struct ev_loop *ev, ev_io *w, int revents)
             close(fd);
             continue;
         }
-        memcpy(&c->peer, &peer, pl);
-        c->peer_len = pl;
-        c->local_len = sizeof c->local;
-        getsockname(fd, (struct sockaddr *)&c->local, &c->local_len);
+        c->peer = peer;
+        c->peer_len = (unsigned char)(pl < sizeof peer ? pl : sizeof peer);
+        socklen_t ll = sizeof c->local;
+        c->local_len = getsockname(fd, &c->local.sa, &ll) == 0 && ll <= sizeof c->local
+                           ? (unsigned char)ll : 0;
         if (l->u.tls && !(c->ssl = sn_btls_accept(b->tls, fd))) {
             sn_bconn_close(c, SN_BCLOSE_ERROR, ENOMEM, "out of memory");
             sn_bconn_done(c);
@@ -713,10 +744,12 @@ void sn_bconn_joined(bconn *c)
     c->state = BC_OPEN;
     c->deadline = 0;
     c->last_io = sn_clock_mono();
-    c->peer_len = sizeof c->peer;
-    getpeername(c->fd, (struct sockaddr *)&c->peer, &c->peer_len);
-    c->local_len = sizeof c->local;
-    getsockname(c->fd, (struct sockaddr *)&c->local, &c->local_len);
+    socklen_t al = sizeof c->peer;
+    c->peer_len = getpeername(c->fd, &c->peer.sa, &al) == 0 && al <= sizeof c->peer
+                      ? (unsigned char)al : 0;
+    al = sizeof c->local;
+    c->local_len = getsockname(c->fd, &c->local.sa, &al) == 0 && al <= sizeof c->local
+                       ? (unsigned char)al : 0;
     sn_msg *m = sn_bconn_event_new(SN_BEV_CONNECT, c->id, 0, c->decode, 0, &c->peer,
                                    c->peer_len, &c->local, c->local_len, NULL, 0);
     if (!m) {
@@ -821,11 +854,13 @@ void sn_bconn_on_prepare(struct ev_loop *ev, ev_prepare *w, int revents)
 void sn_bconn_trim(bconn *c)
 {
     if (c->out && c->out_off >= c->out_len) {
+        c->b->trimmed += c->out_cap;
         free(c->out);
         c->out = NULL;
         c->out_len = c->out_off = c->out_cap = 0;
     }
     if (c->in && c->in_off >= c->in_len && c->state == BC_OPEN) {
+        c->b->trimmed += c->in_cap;
         free(c->in);
         c->in = NULL;
         c->in_len = c->in_off = c->in_cap = 0;
@@ -834,5 +869,5 @@ void sn_bconn_trim(bconn *c)
 
 void sn_bconn_set_interval(bconn *c, double ms)
 {
-    c->commit_ms = ms > 0 ? ms : 0;
+    c->commit_ms = ms > 0 ? (float)ms : 0;
 }

@@ -13,6 +13,7 @@
 #include <ev.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <wslay/wslay.h>
 
@@ -36,36 +37,46 @@ typedef struct blistener {
 
 enum { BC_CONNECTING = 1, BC_HANDSHAKE, BC_OPEN };
 
+/* An IPv4 or IPv6 address (the broker speaks nothing else): 28 bytes, not a sockaddr_storage's
+ * 128, twice in every connection. */
+typedef union baddr {
+    struct sockaddr sa;
+    struct sockaddr_in in;
+    struct sockaddr_in6 in6;
+} baddr;
+
+/* One per connection, 10,000s of them on a busy node: what is rarely used is behind a pointer
+ * (TLS, WebSocket) or a small field, so that an idle connection costs little. */
 typedef struct bconn {
     sn_broker *b;
     blistener *l;
     uint64_t id, actor;
-    sn_buri_kind kind;
-    int packet;
-    unsigned decode; /* SN_BROKER_F_MSGPACK / _JSON */
-    int fd, state;
+    int fd, err;
+    unsigned char kind;   /* sn_buri_kind */
+    unsigned char packet, decode; /* decode: SN_BROKER_F_MSGPACK / _JSON */
+    unsigned char state, reason;
+    unsigned char paused, dead, eof;
+    unsigned char hint;    /* ws: the reason of the close frame we queued, + 1 (0: by its code) */
+    unsigned char wsclose; /* ws: our close frame went out: its reason + 1; then we drain to EOF */
+    unsigned char dirty;   /* in the broker's list of sockets to write before the loop waits */
+    unsigned char tls_hs;     /* the TLS handshake is not done yet */
+    unsigned char tls_rw;     /* a TLS read waits for writability */
+    unsigned char tls_broken; /* a TLS error: no close_notify */
+    unsigned char peer_len, local_len;
     ev_io rio, wio;
     ev_timer retry, flush;
-    double retry_s;
+    float retry_s, expire_ms, commit_ms;
+    double last_io, deadline;
     unsigned char *in;   /* tcp packet / ws handshake input */
     size_t in_len, in_cap, in_off;
     unsigned char *out;  /* bytes waiting for the socket (tcp, and the 101 answer) */
     size_t out_len, out_off, out_cap;
     wslay_event_context_ptr ws;
     sn_msg *pend, *pend_tail; /* events waiting for room in the owner's mailbox */
-    int paused, dead, eof, reason, err;
-    int hint;    /* ws: the reason of the close frame we queued, + 1 (0: by its code) */
-    int wsclose; /* ws: our close frame went out: its reason + 1; then we drain to EOF */
-    char why[160];
+    const char *wswhy; /* ws: what our close frame said (a constant text) */
     char *ws_accept; /* a ws:// join during its upgrade: the Sec-WebSocket-Accept we expect */
-    int dirty;   /* in the broker's list of sockets to write before the loop waits */
-    double last_io, deadline, expire_ms, commit_ms;
-    struct sockaddr_storage peer, local;
-    socklen_t peer_len, local_len;
     struct ssl_st *ssl; /* tls://, wss://: the session (sn_btls.c), else NULL */
-    int tls_hs;         /* the TLS handshake is not done yet */
-    int tls_rw;         /* a TLS read waits for writability */
-    int tls_broken;     /* a TLS error: no close_notify */
+    baddr peer, local;
 } bconn;
 
 struct sn_broker {
@@ -92,6 +103,9 @@ struct sn_broker {
     ev_prepare flusher;
     uint64_t *dirty;
     size_t ndirty, dirty_cap;
+    /* Bytes of buffers freed by sn_bconn_trim since the sweep last gave free heap back to the
+     * OS (malloc_trim, once TRIM_AFTER is reached: after a burst, not at every free). */
+    size_t trimmed;
 };
 
 /* Shared by sn_broker.c, sn_bconn.c and sn_bws.c (loop thread). */

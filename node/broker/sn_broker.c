@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -17,15 +18,6 @@
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
-
-static const char *reasons[SN_BCLOSE_N] = {
-    "peer", "local", "error", "oversize", "protocol", "utf8", "handshake", "idle",
-    "slow consumer", "owner gone", "limit", "shutdown", "decode", "tls"};
-
-const char *sn_broker_reason_name(int r)
-{
-    return r >= 0 && r < SN_BCLOSE_N ? reasons[r] : "?";
-}
 
 void sn_broker_limits_default(sn_broker_limits *l)
 {
@@ -72,24 +64,45 @@ int sn_broker_event_read(const sn_msg *m, sn_broker_event *ev)
     return SN_OK;
 }
 
-/* A command for the loop thread. */
+int sn_broker_frames_next(const sn_broker_event *ev, size_t *pos, const void **p, size_t *len)
+{
+    const unsigned char *d = ev->data;
+    size_t frame;
+    if (*pos >= ev->len || sn_bframe_next(d + *pos, ev->len - *pos, ev->len, &frame) != 1)
+        return 0;
+    *p = d + *pos + SN_BFRAME_HEADER;
+    *len = frame - SN_BFRAME_HEADER;
+    *pos += frame;
+    return 1;
+}
+
+/* A command for the loop thread that adopts a socket or reclaims an address (rare). */
 typedef struct bcmd {
     sn_loop_cmd cmd; /* first */
     sn_broker *b;
-    int kind;        /* 0: an op; 1: adopt a listener; 2: adopt a joined socket; 3: reclaim */
-    sn_broker_op op;
+    int kind;        /* 1: adopt a listener; 2: adopt a joined socket; 3: reclaim */
     uint64_t id;
-    unsigned flags;
     double ms;
     blistener *l;    /* adopt */
     int fd;
     uint64_t actor;
     sn_buri u;
     struct sockaddr_storage addr;
-    size_t addrlen, len;
+    size_t addrlen;
     void *tls_ctx;   /* a tls:// join: its context, until the session takes it */
-    unsigned char data[];
 } bcmd;
+
+/* An operation on a socket (every commit is one): as small as its payload, since a script
+ * commits once per message; the udp destination, when given, precedes the payload. */
+typedef struct bop {
+    sn_loop_cmd cmd; /* first */
+    sn_broker *b;
+    uint64_t id;
+    double ms;
+    size_t len;
+    unsigned char op, flags, addrlen;
+    unsigned char data[]; /* addr[addrlen], then the payload[len] */
+} bop;
 
 /* A reclaim: the loop closes an owner's listener on an address, the caller waits (bounded). */
 typedef struct reclaim {
@@ -117,7 +130,7 @@ static void cmd_free(bcmd *c)
         free(c);
         return;
     }
-    if (c->kind && c->fd >= 0)
+    if (c->fd >= 0)
         close(c->fd);
     sn_btls_ctx_free(c->tls_ctx);
     if (c->kind == 1)
@@ -141,8 +154,9 @@ static void close_listener(sn_broker *b, blistener *l, const char *why)
     sn_log_write(b->log, SN_LOG_INFO, "broker", "%s closed: %s", l->uri, why);
 }
 
-static void run_op(sn_broker *b, bcmd *c)
+static void run_op(sn_broker *b, const bop *c)
 {
+    const unsigned char *data = c->data + c->addrlen;
     bconn *k = sn_map_get(b->socks, c->id);
     if (k && k->dead)
         return; /* closed; its last events wait for room in the owner's mailbox */
@@ -150,31 +164,45 @@ static void run_op(sn_broker *b, bcmd *c)
         blistener *l = sn_map_get(b->lids, c->id);
         if (l && c->op == SN_BROKER_CLOSE && !l->closed && l->fd >= 0) { /* stops accepting */
             char why[160];
-            snprintf(why, sizeof why, "%.*s", (int)c->len, (const char *)c->data);
+            snprintf(why, sizeof why, "%.*s", (int)c->len, (const char *)data);
             close_listener(b, l, why);
         }
         return;
     }
     switch (c->op) {
     case SN_BROKER_COMMIT:
-        sn_bconn_commit(k, c->flags, c->data, c->len, c->addrlen ? &c->addr : NULL,
-                        c->addrlen);
+        sn_bconn_commit(k, c->flags, data, c->len, c->addrlen ? c->data : NULL, c->addrlen);
         break;
     case SN_BROKER_CLOSE:
         if (k->kind == SN_BURI_WS && k->ws && k->state == BC_OPEN) {
             sn_bws_close(k, 1000, "closed by the server");
             k->reason = SN_BCLOSE_LOCAL;
         } else {
-            sn_bconn_close(k, SN_BCLOSE_LOCAL, 0, "%.*s", (int)c->len, (const char *)c->data);
+            sn_bconn_close(k, SN_BCLOSE_LOCAL, 0, "%.*s", (int)c->len, (const char *)data);
         }
         break;
-    case SN_BROKER_EXPIRE: k->expire_ms = c->ms > 0 ? c->ms : 0; break;
+    case SN_BROKER_EXPIRE: k->expire_ms = c->ms > 0 ? (float)c->ms : 0; break;
     case SN_BROKER_INTERVAL: sn_bconn_set_interval(k, c->ms); break;
     case SN_BROKER_INJECT:
-        sn_bconn_event(k, SN_BEV_DATA, c->flags, c->data, c->len, NULL, 0);
+        sn_bconn_event(k, SN_BEV_DATA, c->flags, data, c->len, NULL, 0);
         break;
     }
     sn_bconn_done(k);
+}
+
+static void run_bop(sn_loop_cmd *lc)
+{
+    bop *c = (bop *)lc;
+    sn_broker *b = c->b;
+    run_op(b, c);
+    sn_loop_work(b->loop, -1);
+    sn_loop_hold(b->loop);
+    free(c);
+}
+
+static void drop_bop(sn_loop_cmd *lc)
+{
+    free(lc);
 }
 
 /* Runs after every command queued before it: a listener adopted by then is in the list. */
@@ -200,9 +228,7 @@ static void run_cmd(sn_loop_cmd *lc)
 {
     bcmd *c = (bcmd *)lc;
     sn_broker *b = c->b;
-    if (c->kind == 0) {
-        run_op(b, c);
-    } else if (c->kind == 3) {
+    if (c->kind == 3) {
         run_reclaim(b, c);
     } else if (c->kind == 1) { /* a listener (tcp, ws) or a udp socket */
         blistener *l = c->l;
@@ -254,9 +280,9 @@ static void run_cmd(sn_loop_cmd *lc)
     cmd_free(c);
 }
 
-static bcmd *cmd_new(sn_broker *b, int kind, size_t len)
+static bcmd *cmd_new(sn_broker *b, int kind)
 {
-    bcmd *c = calloc(1, sizeof *c + len);
+    bcmd *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
     c->cmd.run = run_cmd;
@@ -264,7 +290,6 @@ static bcmd *cmd_new(sn_broker *b, int kind, size_t len)
     c->b = b;
     c->kind = kind;
     c->fd = -1;
-    c->len = len;
     return c;
 }
 
@@ -279,21 +304,115 @@ int sn_broker_op_queue(sn_broker *b, sn_broker_op op, uint64_t id, unsigned flag
 {
     if (sn_broker_id_tag(id) != b->tag)
         return SN_ENOENT;
-    bcmd *c = cmd_new(b, 0, len);
+    if (!addr || addrlen > sizeof(struct sockaddr_storage)) /* not an address: ignored */
+        addrlen = 0;
+    bop *c = malloc(sizeof *c + addrlen + len);
     if (!c)
         return SN_ENOMEM;
-    c->op = op;
+    c->cmd.run = run_bop;
+    c->cmd.drop = drop_bop;
+    c->b = b;
     c->id = id;
-    c->flags = flags;
     c->ms = ms;
+    c->len = len;
+    c->op = (unsigned char)op;
+    c->flags = (unsigned char)flags;
+    c->addrlen = (unsigned char)addrlen;
+    if (addrlen)
+        memcpy(c->data, addr, addrlen);
     if (len)
-        memcpy(c->data, data, len);
-    if (addr && addrlen && addrlen <= sizeof c->addr) {
-        memcpy(&c->addr, addr, addrlen);
-        c->addrlen = addrlen;
-    }
-    cmd_send(b, c);
+        memcpy(c->data + addrlen, data, len);
+    sn_loop_work(b->loop, 1);
+    sn_loop_send(b->loop, &c->cmd);
     return SN_OK;
+}
+
+/* A batch's command: the header, then records: a bop's fields (without its sn_loop_cmd) and
+ * its bytes, each record starting 8-aligned. */
+typedef struct bops {
+    sn_loop_cmd cmd; /* first */
+    sn_broker *b;
+    size_t len;      /* bytes of records after the header */
+} bops;
+
+enum { BOPS_HEAD = (sizeof(bops) + 7) & ~(size_t)7 };
+
+static size_t rec_size(size_t addrlen, size_t len)
+{
+    return (sizeof(bop) + addrlen + len + 7) & ~(size_t)7;
+}
+
+static void run_bops(sn_loop_cmd *lc)
+{
+    bops *h = (bops *)lc;
+    sn_broker *b = h->b;
+    unsigned char *p = (unsigned char *)h + BOPS_HEAD, *e = p + h->len;
+    while (p < e) {
+        const bop *c = (const bop *)p; /* 8-aligned in a malloc'd block */
+        run_op(b, c);
+        p += rec_size(c->addrlen, c->len);
+    }
+    sn_loop_work(b->loop, -1);
+    sn_loop_hold(b->loop);
+    free(h);
+}
+
+int sn_broker_batch_add(sn_broker *b, sn_broker_batch *q, sn_broker_op op, uint64_t id,
+                        unsigned flags, double ms, const void *data, size_t len,
+                        const void *addr, size_t addrlen)
+{
+    if (sn_broker_id_tag(id) != b->tag)
+        return SN_ENOENT;
+    if (!addr || addrlen > sizeof(struct sockaddr_storage))
+        addrlen = 0;
+    size_t need = (q->buf ? q->len : BOPS_HEAD) + rec_size(addrlen, len);
+    if (need > q->cap) {
+        size_t cap = q->cap ? q->cap : 4096; /* a read's frames and answers: one malloc */
+        while (cap < need)
+            cap *= 2;
+        unsigned char *p = realloc(q->buf, cap);
+        if (!p)
+            return SN_ENOMEM;
+        q->buf = p;
+        q->cap = cap;
+    }
+    if (!q->len)
+        q->len = BOPS_HEAD;
+    bop *c = (bop *)(q->buf + q->len);
+    memset(c, 0, sizeof *c);
+    c->id = id;
+    c->ms = ms;
+    c->len = len;
+    c->op = (unsigned char)op;
+    c->flags = (unsigned char)flags;
+    c->addrlen = (unsigned char)addrlen;
+    if (addrlen)
+        memcpy(c->data, addr, addrlen);
+    if (len)
+        memcpy(c->data + addrlen, data, len);
+    q->len += rec_size(addrlen, len);
+    q->n++;
+    return SN_OK;
+}
+
+void sn_broker_batch_send(sn_broker *b, sn_broker_batch *q)
+{
+    if (!q->buf || q->len <= BOPS_HEAD)
+        return;
+    bops *h = (bops *)q->buf;
+    h->cmd.run = run_bops;
+    h->cmd.drop = drop_bop;
+    h->b = b;
+    h->len = q->len - BOPS_HEAD;
+    *q = (sn_broker_batch){0};
+    sn_loop_work(b->loop, 1);
+    sn_loop_send(b->loop, &h->cmd);
+}
+
+void sn_broker_batch_fini(sn_broker_batch *q)
+{
+    free(q->buf);
+    *q = (sn_broker_batch){0};
 }
 
 /* ---- listen, join -------------------------------------------------------------------- */
@@ -332,7 +451,7 @@ static int reclaim_address(sn_broker *b, uint64_t actor, const struct sockaddr *
     if ((size_t)al > sizeof(struct sockaddr_storage))
         return 0;
     reclaim *r = calloc(1, sizeof *r);
-    bcmd *c = cmd_new(b, 3, 0);
+    bcmd *c = cmd_new(b, 3);
     if (!r || !c) {
         free(r);
         free(c);
@@ -400,7 +519,7 @@ int sn_broker_listen(sn_broker *b, const sn_buri *u, uint64_t actor, uint64_t *i
         *bound_len = getsockname(fd, bound, &bl) == 0 ? bl : 0;
     }
     blistener *l = calloc(1, sizeof *l);
-    bcmd *c = cmd_new(b, 1, 0);
+    bcmd *c = cmd_new(b, 1);
     if (!l || !c) {
         free(l);
         free(c);
@@ -470,7 +589,7 @@ int sn_broker_join(sn_broker *b, const sn_buri *u, uint64_t actor, double timeou
         sn_btls_ctx_free(ctx);
         return os_fail(err_no, err, errlen, "connect", fd);
     }
-    bcmd *c = cmd_new(b, 2, 0);
+    bcmd *c = cmd_new(b, 2);
     if (!c) {
         sn_btls_ctx_free(ctx);
         close(fd);
@@ -534,6 +653,11 @@ int sn_broker_remote_run(sn_broker *b, const void *payload, size_t len)
 
 /* ---- the sweep: handshakes, connects, idle sockets, owners gone ----------------------- */
 
+/* Buffers of idle sockets freed (sn_bconn_trim) leave holes in the heap that RSS keeps; past
+ * this many bytes freed the sweep hands the free pages of every arena back (malloc_trim),
+ * which costs a walk of the heap, so once per burst rather than per socket. */
+enum { TRIM_AFTER = 1 << 20 };
+
 static void on_sweep(struct ev_loop *ev, ev_timer *w, int revents)
 {
     (void)ev, (void)revents;
@@ -565,7 +689,7 @@ static void on_sweep(struct ev_loop *ev, ev_timer *w, int revents)
         const char *y = NULL;
         if (c->deadline && now > c->deadline && c->wsclose) {
             r = c->wsclose - 1;
-            y = NULL; /* c->why: what our close frame said */
+            y = NULL; /* c->wswhy: what our close frame said */
         } else if (c->deadline && now > c->deadline) {
             r = c->state == BC_CONNECTING ? SN_BCLOSE_ERROR : SN_BCLOSE_HANDSHAKE;
             y = c->state == BC_CONNECTING ? "connect timed out"
@@ -601,9 +725,15 @@ static void on_sweep(struct ev_loop *ev, ev_timer *w, int revents)
             ev_timer_stop(b->ev, &c->retry);
         }
         char text[160];
-        snprintf(text, sizeof text, "%s", why[i] ? why[i] : c->why);
+        snprintf(text, sizeof text, "%s", why[i] ? why[i] : c->wswhy ? c->wswhy : "closed");
         sn_bconn_close(c, reason[i], err, "%s", text);
         sn_bconn_done(c);
+    }
+    if (b->trimmed >= TRIM_AFTER) { /* the heap those buffers left is given back */
+        b->trimmed = 0;
+#ifdef __GLIBC__
+        malloc_trim(0);
+#endif
     }
     pthread_mutex_lock(&b->mu);
     atomic_store(&b->joins.queued_out, b->joins.q_acc);
@@ -744,48 +874,4 @@ void sn_broker_destroy(sn_broker **bp)
     sn_btls_destroy(&b->tls);
     pthread_mutex_destroy(&b->mu);
     free(b);
-}
-
-/* ---- counts -------------------------------------------------------------------------- */
-
-static void stats_of(const blistener *l, sn_broker_stats *s)
-{
-    memset(s, 0, sizeof *s);
-    snprintf(s->uri, sizeof s->uri, "%s", l->uri);
-    s->id = l->id;
-    s->actor = l->actor;
-    s->open = atomic_load(&l->open);
-    s->accepted = atomic_load(&l->accepted);
-    s->bytes_in = atomic_load(&l->bytes_in);
-    s->bytes_out = atomic_load(&l->bytes_out);
-    s->frames_in = atomic_load(&l->frames_in);
-    s->frames_out = atomic_load(&l->frames_out);
-    s->queued_out = atomic_load(&l->queued_out);
-    s->paused = atomic_load(&l->paused);
-    for (int i = 0; i < SN_BCLOSE_N; i++)
-        s->closed[i] = atomic_load(&l->closed_n[i]);
-}
-
-size_t sn_broker_stats_get(sn_broker *b, sn_broker_stats **v)
-{
-    pthread_mutex_lock(&b->mu);
-    size_t n = 1;
-    for (blistener *l = b->listeners; l; l = l->next)
-        n++;
-    *v = calloc(n, sizeof **v);
-    if (!*v) {
-        pthread_mutex_unlock(&b->mu);
-        return 0;
-    }
-    size_t i = 0;
-    for (blistener *l = b->listeners; l; l = l->next)
-        stats_of(l, &(*v)[n - 2 - i++]); /* oldest first */
-    stats_of(&b->joins, &(*v)[n - 1]);
-    pthread_mutex_unlock(&b->mu);
-    return n;
-}
-
-size_t sn_broker_open_total(sn_broker *b)
-{
-    return atomic_load(&b->open);
 }

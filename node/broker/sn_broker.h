@@ -38,6 +38,10 @@ void sn_broker_limits_default(sn_broker_limits *l);
 /* TEXT: a WebSocket text message; MSGPACK: the payload is one MessagePack value (decoded for
  * the script; committed tables travel so); JSON: the socket speaks JSON text (?json). */
 enum { SN_BROKER_F_TEXT = 1, SN_BROKER_F_MSGPACK = 2, SN_BROKER_F_JSON = 4 };
+/* FRAMES (a data event of tcp://...?packet): data is up to SN_BROKER_BATCH whole frames, their
+ * headers included, read from the socket together: one message (one post, one wake of the
+ * owner) for all, each handed to the script in turn (sn_broker_frames_next). */
+enum { SN_BROKER_F_FRAMES = 8, SN_BROKER_BATCH = 64 };
 
 /* One event, read from an SN_MSG_BROKER message (pointers into it). */
 typedef struct sn_broker_event {
@@ -54,6 +58,10 @@ typedef struct sn_broker_event {
 
 /* sn_broker_event_read: *ev from m. SN_OK or SN_EPROTO (not a broker message). */
 int sn_broker_event_read(const sn_msg *m, sn_broker_event *ev);
+
+/* sn_broker_frames_next: the payload of the frame at *pos of a FRAMES event's data (*pos
+ * starts at 0 and moves past it): 1, or 0 after the last one (or a frame cut short). */
+int sn_broker_frames_next(const sn_broker_event *ev, size_t *pos, const void **p, size_t *len);
 
 /* sn_broker_limits_of: the defaults, with what o's --set broker_* says (0: the default). */
 void sn_broker_limits_of(const sn_opts *o, sn_broker_limits *l);
@@ -99,6 +107,24 @@ typedef enum sn_broker_op {
  * ids), SN_ENOMEM. An unknown or closed socket is ignored on the loop thread. */
 int sn_broker_op_queue(sn_broker *b, sn_broker_op op, uint64_t id, unsigned flags, double ms,
                        const void *data, size_t len, const void *addr, size_t addrlen);
+
+/* A batch: operations on this node's sockets gathered by one thread and queued together as one
+ * command (one wake of the loop thread), run in the order added: a script's commits while it
+ * handles one message. Zeroed is empty; the caller owns it. */
+typedef struct sn_broker_batch {
+    unsigned char *buf; /* a command under construction, NULL when empty */
+    size_t len, cap, n;
+} sn_broker_batch;
+
+/* sn_broker_batch_add: op as sn_broker_op_queue takes it, appended to q. SN_OK, SN_ENOENT (not
+ * one of this node's ids; q unchanged), SN_ENOMEM (q unchanged). */
+int sn_broker_batch_add(sn_broker *b, sn_broker_batch *q, sn_broker_op op, uint64_t id,
+                        unsigned flags, double ms, const void *data, size_t len,
+                        const void *addr, size_t addrlen);
+/* sn_broker_batch_send: queues what q holds for the loop thread; q is empty after. Any thread. */
+void sn_broker_batch_send(sn_broker *b, sn_broker_batch *q);
+/* sn_broker_batch_fini: drops what q holds unsent and frees it. */
+void sn_broker_batch_fini(sn_broker_batch *q);
 
 /* sn_broker_remote_pack: the payload that carries an operation to the node owning id
  * (caller frees *out). sn_broker_remote_run: runs such a payload here. SN_OK / SN_EPROTO. */

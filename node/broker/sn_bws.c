@@ -179,9 +179,9 @@ static void pump(bconn *c)
                             : reason_of(code)) + 1;
         if (c->reason == SN_BCLOSE_LOCAL && code == 1000)
             c->wsclose = SN_BCLOSE_LOCAL + 1;
-        snprintf(c->why, sizeof c->why, "%s", c->wsclose == SN_BCLOSE_PEER + 1
-                 ? "closed by the peer" : c->hint == SN_BCLOSE_DECODE + 1
-                 ? "1007 a text message that is not JSON (?json)" : code_text(code));
+        c->wswhy = c->wsclose == SN_BCLOSE_PEER + 1 ? "closed by the peer"
+                   : c->hint == SN_BCLOSE_DECODE + 1
+                   ? "1007 a text message that is not JSON (?json)" : code_text(code);
         sn_bconn_shutdown_wr(c);
         c->deadline = sn_clock_mono() + 2;
     }
@@ -353,7 +353,7 @@ void sn_bws_read(bconn *c)
         while ((n = sn_bconn_recv(c, buf, sizeof buf)) > 0) {
         }
         if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
-            sn_bconn_close(c, c->wsclose - 1, 0, "%s", c->why);
+            sn_bconn_close(c, c->wsclose - 1, 0, "%s", c->wswhy ? c->wswhy : "closed");
         return;
     }
     int r = wslay_event_recv(c->ws);

@@ -4,6 +4,7 @@
  * go to the broker by id: this node's through its loop, another node's over the cluster
  * (the id's high bits name the node). */
 #include "lua_broker.h"
+#include "lua_broker_addr.h"
 #include "lua_host.h"
 #include "sn_broker.h"
 #include "sn_cluster.h"
@@ -11,12 +12,9 @@
 #include "sn_node.h"
 #include "sn_snapshot.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <ifaddrs.h>
 #include <lauxlib.h>
-#include <net/if.h>
-#include <netdb.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,15 +62,14 @@ static void push_socks(lua_State *L)
     lua_rawsetp(L, LUA_REGISTRYINDEX, &K_SOCKS);
 }
 
-/* The entry of id (created when missing) pushed on the stack. */
+/* The entry of id (created when missing) pushed on the stack. Its "fields" table (the user
+ * fields) is made when the first is set: most sockets never get one. */
 static int push_entry(lua_State *L, lua_Integer id)
 {
     push_socks(L);
     if (lua_rawgeti(L, -1, id) != LUA_TTABLE) {
         lua_pop(L, 1);
-        lua_newtable(L);
-        lua_newtable(L);
-        lua_setfield(L, -2, "fields");
+        lua_createtable(L, 0, 4); /* obj, peer, local, receive; "fields" on the first one */
         lua_pushvalue(L, -1);
         lua_rawseti(L, -3, id);
     }
@@ -177,6 +174,30 @@ static int owner_of(lua_State *L, lua_Integer id, int fresh, char *out, size_t c
     return found;
 }
 
+/* While the owner handles a broker event, what it does to this node's sockets is gathered and
+ * queued as one command when the event is done (one wake of the loop for a batch of frames
+ * and their answers, not one per commit). One per state, in the registry. */
+static const char K_BATCH = 0;
+typedef struct lbatch {
+    sn_broker_batch q;
+    int active;
+} lbatch;
+
+static int batch_gc(lua_State *L)
+{
+    lbatch *t = lua_touserdata(L, 1);
+    sn_broker_batch_fini(&t->q);
+    return 0;
+}
+
+static lbatch *batch_of(lua_State *L)
+{
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &K_BATCH);
+    lbatch *t = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    return t;
+}
+
 /* An operation on socket id, wherever it lives. SN_OK or an error code. */
 static int route(lua_State *L, sn_broker_op op, lua_Integer id, unsigned flags, double ms,
                  const void *data, size_t len, const void *addr, size_t addrlen)
@@ -184,8 +205,16 @@ static int route(lua_State *L, sn_broker_op op, lua_Integer id, unsigned flags, 
     sn_broker *b = broker_of(L);
     char node[256];
     int where = owner_of(L, id, 0, node, sizeof node);
-    if (where == 0)
+    if (where == 0) {
+        lbatch *t = batch_of(L);
+        if (t && t->active) {
+            if (sn_broker_batch_add(b, &t->q, op, (uint64_t)id, flags, ms, data, len, addr,
+                                    addrlen) == SN_OK)
+                return SN_OK;
+            sn_broker_batch_send(b, &t->q); /* no room: what came before still goes first */
+        }
         return sn_broker_op_queue(b, op, (uint64_t)id, flags, ms, data, len, addr, addrlen);
+    }
     if (where < 0)
         return SN_ENOENT;
     void *p;
@@ -299,8 +328,12 @@ static int s_index(lua_State *L)
         lua_pushinteger(L, s->id);
         return 1;
     }
-    if (!strcmp(k, "commit")) {
-        push_bound(L, s->id, l_commit);
+    if (!strcmp(k, "commit")) { /* bound once per object: scripts call it per message */
+        if (lua_getuservalue(L, 1) != LUA_TFUNCTION) {
+            push_bound(L, s->id, l_commit);
+            lua_pushvalue(L, -1);
+            lua_setuservalue(L, 1);
+        }
         return 1;
     }
     if (!strcmp(k, "close")) {
@@ -313,9 +346,8 @@ static int s_index(lua_State *L)
             lua_pushinteger(L, 0);
         return 1;
     }
-    if (!e)
+    if (!e || lua_getfield(L, e, "fields") != LUA_TTABLE)
         return 1; /* nil */
-    lua_getfield(L, e, "fields");
     lua_getfield(L, -1, k);
     return 1;
 }
@@ -344,7 +376,14 @@ static int s_newindex(lua_State *L)
     }
     if (!strcmp(k, "id") || !strcmp(k, "errno"))
         return luaL_error(L, "socket.%s is read-only", k);
-    lua_getfield(L, e, "fields");
+    if (lua_getfield(L, e, "fields") != LUA_TTABLE) { /* made on the first user field */
+        if (lua_isnil(L, 3))
+            return 0;
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, e, "fields");
+    }
     lua_pushvalue(L, 3);
     lua_setfield(L, -2, k);
     return 0;
@@ -491,156 +530,6 @@ static int l_signal(lua_State *L)
     return 0;
 }
 
-/* broker.ntoa(addr [, t]) */
-static int l_ntoa(lua_State *L)
-{
-    size_t al;
-    const char *a = luaL_checklstring(L, 1, &al);
-    struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof ss);
-    memcpy(&ss, a, al < sizeof ss ? al : sizeof ss);
-    char host[INET6_ADDRSTRLEN] = "";
-    int port = 0;
-    if (ss.ss_family == AF_INET) {
-        struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-        inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
-        port = ntohs(in->sin_port);
-    } else if (ss.ss_family == AF_INET6) {
-        struct sockaddr_in6 *in = (struct sockaddr_in6 *)&ss;
-        inet_ntop(AF_INET6, &in->sin6_addr, host, sizeof host);
-        port = ntohs(in->sin6_port);
-    } else {
-        return 0;
-    }
-    if (lua_istable(L, 2)) {
-        lua_pushvalue(L, 2);
-        lua_pushinteger(L, ss.ss_family);
-        lua_setfield(L, -2, "family");
-        lua_pushstring(L, host);
-        lua_setfield(L, -2, "addr");
-        lua_pushinteger(L, port);
-        lua_setfield(L, -2, "port");
-        if (ss.ss_family == AF_INET6) {
-            lua_pushinteger(L, ((struct sockaddr_in6 *)&ss)->sin6_scope_id);
-            lua_setfield(L, -2, "scope_id");
-        }
-        return 1;
-    }
-    lua_pushfstring(L, ss.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", host, port);
-    return 1;
-}
-
-/* broker.aton("host:port" | "udp://host:port" | family [, t]): an address (with t: a list
- * of every address the name resolves to; with a family or an address and t, t's addr, port,
- * scope_id applied). */
-static int l_aton(lua_State *L)
-{
-    struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof ss);
-    size_t al = 0;
-    if (lua_type(L, 1) == LUA_TNUMBER) {
-        ss.ss_family = (sa_family_t)lua_tointeger(L, 1);
-        al = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-    } else {
-        const char *s = luaL_checklstring(L, 1, &al);
-        int binary = al && (unsigned char)s[0] < ' ';
-        if (binary) {
-            memcpy(&ss, s, al < sizeof ss ? al : sizeof ss);
-        } else {
-            const char *p = strstr(s, "://");
-            int dgram = p && !strncmp(s, "udp", 3);
-            p = p ? p + 3 : s;
-            char host[256], port[16] = "";
-            const char *c = strrchr(p, ':');
-            size_t hl = c ? (size_t)(c - p) : strlen(p);
-            if (hl >= sizeof host)
-                return 0;
-            memcpy(host, p, hl);
-            host[hl] = 0;
-            if (c)
-                snprintf(port, sizeof port, "%s", c + 1);
-            char *h = host;
-            if (h[0] == '[') {
-                h++;
-                char *e = strchr(h, ']');
-                if (e)
-                    *e = 0;
-            }
-            struct addrinfo hints = {.ai_socktype = dgram ? SOCK_DGRAM : SOCK_STREAM,
-                                     .ai_flags = AI_PASSIVE}, *ai;
-            if (getaddrinfo(h[0] ? h : NULL, port[0] ? port : NULL, &hints, &ai))
-                return 0;
-            if (lua_istable(L, 2)) {
-                lua_newtable(L);
-                int i = 0;
-                for (struct addrinfo *x = ai; x; x = x->ai_next) {
-                    lua_pushlstring(L, (const char *)x->ai_addr, x->ai_addrlen);
-                    lua_rawseti(L, -2, ++i);
-                }
-                freeaddrinfo(ai);
-                return 1;
-            }
-            lua_pushlstring(L, (const char *)ai->ai_addr, ai->ai_addrlen);
-            freeaddrinfo(ai);
-            return 1;
-        }
-    }
-    if (lua_istable(L, 2)) {
-        lua_getfield(L, 2, "port");
-        lua_getfield(L, 2, "addr");
-        int port = (int)lua_tointeger(L, -2);
-        const char *addr = lua_tostring(L, -1);
-        if (ss.ss_family == AF_INET6) {
-            struct sockaddr_in6 *in = (struct sockaddr_in6 *)&ss;
-            if (!lua_isnil(L, -2))
-                in->sin6_port = htons((uint16_t)port);
-            if (addr)
-                inet_pton(AF_INET6, addr, &in->sin6_addr);
-            lua_getfield(L, 2, "scope_id");
-            if (!lua_isnil(L, -1))
-                in->sin6_scope_id = (uint32_t)lua_tointeger(L, -1);
-        } else {
-            struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-            if (!lua_isnil(L, -2))
-                in->sin_port = htons((uint16_t)port);
-            if (addr)
-                inet_pton(AF_INET, addr, &in->sin_addr);
-        }
-    }
-    lua_pushlstring(L, (const char *)&ss, al);
-    return 1;
-}
-
-/* broker.ifaddr([name]): {device = {addr, ...}} of the interfaces up (loopback left out). */
-static int l_ifaddr(lua_State *L)
-{
-    const char *want = luaL_optstring(L, 1, "");
-    struct ifaddrs *ifa;
-    if (getifaddrs(&ifa) < 0)
-        return luaL_error(L, "broker.ifaddr: %s", strerror(errno));
-    lua_newtable(L);
-    for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
-        if (!i->ifa_addr || (i->ifa_flags & IFF_LOOPBACK) || !(i->ifa_flags & IFF_UP) ||
-            (want[0] && !strstr(i->ifa_name, want)))
-            continue;
-        size_t al = i->ifa_addr->sa_family == AF_INET    ? sizeof(struct sockaddr_in)
-                    : i->ifa_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : 0;
-        if (!al)
-            continue;
-        if (lua_getfield(L, -1, i->ifa_name) != LUA_TTABLE) {
-            lua_pop(L, 1);
-            lua_newtable(L);
-            lua_pushvalue(L, -1);
-            lua_setfield(L, -3, i->ifa_name);
-        }
-        lua_pushlstring(L, (const char *)i->ifa_addr, al);
-        lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
-        lua_pop(L, 1);
-    }
-    freeifaddrs(ifa);
-    return 1;
-}
-
 /* broker.submit(socket, fn, ...): stage.submit keyed by the socket, fn(socket, ...). */
 /* broker.submit(socket, fn, ...): stage.submit keyed by the socket, fn(socket, ...). The job
  * function reaches `broker` through its _ENV (bound where it runs), fn travels as an argument. */
@@ -655,6 +544,13 @@ void sn_lua_broker_open(lua_State *L)
 {
     lua_newtable(L);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &K_SOCKS);
+    lbatch *t = lua_newuserdata(L, sizeof *t);
+    memset(t, 0, sizeof *t);
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, batch_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &K_BATCH);
     if (luaL_newmetatable(L, SOCKET_MT)) {
         lua_pushcfunction(L, s_index);
         lua_setfield(L, -2, "__index");
@@ -667,8 +563,8 @@ void sn_lua_broker_open(lua_State *L)
     }
     lua_pop(L, 1);
     static const luaL_Reg fns[] = {{"ready", l_ready}, {"join", l_join}, {"close", l_close},
-                                   {"f", l_f}, {"signal", l_signal}, {"ntoa", l_ntoa},
-                                   {"aton", l_aton}, {"ifaddr", l_ifaddr}, {NULL, NULL}};
+                                   {"f", l_f}, {"signal", l_signal}, {"ntoa", sn_lua_broker_ntoa},
+                                   {"aton", sn_lua_broker_aton}, {"ifaddr", sn_lua_broker_ifaddr}, {NULL, NULL}};
     luaL_newlib(L, fns);
     if (luaL_loadbuffer(L, SUBMIT, sizeof SUBMIT - 1, "=broker.submit") == LUA_OK) {
         lua_getglobal(L, "stage");
@@ -725,11 +621,64 @@ static void close_orphan(lua_State *L, uint64_t id, const char *why)
     route(L, SN_BROKER_CLOSE, (lua_Integer)id, 0, 0, why, strlen(why), NULL, 0);
 }
 
+/* One payload to the receive callback of the entry at e, with the socket object at sock (its
+ * results committed): 0 when the payload does not decode (the socket is closed then). */
+static int receive_one(lua_State *L, int e, int sock, const sn_broker_event *ev)
+{
+    lua_Integer id = (lua_Integer)ev->socket;
+    if (lua_getfield(L, e, "receive") != LUA_TFUNCTION)
+        return 1;
+    lua_pushvalue(L, sock);
+    int n = 2;
+    if (!push_payload(L, ev)) {
+        lua_settop(L, sock);
+        close_orphan(L, ev->socket, "a frame that is not MessagePack");
+        return 0;
+    }
+    if (ev->peer) {
+        lua_pushlstring(L, ev->peer, ev->peer_len);
+        n++;
+    }
+    call_and_commit(L, id, n, "broker receive", (ev->flags & SN_BROKER_F_TEXT) != 0);
+    return 1;
+}
+
+static void deliver(lua_State *L, const sn_broker_event *evp);
+
+static int deliver_protected(lua_State *L)
+{
+    const sn_broker_event *ev = lua_touserdata(L, 1);
+    lua_settop(L, 0);
+    deliver(L, ev);
+    return 0;
+}
+
 void sn_lua_broker_deliver(lua_State *L, const sn_msg *m)
 {
     sn_broker_event ev;
     if (sn_broker_event_read(m, &ev) != SN_OK)
         return;
+    lbatch *t = batch_of(L);
+    sn_broker *b = broker_of(L);
+    if (!t || !b) {
+        deliver(L, &ev);
+        return;
+    }
+    /* protected, so that the batch is sent and closed even when deliver raises (out of memory,
+     * the governor): what the script did before that still happens, nothing is held back */
+    t->active = 1;
+    lua_pushcfunction(L, deliver_protected);
+    lua_pushlightuserdata(L, &ev);
+    int rc = lua_pcall(L, 1, 0, 0);
+    t->active = 0;
+    sn_broker_batch_send(b, &t->q);
+    if (rc != LUA_OK)
+        lua_error(L); /* on as it came */
+}
+
+static void deliver(lua_State *L, const sn_broker_event *evp)
+{
+    sn_broker_event ev = *evp;
     int top = lua_gettop(L);
     lua_Integer id = (lua_Integer)ev.socket;
     push_socks(L);
@@ -785,21 +734,19 @@ void sn_lua_broker_deliver(lua_State *L, const sn_msg *m)
             if (sn_lua_pcall(L, 1, 1, "broker connect") == SN_OK && lua_isfunction(L, -1))
                 lua_setfield(L, e, "receive");
         }
-    } else if (!strcmp(ev.what, SN_BEV_DATA)) {
-        if (lua_getfield(L, e, "receive") == LUA_TFUNCTION) {
-            push_socket(L, id);
-            int n = 2;
-            if (!push_payload(L, &ev)) {
-                lua_settop(L, top);
-                close_orphan(L, ev.socket, "a frame that is not MessagePack");
-                return;
-            }
-            if (ev.peer) {
-                lua_pushlstring(L, ev.peer, ev.peer_len);
-                n++;
-            }
-            call_and_commit(L, id, n, "broker receive", (ev.flags & SN_BROKER_F_TEXT) != 0);
+    } else if (!strcmp(ev.what, SN_BEV_DATA) && (ev.flags & SN_BROKER_F_FRAMES)) {
+        sn_broker_event one = ev; /* each frame of the batch as an event of its own */
+        size_t pos = 0;
+        push_socket(L, id);
+        int sock = lua_gettop(L);
+        while (sn_broker_frames_next(&ev, &pos, &one.data, &one.len)) {
+            if (!receive_one(L, e, sock, &one))
+                break;
+            lua_settop(L, sock);
         }
+    } else if (!strcmp(ev.what, SN_BEV_DATA)) {
+        push_socket(L, id);
+        receive_one(L, e, lua_gettop(L), &ev);
     } else if (!strcmp(ev.what, SN_BEV_CLOSE)) {
         lua_pushinteger(L, ev.err);
         lua_setfield(L, e, "errno");

@@ -37,6 +37,8 @@ enum {
 static const double ECHO_SECONDS = 2.0, ACC_SECONDS = 1.5;
 
 static char binary[4096], plain[4096];
+static const char *serving = "?"; /* the server under test, for die()'s message */
+static int keep_logs;              /* die() keeps tmpdir: its message points there */
 static char tmpdir[] = "/tmp/sn-bench-broker-XXXXXX";
 static pid_t main_pid, child = -1;
 
@@ -44,9 +46,10 @@ __attribute__((format(printf, 1, 2))) static void die(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "bench_broker: ");
+    fprintf(stderr, "bench_broker: %s server: ", serving);
     vfprintf(stderr, fmt, ap);
     fprintf(stderr, " (server logs in %s)\n", tmpdir);
+    keep_logs = 1;
     va_end(ap);
     if (child > 0)
         kill(child, SIGKILL);
@@ -74,6 +77,8 @@ static void at_exit(void)
     if (getpid() != main_pid)
         return;
     stop_child();
+    if (keep_logs)
+        return;
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0)
@@ -498,11 +503,13 @@ static void rate_row(const char *kind, const char *name, double target,
     int ws = !strcmp(kind, "ws");
     for (int r = 0; r < REPS; r++) {
         int port = free_port();
+        serving = "broker";
         start_node(kind, port);
         threads = child_status("Threads");
         b.v[r] = run(port, ws, &b.cpu[r]);
         stop_child();
         port = free_port();
+        serving = "plain";
         start_plain(kind, port);
         p.v[r] = run(port, ws, &p.cpu[r]);
         stop_child();
@@ -510,14 +517,18 @@ static void rate_row(const char *kind, const char *name, double target,
     double mb = med(b.v), mp = med(p.v), ratio = mp > 0 ? mb / mp : 0;
     double rlo = lo(b.v) / hi(p.v), rhi = hi(b.v) / lo(p.v); /* the worst and best pairing */
     int met = 1;
-    for (int r = 0; r < REPS; r++) /* met in every run, each against its own baseline */
-        met &= p.v[r] > 0 && b.v[r] / p.v[r] >= target;
+    char runs[128] = "";
+    for (int r = 0; r < REPS; r++) { /* met in every run, each against its own baseline */
+        double rr = p.v[r] > 0 ? b.v[r] / p.v[r] : 0;
+        met &= p.v[r] > 0 && rr >= target;
+        snprintf(runs + strlen(runs), sizeof runs - strlen(runs), "%s%.2f", r ? ", " : "", rr);
+    }
     double secs = !strcmp(kind, "greet") ? ACC_SECONDS : ECHO_SECONDS;
     printf("| broker | %s (node: %ld threads, %d worker) | %.4g /s (%.4g..%.4g); %.2f CPU-s "
            "per %.1f s wall | %.4g /s (%.4g..%.4g); %.2f CPU-s, 1 thread | %.2fx (%.2f..%.2f) "
-           "| >= %.2fx | %s |\n",
+           "| >= %.2fx | %s (each run: %s) |\n",
            name, threads, THREADS, mb, lo(b.v), hi(b.v), med(b.cpu), secs, mp, lo(p.v),
-           hi(p.v), med(p.cpu), ratio, rlo, rhi, target, met ? "met" : "**missed**");
+           hi(p.v), med(p.cpu), ratio, rlo, rhi, target, met ? "met" : "**missed**", runs);
     fflush(stdout);
 }
 
@@ -528,9 +539,19 @@ static double accept_adapter(int port, int ws, double *cpu)
     return accept_run(port, cpu);
 }
 
+/* Rows to run: all, or those named on the command line (packet, ws, greet, idle). */
+static int row_wanted(int argc, char **argv, const char *row)
+{
+    if (argc < 2)
+        return 1;
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], row))
+            return 1;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    (void)argc;
     main_pid = getpid();
     bench_binary(argv[0], binary, sizeof binary);
     snprintf(plain, sizeof plain, "%s", binary);
@@ -557,20 +578,27 @@ int main(int argc, char **argv)
     if (!f || fputs(ECHO_LUA, f) < 0 || fclose(f))
         die("cannot write %s", script_path);
 
-    rate_row("packet", "echo msgs/s, tcp ?packet, 100 conns x 8 in flight, 64 B, actor + "
+    if (row_wanted(argc, argv, "packet"))
+        rate_row("packet", "echo msgs/s, tcp ?packet, 100 conns x 8 in flight, 64 B, actor + "
              "socket.commit vs plain libev", 0.5, echo_adapter);
-    rate_row("ws", "echo msgs/s, ws:// binary, 100 conns x 8 in flight, 64 B, vs plain libev "
+    if (row_wanted(argc, argv, "ws"))
+        rate_row("ws", "echo msgs/s, ws:// binary, 100 conns x 8 in flight, 64 B, vs plain libev "
              "+ wslay", 0.5, echo_adapter);
-    rate_row("greet", "accepts/s: connect, 1-byte greeting from the actor, close; 32 at once",
+    if (row_wanted(argc, argv, "greet"))
+        rate_row("greet", "accepts/s: connect, 1-byte greeting from the actor, close; 32 at once",
              0, accept_adapter);
 
+    if (!row_wanted(argc, argv, "idle"))
+        return 0;
     double mb[REPS], mp[REPS];
     for (int r = 0; r < REPS; r++) {
         int port = free_port();
+        serving = "broker";
         start_node("greet", port);
         mb[r] = idle_run(port);
         stop_child();
         port = free_port();
+        serving = "plain";
         start_plain("greet", port);
         mp[r] = idle_run(port);
         stop_child();

@@ -147,6 +147,11 @@ def test_tcp_framed_raw_and_oversize(ctx):
         check(read_frame(s) == b"echo:" + msg, "framed echo of %d bytes" % len(msg))
     s.sendall(frame(b"a") + frame(b"b"))  # two frames in one segment
     check(read_frame(s) == b"echo:a" and read_frame(s) == b"echo:b", "two frames in one write")
+    # more frames in one write than one message carries (SN_BROKER_BATCH, 64): each reaches
+    # the script once, in order
+    s.sendall(b"".join(frame(b"%d" % i) for i in range(150)))
+    got = [read_frame(s) for i in range(150)]
+    check(got == [b"echo:%d" % i for i in range(150)], "150 frames in one write, in order")
     r = socket.create_connection(("127.0.0.1", p + 1), 5)
     r.sendall(b"raw bytes, no framing")
     got = b""
@@ -342,6 +347,12 @@ def test_msgpack_and_json_decoding(ctx):
     s.sendall(frame(mp_pack({"n": 41, "list": [1, "two", 3.5]})))
     got, _ = mp_unpack(read_frame(s))
     check(got == {"n": 42, "list": [1, "two", 3.5], "kind": "table"}, "msgpack echo: %r" % got)
+    s.sendall(frame(mp_pack({"n": 1, "list": []})) + frame(mp_pack({"n": 2, "list": []})))
+    got = [mp_unpack(read_frame(s))[0]["n"] for i in range(2)]
+    check(got == [2, 3], "two msgpack frames in one write, each decoded: %r" % got)
+    s.sendall(frame(mp_pack({"n": 7, "list": []})) + frame(b"\xc1"))  # 0xc1: never MessagePack
+    check(mp_unpack(read_frame(s))[0]["n"] == 8, "the good frame before a bad one answered")
+    check(recv_eof(s), "a frame that is not MessagePack closes the connection")
 
     async def run():
         async with websockets.connect("ws://127.0.0.1:%d/j" % (port + 1)) as c:

@@ -69,3 +69,32 @@ Test(sn_broker, remote_payload)
     cr_assert_str_eq(sn_broker_reason_name(SN_BCLOSE_SLOW), "slow consumer");
     cr_assert_str_eq(sn_broker_reason_name(SN_BCLOSE_N), "?");
 }
+
+/* A FRAMES event: the whole frames one read brought, each handed out in turn; a frame cut
+ * short ends the walk rather than reading past the data. */
+Test(sn_broker, frames_next)
+{
+    unsigned char d[64];
+    size_t n = 0;
+    const char *parts[] = {"one", "", "three!"};
+    for (int i = 0; i < 3; i++) {
+        size_t l = strlen(parts[i]);
+        sn_bframe_header(d + n, l);
+        memcpy(d + n + SN_BFRAME_HEADER, parts[i], l);
+        n += SN_BFRAME_HEADER + l;
+    }
+    sn_broker_event ev = {.flags = SN_BROKER_F_FRAMES, .data = d, .len = n};
+    size_t pos = 0;
+    const void *p;
+    size_t len;
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(sn_broker_frames_next(&ev, &pos, &p, &len), 1, "frame %d", i);
+        cr_assert_eq(len, strlen(parts[i]));
+        cr_assert(!memcmp(p, parts[i], len));
+    }
+    cr_assert_eq(sn_broker_frames_next(&ev, &pos, &p, &len), 0, "the end");
+    sn_bframe_header(d + n, 10); /* announces 10 bytes, 2 follow */
+    ev.len = n + SN_BFRAME_HEADER + 2;
+    cr_assert_eq(sn_broker_frames_next(&ev, &pos, &p, &len), 0, "cut short");
+    cr_assert_eq(pos, n);
+}

@@ -17,6 +17,12 @@ local s = broker.f(12345 << 32 | 7)
 s.name = "kept here"
 print("user field", s.name, broker.f(12345 << 32 | 7).name)
 print("read-only", pcall(function () s.id = 3 end))
+local u = broker.f(12345 << 32 | 8)
+u.close = function () end  -- a record of the socket, no user field yet (made on the first)
+print("no user field yet", u.name, u.other)
+u.other = nil
+u.other = 5
+print("user field later", u.other, u.name)
 stage.submit(0, function ()   -- a job cannot own sockets (logged)
   broker.ready("tcp://127.0.0.1:0", function () end)
 end)
