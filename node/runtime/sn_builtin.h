@@ -24,4 +24,21 @@ int sn_builtin_home(sn_node *n, const char *stage, char *home, size_t cap);
  * again). Two callers at once start one actor. Any thread; the state is made on it. */
 int sn_builtin_start(sn_node *n, const char *stage);
 
+struct ev_loop;
+typedef struct sn_builtin sn_builtin;
+
+/* sn_builtin_new: the queue of frames for built-in stages not started yet, on loop (the
+ * node's loop thread). NULL when out of memory. sn_builtin_destroy: after the cluster is gone
+ * (nothing delivers any more); waits for a start thread; drops what is held; takes NULL. */
+sn_builtin *sn_builtin_new(sn_node *n, struct ev_loop *loop);
+void sn_builtin_destroy(sn_builtin **bp);
+
+/* sn_builtin_deliver: sn_node_deliver, except that a frame for a built-in stage this node
+ * does not run yet is held (copied) while a thread of its own starts the stage, then
+ * delivered in arrival order; the loop thread never waits. SN_OK (delivered or held),
+ * SN_EFULL (PENDING_MAX frames held for that stage already, logged once), SN_ENOMEM, or
+ * sn_node_deliver's errors. A held frame the stage cannot take after all is dropped and
+ * logged. Loop thread only. */
+int sn_builtin_deliver(sn_builtin *b, const sn_wire_message *m, int trusted);
+
 #endif

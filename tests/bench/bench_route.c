@@ -18,17 +18,23 @@
 enum { RUNS = 3, SUBS = 500, ROUND = 10, ROUNDS = 20 }; /* 500 per node; 200 messages a run */
 
 /* Both nodes: SUBS subscriber stages, spawned once the other node's main stage is known
- * (so that both agree on the route's home); each acks the publisher every ROUND messages. */
+ * (so that both agree on the route's home); each acks the publisher every ROUND messages.
+ * The publisher starts once it routes to every subscriber by name and a probe through route
+ * reaches all of them: a node learns a peer's new stages from the registry that peer sends
+ * at its next heartbeat tick, so a subscriber's 'ready' can arrive up to a tick before its
+ * name routes (the bench's earlier stall: 'no route to b441' ignored, acks never complete).
+ * A send that fails while measuring ends the run with the reason, never a stall. */
 static const char subs_lua[] =
     "local ME, OTHER, SUBS, ROUND = '%s', '%s', %d, %d\n"
     "local function sub()\n"
     "  local n = 0\n"
     "  stage.waitfor('hit', function() n = n + 1; if n %% ROUND == 0 then stage.signal('pub:ack') end end)\n"
+    "  stage.waitfor('probe', function() end)\n"
     "  stage.waitfor('subbed', function(ok, e)\n"
     "    if not ok then print('error subscribe ' .. tostring(e)) end\n"
     "    stage.signal('pub:ready')\n"
     "  end)\n"
-    "  stage.signal('route:@=subbed', {['news.'] = 'hit'})\n"
+    "  stage.signal('route:@=subbed', {['news.'] = 'hit', ['probe.'] = 'probe'})\n"
     "end\n"
     "stage.waitfor('quit', function() stage.exit() end)\n"
     "local started = false\n"
@@ -55,6 +61,7 @@ static const char pub_lua[] =
     "local function both() return cpu('self') + cpu(BPID) end\n"
     "stage.spawn('pub', function()\n"
     "  local ready, acks, round, phase, t0, c0 = 0, 0, 0, 0\n"
+    "  local last = process.clock -- progress: a stall (30 s without one) ends the run\n"
     "  local phases = {}\n"
     "  for i = 1, RUNS do phases[#phases + 1] = 'direct'; phases[#phases + 1] = 'route' end\n"
     "  local function send_round()\n"
@@ -62,7 +69,11 @@ static const char pub_lua[] =
     "      if phases[phase] == 'route' then\n"
     "        stage.signal('route:*news.x', m)\n"
     "      else\n"
-    "        for i = 1, SUBS do stage.signal('a' .. i .. ':hit', m); stage.signal('b' .. i .. ':hit', m) end\n"
+    "        for i = 1, SUBS do\n"
+    "          local x, e = stage.signal('a' .. i .. ':hit', m)\n"
+    "          local y, f = stage.signal('b' .. i .. ':hit', m)\n"
+    "          if x == 0 or y == 0 then print('error lost: ' .. tostring(e or f)); stage.exit() return end\n"
+    "        end\n"
     "      end\n"
     "    end\n"
     "  end\n"
@@ -75,12 +86,22 @@ static const char pub_lua[] =
     "    round, acks, t0, c0 = 1, 0, process.clock, both()\n"
     "    send_round()\n"
     "  end\n"
-    "  stage.waitfor('ready', function()\n"
-    "    ready = ready + 1\n"
-    "    if ready == 2 * SUBS then next_phase() end\n"
+    "  local function probe()\n"
+    "    stage.signal('route:*probe.x=probed')\n"
+    "  end\n"
+    "  stage.waitfor('probed', function(n, e)\n"
+    "    if n == 2 * SUBS then next_phase() return end\n"
+    "    stage.addtask(20, probe)\n"
     "  end)\n"
+    "  local function known(who)\n"
+    "    last = process.clock\n"
+    "    if stage.signal(who .. ':probe') == 0 then stage.addtask(20, function() known(who) end) return end\n"
+    "    ready = ready + 1\n"
+    "    if ready == 2 * SUBS then probe() end\n"
+    "  end\n"
+    "  stage.waitfor('ready', function() known(_WAITFOR[1].stage) end)\n"
     "  stage.waitfor('ack', function()\n"
-    "    acks = acks + 1\n"
+    "    acks, last = acks + 1, process.clock\n"
     "    if acks < 2 * SUBS then return end\n"
     "    acks = 0\n"
     "    if round < ROUNDS then round = round + 1; send_round(); return end\n"
@@ -88,7 +109,12 @@ static const char pub_lua[] =
     "    print(n .. '_wall ' .. (process.clock - t0)); print(n .. '_cpu ' .. (both() - c0))\n"
     "    next_phase()\n"
     "  end)\n"
-    "  stage.addtask(120000, function() print('error stalled'); stage.exit() end)\n"
+    "  stage.addtask(1000, function()\n"
+    "    if process.clock - last < 30 then return 1000 end\n"
+    "    print(string.format('error stalled 30 s: phase %%d (%%s) round %%d, acks %%d of %%d, ready %%d',\n"
+    "      phase, tostring(phases[phase]), round, acks, 2 * SUBS, ready))\n"
+    "    stage.exit()\n"
+    "  end)\n"
     "end)\n";
 
 static pid_t b_pid;

@@ -1,8 +1,10 @@
 """The built-in stages (index, route, ticket) across nodes: one home per stage in the
 cluster, the same whichever node uses it first; a home that dies answers nil, "node down"
 and a new, empty home takes over; malformed requests and limits answered from the home."""
+import os
 import random
 import re
+import shutil
 import string
 
 from harness import check, converged, start_cluster, timeout, wait_until
@@ -174,6 +176,46 @@ def test_home_killed(ctx):
     new = homes_started([a, c], "index")
     check(new == [home_of("index", [a.name, c.name])],
           "the new home is the rendezvous node of the survivors: %r" % new)
+
+
+SLOW_START_LUA = r'''
+local function p(...) print("A " .. show(...)) end
+stage.waitfor("set", function (r, e) p("SET", r and r.K, e) end)
+stage.waitfor("total", function (n, e) p("TOTAL", n, e) end)
+when_file(GO, function ()
+  stage.signal("index:s?board=set", {K = {i = 5}})
+  stage.signal("index:t?board=total", 0)
+end)
+'''
+
+
+@timeout(90)
+def test_home_keeps_serving_while_its_stage_starts(ctx):
+    """A built-in stage's home starts it at the first message from another node. Making its
+    state (here a preload file spinning 4 s, as a large preload folder on a loaded machine)
+    must not hold the home's loop thread: it keeps heartbeating, so the requester does not
+    declare it down, and the requests held meanwhile are answered in order once the stage
+    runs. (The home once made the state inside the loop's delivery and waited there, so its
+    peers found it silent and answered "node down".)"""
+    a_name, h_name = names_with_home(2)
+    pre = ctx.path("preload")
+    shutil.copytree(os.path.join(os.path.dirname(__file__), "..", "..", "preload"), pre)
+    flag = ctx.path("slow")
+    with open(os.path.join(pre, "zz_slow.lua"), "w") as f:
+        f.write("local f = io.open(%r)\nif f then\n  f:close()\n"
+                "  local t = os.time() + 4\n  while os.time() < t do end\nend\n" % flag)
+    fast = ["--set", "suspect=1000", "--set", "down=1000"]
+    drv = ctx.script("driver.lua", "GO = %r\n" % ctx.path("go") + SLOW_START_LUA)
+    a, h = start_cluster(ctx, [
+        (a_name, dict(actors=[("drv", drv, 1)], extra=fast)),
+        (h_name, dict(actors=[], extra=fast + ["--preload", pre]))])
+    ctx.touch("slow")
+    ctx.touch("go")
+    a.wait_line(r"^A SET 1 nil$", 30)
+    a.wait_line(r"^A TOTAL 1 nil$", 30)
+    check(homes_started([a, h], "index") == [h.name],
+          "index: its home is %s: %r" % (h.name, homes_started([a, h], "index")))
+    check("suspect" not in a.stderr(), "the home was never suspected:\n%s" % a.stderr())
 
 
 LIMITS_LUA = r'''
