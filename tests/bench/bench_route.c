@@ -9,10 +9,7 @@
 
 #include <stdio.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 
 enum { RUNS = 3, SUBS = 500, ROUND = 10, ROUNDS = 20 }; /* 500 per node; 200 messages a run */
@@ -127,37 +124,6 @@ static void on_signal(int sig)
     _exit(1);
 }
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
-        perror("bench_route: free port");
-        exit(1);
-    }
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-static void write_script(const char *text, char *path, size_t cap)
-{
-    snprintf(path, cap, "/tmp/sn-bench-route-XXXXXX.lua");
-    int fd = mkstemps(path, 4);
-    if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text)) {
-        perror("bench_route: script");
-        exit(1);
-    }
-    close(fd);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -165,10 +131,10 @@ int main(int argc, char **argv)
     bench_binary(argv[0], binary, sizeof binary);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    int pa = free_port(), pb = free_port();
+    int pa = bench_free_port(), pb = bench_free_port();
     char text[8192], bscript[64], listen_b[64], join_a[64], actor_b[128];
     snprintf(text, sizeof text, subs_lua, "b", "a", SUBS, ROUND);
-    write_script(text, bscript, sizeof bscript);
+    bench_write_script(text, bscript, sizeof bscript);
     snprintf(listen_b, sizeof listen_b, "tcp://127.0.0.1:%d", pb);
     snprintf(join_a, sizeof join_a, "127.0.0.1:%d", pa);
     snprintf(actor_b, sizeof actor_b, "b=%s", bscript);
@@ -190,7 +156,7 @@ int main(int argc, char **argv)
              "--log-level warn --set peer_queue=100000", pa);
     double direct[RUNS], route[RUNS], dcpu[RUNS], rcpu[RUNS];
     char path[64];
-    write_script(a_text, path, sizeof path);
+    bench_write_script(a_text, path, sizeof path);
     char cmd[8192];
     snprintf(cmd, sizeof cmd, "'%s' %s --actor a=%s", binary, flags, path);
     FILE *p = popen(cmd, "r");
@@ -230,8 +196,8 @@ int main(int argc, char **argv)
         dr[i] = msgs / direct[i];
     }
     double rc = rcpu[RUNS / 2], dc = dcpu[RUNS / 2], rw = route[RUNS / 2], dw = direct[RUNS / 2];
-    qsort(rr, RUNS, sizeof *rr, cmp_double);
-    qsort(dr, RUNS, sizeof *dr, cmp_double);
+    qsort(rr, RUNS, sizeof *rr, bench_cmp_double);
+    qsort(dr, RUNS, sizeof *dr, bench_cmp_double);
     double ratio = rr[RUNS / 2] / dr[RUNS / 2];
     printf("| stages | route:*TOPIC to 1,000 subscriber stages on 2 nodes, deliveries per second, "
            "median of %d (range) | %.0f/s (%.0f-%.0f); run %d: %.2f CPU-s in %.2f s | "
