@@ -58,8 +58,9 @@ static int better(const char *stage, const char *b, const char *a)
     return x > y || (x == y && strcmp(b, a) < 0);
 }
 
-int sn_builtin_home(sn_node *n, const char *stage, char *home, size_t cap)
+int sn_builtin_home(sn_node *n, const char *stage, char *home, size_t cap, int *hashed)
 {
+    *hashed = 0;
     sn_router *r = sn_node_router(n);
     const char *self = sn_node_name(n);
     char nodes[HOMES_MAX][SN_ROUTER_NODE_MAX]; /* 8 KiB */
@@ -76,6 +77,7 @@ int sn_builtin_home(sn_node *n, const char *stage, char *home, size_t cap)
     }
     char key[300];
     snprintf(key, sizeof key, "builtin:%s", stage);
+    *hashed = 1;
     return sn_node_home(n, key, home, cap);
 }
 

@@ -13,10 +13,11 @@ int sn_builtin_is(const char *stage);
 
 /* sn_builtin_home: the home of built-in stage: among the alive nodes that run it (this one
  * included) the one ranked first by rendezvous hashing of (stage, node name); when none runs
- * it, the first of all alive members (as the ordered locks choose a lock's home). Returns 1
- * with home filled when that is another node, 0 when it is this node (or there is no
- * cluster). Any thread. */
-int sn_builtin_home(sn_node *n, const char *stage, char *home, size_t cap);
+ * it, the first of all alive members (as the ordered locks choose a lock's home), and then
+ * *hashed is 1: right only when this node knows every member's registry (the caller checks).
+ * Returns 1 with home filled when that is another node, 0 when it is this node (or there is
+ * no cluster). Any thread. */
+int sn_builtin_home(sn_node *n, const char *stage, char *home, size_t cap, int *hashed);
 
 /* sn_builtin_start: makes sure this node runs built-in stage: SN_OK when it does (started
  * now, logged, or already), SN_ENOENT when stage is not built in or its file is missing

@@ -218,6 +218,60 @@ def test_home_keeps_serving_while_its_stage_starts(ctx):
     check("suspect" not in a.stderr(), "the home was never suspected:\n%s" % a.stderr())
 
 
+def runner_rank(stage, node):
+    """node/runtime/sn_builtin.c's order among nodes already running stage (key: the name)."""
+    return rendezvous(stage, node)
+
+
+JOINER_LUA = r'''
+local function p(...) print(process.name .. " " .. show(...)) end
+stage.waitfor("total", function (n, e) p("TOTAL", n, e) end)
+stage.waitfor("set", function (r, e) p("SET", r and r.K, e) end)
+if SET then
+  when_file(GO, function () stage.signal("index:s?board=set", {K = {i = 5}}) end)
+else -- at once, while this node joins: before it knows any member or the running home
+  stage.signal("index:t?board=total", 0)
+  stage.addtask(100, function () stage.signal("index:t?board=total", 0) end)
+end
+when_file(GO2, function () stage.signal("index:t?board=total", 0) end)
+'''
+
+
+@timeout(90)
+def test_node_joining_uses_the_running_home(ctx):
+    """A node that uses index while it joins, before it knows the members or that another
+    node runs index already, must not start a second, empty home (which, ranked first once
+    the registries meet, would hide the running home's data from every node): its requests
+    reach the running home, or fail with "node down", never answer from an empty board."""
+    rnd = random.Random(7)
+    for _ in range(100000):
+        names = ["".join(rnd.choice(string.ascii_lowercase) for _ in range(4)) for _ in range(3)]
+        x, y, z = names
+        if (len(set(names)) == 3 and home_of("index", [x, y]) == x and
+                home_of("index", names) == z and runner_rank("index", z) > runner_rank("index", x)):
+            break
+    go, go2 = ctx.path("go"), ctx.path("go2")
+    def drv(name, set_):
+        return ctx.script("d%s.lua" % name, "GO, GO2, SET = %r, %r, %s\n" % (
+            go, go2, "true" if set_ else "false") + JOINER_LUA)
+    a, b = start_cluster(ctx, [(x, dict(actors=[("probe", ctx.probe(), 1), ("d", drv(x, True), 1)])),
+                               (y, dict(actors=[("probe", ctx.probe(), 1)]))])
+    ctx.touch("go")
+    a.wait_line(r"^%s SET 1 nil$" % x, 15)
+    c = ctx.node(z, join=[a], actors=[("probe", ctx.probe(), 1), ("d", drv(z, False), 1)])
+    converged([a, b, c], 20)
+    c.wait_line(r"^%s TOTAL " % z, 15, count=2)
+    early = [l for l in c.lines() if l.startswith(z + " TOTAL ")]
+    for l in early:
+        check(l in (z + " TOTAL 1 nil", z + " TOTAL nil node down"),
+              "a request from the joining node answered from the running home or 'node down': %r" % early)
+    ctx.touch("go2")
+    for n in (a, c):
+        n.wait_line(r"^%s TOTAL 1 nil$" % n.name, 15)
+    check(homes_started([a, b, c], "index") == [x],
+          "one home, the running one (%s): %r" % (x, homes_started([a, b, c], "index")))
+
+
 LIMITS_LUA = r'''
 local function p(...) print("A " .. show(...)) end
 stage.waitfor("r", function (r, e)
