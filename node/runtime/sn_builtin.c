@@ -22,6 +22,8 @@ enum {
     HOMES_MAX = 64,       /* nodes running one built-in stage that the home is chosen among */
     STAGES = 3,           /* index, route, ticket */
     PENDING_MAX = 100000, /* frames held per stage while it starts; past it: mailbox full */
+    START_WAIT_MS = 1000, /* a worker's wait for another thread's start of the same stage */
+    HELD_WAIT_MS = 30000, /* the held frames' wait for it, then they are dropped (logged) */
     STARTING = -1,        /* start_once: another thread is making the state (not an SN_ code) */
 };
 
@@ -93,7 +95,8 @@ static int up(sn_node *n, const char *stage)
            sn_node_mailbox(n, id, &len, &peak) == SN_OK && peak >= 1;
 }
 
-/* The file of built-in stage, "" when there is none (then it is routed like any stage). */
+/* 1 with path filled when built-in stage has its file, else 0 (then it is routed like any
+ * stage). */
 static int stage_file(sn_node *n, const char *stage, char *path, size_t cap)
 {
     const char *dir = sn_node_opts(n)->preload;
@@ -127,7 +130,8 @@ static int start_once(sn_node *n, const char *stage, const char *path)
     return SN_OK;
 }
 
-int sn_builtin_start(sn_node *n, const char *stage)
+/* sn_builtin_start, waiting at most wait_ms for another thread's start. */
+static int start_wait(sn_node *n, const char *stage, int wait_ms)
 {
     if (!sn_builtin_is(stage))
         return SN_ENOENT;
@@ -137,13 +141,18 @@ int sn_builtin_start(sn_node *n, const char *stage)
     if (!stage_file(n, stage, path, sizeof path))
         return SN_ENOENT;
     int rc = start_once(n, stage, path);
-    /* Another thread is making the state: this caller is a worker (the loop thread goes
-     * through sn_builtin_deliver, which never waits), so it may wait, bounded. */
-    for (int i = 0; rc == STARTING && i < 5000; i++) {
+    for (int i = 0; rc == STARTING && i < wait_ms; i++) {
         nanosleep(&(struct timespec){0, 1000000}, NULL);
         rc = up(n, stage) ? SN_OK : start_once(n, stage, path);
     }
     return rc == STARTING ? SN_ETIMEDOUT : rc;
+}
+
+int sn_builtin_start(sn_node *n, const char *stage)
+{
+    /* Another thread is making the state: this caller is a worker (the loop thread goes
+     * through sn_builtin_deliver, which never waits), so it may wait, bounded. */
+    return start_wait(n, stage, START_WAIT_MS);
 }
 
 /* ---- frames from other nodes, on the loop thread ---- */
@@ -216,7 +225,7 @@ static void *start_thread(void *arg)
 {
     slot *s = arg;
     int i = (int)(s - s->b->slots);
-    s->rc = sn_builtin_start(s->b->node, names[i]);
+    s->rc = start_wait(s->b->node, names[i], HELD_WAIT_MS); /* its own thread: it may wait */
     atomic_store(&s->done, 1);
     return NULL;
 }
