@@ -12,7 +12,8 @@
 #include <string.h>
 #include <time.h>
 
-enum { SETTLE_WAIT_MS = 5000 }; /* a joining node's wait for the members' registries */
+enum { SETTLE_WAIT_MS = 5000 }; /* a joining node's wait for the members' registries
+                                   (--set builtin.settle_ms) */
 
 void sn_lua_builtin_route(lua_State *L, const sn_target *t, sn_send *s, char *home, size_t cap)
 {
@@ -28,13 +29,14 @@ void sn_lua_builtin_route(lua_State *L, const sn_target *t, sn_send *s, char *ho
          * guess could start a second, empty home. This worker waits (bounded) until the
          * members' registries are in, then chooses; past the bound the send fails as to a
          * home that is gone, "node down" (no member is named ""). */
-        for (int i = 0; i < SETTLE_WAIT_MS && !sn_cluster_settled(c); i++)
+        long wait = sn_builtin_setting(host->node, "builtin.settle_ms", SETTLE_WAIT_MS);
+        for (long i = 0; i < wait && !sn_cluster_settled(c); i++)
             nanosleep(&(struct timespec){0, 1000000}, NULL);
         if (!sn_cluster_settled(c)) {
             sn_log_write(host->log, SN_LOG_WARN, host->who, "signal to built-in stage '%s': "
                          "this node does not know yet whether another node runs it (joining, "
-                         "or a member's registry missing after %d ms): node down", t->stage,
-                         SETTLE_WAIT_MS);
+                         "or a member's registry missing after %ld ms, --set "
+                         "builtin.settle_ms): node down", t->stage, wait);
             home[0] = '\0';
             s->node = home;
             return;

@@ -21,7 +21,7 @@
 enum {
     HOMES_MAX = 64,       /* nodes running one built-in stage that the home is chosen among */
     STAGES = 3,           /* index, route, ticket */
-    PENDING_MAX = 100000, /* frames held per stage while it starts; past it: mailbox full */
+    PENDING_MAX = 100000, /* frames held per stage while it starts (--set builtin.pending) */
     START_WAIT_MS = 1000, /* a worker's wait for another thread's start of the same stage */
     HELD_WAIT_MS = 30000, /* the held frames' wait for it, then they are dropped (logged) */
     STARTING = -1,        /* start_once: another thread is making the state (not an SN_ code) */
@@ -35,6 +35,18 @@ static int slot_of(const char *stage)
         if (strcmp(stage, names[i]) == 0)
             return i;
     return -1;
+}
+
+long sn_builtin_setting(sn_node *n, const char *key, long def)
+{
+    const sn_opts *o = sn_node_opts(n);
+    size_t len = strlen(key);
+    for (int i = o->builtin.n - 1; i >= 0; i--) { /* the last one given wins */
+        const char *v = o->builtin.item[i];
+        if (strncmp(v, key, len) == 0 && v[len] == '=')
+            return strtol(v + len + 1, NULL, 10);
+    }
+    return def;
 }
 
 int sn_builtin_is(const char *stage)
@@ -179,6 +191,7 @@ struct sn_builtin {
     sn_node *node;
     struct ev_loop *loop;
     ev_timer check; /* runs while frames are held: delivers them once their stage is up */
+    size_t pending_max;
     slot slots[STAGES];
 };
 
@@ -286,6 +299,7 @@ sn_builtin *sn_builtin_new(sn_node *n, struct ev_loop *loop)
         return NULL;
     b->node = n;
     b->loop = loop;
+    b->pending_max = (size_t)sn_builtin_setting(n, "builtin.pending", PENDING_MAX);
     ev_timer_init(&b->check, on_check, 0.001, 0.001);
     b->check.data = b;
     for (int i = 0; i < STAGES; i++)
@@ -332,11 +346,12 @@ int sn_builtin_deliver(sn_builtin *b, const sn_wire_message *m, int trusted)
             s->starting = 1;
         }
     }
-    if (s->n >= PENDING_MAX) {
+    if (s->n >= b->pending_max) {
         if (!s->full_logged)
             sn_log_write(sn_node_log(b->node), SN_LOG_WARN, NULL, "built-in stage '%s' is "
-                         "starting and holds %d messages already (limit): more are refused "
-                         "as 'mailbox full'", names[i], PENDING_MAX);
+                         "starting and holds %zu messages already (limit: --set "
+                         "builtin.pending): more are refused as 'mailbox full'", names[i],
+                         b->pending_max);
         s->full_logged = 1;
         return SN_EFULL;
     }

@@ -19,6 +19,10 @@ int sn_builtin_is(const char *stage);
  * no cluster). Any thread. */
 int sn_builtin_home(sn_node *n, const char *stage, char *home, size_t cap, int *hashed);
 
+/* sn_builtin_setting: the value of --set KEY=N among the built-in stages' settings (e.g.
+ * "builtin.pending"), or def when it was not given. Any thread. */
+long sn_builtin_setting(sn_node *n, const char *key, long def);
+
 /* sn_builtin_start: makes sure this node runs built-in stage: SN_OK when it does (started
  * now, logged, or already), SN_ENOENT when stage is not built in or its file is missing
  * (then it is routed like any stage), else the spawn's error (logged; the next use tries
@@ -37,7 +41,8 @@ void sn_builtin_destroy(sn_builtin **bp);
 /* sn_builtin_deliver: sn_node_deliver, except that a frame for a built-in stage this node
  * does not run yet is held (copied) while a thread of its own starts the stage, then
  * delivered in arrival order; the loop thread never waits. SN_OK (delivered or held),
- * SN_EFULL (PENDING_MAX frames held for that stage already, logged once), SN_ENOMEM, or
+ * SN_EFULL (--set builtin.pending=N frames, default 100000, held for that stage already;
+ * logged once), SN_ENOMEM, or
  * sn_node_deliver's errors. A held frame the stage cannot take after all is dropped and
  * logged. Loop thread only. */
 int sn_builtin_deliver(sn_builtin *b, const sn_wire_message *m, int trusted);

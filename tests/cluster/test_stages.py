@@ -7,7 +7,7 @@ import re
 import shutil
 import string
 
-from harness import check, converged, start_cluster, timeout, wait_until
+from harness import check, converged, free_port, start_cluster, timeout, wait_until
 
 MASK = (1 << 64) - 1
 STAGES = ("index", "route", "ticket")
@@ -270,6 +270,24 @@ def test_node_joining_uses_the_running_home(ctx):
         n.wait_line(r"^%s TOTAL 1 nil$" % n.name, 15)
     check(homes_started([a, b, c], "index") == [x],
           "one home, the running one (%s): %r" % (x, homes_started([a, b, c], "index")))
+
+
+@timeout(60)
+def test_node_that_never_joins_fails_node_down(ctx):
+    """A node given --join whose seed never answers does not know whether another node runs
+    index: it is not its own home; a request waits builtin.settle_ms, then fails with
+    "node down", logged with the setting's name, and no home starts there."""
+    drv = ctx.script("lone.lua", r'''
+stage.waitfor("total", function (n, e) print("TOTAL " .. show(n, e)) end)
+local ok, e = stage.signal("index:t?board=total", 0)
+print("SENT " .. show(ok, e))
+''')
+    n = ctx.node("lone", join=["127.0.0.1:%d" % free_port()], actors=[("d", drv, 1)],
+                 extra=["--set", "builtin.settle_ms=300"])
+    n.wait_line(r"^SENT 0 node down$", 15)
+    n.wait_line(r"^TOTAL nil node down$", 15)
+    check("builtin.settle_ms" in n.stderr(), "the wait's limit is logged:\n%s" % n.stderr())
+    check(homes_started([n], "index") == [], "no home started: %r" % homes_started([n], "index"))
 
 
 LIMITS_LUA = r'''
