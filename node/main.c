@@ -121,10 +121,12 @@ static int w_status_self(void *ud, char **json, size_t *len)
 
 /* ---- the cluster's hooks: the cluster reaches the node only through these ---- */
 
+static sn_builtin *builtins; /* frames for built-in stages held while their home starts */
+
 static int c_deliver(void *ud, const sn_wire_message *m, int trusted)
 {
-    sn_builtin_start(ud, m->dst.stage); /* a built-in stage's home starts at its first use */
-    int rc = sn_node_deliver(ud, m, trusted); /* SN_* here, a wire status there */
+    (void)ud; /* a built-in stage's home starts at its first use, off the loop thread */
+    int rc = sn_builtin_deliver(builtins, m, trusted); /* SN_* here, a wire status there */
     return rc == SN_OK       ? SN_WIRE_OK
            : rc == SN_EFULL   ? SN_WIRE_MAILBOX_FULL
            : rc == SN_ECLOSED ? SN_WIRE_NODE_DOWN /* this node is stopping */
@@ -197,6 +199,8 @@ static int run_node(const sn_opts *o, sn_log *log)
         goto done;
     if (!(ctx.broker = sn_broker_new(node, log, o))) /* logged */
         goto done;
+    if (!(builtins = sn_builtin_new(node, sn_node_loop(node))))
+        goto done;
     if (o->listen || o->join.n) {
         sn_cluster_hooks hooks = {.ud = node, .deliver = c_deliver, .post = c_post,
                                   .each_stage = c_each_stage, .status_self = c_status_self,
@@ -252,6 +256,7 @@ done:
     sn_curl_destroy(&ctx.curl); /* after the workers, before the loop goes */
     sn_odbc_destroy(&ctx.odbc); /* after the workers: no job is submitted any more */
     sn_cluster_destroy(&w.cluster);
+    sn_builtin_destroy(&builtins); /* after the cluster: nothing delivers any more */
     sn_broker_destroy(&ctx.broker); /* the views read it until the peers and HTTP are gone */
     sn_node_destroy(&node);
     sn_views_destroy(&w.views);

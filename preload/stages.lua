@@ -202,8 +202,13 @@ function stage.builtin.index()
 
   local short = {g = "get", s = "set", d = "del", f = "forEach", r = "range", t = "total"}
 
-  -- "#SEQ.CMD?BOARD/TIER" or "CMD:BOARD/TIER" -> the command's result
-  local function run(id, arg)
+  -- "#SEQ.CMD?BOARD/TIER" or "CMD:BOARD/TIER" -> {command, board, tier, "index: " .. id}.
+  -- Parsed once per id: a script sends the same few ids over and over, and the patterns
+  -- cost more than the ranking (docs/benchmarks-notes.md); the cache is emptied when full.
+  local parsed, nparsed, PARSED_MAX = {}, 0, 4096
+  local function parse(id, keep)
+    local p = parsed[id]
+    if p then return p end
     local cmd, name = id:match("^[^.]*%.?([%a]+)[?:](.+)$")
     if not cmd then
       error(string.format("index: '%s' is not CMD?BOARD[/TIER]", id), 0)
@@ -222,33 +227,55 @@ function stage.builtin.index()
       end
     end
     if name == "" then error(string.format("index: '%s': empty board name", id), 0) end
-    return f("index: " .. id, name, tier, arg)
+    p = {f, name, tier, "index: " .. id}
+    if keep then -- a message id (never a batch's key: a batch id is another message id)
+      if nparsed >= PARSED_MAX then parsed, nparsed = {}, 0 end
+      parsed[id], nparsed = p, nparsed + 1
+    end
+    return p
+  end
+
+  local function run(id, arg, keep)
+    local p = parse(id, keep)
+    return p[1](p[4], p[2], p[3], arg)
+  end
+
+  local function batch(id, arg)
+    if type(arg) ~= "table" then
+      error(string.format("index: batch '%s': expected a table of commands, got %s", id, type(arg)), 0)
+    end
+    local order = {}
+    for k in pairs(arg) do
+      if type(k) ~= "string" then error("index: batch '" .. id .. "': a command id must be a string", 0) end
+      order[#order + 1] = k
+    end
+    if #order > LIMITS.batch then
+      limit_hit("batch", string.format("index: batch of %d commands over the limit %d", #order, LIMITS.batch))
+    end
+    table.sort(order, function(a, b) -- "#SEQ." in SEQ order, as STAGE runs them
+      local x, y = tonumber(a:match("^#(%d+)")) or math.huge, tonumber(b:match("^#(%d+)")) or math.huge
+      if x ~= y then return x < y end
+      return a < b
+    end)
+    local out = {}
+    for _, k in ipairs(order) do out[k] = run(k, arg[k]) end
+    return out
+  end
+
+  local function serve(id, arg)
+    if id:find("?", 1, true) then return run(id, arg, true) end
+    return batch(id, arg)
   end
 
   stage.waitfor("@", function(arg)
     local id = _WAITFOR[0]
-    local ok, result = pcall(function()
-      if id:find("?", 1, true) then return run(id, arg) end
-      if type(arg) ~= "table" then
-        error(string.format("index: batch '%s': expected a table of commands, got %s", id, type(arg)), 0)
-      end
-      local order = {}
-      for k in pairs(arg) do
-        if type(k) ~= "string" then error("index: batch '" .. id .. "': a command id must be a string", 0) end
-        order[#order + 1] = k
-      end
-      if #order > LIMITS.batch then
-        limit_hit("batch", string.format("index: batch of %d commands over the limit %d", #order, LIMITS.batch))
-      end
-      table.sort(order, function(a, b) -- "#SEQ." in SEQ order, as STAGE runs them
-        local x, y = tonumber(a:match("^#(%d+)")) or math.huge, tonumber(b:match("^#(%d+)")) or math.huge
-        if x ~= y then return x < y end
-        return a < b
-      end)
-      local out = {}
-      for _, k in ipairs(order) do out[k] = run(k, arg[k]) end
-      return out
-    end)
+    local p = parsed[id]
+    local ok, result
+    if p then -- the common case: an id seen before, one command
+      ok, result = pcall(p[1], p[4], p[2], p[3], arg)
+    else
+      ok, result = pcall(serve, id, arg)
+    end
     if not ok then
       io.stderr:write(tostring(result), "\n")
       return nil, result

@@ -90,7 +90,8 @@ static const char usage[] =
     "                       levels bundle.json/bson convert); the built-in stages' limits:\n"
     "                       index.boards, index.keys, index.key_bytes, index.batch,\n"
     "                       route.topics, route.per_topic, ticket.categories,\n"
-    "                       ticket.waiters, ticket.hold_ms (docs/stages.md); the curl stage:\n"
+    "                       ticket.waiters, ticket.hold_ms, builtin.pending (100000),\n"
+    "                       builtin.settle_ms (5000) (docs/stages.md); the curl stage:\n"
     "                       curl_timeout (10000 ms per request), curl_body_max (8388608\n"
     "                       bytes of response body), curl_redirects (5), curl_requests\n"
     "                       (1024 in flight); the broker's limits broker_conns (100000),\n"
@@ -141,7 +142,8 @@ static int builtin_limit(sn_opts *o, const char *v, int *rc, char *err, size_t e
 {
     static const char *const names[] = {"index.boards", "index.keys", "index.key_bytes",
                                         "index.batch", "route.topics", "route.per_topic",
-                                        "ticket.categories", "ticket.waiters", "ticket.hold_ms"};
+                                        "ticket.categories", "ticket.waiters", "ticket.hold_ms",
+                                        "builtin.pending", "builtin.settle_ms"};
     const char *eq = strchr(v, '=');
     for (size_t i = 0; eq && i < sizeof names / sizeof *names; i++) {
         if ((size_t)(eq - v) != strlen(names[i]) || strncmp(v, names[i], (size_t)(eq - v)))
@@ -155,10 +157,12 @@ static int builtin_limit(sn_opts *o, const char *v, int *rc, char *err, size_t e
             *rc = push(&o->builtin, v, "--set STAGE.LIMIT", err, errlen);
         return 1;
     }
-    if (eq && (!strncmp(v, "index.", 6) || !strncmp(v, "route.", 6) || !strncmp(v, "ticket.", 7))) {
+    if (eq && (!strncmp(v, "index.", 6) || !strncmp(v, "route.", 6) || !strncmp(v, "ticket.", 7) ||
+               !strncmp(v, "builtin.", 8))) {
         *rc = fail(err, errlen, "--set '%s': unknown limit; the built-in stages have index.boards, "
                    "index.keys, index.key_bytes, index.batch, route.topics, route.per_topic, "
-                   "ticket.categories, ticket.waiters, ticket.hold_ms", v);
+                   "ticket.categories, ticket.waiters, ticket.hold_ms, builtin.pending, "
+                   "builtin.settle_ms", v);
         return 1;
     }
     return 0;

@@ -870,6 +870,11 @@ int sn_cluster_lock_home(sn_cluster *c, const char *lock, char *home, size_t cap
     return sn_dlock_home(c->ms, c->name, lock, home, cap);
 }
 
+int sn_cluster_settled(sn_cluster *c)
+{
+    return sn_dlock_settled(c->ms, c->seeds != NULL);
+}
+
 int sn_cluster_lock_send(sn_cluster *c, const char *home, sn_lock_op op, const char *lock,
                          uint64_t actor, const char *handler, const void *data, size_t len,
                          double ms)

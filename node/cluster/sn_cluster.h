@@ -73,6 +73,11 @@ void sn_cluster_sent_code(sn_cluster *c, const char *node, const unsigned char h
  * (nil, why) for handler when the home refuses it or dies. sn_cluster_lock_grant: at the
  * home, the grant for a requester on another node. Any thread. */
 int sn_cluster_lock_home(sn_cluster *c, const char *lock, char *home, size_t cap);
+/* sn_cluster_settled: 1 when this node knows where every alive member stands: it has met a
+ * member if it was given seeds, and holds the registry of each alive member; 0 while not
+ * (a joining node; a member whose registry has not come yet). A built-in stage's home is
+ * chosen by hashing the members only when settled (docs/stages.md). Any thread. */
+int sn_cluster_settled(sn_cluster *c);
 int sn_cluster_lock_send(sn_cluster *c, const char *home, sn_lock_op op, const char *lock,
                          uint64_t actor, const char *handler, const void *data, size_t len,
                          double ms);

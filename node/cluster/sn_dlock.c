@@ -77,6 +77,19 @@ int sn_dlock_home(sn_members *ms, const char *self, const char *lock, char *home
     return who != NULL;
 }
 
+int sn_dlock_settled(sn_members *ms, int seeded)
+{
+    int met = 0, known = 1;
+    sn_members_lock(ms);
+    for (sn_member *m = sn_members_first(ms); m; m = m->next) {
+        met = 1; /* in any state: once joined, a node whose peers all died is settled */
+        if (m->state == SN_MEMBER_ALIVE && m->registry_version == 0)
+            known = 0;
+    }
+    sn_members_unlock(ms);
+    return known && (met || !seeded);
+}
+
 uint64_t sn_dlock_acquiring(sn_dlock *d, const char *lock, const char *home, uint64_t actor,
                             const char *handler)
 {

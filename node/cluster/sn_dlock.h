@@ -36,6 +36,11 @@ void sn_dlock_destroy(sn_dlock **dp);
 /* sn_dlock_home: 1 and the home's name in home when it is an alive member, 0 when it is this
  * node (self). Takes the members' lock: any thread. */
 int sn_dlock_home(sn_members *ms, const char *self, const char *lock, char *home, size_t cap);
+/* sn_dlock_settled: 1 when a home chosen by sn_dlock_home is the same as the other nodes'
+ * and it can be known that no node runs the thing already: this node has met a member (if
+ * seeded: it was given nodes to join) and holds the registry of every alive member. Takes
+ * the members' lock: any thread. */
+int sn_dlock_settled(sn_members *ms, int seeded);
 
 /* sn_dlock_send: queues op of actor for lock at home (an ACQUIRE is recorded, so its end
  * reaches handler). SN_OK or SN_ENOMEM. Any thread. */

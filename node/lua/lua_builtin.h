@@ -14,7 +14,9 @@
  * s at its home: scope local when it is this node (started now if need be), else s->node =
  * home (the caller's buffer of cap bytes, which must outlive s). Other targets, a built-in
  * stage whose file is missing, and a failed start leave s as it was (routed as any stage).
- * Actor threads only. */
+ * When no node is known to run it and this node does not know every member's registry yet
+ * (joining), it waits, at most --set builtin.settle_ms, then chooses, or points s at no
+ * node, so that the send fails with "node down" (logged). Actor threads only. */
 void sn_lua_builtin_route(lua_State *L, const sn_target *t, sn_send *s, char *home, size_t cap);
 
 /* sn_lua_builtin_setting: pushes the value of --set KEY=N (a built-in stage's limit, e.g.

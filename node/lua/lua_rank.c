@@ -169,7 +169,9 @@ static int l_walk(lua_State *L)
     }
     lua_settop(L, 5);
     luaL_checkstack(L, 8, "rank board walk");
-    lua_newtable(L);
+    /* sized once: rows keyed by rank, in the array part when the walk starts at rank 1 */
+    int n = count > 0 && count < 65536 ? (int)count : 0;
+    lua_createtable(L, from == 1 ? n : 0, from == 1 ? 0 : n);
     if (from >= 1 && count > 0) {
         walk_out w = {L, lua_gettop(L), values};
         sn_rank_walk(r, tier, (size_t)from, (size_t)count, put_row, &w);

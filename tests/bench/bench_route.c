@@ -9,26 +9,29 @@
 
 #include <stdio.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 
 enum { RUNS = 3, SUBS = 500, ROUND = 10, ROUNDS = 20 }; /* 500 per node; 200 messages a run */
 
 /* Both nodes: SUBS subscriber stages, spawned once the other node's main stage is known
- * (so that both agree on the route's home); each acks the publisher every ROUND messages. */
+ * (so that both agree on the route's home); each acks the publisher every ROUND messages.
+ * The publisher starts once it routes to every subscriber by name and a probe through route
+ * reaches all of them: a node learns a peer's new stages from the registry that peer sends
+ * at its next heartbeat tick, so a subscriber's 'ready' can arrive up to a tick before its
+ * name routes (the bench's earlier stall: 'no route to b441' ignored, acks never complete).
+ * A send that fails while measuring ends the run with the reason, never a stall. */
 static const char subs_lua[] =
     "local ME, OTHER, SUBS, ROUND = '%s', '%s', %d, %d\n"
     "local function sub()\n"
     "  local n = 0\n"
     "  stage.waitfor('hit', function() n = n + 1; if n %% ROUND == 0 then stage.signal('pub:ack') end end)\n"
+    "  stage.waitfor('probe', function() end)\n"
     "  stage.waitfor('subbed', function(ok, e)\n"
     "    if not ok then print('error subscribe ' .. tostring(e)) end\n"
     "    stage.signal('pub:ready')\n"
     "  end)\n"
-    "  stage.signal('route:@=subbed', {['news.'] = 'hit'})\n"
+    "  stage.signal('route:@=subbed', {['news.'] = 'hit', ['probe.'] = 'probe'})\n"
     "end\n"
     "stage.waitfor('quit', function() stage.exit() end)\n"
     "local started = false\n"
@@ -55,6 +58,7 @@ static const char pub_lua[] =
     "local function both() return cpu('self') + cpu(BPID) end\n"
     "stage.spawn('pub', function()\n"
     "  local ready, acks, round, phase, t0, c0 = 0, 0, 0, 0\n"
+    "  local last = process.clock -- progress: a stall (30 s without one) ends the run\n"
     "  local phases = {}\n"
     "  for i = 1, RUNS do phases[#phases + 1] = 'direct'; phases[#phases + 1] = 'route' end\n"
     "  local function send_round()\n"
@@ -62,7 +66,11 @@ static const char pub_lua[] =
     "      if phases[phase] == 'route' then\n"
     "        stage.signal('route:*news.x', m)\n"
     "      else\n"
-    "        for i = 1, SUBS do stage.signal('a' .. i .. ':hit', m); stage.signal('b' .. i .. ':hit', m) end\n"
+    "        for i = 1, SUBS do\n"
+    "          local x, e = stage.signal('a' .. i .. ':hit', m)\n"
+    "          local y, f = stage.signal('b' .. i .. ':hit', m)\n"
+    "          if x == 0 or y == 0 then print('error lost: ' .. tostring(e or f)); stage.exit() return end\n"
+    "        end\n"
     "      end\n"
     "    end\n"
     "  end\n"
@@ -75,12 +83,22 @@ static const char pub_lua[] =
     "    round, acks, t0, c0 = 1, 0, process.clock, both()\n"
     "    send_round()\n"
     "  end\n"
-    "  stage.waitfor('ready', function()\n"
-    "    ready = ready + 1\n"
-    "    if ready == 2 * SUBS then next_phase() end\n"
+    "  local function probe()\n"
+    "    stage.signal('route:*probe.x=probed')\n"
+    "  end\n"
+    "  stage.waitfor('probed', function(n, e)\n"
+    "    if n == 2 * SUBS then next_phase() return end\n"
+    "    stage.addtask(20, probe)\n"
     "  end)\n"
+    "  local function known(who)\n"
+    "    last = process.clock\n"
+    "    if stage.signal(who .. ':probe') == 0 then stage.addtask(20, function() known(who) end) return end\n"
+    "    ready = ready + 1\n"
+    "    if ready == 2 * SUBS then probe() end\n"
+    "  end\n"
+    "  stage.waitfor('ready', function() known(_WAITFOR[1].stage) end)\n"
     "  stage.waitfor('ack', function()\n"
-    "    acks = acks + 1\n"
+    "    acks, last = acks + 1, process.clock\n"
     "    if acks < 2 * SUBS then return end\n"
     "    acks = 0\n"
     "    if round < ROUNDS then round = round + 1; send_round(); return end\n"
@@ -88,7 +106,12 @@ static const char pub_lua[] =
     "    print(n .. '_wall ' .. (process.clock - t0)); print(n .. '_cpu ' .. (both() - c0))\n"
     "    next_phase()\n"
     "  end)\n"
-    "  stage.addtask(120000, function() print('error stalled'); stage.exit() end)\n"
+    "  stage.addtask(1000, function()\n"
+    "    if process.clock - last < 30 then return 1000 end\n"
+    "    print(string.format('error stalled 30 s: phase %%d (%%s) round %%d, acks %%d of %%d, ready %%d',\n"
+    "      phase, tostring(phases[phase]), round, acks, 2 * SUBS, ready))\n"
+    "    stage.exit()\n"
+    "  end)\n"
     "end)\n";
 
 static pid_t b_pid;
@@ -101,37 +124,6 @@ static void on_signal(int sig)
     _exit(1);
 }
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
-        perror("bench_route: free port");
-        exit(1);
-    }
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-static void write_script(const char *text, char *path, size_t cap)
-{
-    snprintf(path, cap, "/tmp/sn-bench-route-XXXXXX.lua");
-    int fd = mkstemps(path, 4);
-    if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text)) {
-        perror("bench_route: script");
-        exit(1);
-    }
-    close(fd);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -139,10 +131,10 @@ int main(int argc, char **argv)
     bench_binary(argv[0], binary, sizeof binary);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    int pa = free_port(), pb = free_port();
+    int pa = bench_free_port(), pb = bench_free_port();
     char text[8192], bscript[64], listen_b[64], join_a[64], actor_b[128];
     snprintf(text, sizeof text, subs_lua, "b", "a", SUBS, ROUND);
-    write_script(text, bscript, sizeof bscript);
+    bench_write_script(text, bscript, sizeof bscript);
     snprintf(listen_b, sizeof listen_b, "tcp://127.0.0.1:%d", pb);
     snprintf(join_a, sizeof join_a, "127.0.0.1:%d", pa);
     snprintf(actor_b, sizeof actor_b, "b=%s", bscript);
@@ -164,7 +156,7 @@ int main(int argc, char **argv)
              "--log-level warn --set peer_queue=100000", pa);
     double direct[RUNS], route[RUNS], dcpu[RUNS], rcpu[RUNS];
     char path[64];
-    write_script(a_text, path, sizeof path);
+    bench_write_script(a_text, path, sizeof path);
     char cmd[8192];
     snprintf(cmd, sizeof cmd, "'%s' %s --actor a=%s", binary, flags, path);
     FILE *p = popen(cmd, "r");
@@ -204,8 +196,8 @@ int main(int argc, char **argv)
         dr[i] = msgs / direct[i];
     }
     double rc = rcpu[RUNS / 2], dc = dcpu[RUNS / 2], rw = route[RUNS / 2], dw = direct[RUNS / 2];
-    qsort(rr, RUNS, sizeof *rr, cmp_double);
-    qsort(dr, RUNS, sizeof *dr, cmp_double);
+    qsort(rr, RUNS, sizeof *rr, bench_cmp_double);
+    qsort(dr, RUNS, sizeof *dr, bench_cmp_double);
     double ratio = rr[RUNS / 2] / dr[RUNS / 2];
     printf("| stages | route:*TOPIC to 1,000 subscriber stages on 2 nodes, deliveries per second, "
            "median of %d (range) | %.0f/s (%.0f-%.0f); run %d: %.2f CPU-s in %.2f s | "

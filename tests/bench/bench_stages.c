@@ -12,14 +12,11 @@
 #include "bench.h"
 #include "bench_scripts.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 
 enum { RUNS = 3, WINDOW = 100, BOARD = 100000 };
@@ -87,20 +84,6 @@ static void on_signal(int sig)
     _exit(1);
 }
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
-        perror("bench_stages: free port");
-        exit(1);
-    }
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 static redisContext *redis_connect(void)
 {
     for (int i = 0; i < 200; i++) {
@@ -118,7 +101,7 @@ static redisContext *redis_connect(void)
 
 static void start_redis(void)
 {
-    redis_port = free_port();
+    redis_port = bench_free_port();
     char port[16];
     snprintf(port, sizeof port, "%d", redis_port);
     redis_pid = fork();
@@ -132,23 +115,6 @@ static void start_redis(void)
     }
     redisContext *c = redis_connect();
     redisFree(c);
-}
-
-static double proc_cpu(pid_t pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')');
-    unsigned long ut = 0, st = 0;
-    if (p)
-        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st);
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
 static double self_cpu(void)
@@ -196,7 +162,7 @@ static rate redis_run(const char *op, int n, int pre)
             check_reply(r);
         }
     }
-    double t = bench_now(), cpu = self_cpu() + proc_cpu(redis_pid);
+    double t = bench_now(), cpu = self_cpu() + bench_proc_cpu(redis_pid);
     int sent = 0;
     for (; sent < WINDOW && sent < n; sent++)
         redis_append(c, op, pre);
@@ -212,7 +178,7 @@ static rate redis_run(const char *op, int n, int pre)
     }
     rate out;
     out.wall_s = bench_now() - t;
-    out.cpu_s = self_cpu() + proc_cpu(redis_pid) - cpu;
+    out.cpu_s = self_cpu() + bench_proc_cpu(redis_pid) - cpu;
     out.per_s = n / out.wall_s;
     redisFree(c);
     return out;

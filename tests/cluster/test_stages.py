@@ -1,11 +1,13 @@
 """The built-in stages (index, route, ticket) across nodes: one home per stage in the
 cluster, the same whichever node uses it first; a home that dies answers nil, "node down"
 and a new, empty home takes over; malformed requests and limits answered from the home."""
+import os
 import random
 import re
+import shutil
 import string
 
-from harness import check, converged, start_cluster, timeout, wait_until
+from harness import check, converged, free_port, start_cluster, timeout, wait_until
 
 MASK = (1 << 64) - 1
 STAGES = ("index", "route", "ticket")
@@ -174,6 +176,118 @@ def test_home_killed(ctx):
     new = homes_started([a, c], "index")
     check(new == [home_of("index", [a.name, c.name])],
           "the new home is the rendezvous node of the survivors: %r" % new)
+
+
+SLOW_START_LUA = r'''
+local function p(...) print("A " .. show(...)) end
+stage.waitfor("set", function (r, e) p("SET", r and r.K, e) end)
+stage.waitfor("total", function (n, e) p("TOTAL", n, e) end)
+when_file(GO, function ()
+  stage.signal("index:s?board=set", {K = {i = 5}})
+  stage.signal("index:t?board=total", 0)
+end)
+'''
+
+
+@timeout(90)
+def test_home_keeps_serving_while_its_stage_starts(ctx):
+    """A built-in stage's home starts it at the first message from another node. Making its
+    state (here a preload file spinning 4 s, as a large preload folder on a loaded machine)
+    must not hold the home's loop thread: it keeps heartbeating, so the requester does not
+    declare it down, and the requests held meanwhile are answered in order once the stage
+    runs. (The home once made the state inside the loop's delivery and waited there, so its
+    peers found it silent and answered "node down".)"""
+    a_name, h_name = names_with_home(2)
+    pre = ctx.path("preload")
+    shutil.copytree(os.path.join(os.path.dirname(__file__), "..", "..", "preload"), pre)
+    flag = ctx.path("slow")
+    with open(os.path.join(pre, "zz_slow.lua"), "w") as f:
+        f.write("local f = io.open(%r)\nif f then\n  f:close()\n"
+                "  local t = os.time() + 4\n  while os.time() < t do end\nend\n" % flag)
+    fast = ["--set", "suspect=1000", "--set", "down=1000"]
+    drv = ctx.script("driver.lua", "GO = %r\n" % ctx.path("go") + SLOW_START_LUA)
+    a, h = start_cluster(ctx, [
+        (a_name, dict(actors=[("drv", drv, 1)], extra=fast)),
+        (h_name, dict(actors=[], extra=fast + ["--preload", pre]))])
+    ctx.touch("slow")
+    ctx.touch("go")
+    a.wait_line(r"^A SET 1 nil$", 30)
+    a.wait_line(r"^A TOTAL 1 nil$", 30)
+    check(homes_started([a, h], "index") == [h.name],
+          "index: its home is %s: %r" % (h.name, homes_started([a, h], "index")))
+    check("suspect" not in a.stderr(), "the home was never suspected:\n%s" % a.stderr())
+
+
+def runner_rank(stage, node):
+    """node/runtime/sn_builtin.c's order among nodes already running stage (key: the name)."""
+    return rendezvous(stage, node)
+
+
+JOINER_LUA = r'''
+local function p(...) print(process.name .. " " .. show(...)) end
+stage.waitfor("total", function (n, e) p("TOTAL", n, e) end)
+stage.waitfor("set", function (r, e) p("SET", r and r.K, e) end)
+if SET then
+  when_file(GO, function () stage.signal("index:s?board=set", {K = {i = 5}}) end)
+else -- at once, while this node joins: before it knows any member or the running home
+  stage.signal("index:t?board=total", 0)
+  stage.addtask(100, function () stage.signal("index:t?board=total", 0) end)
+end
+when_file(GO2, function () stage.signal("index:t?board=total", 0) end)
+'''
+
+
+@timeout(90)
+def test_node_joining_uses_the_running_home(ctx):
+    """A node that uses index while it joins, before it knows the members or that another
+    node runs index already, must not start a second, empty home (which, ranked first once
+    the registries meet, would hide the running home's data from every node): its requests
+    reach the running home, or fail with "node down", never answer from an empty board."""
+    rnd = random.Random(7)
+    for _ in range(100000):
+        names = ["".join(rnd.choice(string.ascii_lowercase) for _ in range(4)) for _ in range(3)]
+        x, y, z = names
+        if (len(set(names)) == 3 and home_of("index", [x, y]) == x and
+                home_of("index", names) == z and runner_rank("index", z) > runner_rank("index", x)):
+            break
+    go, go2 = ctx.path("go"), ctx.path("go2")
+    def drv(name, set_):
+        return ctx.script("d%s.lua" % name, "GO, GO2, SET = %r, %r, %s\n" % (
+            go, go2, "true" if set_ else "false") + JOINER_LUA)
+    a, b = start_cluster(ctx, [(x, dict(actors=[("probe", ctx.probe(), 1), ("d", drv(x, True), 1)])),
+                               (y, dict(actors=[("probe", ctx.probe(), 1)]))])
+    ctx.touch("go")
+    a.wait_line(r"^%s SET 1 nil$" % x, 15)
+    c = ctx.node(z, join=[a], actors=[("probe", ctx.probe(), 1), ("d", drv(z, False), 1)])
+    converged([a, b, c], 20)
+    c.wait_line(r"^%s TOTAL " % z, 15, count=2)
+    early = [l for l in c.lines() if l.startswith(z + " TOTAL ")]
+    for l in early:
+        check(l in (z + " TOTAL 1 nil", z + " TOTAL nil node down"),
+              "a request from the joining node answered from the running home or 'node down': %r" % early)
+    ctx.touch("go2")
+    for n in (a, c):
+        n.wait_line(r"^%s TOTAL 1 nil$" % n.name, 15)
+    check(homes_started([a, b, c], "index") == [x],
+          "one home, the running one (%s): %r" % (x, homes_started([a, b, c], "index")))
+
+
+@timeout(60)
+def test_node_that_never_joins_fails_node_down(ctx):
+    """A node given --join whose seed never answers does not know whether another node runs
+    index: it is not its own home; a request waits builtin.settle_ms, then fails with
+    "node down", logged with the setting's name, and no home starts there."""
+    drv = ctx.script("lone.lua", r'''
+stage.waitfor("total", function (n, e) print("TOTAL " .. show(n, e)) end)
+local ok, e = stage.signal("index:t?board=total", 0)
+print("SENT " .. show(ok, e))
+''')
+    n = ctx.node("lone", join=["127.0.0.1:%d" % free_port()], actors=[("d", drv, 1)],
+                 extra=["--set", "builtin.settle_ms=300"])
+    n.wait_line(r"^SENT 0 node down$", 15)
+    n.wait_line(r"^TOTAL nil node down$", 15)
+    check("builtin.settle_ms" in n.stderr(), "the wait's limit is logged:\n%s" % n.stderr())
+    check(homes_started([n], "index") == [], "no home started: %r" % homes_started([n], "index"))
 
 
 LIMITS_LUA = r'''
