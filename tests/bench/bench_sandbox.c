@@ -6,6 +6,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 #include <stdlib.h>
+#include <string.h>
 
 static lua_State *plain_state(void)
 {
@@ -53,9 +54,13 @@ static double run_loop(void *arg, long iters)
 }
 
 /* Times the same code in a sandboxed and a plain state; prints one row in ns/op. */
+static const char *only; /* argv[1]: run only the rows whose name contains it */
+
 static void compare(const char *name, const char *setup, const char *loop, long iters,
                     double target)
 {
+    if (only && !strstr(name, only))
+        return;
     lua_State *S = sandboxed_state(), *P = plain_state();
     must(S, setup);
     must(P, setup);
@@ -76,8 +81,9 @@ static void compare(const char *name, const char *setup, const char *loop, long 
 
 static const char globals200[] = "for i = 1, 200 do _G['G' .. i] = i end X = 1";
 
-int main(void)
+int main(int argc, char **argv)
 {
+    only = argc > 1 ? argv[1] : NULL;
     compare("coroutine.create + first resume + finish, 200 globals", globals200,
             "local n = ... local cc, cr = coroutine.create, coroutine.resume\n"
             "local f = function () return X end\n"
