@@ -251,10 +251,9 @@ static void check_env(lua_State *L, int idx)
         luaL_error(L, "sandbox: bad argument #%d (the sandbox's globals expected)", idx);
 }
 
-/* 1 when reading or writing the policy name at k on the env at c may involve more than
- * c's raw table and the sandbox's own metamethods: c has a script's metatable, or k is
- * "_SANDBOX", which c's __index answers itself. Then the walk below defers to lua_gettable
- * or lua_settable, which do exactly that. */
+/* 1 when the policy name at k on the env at c may involve more than c's raw table and the
+ * sandbox's metamethods (c has a script's metatable, or k is "_SANDBOX", which c's __index
+ * answers itself): the walk below then defers to lua_gettable or lua_settable. */
 static int walk_stops(lua_State *L, int c, int k)
 {
     int user = sn_env_push_user(L, c) != LUA_TNIL;
@@ -266,56 +265,42 @@ static int walk_stops(lua_State *L, int c, int k)
     return n == 8 && memcmp(s, "_SANDBOX", 8) == 0;
 }
 
-/* Replaces the creator env at the top by the live value of the policy name at k (plain,
- * not starred): what lua_gettable(creator, k) gives, walked up the creators in C instead of
- * one metamethod call per level (the env's __index would do the same steps). */
-static void policy_get(lua_State *L, names n, int k)
-{
-    for (;;) {
-        int c = lua_gettop(L);
-        lua_pushvalue(L, k);
-        if (lua_rawget(L, c) != LUA_TNIL) {
-            lua_remove(L, c);
-            return;
-        }
-        lua_pop(L, 1);
-        if (walk_stops(L, c, k)) {
-            lua_pushvalue(L, k);
-            lua_gettable(L, c);
-            lua_remove(L, c);
-            return;
-        }
-        if (sn_env_push_creator(L, c) == LUA_TNIL) { /* c is the base env */
-            lua_pop(L, 2);
-            lua_pushvalue(L, k);
-            lua_rawget(L, n.shared);
-            return;
-        }
-        lua_remove(L, c);
-    }
-}
-
-/* Pops the creator env at the top after storing the value at v as the policy name at k
- * there, as lua_settable(creator, k, v) would, walked in C like policy_get. */
-static void policy_set(lua_State *L, names n, int k, int v)
+/* With the creator env at the top: v == 0: replaces it by the live value of the policy name
+ * at k (plain, not starred); else pops it after storing the value at v there. As
+ * lua_gettable or lua_settable(creator, ...) would, walked up the creators in C instead of
+ * one metamethod call per level (the env's __index/__newindex would do the same steps). */
+static void policy_walk(lua_State *L, names n, int k, int v)
 {
     for (;;) {
         int c = lua_gettop(L);
         lua_pushvalue(L, k);
         int raw = lua_rawget(L, c) != LUA_TNIL;
+        if (raw && !v) {
+            lua_remove(L, c);
+            return;
+        }
         lua_pop(L, 1);
         if (raw || walk_stops(L, c, k)) {
             lua_pushvalue(L, k);
-            lua_pushvalue(L, v);
-            lua_settable(L, c);
-            lua_pop(L, 1);
+            if (v) {
+                lua_pushvalue(L, v);
+                lua_settable(L, c);
+                lua_pop(L, 1);
+            } else {
+                lua_gettable(L, c);
+                lua_remove(L, c);
+            }
             return;
         }
         if (sn_env_push_creator(L, c) == LUA_TNIL) { /* c is the base env */
             lua_pop(L, 2);
             lua_pushvalue(L, k);
-            lua_pushvalue(L, v);
-            lua_rawset(L, n.shared);
+            if (v) {
+                lua_pushvalue(L, v);
+                lua_rawset(L, n.shared);
+            } else {
+                lua_rawget(L, n.shared);
+            }
             return;
         }
         lua_remove(L, c);
@@ -333,7 +318,7 @@ static void sandbox_value(lua_State *L, names n, int env, int k)
     if (starred) {
         sn_starred_get(L, k);
     } else if (kind && sn_env_push_creator(L, env) != LUA_TNIL) { /* a coroutine's */
-        policy_get(L, n, k); /* live, from the creator */
+        policy_walk(L, n, k, 0); /* live, from the creator */
     } else if (kind) { /* the base env's */
         lua_pop(L, 1);
         lua_pushvalue(L, k);
@@ -365,7 +350,7 @@ static void sandbox_store(lua_State *L, names n, int env, int k, int v)
         return;
     }
     if (kind && sn_env_push_creator(L, env) != LUA_TNIL) { /* a coroutine's policy name */
-        policy_set(L, n, k, v);
+        policy_walk(L, n, k, v);
         return;
     }
     if (kind) { /* the base env's: kept out of its raw table */
