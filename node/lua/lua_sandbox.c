@@ -40,22 +40,22 @@ static void push_shared(lua_State *L)
     lua_rawsetp(L, LUA_REGISTRYINDEX, &K_SHARED);
 }
 
-/* Where the hot paths find the policy set and the base env's policy values: stack indices,
- * the upvalues of the env metamethods (no registry lookup per global access) or pushed. */
+/* The hot paths' tables (policy set, policy values, starred cache): upvalues, or pushed. */
 typedef struct names {
-    int policy, shared;
+    int policy, shared, cache;
 } names;
 
 static names names_up(void)
 {
-    return (names){lua_upvalueindex(1), lua_upvalueindex(2)};
+    return (names){lua_upvalueindex(1), lua_upvalueindex(2), lua_upvalueindex(3)};
 }
 
 static names push_names(lua_State *L)
 {
     sn_policy_push_set(L);
     push_shared(L);
-    return (names){lua_gettop(L) - 1, lua_gettop(L)};
+    sn_starred_push_cache(L);
+    return (names){lua_gettop(L) - 2, lua_gettop(L) - 1, lua_gettop(L)};
 }
 
 /* The SN_POLICY_* kind of the key at k. */
@@ -316,7 +316,7 @@ static void sandbox_value(lua_State *L, names n, int env, int k)
     int kind = kind_of(L, n, k);
     int starred = kind == SN_POLICY_STARRED && sn_starred_enabled(L);
     if (starred) {
-        sn_starred_get(L, k);
+        sn_starred_get_in(L, n.cache, k);
     } else if (kind && sn_env_push_creator(L, env) != LUA_TNIL) { /* a coroutine's */
         policy_walk(L, n, k, 0); /* live, from the creator */
     } else if (kind) { /* the base env's */
@@ -403,9 +403,8 @@ static int env_newindex(lua_State *L)
 /* Pushes env_index or env_newindex as a closure over what names_up reads. */
 static void push_metamethod(lua_State *L, lua_CFunction f)
 {
-    sn_policy_push_set(L);
-    push_shared(L);
-    lua_pushcclosure(L, f, 2);
+    push_names(L);
+    lua_pushcclosure(L, f, 3);
 }
 
 /* Sets t[k] = view value of k for every starred name of the policy (when the store is on),
