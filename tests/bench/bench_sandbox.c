@@ -60,8 +60,9 @@ static const char *only; /* argv[1]: run only the rows whose name contains it */
 enum { RUNS = 5 };
 
 /* Times the same code in a sandboxed and a plain state, RUNS times interleaved so that drift
- * hits both (each run the best of 3); prints one row in CPU ns/op (this thread's CPU time: the machine is shared, and
- * CPU time is what another process's load disturbs least), the wall median beside it. */
+ * hits both (each run the best of 3); prints one row in CPU ns/op (this thread's CPU time:
+ * the machine is shared, and CPU time is what another process's load disturbs least), the
+ * wall median beside it. */
 static void compare(const char *name, const char *setup, const char *loop, long iters,
                     double target)
 {

@@ -18,8 +18,7 @@ typedef struct bench_spread {
 
 static inline void bench_spread_add(bench_spread *s, double x)
 {
-    if (s->n < BENCH_MAX_RUNS)
-        s->v[s->n++] = x;
+    if (s->n < BENCH_MAX_RUNS) s->v[s->n++] = x;
 }
 
 static inline double bench_spread_at(const bench_spread *s, int which) /* -1 lo, 0 med, 1 hi */
@@ -33,12 +32,9 @@ static inline double bench_spread_at(const bench_spread *s, int which) /* -1 lo,
             v[j] = v[j - 1];
             v[j - 1] = t;
         }
-    if (s->n == 0)
-        return 0;
-    if (which < 0)
-        return v[0];
-    if (which > 0)
-        return v[s->n - 1];
+    if (s->n == 0) return 0;
+    if (which < 0) return v[0];
+    if (which > 0) return v[s->n - 1];
     return s->n % 2 ? v[s->n / 2] : (v[s->n / 2 - 1] + v[s->n / 2]) / 2;
 }
 
@@ -46,8 +42,8 @@ static inline double bench_spread_at(const bench_spread *s, int which) /* -1 lo,
 static inline const char *bench_spread_fmt(char *buf, size_t size, const bench_spread *s,
                                            const char *unit)
 {
-    snprintf(buf, size, "%.4g %s (%.4g-%.4g)", bench_spread_at(s, 0), unit,
-             bench_spread_at(s, -1), bench_spread_at(s, 1));
+    snprintf(buf, size, "%.4g %s (%.4g-%.4g)", bench_spread_at(s, 0), unit, bench_spread_at(s, -1),
+             bench_spread_at(s, 1));
     return buf;
 }
 
@@ -78,9 +74,8 @@ static inline void bench_row_spread(const char *area, const char *name, const be
     snprintf(r, sizeof r, "%.2fx (%.2f-%.2f)", bench_spread_at(ratio, 0),
              bench_spread_at(ratio, -1), bench_spread_at(ratio, 1));
     printf("| %s | %s, median of %d runs (range) | %s%s%s | %s | %s | %s | %s |\n", area, name,
-           fig->n, bench_spread_fmt(f, sizeof f, fig, unit), extra ? "; " : "",
-           extra ? extra : "", base ? bench_spread_fmt(b, sizeof b, base, unit) : "-", r, tgt,
-           verdict);
+           fig->n, bench_spread_fmt(f, sizeof f, fig, unit), extra ? "; " : "", extra ? extra : "",
+           base ? bench_spread_fmt(b, sizeof b, base, unit) : "-", r, tgt, verdict);
     fflush(stdout);
 }
 

@@ -183,7 +183,8 @@ int main(int argc, char **argv)
     }
     snprintf(extra, sizeof extra, "CPU %.3g us per job (%.3g-%.3g), node process, all threads",
              bench_spread_at(&cpu, 0), bench_spread_at(&cpu, -1), bench_spread_at(&cpu, 1));
-    bench_row_spread("threads", "empty stage.submit throughput, 2 workers (vs C pool, empty C task)",
+    bench_row_spread("threads",
+                     "empty stage.submit throughput, 2 workers (vs C pool, empty C task)",
                      &rate, &pool, &ratio, "jobs/s", extra, 0, 0);
 
     /* 2. thread.new round trip: start, return, to.waitfor callback, one after another. */
@@ -193,7 +194,8 @@ int main(int argc, char **argv)
         run_script("local n, t0 = 20000, process.clock\n"
                    "local function go(i)\n"
                    "  if i == n then print('rt', (process.clock - t0) / n * 1e6) return end\n"
-                   "  thread.new(function (x) return x end, i).waitfor(function (x) go(x + 1) end)\n"
+                   "  thread.new(function (x) return x end, i)"
+                   ".waitfor(function (x) go(x + 1) end)\n"
                    "end\n"
                    "go(0)\n",
                    "rt", &x);
@@ -256,7 +258,8 @@ int main(int argc, char **argv)
     }
     snprintf(extra, sizeof extra, "CPU %.3g us per increment (%.3g-%.3g), whole run incl. start",
              bench_spread_at(&icpu, 0), bench_spread_at(&icpu, -1), bench_spread_at(&icpu, 1));
-    bench_row_spread("threads", "__ increments/s, 4 jobs on 2 workers (vs C mutex counter, 4 threads)",
+    bench_row_spread("threads",
+                     "__ increments/s, 4 jobs on 2 workers (vs C mutex counter, 4 threads)",
                      &inc, &mx, &incr, "ops/s", extra, 0, 0);
     return 0;
 }
