@@ -310,6 +310,20 @@ int sn_env_push_creator(lua_State *L, int env)
     return t;
 }
 
+int sn_env_push_up(lua_State *L, int env, int *user)
+{
+    if (!lua_getmetatable(L, env)) {
+        *user = 0;
+        lua_pushnil(L);
+        return LUA_TNIL;
+    }
+    *user = lua_rawgeti(L, -1, F_USER) != LUA_TNIL;
+    lua_pop(L, 1);
+    int t = lua_rawgeti(L, -1, F_CREATOR);
+    lua_remove(L, -2);
+    return t;
+}
+
 int sn_env_is_env(lua_State *L, int idx)
 {
     if (lua_type(L, idx) != LUA_TTABLE || !lua_getmetatable(L, idx))

@@ -251,28 +251,19 @@ static void check_env(lua_State *L, int idx)
         luaL_error(L, "sandbox: bad argument #%d (the sandbox's globals expected)", idx);
 }
 
-/* 1 when the policy name at k on the env at c may involve more than c's raw table and the
- * sandbox's metamethods (c has a script's metatable, or k is "_SANDBOX", which c's __index
- * answers itself): the walk below then defers to lua_gettable or lua_settable. */
-static int walk_stops(lua_State *L, int c, int k)
-{
-    int user = sn_env_push_user(L, c) != LUA_TNIL;
-    lua_pop(L, 1);
-    if (user)
-        return 1;
-    size_t n;
-    const char *s = lua_tolstring(L, k, &n);
-    return n == 8 && memcmp(s, "_SANDBOX", 8) == 0;
-}
-
 /* With the creator env at the top: v == 0: replaces it by the live value of the policy name
  * at k (plain, not starred); else pops it after storing the value at v there. As
  * lua_gettable or lua_settable(creator, ...) would, walked up the creators in C instead of
- * one metamethod call per level (the env's __index/__newindex would do the same steps). */
+ * one metamethod call per level; where a level may do more than its raw table and the
+ * sandbox's metamethods (a script's metatable, or "_SANDBOX", which __index answers
+ * itself), the walk defers to lua_gettable or lua_settable there. */
 static void policy_walk(lua_State *L, names n, int k, int v)
 {
+    size_t len;
+    const char *name = lua_tolstring(L, k, &len);
+    int special = len == 8 && memcmp(name, "_SANDBOX", 8) == 0;
     for (;;) {
-        int c = lua_gettop(L);
+        int c = lua_gettop(L), user;
         lua_pushvalue(L, k);
         int raw = lua_rawget(L, c) != LUA_TNIL;
         if (raw && !v) {
@@ -280,7 +271,9 @@ static void policy_walk(lua_State *L, names n, int k, int v)
             return;
         }
         lua_pop(L, 1);
-        if (raw || walk_stops(L, c, k)) {
+        int up = sn_env_push_up(L, c, &user); /* c's creator */
+        if (raw || user || special) {
+            lua_pop(L, 1);
             lua_pushvalue(L, k);
             if (v) {
                 lua_pushvalue(L, v);
@@ -292,7 +285,7 @@ static void policy_walk(lua_State *L, names n, int k, int v)
             }
             return;
         }
-        if (sn_env_push_creator(L, c) == LUA_TNIL) { /* c is the base env */
+        if (up == LUA_TNIL) { /* c is the base env */
             lua_pop(L, 2);
             lua_pushvalue(L, k);
             if (v) {
