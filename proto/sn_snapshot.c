@@ -55,10 +55,10 @@ static const char transparent_key = 0; /* registry: weak set of metatables not e
 
 enum { PATH_MAX_LEN = 240, WHAT_LEN = 120 };
 
-void sn_snapshot_transparent(lua_State *L, int idx)
+void sn_snapshot_weak_add(lua_State *L, const void *key, int idx)
 {
     idx = lua_absindex(L, idx);
-    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &transparent_key) != LUA_TTABLE) {
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, key) != LUA_TTABLE) {
         lua_pop(L, 1);
         lua_newtable(L);
         lua_createtable(L, 0, 1);
@@ -66,7 +66,7 @@ void sn_snapshot_transparent(lua_State *L, int idx)
         lua_setfield(L, -2, "__mode");
         lua_setmetatable(L, -2);
         lua_pushvalue(L, -1);
-        lua_rawsetp(L, LUA_REGISTRYINDEX, &transparent_key);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, key);
     }
     lua_pushvalue(L, idx);
     lua_pushboolean(L, 1);
@@ -74,18 +74,28 @@ void sn_snapshot_transparent(lua_State *L, int idx)
     lua_pop(L, 1);
 }
 
-/* 1 when the metatable at idx was made transparent. Never raises. */
-static int is_transparent(lua_State *L, int idx)
+int sn_snapshot_weak_has(lua_State *L, const void *key, int idx)
 {
     idx = lua_absindex(L, idx);
     int yes = 0;
-    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &transparent_key) == LUA_TTABLE) {
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, key) == LUA_TTABLE) {
         lua_pushvalue(L, idx);
         yes = lua_rawget(L, -2) != LUA_TNIL;
         lua_pop(L, 1);
     }
     lua_pop(L, 1);
     return yes;
+}
+
+void sn_snapshot_transparent(lua_State *L, int idx)
+{
+    sn_snapshot_weak_add(L, &transparent_key, idx);
+}
+
+/* 1 when the metatable at idx was made transparent. Never raises. */
+static int is_transparent(lua_State *L, int idx)
+{
+    return sn_snapshot_weak_has(L, &transparent_key, idx);
 }
 
 void sn_snapshot_opts_init(sn_snapshot_opts *o)

@@ -62,6 +62,14 @@ int sn_snapshot_decode(lua_State *L, const char *data, size_t len, const sn_snap
  * Raises only on out of memory. */
 void sn_snapshot_transparent(lua_State *L, int idx);
 
+/* sn_snapshot_weak_add: adds the value at idx to the weak-keyed set that the registry holds
+ * under the light userdata key (made on first use): a mark that dies with the value (the
+ * transparent metatables here, lua_guard's sealed functions). Raises only on out of memory. */
+void sn_snapshot_weak_add(lua_State *L, const void *key, int idx);
+
+/* sn_snapshot_weak_has: 1 if the value at idx is in the set under key, else 0. Never raises. */
+int sn_snapshot_weak_has(lua_State *L, const void *key, int idx);
+
 /* sn_snapshot_count: reads only the header: SN_OK and the number of values in *nvalues, or
  * SN_EPROTO (not a snapshot) / SN_ENOTSUP (another version). Allocates nothing; any thread. */
 int sn_snapshot_count(const char *data, size_t len, int *nvalues);

@@ -22,17 +22,30 @@ typedef struct co_state {
     int depth; /* nesting of sandboxed resumes, indexes the savers */
 } co_state;
 
-static co_state *get_state(lua_State *L)
-{
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &K_STATE);
-    co_state *cs = lua_touserdata(L, -1);
-    lua_pop(L, 1);
-    return cs;
-}
+/* coroutine.create, resume, wrap and the wrapped functions hold the registry values they
+ * use as upvalues, so that a create or a resume makes no registry lookup. */
+enum { UP_COINFO = 1, UP_FACTORY, UP_SAVERS, UP_STATE, UP_COUNT = UP_STATE };
 
-void sn_coroutine_push_running_env(lua_State *L)
+/* Pushes the upvalues shared by the coroutine functions, in UP_* order. */
+static void push_upvalues(lua_State *L)
 {
     lua_rawgetp(L, LUA_REGISTRYINDEX, &K_COINFO);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &K_FACTORY);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &K_SAVERS);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &K_STATE);
+}
+
+/* Where those upvalues are: at `first` onwards (1 for create, resume, wrap; 2 for a wrapped
+ * function, whose upvalue 1 is its coroutine). */
+static int up(int first, int which)
+{
+    return lua_upvalueindex(first + which - 1);
+}
+
+/* Pushes the env of the code running on L; coinfo: index of the K_COINFO table. */
+static void push_running_env(lua_State *L, int coinfo)
+{
+    lua_pushvalue(L, coinfo);
     lua_pushthread(L);
     if (lua_rawget(L, -2) == LUA_TFUNCTION) { /* our coroutine: its env, once started */
         lua_getupvalue(L, -1, 1);
@@ -45,6 +58,13 @@ void sn_coroutine_push_running_env(lua_State *L)
     }
     lua_pop(L, 2);
     sn_env_push_base(L);
+}
+
+void sn_coroutine_push_running_env(lua_State *L)
+{
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &K_COINFO);
+    push_running_env(L, lua_gettop(L));
+    lua_remove(L, -2);
 }
 
 /* The index of f's _ENV upvalue, or 0. */
@@ -75,23 +95,22 @@ static int sandboxed_env_upvalue(lua_State *L, int f)
     return is ? i : 0;
 }
 
-/* Creates a coroutine for the function at index 1 and registers its holder. Pushes it. */
-static lua_State *new_coroutine(lua_State *L)
+/* Creates a coroutine for the function at index 1 and registers its holder. Pushes it.
+ * The coroutine functions' upvalues start at first. */
+static lua_State *new_coroutine(lua_State *L, int first)
 {
     luaL_checktype(L, 1, LUA_TFUNCTION);
     lua_State *co = lua_newthread(L); /* 2 */
     lua_pushvalue(L, 1);
     lua_xmove(L, co, 1);
     if (sandboxed_env_upvalue(L, 1)) {
-        lua_rawgetp(L, LUA_REGISTRYINDEX, &K_COINFO);
         lua_pushvalue(L, 2);
-        lua_rawgetp(L, LUA_REGISTRYINDEX, &K_FACTORY);
+        lua_pushvalue(L, up(first, UP_FACTORY));
         lua_pushnil(L); /* the env, made at first resume */
         lua_pushvalue(L, 1);
-        sn_coroutine_push_running_env(L);
+        push_running_env(L, up(first, UP_COINFO));
         lua_call(L, 3, 1);
-        lua_rawset(L, -3);
-        lua_pop(L, 1);
+        lua_rawset(L, up(first, UP_COINFO));
     }
     return co;
 }
@@ -125,17 +144,15 @@ static int plain_resume(lua_State *L, lua_State *co, int narg)
 }
 
 /* Resumes co (any coroutine); sandboxed ones run with their env joined into their body. */
-static int sandboxed_resume(lua_State *L, lua_State *co, int narg)
+static int sandboxed_resume(lua_State *L, lua_State *co, int narg, int first)
 {
     int base = lua_gettop(L) - narg; /* args are above base */
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &K_COINFO);
     lua_pushthread(co);
     lua_xmove(co, L, 1);
-    if (lua_rawget(L, -2) != LUA_TFUNCTION) {
-        lua_pop(L, 2);
+    if (lua_rawget(L, up(first, UP_COINFO)) != LUA_TFUNCTION) {
+        lua_pop(L, 1);
         return plain_resume(L, co, narg);
     }
-    lua_remove(L, -2);
     int holder = lua_gettop(L);
     lua_getupvalue(L, holder, 2); /* f */
     int f = holder + 1;
@@ -161,16 +178,14 @@ static int sandboxed_resume(lua_State *L, lua_State *co, int narg)
     } else {
         lua_pop(L, 1);
     }
-    co_state *cs = get_state(L);
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &K_SAVERS);
-    if (lua_rawgeti(L, -1, cs->depth + 1) != LUA_TFUNCTION) {
+    co_state *cs = lua_touserdata(L, up(first, UP_STATE));
+    if (lua_rawgeti(L, up(first, UP_SAVERS), cs->depth + 1) != LUA_TFUNCTION) {
         lua_pop(L, 1);
-        lua_rawgetp(L, LUA_REGISTRYINDEX, &K_FACTORY);
+        lua_pushvalue(L, up(first, UP_FACTORY));
         lua_call(L, 0, 1);
         lua_pushvalue(L, -1);
-        lua_rawseti(L, -3, cs->depth + 1);
+        lua_rawseti(L, up(first, UP_SAVERS), cs->depth + 1);
     }
-    lua_remove(L, -2);
     int saver = lua_gettop(L);
     lua_upvaluejoin(L, saver, 1, f, envidx);  /* remember f's own cell */
     lua_upvaluejoin(L, f, envidx, holder, 1); /* f sees the coroutine's env */
@@ -187,7 +202,7 @@ static int sandboxed_resume(lua_State *L, lua_State *co, int narg)
 /* coroutine.create(f) */
 static int co_create(lua_State *L)
 {
-    new_coroutine(L);
+    new_coroutine(L, 1);
     return 1;
 }
 
@@ -196,7 +211,7 @@ static int co_resume(lua_State *L)
 {
     lua_State *co = lua_tothread(L, 1);
     luaL_argcheck(L, co, 1, "coroutine expected");
-    int n = sandboxed_resume(L, co, lua_gettop(L) - 1);
+    int n = sandboxed_resume(L, co, lua_gettop(L) - 1, 1);
     if (n < 0) {
         lua_pushboolean(L, 0);
         lua_insert(L, -2);
@@ -210,7 +225,7 @@ static int co_resume(lua_State *L)
 static int co_wrapped(lua_State *L)
 {
     lua_State *co = lua_tothread(L, lua_upvalueindex(1));
-    int n = sandboxed_resume(L, co, lua_gettop(L));
+    int n = sandboxed_resume(L, co, lua_gettop(L), 2);
     if (n < 0) {
         if (lua_type(L, -1) == LUA_TSTRING) { /* add position, as Lua's wrap does */
             luaL_where(L, 1);
@@ -225,8 +240,10 @@ static int co_wrapped(lua_State *L)
 /* coroutine.wrap(f) */
 static int co_wrap(lua_State *L)
 {
-    new_coroutine(L);
-    lua_pushcclosure(L, co_wrapped, 1);
+    new_coroutine(L, 1);
+    for (int i = 1; i <= UP_COUNT; i++)
+        lua_pushvalue(L, lua_upvalueindex(i));
+    lua_pushcclosure(L, co_wrapped, 1 + UP_COUNT);
     return 1;
 }
 
@@ -269,11 +286,14 @@ void sn_coroutine_open(lua_State *L)
     lua_rawsetp(L, LUA_REGISTRYINDEX, &K_FACTORY);
 
     lua_getglobal(L, "coroutine");
-    lua_pushcfunction(L, co_create);
-    lua_setfield(L, -2, "create");
-    lua_pushcfunction(L, co_resume);
-    lua_setfield(L, -2, "resume");
-    lua_pushcfunction(L, co_wrap);
-    lua_setfield(L, -2, "wrap");
+    static const struct {
+        const char *name;
+        lua_CFunction f;
+    } fns[] = {{"create", co_create}, {"resume", co_resume}, {"wrap", co_wrap}};
+    for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+        push_upvalues(L);
+        lua_pushcclosure(L, fns[i].f, UP_COUNT);
+        lua_setfield(L, -2, fns[i].name);
+    }
     lua_pop(L, 1);
 }

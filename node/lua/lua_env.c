@@ -24,14 +24,18 @@ static const char K_ENVPROTO = 0; /* metatable fields shared by every env */
 static const char K_BASEENV = 0;  /* the env of code that is not in a coroutine */
 static const char K_JOBMT = 0;    /* metatable of job envs: the sealed view of the globals */
 
-/* Env metatable fields. */
-static const char F_TOP = 0;     /* newest frozen layer, or absent */
-static const char F_DEPTH = 0;   /* number of layers in the chain */
-static const char F_CREATOR = 0; /* creator's env (coroutine envs only) */
-static const char F_SHARED = 0;  /* set: this metatable is shared by sibling envs */
-static const char F_CHILD = 0;   /* the shared metatable for this env's new coroutines */
-static const char F_ENV = 0;     /* marks an env metatable (set in the shared fields) */
-static const char F_USER = 0;    /* the metatable a script set on this env, or absent */
+/* Env metatable fields: array slots, so the lookups on every global access that misses
+ * the raw table are array reads, not hash lookups (scripts never see this metatable). */
+enum {
+    F_TOP = 1,     /* newest frozen layer, or absent */
+    F_DEPTH,       /* number of layers in the chain */
+    F_CREATOR,     /* creator's env (coroutine envs only) */
+    F_SHARED,      /* set: this metatable is shared by sibling envs */
+    F_CHILD,       /* the shared metatable for this env's new coroutines */
+    F_ENV,         /* marks an env metatable (set in the shared fields) */
+    F_USER,        /* the metatable a script set on this env, or absent */
+    MT_SLOTS = F_USER
+};
 
 /* Env raw keys (the internal keys stored in an env itself, skipped by pairs and next). */
 static const char F_TOUCHED = 0; /* names touched since the last freeze, or absent */
@@ -48,7 +52,7 @@ enum { MAX_CHAIN = 8 };
 /* Pushes the value of key (at index k) in the chain of the env metatable at mt; nil if none. */
 static void push_chain_value(lua_State *L, int mt, int k)
 {
-    int t = lua_rawgetp(L, mt, &F_TOP);
+    int t = lua_rawgeti(L, mt, F_TOP);
     while (t == LUA_TTABLE) {
         lua_pushvalue(L, k);
         if (lua_rawget(L, -2) != LUA_TNIL) {
@@ -85,7 +89,7 @@ static void compact_chain(lua_State *L, int mt)
 {
     lua_newtable(L); /* merged */
     int merged = lua_gettop(L);
-    int t = lua_rawgetp(L, mt, &F_TOP);
+    int t = lua_rawgeti(L, mt, F_TOP);
     while (t == LUA_TTABLE) {
         lua_pushnil(L);
         while (lua_next(L, -2)) {
@@ -116,16 +120,16 @@ static void compact_chain(lua_State *L, int mt)
         }
         lua_pop(L, 1);
     }
-    lua_rawsetp(L, mt, &F_TOP);
+    lua_rawseti(L, mt, F_TOP);
     lua_pushinteger(L, 1);
-    lua_rawsetp(L, mt, &F_DEPTH);
+    lua_rawseti(L, mt, F_DEPTH);
 }
 
 /* Moves one raw entry of env x (key at k) into the new layer at nl when it differs from the
  * chain; counts what was added. Policy names of the base env stay raw: they live there. */
 static void freeze_key(lua_State *L, int x, int mt, int nl, int k, int *added)
 {
-    int keep_raw = lua_rawgetp(L, mt, &F_CREATOR) == LUA_TNIL && sn_policy_kind_at(L, k);
+    int keep_raw = lua_rawgeti(L, mt, F_CREATOR) == LUA_TNIL && sn_policy_kind_at(L, k);
     lua_pop(L, 1);
     if (keep_raw)
         return;
@@ -152,12 +156,12 @@ void sn_env_push_own_mt(lua_State *L, int env)
     env = lua_absindex(L, env);
     lua_getmetatable(L, env);
     int mt = lua_gettop(L);
-    if (lua_rawgetp(L, mt, &F_SHARED) == LUA_TNIL) {
+    if (lua_rawgeti(L, mt, F_SHARED) == LUA_TNIL) {
         lua_pop(L, 1);
         return;
     }
     lua_pop(L, 1);
-    lua_createtable(L, 0, 8);
+    lua_createtable(L, MT_SLOTS, 4);
     lua_pushnil(L);
     while (lua_next(L, mt)) {
         lua_pushvalue(L, -2);
@@ -165,9 +169,9 @@ void sn_env_push_own_mt(lua_State *L, int env)
         lua_rawset(L, -4);
     }
     lua_pushnil(L);
-    lua_rawsetp(L, -2, &F_SHARED);
+    lua_rawseti(L, -2, F_SHARED);
     lua_pushnil(L);
-    lua_rawsetp(L, -2, &F_CHILD);
+    lua_rawseti(L, -2, F_CHILD);
     lua_pushvalue(L, -1);
     lua_setmetatable(L, env);
     lua_remove(L, mt);
@@ -179,7 +183,7 @@ void sn_env_freeze(lua_State *L, int x)
     x = lua_absindex(L, x);
     sn_env_push_own_mt(L, x); /* its chain may grow: it must be its own */
     int mt = lua_gettop(L);
-    int first = lua_rawgetp(L, mt, &F_TOP) == LUA_TNIL;
+    int first = lua_rawgeti(L, mt, F_TOP) == LUA_TNIL;
     lua_pop(L, 1);
     lua_pushnil(L);
     lua_rawsetp(L, x, &F_WHOLE);
@@ -207,15 +211,15 @@ void sn_env_freeze(lua_State *L, int x)
         lua_rawsetp(L, x, &F_TOUCHED);
     }
     if (added || first) {
-        lua_rawgetp(L, mt, &F_TOP);
+        lua_rawgeti(L, mt, F_TOP);
         lua_rawsetp(L, nl, &L_PARENT);
         lua_pushvalue(L, nl);
-        lua_rawsetp(L, mt, &F_TOP);
-        lua_rawgetp(L, mt, &F_DEPTH);
+        lua_rawseti(L, mt, F_TOP);
+        lua_rawgeti(L, mt, F_DEPTH);
         lua_Integer depth = lua_tointeger(L, -1) + 1;
         lua_pop(L, 1);
         lua_pushinteger(L, depth);
-        lua_rawsetp(L, mt, &F_DEPTH);
+        lua_rawseti(L, mt, F_DEPTH);
         if (depth > MAX_CHAIN)
             compact_chain(L, mt);
     }
@@ -226,7 +230,7 @@ void sn_env_freeze(lua_State *L, int x)
 
 void sn_env_push_new_mt(lua_State *L)
 {
-    lua_createtable(L, 0, 8);
+    lua_createtable(L, MT_SLOTS, 4);
     lua_rawgetp(L, LUA_REGISTRYINDEX, &K_ENVPROTO);
     lua_pushnil(L);
     while (lua_next(L, -2)) {
@@ -241,11 +245,11 @@ void sn_env_push_new_mt(lua_State *L)
  * metatable at from to the one at to: a coroutine's globals carry the creator's. */
 static void copy_user(lua_State *L, int from, int to)
 {
-    if (lua_rawgetp(L, from, &F_USER) == LUA_TNIL) {
+    if (lua_rawgeti(L, from, F_USER) == LUA_TNIL) {
         lua_pop(L, 1);
         return;
     }
-    lua_rawsetp(L, to, &F_USER);
+    lua_rawseti(L, to, F_USER);
     lua_pushnil(L);
     while (lua_next(L, from)) { /* string keys: the metamethods in use */
         if (lua_type(L, -2) == LUA_TSTRING) {
@@ -265,13 +269,13 @@ void sn_env_push_child_mt(lua_State *L, int c)
     c = lua_absindex(L, c);
     lua_getmetatable(L, c);
     int cm = lua_gettop(L);
-    if (lua_rawgetp(L, cm, &F_CHILD) == LUA_TTABLE) {
-        lua_rawgetp(L, -1, &F_TOP);
-        lua_rawgetp(L, cm, &F_TOP);
+    if (lua_rawgeti(L, cm, F_CHILD) == LUA_TTABLE) {
+        lua_rawgeti(L, -1, F_TOP);
+        lua_rawgeti(L, cm, F_TOP);
         int fresh = lua_rawequal(L, -1, -2);
         lua_pop(L, 2);
-        lua_rawgetp(L, -1, &F_USER);
-        lua_rawgetp(L, cm, &F_USER);
+        lua_rawgeti(L, -1, F_USER);
+        lua_rawgeti(L, cm, F_USER);
         fresh = fresh && lua_rawequal(L, -1, -2);
         lua_pop(L, 2);
         if (fresh) {
@@ -282,16 +286,16 @@ void sn_env_push_child_mt(lua_State *L, int c)
     lua_pop(L, 1);
     sn_env_push_new_mt(L);
     copy_user(L, cm, lua_gettop(L));
-    lua_rawgetp(L, cm, &F_TOP);
-    lua_rawsetp(L, -2, &F_TOP);
-    lua_rawgetp(L, cm, &F_DEPTH);
-    lua_rawsetp(L, -2, &F_DEPTH);
+    lua_rawgeti(L, cm, F_TOP);
+    lua_rawseti(L, -2, F_TOP);
+    lua_rawgeti(L, cm, F_DEPTH);
+    lua_rawseti(L, -2, F_DEPTH);
     lua_pushvalue(L, c);
-    lua_rawsetp(L, -2, &F_CREATOR);
+    lua_rawseti(L, -2, F_CREATOR);
     lua_pushboolean(L, 1);
-    lua_rawsetp(L, -2, &F_SHARED);
+    lua_rawseti(L, -2, F_SHARED);
     lua_pushvalue(L, -1);
-    lua_rawsetp(L, cm, &F_CHILD);
+    lua_rawseti(L, cm, F_CHILD);
     lua_remove(L, cm);
 }
 
@@ -301,7 +305,21 @@ int sn_env_push_creator(lua_State *L, int env)
         lua_pushnil(L);
         return LUA_TNIL;
     }
-    int t = lua_rawgetp(L, -1, &F_CREATOR);
+    int t = lua_rawgeti(L, -1, F_CREATOR);
+    lua_remove(L, -2);
+    return t;
+}
+
+int sn_env_push_up(lua_State *L, int env, int *user)
+{
+    if (!lua_getmetatable(L, env)) {
+        *user = 0;
+        lua_pushnil(L);
+        return LUA_TNIL;
+    }
+    *user = lua_rawgeti(L, -1, F_USER) != LUA_TNIL;
+    lua_pop(L, 1);
+    int t = lua_rawgeti(L, -1, F_CREATOR);
     lua_remove(L, -2);
     return t;
 }
@@ -310,7 +328,7 @@ int sn_env_is_env(lua_State *L, int idx)
 {
     if (lua_type(L, idx) != LUA_TTABLE || !lua_getmetatable(L, idx))
         return 0;
-    int is = lua_rawgetp(L, -1, &F_ENV) != LUA_TNIL;
+    int is = lua_rawgeti(L, -1, F_ENV) != LUA_TNIL;
     lua_pop(L, 2);
     return is;
 }
@@ -321,7 +339,7 @@ int sn_env_push_user(lua_State *L, int env)
         lua_pushnil(L);
         return LUA_TNIL;
     }
-    int t = lua_rawgetp(L, -1, &F_USER);
+    int t = lua_rawgeti(L, -1, F_USER);
     lua_remove(L, -2);
     return t;
 }
@@ -367,7 +385,7 @@ void sn_env_set_user(lua_State *L, int env, int umt)
     }
     lua_pop(L, 1);
     lua_pushvalue(L, umt);
-    lua_rawsetp(L, mt, &F_USER);
+    lua_rawseti(L, mt, F_USER);
     if (lua_istable(L, umt)) {
         lua_pushnil(L);
         while (lua_next(L, umt)) {
@@ -391,7 +409,7 @@ void sn_env_thaw(lua_State *L, int env)
     }
     lua_pop(L, 1);
     lua_getmetatable(L, env);
-    int chain = lua_rawgetp(L, -1, &F_TOP) != LUA_TNIL;
+    int chain = lua_rawgeti(L, -1, F_TOP) != LUA_TNIL;
     lua_pop(L, 2);
     if (!chain) /* everything is raw already */
         return;
@@ -454,7 +472,7 @@ void sn_env_set(lua_State *L, int env, int k, int v)
     k = lua_absindex(L, k);
     v = lua_absindex(L, v);
     lua_getmetatable(L, env);
-    int chain = lua_rawgetp(L, -1, &F_TOP) != LUA_TNIL;
+    int chain = lua_rawgeti(L, -1, F_TOP) != LUA_TNIL;
     lua_pop(L, 2);
     if (chain) /* a chain exists: remember the name */
         touch(L, env, k);
@@ -470,7 +488,7 @@ void sn_env_push_view(lua_State *L, int env)
     int mt = lua_gettop(L);
     lua_newtable(L); /* the view */
     int view = lua_gettop(L);
-    int t = lua_rawgetp(L, mt, &F_TOP);
+    int t = lua_rawgeti(L, mt, F_TOP);
     while (t == LUA_TTABLE) { /* newest layer first; older values do not overwrite */
         lua_pushnil(L);
         while (lua_next(L, -2)) {
@@ -529,7 +547,7 @@ void sn_env_push_view(lua_State *L, int env)
 void sn_env_open(lua_State *L)
 {
     lua_pushboolean(L, 1);
-    lua_rawsetp(L, -2, &F_ENV);
+    lua_rawseti(L, -2, F_ENV);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &K_ENVPROTO);
     lua_pushglobaltable(L);
     sn_env_push_new_mt(L);
@@ -548,13 +566,13 @@ void sn_env_seal(lua_State *L)
     sn_env_freeze(L, -1);
     lua_getmetatable(L, -1);
     sn_env_push_new_mt(L);
-    lua_rawgetp(L, -2, &F_TOP);
-    lua_rawsetp(L, -2, &F_TOP);
-    lua_rawgetp(L, -2, &F_DEPTH);
-    lua_rawsetp(L, -2, &F_DEPTH);
+    lua_rawgeti(L, -2, F_TOP);
+    lua_rawseti(L, -2, F_TOP);
+    lua_rawgeti(L, -2, F_DEPTH);
+    lua_rawseti(L, -2, F_DEPTH);
     copy_user(L, lua_gettop(L) - 1, lua_gettop(L));
     lua_pushboolean(L, 1);
-    lua_rawsetp(L, -2, &F_SHARED);
+    lua_rawseti(L, -2, F_SHARED);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &K_JOBMT);
     lua_pop(L, 2);
 }

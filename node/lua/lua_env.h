@@ -27,6 +27,9 @@ void sn_env_push_child_mt(lua_State *L, int c);
  * a coroutine's) and returns its Lua type. Never raises. */
 int sn_env_push_creator(lua_State *L, int env);
 
+/* sn_env_push_up: sn_env_push_creator, and *user set when the env at env has a script's
+ * metatable (one metatable read, for walking up creators). Never raises. */
+int sn_env_push_up(lua_State *L, int env, int *user);
 /* sn_env_get: for the env's __index: pushes the value of the key at index k, absent from
  * the raw table: its frozen value, nil when deleted since. A found value is copied raw, so
  * the next read of k costs nothing extra. Raises only on out of memory. */

@@ -2,6 +2,7 @@
  * replaced by ones that refuse with a message saying what to do instead. Each refusal is
  * one of the isolation rules of docs/governor.md. */
 #include "lua_guard.h"
+#include "sn_snapshot.h"
 
 #include <lauxlib.h>
 #include <string.h>
@@ -193,21 +194,7 @@ static const char K_SEALED = 0;
 
 void sn_lua_guard_seal(lua_State *L, int idx)
 {
-    idx = lua_absindex(L, idx);
-    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_SEALED) != LUA_TTABLE) {
-        lua_pop(L, 1);
-        lua_newtable(L);
-        lua_createtable(L, 0, 1);
-        lua_pushliteral(L, "k");
-        lua_setfield(L, -2, "__mode");
-        lua_setmetatable(L, -2);
-        lua_pushvalue(L, -1);
-        lua_rawsetp(L, LUA_REGISTRYINDEX, &K_SEALED);
-    }
-    lua_pushvalue(L, idx);
-    lua_pushboolean(L, 1);
-    lua_rawset(L, -3);
-    lua_pop(L, 1);
+    sn_snapshot_weak_add(L, &K_SEALED, idx);
 }
 
 /* 1 if the value at idx is a C function or a sealed Lua function. */
@@ -215,16 +202,7 @@ static int upvalues_hidden(lua_State *L, int idx)
 {
     if (lua_iscfunction(L, idx))
         return 1;
-    if (lua_type(L, idx) != LUA_TFUNCTION)
-        return 0;
-    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_SEALED) != LUA_TTABLE) {
-        lua_pop(L, 1);
-        return 0;
-    }
-    lua_pushvalue(L, idx);
-    int sealed = lua_rawget(L, -2) != LUA_TNIL;
-    lua_pop(L, 2);
-    return sealed;
+    return lua_type(L, idx) == LUA_TFUNCTION && sn_snapshot_weak_has(L, &K_SEALED, idx);
 }
 
 /* Calls upvalue 1 (the function this one wraps) with the arguments; returns its results. */

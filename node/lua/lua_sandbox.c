@@ -40,6 +40,33 @@ static void push_shared(lua_State *L)
     lua_rawsetp(L, LUA_REGISTRYINDEX, &K_SHARED);
 }
 
+/* The hot paths' tables (policy set, policy values, starred cache): upvalues, or pushed. */
+typedef struct names {
+    int policy, shared, cache;
+} names;
+
+static names names_up(void)
+{
+    return (names){lua_upvalueindex(1), lua_upvalueindex(2), lua_upvalueindex(3)};
+}
+
+static names push_names(lua_State *L)
+{
+    sn_policy_push_set(L);
+    push_shared(L);
+    sn_starred_push_cache(L);
+    return (names){lua_gettop(L) - 2, lua_gettop(L) - 1, lua_gettop(L)};
+}
+
+/* The SN_POLICY_* kind of the key at k. */
+static int kind_of(lua_State *L, names n, int k)
+{
+    lua_pushvalue(L, k);
+    int kind = lua_rawget(L, n.policy) == LUA_TNIL ? 0 : (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    return kind;
+}
+
 /* Pushes what the name at k held in the base env at base before it joined the policy: its
  * shared value, else its raw or frozen one. */
 static void push_base_value(lua_State *L, int base, int k)
@@ -224,26 +251,71 @@ static void check_env(lua_State *L, int idx)
         luaL_error(L, "sandbox: bad argument #%d (the sandbox's globals expected)", idx);
 }
 
+/* With the creator env at the top: v == 0: replaces it by the live value of the policy name
+ * at k (plain, not starred); else pops it after storing the value at v there. As
+ * lua_gettable or lua_settable(creator, ...) would, walked up the creators in C instead of
+ * one metamethod call per level; where a level may do more than its raw table and the
+ * sandbox's metamethods (a script's metatable, or "_SANDBOX", which __index answers
+ * itself), the walk defers to lua_gettable or lua_settable there. */
+static void policy_walk(lua_State *L, names n, int k, int v)
+{
+    size_t len;
+    const char *name = lua_tolstring(L, k, &len);
+    int special = len == 8 && memcmp(name, "_SANDBOX", 8) == 0;
+    for (;;) {
+        int c = lua_gettop(L), user;
+        lua_pushvalue(L, k);
+        int raw = lua_rawget(L, c) != LUA_TNIL;
+        if (raw && !v) {
+            lua_remove(L, c);
+            return;
+        }
+        lua_pop(L, 1);
+        int up = sn_env_push_up(L, c, &user); /* c's creator */
+        if (raw || user || special) {
+            lua_pop(L, 1);
+            lua_pushvalue(L, k);
+            if (v) {
+                lua_pushvalue(L, v);
+                lua_settable(L, c);
+                lua_pop(L, 1);
+            } else {
+                lua_gettable(L, c);
+                lua_remove(L, c);
+            }
+            return;
+        }
+        if (up == LUA_TNIL) { /* c is the base env */
+            lua_pop(L, 2);
+            lua_pushvalue(L, k);
+            if (v) {
+                lua_pushvalue(L, v);
+                lua_rawset(L, n.shared);
+            } else {
+                lua_rawget(L, n.shared);
+            }
+            return;
+        }
+        lua_remove(L, c);
+    }
+}
+
 /* Pushes what name (any key, at index k) means in the env at env, the script's metatable
  * aside: a policy name's live value, a starred value, or the env's own (nil if none). */
-static void sandbox_value(lua_State *L, int env, int k)
+static void sandbox_value(lua_State *L, names n, int env, int k)
 {
     env = lua_absindex(L, env);
     k = lua_absindex(L, k);
-    int kind = sn_policy_kind_at(L, k);
+    int kind = kind_of(L, n, k);
     int starred = kind == SN_POLICY_STARRED && sn_starred_enabled(L);
     if (starred) {
-        sn_starred_get(L, k);
+        sn_starred_get_in(L, n.cache, k);
     } else if (kind && sn_env_push_creator(L, env) != LUA_TNIL) { /* a coroutine's */
-        lua_pushvalue(L, k);
-        lua_gettable(L, -2); /* live, from the creator */
-        lua_remove(L, -2);
+        policy_walk(L, n, k, 0); /* live, from the creator */
     } else if (kind) { /* the base env's */
         lua_pop(L, 1);
-        push_shared(L);
         lua_pushvalue(L, k);
-        lua_rawget(L, -2);
-        lua_remove(L, -2);
+        lua_rawget(L, n.shared);
     } else {
         lua_pushvalue(L, k);
         if (lua_rawget(L, env) != LUA_TNIL)
@@ -256,7 +328,7 @@ static void sandbox_value(lua_State *L, int env, int k)
 }
 
 /* env[k] = value at v, the script's metatable aside. */
-static void sandbox_store(lua_State *L, int env, int k, int v)
+static void sandbox_store(lua_State *L, names n, int env, int k, int v)
 {
     env = lua_absindex(L, env);
     k = lua_absindex(L, k);
@@ -265,25 +337,20 @@ static void sandbox_store(lua_State *L, int env, int k, int v)
         policy_add(L, v);
         return;
     }
-    int kind = sn_policy_kind_at(L, k);
+    int kind = kind_of(L, n, k);
     if (kind == SN_POLICY_STARRED && sn_starred_enabled(L)) {
         sn_starred_set(L, k, v);
         return;
     }
     if (kind && sn_env_push_creator(L, env) != LUA_TNIL) { /* a coroutine's policy name */
-        lua_pushvalue(L, k);
-        lua_pushvalue(L, v);
-        lua_settable(L, -3);
-        lua_pop(L, 1);
+        policy_walk(L, n, k, v);
         return;
     }
     if (kind) { /* the base env's: kept out of its raw table */
         lua_pop(L, 1);
-        push_shared(L);
         lua_pushvalue(L, k);
         lua_pushvalue(L, v);
-        lua_rawset(L, -3);
-        lua_pop(L, 1);
+        lua_rawset(L, n.shared);
         return;
     }
     sn_env_set(L, env, k, v);
@@ -307,23 +374,30 @@ static int special_get(lua_State *L)
     return 0;
 }
 
-/* __index(env, key) */
+/* __index(env, key); upvalues: the policy set, the base env's policy values */
 static int env_index(lua_State *L)
 {
     check_env(L, 1);
     if (special_get(L))
         return 1;
-    sandbox_value(L, 1, 2);
+    sandbox_value(L, names_up(), 1, 2);
     return 1;
 }
 
-/* __newindex(env, key, value) */
+/* __newindex(env, key, value); upvalues as env_index */
 static int env_newindex(lua_State *L)
 {
     check_env(L, 1);
     lua_settop(L, 3);
-    sandbox_store(L, 1, 2, 3);
+    sandbox_store(L, names_up(), 1, 2, 3);
     return 0;
+}
+
+/* Pushes env_index or env_newindex as a closure over what names_up reads. */
+static void push_metamethod(lua_State *L, lua_CFunction f)
+{
+    push_names(L);
+    lua_pushcclosure(L, f, 3);
 }
 
 /* Sets t[k] = view value of k for every starred name of the policy (when the store is on),
@@ -563,8 +637,8 @@ static void set_user_mt(lua_State *L, int env, int umt)
         return;
     }
     lua_rawgetp(L, LUA_REGISTRYINDEX, &K_HOOKS);
-    lua_pushcfunction(L, env_index);
-    lua_pushcfunction(L, env_newindex);
+    push_metamethod(L, env_index);
+    push_metamethod(L, env_newindex);
     lua_pushcfunction(L, user_event);
     lua_rawgetp(L, LUA_REGISTRYINDEX, &K_TYPE);
     lua_call(L, 4, 2);
@@ -662,7 +736,7 @@ static int sb_rawget(lua_State *L)
     luaL_checkany(L, 2);
     lua_settop(L, 2);
     if (sn_env_is_env(L, 1))
-        sandbox_value(L, 1, 2);
+        sandbox_value(L, push_names(L), 1, 2);
     else
         lua_rawget(L, 1);
     return 1;
@@ -684,7 +758,7 @@ static int sb_rawset(lua_State *L)
         lua_pushstring(L, lua_isnil(L, 2) ? "table index is nil" : "table index is NaN");
         return lua_error(L); /* what rawset says of any table */
     }
-    sandbox_store(L, 1, 2, 3);
+    sandbox_store(L, push_names(L), 1, 2, 3);
     lua_settop(L, 1);
     return 1;
 }
@@ -760,9 +834,9 @@ int sn_sandbox_open(lua_State *L)
     lua_pop(L, 1);
 
     lua_createtable(L, 0, 3); /* the metamethods every env carries */
-    lua_pushcfunction(L, env_index);
+    push_metamethod(L, env_index);
     lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, env_newindex);
+    push_metamethod(L, env_newindex);
     lua_setfield(L, -2, "__newindex");
     lua_pushvalue(L, next);
     lua_pushcclosure(L, env_pairs, 1);
@@ -796,16 +870,23 @@ void sn_sandbox_seal(lua_State *L)
     sn_env_seal(L);
 }
 
-void sn_sandbox_job_begin(lua_State *L, const char *names, size_t len)
+void sn_sandbox_job_begin(lua_State *L, const char *starred, size_t len)
 {
-    sn_policy_set_starred(L, names, len);
+    sn_policy_set_starred(L, starred, len);
     sn_env_job_begin(L);
 }
 
 void sn_sandbox_job_end(lua_State *L)
 {
     sn_policy_clear(L);
-    lua_pushnil(L); /* a job's policy names end with it */
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &K_SHARED);
+    push_shared(L); /* a job's policy names end with it (the table stays: upvalues hold it) */
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        lua_pop(L, 1);
+        lua_pushvalue(L, -1);
+        lua_pushnil(L);
+        lua_rawset(L, -4);
+    }
+    lua_pop(L, 1);
     sn_env_job_end(L);
 }

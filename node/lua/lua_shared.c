@@ -23,21 +23,25 @@ int sn_starred_enabled(lua_State *L)
     return sn_lua_host_of(L)->shared != NULL;
 }
 
-/* Pushes the cell of the name at index name, creating it. Raises on ENOMEM/ELIMIT. */
-static cell *push_cell(lua_State *L, int name)
+void sn_starred_push_cache(lua_State *L)
+{
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_CACHE) == LUA_TTABLE)
+        return;
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &K_CACHE);
+}
+
+/* Pushes the cell of the name at index name from the cache at index cache, creating it.
+ * Raises on ENOMEM/ELIMIT. */
+static cell *push_cell_in(lua_State *L, int cache, int name)
 {
     name = lua_absindex(L, name);
-    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_CACHE) != LUA_TTABLE) {
-        lua_pop(L, 1);
-        lua_newtable(L);
-        lua_pushvalue(L, -1);
-        lua_rawsetp(L, LUA_REGISTRYINDEX, &K_CACHE);
-    }
+    cache = lua_absindex(L, cache);
     lua_pushvalue(L, name);
-    if (lua_rawget(L, -2) == LUA_TUSERDATA) {
-        lua_remove(L, -2);
+    if (lua_rawget(L, cache) == LUA_TUSERDATA)
         return lua_touserdata(L, -1);
-    }
     lua_pop(L, 1);
     int err;
     sn_shared_var *var = sn_shared_var_of(sn_lua_host_of(L)->shared, lua_tostring(L, name), &err);
@@ -48,14 +52,32 @@ static cell *push_cell(lua_State *L, int name)
     c->version = UINT64_MAX;
     lua_pushvalue(L, name);
     lua_pushvalue(L, -2);
-    lua_rawset(L, -4);
+    lua_rawset(L, cache);
+    return c;
+}
+
+static cell *push_cell(lua_State *L, int name)
+{
+    name = lua_absindex(L, name);
+    sn_starred_push_cache(L);
+    cell *c = push_cell_in(L, -1, name);
     lua_remove(L, -2);
     return c;
 }
 
 int sn_starred_get(lua_State *L, int name)
 {
-    cell *c = push_cell(L, name);
+    name = lua_absindex(L, name);
+    sn_starred_push_cache(L);
+    sn_starred_get_in(L, lua_gettop(L), name);
+    lua_remove(L, -2);
+    return 1;
+}
+
+int sn_starred_get_in(lua_State *L, int cache, int name)
+{
+    name = lua_absindex(L, name);
+    cell *c = push_cell_in(L, cache, name);
     uint64_t now = sn_shared_version(c->var);
     if (now == c->version) {
         lua_getuservalue(L, -1);
@@ -137,8 +159,15 @@ void sn_starred_adopt(lua_State *L, int name, int val)
 
 void sn_starred_forget(lua_State *L)
 {
+    sn_starred_push_cache(L); /* emptied, not replaced: the env metamethods hold it */
     lua_pushnil(L);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &K_CACHE);
+    while (lua_next(L, -2)) {
+        lua_pop(L, 1);
+        lua_pushvalue(L, -1);
+        lua_pushnil(L);
+        lua_rawset(L, -4);
+    }
+    lua_pop(L, 1);
 }
 
 /* Under the lock: fn(current value). Args: name, fn. */

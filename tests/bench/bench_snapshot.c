@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bench.h"
+#include "bench_spread.h"
 #include "sn_snapshot.h"
 
 typedef struct ctx {
@@ -49,10 +49,10 @@ static void roundtrip_once(ctx *c)
 static double run_snapshot(void *arg, long iters)
 {
     ctx *c = arg;
-    double t0 = bench_now();
+    double t0 = bench_thread_cpu();
     for (long i = 0; i < iters; i++)
         roundtrip_once(c);
-    return bench_now() - t0;
+    return bench_thread_cpu() - t0;
 }
 
 /* The baseline: what a codec-free state-to-state copy of plain data costs. */
@@ -93,12 +93,12 @@ static void copy_value(lua_State *from, int idx, lua_State *to)
 static double run_direct_copy(void *arg, long iters)
 {
     ctx *c = arg;
-    double t0 = bench_now();
+    double t0 = bench_thread_cpu();
     for (long i = 0; i < iters; i++) {
         copy_value(c->src, 1, c->dst);
         lua_settop(c->dst, 0);
     }
-    return bench_now() - t0;
+    return bench_thread_cpu() - t0;
 }
 
 static double run_cjson(void *arg, long iters)
@@ -106,9 +106,9 @@ static double run_cjson(void *arg, long iters)
     ctx *c = arg;
     lua_getglobal(c->src, "cjson_loop");
     lua_pushinteger(c->src, iters);
-    double t0 = bench_now();
+    double t0 = bench_thread_cpu();
     lua_call(c->src, 1, 0);
-    return bench_now() - t0;
+    return bench_thread_cpu() - t0;
 }
 
 static int dump_writer(lua_State *L, const void *p, size_t sz, void *ud)
@@ -129,7 +129,7 @@ static int dump_writer(lua_State *L, const void *p, size_t sz, void *ud)
 static double run_dump_load(void *arg, long iters)
 {
     ctx *c = arg;
-    double t0 = bench_now();
+    double t0 = bench_thread_cpu();
     for (long i = 0; i < iters; i++) {
         sn_buf_reset(&c->buf);
         lua_dump(c->src, dump_writer, &c->buf, 0);
@@ -139,19 +139,19 @@ static double run_dump_load(void *arg, long iters)
         }
         lua_settop(c->dst, 0);
     }
-    return bench_now() - t0;
+    return bench_thread_cpu() - t0;
 }
 
 static double run_encode(void *arg, long iters)
 {
     ctx *c = arg;
     char err[128];
-    double t0 = bench_now();
+    double t0 = bench_thread_cpu();
     for (long i = 0; i < iters; i++) {
         sn_buf_reset(&c->buf);
         sn_snapshot_encode(c->src, 1, 1, &c->opts, &c->buf, err, sizeof err);
     }
-    return bench_now() - t0;
+    return bench_thread_cpu() - t0;
 }
 
 static double run_decode(void *arg, long iters)
@@ -159,23 +159,41 @@ static double run_decode(void *arg, long iters)
     ctx *c = arg;
     char err[128];
     int n;
-    double t0 = bench_now();
+    double t0 = bench_thread_cpu();
     for (long i = 0; i < iters; i++) {
         sn_snapshot_decode(c->dst, c->buf.data, c->buf.len, &c->opts, &n, err, sizeof err);
         lua_settop(c->dst, 0);
     }
-    return bench_now() - t0;
+    return bench_thread_cpu() - t0;
 }
 
 static double run_memcpy(void *arg, long iters)
 {
     ctx *c = arg;
-    double t0 = bench_now();
+    double t0 = bench_thread_cpu();
     for (long i = 0; i < iters; i++) {
         memcpy(c->copy, c->buf.data, c->buf.len);
         __asm__ volatile("" : : "r"(c->copy) : "memory"); /* keep the copy */
     }
-    return bench_now() - t0;
+    return bench_thread_cpu() - t0;
+}
+
+enum { RUNS = 5 };
+
+/* RUNS interleaved runs of a and its baseline b, each run the best of 3; figures in
+ * seconds per iteration times scale, ratio a/b (or b/a when rate: figures are then
+ * scale / seconds, a rate). */
+static void pair(double (*a)(void *, long), long ia, double (*b)(void *, long), long ib, ctx *c,
+                 double scale, int rate, bench_spread *fa, bench_spread *fb, bench_spread *r)
+{
+    for (int i = 0; i < RUNS; i++) {
+        double x = bench_best(a, c, ia, 3), y = bench_best(b, c, ib, 3);
+        bench_spread_add(fa, rate ? scale / x : x * scale);
+        bench_spread_add(fb, rate ? scale / y : y * scale);
+        bench_spread_add(r, x / y);
+        if (rate)
+            r->v[r->n - 1] = y / x;
+    }
 }
 
 static const char *message = "return {from = 'alice', to = 'bob', seq = 42, ts = 1234.5,"
@@ -191,10 +209,11 @@ int main(void)
     c.dst = new_state();
 
     must(c.src, message);
-    double snap = bench_best(run_snapshot, &c, 200000, 5);
-    double direct = bench_best(run_direct_copy, &c, 200000, 5);
-    bench_row("snapshot", "message encode+decode, state to state", snap * 1e6, direct * 1e6, "us",
-              1.5, 1);
+    bench_spread f = {0}, b = {0}, r = {0};
+    pair(run_snapshot, 100000, run_direct_copy, 100000, &c, 1e6, 0, &f, &b, &r);
+    bench_row_spread("snapshot", "message encode+decode, state to state, 1 thread, CPU", &f, &b,
+                     &r, "us", NULL, 1.5, 1);
+    double snap = bench_spread_at(&f, 0) / 1e6;
 
     /* lua-cjson is optional: without it the row says so and the other rows still run. */
     if (luaL_dostring(c.src, "local ok, cjson = pcall(require, 'cjson')\n"
@@ -208,18 +227,19 @@ int main(void)
     } else {
         lua_pushvalue(c.src, 1);
         lua_setglobal(c.src, "msg");
-        double cj = bench_best(run_cjson, &c, 200000, 5);
-        bench_row("snapshot", "message encode+decode vs lua-cjson (from Lua)", snap * 1e6,
-                  cj * 1e6, "us", 1.0, 1);
+        bench_spread cf = {0}, cb = {0}, cr = {0};
+        pair(run_snapshot, 100000, run_cjson, 100000, &c, 1e6, 0, &cf, &cb, &cr);
+        bench_row_spread("snapshot", "message encode+decode vs lua-cjson (from Lua), 1 thread, CPU",
+                         &cf, &cb, &cr, "us", NULL, 1.0, 1);
     }
     lua_settop(c.src, 0);
 
     must(c.src, "local a, b, t = 40, 'two', {3}\n"
                 "return function(x) return a + x, b, t[1] end");
-    double fn = bench_best(run_snapshot, &c, 50000, 5);
-    double dl = bench_best(run_dump_load, &c, 50000, 5);
-    bench_row("snapshot", "closure with 3 upvalues encode+decode", fn * 1e6, dl * 1e6, "us", 2.0,
-              1);
+    bench_spread ff = {0}, fb = {0}, fr = {0};
+    pair(run_snapshot, 30000, run_dump_load, 30000, &c, 1e6, 0, &ff, &fb, &fr);
+    bench_row_spread("snapshot", "closure with 3 upvalues encode+decode (vs lua_dump+lua_load), "
+                     "1 thread, CPU", &ff, &fb, &fr, "us", NULL, 2.0, 1);
     lua_settop(c.src, 0);
 
     must(c.src, "local t = {} for i = 1, 10000 do t[i] = {id = i, name = 'user' .. i,\n"
@@ -230,16 +250,29 @@ int main(void)
     sn_snapshot_encode(c.src, 1, 1, &c.opts, &c.buf, err, sizeof err);
     double mb = (double)c.buf.len / 1e6;
     c.copy = malloc(c.buf.len);
-    double tm = bench_best(run_memcpy, &c, 200, 5);
-    double te = bench_best(run_encode, &c, 20, 5);
-    double td = bench_best(run_decode, &c, 20, 5);
-    char name[96];
-    snprintf(name, sizeof name, "%.2f MB table (10,000 records) encode", mb);
-    bench_row("snapshot", name, mb / te, mb / tm, "MB/s", 0, 0);
-    snprintf(name, sizeof name, "%.2f MB table (10,000 records) decode", mb);
-    bench_row("snapshot", name, mb / td, mb / tm, "MB/s", 0, 0);
-    snprintf(name, sizeof name, "%.2f MB table (10,000 records) encode+decode", mb);
-    bench_row("snapshot", name, mb / (te + td), mb / tm, "MB/s", 0, 0);
+    bench_spread ef = {0}, eb = {0}, er = {0}, df = {0}, db = {0}, dr = {0}, tf = {0}, tb = {0},
+                 tr = {0};
+    for (int i = 0; i < RUNS; i++) { /* MB/s: rates, each run the best of 3 */
+        double tm = bench_best(run_memcpy, &c, 200, 3);
+        double te = bench_best(run_encode, &c, 10, 3);
+        double td = bench_best(run_decode, &c, 10, 3);
+        bench_spread_add(&ef, mb / te), bench_spread_add(&eb, mb / tm);
+        bench_spread_add(&er, tm / te);
+        bench_spread_add(&df, mb / td), bench_spread_add(&db, mb / tm);
+        bench_spread_add(&dr, tm / td);
+        bench_spread_add(&tf, mb / (te + td)), bench_spread_add(&tb, mb / tm);
+        bench_spread_add(&tr, tm / (te + td));
+    }
+    char name[128];
+    snprintf(name, sizeof name, "%.2f MB table (10,000 records) encode (vs memcpy), 1 thread, CPU",
+             mb);
+    bench_row_spread("snapshot", name, &ef, &eb, &er, "MB/s", NULL, 0, 0);
+    snprintf(name, sizeof name, "%.2f MB table (10,000 records) decode (vs memcpy), 1 thread, CPU",
+             mb);
+    bench_row_spread("snapshot", name, &df, &db, &dr, "MB/s", NULL, 0, 0);
+    snprintf(name, sizeof name, "%.2f MB table (10,000 records) encode+decode (vs memcpy), "
+             "1 thread, CPU", mb);
+    bench_row_spread("snapshot", name, &tf, &tb, &tr, "MB/s", NULL, 0, 0);
 
     free(c.copy);
     sn_buf_fini(&c.buf);

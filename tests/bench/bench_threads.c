@@ -1,7 +1,7 @@
 /* Threads: stage.submit throughput, thread.new round trips, starred reads and __ updates,
  * each beside a plain C baseline measured in the same run. The Lua side runs in the real
  * stage-node binary (next to this program) on 2 workers. */
-#include "bench.h"
+#include "bench_spread.h"
 #include "sn_sched.h"
 
 #include <libgen.h>
@@ -9,12 +9,32 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 static char binary[4096];
+static double child_cpu; /* CPU seconds of the last run_script's process (user + system) */
 
-/* Runs the binary on a script; returns wall seconds and the value of the line "key V". */
-static double run_script(const char *script, const char *key, double *value)
+static double children_cpu(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_CHILDREN, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+}
+
+/* Reads "key V" from line into *value when the line is that key's. */
+static void read_key(const char *line, const char *key, double *value)
+{
+    size_t k = key ? strlen(key) : 0;
+    if (key && value && strncmp(line, key, k) == 0 && (line[k] == ' ' || line[k] == '\t'))
+        *value = atof(line + k + 1);
+}
+
+/* Runs the binary on a script; returns wall seconds and the values of the lines "key1 V" and
+ * "key2 V" (either key may be NULL). */
+static double run_script_keys(const char *script, const char *key, double *value,
+                              const char *key2, double *value2)
 {
     char path[] = "/tmp/sn-bench-XXXXXX.lua";
     int fd = mkstemps(path, 4);
@@ -25,22 +45,27 @@ static double run_script(const char *script, const char *key, double *value)
     close(fd);
     char cmd[8192];
     snprintf(cmd, sizeof cmd, "'%s' --threads 2 %s", binary, path);
-    double t = bench_now();
+    double t = bench_now(), c = children_cpu();
     FILE *p = popen(cmd, "r");
     char line[512];
     while (fgets(line, sizeof line, p)) {
-        size_t k = strlen(key);
-        if (key && value && strncmp(line, key, k) == 0 && (line[k] == ' ' || line[k] == '\t'))
-            *value = atof(line + k + 1);
+        read_key(line, key, value);
+        read_key(line, key2, value2);
     }
     int st = pclose(p);
     t = bench_now() - t;
+    child_cpu = children_cpu() - c;
     unlink(path);
     if (st != 0) {
         fprintf(stderr, "bench: script failed: %s\n", script);
         exit(1);
     }
     return t;
+}
+
+static double run_script(const char *script, const char *key, double *value)
+{
+    return run_script_keys(script, key, value, NULL, NULL);
 }
 
 /* ---- C baselines ---- */
@@ -141,68 +166,100 @@ int main(int argc, char **argv)
     snprintf(binary, sizeof binary, "%s/stage-node", dirname(self));
 
     /* 1. empty stage.submit throughput: (T(N) - T(0)) / N removes start-up and exit. */
+    enum { RUNS = 3 };
     const long N = 200000;
-    char script[1024];
+    char script[1024], extra[128];
     snprintf(script, sizeof script,
              "local f = function () end for i = 1, %ld do stage.submit(0, f) end", N);
-    double best = 1e30;
-    for (int r = 0; r < 3; r++) {
-        double t0 = run_script("local f = function () end", NULL, NULL);
-        double tn = run_script(script, NULL, NULL);
-        if (tn - t0 < best)
-            best = tn - t0;
-    }
-    double submit_rate = (double)N / best;
-    double pool_rate = 0;
-    for (int r = 0; r < 3; r++) {
+    bench_spread rate = {0}, cpu = {0}, pool = {0}, ratio = {0};
+    for (int r = 0; r < RUNS; r++) {
+        double t0 = run_script("local f = function () end", NULL, NULL), c0 = child_cpu;
+        double tn = run_script(script, NULL, NULL), cn = child_cpu;
         double x = pool_throughput(N);
-        if (x > pool_rate)
-            pool_rate = x;
+        bench_spread_add(&rate, (double)N / (tn - t0));
+        bench_spread_add(&cpu, (cn - c0) / (double)N * 1e6);
+        bench_spread_add(&pool, x);
+        bench_spread_add(&ratio, (double)N / (tn - t0) / x);
     }
-    bench_row("threads", "empty stage.submit throughput, 2 workers (vs C pool, empty C task)",
-              submit_rate, pool_rate, "jobs/s", 0, 0);
+    snprintf(extra, sizeof extra, "CPU %.3g us per job (%.3g-%.3g), node process, all threads",
+             bench_spread_at(&cpu, 0), bench_spread_at(&cpu, -1), bench_spread_at(&cpu, 1));
+    bench_row_spread("threads",
+                     "empty stage.submit throughput, 2 workers (vs C pool, empty C task)",
+                     &rate, &pool, &ratio, "jobs/s", extra, 0, 0);
 
     /* 2. thread.new round trip: start, return, to.waitfor callback, one after another. */
-    double rt = 0;
-    run_script("local n, t0 = 20000, process.clock\n"
-               "local function go(i)\n"
-               "  if i == n then print('rt', (process.clock - t0) / n * 1e6) return end\n"
-               "  thread.new(function (x) return x end, i).waitfor(function (x) go(x + 1) end)\n"
-               "end\n"
-               "go(0)\n",
-               "rt", &rt);
-    bench_row("threads", "thread.new round trip (vs C pool push + condvar reply)", rt,
-              pool_round_trip(20000) * 1e6, "us", 0, 1);
+    bench_spread rt = {0}, prt = {0}, rtr = {0};
+    for (int r = 0; r < RUNS; r++) {
+        double x = 0;
+        run_script("local n, t0 = 20000, process.clock\n"
+                   "local function go(i)\n"
+                   "  if i == n then print('rt', (process.clock - t0) / n * 1e6) return end\n"
+                   "  thread.new(function (x) return x end, i)"
+                   ".waitfor(function (x) go(x + 1) end)\n"
+                   "end\n"
+                   "go(0)\n",
+                   "rt", &x);
+        double y = pool_round_trip(20000) * 1e6;
+        bench_spread_add(&rt, x);
+        bench_spread_add(&prt, y);
+        bench_spread_add(&rtr, x / y);
+    }
+    bench_row_spread("threads", "thread.new round trip, 2 workers (vs C pool push + condvar reply)",
+                     &rt, &prt, &rtr, "us", NULL, 0, 1);
 
-    /* 3. starred read of an unchanged 20-field table vs a plain global table field. */
-    double starred = 0, plain = 0;
+    /* 3. starred read of an unchanged 20-field table vs a plain global table field, each run
+     * timing both loops in one script. */
+    enum { READ_RUNS = 5 };
+    bench_spread st = {0}, pl = {0}, str = {0};
     const char *reads =
         "_ENV[''] = { '*T' }\n"
         "local fields = {} for i = 1, 20 do fields['f' .. i] = i end\n"
         "T = fields P = fields\n"
-        "local n = 2000000 local t0 = process.clock\n"
-        "for i = 1, n do local v = T end\n"
-        "print('starred', (process.clock - t0) / n * 1e9)\n"
-        "t0 = process.clock\n"
-        "for i = 1, n do local v = P.f1 end\n"
-        "print('plain', (process.clock - t0) / n * 1e9)\n";
-    run_script(reads, "starred", &starred);
-    run_script(reads, "plain", &plain);
-    bench_row("threads", "read of a starred 20-field table, unchanged (vs plain global field)",
-              starred, plain, "ns", 3.0, 1);
+        "local n, best = 1000000, {}\n"
+        "for r = 1, 3 do\n" /* each figure the best of 3, against preemption */
+        "  local t0 = os.clock()\n"
+        "  for i = 1, n do local v = T end\n"
+        "  local t1 = os.clock()\n"
+        "  for i = 1, n do local v = P.f1 end\n"
+        "  local t2 = os.clock()\n"
+        "  best[1] = math.min(best[1] or 1e9, (t1 - t0) / n * 1e9)\n"
+        "  best[2] = math.min(best[2] or 1e9, (t2 - t1) / n * 1e9)\n"
+        "end\n"
+        "print('starred', best[1]) print('plain', best[2])\n";
+    for (int r = 0; r < READ_RUNS; r++) {
+        double a = 0, b = 0;
+        run_script_keys(reads, "starred", &a, "plain", &b);
+        bench_spread_add(&st, a);
+        bench_spread_add(&pl, b);
+        bench_spread_add(&str, a / b);
+    }
+    bench_row_spread("threads",
+                     "read of a starred 20-field table, unchanged (vs plain global field), CPU ns",
+                     &st, &pl, &str, "ns", NULL, 3.0, 1);
 
     /* 4. __ increments from 4 jobs vs a C mutex-protected counter on 4 threads. */
-    double incr = 0;
-    run_script("_ENV[''] = { '*C', '*D' } C, D = 0, 0\n"
-               "local per, t0 = 50000, process.clock\n"
-               "for j = 1, 4 do stage.submit(0, function (k)\n"
-               "  for i = 1, k do __('C', function (v) return v + 1 end) end\n"
-               "  __.D = function (d) return d + 1 end end, per) end\n"
-               "stage.submit(0, function (t)\n"
-               "  if D < 4 then return 1 end\n"
-               "  print('incr', C / (process.clock - t)) end, t0)\n",
-               "incr", &incr);
-    bench_row("threads", "__ increments/s, 4 jobs on 2 workers (vs C mutex counter, 4 threads)",
-              incr, mutex_counter_rate(1000000), "ops/s", 0, 0);
+    bench_spread inc = {0}, mx = {0}, incr = {0}, icpu = {0};
+    for (int r = 0; r < RUNS; r++) {
+        double x = 0;
+        run_script("_ENV[''] = { '*C', '*D' } C, D = 0, 0\n"
+                   "local per, t0 = 50000, process.clock\n"
+                   "for j = 1, 4 do stage.submit(0, function (k)\n"
+                   "  for i = 1, k do __('C', function (v) return v + 1 end) end\n"
+                   "  __.D = function (d) return d + 1 end end, per) end\n"
+                   "stage.submit(0, function (t)\n"
+                   "  if D < 4 then return 1 end\n"
+                   "  print('incr', C / (process.clock - t)) end, t0)\n",
+                   "incr", &x);
+        double y = mutex_counter_rate(1000000);
+        bench_spread_add(&inc, x);
+        bench_spread_add(&icpu, child_cpu / 200000.0 * 1e6);
+        bench_spread_add(&mx, y);
+        bench_spread_add(&incr, x / y);
+    }
+    snprintf(extra, sizeof extra, "CPU %.3g us per increment (%.3g-%.3g), whole run incl. start",
+             bench_spread_at(&icpu, 0), bench_spread_at(&icpu, -1), bench_spread_at(&icpu, 1));
+    bench_row_spread("threads",
+                     "__ increments/s, 4 jobs on 2 workers (vs C mutex counter, 4 threads)",
+                     &inc, &mx, &incr, "ops/s", extra, 0, 0);
     return 0;
 }
