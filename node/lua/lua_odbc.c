@@ -185,13 +185,13 @@ static int l_session(lua_State *L)
 
 /* STAGE's API over submit and session (docs/lua-api.md, "Databases: odbc"). */
 static const char api[] =
-    "local submit, new_session = ...\n"
-    "local stage, error, type, pairs, ipairs, select, tostring = stage, error, type, pairs, ipairs, select, tostring\n"
-    "local pcall, math_type, sort, concat = pcall, math.type, table.sort, table.concat\n"
-    "local setmetatable = setmetatable\n"
-    "local pack, unpack = table.pack, table.unpack\n"
-    "local co_create, co_resume, co_yield, co_running = coroutine.create, coroutine.resume,\n"
-    "  coroutine.yield, coroutine.running\n"
+    "local odbc, submit, new_session, stage, error, type, pairs, ipairs, select, tostring,\n"
+    "  pcall, math_type, sort, concat, setmetatable, pack, unpack,\n"
+    "  co_create, co_resume, co_yield, co_running = ...\n"
+    "-- (the values are those the state had when sn_lua_odbc_open ran: see DEPS in\n"
+    "-- lua_odbc.c; the chunk is compiled at the first use of odbc, not in every state)\n"
+    "\n"
+    "\n"
     "local EXEC, FETCH, BEGIN, COMMIT, ROLLBACK, CLOSE = 0, 1, 2, 3, 4, 5\n"
     "\n"
     "-- One round trip: a one-shot handler resumes this coroutine with the result table.\n"
@@ -574,7 +574,7 @@ static const char api[] =
     "  return rs\n"
     "end\n"
     "\n"
-    "local odbc = {}\n"
+    "\n"
     "\n"
     "function odbc.new(s, fn)\n"
     "  if type(s) == \"function\" or s == nil then\n"
@@ -668,11 +668,85 @@ static const char api[] =
     "\n"
     "return odbc\n";
 
+/* What the api chunk takes, in its order after (odbc, submit, new_session): the values the
+ * state has when sn_lua_odbc_open runs (before the sandbox wraps coroutine.*), kept as the
+ * loader's upvalues so a first use late in an actor's life sees the same ones. */
+static const char *const DEPS[][2] = {
+    {NULL, "stage"},       {NULL, "error"},     {NULL, "type"},
+    {NULL, "pairs"},       {NULL, "ipairs"},    {NULL, "select"},
+    {NULL, "tostring"},    {NULL, "pcall"},     {"math", "type"},
+    {"table", "sort"},     {"table", "concat"}, {NULL, "setmetatable"},
+    {"table", "pack"},     {"table", "unpack"}, {"coroutine", "create"},
+    {"coroutine", "resume"}, {"coroutine", "yield"}, {"coroutine", "running"},
+};
+enum { NDEPS = sizeof DEPS / sizeof DEPS[0] };
+
+/* lazy_index, the metatable's __index: compiles and runs the api chunk into the global
+ * odbc table (argument 1) at its first use, then answers the key. The chunk is about 500
+ * lines and most actors never touch odbc, so compiling it in every new state cost spawn time
+ * and memory (issue 17). Its upvalues are DEPS; __newindex and __pairs call it first. */
+static int lazy_index(lua_State *L)
+{
+    if (lua_getmetatable(L, 1)) { /* not defined yet */
+        lua_pop(L, 1);
+        lua_pushnil(L);
+        lua_setmetatable(L, 1);
+        if (luaL_loadbufferx(L, api, sizeof api - 1, "=odbc", "t") != LUA_OK) lua_error(L);
+        lua_pushvalue(L, 1);
+        lua_pushcfunction(L, l_submit);
+        lua_pushcfunction(L, l_session);
+        for (int i = 0; i < NDEPS; i++) lua_pushvalue(L, lua_upvalueindex(1 + i));
+        lua_call(L, 3 + NDEPS, 0);
+    }
+    lua_rawget(L, 1);
+    return 1;
+}
+
+static void define_through(lua_State *L)
+{
+    lua_pushvalue(L, lua_upvalueindex(1)); /* lazy_index */
+    lua_pushvalue(L, 1);
+    lua_pushnil(L);
+    lua_call(L, 2, 0);
+}
+
+static int lazy_newindex(lua_State *L)
+{
+    define_through(L);
+    lua_rawset(L, 1);
+    return 0;
+}
+
+static int lazy_pairs(lua_State *L)
+{
+    define_through(L);
+    lua_getglobal(L, "next");
+    lua_pushvalue(L, 1);
+    lua_pushnil(L);
+    return 3;
+}
+
 void sn_lua_odbc_open(lua_State *L)
 {
-    if (luaL_loadbufferx(L, api, sizeof api - 1, "=odbc", "t") != LUA_OK) lua_error(L);
-    lua_pushcfunction(L, l_submit);
-    lua_pushcfunction(L, l_session);
-    lua_call(L, 2, 1);
+    lua_newtable(L);          /* the global odbc, filled at its first use */
+    lua_createtable(L, 0, 3); /* its metatable, removed then */
+    for (int i = 0; i < NDEPS; i++) {
+        if (DEPS[i][0]) {
+            lua_getglobal(L, DEPS[i][0]);
+            lua_getfield(L, -1, DEPS[i][1]);
+            lua_remove(L, -2);
+        } else {
+            lua_getglobal(L, DEPS[i][1]);
+        }
+    }
+    lua_pushcclosure(L, lazy_index, NDEPS);
+    lua_pushvalue(L, -1);
+    lua_pushcclosure(L, lazy_newindex, 1);
+    lua_setfield(L, -3, "__newindex");
+    lua_pushvalue(L, -1);
+    lua_pushcclosure(L, lazy_pairs, 1);
+    lua_setfield(L, -3, "__pairs");
+    lua_setfield(L, -2, "__index");
+    lua_setmetatable(L, -2);
     lua_setglobal(L, "odbc");
 }
