@@ -60,3 +60,76 @@ Test(sn_sched, every_task_runs_once)
     cr_assert_eq(atomic_load(&finis), 3);
     free(tasks);
 }
+
+/* A worker that queues a task for itself and then stays busy: an idle worker takes it from
+ * the slot (before, nothing ran it until the busy task ended: here, never). */
+static atomic_int second_ran;
+static sn_sched *busy_sched;
+static sn_task second_task;
+
+static void second(sn_task *t, void *w)
+{
+    (void)t;
+    (void)w;
+    atomic_store(&second_ran, 1);
+}
+
+static void first(sn_task *t, void *w)
+{
+    (void)t;
+    (void)w;
+    second_task.run = second;
+    sn_sched_push(busy_sched, &second_task);
+    while (!atomic_load(&second_ran)) /* stays busy until another worker ran it */
+        sched_yield();
+}
+
+Test(sn_sched, a_task_left_in_a_busy_workers_slot_runs_elsewhere)
+{
+    sn_sched_hooks h = {0};
+    int err;
+    busy_sched = sn_sched_new(2, &h, &err);
+    cr_assert_not_null(busy_sched);
+    sn_task t = {.run = first};
+    sn_sched_push(busy_sched, &t);
+    while (!atomic_load(&second_ran))
+        sched_yield();
+    sn_sched_destroy(&busy_sched);
+}
+
+/* Tasks queued from inside tasks, many at a time, all run once; the ones left in slots at
+ * destroy are discarded, not lost silently. */
+static sn_sched *chain_sched;
+static atomic_int chain_ran;
+enum { CHAIN = 20000 };
+static sn_task chain_tasks[CHAIN];
+static atomic_int chain_next;
+
+static void chain(sn_task *t, void *w)
+{
+    (void)t;
+    (void)w;
+    atomic_fetch_add(&chain_ran, 1);
+    for (int k = 0; k < 2; k++) { /* the first fills the slot, the second goes to the queue */
+        int i = atomic_fetch_add(&chain_next, 1);
+        if (i < CHAIN) {
+            chain_tasks[i].run = chain;
+            sn_sched_push(chain_sched, &chain_tasks[i]);
+        }
+    }
+}
+
+Test(sn_sched, tasks_queued_by_tasks_all_run_once)
+{
+    sn_sched_hooks h = {0};
+    int err;
+    chain_sched = sn_sched_new(3, &h, &err);
+    cr_assert_not_null(chain_sched);
+    int i = atomic_fetch_add(&chain_next, 1);
+    chain_tasks[i].run = chain;
+    sn_sched_push(chain_sched, &chain_tasks[i]);
+    while (atomic_load(&chain_ran) < CHAIN)
+        sched_yield();
+    sn_sched_destroy(&chain_sched);
+    cr_assert_eq(atomic_load(&chain_ran), CHAIN);
+}
