@@ -35,6 +35,15 @@ static void encode_values(lua_State *L, int first, int arg_base, sn_buf *buf, co
     }
 }
 
+static void count_out(sn_lua_host *host)
+{
+    if (host->counts)
+        sn_stats_sent(sn_node_stats(host->node), host->counts);
+    else
+        sn_stats_count(sn_node_stats(host->node), SN_COUNT_OUT, host->stage ? host->stage : "",
+                       NULL);
+}
+
 /* Queues one answer (a SIGNAL message marked SN_MSG_F_ANSWER); returns the node's result
  * (SN_OK, SN_EFULL, SN_ENOENT, ...). */
 static int post(lua_State *L, uint64_t to, const char *msg, const char *reply, const sn_buf *buf,
@@ -50,8 +59,7 @@ static int post(lua_State *L, uint64_t to, const char *msg, const char *reply, c
     if (rc != SN_OK)
         sn_msg_destroy(&m);
     else
-        sn_stats_count(sn_node_stats(host->node), SN_COUNT_OUT, host->stage ? host->stage : "",
-                       NULL);
+        count_out(host);
     return rc;
 }
 
@@ -124,8 +132,7 @@ static int remote_reply(lua_State *L, const sn_msg *m, int status, const char *t
     if (c) {
         sn_cluster_reply(c, m, host->actor, host->stage, status, text, buf ? buf->data : NULL,
                          buf ? buf->len : 0);
-        sn_stats_count(sn_node_stats(host->node), SN_COUNT_OUT, host->stage ? host->stage : "",
-                       NULL);
+        count_out(host);
     }
     return 1;
 }
@@ -333,6 +340,7 @@ int sn_signal_lua(lua_State *L)
         .msg = m,
         .count_out = 1,
         .src_stage = host->stage,
+        .src_counts = host->counts,
         .encode = encode_for,
         .ud = &enc,
     };
