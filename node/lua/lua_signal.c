@@ -319,14 +319,15 @@ int sn_signal_lua(lua_State *L)
     if (curl >= 0)
         return curl;
     const char *reply = t.reply[0] ? t.reply : NULL;
-    sn_buf buf;
+    sn_buf buf; /* the message's block: its head, then the values (no copy of them) */
     sn_buf_init(&buf);
-    host->functions = 0;
-    encode_values(L, 2, 2, &buf, "stage.signal");
-    sn_msg *m = sn_msg_new(SN_MSG_SIGNAL, t.msg, reply, host->stage, buf.data, buf.len);
-    sn_buf_fini(&buf);
-    if (!m)
+    size_t head = sn_msg_head(t.msg, reply, host->stage);
+    if (sn_buf_reserve(&buf, head + 64) != 0)
         return luaL_error(L, "stage.signal: %s", sn_strerror(SN_ENOMEM));
+    buf.len = head;
+    host->functions = 0;
+    encode_values(L, 2, 2, &buf, "stage.signal"); /* frees buf when it raises */
+    sn_msg *m = sn_msg_adopt(&buf, head, SN_MSG_SIGNAL, t.msg, reply, host->stage);
     m->src = host->actor;
     m->deadline = x.deadline;
     remote_enc enc = {L, cluster_of(host)};

@@ -251,11 +251,18 @@ void sn_sched_push(sn_sched *s, sn_task *t)
     t->next = NULL;
     worker *w = self;
     pthread_mutex_lock(&s->lock);
-    if (w && w->sched == s && !w->slot) {
-        w->slot = t; /* this worker runs it next: no one to wake */
+    if (w && w->sched == s) {
+        /* This worker runs t next: no one to wake. A task already in the slot goes to the
+         * queue (and wakes a sleeper), so that tasks queued one after the other by one turn
+         * start in that order (two jobs submitted in a row: the first starts first). */
+        sn_task *before = w->slot;
+        w->slot = t;
         w->slot_seq++;
-        s->held++;
         s->puts++;
+        if (before)
+            enqueue(s, before);
+        else
+            s->held++;
         call_watcher(s); /* a sleeper watches, in case this worker stays busy */
     } else {
         enqueue(s, t);

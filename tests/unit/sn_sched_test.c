@@ -97,8 +97,8 @@ Test(sn_sched, a_task_left_in_a_busy_workers_slot_runs_elsewhere)
     sn_sched_destroy(&busy_sched);
 }
 
-/* Tasks queued from inside tasks, many at a time, all run once; the ones left in slots at
- * destroy are discarded, not lost silently. */
+/* Tasks queued from inside tasks, two at a time (one in the slot, one in the queue), all
+ * run once. */
 static sn_sched *chain_sched;
 static atomic_int chain_ran;
 enum { CHAIN = 20000 };
@@ -110,7 +110,7 @@ static void chain(sn_task *t, void *w)
     (void)t;
     (void)w;
     atomic_fetch_add(&chain_ran, 1);
-    for (int k = 0; k < 2; k++) { /* the first fills the slot, the second goes to the queue */
+    for (int k = 0; k < 2; k++) { /* the second takes the slot, the first goes to the queue */
         int i = atomic_fetch_add(&chain_next, 1);
         if (i < CHAIN) {
             chain_tasks[i].run = chain;
@@ -132,4 +132,42 @@ Test(sn_sched, tasks_queued_by_tasks_all_run_once)
         sched_yield();
     sn_sched_destroy(&chain_sched);
     cr_assert_eq(atomic_load(&chain_ran), CHAIN);
+}
+
+/* Tasks one turn queues start in that order, as from any other thread: on one worker, the
+ * first queued runs first (it ran second when the first went to the slot and the second to
+ * the queue: the threads/closures script saw two jobs' results swapped). */
+static sn_sched *order_sched;
+static atomic_int order_seen[2], order_at;
+static sn_task order_tasks[2];
+
+static void order_job(sn_task *t, void *w)
+{
+    (void)w;
+    atomic_store(&order_seen[atomic_fetch_add(&order_at, 1)], (int)(t - order_tasks) + 1);
+}
+
+static void order_start(sn_task *t, void *w)
+{
+    (void)t;
+    (void)w;
+    for (int i = 0; i < 2; i++) {
+        order_tasks[i].run = order_job;
+        sn_sched_push(order_sched, &order_tasks[i]);
+    }
+}
+
+Test(sn_sched, tasks_queued_by_one_turn_start_in_order)
+{
+    sn_sched_hooks h = {0};
+    int err;
+    order_sched = sn_sched_new(1, &h, &err);
+    cr_assert_not_null(order_sched);
+    sn_task t = {.run = order_start};
+    sn_sched_push(order_sched, &t);
+    while (atomic_load(&order_at) < 2)
+        sched_yield();
+    sn_sched_destroy(&order_sched);
+    cr_assert_eq(atomic_load(&order_seen[0]), 1);
+    cr_assert_eq(atomic_load(&order_seen[1]), 2);
 }
