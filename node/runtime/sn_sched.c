@@ -21,20 +21,20 @@ typedef struct worker {
     struct sn_sched *sched;
     int index;
     pthread_t thread;
-    sn_task *slot;           /* queued by this worker for itself; under the lock */
-    unsigned long slot_seq;  /* counts the tasks put in slot */
-    unsigned long seen_seq;  /* slot_seq at the watcher's last look */
+    sn_task *slot;          /* queued by this worker for itself; under the lock */
+    unsigned long slot_seq; /* counts the tasks put in slot */
+    unsigned long seen_seq; /* slot_seq at the watcher's last look */
 } worker;
 
 struct sn_sched {
     pthread_mutex_t lock;
     pthread_cond_t ready;
     sn_task *head, *tail;
-    int sleepers;        /* workers waiting on `ready` */
-    int held;            /* workers whose slot holds a task */
-    int watcher;         /* a sleeper waits with a timeout to take stale slot tasks */
-    int calling;         /* a sleeper was signalled to become the watcher */
-    unsigned long puts;  /* tasks put in any slot */
+    int sleepers;       /* workers waiting on `ready` */
+    int held;           /* workers whose slot holds a task */
+    int watcher;        /* a sleeper waits with a timeout to take stale slot tasks */
+    int calling;        /* a sleeper was signalled to become the watcher */
+    unsigned long puts; /* tasks put in any slot */
     atomic_int stopping;
     int nworkers;
     sn_sched_hooks hooks;
