@@ -743,6 +743,48 @@ static int enc_main(lua_State *L)
     return 0;
 }
 
+/* Values that are all nil, booleans, numbers or strings: the bytes enc_main writes for them,
+ * without its protected call and work tables (most of a stage.signal of an integer and a
+ * short string went there). 1 when done (*rc set), 0 when a value needs enc_main. */
+static int enc_scalars(lua_State *L, int first, int n, sn_buf *out, int *rc)
+{
+    for (int i = 0; i < n; i++) {
+        int t = lua_type(L, first + i);
+        if (t != LUA_TNIL && t != LUA_TBOOLEAN && t != LUA_TNUMBER && t != LUA_TSTRING)
+            return 0;
+        if (t == LUA_TSTRING && lua_rawlen(L, first + i) > 0xffffffffu)
+            return 0; /* enc_main names the value */
+    }
+    size_t start = out->len;
+    int bad = sn_mpack_put_be(out, SN_SNAPSHOT_VERSION, 1) ||
+              sn_mpack_put_array(out, (uint32_t)n);
+    for (int i = 0; i < n && !bad; i++) {
+        int idx = first + i;
+        switch (lua_type(L, idx)) {
+        case LUA_TNIL:
+            bad = sn_mpack_put_nil(out);
+            break;
+        case LUA_TBOOLEAN:
+            bad = sn_mpack_put_bool(out, lua_toboolean(L, idx));
+            break;
+        case LUA_TNUMBER:
+            bad = lua_isinteger(L, idx) ? sn_mpack_put_int(out, (int64_t)lua_tointeger(L, idx))
+                                        : sn_mpack_put_double(out, (double)lua_tonumber(L, idx));
+            break;
+        default: {
+            size_t len;
+            const char *str = lua_tolstring(L, idx, &len);
+            bad = sn_mpack_put_str(out, str, len);
+            break;
+        }
+        }
+    }
+    if (bad)
+        out->len = start;
+    *rc = bad ? SN_ENOMEM : SN_OK;
+    return 1;
+}
+
 int sn_snapshot_encode(lua_State *L, int first, int n, const sn_snapshot_opts *o, sn_buf *out,
                        char *err, size_t errlen)
 {
@@ -764,6 +806,11 @@ int sn_snapshot_encode(lua_State *L, int first, int n, const sn_snapshot_opts *o
     if (!lua_checkstack(L, n + 3)) {
         set_err(err, errlen, "out of memory (Lua stack for %d values)", n);
         return SN_ENOMEM;
+    }
+    if (enc_scalars(L, first, n, out, &rc)) {
+        if (rc != SN_OK)
+            set_err(err, errlen, "out of memory");
+        return rc;
     }
 
     enc e;

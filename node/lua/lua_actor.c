@@ -57,6 +57,7 @@ int sn_lua_actor_open(void *ud, const sn_vm_actor *conf, void **out)
         .shared = conf->node ? sn_node_shared(conf->node) : NULL,
         .ctx = ud,
         .actor = conf->id,
+        .counts = conf->actor ? sn_actor_counts(conf->actor) : NULL,
         .budget = conf->limits->budget,
         .mem_warn = conf->limits->memory_warn,
         .mem_cap = conf->limits->memory_cap,
@@ -178,9 +179,13 @@ static int handle(lua_State *L)
         sn_waitfor_dispatch(L, m);
         double took = sn_clock_mono() - t0;
         sn_node *n = sn_actor_node(a);
-        sn_stats_count(sn_node_stats(n), SN_COUNT_IN, sn_actor_stage(a), NULL);
-        sn_stats_observe(sn_node_stats(n), sn_actor_stage(a),
-                         took);
+        const sn_stats_stage *counts = sn_actor_counts(a);
+        if (counts) {
+            sn_stats_handled(sn_node_stats(n), counts, took);
+        } else {
+            sn_stats_count(sn_node_stats(n), SN_COUNT_IN, sn_actor_stage(a), NULL);
+            sn_stats_observe(sn_node_stats(n), sn_actor_stage(a), took);
+        }
         break;
     }
     case SN_MSG_HANDLER: sn_waitfor_adopt(L, m); break;

@@ -45,6 +45,7 @@ typedef struct sn_lua_host {
     struct sn_shared *shared; /* the starred store; NULL: starred names act as plain ones */
     const sn_lua_ctx *ctx;    /* the cluster and the function cache; NULL: none */
     uint64_t actor;           /* the owning actor; on a worker: the running job's owner */
+    const struct sn_stats_stage *counts; /* the actor's series (sn_stats.h); NULL: none */
     struct sn_job *job;       /* on a worker: the job running now, else NULL */
     const void *msg;          /* the message being handled (an sn_msg), or NULL */
     int replied;              /* stage.signal(nil, ...) answered the message being handled */

@@ -35,6 +35,15 @@ static void encode_values(lua_State *L, int first, int arg_base, sn_buf *buf, co
     }
 }
 
+static void count_out(sn_lua_host *host)
+{
+    if (host->counts)
+        sn_stats_sent(sn_node_stats(host->node), host->counts);
+    else
+        sn_stats_count(sn_node_stats(host->node), SN_COUNT_OUT, host->stage ? host->stage : "",
+                       NULL);
+}
+
 /* Queues one answer (a SIGNAL message marked SN_MSG_F_ANSWER); returns the node's result
  * (SN_OK, SN_EFULL, SN_ENOENT, ...). */
 static int post(lua_State *L, uint64_t to, const char *msg, const char *reply, const sn_buf *buf,
@@ -50,8 +59,7 @@ static int post(lua_State *L, uint64_t to, const char *msg, const char *reply, c
     if (rc != SN_OK)
         sn_msg_destroy(&m);
     else
-        sn_stats_count(sn_node_stats(host->node), SN_COUNT_OUT, host->stage ? host->stage : "",
-                       NULL);
+        count_out(host);
     return rc;
 }
 
@@ -124,8 +132,7 @@ static int remote_reply(lua_State *L, const sn_msg *m, int status, const char *t
     if (c) {
         sn_cluster_reply(c, m, host->actor, host->stage, status, text, buf ? buf->data : NULL,
                          buf ? buf->len : 0);
-        sn_stats_count(sn_node_stats(host->node), SN_COUNT_OUT, host->stage ? host->stage : "",
-                       NULL);
+        count_out(host);
     }
     return 1;
 }
@@ -312,14 +319,15 @@ int sn_signal_lua(lua_State *L)
     if (curl >= 0)
         return curl;
     const char *reply = t.reply[0] ? t.reply : NULL;
-    sn_buf buf;
+    sn_buf buf; /* the message's block: its head, then the values (no copy of them) */
     sn_buf_init(&buf);
-    host->functions = 0;
-    encode_values(L, 2, 2, &buf, "stage.signal");
-    sn_msg *m = sn_msg_new(SN_MSG_SIGNAL, t.msg, reply, host->stage, buf.data, buf.len);
-    sn_buf_fini(&buf);
-    if (!m)
+    size_t head = sn_msg_head(t.msg, reply, host->stage);
+    if (sn_buf_reserve(&buf, head + 64) != 0)
         return luaL_error(L, "stage.signal: %s", sn_strerror(SN_ENOMEM));
+    buf.len = head;
+    host->functions = 0;
+    encode_values(L, 2, 2, &buf, "stage.signal"); /* frees buf when it raises */
+    sn_msg *m = sn_msg_adopt(&buf, head, SN_MSG_SIGNAL, t.msg, reply, host->stage);
     m->src = host->actor;
     m->deadline = x.deadline;
     remote_enc enc = {L, cluster_of(host)};
@@ -333,6 +341,7 @@ int sn_signal_lua(lua_State *L)
         .msg = m,
         .count_out = 1,
         .src_stage = host->stage,
+        .src_counts = host->counts,
         .encode = encode_for,
         .ud = &enc,
     };

@@ -1,6 +1,7 @@
 /* sn_actor: the actor record; its VM is made, run and closed through the sn_vm_ops. */
 #include "sn_actor.h"
 #include "sn_error.h"
+#include "sn_stats.h"
 
 #include <stdatomic.h>
 #include <stddef.h>
@@ -28,6 +29,8 @@ struct sn_actor {
     sn_vm_actor vconf; /* strings point at the fields above */
     void *vm;
     _Atomic size_t memory; /* counted by the VM */
+    sn_stats_stage counts; /* the stage's message series, resolved at creation */
+    int counted;           /* counts is set (the actor belongs to a node) */
 };
 
 /* Makes the VM and runs the preload folder. */
@@ -66,6 +69,10 @@ sn_actor *sn_actor_new(const sn_actor_conf *conf, int *err)
     a->task.run = conf->vm->actor_run;
     a->limits = conf->limits;
     a->preload_required = conf->preload_required;
+    if (conf->stats) {
+        sn_stats_stage_init(conf->stats, a->stage, &a->counts);
+        a->counted = 1;
+    }
     a->vconf = (sn_vm_actor){
         .node = conf->node,
         .actor = a,
@@ -213,6 +220,11 @@ void sn_actor_fail(sn_actor *a)
 int sn_actor_failed(const sn_actor *a)
 {
     return atomic_load(&a->failed);
+}
+
+const sn_stats_stage *sn_actor_counts(const sn_actor *a)
+{
+    return a->counted ? &a->counts : NULL;
 }
 
 size_t sn_actor_memory(const sn_actor *a)

@@ -31,6 +31,7 @@ typedef struct sn_actor_conf {
     sn_limits limits;      /* the governor's settings for this actor */
     sn_log *log;
     const sn_vm_ops *vm;   /* makes, runs and closes its VM; outlives the actor */
+    struct sn_stats *stats; /* where its stage's series live; NULL: none */
 } sn_actor_conf;
 
 /* sn_actor_new: creates the actor's VM and runs the preload files, on the calling
@@ -70,6 +71,9 @@ int sn_actor_reset(sn_actor *a);
  * run the actor any more (the node stopping). */
 void sn_actor_close(sn_actor *a);
 
+/* sn_actor_counts: the actor's stage series (sn_stats.h), resolved when it was made; NULL
+ * for an actor of no node. Any thread. */
+const struct sn_stats_stage *sn_actor_counts(const sn_actor *a);
 /* sn_actor_memory: bytes the actor's VM holds (vm->actor_memory). Any thread. */
 size_t sn_actor_memory(const sn_actor *a);
 

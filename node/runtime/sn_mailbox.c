@@ -18,7 +18,8 @@ struct sn_mailbox {
     sn_msg *head, *tail;
     size_t len, cap;
     size_t counted;       /* messages queued without force: what cap bounds */
-    size_t bytes;         /* bytes of all queued messages */
+    _Atomic size_t bytes; /* bytes of all queued messages; written under the lock, read
+                             without it by sn_mailbox_bytes (once per message handled) */
     size_t counted_bytes; /* bytes of those queued without force: what cap_bytes bounds */
     size_t cap_bytes;
     _Atomic size_t *heap; /* the actor's VM bytes, or NULL */
@@ -38,6 +39,7 @@ sn_mailbox *sn_mailbox_new(size_t cap, size_t cap_bytes)
     if (!mb)
         return NULL;
     pthread_mutex_init(&mb->lock, NULL);
+    atomic_init(&mb->bytes, 0);
     mb->cap = cap;
     mb->cap_bytes = cap_bytes;
     mb->overload = OVERLOAD_FIRST;
@@ -75,7 +77,8 @@ static bound over(sn_mailbox *mb, size_t size, size_t *heap)
     if (size > mb->cap_bytes || mb->counted_bytes > mb->cap_bytes - size)
         return BOUND_BYTES;
     if (mb->memory_cap && (*heap >= mb->memory_cap || size > mb->memory_cap - *heap ||
-                           mb->bytes > mb->memory_cap - *heap - size))
+                           atomic_load_explicit(&mb->bytes, memory_order_relaxed) >
+                               mb->memory_cap - *heap - size))
         return BOUND_MEMORY;
     return ROOM;
 }
@@ -109,7 +112,7 @@ int sn_mailbox_push(sn_mailbox *mb, sn_msg *m, int force, int *wake, size_t *war
         mb->head = m;
     mb->tail = m;
     mb->len++;
-    mb->bytes += m->size;
+    atomic_fetch_add_explicit(&mb->bytes, m->size, memory_order_relaxed);
     if (mb->len > mb->peak)
         mb->peak = mb->len;
     if (mb->len >= mb->overload) {
@@ -148,8 +151,8 @@ int sn_mailbox_full(sn_mailbox *mb, char *why, size_t len)
             break;
         default:
             snprintf(why, len, "%zu bytes queued + %zu bytes of Lua heap, a message of %zu "
-                     "bytes refused (memory=%zu)", mb->bytes, mb->full_heap, mb->full_size,
-                     mb->memory_cap);
+                     "bytes refused (memory=%zu)", atomic_load(&mb->bytes), mb->full_heap,
+                     mb->full_size, mb->memory_cap);
             break;
         }
     }
@@ -166,7 +169,7 @@ sn_msg *sn_mailbox_pop(sn_mailbox *mb)
         if (!mb->head)
             mb->tail = NULL;
         mb->len--;
-        mb->bytes -= m->size;
+        atomic_fetch_sub_explicit(&mb->bytes, m->size, memory_order_relaxed);
         if (!(m->flags & SN_MSG_F_FORCED)) {
             mb->counted--;
             mb->counted_bytes -= m->size;
@@ -202,8 +205,5 @@ size_t sn_mailbox_length(sn_mailbox *mb, size_t *peak)
 
 size_t sn_mailbox_bytes(sn_mailbox *mb)
 {
-    pthread_mutex_lock(&mb->lock);
-    size_t n = mb->bytes;
-    pthread_mutex_unlock(&mb->lock);
-    return n;
+    return atomic_load_explicit(&mb->bytes, memory_order_relaxed); /* no lock: hot path */
 }

@@ -3,6 +3,8 @@
 #ifndef SN_MSG_H
 #define SN_MSG_H
 
+#include "sn_buf.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,6 +53,14 @@ sn_msg *sn_msg_new(sn_msg_kind kind, const char *name, const char *reply, const 
 sn_msg *sn_msg_new_from(sn_msg_kind kind, const char *name, const char *reply,
                         const char *src_stage, const char *src_node, uint64_t src_inc,
                         uint64_t session, const void *data, size_t len);
+/* sn_msg_head: the bytes a message's block holds before its payload, for sn_msg_adopt. */
+size_t sn_msg_head(const char *name, const char *reply, const char *src_stage);
+/* sn_msg_adopt: the message whose block is b's bytes: the caller reserved the first head
+ * bytes (head = sn_msg_head(name, reply, src_stage)) and wrote the payload after them; the
+ * header and the strings are written there. Takes b's memory (b is left empty), so the
+ * payload is not copied again. Never fails. */
+sn_msg *sn_msg_adopt(sn_buf *b, size_t head, sn_msg_kind kind, const char *name,
+                     const char *reply, const char *src_stage);
 /* sn_msg_destroy: frees *mp (NULL is fine) and nulls it. */
 void sn_msg_destroy(sn_msg **mp);
 

@@ -330,6 +330,7 @@ static int add_actor(sn_node *n, const char *stage, const char *name, sn_msg *st
         .limits = sn_limits_of(n->limits, stage),
         .log = n->log,
         .vm = &n->vm,
+        .stats = n->stats,
     };
     char autoname[320];
     if (!name) {

@@ -1,6 +1,6 @@
-/* sn_sched: one mutex-protected FIFO and a condition variable; idle workers sleep on it. */
+/* sn_sched: one mutex-protected FIFO, a one-task slot per worker for what it queues for
+ * itself, and a condition variable idle workers sleep on without spinning. */
 #include "sn_sched.h"
-#include "sn_clock.h"
 #include "sn_error.h"
 
 #include <pthread.h>
@@ -8,42 +8,114 @@
 #include <stdlib.h>
 #include <time.h>
 
-/* An idle worker spins this long before it sleeps: a message hop between two actors on two
- * workers then costs no futex wake-up and no context switch (they were 40% of a ping-pong
- * profile). Short enough that an idle node uses no CPU. */
-static const double SPIN_SECONDS = 50e-6;
+/* A task a worker queued for itself (its slot) runs when that worker's current task ends, as
+ * on one thread: no wake-up, no hop to another core (a ping-pong then costs the CPU of one
+ * thread). If the worker stays busy, an idle worker watching the slots takes a task that
+ * sat in one for a whole period: the extra latency is at most about two periods. The period
+ * starts at WATCH_FIRST_NS and doubles up to WATCH_MAX_NS while the watcher finds nothing to
+ * take (slots in steady use by short turns); the watcher wakes only while slots are in use,
+ * so an idle node has none. */
+static const long WATCH_FIRST_NS = 250 * 1000, WATCH_MAX_NS = 4000 * 1000;
 
 typedef struct worker {
-    sn_sched *sched;
+    struct sn_sched *sched;
     int index;
     pthread_t thread;
+    sn_task *slot;          /* queued by this worker for itself; under the lock */
+    unsigned long slot_seq; /* counts the tasks put in slot */
+    unsigned long seen_seq; /* slot_seq at the watcher's last look */
 } worker;
 
 struct sn_sched {
     pthread_mutex_t lock;
     pthread_cond_t ready;
     sn_task *head, *tail;
-    atomic_int queued;   /* tasks in the queue, read without the lock by spinners */
-    int sleepers;        /* workers waiting on `ready` */
+    int sleepers;       /* workers waiting on `ready` */
+    int held;           /* workers whose slot holds a task */
+    int watcher;        /* a sleeper waits with a timeout to take stale slot tasks */
+    int calling;        /* a sleeper was signalled to become the watcher */
+    unsigned long puts; /* tasks put in any slot */
     atomic_int stopping;
     int nworkers;
     sn_sched_hooks hooks;
     worker *workers;
 };
 
-/* Spins (lock released) until a task is queued, stop is asked, or SPIN_SECONDS pass. */
-static void spin(sn_sched *s)
+/* The worker running on this thread, so that a push from inside a task can use its slot. A
+ * thread belongs to one pool for its life; the pointer is never shared. */
+static _Thread_local worker *self;
+
+/* Appends t to the run queue; wakes one sleeper (one per task queued). Under the lock. */
+static void enqueue(sn_sched *s, sn_task *t)
 {
-    double until = sn_clock_mono() + SPIN_SECONDS;
-    for (unsigned i = 1;; i++) {
-        if (atomic_load_explicit(&s->queued, memory_order_relaxed) ||
-            atomic_load_explicit(&s->stopping, memory_order_relaxed))
-            return;
-        if ((i & 63) == 0 && sn_clock_mono() > until)
-            return;
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
+    t->next = NULL;
+    if (s->tail)
+        s->tail->next = t;
+    else
+        s->head = t;
+    s->tail = t;
+    if (s->sleepers)
+        pthread_cond_signal(&s->ready);
+}
+
+/* The next task for w: its slot, unless others wait in the queue (then the slot goes to
+ * the queue's tail, so that two actors passing messages cannot starve the rest). */
+static sn_task *take(sn_sched *s, worker *w)
+{
+    sn_task *t = w->slot;
+    if (t) {
+        w->slot = NULL;
+        s->held--;
+        if (!s->head)
+            return t;
+        enqueue(s, t);
+    }
+    t = s->head;
+    if (t) {
+        s->head = t->next;
+        if (!s->head)
+            s->tail = NULL;
+        t->next = NULL;
+    }
+    return t;
+}
+
+/* The watcher's look: a task that has sat in another worker's slot since the last look.
+ * Under the lock. */
+static sn_task *steal_stale(sn_sched *s, worker *w)
+{
+    sn_task *found = NULL;
+    for (int i = 0; i < s->nworkers; i++) {
+        worker *v = &s->workers[i];
+        if (v == w || !v->slot)
+            continue;
+        if (!found && v->slot_seq == v->seen_seq) {
+            found = v->slot;
+            v->slot = NULL;
+            s->held--;
+        }
+        v->seen_seq = v->slot_seq;
+    }
+    return found;
+}
+
+static void deadline_in(struct timespec *ts, long ns)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_nsec += ns;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+/* Asks a sleeper to watch the slots, when a task sits in one and no one watches. Under the
+ * lock. */
+static void call_watcher(sn_sched *s)
+{
+    if (s->held && !s->watcher && !s->calling && s->sleepers) {
+        s->calling = 1;
+        pthread_cond_signal(&s->ready);
     }
 }
 
@@ -51,31 +123,59 @@ static void *worker_main(void *arg)
 {
     worker *w = arg;
     sn_sched *s = w->sched;
+    self = w;
     void *data = s->hooks.worker_init ? s->hooks.worker_init(s->hooks.ud, w->index) : NULL;
+    int watching = 0, woken = 0;
+    unsigned long puts_seen = 0;
+    long period = WATCH_FIRST_NS;
     pthread_mutex_lock(&s->lock);
-    for (;;) {
-        if (!s->head && !atomic_load(&s->stopping)) {
+    while (!atomic_load(&s->stopping)) {
+        sn_task *t = take(s, w);
+        if (!t && watching) {
+            t = steal_stale(s, w);
+            if (!t && s->puts == puts_seen && !s->held) { /* the slots went quiet: retire */
+                s->watcher = 0;
+                watching = 0;
+            }
+        }
+        if (t) {
+            if (watching) { /* busy now: another sleeper may watch */
+                s->watcher = 0;
+                watching = 0;
+            }
+            if (woken && s->calling) /* the call may have woken this worker: pass it on */
+                s->calling = 0;
+            woken = 0;
+            call_watcher(s);
             pthread_mutex_unlock(&s->lock);
-            spin(s);
+            t->run(t, data);
             pthread_mutex_lock(&s->lock);
+            continue;
         }
-        while (!s->head && !atomic_load(&s->stopping)) {
-            s->sleepers++;
+        s->calling = 0; /* a worker about to wait answers the call itself */
+        if (!watching && s->held && !s->watcher) {
+            s->watcher = 1;
+            watching = 1;
+            period = WATCH_FIRST_NS;
+            for (int i = 0; i < s->nworkers; i++) /* nothing is stale yet */
+                s->workers[i].seen_seq = s->workers[i].slot_seq;
+        }
+        s->sleepers++;
+        if (watching) {
+            puts_seen = s->puts;
+            struct timespec ts;
+            deadline_in(&ts, period);
+            period = period < WATCH_MAX_NS / 2 ? period * 2 : WATCH_MAX_NS;
+            /* signalled, timed out or spurious: look again either way */
+            (void)pthread_cond_timedwait(&s->ready, &s->lock, &ts);
+        } else {
             pthread_cond_wait(&s->ready, &s->lock);
-            s->sleepers--;
         }
-        if (atomic_load(&s->stopping))
-            break;
-        sn_task *t = s->head;
-        s->head = t->next;
-        if (!s->head)
-            s->tail = NULL;
-        atomic_fetch_sub_explicit(&s->queued, 1, memory_order_relaxed);
-        t->next = NULL;
-        pthread_mutex_unlock(&s->lock);
-        t->run(t, data);
-        pthread_mutex_lock(&s->lock);
+        s->sleepers--;
+        woken = 1;
     }
+    if (watching)
+        s->watcher = 0;
     pthread_mutex_unlock(&s->lock);
     if (s->hooks.worker_fini)
         s->hooks.worker_fini(s->hooks.ud, data);
@@ -91,19 +191,27 @@ sn_sched *sn_sched_new(int nworkers, const sn_sched_hooks *hooks, int *err)
         return NULL;
     }
     pthread_mutex_init(&s->lock, NULL);
-    atomic_init(&s->queued, 0);
     atomic_init(&s->stopping, 0);
-    pthread_cond_init(&s->ready, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->ready, &ca);
+    pthread_condattr_destroy(&ca);
     s->hooks = *hooks;
-    for (int i = 0; i < nworkers; i++) {
+    /* The slots of workers not started yet must read as empty before the first starts. */
+    for (int i = 0; i < nworkers; i++)
         s->workers[i] = (worker){.sched = s, .index = i};
+    pthread_mutex_lock(&s->lock); /* steal_stale reads nworkers */
+    for (int i = 0; i < nworkers; i++) {
         if (pthread_create(&s->workers[i].thread, NULL, worker_main, &s->workers[i]) != 0) {
+            pthread_mutex_unlock(&s->lock);
             sn_sched_destroy(&s);
             *err = SN_EIO;
             return NULL;
         }
         s->nworkers = i + 1;
     }
+    pthread_mutex_unlock(&s->lock);
     *err = SN_OK;
     return s;
 }
@@ -119,6 +227,12 @@ void sn_sched_destroy(sn_sched **sp)
     pthread_mutex_unlock(&s->lock);
     for (int i = 0; i < s->nworkers; i++)
         pthread_join(s->workers[i].thread, NULL);
+    for (int i = 0; i < s->nworkers; i++) {
+        worker *w = &s->workers[i];
+        if (w->slot && s->hooks.discard)
+            s->hooks.discard(s->hooks.ud, w->slot);
+        w->slot = NULL;
+    }
     while (s->head) {
         sn_task *t = s->head;
         s->head = t->next;
@@ -135,15 +249,24 @@ void sn_sched_destroy(sn_sched **sp)
 void sn_sched_push(sn_sched *s, sn_task *t)
 {
     t->next = NULL;
+    worker *w = self;
     pthread_mutex_lock(&s->lock);
-    if (s->tail)
-        s->tail->next = t;
-    else
-        s->head = t;
-    s->tail = t;
-    atomic_fetch_add_explicit(&s->queued, 1, memory_order_relaxed);
-    if (s->sleepers) /* a spinning worker sees `queued` without a wake-up */
-        pthread_cond_signal(&s->ready);
+    if (w && w->sched == s) {
+        /* This worker runs t next: no one to wake. A task already in the slot goes to the
+         * queue (and wakes a sleeper), so that tasks queued one after the other by one turn
+         * start in that order (two jobs submitted in a row: the first starts first). */
+        sn_task *before = w->slot;
+        w->slot = t;
+        w->slot_seq++;
+        s->puts++;
+        if (before)
+            enqueue(s, before);
+        else
+            s->held++;
+        call_watcher(s); /* a sleeper watches, in case this worker stays busy */
+    } else {
+        enqueue(s, t);
+    }
     pthread_mutex_unlock(&s->lock);
 }
 

@@ -1,5 +1,6 @@
 /* sn_sched: the worker pool. N OS threads take runnable tasks (an actor with mail, a job)
- * from one FIFO run queue and run each to the end of its turn. */
+ * from one FIFO run queue and run each to the end of its turn. Idle workers sleep (no
+ * spinning); a task a worker queues for itself waits in its slot, without a wake-up. */
 #ifndef SN_SCHED_H
 #define SN_SCHED_H
 
@@ -29,7 +30,10 @@ sn_sched *sn_sched_new(int nworkers, const sn_sched_hooks *hooks, int *err);
  * still queued to hooks->discard, and frees the pool. NULL is fine; nulls *sp. */
 void sn_sched_destroy(sn_sched **sp);
 
-/* sn_sched_push: queues t at the tail. Any thread. */
+/* sn_sched_push: queues t at the tail and wakes one sleeping worker. From a worker of s
+ * (inside a task), t goes to that worker's slot instead (what the slot held goes to the
+ * queue): it runs when the current task ends, or on an idle worker once it has waited a
+ * few milliseconds at most. Any thread. */
 void sn_sched_push(sn_sched *s, sn_task *t);
 /* sn_sched_workers: the number of worker threads. */
 int sn_sched_workers(const sn_sched *s);

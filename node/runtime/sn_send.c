@@ -38,6 +38,14 @@ static void note(route *r, int rc)
         r->fail = rc;
 }
 
+static void count_out(route *r)
+{
+    if (r->s->src_counts)
+        sn_stats_sent(sn_node_stats(r->n), r->s->src_counts);
+    else
+        sn_stats_count(sn_node_stats(r->n), SN_COUNT_OUT, r->src, NULL);
+}
+
 /* Queues the message for actor: the template itself when take (it is the last use), else
  * a copy. */
 static int post_local(route *r, uint64_t actor, int take)
@@ -54,7 +62,7 @@ static int post_local(route *r, uint64_t actor, int take)
     if (take)
         r->msg = NULL;
     if (r->s->count_out)
-        sn_stats_count(sn_node_stats(r->n), SN_COUNT_OUT, r->src, NULL);
+        count_out(r);
     return SN_OK;
 }
 
@@ -72,7 +80,7 @@ static int post_remote(route *r, const char *node, int mode)
     int rc = sn_node_remote_send(r->n, node, mode, s->stage, r->msg, data, len);
     sn_buf_fini(&own);
     if (rc == SN_OK && s->count_out)
-        sn_stats_count(sn_node_stats(r->n), SN_COUNT_OUT, r->src, NULL);
+        count_out(r);
     return rc;
 }
 

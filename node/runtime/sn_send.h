@@ -22,6 +22,8 @@ typedef struct sn_send {
     sn_msg *msg;           /* consumed by sn_send_route */
     int count_out;         /* count each message queued as sent (SN_COUNT_OUT) */
     const char *src_stage; /* the sender's stage, for counting (NULL: ""); outlives the call */
+    const struct sn_stats_stage *src_counts; /* its series (sn_stats.h), if resolved: then
+                                                 counting looks up nothing; else NULL */
     /* encode: optional: a payload of its own for a remote node (the function cache sends
      * bytecode a peer holds as a hash). SN_OK with out filled, else the template's payload
      * goes. Called on the sending thread. */

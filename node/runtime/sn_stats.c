@@ -81,6 +81,26 @@ void sn_stats_observe(sn_stats *s, const char *stage, double seconds)
     sn_series_observe(sn_metric_child(s->m.handler_seconds, stage, NULL), seconds);
 }
 
+void sn_stats_stage_init(sn_stats *s, const char *stage, sn_stats_stage *ss)
+{
+    ss->in = sn_metric_child(s->m.messages_in, stage, NULL);
+    ss->out = sn_metric_child(s->m.messages_out, stage, NULL);
+    ss->handler = sn_metric_child(s->m.handler_seconds, stage, NULL);
+}
+
+void sn_stats_handled(sn_stats *s, const sn_stats_stage *ss, double seconds)
+{
+    atomic_fetch_add_explicit(&s->in, 1, memory_order_relaxed);
+    sn_series_inc(ss->in);
+    sn_series_observe(ss->handler, seconds);
+}
+
+void sn_stats_sent(sn_stats *s, const sn_stats_stage *ss)
+{
+    atomic_fetch_add_explicit(&s->out, 1, memory_order_relaxed);
+    sn_series_inc(ss->out);
+}
+
 void sn_stats_job(sn_stats *s, int delta)
 {
     if (delta > 0) {

@@ -44,6 +44,19 @@ void sn_stats_destroy(sn_stats **sp);
 void sn_stats_count(sn_stats *s, sn_stats_event what, const char *stage, const char *label);
 /* sn_stats_observe: a handler of stage took seconds. */
 void sn_stats_observe(sn_stats *s, const char *stage, double seconds);
+/* sn_stats_stage: one stage's message series, resolved once (sn_stats_stage_init) and kept
+ * by whoever counts for that stage (its actors), so that counting a message looks up no
+ * labels. */
+typedef struct sn_stats_stage {
+    sn_series *in, *out, *handler;
+} sn_stats_stage;
+/* sn_stats_stage_init: resolves stage's series into *ss (a series past the registry's cap
+ * is its family's overflow series, as sn_metric_child gives). */
+void sn_stats_stage_init(sn_stats *s, const char *stage, sn_stats_stage *ss);
+/* sn_stats_handled: SN_COUNT_IN and sn_stats_observe of seconds, for ss's stage. */
+void sn_stats_handled(sn_stats *s, const sn_stats_stage *ss, double seconds);
+/* sn_stats_sent: SN_COUNT_OUT for ss's stage. */
+void sn_stats_sent(sn_stats *s, const sn_stats_stage *ss);
 /* sn_stats_job: a job was submitted (delta 1: counted) or ended for good (delta -1). */
 void sn_stats_job(sn_stats *s, int delta);
 /* sn_stats_log_error: an error record (who, text), as a log tap (ud: the stats). */

@@ -60,3 +60,114 @@ Test(sn_sched, every_task_runs_once)
     cr_assert_eq(atomic_load(&finis), 3);
     free(tasks);
 }
+
+/* A worker that queues a task for itself and then stays busy: an idle worker takes it from
+ * the slot (before, nothing ran it until the busy task ended: here, never). */
+static atomic_int second_ran;
+static sn_sched *busy_sched;
+static sn_task second_task;
+
+static void second(sn_task *t, void *w)
+{
+    (void)t;
+    (void)w;
+    atomic_store(&second_ran, 1);
+}
+
+static void first(sn_task *t, void *w)
+{
+    (void)t;
+    (void)w;
+    second_task.run = second;
+    sn_sched_push(busy_sched, &second_task);
+    while (!atomic_load(&second_ran)) /* stays busy until another worker ran it */
+        sched_yield();
+}
+
+Test(sn_sched, a_task_left_in_a_busy_workers_slot_runs_elsewhere)
+{
+    sn_sched_hooks h = {0};
+    int err;
+    busy_sched = sn_sched_new(2, &h, &err);
+    cr_assert_not_null(busy_sched);
+    sn_task t = {.run = first};
+    sn_sched_push(busy_sched, &t);
+    while (!atomic_load(&second_ran))
+        sched_yield();
+    sn_sched_destroy(&busy_sched);
+}
+
+/* Tasks queued from inside tasks, two at a time (one in the slot, one in the queue), all
+ * run once. */
+static sn_sched *chain_sched;
+static atomic_int chain_ran;
+enum { CHAIN = 20000 };
+static sn_task chain_tasks[CHAIN];
+static atomic_int chain_next;
+
+static void chain(sn_task *t, void *w)
+{
+    (void)t;
+    (void)w;
+    atomic_fetch_add(&chain_ran, 1);
+    for (int k = 0; k < 2; k++) { /* the second takes the slot, the first goes to the queue */
+        int i = atomic_fetch_add(&chain_next, 1);
+        if (i < CHAIN) {
+            chain_tasks[i].run = chain;
+            sn_sched_push(chain_sched, &chain_tasks[i]);
+        }
+    }
+}
+
+Test(sn_sched, tasks_queued_by_tasks_all_run_once)
+{
+    sn_sched_hooks h = {0};
+    int err;
+    chain_sched = sn_sched_new(3, &h, &err);
+    cr_assert_not_null(chain_sched);
+    int i = atomic_fetch_add(&chain_next, 1);
+    chain_tasks[i].run = chain;
+    sn_sched_push(chain_sched, &chain_tasks[i]);
+    while (atomic_load(&chain_ran) < CHAIN)
+        sched_yield();
+    sn_sched_destroy(&chain_sched);
+    cr_assert_eq(atomic_load(&chain_ran), CHAIN);
+}
+
+/* Tasks one turn queues start in that order, as from any other thread: on one worker, the
+ * first queued runs first (it ran second when the first went to the slot and the second to
+ * the queue: the threads/closures script saw two jobs' results swapped). */
+static sn_sched *order_sched;
+static atomic_int order_seen[2], order_at;
+static sn_task order_tasks[2];
+
+static void order_job(sn_task *t, void *w)
+{
+    (void)w;
+    atomic_store(&order_seen[atomic_fetch_add(&order_at, 1)], (int)(t - order_tasks) + 1);
+}
+
+static void order_start(sn_task *t, void *w)
+{
+    (void)t;
+    (void)w;
+    for (int i = 0; i < 2; i++) {
+        order_tasks[i].run = order_job;
+        sn_sched_push(order_sched, &order_tasks[i]);
+    }
+}
+
+Test(sn_sched, tasks_queued_by_one_turn_start_in_order)
+{
+    sn_sched_hooks h = {0};
+    int err;
+    order_sched = sn_sched_new(1, &h, &err);
+    cr_assert_not_null(order_sched);
+    sn_task t = {.run = order_start};
+    sn_sched_push(order_sched, &t);
+    while (atomic_load(&order_at) < 2)
+        sched_yield();
+    sn_sched_destroy(&order_sched);
+    cr_assert_eq(atomic_load(&order_seen[0]), 1);
+    cr_assert_eq(atomic_load(&order_seen[1]), 2);
+}

@@ -58,3 +58,26 @@ Test(sn_stats, keeps_the_last_errors_newest_first)
     cr_assert_eq(c.errors, SN_STATS_MAX_ERRORS + 5);
     sn_stats_destroy(&s);
 }
+
+/* A stage's series resolved once count into the same series as sn_stats_count by name. */
+Test(sn_stats, resolved_stage_series_count_as_by_name)
+{
+    sn_stats *s = sn_stats_new("n1", "c", "v");
+    cr_assert_not_null(s);
+    sn_stats_stage ss;
+    sn_stats_stage_init(s, "a", &ss);
+    sn_stats_handled(s, &ss, 0.001);
+    sn_stats_sent(s, &ss);
+    sn_stats_count(s, SN_COUNT_IN, "a", NULL);
+    sn_stats_count(s, SN_COUNT_OUT, "a", NULL);
+    sn_stats_counters c;
+    sn_stats_counters_get(s, &c);
+    cr_assert_eq(c.in, 2);
+    cr_assert_eq(c.out, 2);
+    const sn_metrics_std *m = sn_stats_std(s);
+    cr_assert_eq(sn_series_value(sn_metric_child(m->messages_in, "a", NULL)), 2.0);
+    cr_assert_eq(sn_series_value(sn_metric_child(m->messages_out, "a", NULL)), 2.0);
+    cr_assert_eq(sn_series_value(sn_metric_child(m->handler_seconds, "a", NULL)), 1.0);
+    cr_assert_eq(ss.in, sn_metric_child(m->messages_in, "a", NULL));
+    sn_stats_destroy(&s);
+}
