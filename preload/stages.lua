@@ -4,9 +4,11 @@
 -- Requests arrive at the "@" handler; _WAITFOR[0] is the message id (the command).
 -- Every state runs this file, and few use what it defines: the definitions are compiled at
 -- their first use (stage.builtin.NAME, pairs(stage.builtin), stage.actor), not at each spawn,
--- which saves every actor their bytecode (~40 KiB) and the compile time (issue 17). The
--- functions are the same, with the same chunk name and line numbers, and the same globals.
-local body = [==[
+-- which saves every actor their bytecode (~40 KiB) and the compile time (issue 17). They sit
+-- in a long comment, which the parser skips without keeping (as a string they cost every
+-- actor 22 KB until first use); define() reads them back from this file. The functions are
+-- the same, with the same chunk name and line numbers, and the same globals.
+--[==[
 stage.builtin = stage.builtin or {}
 
 -- stage.builtin.limits(name, defaults): defaults, each overridden by --set NAME.KEY=N
@@ -560,14 +562,23 @@ function stage.actor(ask_id, callback, timeout)
 end
 ]==]
 local source, G = debug.getinfo(1, "S").source, _ENV
+local open, load, assert, error = io.open, load, assert, error
 local builtin = stage.builtin or {}
+local defined = false
 local function define()
-  if body then
-    local chunk = assert(load(string.rep("\n", 9) .. body, source, "t", G))
-    body = nil
-    setmetatable(builtin, nil)
-    chunk()
+  if defined then return end
+  defined = true
+  setmetatable(builtin, nil)
+  local f = source:sub(1, 1) == "@" and open(source:sub(2), "rb")
+  local text = f and f:read("a")
+  if f then f:close() end
+  local head, body = (text or ""):match("^(.-%-%-%[==%[\n)(.-)%]==%]")
+  if not body then
+    error("stage.builtin: cannot read the definitions back from " .. source ..
+          " (moved or changed since the state started?)", 3)
   end
+  local _, lines = head:gsub("\n", "")
+  assert(load(string.rep("\n", lines) .. body, source, "t", G))()
 end
 stage.builtin = setmetatable(builtin, {
   __index = function (t, k) define() return rawget(t, k) end,
