@@ -220,7 +220,7 @@ static int run_node(const sn_opts *o, sn_log *log)
     sn_odbc_limits ol = {.pool = o->odbc_pool, .queue = o->odbc_queue, .pools = o->odbc_pools,
                          .timeout_ms = o->odbc_timeout_ms, .batch = o->odbc_batch,
                          .idle_ms = o->odbc_idle_ms, .login_ms = o->odbc_login_ms,
-                         .result_max = o->odbc_result_max};
+                         .result_max = o->odbc_result_max, .prepared = o->odbc_prepared};
     if (!(ctx.odbc = sn_odbc_new(sn_node_cmdloop(node), log, &ol)))
         goto done;
     if (!(w.views = sn_views_new(node, w.cluster, ctx.fcache)))

@@ -103,7 +103,8 @@ static const char usage[] =
     "                       odbc_pools (16 data sources), odbc_timeout (30000 ms per\n"
     "                       statement), odbc_batch (1000 rows), odbc_idle (30000 ms),\n"
     "                       odbc_login_timeout (5000 ms), odbc_result_max (16777216\n"
-    "                       bytes of rows per batch) (repeatable)\n"
+    "                       bytes of rows per batch), odbc_prepared (16 statements kept\n"
+    "                       prepared per connection; 0: none) (repeatable)\n"
     "  --broker-cert FILE   PEM certificate (chain) of the broker's tls:// and wss://\n"
     "                       listeners; --broker-key FILE its private key (docs/broker.md)\n"
     "  --broker-ca FILE     PEM CAs a tls:// broker.join verifies the server against\n"
@@ -210,6 +211,7 @@ static int set_tunable(sn_opts *o, const char *v, char *err, size_t errlen)
         {"odbc_timeout", offsetof(sn_opts, odbc_timeout_ms), 1, 86400000},
         {"odbc_batch", offsetof(sn_opts, odbc_batch), 1, 1000000},
         {"odbc_idle", offsetof(sn_opts, odbc_idle_ms), 10, 86400000},
+        {"odbc_prepared", offsetof(sn_opts, odbc_prepared), 0, 1024},
         {"odbc_login_timeout", offsetof(sn_opts, odbc_login_ms), 1, 600000},
         {"odbc_result_max", offsetof(sn_opts, odbc_result_max), 1024, 1 << 30},
     };
@@ -231,7 +233,8 @@ static int set_tunable(sn_opts *o, const char *v, char *err, size_t errlen)
                 "bundle_depth, curl_timeout, curl_body_max, curl_redirects, curl_requests, "
                 "broker_conns, broker_conns_listener, broker_frame, broker_message, "
                 "broker_output, broker_handshake, broker_idle, odbc_pool, odbc_queue, odbc_pools, "
-                "odbc_timeout, odbc_batch, odbc_idle, odbc_login_timeout, odbc_result_max", v);
+                "odbc_timeout, odbc_batch, odbc_idle, odbc_login_timeout, odbc_result_max, "
+                "odbc_prepared", v);
 }
 
 /* SID=FILE[:N] with a non-empty SID and FILE and 1 <= N <= 100000. */
@@ -296,6 +299,7 @@ int sn_opts_parse(sn_opts *o, int argc, char *const argv[], char *err, size_t er
     o->odbc_idle_ms = 30000;    /* an open transaction or result left idle */
     o->odbc_login_ms = 5000;
     o->odbc_result_max = 16 * 1024 * 1024; /* bytes of rows in one answer */
+    o->odbc_prepared = 16;      /* statements kept prepared per connection */
     o->cluster = NULL;
     err[0] = '\0';
 

@@ -72,7 +72,7 @@ typedef struct sn_opts {
      * data source, data sources, ms per statement, rows per batch, ms a session may idle
      * holding a connection, ms to log in */
     int odbc_pool, odbc_queue, odbc_pools, odbc_timeout_ms, odbc_batch, odbc_idle_ms;
-    int odbc_login_ms, odbc_result_max;
+    int odbc_login_ms, odbc_result_max, odbc_prepared;
 } sn_opts;
 
 /* sn_opts_parse: fills *o from argv (argv[0] is the program). On a user error returns

@@ -4,6 +4,7 @@
  * (SQLCancel) statements past their deadline. A connection that fails is dropped and made
  * again on its next job. */
 #include "sn_odbc.h"
+#include "sn_odbc_job.h"
 #include "sn_clock.h"
 #include "sn_error.h"
 
@@ -19,17 +20,6 @@
 
 typedef struct pool pool;
 
-struct sn_odbc_job {
-    sn_odbc_op op;
-    uint64_t session;
-    char *conn, *sql;
-    int nparams;
-    sn_odbc_value *params;
-    long timeout_ms;
-    sn_odbc_done done;
-    void *ud;
-    sn_odbc_job *next;
-};
 
 typedef struct conn {
     pool *p;
@@ -44,6 +34,11 @@ typedef struct conn {
     int cancelled;
     SQLHSTMT running;
     pthread_cond_t cv; /* a job of its session queued (bound connections wait here) */
+    /* statements with parameters kept prepared (SQLPrepare once, SQLExecute after: the
+     * server parses and plans them once), replaced round robin; lim.prepared of them */
+    SQLHSTMT *prep;
+    char **prep_sql;
+    int prep_next;
 } conn;
 
 struct pool {
@@ -70,59 +65,6 @@ struct sn_odbc {
     pthread_t watchdog;
     int watchdog_started;
 };
-
-/* ---- jobs ---- */
-
-sn_odbc_job *sn_odbc_job_new(sn_odbc_op op, uint64_t session, const char *c, const char *sql,
-                             int nparams, sn_odbc_done done, void *ud)
-{
-    sn_odbc_job *j = calloc(1, sizeof *j);
-    if (!j) return NULL;
-    j->op = op;
-    j->session = session;
-    j->done = done;
-    j->ud = ud;
-    j->nparams = nparams;
-    j->conn = strdup(c);
-    j->sql = sql ? strdup(sql) : NULL;
-    j->params = nparams ? calloc((size_t)nparams, sizeof *j->params) : NULL;
-    if (!j->conn || (sql && !j->sql) || (nparams && !j->params)) {
-        sn_odbc_job_destroy(&j);
-        return NULL;
-    }
-    return j;
-}
-
-int sn_odbc_job_param(sn_odbc_job *j, int i, const sn_odbc_value *v)
-{
-    sn_odbc_value *d = &j->params[i];
-    *d = *v;
-    d->s = NULL;
-    if (v->kind == SN_ODBC_TEXT || v->kind == SN_ODBC_BLOB) {
-        if (!(d->s = malloc(v->len + 1))) return SN_ENOMEM;
-        memcpy(d->s, v->s, v->len);
-        d->s[v->len] = '\0';
-    }
-    return SN_OK;
-}
-
-void sn_odbc_job_timeout(sn_odbc_job *j, long ms)
-{
-    j->timeout_ms = ms;
-}
-
-void sn_odbc_job_destroy(sn_odbc_job **jp)
-{
-    if (!jp || !*jp) return;
-    sn_odbc_job *j = *jp;
-    for (int i = 0; i < j->nparams; i++)
-        free(j->params[i].s);
-    free(j->params);
-    free(j->conn);
-    free(j->sql);
-    free(j);
-    *jp = NULL;
-}
 
 /* ---- results ---- */
 
@@ -169,12 +111,48 @@ static void finish(sn_odbc *o, sn_odbc_job *j, result *res)
 
 /* ---- one connection ---- */
 
+/* The slot of st among c's prepared statements, or -1. */
+static int prep_slot(const conn *c, SQLHSTMT st)
+{
+    for (int i = 0; st && c->prep && i < c->p->o->lim.prepared; i++)
+        if (c->prep[i] == st) return i;
+    return -1;
+}
+
+/* Takes st out of c's prepared statements (the caller frees it). */
+static void prep_forget(conn *c, SQLHSTMT st)
+{
+    int i = prep_slot(c, st);
+    if (i < 0) return;
+    free(c->prep_sql[i]);
+    c->prep_sql[i] = NULL;
+    c->prep[i] = NULL;
+}
+
+/* A statement is over: a prepared one that ended well is kept (its cursor closed), any
+ * other is freed. */
+static void stmt_done(conn *c, SQLHSTMT st, int ok)
+{
+    if (ok && prep_slot(c, st) >= 0) {
+        SQLFreeStmt(st, SQL_CLOSE);
+        return;
+    }
+    prep_forget(c, st);
+    if (c->connected) SQLFreeHandle(SQL_HANDLE_STMT, st);
+}
+
 static void drop_conn(conn *c)
 {
     pthread_mutex_lock(&c->mu);
-    if (c->stmt) SQLFreeHandle(SQL_HANDLE_STMT, c->stmt);
+    if (c->stmt && prep_slot(c, c->stmt) < 0) SQLFreeHandle(SQL_HANDLE_STMT, c->stmt);
     c->stmt = NULL;
     pthread_mutex_unlock(&c->mu);
+    for (int i = 0; c->prep && i < c->p->o->lim.prepared; i++) {
+        if (c->prep[i] && c->connected) SQLFreeHandle(SQL_HANDLE_STMT, c->prep[i]);
+        c->prep[i] = NULL;
+        free(c->prep_sql[i]);
+        c->prep_sql[i] = NULL;
+    }
     if (c->dbc) {
         if (c->connected) SQLDisconnect(c->dbc);
         SQLFreeHandle(SQL_HANDLE_DBC, c->dbc);
@@ -242,81 +220,11 @@ static void stmt_failed(conn *c, SQLHSTMT st, result *res, const char *what)
         snprintf(res->err, sizeof res->err, "%s: %s", what, d);
     if (gone) {
         if (st == c->stmt) c->stmt = NULL;
+        prep_forget(c, st);
         SQLFreeHandle(SQL_HANDLE_STMT, st);
         drop_conn(c);
         sn_log_write(c->p->o->log, SN_LOG_WARN, "odbc", "%s", res->err);
     }
-}
-
-static SQLSMALLINT sql_type_of(const sn_odbc_value *v)
-{
-    switch (v->type) {
-    case 'W': return SQL_WVARCHAR;
-    case 'w': return SQL_WCHAR;
-    case 'C': return SQL_VARCHAR;
-    case 'c': return SQL_CHAR;
-    case 'B': return SQL_VARBINARY;
-    case 'b': case 'T': return SQL_TINYINT;
-    case 's': case 'S': return SQL_SMALLINT;
-    case 'i': case 'I': return SQL_INTEGER;
-    case 'l': case 'L': return SQL_BIGINT;
-    case 'f': return SQL_REAL;
-    case 'd': return SQL_DOUBLE;
-    case 'D': return SQL_TYPE_TIMESTAMP;
-    default: break;
-    }
-    switch (v->kind) {
-    case SN_ODBC_INT: return SQL_BIGINT;
-    case SN_ODBC_DOUBLE: return SQL_DOUBLE;
-    case SN_ODBC_BLOB: return SQL_VARBINARY;
-    default: return SQL_VARCHAR;
-    }
-}
-
-static int bind_params(SQLHSTMT st, sn_odbc_job *j, SQLLEN *ind)
-{
-    for (int i = 0; i < j->nparams; i++) {
-        sn_odbc_value *v = &j->params[i];
-        SQLSMALLINT ct, sqlt = sql_type_of(v);
-        SQLPOINTER p;
-        SQLULEN size = 0;
-        ind[i] = 0;
-        switch (v->kind) {
-        case SN_ODBC_NULL:
-            ct = SQL_C_CHAR;
-            p = NULL;
-            ind[i] = SQL_NULL_DATA;
-            size = 1;
-            if (sqlt == SQL_VARBINARY) sqlt = SQL_VARCHAR;
-            break;
-        case SN_ODBC_INT:
-            ct = SQL_C_SBIGINT;
-            p = &v->i;
-            size = 19;
-            break;
-        case SN_ODBC_DOUBLE:
-            ct = SQL_C_DOUBLE;
-            p = &v->d;
-            size = 15;
-            break;
-        case SN_ODBC_BLOB:
-            ct = SQL_C_BINARY;
-            p = v->s;
-            ind[i] = (SQLLEN)v->len;
-            size = v->len ? v->len : 1;
-            break;
-        default:
-            ct = SQL_C_CHAR;
-            p = v->s;
-            ind[i] = (SQLLEN)v->len;
-            size = v->len ? v->len : 1;
-            break;
-        }
-        if (!SQL_SUCCEEDED(SQLBindParameter(st, (SQLUSMALLINT)(i + 1), SQL_PARAM_INPUT, ct, sqlt,
-                                            size, 0, p, (SQLLEN)(v->len), &ind[i])))
-            return 0;
-    }
-    return 1;
 }
 
 static int grow(result *res, size_t rows)
@@ -334,73 +242,9 @@ static int grow(result *res, size_t rows)
     return 1;
 }
 
-/* One cell, read as its column's kind, in at most budget bytes: 1, or 0 (the driver
- * failed), CELL_NOMEM, CELL_OVER. */
-enum { CELL_NOMEM = -1, CELL_OVER = -2 };
-static int get_cell(SQLHSTMT st, int col, SQLSMALLINT sqlt, sn_odbc_value *v, size_t budget)
-{
-    SQLLEN ind = 0;
-    SQLRETURN rc;
-    switch (sqlt) {
-    case SQL_TINYINT: case SQL_SMALLINT: case SQL_INTEGER: case SQL_BIGINT: case SQL_BIT:
-        rc = SQLGetData(st, (SQLUSMALLINT)col, SQL_C_SBIGINT, &v->i, sizeof v->i, &ind);
-        v->kind = SN_ODBC_INT;
-        break;
-    case SQL_REAL: case SQL_FLOAT: case SQL_DOUBLE:
-        rc = SQLGetData(st, (SQLUSMALLINT)col, SQL_C_DOUBLE, &v->d, sizeof v->d, &ind);
-        v->kind = SN_ODBC_DOUBLE;
-        break;
-    default: {
-        int bin = sqlt == SQL_BINARY || sqlt == SQL_VARBINARY || sqlt == SQL_LONGVARBINARY;
-        SQLSMALLINT ct = bin ? SQL_C_BINARY : SQL_C_CHAR;
-        size_t cap = 256, len = 0, term = bin ? 0 : 1;
-        char *buf = malloc(cap);
-        if (!buf) return CELL_NOMEM;
-        for (;;) {
-            rc = SQLGetData(st, (SQLUSMALLINT)col, ct, buf + len, (SQLLEN)(cap - len), &ind);
-            if (rc == SQL_NO_DATA) break;
-            if (!SQL_SUCCEEDED(rc) || ind == SQL_NULL_DATA) break;
-            if (rc == SQL_SUCCESS_WITH_INFO && (ind == SQL_NO_TOTAL || (size_t)ind >= cap - len)) {
-                len = cap - term; /* the part read, less its terminator */
-                size_t ncap = ind == SQL_NO_TOTAL ? cap * 2 : len + (size_t)ind + 1;
-                if (ncap > budget + 1) { /* checked before allocating */
-                    free(buf);
-                    return CELL_OVER;
-                }
-                char *nb = realloc(buf, ncap);
-                if (!nb) {
-                    free(buf);
-                    return CELL_NOMEM;
-                }
-                buf = nb;
-                cap = ncap;
-                continue;
-            }
-            len += (size_t)ind;
-            break;
-        }
-        if (ind == SQL_NULL_DATA || (!SQL_SUCCEEDED(rc) && rc != SQL_NO_DATA)) {
-            free(buf);
-            v->kind = SN_ODBC_NULL;
-            return SQL_SUCCEEDED(rc) || rc == SQL_NO_DATA;
-        }
-        char *nb = realloc(buf, len + 1);
-        if (nb) buf = nb;
-        buf[len] = '\0';
-        v->s = buf;
-        v->len = len;
-        v->kind = bin ? SN_ODBC_BLOB : SN_ODBC_TEXT;
-        return 1;
-    }
-    }
-    if (!SQL_SUCCEEDED(rc)) return 0;
-    if (ind == SQL_NULL_DATA) v->kind = SN_ODBC_NULL;
-    return 1;
-}
-
 static void close_cursor(conn *c)
 {
-    if (c->stmt) SQLFreeHandle(SQL_HANDLE_STMT, c->stmt);
+    if (c->stmt) stmt_done(c, c->stmt, 1);
     c->stmt = NULL;
     c->cursor = 0;
 }
@@ -452,7 +296,7 @@ static int fetch_batch(conn *c, result *res)
         sn_odbc_value *row = res->r.cells + res->r.nrows * (size_t)n;
         res->r.nrows++;
         for (int i = 0; i < n; i++) {
-            int got = get_cell(st, i + 1, types[i], &row[i], max - bytes);
+            int got = sn_odbc_get_cell(st, i + 1, types[i], &row[i], max - bytes);
             bytes += row[i].len + 16;
             if (got == 1 && bytes <= max) continue;
             free(types);
@@ -477,32 +321,72 @@ static int fetch_batch(conn *c, result *res)
         /* one more row tells whether the result really goes on; keep it for the next batch */
         c->cursor = 1;
     } else {
-        SQLFreeHandle(SQL_HANDLE_STMT, st);
+        stmt_done(c, st, 1);
         c->stmt = NULL;
         c->cursor = 0;
     }
     return 1;
 }
 
-static void run_exec(conn *c, sn_odbc_job *j, result *res)
+/* The statement for j's SQL: a prepared one from c's cache (its parameters reset), or a new
+ * one, prepared and kept when j has parameters and the cache is on. *prepared says which way
+ * it runs (SQLExecute or SQLExecDirect). NULL after an error, put into res. */
+static SQLHSTMT stmt_for(conn *c, sn_odbc_job *j, result *res, int *prepared)
 {
-    sn_odbc *o = c->p->o;
-    close_cursor(c);
+    int keep = c->p->o->lim.prepared;
+    *prepared = 0;
+    if (keep > 0 && j->nparams > 0 && c->prep) {
+        for (int i = 0; i < keep; i++) {
+            if (c->prep[i] && strcmp(c->prep_sql[i], j->sql) == 0) {
+                SQLFreeStmt(c->prep[i], SQL_RESET_PARAMS);
+                *prepared = 1;
+                return c->prep[i];
+            }
+        }
+    }
     SQLHSTMT st;
     if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, c->dbc, &st))) {
         char d[900];
         int gone = diag(SQL_HANDLE_DBC, c->dbc, d, sizeof d);
         snprintf(res->err, sizeof res->err, "cannot make a statement: %s", d);
         if (gone) drop_conn(c);
-        return;
+        return NULL;
     }
+    if (keep <= 0 || j->nparams == 0 || !c->prep) return st;
+    char *copy = strdup(j->sql);
+    if (!copy) return st; /* runs unprepared */
+    if (!SQL_SUCCEEDED(SQLPrepare(st, (SQLCHAR *)j->sql, SQL_NTS))) {
+        free(copy);
+        stmt_failed(c, st, res, "the statement failed");
+        if (c->connected) SQLFreeHandle(SQL_HANDLE_STMT, st);
+        return NULL;
+    }
+    int i = c->prep_next;
+    c->prep_next = (i + 1) % keep;
+    if (c->prep[i]) { /* the oldest goes */
+        SQLFreeHandle(SQL_HANDLE_STMT, c->prep[i]);
+        free(c->prep_sql[i]);
+    }
+    c->prep[i] = st;
+    c->prep_sql[i] = copy;
+    *prepared = 1;
+    return st;
+}
+
+static void run_exec(conn *c, sn_odbc_job *j, result *res)
+{
+    sn_odbc *o = c->p->o;
+    close_cursor(c);
+    int prepared;
+    SQLHSTMT st = stmt_for(c, j, res, &prepared);
+    if (!st) return;
     SQLLEN *ind = calloc(j->nparams ? (size_t)j->nparams : 1, sizeof *ind);
-    if (!ind || !bind_params(st, j, ind)) {
+    if (!ind || !sn_odbc_bind_params(st, j, ind)) {
         if (ind)
             stmt_failed(c, st, res, "binding a parameter failed");
         else
             snprintf(res->err, sizeof res->err, "out of memory");
-        if (c->connected) SQLFreeHandle(SQL_HANDLE_STMT, st);
+        stmt_done(c, st, 0);
         free(ind);
         return;
     }
@@ -513,7 +397,7 @@ static void run_exec(conn *c, sn_odbc_job *j, result *res)
     c->cancelled = 0;
     c->deadline = sn_clock_mono() + (double)ms / 1000.0;
     pthread_mutex_unlock(&c->mu);
-    SQLRETURN rc = SQLExecDirect(st, (SQLCHAR *)j->sql, SQL_NTS);
+    SQLRETURN rc = prepared ? SQLExecute(st) : SQLExecDirect(st, (SQLCHAR *)j->sql, SQL_NTS);
     pthread_mutex_lock(&c->mu);
     c->running = NULL;
     c->deadline = 0;
@@ -521,7 +405,7 @@ static void run_exec(conn *c, sn_odbc_job *j, result *res)
     free(ind);
     if (!SQL_SUCCEEDED(rc) && rc != SQL_NO_DATA) {
         stmt_failed(c, st, res, "the statement failed");
-        if (c->connected) SQLFreeHandle(SQL_HANDLE_STMT, st);
+        if (c->connected) stmt_done(c, st, 0);
         return;
     }
     SQLSMALLINT n = 0;
@@ -530,7 +414,7 @@ static void run_exec(conn *c, sn_odbc_job *j, result *res)
         SQLLEN rows = -1;
         SQLRowCount(st, &rows);
         res->r.affected = (long)rows;
-        SQLFreeHandle(SQL_HANDLE_STMT, st);
+        stmt_done(c, st, 1);
         return;
     }
     c->stmt = st;
@@ -728,6 +612,16 @@ static pool *pool_of(sn_odbc *o, const char *connstr)
     pthread_cond_init(&p->cv, NULL);
     for (int i = 0; i < o->lim.pool; i++) {
         p->conns[i].p = p;
+        if (o->lim.prepared > 0) { /* without them, the connection prepares nothing */
+            p->conns[i].prep = calloc((size_t)o->lim.prepared, sizeof *p->conns[i].prep);
+            p->conns[i].prep_sql = calloc((size_t)o->lim.prepared, sizeof(char *));
+            if (!p->conns[i].prep || !p->conns[i].prep_sql) {
+                free(p->conns[i].prep);
+                free(p->conns[i].prep_sql);
+                p->conns[i].prep = NULL;
+                p->conns[i].prep_sql = NULL;
+            }
+        }
         pthread_mutex_init(&p->conns[i].mu, NULL);
         pthread_cond_init(&p->conns[i].cv, NULL);
         p->conns[i].started = pthread_create(&p->conns[i].thread, NULL, conn_main,
@@ -834,6 +728,8 @@ void sn_odbc_destroy(sn_odbc **op)
         o->pools = p->next;
         for (int i = 0; i < o->lim.pool; i++) {
             if (p->conns[i].started) pthread_join(p->conns[i].thread, NULL);
+            free(p->conns[i].prep);
+            free(p->conns[i].prep_sql);
             pthread_mutex_destroy(&p->conns[i].mu);
             pthread_cond_destroy(&p->conns[i].cv);
         }

@@ -23,6 +23,7 @@ typedef struct sn_odbc_limits {
     long idle_ms;      /* a transaction or open cursor left idle is rolled back (odbc_idle, 30000) */
     long login_ms;     /* connecting (odbc_login_timeout, 5000) */
     long result_max;   /* bytes of one batch of rows, checked cell by cell (odbc_result_max, 16 MiB) */
+    int prepared;      /* statements with parameters kept prepared per connection (odbc_prepared, 16) */
 } sn_odbc_limits;
 
 typedef enum {

@@ -407,3 +407,53 @@ end
     from harness import sanitizer_report
     report = sanitizer_report(a.err_path)
     check(not report, "no sanitizer report: %s" % report)
+
+
+PREPARED_LUA = r'''
+local DB = @DB@
+odbc.new(DB, function (adp)
+  adp.execute("CREATE TABLE kv (k INTEGER PRIMARY KEY, v VARCHAR(20))")
+  local ins = "INSERT INTO kv (k, v) VALUES (?, ?)"
+  local get = "SELECT v FROM kv WHERE k = ?"
+  for i = 1, 5 do adp.execute(ins, i, "v" .. i) end
+  -- two texts through one kept statement (odbc_prepared=1): each replaces the other
+  local got = {}
+  for i = 1, 5 do
+    got[#got + 1] = adp.execute(get, i).fetch().v
+    adp.execute("UPDATE kv SET v = ? WHERE k = ?", "w" .. i, i)
+  end
+  print("alternating", table.concat(got, " "))
+  -- a kept statement that fails (a duplicate key) is dropped, and the next run prepares again
+  local ok, err = pcall(adp.execute, ins, 1, "dup")
+  print("duplicate", ok, err:match("^odbc: the statement failed") ~= nil)
+  adp.execute(ins, 6, "v6")
+  print("after", adp.execute(get, 6).fetch().v, adp.execute(get, 1).fetch().v)
+  -- the same text with other parameter types
+  print("types", adp.execute(get, "2").fetch().v)
+  print("done")
+end)
+'''
+
+
+def run_prepared(ctx, db):
+    a = ctx.node("A", sets={"odbc_prepared": 1},
+                 script=ctx.script("main.lua", PREPARED_LUA.replace("@DB@", db)))
+    a.wait_line(r"^done$", 30)
+    lines = [l for l in a.lines() if not l.startswith("#")]
+    want = ["alternating\tv1 v2 v3 v4 v5", "duplicate\tfalse\ttrue", "after\tv6\tw1", "types\tw2",
+            "done"]
+    check(lines[:len(want)] == want, "prepared statements: %r" % lines)
+
+
+@timeout(60)
+def test_odbc_sqlite_prepared_statements(ctx):
+    """Statements with parameters are kept prepared per connection (odbc_prepared): a text
+    that comes back runs the kept statement, a full cache replaces its oldest, and a kept
+    statement that fails is dropped and prepared again."""
+    run_prepared(ctx, '"%s"' % sqlite(ctx))
+
+
+@timeout(120)
+def test_odbc_postgres_prepared_statements(ctx):
+    port, _, _ = start_pg(ctx)
+    run_prepared(ctx, pg_conn(port))
