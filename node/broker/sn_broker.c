@@ -104,6 +104,23 @@ typedef struct bop {
     unsigned char data[]; /* addr[addrlen], then the payload[len] */
 } bop;
 
+/* Fills c's fields after its sn_loop_cmd and b (a lone command) or after its header (a
+ * batch's record), then its address and payload. */
+static void bop_fill(bop *c, uint64_t id, double ms, sn_broker_op op, unsigned flags,
+                     const void *data, size_t len, const void *addr, size_t addrlen)
+{
+    c->id = id;
+    c->ms = ms;
+    c->len = len;
+    c->op = (unsigned char)op;
+    c->flags = (unsigned char)flags;
+    c->addrlen = (unsigned char)addrlen;
+    if (addrlen)
+        memcpy(c->data, addr, addrlen);
+    if (len)
+        memcpy(c->data + addrlen, data, len);
+}
+
 /* A reclaim: the loop closes an owner's listener on an address, the caller waits (bounded). */
 typedef struct reclaim {
     pthread_mutex_t mu;
@@ -312,16 +329,7 @@ int sn_broker_op_queue(sn_broker *b, sn_broker_op op, uint64_t id, unsigned flag
     c->cmd.run = run_bop;
     c->cmd.drop = drop_bop;
     c->b = b;
-    c->id = id;
-    c->ms = ms;
-    c->len = len;
-    c->op = (unsigned char)op;
-    c->flags = (unsigned char)flags;
-    c->addrlen = (unsigned char)addrlen;
-    if (addrlen)
-        memcpy(c->data, addr, addrlen);
-    if (len)
-        memcpy(c->data + addrlen, data, len);
+    bop_fill(c, id, ms, op, flags, data, len, addr, addrlen);
     sn_loop_work(b->loop, 1);
     sn_loop_send(b->loop, &c->cmd);
     return SN_OK;
@@ -380,16 +388,7 @@ int sn_broker_batch_add(sn_broker *b, sn_broker_batch *q, sn_broker_op op, uint6
         q->len = BOPS_HEAD;
     bop *c = (bop *)(q->buf + q->len);
     memset(c, 0, sizeof *c);
-    c->id = id;
-    c->ms = ms;
-    c->len = len;
-    c->op = (unsigned char)op;
-    c->flags = (unsigned char)flags;
-    c->addrlen = (unsigned char)addrlen;
-    if (addrlen)
-        memcpy(c->data, addr, addrlen);
-    if (len)
-        memcpy(c->data + addrlen, data, len);
+    bop_fill(c, id, ms, op, flags, data, len, addr, addrlen);
     q->len += rec_size(addrlen, len);
     q->n++;
     return SN_OK;

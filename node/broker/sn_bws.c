@@ -215,6 +215,28 @@ int sn_bws_client_prepare(bconn *c, const sn_buri *u)
     return SN_OK;
 }
 
+/* Reads more of a handshake into c->in: 1 when bytes came; 0 when the caller returns (no
+ * bytes yet, or c closed: at the peer's end of stream with eof_errno and eof_reason). */
+static int read_more(bconn *c, int eof_errno, const char *eof_reason)
+{
+    for (;;) {
+        ssize_t n = sn_bconn_recv(c, c->in + c->in_len, c->in_cap - c->in_len);
+        if (n > 0) {
+            c->in_len += (size_t)n;
+            return 1;
+        }
+        if (n == 0) {
+            sn_bconn_close(c, SN_BCLOSE_HANDSHAKE, eof_errno, "%s", eof_reason);
+            return 0;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            sn_bconn_close(c, SN_BCLOSE_ERROR, errno, "read: %s", strerror(errno));
+        return 0;
+    }
+}
+
 /* A ws:// join reads the server's answer to its upgrade request; once it checks, wslay takes
  * the connection (as a client: its frames masked) and the owner gets CONNECT. */
 static void client_handshake(bconn *c)
@@ -230,20 +252,9 @@ static void client_handshake(bconn *c)
                            "answer is over %d bytes", HANDSHAKE_MAX);
             return;
         }
-        ssize_t n = sn_bconn_recv(c, c->in + c->in_len, c->in_cap - c->in_len);
-        if (n == 0) {
-            sn_bconn_close(c, SN_BCLOSE_HANDSHAKE, ECONNRESET, "WebSocket upgrade failed: "
-                           "the server closed the connection");
+        if (!read_more(c, ECONNRESET, "WebSocket upgrade failed: the server closed the "
+                       "connection"))
             return;
-        }
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                sn_bconn_close(c, SN_BCLOSE_ERROR, errno, "read: %s", strerror(errno));
-            return;
-        }
-        c->in_len += (size_t)n;
         const unsigned char *end = memmem(c->in, c->in_len, "\r\n\r\n", 4);
         if (!end)
             continue;
@@ -289,19 +300,8 @@ void sn_bws_handshake(bconn *c)
             reject(c, 431, "Request Header Fields Too Large");
             return;
         }
-        ssize_t n = sn_bconn_recv(c, c->in + c->in_len, c->in_cap - c->in_len);
-        if (n == 0) {
-            sn_bconn_close(c, SN_BCLOSE_HANDSHAKE, 0, "closed during the WebSocket upgrade");
+        if (!read_more(c, 0, "closed during the WebSocket upgrade"))
             return;
-        }
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                sn_bconn_close(c, SN_BCLOSE_ERROR, errno, "read: %s", strerror(errno));
-            return;
-        }
-        c->in_len += (size_t)n;
         sn_bws_req req;
         int r = sn_bws_parse((const char *)c->in, c->in_len, &req);
         if (r == 0)

@@ -222,6 +222,18 @@ int sn_lua_run_preload(lua_State *L, const char *dir, int must_exist)
     return run_preload_dir(L, dir, 0);
 }
 
+void sn_lua_clear_table(lua_State *L, int idx)
+{
+    idx = lua_absindex(L, idx);
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        lua_pushvalue(L, -1);
+        lua_pushnil(L);
+        lua_rawset(L, idx);
+    }
+}
+
 void sn_lua_pack_handler(lua_State *L, int fn, int top)
 {
     lua_createtable(L, top - fn + 1, 1);

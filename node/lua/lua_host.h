@@ -82,6 +82,10 @@ int sn_lua_pcall(lua_State *L, int nargs, int nresults, const char *activity);
  * thread_object.waitfor). Raises only on out of memory. */
 void sn_lua_pack_handler(lua_State *L, int fn, int top);
 
+/* sn_lua_clear_table: removes every key of the table at idx, keeping the table itself (for
+ * tables that metamethods hold as upvalues). */
+void sn_lua_clear_table(lua_State *L, int idx);
+
 /* sn_lua_run_file: loads and runs a Lua file as a chunk (a main script: what it returns,
  * when not nil, is passed to the main hook, in protection). SN_ENOENT when it cannot be
  * read, SN_ELUA on a syntax or runtime error (of the chunk or the hook); each is logged

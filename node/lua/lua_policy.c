@@ -1,6 +1,7 @@
 /* lua_policy: two registry tables: the set (name -> kind) that every global access looks
  * up, and the list as given, which is what _ENV[""] reads back. */
 #include "lua_policy.h"
+#include "lua_host.h"
 
 #include <lauxlib.h>
 #include <string.h>
@@ -128,13 +129,7 @@ void sn_policy_clear(lua_State *L)
 {
     for (int i = 0; i < 2; i++) { /* keeping the table objects: the metamethods hold one */
         lua_rawgetp(L, LUA_REGISTRYINDEX, i == 0 ? &K_POLICY : &K_PLIST);
-        lua_pushnil(L);
-        while (lua_next(L, -2)) {
-            lua_pop(L, 1);
-            lua_pushvalue(L, -1);
-            lua_pushnil(L);
-            lua_rawset(L, -4);
-        }
+        sn_lua_clear_table(L, -1);
         lua_pop(L, 1);
     }
 }

@@ -14,6 +14,7 @@
 #include "lua_coroutine.h"
 #include "lua_env.h"
 #include "lua_guard.h"
+#include "lua_host.h"
 #include "lua_policy.h"
 #include "lua_shared.h"
 #include "sn_snapshot.h"
@@ -880,13 +881,7 @@ void sn_sandbox_job_end(lua_State *L)
 {
     sn_policy_clear(L);
     push_shared(L); /* a job's policy names end with it (the table stays: upvalues hold it) */
-    lua_pushnil(L);
-    while (lua_next(L, -2)) {
-        lua_pop(L, 1);
-        lua_pushvalue(L, -1);
-        lua_pushnil(L);
-        lua_rawset(L, -4);
-    }
+    sn_lua_clear_table(L, -1);
     lua_pop(L, 1);
     sn_env_job_end(L);
 }

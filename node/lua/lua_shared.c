@@ -160,13 +160,7 @@ void sn_starred_adopt(lua_State *L, int name, int val)
 void sn_starred_forget(lua_State *L)
 {
     sn_starred_push_cache(L); /* emptied, not replaced: the env metamethods hold it */
-    lua_pushnil(L);
-    while (lua_next(L, -2)) {
-        lua_pop(L, 1);
-        lua_pushvalue(L, -1);
-        lua_pushnil(L);
-        lua_rawset(L, -4);
-    }
+    sn_lua_clear_table(L, -1);
     lua_pop(L, 1);
 }
 
