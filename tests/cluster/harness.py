@@ -695,14 +695,15 @@ class Ctx:
     # -- network namespaces (root only)
     def need_netns(self):
         if os.geteuid() != 0:
-            raise Skip("network namespaces need root (running as uid %d)" % os.geteuid())
+            fail("the partition tests need network namespaces, which need root (running as "
+                 "uid %d); make test runs as root in CI" % os.geteuid())
         if not shutil.which("ip"):
-            raise Skip("no 'ip' command (Debian package iproute2)")
+            fail("no 'ip' command (Debian package iproute2, installed by scripts/deps.sh)")
         probe = "snt%d-probe" % os.getpid()
         r = subprocess.run(["ip", "netns", "add", probe], stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE)
         if r.returncode != 0:
-            raise Skip("'ip netns add' is impossible here: %s" %
+            fail("'ip netns add' is impossible here, so partitions cannot be tested: %s" %
                        r.stderr.decode(errors="replace").strip())
         subprocess.run(["ip", "netns", "del", probe])
 

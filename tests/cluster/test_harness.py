@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 
-from harness import (ROOT, Bin, Skip, check, chromium, dom_node_states, fail, fd_count,
+from harness import (ROOT, Bin, check, chromium, dom_node_states, fail, fd_count,
                      frame, free_port, mp_pack, mp_unpack, parse_prom, prom_query,
                      prom_value, promtool_check, shape_link, start_prometheus, timeout, unframe,
                      wait_until, TestFailure, K_HELLO, K_MESSAGE)
