@@ -4,7 +4,9 @@ odbc-postgresql (a cluster made here with initdb in the test's directory, on a f
 run as the postgres user, stopped at the end). Nothing is mocked."""
 import os
 import pwd
+import shutil
 import subprocess
+import tempfile
 
 from harness import check, timeout, free_port
 
@@ -15,14 +17,20 @@ def sqlite(ctx, name="t.db"):
     return "DRIVER=SQLite3;Database=" + ctx.path(name)
 
 
-def start_pg(ctx):
-    """A PostgreSQL server of the test's own; returns (port, start, stop)."""
+def start_pg(ctx, root=None):
+    """A PostgreSQL server of the test's own, its files in root (the test's directory by
+    default); returns (port, start, stop)."""
     pw = pwd.getpwnam("postgres")
-    root = ctx.path("pg")
+    root = root or ctx.path("pg")
     os.makedirs(root, exist_ok=True)
     os.chown(root, pw.pw_uid, pw.pw_gid)
     data = os.path.join(root, "data")
     port = free_port()
+    # The Unix socket goes to a short directory of its own: a socket path has at most 107
+    # bytes, and the test's directory is as deep as the checkout.
+    sockdir = tempfile.mkdtemp(prefix="sn-pg-")
+    os.chown(sockdir, pw.pw_uid, pw.pw_gid)
+    ctx.add_cleanup(lambda: shutil.rmtree(sockdir, ignore_errors=True))
 
     log = os.path.join(root, "log")
 
@@ -31,7 +39,9 @@ def start_pg(ctx):
                            capture_output=True, timeout=60)
         if r.returncode != 0 and os.path.exists(log):
             with open(log, errors="replace") as f:
-                tail = "\n--- server log:\n" + f.read()[-1200:]
+                text = f.read()
+            fatal = [l for l in text.splitlines() if "FATAL" in l or "ERROR" in l]
+            tail = "\n--- server log (errors first):\n" + "\n".join(fatal + [text[-1200:]])
         else:
             tail = ""
         check(r.returncode == 0,
@@ -41,7 +51,7 @@ def start_pg(ctx):
 
     def start():
         as_pg(PG_BIN + "/pg_ctl", "-D", data, "-l", log, "-w", "-o",
-              "-p %d -k %s -c listen_addresses=127.0.0.1" % (port, root), "start")
+              "-p %d -k %s -c listen_addresses=127.0.0.1" % (port, sockdir), "start")
 
     def stop():
         subprocess.run(["runuser", "-u", "postgres", "--", PG_BIN + "/pg_ctl", "-D", data,
@@ -117,6 +127,20 @@ def test_odbc_sqlite_api(ctx):
 def test_odbc_postgres_api(ctx):
     port, _, _ = start_pg(ctx)
     run_api(ctx, pg_conn(port))
+
+
+@timeout(120)
+def test_odbc_postgres_from_a_deep_directory(ctx):
+    """A checkout at a long path still starts PostgreSQL. The server's Unix socket once
+    lived in the test's directory, and a socket path has at most 107 bytes: in CI
+    (/check/work/main/...) the longest test name pushed it to 108 and the server would not
+    start."""
+    root = ctx.path(os.path.join("d" * 60, "pg"))
+    port, _, _ = start_pg(ctx, root)
+    a = ctx.node("A", script=ctx.script("main.lua", """
+odbc.new(%s, function (adp) print("one", adp.execute("SELECT 1 AS one").fetch().one) end)
+""" % pg_conn(port)))
+    a.wait_line(r"^one\t1$", 30)
 
 
 APPLY_LUA = r"""
