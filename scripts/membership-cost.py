@@ -23,7 +23,6 @@ import math
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,17 +30,12 @@ import tempfile
 import time
 import urllib.request
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "cluster"))
+from harness import free_port  # noqa: E402  (ports below the ephemeral range)
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PROCS = []
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def ports(n):

@@ -11,24 +11,18 @@ import pwd
 import re
 import resource
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cluster"))
+from harness import free_port  # noqa: E402  (ports below the ephemeral range)
+
 PG = "/usr/lib/postgresql/15/bin"
 CLIENTS, SCALE, RUNS, TARGET = 100, 10, 3, 0.50
 SECONDS = int(os.environ.get("ODBC_SECONDS", "5"))
 POOL = int(os.environ.get("ODBC_POOL", "16"))  # connections: 100 actors share them
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def as_pg(*argv, **kw):

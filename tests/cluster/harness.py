@@ -44,10 +44,6 @@ class TestFailure(AssertionError):
     pass
 
 
-class Skip(Exception):
-    """Raise to skip a test; the reason is printed by run.py."""
-
-
 def fail(msg):
     raise TestFailure(msg)
 
@@ -945,6 +941,15 @@ def snapshot(*values):
 def hello_fields(cluster, node, incarnation, endpoint, http="", flags=0):
     return {1: cluster, 2: node, 3: incarnation, 4: 1, 5: endpoint, 6: http, 7: flags,
             8: "stage-node-tests 0"}
+
+
+def need_websockets():
+    """Import websockets (Debian python3-websockets), or fail saying how to get it."""
+    try:
+        import websockets  # Debian python3-websockets
+    except ImportError:
+        fail("python3-websockets is missing (scripts/deps.sh test)")
+    return websockets
 
 
 def need_zmq():

@@ -3,7 +3,6 @@ are delivered at most once, whatever the batch sizes; a batch is checked frame b
 exactly as lone frames are, so a forged envelope inside one is refused and the rest of the
 batch, and the node, go on."""
 import re
-import time
 
 from harness import (K_MESSAGE, K_WELCOME, K_HELLO, RawPeer, check, converged, frame,
                      hello_fields, need_zmq, snapshot, timeout, wait_until, Bin)

@@ -11,17 +11,8 @@ import struct
 import subprocess
 import time
 
-from harness import (check, fail, free_port, mp_pack, mp_unpack, start_cluster, timeout,
-                     wait_until)
-
-
-def need_websockets():
-    try:
-        import websockets  # noqa: F401  (Debian python3-websockets)
-    except ImportError:
-        fail("python3-websockets is missing (scripts/deps.sh test)")
-    import websockets
-    return websockets
+from harness import (check, fail, free_port, mp_pack, mp_unpack, need_websockets, start_cluster,
+                     timeout, wait_until)
 
 
 def frame(payload):

@@ -11,16 +11,7 @@ import struct
 import subprocess
 import time
 
-from harness import check, fail, free_port, timeout, wait_until
-
-
-def need_websockets():
-    try:
-        import websockets  # noqa: F401  (Debian python3-websockets)
-    except ImportError:
-        fail("python3-websockets is missing (scripts/deps.sh test)")
-    import websockets
-    return websockets
+from harness import check, fail, free_port, need_websockets, timeout, wait_until
 
 
 def make_certs(ctx):

@@ -17,18 +17,10 @@ import time
 import tempfile
 import urllib.request
 
-from harness import ROOT, _PROCS, check, chromium_binary, fail, free_port, timeout
+from harness import (ROOT, _PROCS, check, chromium_binary, fail, free_port, need_websockets,
+                     timeout)
 
 LAUNCHER = os.path.join(ROOT, "scripts", "run-demo.py")
-
-
-def need_websockets():
-    try:
-        import websockets  # noqa: F401  (Debian python3-websockets)
-    except ImportError:
-        fail("python3-websockets is missing (scripts/deps.sh test)")
-    import websockets
-    return websockets
 
 
 def port_bases():

@@ -1,7 +1,7 @@
 """Failures: kill -9 under traffic, pending requests, survivors, reply timeouts."""
 import time
 
-from harness import FAST, check, converged, start_cluster, timeout, wait_until
+from harness import FAST, check, start_cluster, timeout
 
 W_LUA = r'''
 stage.waitfor("hit", function (seq) return process.name, seq end)

@@ -3,7 +3,6 @@ cluster needed): the wire encoder against the codec's seed corpus, process contr
 cleanup, fd counting, Prometheus, promtool, Chromium and network namespaces."""
 import http.server
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -146,7 +145,7 @@ def test_netns_plumbing(ctx):
     """Namespaces around a bridge reach each other; tc netem applies; all is deleted."""
     ctx.need_netns()
     net, hub = ctx.star(["a", "b"], subnet="10.77.9")
-    (nsa, a), (nsb, b) = net["a"], net["b"]
+    (nsa, _), (nsb, b) = net["a"], net["b"]
     how = shape_link(ctx, nsa)
     out = ctx.sh("tc", "qdisc", "show", "dev", "eth0", ns=nsa).stdout.decode()
     check(how.split()[0] in out, "%s qdisc in place: %s" % (how, out))

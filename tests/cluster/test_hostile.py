@@ -5,9 +5,9 @@ import random
 import socket
 import time
 
-from harness import (K_ERROR, K_HELLO, K_MESSAGE, K_WELCOME, RawPeer, check, converged,
+from harness import (K_ERROR, K_HELLO, K_MESSAGE, K_WELCOME, RawPeer, check, 
                      fail, frame, free_port, hello_fields, need_zmq, snapshot, timeout,
-                     wait_until, Bin, unframe)
+                     wait_until, unframe)
 
 PA_LUA = r'''
 stage.waitfor("ping", function (v) return "pong " .. tostring(v) .. " from " .. process.name end)
@@ -174,7 +174,7 @@ def _keygen(ctx, name):
 
 def _z85_key(text):
     """A public key file's content as the 40-character Z85 form pyzmq takes."""
-    zmq = need_zmq()
+    need_zmq()
     from zmq.utils import z85
     t = text.split()[-1] if text.split() else text
     if len(t) == 40:

@@ -113,7 +113,7 @@ API_OUT = ["started", "top level\tfalse\ttrue", "affected\t1", "row\t1\tann\t1.5
 
 def run_api(ctx, db):
     a = ctx.node("A", script=ctx.script("main.lua", API_LUA.replace("@DB@", db)))
-    got = a.wait_line(r"^purged\t", 30)
+    a.wait_line(r"^purged\t", 30)
     lines = [l for l in a.lines() if not l.startswith("#")]
     check(lines[:len(API_OUT)] == API_OUT, "the API's output: %r" % lines)
 

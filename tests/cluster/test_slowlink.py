@@ -1,7 +1,7 @@
 """A large message over a slow link while heartbeats run: no false failure (needs root)."""
 import time
 
-from harness import check, converged, fail, shape_link, timeout
+from harness import check, converged, shape_link, timeout
 
 BIG_LUA = r'''
 local function expected()

@@ -7,7 +7,7 @@ import re
 import shutil
 import string
 
-from harness import check, converged, free_port, start_cluster, timeout, wait_until
+from harness import check, converged, free_port, start_cluster, timeout
 
 MASK = (1 << 64) - 1
 STAGES = ("index", "route", "ticket")
