@@ -2,9 +2,9 @@
  * board (C's own metatable: scripts cannot set __gc, this one is ours). Tiers are 1..4 in
  * Lua, as STAGE's "/TIER" suffix counts them. The index's hot commands (a get of one key, a
  * set of entries with one score each, a walk) build their answer here in one call; a walk
- * reuses the Lua strings of the keys it has pushed lately (the board's user value maps the
- * board's key pointer to its string, checked against the bytes, so a freed and reused
- * pointer is only a miss). */
+ * reuses the Lua strings of the keys it has pushed lately (a table of the state's registry,
+ * shared by its boards, maps a board's key pointer to its string, checked against the bytes,
+ * so a freed and reused pointer is only a miss). */
 #include "lua_rank.h"
 #include "sn_error.h"
 #include "sn_rank.h"
@@ -14,11 +14,12 @@
 
 #define BOARD "stage-node.rank"
 
-enum { KEY_STRINGS_MAX = 4096 }; /* key strings a board keeps for its walks; then emptied */
+enum { KEY_STRINGS_MAX = 4096 }; /* key strings a state keeps for its walks; then emptied */
+
+static const char key_strings = 0; /* its address: the registry key of the key strings */
 
 typedef struct board {
-    sn_rank *rank; /* first: the finalizer destroys it through a sn_rank ** */
-    size_t strings; /* entries in the user value's key-string cache */
+    sn_rank *rank;
 } board;
 
 static sn_rank *check_board(lua_State *L)
@@ -140,10 +141,9 @@ static int l_lower(lua_State *L)
 }
 
 /* What a walk fills: the result table at index out, values (or 0) at index values, the
- * board's key strings at index strings. */
+ * state's key strings at index strings ([0]: how many it holds). */
 typedef struct walk_out {
     lua_State *L;
-    board *b;
     int out, values, strings;
 } walk_out;
 
@@ -159,18 +159,22 @@ static void push_key(walk_out *w, const char *key)
             return;
     }
     lua_pop(L, 1);
-    if (w->b->strings >= KEY_STRINGS_MAX) { /* a fresh table: stale pointers go with it */
+    lua_rawgeti(L, w->strings, 0);
+    lua_Integer n = lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    if (n >= KEY_STRINGS_MAX) { /* a fresh table: stale pointers go with the old one */
         lua_newtable(L);
         lua_replace(L, w->strings);
         lua_pushvalue(L, w->strings);
-        lua_setuservalue(L, 1);
-        w->b->strings = 0;
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &key_strings);
+        n = 0;
     }
+    lua_pushinteger(L, n + 1);
+    lua_rawseti(L, w->strings, 0);
     lua_pushstring(L, key);
     lua_pushlightuserdata(L, (void *)key);
     lua_pushvalue(L, -2);
     lua_rawset(L, w->strings);
-    w->b->strings++;
 }
 
 static int put_row(void *ud, size_t rank, const char *key, int64_t score)
@@ -208,12 +212,17 @@ static int l_walk(lua_State *L)
     }
     lua_settop(L, 5);
     luaL_checkstack(L, 10, "rank board walk");
-    lua_getuservalue(L, 1); /* 6: the key strings */
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &key_strings) != LUA_TTABLE) { /* 6 */
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_pushvalue(L, -1);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &key_strings);
+    }
     /* sized once: rows keyed by rank, in the array part when the walk starts at rank 1 */
     int n = count > 0 && count < 65536 ? (int)count : 0;
     lua_createtable(L, from == 1 ? n : 0, from == 1 ? 0 : n);
     if (from >= 1 && count > 0) {
-        walk_out w = {L, lua_touserdata(L, 1), lua_gettop(L), values, 6};
+        walk_out w = {L, lua_gettop(L), values, 6};
         sn_rank_walk(r, tier, (size_t)from, (size_t)count, put_row, &w);
     }
     return 1;
@@ -260,7 +269,7 @@ static int l_answer_get(lua_State *L)
 }
 
 /* Is the entry at the top {i = integer [, v = value]}, key a string of 1..max bytes without
- * NUL, both without metatables? Leaves the stack as it was. */
+ * NUL, both without metatables? The stack is as it was when it says 1. */
 static int plain_entry(lua_State *L, int key, size_t max)
 {
     size_t len;
@@ -342,10 +351,7 @@ static int l_new(lua_State *L)
                           (int)max);
     board *b = lua_newuserdata(L, sizeof *b);
     b->rank = NULL;
-    b->strings = 0;
     luaL_setmetatable(L, BOARD);
-    lua_newtable(L);
-    lua_setuservalue(L, -2);
     b->rank = sn_rank_new((size_t)max);
     if (!b->rank)
         return luaL_error(L, "stage.rank: %s", sn_strerror(SN_ENOMEM));
