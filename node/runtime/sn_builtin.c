@@ -269,7 +269,9 @@ static void drain(sn_builtin *b, int i)
     if (lost)
         sn_log_write(sn_node_log(b->node), SN_LOG_ERROR, NULL, "built-in stage '%s': %zu "
                      "message(s) from other nodes dropped: %s", names[i], lost,
-                     running ? "not delivered" : sn_strerror(s->rc));
+                     running ? "not delivered"
+                     : s->rc == SN_OK ? "its home stopped before they reached it"
+                                      : sn_strerror(s->rc));
     s->head = s->tail = NULL;
     s->n = 0;
     s->full_logged = 0;
