@@ -207,6 +207,23 @@ function stage.builtin.index()
     return tier and b:count(tier) or b:keys()
   end
 
+  -- One key in one tier, and entries {i = integer [, v =]} on a board that exists: answered
+  -- in C (node/lua/lua_rank.c), which gives up on any other form; the general path above
+  -- answers that, and says what is wrong (its error positions stay where they were).
+  local get, set = cmds.get, cmds.set
+  function cmds.get(where, name, tier, arg)
+    local b = tier and type(arg) == "string" and boards[name]
+    local out = b and b:answer_get(tier, arg, values[name])
+    if out then return out end
+    return get(where, name, tier, arg)
+  end
+  function cmds.set(where, name, tier, arg)
+    local b = tier and type(arg) == "table" and boards[name]
+    local out = b and b:answer_set(tier, arg, values[name], LIMITS.key_bytes)
+    if out then return out end
+    return set(where, name, tier, arg)
+  end
+
   local short = {g = "get", s = "set", d = "del", f = "forEach", r = "range", t = "total"}
 
   -- "#SEQ.CMD?BOARD/TIER" or "CMD:BOARD/TIER" -> {command, board, tier, "index: " .. id}.

@@ -116,29 +116,36 @@ static int stage_file(sn_node *n, const char *stage, char *path, size_t cap)
     return access(path, R_OK) == 0;
 }
 
-/* Spawns stage when this caller is the first of the node to try (the node-wide once key);
- * SN_OK, STARTING when another thread is starting it, or the spawn's error (logged; the
- * key is forgotten so that the next use tries again). */
+/* Spawns stage unless it runs; the node-wide once key is held only while one caller spawns
+ * (a lock that never blocks): a home that dies leaves the router, so the next caller finds
+ * the key free and starts a fresh one. SN_OK, STARTING when another thread is spawning it,
+ * or the spawn's error (logged; the next use tries again). */
 static int start_once(sn_node *n, const char *stage, const char *path)
 {
-    char key[300];
+    char key[300], ran[300];
     snprintf(key, sizeof key, "stage-node:builtin:%s", stage);
-    int first = 0;
+    snprintf(ran, sizeof ran, "stage-node:builtin:%s:ran", stage);
+    int first = 0, again = 0;
     int rc = sn_node_once(n, key, 0, &first);
     if (rc != SN_OK)
         return rc;
     if (!first)
         return up(n, stage) ? SN_OK : STARTING;
     uint64_t id = 0;
-    rc = sn_node_spawn(n, stage, path, NULL, 0, &id);
+    rc = up(n, stage) ? SN_OK : sn_node_spawn(n, stage, path, NULL, 0, &id);
+    if (rc == SN_OK && id && sn_node_once(n, ran, 0, &first) == SN_OK)
+        again = !first;
+    sn_node_once(n, key, 1, &first); /* spawned (or failed): the next start may go */
     if (rc != SN_OK) {
-        sn_node_once(n, key, 1, &first); /* the next use tries again */
         sn_log_write(sn_node_log(n), SN_LOG_ERROR, NULL, "built-in stage '%s' not started: %s",
                      stage, sn_strerror(rc));
         return rc;
     }
-    sn_log_write(sn_node_log(n), SN_LOG_INFO, NULL, "built-in stage '%s' started: this node is "
-                 "its home (actor %llu)", stage, (unsigned long long)id);
+    if (id)
+        sn_log_write(sn_node_log(n), SN_LOG_INFO, NULL, "built-in stage '%s' %s: this node is "
+                     "its home (actor %llu)", stage,
+                     again ? "started again, its previous home here is gone" : "started",
+                     (unsigned long long)id);
     return SN_OK;
 }
 
@@ -262,7 +269,9 @@ static void drain(sn_builtin *b, int i)
     if (lost)
         sn_log_write(sn_node_log(b->node), SN_LOG_ERROR, NULL, "built-in stage '%s': %zu "
                      "message(s) from other nodes dropped: %s", names[i], lost,
-                     running ? "not delivered" : sn_strerror(s->rc));
+                     running ? "not delivered"
+                     : s->rc == SN_OK ? "its home stopped before they reached it"
+                                      : sn_strerror(s->rc));
     s->head = s->tail = NULL;
     s->n = 0;
     s->full_logged = 0;

@@ -26,7 +26,8 @@ long sn_builtin_setting(sn_node *n, const char *key, long def);
 /* sn_builtin_start: makes sure this node runs built-in stage: SN_OK when it does (started
  * now, logged, or already), SN_ENOENT when stage is not built in or its file is missing
  * (then it is routed like any stage), else the spawn's error (logged; the next use tries
- * again). Two callers at once start one actor. Any thread; the state is made on it. */
+ * again). Two callers at once start one actor; a home that died (it left the router) is
+ * started afresh. Any thread; the state is made on it. */
 int sn_builtin_start(sn_node *n, const char *stage);
 
 struct ev_loop;

@@ -4,11 +4,16 @@
  *    requests outstanding, on a board of 100,000 keys; against ZADD, ZREVRANK and
  *    ZREVRANGE 0 99 WITHSCORES from a hiredis client pipelining 100 commands to a
  *    redis-server this program starts on a free port;
+ *  - a control row: the same script against a stage `echo` (spawned by it) whose handler
+ *    returns a constant of the shape of a rank reply, no index behind it: what the generic
+ *    request path (signal, mailbox, scheduler, Lua entry, reply, two snapshots) costs
+ *    alone, beside ZREVRANK, so that the rank row's gap splits into path and index;
  *  - the growth of a rank query from 10,000 to 1,000,000 entries (rate at 1,000,000 / rate
  *    at 10,000), for the index and for Redis.
+ * Arguments (optional): the rows to run, among set rank echo top growth (default: all).
  * Each figure is the median of 3 runs, with the range; CPU-seconds beside wall seconds: for
  * stage-node the whole node process during the measured phase, for Redis the server and the
- * client together. */
+ * client together; and that CPU per request. */
 #include "bench.h"
 #include "bench_scripts.h"
 
@@ -39,6 +44,7 @@ static const char index_lua[] =
     "  local i = math.random(PRE)\n"
     "  if OP == 'set' then stage.signal('index:s?board=r', {['k' .. i] = {i = math.random(1e9)}})\n"
     "  elseif OP == 'rank' then stage.signal('index:g?board=r', 'k' .. i)\n"
+    "  elseif OP == 'echo' then stage.signal('echo:g?board=r', 'k' .. i)\n"
     "  else stage.signal('index:f?board=r', {1, 100}) end\n"
     "end\n"
     "stage.waitfor('r', function(r, e)\n"
@@ -49,12 +55,22 @@ static const char index_lua[] =
     "    print('wall ' .. (process.clock - t0)); print('cpu ' .. (cpu() - c0)); stage.exit()\n"
     "  end\n"
     "end)\n"
-    "stage.waitfor('filled', function()\n"
-    "  filled = filled + 1\n"
-    "  if filled * 10000 < PRE then return end\n"
+    "local function start()\n"
     "  t0, c0 = process.clock, cpu()\n"
     "  for _ = 1, W do req() end\n"
+    "end\n"
+    "stage.waitfor('filled', function()\n"
+    "  filled = filled + 1\n"
+    "  if filled * 10000 >= PRE then start() end\n"
     "end)\n"
+    "if OP == 'echo' then\n"
+    "  stage.spawn('echo', function()\n"
+    "    local C = {k50000 = {I = {{d = 50000, i = 500000000}}}}\n"
+    "    stage.waitfor('@', function() return C end)\n"
+    "  end)\n"
+    "  start()\n"
+    "  return\n"
+    "end\n"
     "for b = 0, (PRE - 1) // 10000 do\n"
     "  local t = {}\n"
     "  for i = b * 10000 + 1, math.min(PRE, b * 10000 + 10000) do\n"
@@ -141,7 +157,7 @@ static void redis_append(redisContext *c, const char *op, int pre)
     snprintf(key, sizeof key, "k%d", 1 + rand() % pre);
     if (strcmp(op, "set") == 0)
         redisAppendCommand(c, "ZADD board %d %s", rand() % 1000000000, key);
-    else if (strcmp(op, "rank") == 0)
+    else if (strcmp(op, "rank") == 0 || strcmp(op, "echo") == 0)
         redisAppendCommand(c, "ZREVRANK board %s", key);
     else
         redisAppendCommand(c, "ZREVRANGE board 0 99 WITHSCORES");
@@ -213,25 +229,40 @@ static void runs(rate (*fn)(const char *, int, int), const char *op, int n, int 
     qsort(v, RUNS, sizeof *v, cmp_rate);
 }
 
+/* CPU microseconds per request of a run. */
+static double cpu_us(const rate *r)
+{
+    return r->cpu_s / (r->per_s * r->wall_s) * 1e6;
+}
+
 static void row(const char *name, const rate *a, const rate *b, const char *against,
                 double target)
 {
     const rate *ma = &a[RUNS / 2], *mb = &b[RUNS / 2];
     double ratio = ma->per_s / mb->per_s;
-    char tgt[32] = "-"; /* target 0: a reference row (Redis's own growth) */
+    char tgt[32] = "-"; /* target 0: a reference row (Redis's own growth, the echo control) */
     if (target > 0)
         snprintf(tgt, sizeof tgt, ">= %.2fx", target);
-    printf("| stages | %s, median of %d (range) | %.0f/s (%.0f-%.0f); %.2f CPU-s in %.2f s "
-           "| %s %.0f/s (%.0f-%.0f); %.2f CPU-s in %.2f s | %.2fx | %s | %s |\n",
-           name, RUNS, ma->per_s, a[0].per_s, a[RUNS - 1].per_s, ma->cpu_s, ma->wall_s, against,
-           mb->per_s, b[0].per_s, b[RUNS - 1].per_s, mb->cpu_s, mb->wall_s, ratio, tgt,
-           target <= 0 ? "n/a" : ratio >= target ? "met" : "**missed**");
+    printf("| stages | %s, median of %d (range) | %.0f/s (%.0f-%.0f); %.2f CPU-s in %.2f s, "
+           "%.1f us CPU/op | %s %.0f/s (%.0f-%.0f); %.2f CPU-s in %.2f s, %.1f us CPU/op "
+           "| %.2fx | %s | %s |\n",
+           name, RUNS, ma->per_s, a[0].per_s, a[RUNS - 1].per_s, ma->cpu_s, ma->wall_s,
+           cpu_us(ma), against, mb->per_s, b[0].per_s, b[RUNS - 1].per_s, mb->cpu_s, mb->wall_s,
+           cpu_us(mb), ratio, tgt, target <= 0 ? "n/a" : ratio >= target ? "met" : "**missed**");
     fflush(stdout);
+}
+
+/* Is row name asked for on the command line (all are when none is named)? */
+static int wanted(int argc, char **argv, const char *name)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], name) == 0)
+            return 1;
+    return argc < 2;
 }
 
 int main(int argc, char **argv)
 {
-    (void)argc;
     bench_binary(argv[0], binary, sizeof binary);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
@@ -247,9 +278,23 @@ int main(int argc, char **argv)
     };
     for (size_t i = 0; i < sizeof ops / sizeof *ops; i++) {
         rate a[RUNS], b[RUNS];
-        runs(index_run, ops[i].op, ops[i].n, BOARD, a);
+        int rank = strcmp(ops[i].op, "rank") == 0, echo = wanted(argc, argv, "echo");
+        if (!wanted(argc, argv, ops[i].op) && !(rank && echo))
+            continue;
         runs(redis_run, ops[i].op, ops[i].n, BOARD, b);
-        row(ops[i].name, a, b, ops[i].redis, 1.0);
+        if (wanted(argc, argv, ops[i].op)) {
+            runs(index_run, ops[i].op, ops[i].n, BOARD, a);
+            row(ops[i].name, a, b, ops[i].redis, 1.0);
+        }
+        if (rank && echo) { /* the control, against the same ZREVRANK runs */
+            runs(index_run, "echo", ops[i].n, BOARD, a);
+            row("control: stage echo answering a constant rank-shaped reply, no index "
+                "(echo:g?board KEY): the request path alone", a, b, "ZREVRANK", 0);
+        }
+    }
+    if (!wanted(argc, argv, "growth")) {
+        stop_redis();
+        return 0;
     }
     rate s10k[RUNS], s1m[RUNS], r10k[RUNS], r1m[RUNS];
     runs(index_run, "rank", 100000, 10000, s10k);
