@@ -3,6 +3,7 @@
  * actors are real: a node spawns them, each runs its top level and then waits. */
 #include "bench_spread.h"
 #include "lua_actor.h"
+#include "lua_chunks.h"
 #include "lua_state.h"
 #include "sn_error.h"
 #include "sn_node.h"
@@ -51,14 +52,14 @@ static per bare_states(int n)
     return p;
 }
 
-static per our_states(int n, sn_log *log)
+static per our_states(int n, sn_log *log, const sn_lua_ctx *ctx)
 {
     lua_State **s = malloc((size_t)n * sizeof *s);
     sn_lua_host *h = calloc((size_t)n, sizeof *h);
     double m0 = rss_bytes(), t0 = bench_now();
     for (int i = 0; i < n; i++) {
         h[i] = (sn_lua_host){.log = log, .who = "bench", .budget = 5, .mem_warn = 32u << 20,
-                             .mem_cap = 64u << 20};
+                             .mem_cap = 64u << 20, .ctx = ctx};
         s[i] = sn_lua_new(&h[i]);
         sn_lua_run_preload(s[i], "preload", 0);
     }
@@ -75,7 +76,7 @@ static per actors(int n, sn_log *log)
 {
     sn_opts o = {.preload = "preload", .threads = 2, .log_level = SN_LOG_WARN,
                  .shutdown_ms = 600000}; /* closing 100,000 actors takes a while */
-    sn_lua_ctx ctx = {0};
+    sn_lua_ctx ctx = {.chunks = sn_lua_chunks_new(0)}; /* as main makes it */
     sn_vm_ops vm;
     sn_lua_actor_ops(&ctx, &vm);
     sn_node *node = sn_node_new(&o, log, &vm);
@@ -103,6 +104,7 @@ static per actors(int n, sn_log *log)
     sn_buf_fini(&buf);
     lua_close(L);
     sn_node_destroy(&node);
+    sn_lua_chunks_destroy(&ctx.chunks);
     return p;
 }
 
@@ -115,7 +117,9 @@ int main(int argc, char **argv)
                  spawn = {0}, spawn_bare = {0}, spawn_ratio = {0}, spawn_cpu = {0};
     for (int r = 0; r < RUNS; r++) {
         per bare = bare_states(n / 10);
-        per ours = our_states(n / 10, log);
+        sn_lua_ctx ctx = {.chunks = sn_lua_chunks_new(0)};
+        per ours = our_states(n / 10, log, &ctx);
+        sn_lua_chunks_destroy(&ctx.chunks);
         per act = actors(n, log);
         bench_spread_add(&mem, act.bytes / 1024);
         bench_spread_add(&mem_bare, bare.bytes / 1024);
