@@ -26,6 +26,7 @@ typedef struct chunk {
 struct sn_lua_chunks {
     pthread_mutex_t lock;
     int n, max, full_logged;
+    size_t bytes; /* bytecode kept in all */
     chunk *v;
 };
 
@@ -130,19 +131,26 @@ static void keep(sn_lua_chunks *c, lua_State *L, const char *src, const char *pa
     }
     pthread_mutex_lock(&c->lock);
     chunk *e = find(c, src, path);
-    if (!e && c->n < c->max) {
+    size_t kept = e ? e->len : 0;
+    int room = c->bytes - kept + d.len <= SN_LUA_CHUNKS_BYTES;
+    if (!room) {
+        e = NULL; /* an entry already kept stays as it is: its stat no longer matches */
+    } else if (!e && c->n < c->max) {
         char *p = src ? NULL : strdup(path);
         if (src || p) {
             e = &c->v[c->n++];
             *e = (chunk){.src = src, .path = p};
         }
-    } else if (!e && !c->full_logged) {
+    }
+    if (!e && !c->full_logged) {
         c->full_logged = 1;
         sn_lua_host *host = sn_lua_host_of(L);
-        sn_log_write(host->log, SN_LOG_WARN, host->who, "compiled-file cache full (%d files): "
-                     "'%s' and later files are compiled in every state", c->max, path);
+        sn_log_write(host->log, SN_LOG_WARN, host->who, "compiled-Lua cache full (%d files, "
+                     "%d MiB): '%s' and others are compiled in every state", c->max,
+                     SN_LUA_CHUNKS_BYTES >> 20, path);
     }
     if (e) {
+        c->bytes = c->bytes - kept + d.len;
         free(e->code);
         e->code = d.code;
         e->len = d.len;

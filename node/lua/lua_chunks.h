@@ -10,8 +10,9 @@
 
 typedef struct sn_lua_chunks sn_lua_chunks;
 
-enum { SN_LUA_CHUNKS_MAX = 256,              /* files kept; past it, files load as text */
-       SN_LUA_CHUNK_BYTES = 4 * 1024 * 1024 }; /* bytecode per file kept, at most */
+enum { SN_LUA_CHUNKS_MAX = 256,                /* files kept; past it, files load as text */
+       SN_LUA_CHUNK_BYTES = 4 * 1024 * 1024,     /* bytecode per file kept, at most */
+       SN_LUA_CHUNKS_BYTES = 64 * 1024 * 1024 }; /* bytecode kept in all, at most */
 
 /* sn_lua_chunks_new: an empty cache holding at most max files (0: SN_LUA_CHUNKS_MAX), or
  * NULL on out of memory. Caller owns; any thread may use it. */
