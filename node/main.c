@@ -1,5 +1,6 @@
 /* main: the stage-node command: parse the command line, then run a node or a subcommand. */
 #include "lua_actor.h"
+#include "lua_chunks.h"
 #include "lua_config.h"
 #include "sn_broker.h"
 #include "sn_builtin.h"
@@ -190,7 +191,10 @@ static int run_node(const sn_opts *o, sn_log *log)
     sn_vm_ops vm;
     sn_lua_actor_ops(&ctx, &vm);
     ctx.fcache = sn_fcache_new();
-    if (!ctx.fcache) {
+    ctx.chunks = sn_lua_chunks_new(0);
+    if (!ctx.fcache || !ctx.chunks) {
+        sn_fcache_destroy(&ctx.fcache);
+        sn_lua_chunks_destroy(&ctx.chunks);
         sn_log_write(log, SN_LOG_ERROR, NULL, "cannot create the node: %s",
                      sn_strerror(SN_ENOMEM));
         return 1;
@@ -261,6 +265,7 @@ done:
     sn_node_destroy(&node);
     sn_views_destroy(&w.views);
     sn_fcache_destroy(&ctx.fcache);
+    sn_lua_chunks_destroy(&ctx.chunks); /* after the node: no state loads a file any more */
     return status;
 }
 

@@ -192,7 +192,10 @@ static int handle(lua_State *L)
     case SN_MSG_TIMER: sn_lua_timer_message(L, m); break;
     case SN_MSG_THREAD:
     case SN_MSG_THREAD_END: sn_thread_deliver(L, m); break;
-    case SN_MSG_BROKER: sn_lua_broker_deliver(L, m); break;
+    case SN_MSG_BROKER:
+        sn_lua_lazy_open(L, "broker"); /* a socket handed over before this actor used broker */
+        sn_lua_broker_deliver(L, m);
+        break;
     }
     return 0;
 }

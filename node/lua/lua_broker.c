@@ -4,6 +4,7 @@
  * go to the broker by id: this node's through its loop, another node's over the cluster
  * (the id's high bits name the node). */
 #include "lua_broker.h"
+#include "lua_chunks.h"
 #include "lua_broker_addr.h"
 #include "lua_host.h"
 #include "sn_broker.h"
@@ -566,7 +567,7 @@ void sn_lua_broker_open(lua_State *L)
                                    {"f", l_f}, {"signal", l_signal}, {"ntoa", sn_lua_broker_ntoa},
                                    {"aton", sn_lua_broker_aton}, {"ifaddr", sn_lua_broker_ifaddr}, {NULL, NULL}};
     luaL_newlib(L, fns);
-    if (luaL_loadbuffer(L, SUBMIT, sizeof SUBMIT - 1, "=broker.submit") == LUA_OK) {
+    if (sn_lua_chunks_loadbuffer(L, SUBMIT, sizeof SUBMIT - 1, "=broker.submit") == LUA_OK) {
         lua_getglobal(L, "stage");
         lua_getfield(L, -1, "submit");
         lua_remove(L, -2);

@@ -7,6 +7,7 @@
  * A coroutine's "holder" is a closure whose upvalues are (1) its env, nil until the first
  * resume, (2) its body f and (3) the creator's env until then. */
 #include "lua_coroutine.h"
+#include "lua_chunks.h"
 #include "lua_env.h"
 
 #include <lauxlib.h>
@@ -281,7 +282,7 @@ void sn_coroutine_open(lua_State *L)
     lua_setfield(L, -2, "__mode");
     lua_setmetatable(L, -2);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &K_COINFO);
-    if (luaL_loadbuffer(L, factory_src, sizeof factory_src - 1, "=sandbox") != LUA_OK)
+    if (sn_lua_chunks_loadbuffer(L, factory_src, sizeof factory_src - 1, "=sandbox") != LUA_OK)
         lua_error(L);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &K_FACTORY);
 

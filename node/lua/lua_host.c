@@ -1,6 +1,7 @@
 /* lua_host: what every binding shares: the host record of a state, and the one way Lua is
  * called (with a traceback handler and the governor's budget, errors logged as one record). */
 #include "lua_host.h"
+#include "lua_chunks.h"
 #include "lua_guard.h"
 #include "sn_clock.h"
 #include "sn_error.h"
@@ -132,9 +133,10 @@ void sn_lua_set_main_hook(lua_State *L, lua_CFunction hook)
 /* Runs the chunk at path. What a main script returns goes to the main hook, if any. */
 static int run_chunk(lua_State *L, const char *path, int main)
 {
-    int status = sn_lua_guard_loadfile(L, path); /* a script may name the file (stage.spawn) */
+    sn_lua_host *host = sn_lua_host_of(L);
+    /* a script may name the file (stage.spawn); every actor runs the preload */
+    int status = sn_lua_chunks_load(host->ctx ? host->ctx->chunks : NULL, L, path);
     if (status != LUA_OK) {
-        sn_lua_host *host = sn_lua_host_of(L);
         sn_log_write(host->log, SN_LOG_ERROR, host->who, "%s", lua_tostring(L, -1));
         lua_pop(L, 1);
         return status == LUA_ERRFILE ? SN_ENOENT : SN_ELUA;

@@ -28,6 +28,8 @@ typedef struct sn_lua_ctx {
     struct sn_curl *curl; /* the curl stage's driver (lua_curl.h); NULL: none */
     struct sn_broker *broker; /* the broker (lua_broker); NULL: none */
     struct sn_odbc *odbc;     /* the odbc library's pools (lua_odbc.h); NULL: none */
+    struct sn_lua_chunks *chunks; /* compiled preload and script files (lua_chunks.h); NULL:
+                                     every state compiles them */
 } sn_lua_ctx;
 
 /* What a state belongs to; reachable from any binding through the state's extra space.

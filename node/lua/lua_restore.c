@@ -5,6 +5,7 @@
  * its saved copy and put back after every job; see docs/lua-api.md for what is covered. */
 #include "lua_restore.h"
 #include "lua_env.h"
+#include "lua_state.h"
 
 #include <lauxlib.h>
 #include <string.h>
@@ -57,6 +58,7 @@ static void save_one(lua_State *L, int list, int idx)
 
 static int save(lua_State *L)
 {
+    sn_lua_lazy_open(L, NULL); /* the library as a job uses it: saved open, not as a stub */
     lua_newtable(L);
     int list = lua_gettop(L);
     for (int i = 0; LIBS[i]; i++) {

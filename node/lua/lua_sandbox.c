@@ -11,6 +11,7 @@
  * metatable and on the env's whole view, as standard Lua acts on a plain _G. _SANDBOX is a
  * separate view of an env, listed as STAGE lists it. */
 #include "lua_sandbox.h"
+#include "lua_chunks.h"
 #include "lua_coroutine.h"
 #include "lua_env.h"
 #include "lua_guard.h"
@@ -803,7 +804,7 @@ int sn_sandbox_open(lua_State *L)
 {
     sn_policy_open(L);
     sn_lua_guard_env_source(L, push_running);
-    if (luaL_loadbuffer(L, hooks_src, sizeof hooks_src - 1, "=sandbox") != LUA_OK)
+    if (sn_lua_chunks_loadbuffer(L, hooks_src, sizeof hooks_src - 1, "=sandbox") != LUA_OK)
         return lua_error(L);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &K_HOOKS);
     lua_newtable(L); /* weak-keyed: a view dies with its env */

@@ -169,6 +169,210 @@ static void open_process(lua_State *L, sn_lua_host *host)
     lua_setglobal(L, "process");
 }
 
+/* ---- libraries opened at their first use ------------------------------------------------
+ * Most actors never touch these libraries, and each costs a new state its closures and, for
+ * broker, a compiled Lua helper (issue 17: spawn time and memory per actor). The global is a
+ * table from the start (the same table all along: pairs(_G), require and a local copy see
+ * it); its metatable opens the library at the first read, write or pairs, into that table,
+ * and goes. Until then rawget, next and getmetatable see an empty table (docs/lua-api.md). */
+typedef struct lazy_lib {
+    const char *name;
+    void (*open)(lua_State *L); /* sets the global name; left unedited */
+    const char *dep, *dep_field; /* the global field open reads (captured at start), or NULL */
+    int required;               /* open puts name in package.preload (require(name)) */
+} lazy_lib;
+
+static const lazy_lib LAZY[] = {
+    {"broker", sn_lua_broker_open, "stage", "submit", 0},
+    {"logger", sn_logger_open, NULL, NULL, 1},
+    {"bundle", sn_bundle_open, NULL, NULL, 1},
+};
+enum { NLAZY = sizeof LAZY / sizeof LAZY[0] };
+
+static const char K_LAZY = 0;  /* marks a stub's metatable (a raw field of it) */
+static const char K_STUBS = 0; /* registry: name -> the global's table, opened or not */
+
+static int lazy_call_open(lua_State *L)
+{
+    LAZY[lua_tointeger(L, lua_upvalueindex(1))].open(L);
+    return 0;
+}
+
+static int lazy_loader(lua_State *L);
+
+/* Opens the library of the stub at t, if not yet: upvalues 1 the index in LAZY, 2 the
+ * captured dependency. open runs with a globals table of its own, reading through to the
+ * state's: what it sets goes there (so no env of a script sees a write), and Lua it loads
+ * finds the global name as the stub. */
+static void lazy_define(lua_State *L, int t)
+{
+    t = lua_absindex(L, t);
+    if (!lua_getmetatable(L, t))
+        return;
+    int stub = lua_rawgetp(L, -1, &K_LAZY) != LUA_TNIL;
+    lua_pop(L, 2);
+    if (!stub)
+        return;
+    const lazy_lib *lib = &LAZY[lua_tointeger(L, lua_upvalueindex(1))];
+    int top = lua_gettop(L);
+    lua_newtable(L); /* top+1: the globals open sees */
+    lua_createtable(L, 0, 1);
+    lua_pushglobaltable(L);
+    lua_setfield(L, -2, "__index");
+    lua_setmetatable(L, top + 1);
+    if (lib->dep) {
+        lua_createtable(L, 0, 1);
+        lua_pushvalue(L, lua_upvalueindex(2));
+        lua_setfield(L, -2, lib->dep_field);
+        lua_setfield(L, top + 1, lib->dep);
+    }
+    lua_pushglobaltable(L); /* top+2: the state's */
+    lua_pushvalue(L, top + 1);
+    lua_rawseti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushcclosure(L, lazy_call_open, 1);
+    int status = lua_pcall(L, 0, 0, 0);
+    lua_pushvalue(L, top + 2);
+    lua_rawseti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+    if (status != LUA_OK)
+        lua_error(L); /* out of memory: the stub stays, a later use tries again */
+    lua_getfield(L, top + 1, lib->name); /* top+3: the library open made */
+    lua_pushnil(L);
+    while (lua_next(L, top + 3)) {
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, t);
+    }
+    if (!lua_getmetatable(L, top + 3))
+        lua_pushnil(L);
+    lua_setmetatable(L, t);
+    lua_pushvalue(L, t);
+    lua_setfield(L, top + 1, lib->name); /* for the Lua open loaded, as its globals */
+    if (lib->required) { /* require(name) is the global's table, as before */
+        luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+        lua_pushvalue(L, lua_upvalueindex(1));
+        lua_pushvalue(L, lua_upvalueindex(2));
+        lua_pushvalue(L, t);
+        lua_pushcclosure(L, lazy_loader, 3);
+        lua_setfield(L, -2, lib->name);
+    }
+    lua_settop(L, top);
+}
+
+static int lazy_index(lua_State *L) /* __index(t, k) */
+{
+    lazy_define(L, 1);
+    lua_settop(L, 2);
+    lua_gettable(L, 1);
+    return 1;
+}
+
+static int lazy_newindex(lua_State *L) /* __newindex(t, k, v) */
+{
+    lazy_define(L, 1);
+    lua_settop(L, 3);
+    lua_settable(L, 1);
+    return 0;
+}
+
+static int lazy_next(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 2);
+    if (lua_next(L, 1))
+        return 2;
+    lua_pushnil(L);
+    return 1;
+}
+
+static int lazy_pairs(lua_State *L) /* __pairs(t): as pairs on the opened table */
+{
+    lazy_define(L, 1);
+    if (luaL_getmetafield(L, 1, "__pairs") != LUA_TNIL) {
+        lua_pushvalue(L, 1);
+        lua_call(L, 1, 3);
+        return 3;
+    }
+    lua_pushcfunction(L, lazy_next);
+    lua_pushvalue(L, 1);
+    lua_pushnil(L);
+    return 3;
+}
+
+/* package.preload's loader: opens the library and returns the global's table (upvalue 3). */
+static int lazy_loader(lua_State *L)
+{
+    lazy_define(L, lua_upvalueindex(3));
+    lua_pushvalue(L, lua_upvalueindex(3));
+    return 1;
+}
+
+static void lazy_stub(lua_State *L, int i)
+{
+    const lazy_lib *lib = &LAZY[i];
+    lua_newtable(L); /* the global's table, for good */
+    int t = lua_gettop(L);
+    lua_pushinteger(L, i);
+    if (lib->dep) { /* what open would have read now: a script may replace it before */
+        lua_getglobal(L, lib->dep);
+        lua_getfield(L, -1, lib->dep_field);
+        lua_remove(L, -2);
+    } else {
+        lua_pushnil(L);
+    }
+    lua_createtable(L, 0, 4);
+    lua_pushboolean(L, 1);
+    lua_rawsetp(L, -2, &K_LAZY);
+    static const struct {
+        const char *event;
+        lua_CFunction f;
+    } events[] = {{"__index", lazy_index}, {"__newindex", lazy_newindex}, {"__pairs", lazy_pairs}};
+    for (size_t e = 0; e < sizeof events / sizeof events[0]; e++) {
+        lua_pushvalue(L, t + 1);
+        lua_pushvalue(L, t + 2);
+        lua_pushcclosure(L, events[e].f, 2);
+        lua_setfield(L, -2, events[e].event);
+    }
+    lua_setmetatable(L, t);
+    if (lib->required) {
+        luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+        lua_pushvalue(L, t + 1);
+        lua_pushvalue(L, t + 2);
+        lua_pushvalue(L, t);
+        lua_pushcclosure(L, lazy_loader, 3);
+        lua_setfield(L, -2, lib->name);
+        lua_pop(L, 1);
+    }
+    lua_settop(L, t);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &K_STUBS);
+    lua_pushvalue(L, t);
+    lua_setfield(L, -2, lib->name);
+    lua_pop(L, 1);
+    lua_setglobal(L, lib->name);
+}
+
+void sn_lua_lazy_open(lua_State *L, const char *name)
+{
+    int top = lua_gettop(L);
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_STUBS) != LUA_TTABLE) { /* no state of ours */
+        lua_settop(L, top);
+        return;
+    }
+    for (int i = 0; i < NLAZY; i++) {
+        if (name && strcmp(name, LAZY[i].name) != 0)
+            continue;
+        lua_getfield(L, top + 1, LAZY[i].name); /* top+2: the global's table */
+        if (lua_getmetatable(L, top + 2) && lua_rawgetp(L, top + 3, &K_LAZY) != LUA_TNIL) {
+            lua_getfield(L, top + 3, "__index"); /* a stub's: opens it */
+            lua_pushvalue(L, top + 2);
+            lua_pushnil(L);
+            lua_call(L, 2, 0);
+        }
+        lua_settop(L, top + 1);
+    }
+    lua_settop(L, top);
+}
+
 static int setup(lua_State *L)
 {
     sn_lua_host *host = lua_touserdata(L, 1);
@@ -181,11 +385,12 @@ static int setup(lua_State *L)
     sn_stage_open(L);
     sn_lua_rank_open(L); /* stage.rank: the index stage's board */
     sn_lua_curl_open(L); /* require("curl") */
-    sn_lua_broker_open(L);
     sn_lua_odbc_open(L); /* the global odbc */
     sn_lua_shared_open(L);
-    sn_logger_open(L);
-    sn_bundle_open(L);
+    lua_createtable(L, 0, NLAZY);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &K_STUBS);
+    for (int i = 0; i < NLAZY; i++)
+        lazy_stub(L, i); /* broker, logger, bundle */
     sn_sandbox_open(L); /* last: it freezes nothing, but wraps what is there */
     return 0;
 }

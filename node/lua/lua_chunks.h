@@ -1,0 +1,34 @@
+/* lua_chunks: a per-process cache of compiled Lua: files (preload files, spawned scripts) and
+ * the Lua sources of the bindings. Each is compiled once and every later state loads its
+ * bytecode; a file only while it is unchanged (same size, mtime and inode) and was not
+ * written in the last seconds. */
+#ifndef SN_LUA_CHUNKS_H
+#define SN_LUA_CHUNKS_H
+
+#include <lua.h>
+#include <stddef.h>
+
+typedef struct sn_lua_chunks sn_lua_chunks;
+
+enum { SN_LUA_CHUNKS_MAX = 256,                /* files kept; past it, files load as text */
+       SN_LUA_CHUNK_BYTES = 4 * 1024 * 1024,     /* bytecode per file kept, at most */
+       SN_LUA_CHUNKS_BYTES = 64 * 1024 * 1024 }; /* bytecode kept in all, at most */
+
+/* sn_lua_chunks_new: an empty cache holding at most max files (0: SN_LUA_CHUNKS_MAX), or
+ * NULL on out of memory. Caller owns; any thread may use it. */
+sn_lua_chunks *sn_lua_chunks_new(int max);
+/* sn_lua_chunks_destroy: frees *c (NULL is fine) and sets *c to NULL. */
+void sn_lua_chunks_destroy(sn_lua_chunks **c);
+
+/* sn_lua_chunks_load: as sn_lua_guard_loadfile(L, path) (text only, the same errors, the
+ * same chunk name and line numbers): pushes the chunk or the error message and returns
+ * lua_load's status. With c NULL, or a file past the limits, it compiles the text each
+ * time. Any thread; the cache is locked only around the lookup and the load. */
+int sn_lua_chunks_load(sn_lua_chunks *c, lua_State *L, const char *path);
+
+/* sn_lua_chunks_loadbuffer: luaL_loadbufferx(L, src, len, name, "t") for a source text
+ * that lives as long as the program (a static array: its address is the key), compiled
+ * once per process when the state's host has a cache (host->ctx->chunks). */
+int sn_lua_chunks_loadbuffer(lua_State *L, const char *src, size_t len, const char *name);
+
+#endif
