@@ -191,8 +191,10 @@ static int run_node(const sn_opts *o, sn_log *log)
     sn_vm_ops vm;
     sn_lua_actor_ops(&ctx, &vm);
     ctx.fcache = sn_fcache_new();
-    ctx.chunks = sn_lua_chunks_new(0);
-    if (!ctx.fcache || !ctx.chunks) {
+    if (o->chunk_files > 0)
+        ctx.chunks = sn_lua_chunks_new(o->chunk_files, (size_t)o->chunk_file_kb << 10,
+                                       (size_t)o->chunk_cache_mb << 20);
+    if (!ctx.fcache || (o->chunk_files > 0 && !ctx.chunks)) {
         sn_fcache_destroy(&ctx.fcache);
         sn_lua_chunks_destroy(&ctx.chunks);
         sn_log_write(log, SN_LOG_ERROR, NULL, "cannot create the node: %s",

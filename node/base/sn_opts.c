@@ -104,7 +104,9 @@ static const char usage[] =
     "                       statement), odbc_batch (1000 rows), odbc_idle (30000 ms),\n"
     "                       odbc_login_timeout (5000 ms), odbc_result_max (16777216\n"
     "                       bytes of rows per batch), odbc_prepared (16 statements kept\n"
-    "                       prepared per connection; 0: none) (repeatable)\n"
+    "                       prepared per connection; 0: none); compiled Lua kept per\n"
+    "                       process: chunk_files (256; 0: none), chunk_file_kb (4096),\n"
+    "                       chunk_cache_mb (64) (repeatable)\n"
     "  --broker-cert FILE   PEM certificate (chain) of the broker's tls:// and wss://\n"
     "                       listeners; --broker-key FILE its private key (docs/broker.md)\n"
     "  --broker-ca FILE     PEM CAs a tls:// broker.join verifies the server against\n"
@@ -214,6 +216,9 @@ static int set_tunable(sn_opts *o, const char *v, char *err, size_t errlen)
         {"odbc_prepared", offsetof(sn_opts, odbc_prepared), 0, 1024},
         {"odbc_login_timeout", offsetof(sn_opts, odbc_login_ms), 1, 600000},
         {"odbc_result_max", offsetof(sn_opts, odbc_result_max), 1024, 1 << 30},
+        {"chunk_files", offsetof(sn_opts, chunk_files), 0, 100000},
+        {"chunk_file_kb", offsetof(sn_opts, chunk_file_kb), 1, 1 << 20},
+        {"chunk_cache_mb", offsetof(sn_opts, chunk_cache_mb), 1, 1 << 16},
     };
     const char *eq = strchr(v, '=');
     for (size_t i = 0; eq && i < sizeof keys / sizeof *keys; i++) {
@@ -234,7 +239,7 @@ static int set_tunable(sn_opts *o, const char *v, char *err, size_t errlen)
                 "broker_conns, broker_conns_listener, broker_frame, broker_message, "
                 "broker_output, broker_handshake, broker_idle, odbc_pool, odbc_queue, odbc_pools, "
                 "odbc_timeout, odbc_batch, odbc_idle, odbc_login_timeout, odbc_result_max, "
-                "odbc_prepared", v);
+                "odbc_prepared, chunk_files, chunk_file_kb, chunk_cache_mb", v);
 }
 
 /* SID=FILE[:N] with a non-empty SID and FILE and 1 <= N <= 100000. */
@@ -300,6 +305,9 @@ int sn_opts_parse(sn_opts *o, int argc, char *const argv[], char *err, size_t er
     o->odbc_login_ms = 5000;
     o->odbc_result_max = 16 * 1024 * 1024; /* bytes of rows in one answer */
     o->odbc_prepared = 16;      /* statements kept prepared per connection */
+    o->chunk_files = 256;       /* compiled Lua kept per process: files, */
+    o->chunk_file_kb = 4096;    /* KiB of bytecode per file, */
+    o->chunk_cache_mb = 64;     /* MiB in all */
     o->cluster = NULL;
     err[0] = '\0';
 

@@ -73,6 +73,9 @@ typedef struct sn_opts {
      * holding a connection, ms to log in */
     int odbc_pool, odbc_queue, odbc_pools, odbc_timeout_ms, odbc_batch, odbc_idle_ms;
     int odbc_login_ms, odbc_result_max, odbc_prepared;
+    /* compiled Lua kept per process (lua_chunks): files (0: none kept), KiB of bytecode per
+     * file, MiB in all */
+    int chunk_files, chunk_file_kb, chunk_cache_mb;
 } sn_opts;
 
 /* sn_opts_parse: fills *o from argv (argv[0] is the program). On a user error returns

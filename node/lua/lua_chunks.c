@@ -25,17 +25,20 @@ typedef struct chunk {
 
 struct sn_lua_chunks {
     pthread_mutex_t lock;
-    int n, max, full_logged;
-    size_t bytes; /* bytecode kept in all */
+    int n, max, full_logged, big_logged;
+    size_t bytes;                 /* bytecode kept in all */
+    size_t file_bytes, max_bytes; /* the limits: per file, in all */
     chunk *v;
 };
 
-sn_lua_chunks *sn_lua_chunks_new(int max)
+sn_lua_chunks *sn_lua_chunks_new(int files, size_t file_bytes, size_t total_bytes)
 {
     sn_lua_chunks *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
-    c->max = max > 0 ? max : SN_LUA_CHUNKS_MAX;
+    c->max = files > 0 ? files : SN_LUA_CHUNKS_MAX;
+    c->file_bytes = file_bytes ? file_bytes : SN_LUA_CHUNK_BYTES;
+    c->max_bytes = total_bytes ? total_bytes : SN_LUA_CHUNKS_BYTES;
     c->v = calloc((size_t)c->max, sizeof *c->v);
     if (!c->v) {
         free(c);
@@ -68,15 +71,16 @@ static int same_file(const struct stat *a, const struct stat *b)
 
 typedef struct dump {
     char *code;
-    size_t len, cap;
-    int failed;
+    size_t len, cap, max;
+    int failed, too_big;
 } dump;
 
 static int dump_writer(lua_State *L, const void *p, size_t sz, void *ud)
 {
     (void)L;
     dump *d = ud;
-    if (d->failed || d->len + sz > SN_LUA_CHUNK_BYTES) {
+    if (d->failed || d->len + sz > d->max) {
+        d->too_big = !d->failed;
         d->failed = 1;
         return 1;
     }
@@ -124,15 +128,25 @@ static chunk *find(sn_lua_chunks *c, const char *src, const char *path)
 static void keep(sn_lua_chunks *c, lua_State *L, const char *src, const char *path,
                  const struct stat *st)
 {
-    dump d = {0};
+    dump d = {.max = c->file_bytes};
     if (lua_dump(L, dump_writer, &d, 0) != 0 || d.failed) {
         free(d.code);
+        pthread_mutex_lock(&c->lock);
+        int say = d.too_big && !c->big_logged;
+        c->big_logged |= say;
+        pthread_mutex_unlock(&c->lock);
+        if (say) {
+            sn_lua_host *host = sn_lua_host_of(L);
+            sn_log_write(host->log, SN_LOG_WARN, host->who, "compiled-Lua cache: '%s' has more "
+                         "than %zu KiB of bytecode (chunk_file_kb): it is compiled in every "
+                         "state", path, c->file_bytes >> 10);
+        }
         return;
     }
     pthread_mutex_lock(&c->lock);
     chunk *e = find(c, src, path);
     size_t kept = e ? e->len : 0;
-    int room = c->bytes - kept + d.len <= SN_LUA_CHUNKS_BYTES;
+    int room = c->bytes - kept + d.len <= c->max_bytes;
     if (!room) {
         e = NULL; /* an entry already kept stays as it is: its stat no longer matches */
     } else if (!e && c->n < c->max) {
@@ -145,9 +159,9 @@ static void keep(sn_lua_chunks *c, lua_State *L, const char *src, const char *pa
     if (!e && !c->full_logged) {
         c->full_logged = 1;
         sn_lua_host *host = sn_lua_host_of(L);
-        sn_log_write(host->log, SN_LOG_WARN, host->who, "compiled-Lua cache full (%d files, "
-                     "%d MiB): '%s' and others are compiled in every state", c->max,
-                     SN_LUA_CHUNKS_BYTES >> 20, path);
+        sn_log_write(host->log, SN_LOG_WARN, host->who, "compiled-Lua cache full (%d files or "
+                     "%zu MiB: chunk_files, chunk_cache_mb): '%s' and others are compiled in "
+                     "every state", c->max, c->max_bytes >> 20, path);
     }
     if (e) {
         c->bytes = c->bytes - kept + d.len;

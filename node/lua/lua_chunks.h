@@ -14,9 +14,11 @@ enum { SN_LUA_CHUNKS_MAX = 256,                /* files kept; past it, files loa
        SN_LUA_CHUNK_BYTES = 4 * 1024 * 1024,     /* bytecode per file kept, at most */
        SN_LUA_CHUNKS_BYTES = 64 * 1024 * 1024 }; /* bytecode kept in all, at most */
 
-/* sn_lua_chunks_new: an empty cache holding at most max files (0: SN_LUA_CHUNKS_MAX), or
- * NULL on out of memory. Caller owns; any thread may use it. */
-sn_lua_chunks *sn_lua_chunks_new(int max);
+/* sn_lua_chunks_new: an empty cache holding at most files files, file_bytes of bytecode per
+ * file and total_bytes in all (each 0: its SN_LUA_CHUNK* default; the node's options
+ * chunk_files, chunk_file_kb and chunk_cache_mb), or NULL on out of memory. Caller owns; any
+ * thread may use it. */
+sn_lua_chunks *sn_lua_chunks_new(int files, size_t file_bytes, size_t total_bytes);
 /* sn_lua_chunks_destroy: frees *c (NULL is fine) and sets *c to NULL. */
 void sn_lua_chunks_destroy(sn_lua_chunks **c);
 

@@ -85,7 +85,7 @@ static per actors(int n, sn_log *log)
 {
     sn_opts o = {.preload = "preload", .threads = 2, .log_level = SN_LOG_WARN,
                  .shutdown_ms = 600000}; /* closing 100,000 actors takes a while */
-    sn_lua_ctx ctx = {.chunks = sn_lua_chunks_new(0)}; /* as main makes it */
+    sn_lua_ctx ctx = {.chunks = sn_lua_chunks_new(0, 0, 0)}; /* as main makes it */
     sn_vm_ops vm;
     sn_lua_actor_ops(&ctx, &vm);
     sn_node *node = sn_node_new(&o, log, &vm);
@@ -127,7 +127,7 @@ int main(int argc, char **argv)
                  spawn_own = {0};
     for (int r = 0; r < RUNS; r++) {
         per bare = bare_states(n / 10);
-        sn_lua_ctx ctx = {.chunks = sn_lua_chunks_new(0)};
+        sn_lua_ctx ctx = {.chunks = sn_lua_chunks_new(0, 0, 0)};
         per ours = our_states(n / 10, log, &ctx);
         sn_lua_chunks_destroy(&ctx.chunks);
         per act = actors(n, log);

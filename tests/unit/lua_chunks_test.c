@@ -24,7 +24,7 @@ static void setup(void)
     cr_assert_not_null(mkdtemp(dir));
     capture = tmpfile();
     cr_assert_not_null(capture);
-    ctx = (sn_lua_ctx){.chunks = sn_lua_chunks_new(0)};
+    ctx = (sn_lua_ctx){.chunks = sn_lua_chunks_new(0, 0, 0)};
     cr_assert_not_null(ctx.chunks);
     host = (sn_lua_host){.log = sn_log_new(capture, SN_LOG_WARN), .who = "test", .ctx = &ctx};
     L = sn_lua_new(&host);
@@ -102,7 +102,7 @@ Test(lua_chunks, an_edit_keeping_the_size_is_seen)
 
 Test(lua_chunks, full_cache_is_logged_and_files_still_load)
 {
-    sn_lua_chunks *small = sn_lua_chunks_new(1);
+    sn_lua_chunks *small = sn_lua_chunks_new(1, 0, 0);
     cr_assert_not_null(small);
     char first[128];
     snprintf(first, sizeof first, "%s", write_file("c.lua", "return 'c'\n"));
