@@ -958,6 +958,120 @@ static int dec_pass(dec *d, const schema *s, void *base)
     return SN_OK;
 }
 
+/* ---- MESSAGE, the frame received per envelope, read without the field tables -------------- */
+
+/* Only the canonical form (what sn_wire_encode writes: fields in number order, each once, of
+ * the expected MessagePack types) is read here; anything else (another order, an unknown
+ * field, a signed integer, a value to refuse, no room left in the scratch) returns 0 and the
+ * frame goes through dec_struct, which reads it or words the error. */
+typedef struct fast {
+    const uint8_t *p, *end;
+    const sn_wire_limits *lim;
+    char *scratch;
+    size_t used, cap;
+} fast;
+
+static int fast_item(fast *x, sn_mpack_item *it, sn_mpack_type type)
+{
+    return sn_mpack_read(&x->p, x->end, it) == SN_MPACK_OK && it->type == type;
+}
+
+static int fast_map(fast *x, uint32_t *n)
+{
+    sn_mpack_item it;
+    if (!fast_item(x, &it, SN_MPACK_MAP) || it.v.u > 9)
+        return 0;
+    *n = (uint32_t)it.v.u;
+    return 1;
+}
+
+/* The key of the next field, above *last (strictly: so none appears twice), at most max. */
+static int fast_key(fast *x, unsigned *last, unsigned max)
+{
+    sn_mpack_item it;
+    if (!fast_item(x, &it, SN_MPACK_UINT) || it.v.u <= *last || it.v.u > max)
+        return 0;
+    *last = (unsigned)it.v.u;
+    return 1;
+}
+
+static int fast_uint(fast *x, uint64_t *v, uint64_t max)
+{
+    sn_mpack_item it;
+    if (!fast_item(x, &it, SN_MPACK_UINT) || it.v.u > max)
+        return 0;
+    *v = it.v.u;
+    return 1;
+}
+
+static int fast_str(fast *x, const char **out)
+{
+    sn_mpack_item it;
+    if (!fast_item(x, &it, SN_MPACK_STR) || it.v.u > x->lim->max_string ||
+        it.v.u + 1 > x->cap - x->used || memchr(it.data, 0, (size_t)it.v.u))
+        return 0;
+    char *dst = x->scratch + x->used;
+    memcpy(dst, it.data, (size_t)it.v.u);
+    dst[it.v.u] = 0;
+    x->used += (size_t)it.v.u + 1;
+    *out = dst;
+    return 1;
+}
+
+static int fast_addr(fast *x, sn_wire_addr *a)
+{
+    uint32_t n;
+    unsigned key = 0;
+    if (!fast_map(x, &n))
+        return 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (!fast_key(x, &key, 4))
+            return 0;
+        int ok = key == 1   ? fast_str(x, &a->node)
+                 : key == 2 ? fast_uint(x, &a->incarnation, UINT64_MAX)
+                 : key == 3 ? fast_uint(x, &a->actor, UINT64_MAX)
+                            : fast_str(x, &a->stage);
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
+static int dec_message_fast(const uint8_t *p, size_t len, const sn_wire_limits *lim,
+                            sn_wire_message *m, char *scratch, size_t cap)
+{
+    fast x = {p + SN_WIRE_HEADER_LEN, p + len, lim, scratch, 0, cap};
+    m->src.node = m->src.stage = m->dst.node = m->dst.stage = m->msg_id = m->reply_id = "";
+    uint32_t n;
+    unsigned key = 0;
+    if (!fast_map(&x, &n))
+        return 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (!fast_key(&x, &key, 9))
+            return 0;
+        uint64_t v = 0;
+        sn_mpack_item it;
+        int ok = 1;
+        switch (key) {
+        case 1: ok = fast_addr(&x, &m->src); break;
+        case 2: ok = fast_addr(&x, &m->dst); break;
+        case 3: ok = fast_uint(&x, &v, SN_WIRE_REMOTE); m->mode = (sn_wire_mode)v; break;
+        case 4: ok = fast_str(&x, &m->msg_id); break;
+        case 5: ok = fast_str(&x, &m->reply_id); break;
+        case 6: ok = fast_uint(&x, &m->session, UINT64_MAX); break;
+        case 7: ok = fast_uint(&x, &m->seq, UINT64_MAX); break;
+        case 8: ok = fast_uint(&x, &v, 0xffffffffu); m->flags = (uint32_t)v; break;
+        default:
+            ok = fast_item(&x, &it, SN_MPACK_BIN) && it.v.u <= lim->max_payload;
+            if (ok)
+                m->payload = (sn_wire_bytes){it.data, (size_t)it.v.u};
+        }
+        if (!ok)
+            return 0;
+    }
+    return x.p == x.end;
+}
+
 int sn_wire_peek(const char *data, size_t len, int *version, sn_wire_kind *kind)
 {
     const uint8_t *p = (const uint8_t *)data;
@@ -1030,6 +1144,13 @@ int sn_wire_decode_in(const char *data, size_t len, const sn_wire_limits *lim, s
     d.err = err;
     d.errlen = errlen;
     d.kind = s->name;
+    if (scratch && cap && p[2] == SN_WIRE_MESSAGE) {
+        if (dec_message_fast(p, len, lim, &f->u.message, scratch, cap)) {
+            f->kind = SN_WIRE_MESSAGE;
+            return SN_OK;
+        }
+        memset(f, 0, sizeof *f);
+    }
     if (scratch && cap) { /* one pass, straight into the scratch; any failure starts over */
         d.arena = scratch;
         d.cap = cap;
