@@ -274,6 +274,11 @@ void sn_wire_frame_fini(sn_wire_frame *f);
 int sn_wire_encode(const sn_wire_frame *f, const sn_wire_limits *lim, sn_buf *out, char *err,
                    size_t errlen);
 
+/* sn_wire_encode_generic: sn_wire_encode through the field tables for every kind (it takes
+ * a shorter path for MESSAGE that writes the same bytes; the tests compare the two). */
+int sn_wire_encode_generic(const sn_wire_frame *f, const sn_wire_limits *lim, sn_buf *out,
+                           char *err, size_t errlen);
+
 /* sn_wire_decode: reads the frame in data[0..len) into f (overwritten: fini a frame that still
  * holds an earlier decode first).
  * Errors, in the order checked: SN_EINVAL bad lim; SN_EPROTO not a frame (magic); SN_ENOTSUP other
@@ -286,6 +291,14 @@ int sn_wire_encode(const sn_wire_frame *f, const sn_wire_limits *lim, sn_buf *ou
  * Any thread. */
 int sn_wire_decode(const char *data, size_t len, const sn_wire_limits *lim, sn_wire_frame *f,
                    char *err, size_t errlen);
+
+/* sn_wire_decode_in: sn_wire_decode in one pass, its strings and lists in scratch[0..cap)
+ * (aligned to 16; the caller's, reused frame after frame) instead of an allocation: then
+ * f->arena is NULL and f is valid while scratch and data live. A frame that needs more than
+ * cap, or does not decode, is decoded again as sn_wire_decode does (same results, same
+ * errors). scratch NULL or cap 0: sn_wire_decode. Any thread. */
+int sn_wire_decode_in(const char *data, size_t len, const sn_wire_limits *lim, sn_wire_frame *f,
+                      void *scratch, size_t cap, char *err, size_t errlen);
 
 /* sn_wire_peek: reads only bytes 0-2. SN_OK with *version and *kind; SN_ENOTSUP with *version
  * set (kind 0) if the version differs, or with both set if only the kind is unknown; SN_EPROTO

@@ -431,7 +431,9 @@ static void handle_one(sn_cluster *c, const void *data, size_t len, const void *
     int trusted = sn_curve_trust_bytecode(peer) == SN_OK; /* code only from the authenticated */
     sn_wire_frame f;
     char err[300];
-    if (sn_wire_decode(data, len, sn_link_limits(c->link), &f, err, sizeof err) != SN_OK) {
+    _Alignas(16) char scratch[4096]; /* its strings, no allocation: a bigger frame takes one */
+    if (sn_wire_decode_in(data, len, sn_link_limits(c->link), &f, scratch, sizeof scratch, err,
+                          sizeof err) != SN_OK) {
         int version;
         sn_wire_kind kind;
         int peek = sn_wire_peek(data, len, &version, &kind);

@@ -76,20 +76,31 @@ static sn_conn *conn_of(sn_flush *f, sn_member *m, const sn_out *o)
     return m->data;
 }
 
-/* o is done with: sent (rc SN_OK) or failed for good. The peer's count of queued messages
- * goes down, and a requester whose request never left hears it now. */
-static void out_done(sn_flush *f, sn_member *m, const sn_out *o, int rc)
+/* n messages for m left the outbox: its count of queued messages goes down (one lock for a
+ * whole batch). */
+static void unqueue(sn_flush *f, sn_member *m, size_t n)
 {
-    if (m && o->kind == SN_OUT_MESSAGE) {
-        sn_members_lock(f->ms);
-        if (m->queued)
-            m->queued--;
-        sn_members_unlock(f->ms);
-    }
+    if (!m || !n)
+        return;
+    sn_members_lock(f->ms);
+    m->queued -= m->queued < n ? m->queued : n;
+    sn_members_unlock(f->ms);
+}
+
+/* o failed for good (rc not SN_OK): a requester whose request never left hears it now. */
+static void told(sn_flush *f, const sn_out *o, int rc)
+{
     sn_session q;
     if (rc != SN_OK && o->kind == SN_OUT_MESSAGE && o->session &&
         sn_sessions_take(f->ss, o->session, &q))
         sn_cluster_post_error(f->h, q.actor, q.rid, o->node, "node down");
+}
+
+/* o is done with: sent (rc SN_OK) or failed for good. */
+static void out_done(sn_flush *f, sn_member *m, const sn_out *o, int rc)
+{
+    unqueue(f, m, o->kind == SN_OUT_MESSAGE);
+    told(f, o, rc);
 }
 
 /* One frame alone. SN_EFULL: the peer's queue is full, o stays the caller's with its number
@@ -134,9 +145,13 @@ static int send_batch(sn_flush *f, sn_member *m, pending *p)
         return rc;
     if (rc == SN_OK && p->head->next)
         f->batches++;
+    size_t messages = 0;
+    for (const sn_out *o = p->head; o; o = o->next)
+        messages += o->kind == SN_OUT_MESSAGE;
+    unqueue(f, m, messages);
     for (sn_out *o = p->head, *next; o; o = next) {
         next = o->next;
-        out_done(f, m, o, rc);
+        told(f, o, rc);
         sn_out_free(o);
     }
     p->head = NULL;

@@ -45,6 +45,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int rc = sn_wire_decode((const char *)data, size, lim, &f, err, sizeof err);
         check(rc == SN_OK || rc == SN_EPROTO || rc == SN_ELIMIT || rc == SN_ENOTSUP,
               "unexpected decode error", err);
+        { /* the cluster's decode (one pass into a scratch, MESSAGE read directly) agrees */
+            static _Alignas(16) char scratch[4096];
+            char err2[256] = "";
+            sn_wire_frame h;
+            int rc2 = sn_wire_decode_in((const char *)data, size, lim, &h, scratch,
+                                        size % 2 ? 64 : sizeof scratch, err2, sizeof err2);
+            check(rc2 == rc && (rc != SN_OK ? strcmp(err, err2) == 0 : sn_wire_equal(&f, &h)),
+                  "decode_in disagrees with decode", err2);
+            sn_wire_frame_fini(&h);
+        }
         if (rc != SN_OK) {
             check(f.arena == NULL, "a failed decode kept memory", err);
             continue;
@@ -54,6 +64,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         sn_buf_reset(&b1);
         rc = sn_wire_encode(&f, lim, &b1, err, sizeof err);
         check(rc == SN_OK, "a decoded frame did not encode", err);
+        sn_buf_reset(&b2);
+        check(sn_wire_encode_generic(&f, lim, &b2, err, sizeof err) == SN_OK &&
+                  b2.len == b1.len && memcmp(b1.data, b2.data, b1.len) == 0,
+              "sn_wire_encode and the field tables wrote different bytes", err);
         check(b1.len <= size, "re-encoding grew the frame", err);
         rc = sn_wire_decode(b1.data, b1.len, lim, &g, err, sizeof err);
         check(rc == SN_OK, "a re-encoded frame did not decode", err);

@@ -321,12 +321,26 @@ static void check_one(const sn_wire_frame *f, const sn_wire_limits *lim, size_t 
     if (rc != SN_OK) {
         cr_assert_eq(rc, SN_ELIMIT, "encode %s: %s (%s)", sn_wire_kind_name(f->kind),
                      sn_strerror(rc), err);
+        char err2[256] = "";
+        sn_buf gb;
+        sn_buf_init(&gb);
+        cr_assert_eq(sn_wire_encode_generic(f, lim, &gb, err2, sizeof err2), rc);
+        cr_assert_str_eq(err, err2, "the MESSAGE path words a refusal as the field tables do");
+        sn_buf_fini(&gb);
         cr_assert_eq(b.len, prefix, "a refused encode left bytes behind");
         check_refusal(f, lim, err);
         sn_buf_fini(&b);
         return;
     }
     cr_assert_leq(b.len - prefix, lim->max_frame);
+    /* The MESSAGE path of sn_wire_encode writes what the field tables write, byte for byte. */
+    sn_buf gb;
+    sn_buf_init(&gb);
+    cr_assert_eq(sn_wire_encode_generic(f, lim, &gb, err, sizeof err), SN_OK, "%s", err);
+    cr_assert(gb.len == b.len - prefix && memcmp(gb.data, b.data + prefix, gb.len) == 0,
+              "%s: sn_wire_encode and the field tables wrote different bytes",
+              sn_wire_kind_name(f->kind));
+    sn_buf_fini(&gb);
     /* Decode from an exactly sized copy, so a read past the end is caught too. */
     size_t n = b.len - prefix;
     char *copy = malloc(n);
@@ -337,6 +351,24 @@ static void check_one(const sn_wire_frame *f, const sn_wire_limits *lim, size_t 
     cr_assert_eq(rc, SN_OK, "decode %s of %zu bytes: %s", sn_wire_kind_name(f->kind), n, err);
     cr_assert(sn_wire_equal(f, &g), "%s of %zu bytes did not round-trip",
               sn_wire_kind_name(f->kind), n);
+    /* One pass into a scratch (what the cluster does per frame): the same frame whether its
+     * strings fit (no arena) or not (decoded again into an arena), and the same error for a
+     * frame cut short by one byte. */
+    static _Alignas(16) char scratch[4096];
+    size_t cap = prefix % 3 == 0 ? 48 : prefix % 3 == 1 ? 512 : sizeof scratch;
+    sn_wire_frame h;
+    rc = sn_wire_decode_in(copy, n, lim, &h, scratch, cap, err, sizeof err);
+    cr_assert_eq(rc, SN_OK, "decode_in %s of %zu bytes (scratch %zu): %s",
+                 sn_wire_kind_name(f->kind), n, cap, err);
+    cr_assert(sn_wire_equal(f, &h), "%s of %zu bytes did not round-trip through a scratch of %zu",
+              sn_wire_kind_name(f->kind), n, cap);
+    sn_wire_frame_fini(&h);
+    char err2[256] = "";
+    int rc1 = sn_wire_decode(copy, n - 1, lim, &h, err, sizeof err);
+    int rc2 = sn_wire_decode_in(copy, n - 1, lim, &h, scratch, cap, err2, sizeof err2);
+    cr_assert(rc1 != SN_OK && rc1 == rc2 && strcmp(err, err2) == 0,
+              "%s cut short: decode %d (%s), decode_in %d (%s)", sn_wire_kind_name(f->kind),
+              rc1, err, rc2, err2);
     /* The encoding is canonical: the decoded frame encodes to the same bytes. */
     sn_buf_reset(&b);
     cr_assert_eq(sn_wire_encode(&g, lim, &b, err, sizeof err), SN_OK, "%s", err);
