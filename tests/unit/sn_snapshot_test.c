@@ -547,6 +547,87 @@ Test(snapshot, repeated_bytecode_stored_once)
     lua_close(B);
 }
 
+static int not_stdlib_fn(lua_State *L)
+{
+    (void)L;
+    return 0;
+}
+
+/* Past the 16 entries the encoder's and decoder's work maps hold in place: hundreds of shared
+ * tables, closures sharing cells, and 40 bytecodes each sent twice keep identity and sharing. */
+Test(snapshot, many_shared_objects_grow_the_work_maps)
+{
+    const char *code =
+        "local shared, t = {}, {}\n"
+        "for i = 1, 200 do shared[i] = {i = i} end\n"
+        "for i = 1, 200 do t[#t + 1] = shared[i] t[#t + 1] = {shared[201 - i]} end\n"
+        "local counters = {}\n"
+        "for i = 1, 30 do local n = i\n"
+        "  counters[i] = {function() n = n + 1 return n end, function() return n end} end\n"
+        "local fns = {}\n"
+        "for i = 1, 40 do\n"
+        "  local mk = load('local k = ... return function() return k * 1000 + ' .. i .. ' end')\n"
+        "  fns[#fns + 1] = mk(i) fns[#fns + 1] = mk(i + 1) end\n"
+        "return t, counters, fns";
+    lua_State *B = new_state();
+    lua_State *A = send_to_fresh(code, B);
+    run(B, "for i = 1, 200 do\n"
+           "  assert(v1[2 * i - 1].i == i and v1[2 * i][1] == v1[2 * (201 - i) - 1]) end\n"
+           "for i = 1, 30 do local inc, get = v2[i][1], v2[i][2]\n"
+           "  assert(get() == i) inc() assert(get() == i + 1) end\n"
+           "for i = 1, 40 do\n"
+           "  assert(v3[2 * i - 1]() == i * 1000 + i and v3[2 * i]() == (i + 1) * 1000 + i) end");
+
+    /* The same value under out-of-memory injection: every failure is SN_ENOMEM, never a crash
+     * or a leak (the maps grow through the state's allocator). */
+    test_alloc tb = {0};
+    lua_State *C = lua_newstate(test_alloc_fn, &tb);
+    luaL_openlibs(C);
+    sn_buf buf;
+    sn_buf_init(&buf);
+    char err[256];
+    int n = eval(A, code);
+    sn_snapshot_opts o = trusted_opts();
+    cr_assert_eq(sn_snapshot_encode(A, -n, n, &o, &buf, err, sizeof err), SN_OK, "%s", err);
+    int decode_ok = 0, got;
+    for (long k = 0; k < 100000 && !decode_ok; k++) {
+        tb.armed = 1;
+        tb.countdown = k;
+        int rc = sn_snapshot_decode(C, buf.data, buf.len, &o, &got, err, sizeof err);
+        tb.armed = 0;
+        cr_assert(rc == SN_OK || rc == SN_ENOMEM, "decode rc %d at %ld: %s", rc, k, err);
+        decode_ok = rc == SN_OK;
+        cr_assert_eq(lua_gettop(C), decode_ok ? n : 0);
+    }
+    cr_assert(decode_ok);
+    sn_buf_fini(&buf);
+    lua_close(A);
+    lua_close(B);
+    lua_close(C);
+}
+
+/* The encoder stops the collector while it may allocate (its maps do not anchor objects) and
+ * leaves it as it found it: running, or stopped by the caller, after success and failure. */
+Test(snapshot, collector_left_as_found)
+{
+    lua_State *A = new_state();
+    sn_buf buf;
+    sn_buf_init(&buf);
+    char err[128];
+    eval(A, "return {print, string.format, t = {}}");
+    cr_assert(lua_gc(A, LUA_GCISRUNNING, 0));
+    cr_assert_eq(sn_snapshot_encode(A, -1, 1, NULL, &buf, err, sizeof err), SN_OK, "%s", err);
+    cr_assert(lua_gc(A, LUA_GCISRUNNING, 0), "encode left the collector stopped");
+    lua_pushcfunction(A, not_stdlib_fn);
+    cr_assert_eq(sn_snapshot_encode(A, -1, 1, NULL, &buf, err, sizeof err), SN_EINVAL);
+    cr_assert(lua_gc(A, LUA_GCISRUNNING, 0), "failed encode left the collector stopped");
+    lua_gc(A, LUA_GCSTOP, 0);
+    cr_assert_eq(sn_snapshot_encode(A, -2, 1, NULL, &buf, err, sizeof err), SN_OK, "%s", err);
+    cr_assert(!lua_gc(A, LUA_GCISRUNNING, 0), "encode restarted a collector its caller stopped");
+    sn_buf_fini(&buf);
+    lua_close(A);
+}
+
 /* ---- refusals ---- */
 
 static int not_stdlib(lua_State *L)
