@@ -209,7 +209,7 @@ static void cache_release(lua_State *L, int owns, int ok, int slot, lua_Integer 
  * Open addressing, linear probing; the first MAP_INLINE slots live in the map itself so a
  * small snapshot never allocates; bigger ones go through the state's allocator (counted by the
  * governor) and are freed when the call returns, whatever its outcome. */
-enum { MAP_INLINE = 16 };
+enum { MAP_INLINE = 8, MAP_INLINE_BITS = 3 };
 typedef struct map_slot {
     uint64_t k0, k1, v; /* v is the value + 1: 0 marks an empty slot */
 } map_slot;
@@ -258,7 +258,7 @@ static int map_put(lua_State *L, idmap *m, uint64_t k0, uint64_t k1, uint64_t v)
         memset(m->inl, 0, sizeof m->inl);
         m->s = m->inl;
         m->cap = MAP_INLINE;
-        m->bits = 4;
+        m->bits = MAP_INLINE_BITS;
     }
     if ((m->n + 1) * 4 > m->cap * 3) {
         void *ud;
@@ -609,11 +609,23 @@ static int enc_table(enc *e, int idx, int depth)
     return SN_OK;
 }
 
+/* lua_dump calls this once per field (a byte, an int, a constant): ~100 calls for a small
+ * function, so the common case of a few bytes into room already there stays inline. */
 static int dump_writer(lua_State *L, const void *p, size_t sz, void *ud)
 {
-    enc *e = ud;
+    sn_buf *b = ((enc *)ud)->out;
     (void)L;
-    return sn_mpack_put_raw(e->out, p, sz) != SN_OK;
+    if (b->cap - b->len < sz && sn_buf_reserve(b, sz) != 0)
+        return 1;
+    char *dst = b->data + b->len;
+    if (sz <= 8) {
+        for (size_t i = 0; i < sz; i++)
+            dst[i] = ((const char *)p)[i];
+    } else {
+        memcpy(dst, p, sz);
+    }
+    b->len += sz;
+    return 0;
 }
 
 /* A function head without bytecode: kind and hash only. */
@@ -921,8 +933,14 @@ int sn_snapshot_encode(lua_State *L, int first, int n, const sn_snapshot_opts *o
         return rc;
     }
 
-    enc e;
-    memset(&e, 0, sizeof e);
+    enc e; /* not memset whole: the maps' slots are cleared when first used */
+    e.code = SN_OK;
+    e.what[0] = '\0';
+    e.globals = e.fn2name = e.cache = 0;
+    e.names_rebuilt = e.gc_stopped = 0;
+    e.nobjs = 0;
+    e.seen.cap = e.cells.cap = e.protos.cap = 0;
+    e.seen.n = e.cells.n = e.protos.n = 0;
     e.L = L;
     e.o = o;
     e.out = out;
@@ -1523,8 +1541,13 @@ int sn_snapshot_decode(lua_State *L, const char *data, size_t len, const sn_snap
         return SN_ENOMEM;
     }
 
-    dec d;
-    memset(&d, 0, sizeof d);
+    dec d; /* not memset whole: the map's slots are cleared when first used */
+    d.code = SN_OK;
+    d.what[0] = '\0';
+    d.env = d.cache = d.objs = d.name2fn = 0;
+    d.owns_cache = d.names_rebuilt = 0;
+    d.nobjs = 0;
+    d.protos.cap = d.protos.n = 0;
     d.L = L;
     d.o = o;
     d.base = d.p = (const unsigned char *)data;
