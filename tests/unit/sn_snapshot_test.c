@@ -606,6 +606,92 @@ Test(snapshot, many_shared_objects_grow_the_work_maps)
     lua_close(C);
 }
 
+static int stores;
+
+static void count_store(void *ud, const unsigned char hash[16], const char *code, size_t len)
+{
+    (void)ud, (void)hash, (void)code, (void)len;
+    stores++;
+}
+
+/* Bytecode bound for the function cache must match its hash (a hostile member could otherwise
+ * file its code under the hash of another's); within one snapshot the hash is only a label. */
+Test(snapshot, cached_bytecode_must_match_its_hash)
+{
+    lua_State *A = new_state(), *B = new_state();
+    sn_buf buf;
+    sn_buf_init(&buf);
+    char err[128];
+    eval(A, "return function() return 7 end");
+    cr_assert_eq(sn_snapshot_encode(A, -1, 1, NULL, &buf, err, sizeof err), SN_OK, "%s", err);
+    unsigned char *head = memchr(buf.data, 0xc9, buf.len);
+    cr_assert_not_null(head);
+    cr_assert_eq(head[5], 5, "not a function head");
+    cr_assert_eq(head[6], 0, "not kind 0");
+    head[7] ^= 0x40; /* the first byte of the hash */
+
+    sn_snapshot_fcache fc = {.store = count_store};
+    sn_snapshot_opts o = trusted_opts();
+    o.fcache = &fc;
+    int n;
+    stores = 0;
+    cr_assert_eq(sn_snapshot_decode(B, buf.data, buf.len, &o, &n, err, sizeof err), SN_EPROTO);
+    cr_assert(strstr(err, "does not match its hash"), "%s", err);
+    cr_assert_eq(stores, 0);
+    cr_assert_eq(lua_gettop(B), 0);
+
+    head[7] ^= 0x40;
+    cr_assert_eq(sn_snapshot_decode(B, buf.data, buf.len, &o, &n, err, sizeof err), SN_OK, "%s",
+                 err);
+    cr_assert_eq(stores, 1);
+    lua_settop(B, 0);
+
+    head[7] ^= 0x40; /* no cache: loaded, the label unchecked */
+    o.fcache = NULL;
+    cr_assert_eq(sn_snapshot_decode(B, buf.data, buf.len, &o, &n, err, sizeof err), SN_OK, "%s",
+                 err);
+    lua_call(B, 0, 1);
+    cr_assert_eq(lua_tointeger(B, -1), 7);
+    sn_buf_fini(&buf);
+    lua_close(A);
+    lua_close(B);
+}
+
+/* The array of a function says how many upvalues follow; the loaded bytecode must have as
+ * many, no fewer and no more. */
+Test(snapshot, upvalue_count_must_match_the_bytecode)
+{
+    lua_State *A = new_state(), *B = new_state();
+    sn_buf buf;
+    sn_buf_init(&buf);
+    char err[128];
+    eval(A, "local a, b = 1, 2 return function() return a + b end");
+    cr_assert_eq(sn_snapshot_encode(A, -1, 1, NULL, &buf, err, sizeof err), SN_OK, "%s", err);
+    cr_assert_eq((unsigned char)buf.data[2], 0x93, "expected [head, a, b]");
+    cr_assert_eq((unsigned char)buf.data[buf.len - 1], 0x02, "expected b last");
+    sn_snapshot_opts o = trusted_opts();
+    int n;
+    buf.data[2] = (char)0x92; /* one upvalue fewer */
+    buf.len--;
+    cr_assert_eq(sn_snapshot_decode(B, buf.data, buf.len, &o, &n, err, sizeof err), SN_EPROTO);
+    cr_assert(strstr(err, "function has 2 upvalues, the snapshot 1"), "%s", err);
+    buf.data[2] = (char)0x94; /* one more */
+    buf.data[buf.len++] = 0x02;
+    buf.data[buf.len++] = (char)0xc0;
+    cr_assert_eq(sn_snapshot_decode(B, buf.data, buf.len, &o, &n, err, sizeof err), SN_EPROTO);
+    cr_assert(strstr(err, "function has 2 upvalues, the snapshot 3"), "%s", err);
+    cr_assert_eq(lua_gettop(B), 0);
+    buf.data[2] = (char)0x93;
+    buf.len--;
+    cr_assert_eq(sn_snapshot_decode(B, buf.data, buf.len, &o, &n, err, sizeof err), SN_OK, "%s",
+                 err);
+    lua_call(B, 0, 1);
+    cr_assert_eq(lua_tointeger(B, -1), 3);
+    sn_buf_fini(&buf);
+    lua_close(A);
+    lua_close(B);
+}
+
 /* The encoder stops the collector while it may allocate (its maps do not anchor objects) and
  * leaves it as it found it: running, or stopped by the caller, after success and failure. */
 Test(snapshot, collector_left_as_found)
