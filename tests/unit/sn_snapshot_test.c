@@ -586,9 +586,27 @@ Test(snapshot, many_shared_objects_grow_the_work_maps)
     sn_buf buf;
     sn_buf_init(&buf);
     char err[256];
-    int n = eval(A, code);
     sn_snapshot_opts o = trusted_opts();
-    cr_assert_eq(sn_snapshot_encode(A, -n, n, &o, &buf, err, sizeof err), SN_OK, "%s", err);
+    test_alloc ta = {0};
+    lua_State *E = lua_newstate(test_alloc_fn, &ta);
+    luaL_openlibs(E);
+    int n = eval(E, code);
+    int encode_ok = 0, failures = 0;
+    for (long k = 0; k < 100000 && !encode_ok; k++) { /* the maps' growth fails in turn */
+        sn_buf_reset(&buf);
+        ta.armed = 1;
+        ta.countdown = k;
+        int rc = sn_snapshot_encode(E, -n, n, &o, &buf, err, sizeof err);
+        ta.armed = 0;
+        cr_assert(rc == SN_OK || rc == SN_ENOMEM, "encode rc %d at %ld: %s", rc, k, err);
+        cr_assert_eq(lua_gettop(E), n);
+        cr_assert(lua_gc(E, LUA_GCISRUNNING, 0), "collector left stopped at %ld", k);
+        encode_ok = rc == SN_OK;
+        if (!encode_ok)
+            cr_assert_eq(buf.len, 0), failures++;
+    }
+    cr_assert(encode_ok);
+    cr_assert_gt(failures, 0, "no allocation of the encoder was made to fail");
     int decode_ok = 0, got;
     for (long k = 0; k < 100000 && !decode_ok; k++) {
         tb.armed = 1;
@@ -604,6 +622,7 @@ Test(snapshot, many_shared_objects_grow_the_work_maps)
     lua_close(A);
     lua_close(B);
     lua_close(C);
+    lua_close(E);
 }
 
 static int stores;
@@ -928,6 +947,7 @@ Test(snapshot, out_of_memory_injection)
         ta.armed = 0;
         cr_assert(rc == SN_OK || rc == SN_ENOMEM, "encode rc %d at %ld: %s", rc, k, err);
         cr_assert_eq(lua_gettop(A), n);
+        cr_assert(lua_gc(A, LUA_GCISRUNNING, 0), "collector left stopped at %ld", k);
         encode_ok = rc == SN_OK;
         if (!encode_ok)
             cr_assert_eq(buf.len, 0);
