@@ -174,13 +174,17 @@ static int work_table(lua_State *L, int cache, int owns, int slot)
 }
 
 /* Outside any pcall: empties (ok and at most REUSE_MAX entries) or drops the work table of
- * slot, whose entries are exactly 1..used, and frees the cache. Setting existing keys to nil
+ * slot, whose entries are exactly 1..used, and frees the cache (at cache_at, or looked up when
+ * that is not a table: the call created it). Setting existing keys to nil
  * allocates nothing, so this cannot raise. */
-static void cache_release(lua_State *L, int owns, int ok, int slot, lua_Integer used)
+static void cache_release(lua_State *L, int cache_at, int owns, int ok, int slot,
+                          lua_Integer used)
 {
     if (!owns)
         return;
-    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &cache_key) != LUA_TTABLE) {
+    if (lua_type(L, cache_at) == LUA_TTABLE) {
+        lua_pushvalue(L, cache_at);
+    } else if (lua_rawgetp(L, LUA_REGISTRYINDEX, &cache_key) != LUA_TTABLE) {
         lua_pop(L, 1);
         return;
     }
@@ -723,40 +727,46 @@ static int enc_function(enc *e, int idx, int depth)
     int rc = enc_register(e, idx, depth, &seq);
     if (rc != SN_OK)
         return rc;
-    int nups = 0;
-    while (has_upvalue(L, idx, nups + 1))
+    /* The upvalues stay on the stack from their count to their encoding: each is read once.
+     * A Lua function has at most 255; env marks those named _ENV. */
+    if (!lua_checkstack(L, 256 + 8))
+        return enc_fail(e, SN_ELIMIT, "Lua stack exhausted");
+    int base = lua_gettop(L), nups = 0;
+    uint64_t env[4] = {0, 0, 0, 0};
+    const char *name;
+    while (nups < 255 && (name = lua_getupvalue(L, idx, nups + 1)) != NULL) {
+        if (name[0] == '_' && strcmp(name, "_ENV") == 0)
+            env[nups >> 6] |= 1ull << (nups & 63);
         nups++;
+    }
     PUT(e, sn_mpack_put_array(e->out, 1 + (uint32_t)nups));
     if (e->o->functions)
         (*e->o->functions)++;
     enc_function_head(e, idx);
 
     for (int i = 1; i <= nups; i++) {
-        const char *name = lua_getupvalue(L, idx, i);
-        if (strcmp(name, "_ENV") == 0) {
-            lua_pop(L, 1);
+        if ((env[(i - 1) >> 6] >> ((i - 1) & 63)) & 1) {
             put_marker(e, EXT_ENV);
             continue;
         }
         /* Cells are keyed by lua_upvalueid so sibling closures stay joined at the receiver. */
         uint64_t cell_id = (uint64_t)(uintptr_t)lua_upvalueid(L, idx, i), cell;
         if (map_get(&e->cells, cell_id, 0, &cell)) {
-            lua_pop(L, 1);
             PUT(e, sn_mpack_put_ext_hdr(e->out, EXT_UPREF, 8));
             PUT(e, sn_mpack_put_be(e->out, cell >> 8, 4));
             PUT(e, sn_mpack_put_be(e->out, cell & 0xff, 4));
             continue;
         }
         enc_map_put(e, &e->cells, cell_id, 0, ((uint64_t)seq << 8) | (unsigned)i);
-        rc = enc_value(e, lua_gettop(L), depth);
+        rc = enc_value(e, base + i, depth);
         if (rc != SN_OK) {
             char seg[80];
-            snprintf(seg, sizeof seg, "<upvalue '%.60s'>", name);
+            snprintf(seg, sizeof seg, "<upvalue '%.60s'>", lua_getupvalue(L, idx, i));
             path_prepend(e, seg);
             return rc;
         }
-        lua_pop(L, 1);
     }
+    lua_settop(L, base);
     return SN_OK;
 }
 
@@ -1021,7 +1031,7 @@ typedef struct dec {
     int code;
     char what[WHAT_LEN + 40];
     int env, cache, objs, name2fn; /* stack indices */
-    int owns_cache, names_rebuilt;
+    int owns_cache, names_fetched, names_rebuilt;
     lua_Integer nobjs;
     idmap protos; /* hash of each kind-0 bytecode -> offset of its head ext */
 } dec;
@@ -1367,6 +1377,11 @@ static int dec_function(dec *d, uint64_t n, int depth)
 static int dec_cfunction(dec *d, const unsigned char *name, size_t len)
 {
     lua_State *L = d->L;
+    if (!d->names_fetched) {
+        lua_rawgeti(L, d->cache, SLOT_NAME2FN); /* false until a C function name needed it */
+        lua_replace(L, d->name2fn);
+        d->names_fetched = 1;
+    }
     for (;;) {
         if (lua_type(L, d->name2fn) == LUA_TTABLE) {
             lua_pushlstring(L, (const char *)name, len);
@@ -1512,11 +1527,15 @@ static int dec_main(lua_State *L)
     dec *d = lua_touserdata(L, 1);
     d->env = 2;
     luaL_checkstack(L, 16, NULL);
-    cache_push(L);
-    d->cache = lua_gettop(L);
+    if (lua_type(L, 3) == LUA_TTABLE) { /* the cache, looked up by the caller */
+        d->cache = 3;
+    } else {
+        cache_push(L);
+        d->cache = lua_gettop(L);
+    }
     d->owns_cache = cache_take(L, d->cache);
     d->objs = work_table(L, d->cache, d->owns_cache, SLOT_DEC_OBJS);
-    lua_rawgeti(L, d->cache, SLOT_NAME2FN); /* false until a C function name needs it */
+    lua_pushnil(L); /* the name map, fetched at the first C function */
     d->name2fn = lua_gettop(L);
 
     uint64_t n;
@@ -1573,21 +1592,25 @@ int sn_snapshot_decode(lua_State *L, const char *data, size_t len, const sn_snap
     d.code = SN_OK;
     d.what[0] = '\0';
     d.env = d.cache = d.objs = d.name2fn = 0;
-    d.owns_cache = d.names_rebuilt = 0;
+    d.owns_cache = d.names_fetched = d.names_rebuilt = 0;
     d.nobjs = 0;
     d.protos.cap = d.protos.n = 0;
     d.L = L;
     d.o = o;
     d.base = d.p = (const unsigned char *)data;
     d.end = d.base + len;
-    int top = lua_gettop(L);
+    int top = lua_gettop(L), cache_at = top + 1;
+    /* The cache table (nil before its first use) stays below the results: releasing it then
+     * needs no second registry lookup. */
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &cache_key);
     lua_pushcfunction(L, dec_main);
     lua_pushlightuserdata(L, &d);
     if (env)
         lua_pushvalue(L, env);
     else
         lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
-    int status = lua_pcall(L, 2, LUA_MULTRET, 0);
+    lua_pushvalue(L, cache_at);
+    int status = lua_pcall(L, 3, LUA_MULTRET, 0);
 
     if (d.code != SN_OK) {
         rc = d.code;
@@ -1601,11 +1624,12 @@ int sn_snapshot_decode(lua_State *L, const char *data, size_t len, const sn_snap
         set_err(err, errlen, "%s", msg ? msg : "Lua error");
     }
     if (rc != SN_OK)
-        lua_settop(L, top);
+        lua_settop(L, cache_at);
     else
-        *nvalues = lua_gettop(L) - top;
+        *nvalues = lua_gettop(L) - cache_at;
     map_free(L, &d.protos);
     if (lua_checkstack(L, 4))
-        cache_release(L, d.owns_cache, rc == SN_OK, SLOT_DEC_OBJS, d.nobjs);
+        cache_release(L, cache_at, d.owns_cache, rc == SN_OK, SLOT_DEC_OBJS, d.nobjs);
+    lua_remove(L, cache_at);
     return rc;
 }
