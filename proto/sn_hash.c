@@ -1,17 +1,23 @@
 /* sn_hash: MurmurHash3 x64_128, written from its public description (SMHasher). */
 #include "sn_hash.h"
 
+#include <string.h>
+
 static uint64_t rotl64(uint64_t x, int r)
 {
     return (x << r) | (x >> (64 - r));
 }
 
-/* Reads little-endian regardless of host order, so hashes match across machines. */
-static uint64_t load_le64(const uint8_t *p)
+/* Reads little-endian regardless of host order, so hashes match across machines. One
+ * unaligned load (memcpy) rather than a byte loop, which the compiler did not merge: the
+ * byte loop made a 228-byte function hash cost 166 ns, the load ~40 ns (bench_snapshot). */
+static inline uint64_t load_le64(const uint8_t *p)
 {
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
     return v;
 }
 

@@ -30,14 +30,12 @@ enum { FUNC_BYTECODE = 0, FUNC_SAME = 1, FUNC_HASH_ONLY = 2 };
 enum { HASH_LEN = 16, FUNC_HEAD_LEN = 1 + HASH_LEN };
 #define HASH_SEED 0u
 
-/* Per-state work tables live in one registry table; these are its array slots. Slots are in the
- * array part (created with 8), so clearing them after an error never allocates. */
+/* Per-state tables live in one registry table; these are its array slots. Slots are in the
+ * array part, so clearing them after an error never allocates. The encoder's identity maps and
+ * both bytecode maps are C (idmap below); only the decoder's objects, which must hold Lua
+ * references, and the C-function name maps are Lua tables. */
 enum {
-    SLOT_ENC_SEEN = 1,
-    SLOT_ENC_CELLS,
-    SLOT_ENC_PROTOS,
-    SLOT_DEC_OBJS,
-    SLOT_DEC_PROTOS,
+    SLOT_DEC_OBJS = 1,
     SLOT_FN2NAME,
     SLOT_NAME2FN,
     SLOT_BUSY,
@@ -175,43 +173,138 @@ static int work_table(lua_State *L, int cache, int owns, int slot)
     return lua_gettop(L);
 }
 
-/* Empties a work table without allocating: only existing keys are set to nil. */
-static void table_clear(lua_State *L, int t)
-{
-    lua_pushnil(L);
-    while (lua_next(L, t)) {
-        lua_pop(L, 1);
-        lua_pushvalue(L, -1);
-        lua_pushnil(L);
-        lua_rawset(L, t);
-    }
-}
-
-/* Outside any pcall: clears (ok and small) or drops the work tables of slots and frees the
- * cache. Allocates nothing, so it cannot raise. */
-static void cache_release(lua_State *L, int owns, int ok, const int *slots, const lua_Integer *used,
-                          int nslots)
+/* Outside any pcall: empties (ok and at most REUSE_MAX entries) or drops the work table of
+ * slot, whose entries are exactly 1..used, and frees the cache (at cache_at, or looked up when
+ * that is not a table: the call created it). Setting existing keys to nil
+ * allocates nothing, so this cannot raise. */
+static void cache_release(lua_State *L, int cache_at, int owns, int ok, int slot,
+                          lua_Integer used)
 {
     if (!owns)
         return;
-    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &cache_key) != LUA_TTABLE) {
+    if (lua_type(L, cache_at) == LUA_TTABLE) {
+        lua_pushvalue(L, cache_at);
+    } else if (lua_rawgetp(L, LUA_REGISTRYINDEX, &cache_key) != LUA_TTABLE) {
         lua_pop(L, 1);
         return;
     }
     int cache = lua_gettop(L);
-    for (int i = 0; i < nslots; i++) {
-        if (ok && used[i] <= REUSE_MAX) {
-            if (lua_rawgeti(L, cache, slots[i]) == LUA_TTABLE)
-                table_clear(L, lua_gettop(L));
-            lua_pop(L, 1);
-        } else {
-            lua_pushboolean(L, 0);
-            lua_rawseti(L, cache, slots[i]);
-        }
+    if (ok && used <= REUSE_MAX) {
+        if (lua_rawgeti(L, cache, slot) == LUA_TTABLE)
+            for (lua_Integer i = 1; i <= used; i++) {
+                lua_pushnil(L);
+                lua_rawseti(L, -2, i);
+            }
+        lua_pop(L, 1);
+    } else {
+        lua_pushboolean(L, 0);
+        lua_rawseti(L, cache, slot);
     }
     lua_pushboolean(L, 0);
     lua_rawseti(L, cache, SLOT_BUSY);
     lua_pop(L, 1);
+}
+
+/* ---- identity maps ------------------------------------------------------------------------ */
+
+/* One call's map from a 128-bit key (an object's address, an upvalue cell's id, or a bytecode
+ * hash) to a number. It used to be registry tables: clearing them after each call (a lua_next
+ * walk) and the lua_rawget/rawset per object cost more than the lua_dump of a small closure.
+ * Open addressing, linear probing; the first MAP_INLINE slots live in the map itself so a
+ * small snapshot never allocates; bigger ones go through the state's allocator (counted by the
+ * governor) and are freed when the call returns, whatever its outcome. */
+enum { MAP_INLINE = 8, MAP_INLINE_BITS = 3 };
+typedef struct map_slot {
+    uint64_t k0, k1, v; /* v is the value + 1: 0 marks an empty slot */
+} map_slot;
+typedef struct idmap {
+    map_slot *s;
+    size_t cap, n; /* cap 0: not yet used */
+    int bits;
+    map_slot inl[MAP_INLINE];
+} idmap;
+
+static size_t map_index(const idmap *m, uint64_t k0, uint64_t k1)
+{
+    uint64_t h = (k0 ^ (k1 * 0xc2b2ae3d27d4eb4fULL)) * 0x9e3779b97f4a7c15ULL;
+    return (size_t)(h >> (64 - m->bits));
+}
+
+/* 1 and *v when key is in m, else 0. */
+static int map_get(const idmap *m, uint64_t k0, uint64_t k1, uint64_t *v)
+{
+    if (m->n == 0)
+        return 0;
+    for (size_t i = map_index(m, k0, k1);; i = (i + 1) & (m->cap - 1)) {
+        const map_slot *s = &m->s[i];
+        if (s->v == 0)
+            return 0;
+        if (s->k0 == k0 && s->k1 == k1) {
+            *v = s->v - 1;
+            return 1;
+        }
+    }
+}
+
+static void map_insert(idmap *m, uint64_t k0, uint64_t k1, uint64_t v)
+{
+    size_t i = map_index(m, k0, k1);
+    while (m->s[i].v != 0)
+        i = (i + 1) & (m->cap - 1);
+    m->s[i] = (map_slot){k0, k1, v + 1};
+    m->n++;
+}
+
+/* Adds key (not in m) with value v, keeping the load at most 3/4. SN_OK or SN_ENOMEM. */
+static int map_put(lua_State *L, idmap *m, uint64_t k0, uint64_t k1, uint64_t v)
+{
+    if (m->cap == 0) {
+        memset(m->inl, 0, sizeof m->inl);
+        m->s = m->inl;
+        m->cap = MAP_INLINE;
+        m->bits = MAP_INLINE_BITS;
+    }
+    if ((m->n + 1) * 4 > m->cap * 3) {
+        void *ud;
+        lua_Alloc alloc = lua_getallocf(L, &ud);
+        size_t cap = m->cap * 2;
+        if (cap > SIZE_MAX / sizeof(map_slot))
+            return SN_ENOMEM;
+        map_slot *s = alloc(ud, NULL, 0, cap * sizeof(map_slot)), *old = m->s;
+        if (!s)
+            return SN_ENOMEM;
+        memset(s, 0, cap * sizeof(map_slot));
+        size_t oldcap = m->cap;
+        m->s = s;
+        m->cap = cap;
+        m->bits++;
+        m->n = 0;
+        for (size_t i = 0; i < oldcap; i++)
+            if (old[i].v != 0)
+                map_insert(m, old[i].k0, old[i].k1, old[i].v - 1);
+        if (old != m->inl)
+            alloc(ud, old, oldcap * sizeof(map_slot), 0);
+    }
+    map_insert(m, k0, k1, v);
+    return SN_OK;
+}
+
+static void map_free(lua_State *L, idmap *m)
+{
+    if (m->cap > 0 && m->s != m->inl) {
+        void *ud;
+        lua_Alloc alloc = lua_getallocf(L, &ud);
+        alloc(ud, m->s, m->cap * sizeof(map_slot), 0);
+    }
+    m->s = NULL;
+    m->cap = m->n = 0;
+}
+
+/* The map key of a 16-byte bytecode hash. */
+static void hash_key(const unsigned char *hash, uint64_t *k0, uint64_t *k1)
+{
+    *k0 = sn_mpack_get_be(hash, 8);
+    *k1 = sn_mpack_get_be(hash + 8, 8);
 }
 
 static void names_add_from(lua_State *L, int fn2name, int name2fn, int src, const char *prefix)
@@ -280,9 +373,13 @@ typedef struct enc {
     char what[WHAT_LEN];
     char path[PATH_MAX_LEN]; /* built backwards while unwinding: path[pstart..] */
     size_t pstart;
-    int globals, seen, cells, protos, fn2name, cache; /* stack indices */
-    int owns_cache, names_rebuilt;
-    lua_Integer nobjs, ncells, nprotos;
+    int globals, fn2name, cache; /* stack indices; cache and fn2name nil until a C function */
+    int names_rebuilt, gc_stopped;
+    lua_Integer nobjs;
+    /* Objects met (address -> sequence number), upvalue cells met (lua_upvalueid -> function
+     * sequence << 8 | upvalue index), bytecode hashes written (hash -> offset of the head).
+     * The maps do not keep objects alive: see enc_gc_stop for why none dies meanwhile. */
+    idmap seen, cells, protos;
 } enc;
 
 /* Buffer growth failure is raised (we run under pcall); the caller's buffer leaks nothing. */
@@ -292,6 +389,23 @@ static void enc_nomem(enc *e)
     snprintf(e->what, sizeof e->what, "out of memory growing the output buffer");
     lua_pushnil(e->L);
     lua_error(e->L);
+}
+
+/* A work map could not grow: raised like a buffer failure. */
+static void enc_map_put(enc *e, idmap *m, uint64_t k0, uint64_t k1, uint64_t v)
+{
+    if (map_put(e->L, m, k0, k1, v) != SN_OK) {
+        e->code = SN_ENOMEM;
+        snprintf(e->what, sizeof e->what, "out of memory growing a work map");
+        lua_pushnil(e->L);
+        lua_error(e->L);
+    }
+}
+
+/* The identity of the table or function at idx while the encoder runs. */
+static uint64_t obj_key(lua_State *L, int idx)
+{
+    return (uint64_t)(uintptr_t)lua_topointer(L, idx);
 }
 
 /* Every write goes through sn_mpack, which reserves what it writes; this raises its ENOMEM. */
@@ -391,14 +505,9 @@ static int enc_value(enc *e, int idx, int depth);
 /* If the table or function at idx was encoded before, writes a back-reference and returns 1. */
 static int enc_backref(enc *e, int idx)
 {
-    lua_State *L = e->L;
-    lua_pushvalue(L, idx);
-    if (lua_rawget(L, e->seen) == LUA_TNIL) {
-        lua_pop(L, 1);
+    uint64_t seq;
+    if (!map_get(&e->seen, obj_key(e->L, idx), 0, &seq))
         return 0;
-    }
-    lua_Integer seq = lua_tointeger(L, -1);
-    lua_pop(L, 1);
     int width = seq <= 0xff ? 1 : seq <= 0xffff ? 2 : 4;
     PUT(e, sn_mpack_put_ext_hdr(e->out, EXT_REF, (size_t)width));
     PUT(e, sn_mpack_put_be(e->out, (uint64_t)seq, width));
@@ -416,9 +525,7 @@ static int enc_register(enc *e, int idx, int depth, lua_Integer *seq)
     if (!lua_checkstack(L, 8))
         return enc_fail(e, SN_ELIMIT, "Lua stack exhausted");
     *seq = e->nobjs++;
-    lua_pushvalue(L, idx);
-    lua_pushinteger(L, *seq);
-    lua_rawset(L, e->seen);
+    enc_map_put(e, &e->seen, obj_key(L, idx), 0, (uint64_t)*seq);
     return SN_OK;
 }
 
@@ -506,11 +613,30 @@ static int enc_table(enc *e, int idx, int depth)
     return SN_OK;
 }
 
+/* lua_dump calls this once per field (a byte, an int, a constant): ~100 calls for a small
+ * function, so the common case of a few bytes into room already there stays inline. */
 static int dump_writer(lua_State *L, const void *p, size_t sz, void *ud)
 {
-    enc *e = ud;
+    sn_buf *b = ((enc *)ud)->out;
     (void)L;
-    return sn_mpack_put_raw(e->out, p, sz) != SN_OK;
+    if (b->cap - b->len < sz && sn_buf_reserve(b, sz) != 0)
+        return 1;
+    char *dst = b->data + b->len;
+    switch (sz) { /* the sizes of lua_dump's fields: each a single move */
+    case 1:
+        *dst = *(const char *)p;
+        break;
+    case 4:
+        memcpy(dst, p, 4);
+        break;
+    case 8:
+        memcpy(dst, p, 8);
+        break;
+    default:
+        memcpy(dst, p, sz);
+    }
+    b->len += sz;
+    return 0;
 }
 
 /* A function head without bytecode: kind and hash only. */
@@ -547,21 +673,17 @@ static void enc_function_head(enc *e, int idx)
     sn_mpack_be_at(hash, h[0], 8);
     sn_mpack_be_at(hash + 8, h[1], 8);
 
-    lua_pushlstring(L, (const char *)hash, HASH_LEN);
-    lua_pushvalue(L, -1);
-    int collision = lua_rawget(L, e->protos) == LUA_TNUMBER;
+    uint64_t prev;
+    int collision = map_get(&e->protos, h[0], h[1], &prev);
     if (collision) {
-        size_t prev = (size_t)lua_tointeger(L, -1);
         size_t prev_len = (size_t)sn_mpack_get_be(p + prev + 1, 4) - FUNC_HEAD_LEN;
         if (prev_len == code_len &&
             memcmp(p + prev + SN_MPACK_EXT32_HDR + FUNC_HEAD_LEN, p + code_at, code_len) == 0) {
-            lua_pop(L, 2);
             e->out->len = head;
             put_short_head(e, FUNC_SAME, hash);
             return;
         }
     }
-    lua_pop(L, 1);
     const sn_snapshot_fcache *fc = e->o->fcache;
     if (fc && fc->known && fc->known(fc->ud, hash)) { /* the receiver has it: the hash only */
         e->out->len = head;
@@ -580,13 +702,20 @@ static void enc_function_head(enc *e, int idx)
     p[head + SN_MPACK_EXT32_HDR] = FUNC_BYTECODE;
     memcpy(p + head + SN_MPACK_EXT32_HDR + 1, hash, HASH_LEN);
     /* Same hash, other bytes: keep the first, as the decoder does, and send this one inline. */
-    if (collision) {
-        lua_pop(L, 1);
-        return;
-    }
-    lua_pushinteger(L, (lua_Integer)head); /* the hash string is still below it */
-    lua_rawset(L, e->protos);
-    e->nprotos++;
+    if (!collision)
+        enc_map_put(e, &e->protos, h[0], h[1], (uint64_t)head);
+}
+
+/* 1 when the function at f has upvalue i (i < 1: 1). Two lua_getupvalue calls answer "has
+ * exactly k upvalues" for less than the option parsing of lua_getinfo(">u"). */
+static int has_upvalue(lua_State *L, int f, int i)
+{
+    if (i < 1)
+        return 1;
+    if (!lua_getupvalue(L, f, i))
+        return 0;
+    lua_pop(L, 1);
+    return 1;
 }
 
 static int enc_function(enc *e, int idx, int depth)
@@ -598,46 +727,62 @@ static int enc_function(enc *e, int idx, int depth)
     int rc = enc_register(e, idx, depth, &seq);
     if (rc != SN_OK)
         return rc;
-    lua_Debug ar;
-    lua_pushvalue(L, idx);
-    lua_getinfo(L, ">u", &ar);
-    PUT(e, sn_mpack_put_array(e->out, 1 + (uint32_t)ar.nups));
+    /* The upvalues stay on the stack from their count to their encoding: each is read once.
+     * A Lua function has at most 255; env marks those named _ENV. */
+    if (!lua_checkstack(L, 256 + 8))
+        return enc_fail(e, SN_ELIMIT, "Lua stack exhausted");
+    int base = lua_gettop(L), nups = 0;
+    uint64_t env[4] = {0, 0, 0, 0};
+    const char *name;
+    while (nups < 255 && (name = lua_getupvalue(L, idx, nups + 1)) != NULL) {
+        if (name[0] == '_' && strcmp(name, "_ENV") == 0)
+            env[nups >> 6] |= 1ull << (nups & 63);
+        nups++;
+    }
+    PUT(e, sn_mpack_put_array(e->out, 1 + (uint32_t)nups));
     if (e->o->functions)
         (*e->o->functions)++;
     enc_function_head(e, idx);
 
-    for (int i = 1; i <= ar.nups; i++) {
-        const char *name = lua_getupvalue(L, idx, i);
-        if (strcmp(name, "_ENV") == 0) {
-            lua_pop(L, 1);
+    for (int i = 1; i <= nups; i++) {
+        if ((env[(i - 1) >> 6] >> ((i - 1) & 63)) & 1) {
             put_marker(e, EXT_ENV);
             continue;
         }
         /* Cells are keyed by lua_upvalueid so sibling closures stay joined at the receiver. */
-        lua_pushlightuserdata(L, lua_upvalueid(L, idx, i));
-        if (lua_rawget(L, e->cells) == LUA_TNUMBER) {
-            uint64_t cell = (uint64_t)lua_tointeger(L, -1);
-            lua_pop(L, 2);
+        uint64_t cell_id = (uint64_t)(uintptr_t)lua_upvalueid(L, idx, i), cell;
+        if (map_get(&e->cells, cell_id, 0, &cell)) {
             PUT(e, sn_mpack_put_ext_hdr(e->out, EXT_UPREF, 8));
             PUT(e, sn_mpack_put_be(e->out, cell >> 8, 4));
             PUT(e, sn_mpack_put_be(e->out, cell & 0xff, 4));
             continue;
         }
-        lua_pop(L, 1);
-        lua_pushlightuserdata(L, lua_upvalueid(L, idx, i));
-        lua_pushinteger(L, (lua_Integer)(((uint64_t)seq << 8) | (unsigned)i));
-        lua_rawset(L, e->cells);
-        e->ncells++;
-        rc = enc_value(e, lua_gettop(L), depth);
+        enc_map_put(e, &e->cells, cell_id, 0, ((uint64_t)seq << 8) | (unsigned)i);
+        rc = enc_value(e, base + i, depth);
         if (rc != SN_OK) {
             char seg[80];
-            snprintf(seg, sizeof seg, "<upvalue '%.60s'>", name);
+            snprintf(seg, sizeof seg, "<upvalue '%.60s'>", lua_getupvalue(L, idx, i));
             path_prepend(e, seg);
             return rc;
         }
-        lua_pop(L, 1);
     }
+    lua_settop(L, base);
     return SN_OK;
+}
+
+/* Stops the collector until the encode returns (sn_snapshot_encode restarts it), before the
+ * encoder's only Lua allocations (the per-state cache, the C-function name maps). The maps of
+ * enc know objects by address without keeping them alive; a collection step could free an
+ * object met earlier that only a weak table held, and run finalizers, Lua code that could make
+ * a new object at that address reachable from a value not yet written: a false back-reference.
+ * Stopped, the collector frees and finalizes nothing (an emergency collection on a failed
+ * allocation may free, but runs no finalizer, so nothing new joins the values). */
+static void enc_gc_stop(enc *e)
+{
+    if (!e->gc_stopped && lua_gc(e->L, LUA_GCISRUNNING, 0)) {
+        lua_gc(e->L, LUA_GCSTOP, 0);
+        e->gc_stopped = 1;
+    }
 }
 
 static int enc_cfunction(enc *e, int idx)
@@ -658,6 +803,14 @@ static int enc_cfunction(enc *e, int idx)
         }
         if (e->names_rebuilt)
             return enc_fail(e, SN_EINVAL, "C function cannot be sent");
+        enc_gc_stop(e);
+        if (lua_type(L, e->cache) != LUA_TTABLE) { /* first C function of this call */
+            cache_push(L);
+            lua_replace(L, e->cache);
+            lua_rawgeti(L, e->cache, SLOT_FN2NAME);
+            lua_replace(L, e->fn2name);
+            continue;
+        }
         /* The cached map may predate a require: rebuild once per call before refusing. */
         names_build(L, e->cache);
         lua_pop(L, 1);
@@ -719,13 +872,9 @@ static int enc_main(lua_State *L)
     luaL_checkstack(L, 16, NULL);
     lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
     e->globals = lua_gettop(L);
-    cache_push(L);
+    lua_pushnil(L); /* the cache and the name map, fetched at the first C function */
     e->cache = lua_gettop(L);
-    e->owns_cache = cache_take(L, e->cache);
-    e->seen = work_table(L, e->cache, e->owns_cache, SLOT_ENC_SEEN);
-    e->cells = work_table(L, e->cache, e->owns_cache, SLOT_ENC_CELLS);
-    e->protos = work_table(L, e->cache, e->owns_cache, SLOT_ENC_PROTOS);
-    lua_rawgeti(L, e->cache, SLOT_FN2NAME); /* false until a C function needs it */
+    lua_pushnil(L);
     e->fn2name = lua_gettop(L);
 
     PUT(e, sn_mpack_put_be(e->out, SN_SNAPSHOT_VERSION, 1));
@@ -813,8 +962,14 @@ int sn_snapshot_encode(lua_State *L, int first, int n, const sn_snapshot_opts *o
         return rc;
     }
 
-    enc e;
-    memset(&e, 0, sizeof e);
+    enc e; /* not memset whole: the maps' slots are cleared when first used */
+    e.code = SN_OK;
+    e.what[0] = '\0';
+    e.globals = e.fn2name = e.cache = 0;
+    e.names_rebuilt = e.gc_stopped = 0;
+    e.nobjs = 0;
+    e.seen.cap = e.cells.cap = e.protos.cap = 0;
+    e.seen.n = e.cells.n = e.protos.n = 0;
     e.L = L;
     e.o = o;
     e.out = out;
@@ -843,9 +998,11 @@ int sn_snapshot_encode(lua_State *L, int first, int n, const sn_snapshot_opts *o
         set_err(err, errlen, "%s", msg ? msg : "Lua error");
     }
     lua_settop(L, top);
-    static const int slots[] = {SLOT_ENC_SEEN, SLOT_ENC_CELLS, SLOT_ENC_PROTOS};
-    lua_Integer used[] = {e.nobjs, e.ncells, e.nprotos};
-    cache_release(L, e.owns_cache, rc == SN_OK, slots, used, 3);
+    if (e.gc_stopped)
+        lua_gc(L, LUA_GCRESTART, 0);
+    map_free(L, &e.seen);
+    map_free(L, &e.cells);
+    map_free(L, &e.protos);
     if (rc != SN_OK)
         out->len = start;
     return rc;
@@ -873,9 +1030,10 @@ typedef struct dec {
     const unsigned char *base, *p, *end;
     int code;
     char what[WHAT_LEN + 40];
-    int env, cache, objs, protos, name2fn; /* stack indices */
-    int owns_cache, names_rebuilt;
-    lua_Integer nobjs, nprotos;
+    int env, cache, objs, name2fn; /* stack indices */
+    int owns_cache, names_fetched, names_rebuilt;
+    lua_Integer nobjs;
+    idmap protos; /* hash of each kind-0 bytecode -> offset of its head ext */
 } dec;
 
 SN_PRINTF(3, 4) static int dec_fail(dec *d, int code, const char *fmt, ...)
@@ -1077,20 +1235,22 @@ static int dec_bytecode(dec *d, const unsigned char *head, const unsigned char *
     code->owned = NULL;
     switch (payload[0]) {
     case FUNC_BYTECODE: {
-        uint64_t h[2];
-        sn_hash_murmur3_128(payload + FUNC_HEAD_LEN, len - FUNC_HEAD_LEN, HASH_SEED, h);
-        if (sn_mpack_get_be(hash, 8) != h[0] || sn_mpack_get_be(hash + 8, 8) != h[1])
-            return dec_fail(d, SN_EPROTO, "function bytecode does not match its hash");
-        lua_pushlstring(L, (const char *)hash, HASH_LEN);
-        lua_pushvalue(L, -1);
-        if (lua_rawget(L, d->protos) == LUA_TNIL) {
-            lua_pop(L, 1);
-            lua_pushinteger(L, (lua_Integer)(head - d->base));
-            lua_rawset(L, d->protos);
-            d->nprotos++;
-        } else {
-            lua_pop(L, 2);
+        uint64_t k0, k1, at;
+        hash_key(hash, &k0, &k1);
+        /* The hash names bytecode beyond this snapshot only through the function cache: there
+         * a wrong one would poison what later senders refer to by hash, so stored bytecode is
+         * checked. Inside one snapshot it is a label chosen by a trusted sender (functions
+         * are refused from any other), who could as well send any bytecode inline: checking
+         * it there protects nothing. */
+        if (fc && fc->store) {
+            uint64_t h[2];
+            sn_hash_murmur3_128(payload + FUNC_HEAD_LEN, len - FUNC_HEAD_LEN, HASH_SEED, h);
+            if (k0 != h[0] || k1 != h[1])
+                return dec_fail(d, SN_EPROTO, "function bytecode does not match its hash");
         }
+        if (!map_get(&d->protos, k0, k1, &at) &&
+            map_put(L, &d->protos, k0, k1, (uint64_t)(head - d->base)) != SN_OK)
+            return dec_fail(d, SN_ENOMEM, "out of memory growing a work map");
         code->p = (const char *)payload + FUNC_HEAD_LEN;
         code->n = len - FUNC_HEAD_LEN;
         if (fc && fc->store)
@@ -1100,11 +1260,9 @@ static int dec_bytecode(dec *d, const unsigned char *head, const unsigned char *
     case FUNC_SAME: {
         if (len != FUNC_HEAD_LEN)
             return dec_fail(d, SN_EPROTO, "function reference head of %zu bytes", len);
-        lua_pushlstring(L, (const char *)hash, HASH_LEN);
-        int found = lua_rawget(L, d->protos) == LUA_TNUMBER;
-        size_t at = (size_t)lua_tointeger(L, -1);
-        lua_pop(L, 1);
-        if (!found)
+        uint64_t k0, k1, at;
+        hash_key(hash, &k0, &k1);
+        if (!map_get(&d->protos, k0, k1, &at))
             return dec_fail(d, SN_EPROTO, "function refers to bytecode not in this snapshot");
         /* at is the ext header of an earlier head, already checked against the input. */
         const unsigned char *q = d->base + at;
@@ -1199,15 +1357,16 @@ static int dec_function(dec *d, uint64_t n, int depth)
         return dec_fail(d, SN_ENOMEM, "out of memory loading a function");
     if (status != LUA_OK)
         return dec_fail(d, SN_EPROTO, "bad bytecode: %s", lua_tostring(L, -1));
-    lua_Debug ar;
-    lua_pushvalue(L, -1);
-    lua_getinfo(L, ">u", &ar);
-    if ((uint64_t)ar.nups != n - 1)
+    int nups = (int)(n - 1), fidx = lua_gettop(L);
+    if (!has_upvalue(L, fidx, nups) || has_upvalue(L, fidx, nups + 1)) {
+        lua_Debug ar;
+        lua_pushvalue(L, fidx);
+        lua_getinfo(L, ">u", &ar);
         return dec_fail(d, SN_EPROTO, "function has %d upvalues, the snapshot %llu", ar.nups,
                         (unsigned long long)n - 1);
+    }
     dec_register(d);
-    int fidx = lua_gettop(L);
-    for (int i = 1; i <= ar.nups; i++) {
+    for (int i = 1; i <= nups; i++) {
         rc = dec_upvalue(d, fidx, i, depth);
         if (rc != SN_OK)
             return rc;
@@ -1218,6 +1377,11 @@ static int dec_function(dec *d, uint64_t n, int depth)
 static int dec_cfunction(dec *d, const unsigned char *name, size_t len)
 {
     lua_State *L = d->L;
+    if (!d->names_fetched) {
+        lua_rawgeti(L, d->cache, SLOT_NAME2FN); /* false until a C function name needed it */
+        lua_replace(L, d->name2fn);
+        d->names_fetched = 1;
+    }
     for (;;) {
         if (lua_type(L, d->name2fn) == LUA_TTABLE) {
             lua_pushlstring(L, (const char *)name, len);
@@ -1363,12 +1527,15 @@ static int dec_main(lua_State *L)
     dec *d = lua_touserdata(L, 1);
     d->env = 2;
     luaL_checkstack(L, 16, NULL);
-    cache_push(L);
-    d->cache = lua_gettop(L);
+    if (lua_type(L, 3) == LUA_TTABLE) { /* the cache, looked up by the caller */
+        d->cache = 3;
+    } else {
+        cache_push(L);
+        d->cache = lua_gettop(L);
+    }
     d->owns_cache = cache_take(L, d->cache);
     d->objs = work_table(L, d->cache, d->owns_cache, SLOT_DEC_OBJS);
-    d->protos = work_table(L, d->cache, d->owns_cache, SLOT_DEC_PROTOS);
-    lua_rawgeti(L, d->cache, SLOT_NAME2FN); /* false until a C function name needs it */
+    lua_pushnil(L); /* the name map, fetched at the first C function */
     d->name2fn = lua_gettop(L);
 
     uint64_t n;
@@ -1421,20 +1588,29 @@ int sn_snapshot_decode(lua_State *L, const char *data, size_t len, const sn_snap
         return SN_ENOMEM;
     }
 
-    dec d;
-    memset(&d, 0, sizeof d);
+    dec d; /* not memset whole: the map's slots are cleared when first used */
+    d.code = SN_OK;
+    d.what[0] = '\0';
+    d.env = d.cache = d.objs = d.name2fn = 0;
+    d.owns_cache = d.names_fetched = d.names_rebuilt = 0;
+    d.nobjs = 0;
+    d.protos.cap = d.protos.n = 0;
     d.L = L;
     d.o = o;
     d.base = d.p = (const unsigned char *)data;
     d.end = d.base + len;
-    int top = lua_gettop(L);
+    int top = lua_gettop(L), cache_at = top + 1;
+    /* The cache table (nil before its first use) stays below the results: releasing it then
+     * needs no second registry lookup. */
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &cache_key);
     lua_pushcfunction(L, dec_main);
     lua_pushlightuserdata(L, &d);
     if (env)
         lua_pushvalue(L, env);
     else
         lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
-    int status = lua_pcall(L, 2, LUA_MULTRET, 0);
+    lua_pushvalue(L, cache_at);
+    int status = lua_pcall(L, 3, LUA_MULTRET, 0);
 
     if (d.code != SN_OK) {
         rc = d.code;
@@ -1448,12 +1624,12 @@ int sn_snapshot_decode(lua_State *L, const char *data, size_t len, const sn_snap
         set_err(err, errlen, "%s", msg ? msg : "Lua error");
     }
     if (rc != SN_OK)
-        lua_settop(L, top);
+        lua_settop(L, cache_at);
     else
-        *nvalues = lua_gettop(L) - top;
-    static const int slots[] = {SLOT_DEC_OBJS, SLOT_DEC_PROTOS};
-    lua_Integer used[] = {d.nobjs, d.nprotos};
+        *nvalues = lua_gettop(L) - cache_at;
+    map_free(L, &d.protos);
     if (lua_checkstack(L, 4))
-        cache_release(L, d.owns_cache, rc == SN_OK, slots, used, 2);
+        cache_release(L, cache_at, d.owns_cache, rc == SN_OK, SLOT_DEC_OBJS, d.nobjs);
+    lua_remove(L, cache_at);
     return rc;
 }

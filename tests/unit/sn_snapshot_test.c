@@ -547,6 +547,192 @@ Test(snapshot, repeated_bytecode_stored_once)
     lua_close(B);
 }
 
+static int not_stdlib_fn(lua_State *L)
+{
+    (void)L;
+    return 0;
+}
+
+/* Past the 16 entries the encoder's and decoder's work maps hold in place: hundreds of shared
+ * tables, closures sharing cells, and 40 bytecodes each sent twice keep identity and sharing. */
+Test(snapshot, many_shared_objects_grow_the_work_maps)
+{
+    const char *code =
+        "local shared, t = {}, {}\n"
+        "for i = 1, 200 do shared[i] = {i = i} end\n"
+        "for i = 1, 200 do t[#t + 1] = shared[i] t[#t + 1] = {shared[201 - i]} end\n"
+        "local counters = {}\n"
+        "for i = 1, 30 do local n = i\n"
+        "  counters[i] = {function() n = n + 1 return n end, function() return n end} end\n"
+        "local fns = {}\n"
+        "for i = 1, 40 do\n"
+        "  local mk = load('local k = ... return function() return k * 1000 + ' .. i .. ' end')\n"
+        "  fns[#fns + 1] = mk(i) fns[#fns + 1] = mk(i + 1) end\n"
+        "return t, counters, fns";
+    lua_State *B = new_state();
+    lua_State *A = send_to_fresh(code, B);
+    run(B, "for i = 1, 200 do\n"
+           "  assert(v1[2 * i - 1].i == i and v1[2 * i][1] == v1[2 * (201 - i) - 1]) end\n"
+           "for i = 1, 30 do local inc, get = v2[i][1], v2[i][2]\n"
+           "  assert(get() == i) inc() assert(get() == i + 1) end\n"
+           "for i = 1, 40 do\n"
+           "  assert(v3[2 * i - 1]() == i * 1000 + i and v3[2 * i]() == (i + 1) * 1000 + i) end");
+
+    /* The same value under out-of-memory injection: every failure is SN_ENOMEM, never a crash
+     * or a leak (the maps grow through the state's allocator). */
+    test_alloc tb = {0};
+    lua_State *C = lua_newstate(test_alloc_fn, &tb);
+    luaL_openlibs(C);
+    sn_buf buf;
+    sn_buf_init(&buf);
+    char err[256];
+    sn_snapshot_opts o = trusted_opts();
+    test_alloc ta = {0};
+    lua_State *E = lua_newstate(test_alloc_fn, &ta);
+    luaL_openlibs(E);
+    int n = eval(E, code);
+    int encode_ok = 0, failures = 0;
+    for (long k = 0; k < 100000 && !encode_ok; k++) { /* the maps' growth fails in turn */
+        sn_buf_reset(&buf);
+        ta.armed = 1;
+        ta.countdown = k;
+        int rc = sn_snapshot_encode(E, -n, n, &o, &buf, err, sizeof err);
+        ta.armed = 0;
+        cr_assert(rc == SN_OK || rc == SN_ENOMEM, "encode rc %d at %ld: %s", rc, k, err);
+        cr_assert_eq(lua_gettop(E), n);
+        cr_assert(lua_gc(E, LUA_GCISRUNNING, 0), "collector left stopped at %ld", k);
+        encode_ok = rc == SN_OK;
+        if (!encode_ok)
+            cr_assert_eq(buf.len, 0), failures++;
+    }
+    cr_assert(encode_ok);
+    cr_assert_gt(failures, 0, "no allocation of the encoder was made to fail");
+    int decode_ok = 0, got;
+    for (long k = 0; k < 100000 && !decode_ok; k++) {
+        tb.armed = 1;
+        tb.countdown = k;
+        int rc = sn_snapshot_decode(C, buf.data, buf.len, &o, &got, err, sizeof err);
+        tb.armed = 0;
+        cr_assert(rc == SN_OK || rc == SN_ENOMEM, "decode rc %d at %ld: %s", rc, k, err);
+        decode_ok = rc == SN_OK;
+        cr_assert_eq(lua_gettop(C), decode_ok ? n : 0);
+    }
+    cr_assert(decode_ok);
+    sn_buf_fini(&buf);
+    lua_close(A);
+    lua_close(B);
+    lua_close(C);
+    lua_close(E);
+}
+
+static int stores;
+
+static void count_store(void *ud, const unsigned char hash[16], const char *code, size_t len)
+{
+    (void)ud, (void)hash, (void)code, (void)len;
+    stores++;
+}
+
+/* Bytecode bound for the function cache must match its hash (a hostile member could otherwise
+ * file its code under the hash of another's); within one snapshot the hash is only a label. */
+Test(snapshot, cached_bytecode_must_match_its_hash)
+{
+    lua_State *A = new_state(), *B = new_state();
+    sn_buf buf;
+    sn_buf_init(&buf);
+    char err[128];
+    eval(A, "return function() return 7 end");
+    cr_assert_eq(sn_snapshot_encode(A, -1, 1, NULL, &buf, err, sizeof err), SN_OK, "%s", err);
+    unsigned char *head = memchr(buf.data, 0xc9, buf.len);
+    cr_assert_not_null(head);
+    cr_assert_eq(head[5], 5, "not a function head");
+    cr_assert_eq(head[6], 0, "not kind 0");
+    head[7] ^= 0x40; /* the first byte of the hash */
+
+    sn_snapshot_fcache fc = {.store = count_store};
+    sn_snapshot_opts o = trusted_opts();
+    o.fcache = &fc;
+    int n;
+    stores = 0;
+    cr_assert_eq(sn_snapshot_decode(B, buf.data, buf.len, &o, &n, err, sizeof err), SN_EPROTO);
+    cr_assert(strstr(err, "does not match its hash"), "%s", err);
+    cr_assert_eq(stores, 0);
+    cr_assert_eq(lua_gettop(B), 0);
+
+    head[7] ^= 0x40;
+    cr_assert_eq(sn_snapshot_decode(B, buf.data, buf.len, &o, &n, err, sizeof err), SN_OK, "%s",
+                 err);
+    cr_assert_eq(stores, 1);
+    lua_settop(B, 0);
+
+    head[7] ^= 0x40; /* no cache: loaded, the label unchecked */
+    o.fcache = NULL;
+    cr_assert_eq(sn_snapshot_decode(B, buf.data, buf.len, &o, &n, err, sizeof err), SN_OK, "%s",
+                 err);
+    lua_call(B, 0, 1);
+    cr_assert_eq(lua_tointeger(B, -1), 7);
+    sn_buf_fini(&buf);
+    lua_close(A);
+    lua_close(B);
+}
+
+/* The array of a function says how many upvalues follow; the loaded bytecode must have as
+ * many, no fewer and no more. */
+Test(snapshot, upvalue_count_must_match_the_bytecode)
+{
+    lua_State *A = new_state(), *B = new_state();
+    sn_buf buf;
+    sn_buf_init(&buf);
+    char err[128];
+    eval(A, "local a, b = 1, 2 return function() return a + b end");
+    cr_assert_eq(sn_snapshot_encode(A, -1, 1, NULL, &buf, err, sizeof err), SN_OK, "%s", err);
+    cr_assert_eq((unsigned char)buf.data[2], 0x93, "expected [head, a, b]");
+    cr_assert_eq((unsigned char)buf.data[buf.len - 1], 0x02, "expected b last");
+    sn_snapshot_opts o = trusted_opts();
+    int n;
+    buf.data[2] = (char)0x92; /* one upvalue fewer */
+    buf.len--;
+    cr_assert_eq(sn_snapshot_decode(B, buf.data, buf.len, &o, &n, err, sizeof err), SN_EPROTO);
+    cr_assert(strstr(err, "function has 2 upvalues, the snapshot 1"), "%s", err);
+    buf.data[2] = (char)0x94; /* one more */
+    buf.data[buf.len++] = 0x02;
+    buf.data[buf.len++] = (char)0xc0;
+    cr_assert_eq(sn_snapshot_decode(B, buf.data, buf.len, &o, &n, err, sizeof err), SN_EPROTO);
+    cr_assert(strstr(err, "function has 2 upvalues, the snapshot 3"), "%s", err);
+    cr_assert_eq(lua_gettop(B), 0);
+    buf.data[2] = (char)0x93;
+    buf.len--;
+    cr_assert_eq(sn_snapshot_decode(B, buf.data, buf.len, &o, &n, err, sizeof err), SN_OK, "%s",
+                 err);
+    lua_call(B, 0, 1);
+    cr_assert_eq(lua_tointeger(B, -1), 3);
+    sn_buf_fini(&buf);
+    lua_close(A);
+    lua_close(B);
+}
+
+/* The encoder stops the collector while it may allocate (its maps do not anchor objects) and
+ * leaves it as it found it: running, or stopped by the caller, after success and failure. */
+Test(snapshot, collector_left_as_found)
+{
+    lua_State *A = new_state();
+    sn_buf buf;
+    sn_buf_init(&buf);
+    char err[128];
+    eval(A, "return {print, string.format, t = {}}");
+    cr_assert(lua_gc(A, LUA_GCISRUNNING, 0));
+    cr_assert_eq(sn_snapshot_encode(A, -1, 1, NULL, &buf, err, sizeof err), SN_OK, "%s", err);
+    cr_assert(lua_gc(A, LUA_GCISRUNNING, 0), "encode left the collector stopped");
+    lua_pushcfunction(A, not_stdlib_fn);
+    cr_assert_eq(sn_snapshot_encode(A, -1, 1, NULL, &buf, err, sizeof err), SN_EINVAL);
+    cr_assert(lua_gc(A, LUA_GCISRUNNING, 0), "failed encode left the collector stopped");
+    lua_gc(A, LUA_GCSTOP, 0);
+    cr_assert_eq(sn_snapshot_encode(A, -2, 1, NULL, &buf, err, sizeof err), SN_OK, "%s", err);
+    cr_assert(!lua_gc(A, LUA_GCISRUNNING, 0), "encode restarted a collector its caller stopped");
+    sn_buf_fini(&buf);
+    lua_close(A);
+}
+
 /* ---- refusals ---- */
 
 static int not_stdlib(lua_State *L)
@@ -761,6 +947,7 @@ Test(snapshot, out_of_memory_injection)
         ta.armed = 0;
         cr_assert(rc == SN_OK || rc == SN_ENOMEM, "encode rc %d at %ld: %s", rc, k, err);
         cr_assert_eq(lua_gettop(A), n);
+        cr_assert(lua_gc(A, LUA_GCISRUNNING, 0), "collector left stopped at %ld", k);
         encode_ok = rc == SN_OK;
         if (!encode_ok)
             cr_assert_eq(buf.len, 0);
