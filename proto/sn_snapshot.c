@@ -514,6 +514,15 @@ static int enc_backref(enc *e, int idx)
     return 1;
 }
 
+/* lua_checkstack(L, n) failed: past LUAI_MAXSTACK the stack is exhausted; below it, growing
+ * the stack ran out of memory (lua_checkstack says only "no"). */
+static int enc_stack_fail(enc *e, int n)
+{
+    if (lua_gettop(e->L) + n + 8 < LUAI_MAXSTACK)
+        return enc_fail(e, SN_ENOMEM, "out of memory (Lua stack)");
+    return enc_fail(e, SN_ELIMIT, "Lua stack exhausted");
+}
+
 /* Gives the object at idx the next sequence number; checks the nesting depth first. */
 static int enc_register(enc *e, int idx, int depth, lua_Integer *seq)
 {
@@ -523,7 +532,7 @@ static int enc_register(enc *e, int idx, int depth, lua_Integer *seq)
     if (e->nobjs >= 0xffffffffLL)
         return enc_fail(e, SN_ELIMIT, "more than 2^32-1 tables and functions");
     if (!lua_checkstack(L, 8))
-        return enc_fail(e, SN_ELIMIT, "Lua stack exhausted");
+        return enc_stack_fail(e, 8);
     *seq = e->nobjs++;
     enc_map_put(e, &e->seen, obj_key(L, idx), 0, (uint64_t)*seq);
     return SN_OK;
@@ -730,7 +739,7 @@ static int enc_function(enc *e, int idx, int depth)
     /* The upvalues stay on the stack from their count to their encoding: each is read once.
      * A Lua function has at most 255; env marks those named _ENV. */
     if (!lua_checkstack(L, 256 + 8))
-        return enc_fail(e, SN_ELIMIT, "Lua stack exhausted");
+        return enc_stack_fail(e, 256 + 8);
     int base = lua_gettop(L), nups = 0;
     uint64_t env[4] = {0, 0, 0, 0};
     const char *name;
