@@ -106,9 +106,15 @@ struct sn_broker {
     /* Bytes of buffers freed by sn_bconn_trim since the sweep last gave free heap back to the
      * OS (malloc_trim, once TRIM_AFTER is reached: after a burst, not at every free). */
     size_t trimmed;
+    /* sn_bconn_now's clock, read once per loop iteration (now_iter: libev's count then). */
+    double now;
+    unsigned now_iter;
 };
 
 /* Shared by sn_broker.c, sn_bconn.c and sn_bws.c (loop thread). */
+/* sn_bconn_now: monotonic seconds as of this loop iteration (one clock read per iteration,
+ * not one per read and commit): for the idle clock (last_io), which the sweep reads at 1 s. */
+double sn_bconn_now(sn_broker *b);
 uint64_t sn_bconn_new_id(sn_broker *b);
 /* sn_bconn_new: a connection on fd (owned from now), registered under id. NULL: ENOMEM. */
 bconn *sn_bconn_new(sn_broker *b, blistener *l, int fd, uint64_t id, uint64_t actor,

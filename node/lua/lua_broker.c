@@ -199,14 +199,15 @@ static lbatch *batch_of(lua_State *L)
 }
 
 /* An operation on socket id, wherever it lives. SN_OK or an error code. */
-static int route(lua_State *L, sn_broker_op op, lua_Integer id, unsigned flags, double ms,
-                 const void *data, size_t len, const void *addr, size_t addrlen)
+static int route_in(lua_State *L, lbatch *t, sn_broker_op op, lua_Integer id, unsigned flags,
+                    double ms, const void *data, size_t len, const void *addr, size_t addrlen)
 {
     sn_broker *b = broker_of(L);
     char node[256];
     int where = owner_of(L, id, 0, node, sizeof node);
     if (where == 0) {
-        lbatch *t = batch_of(L);
+        if (!t)
+            t = batch_of(L);
         if (t && t->active) {
             if (sn_broker_batch_add(b, &t->q, op, (uint64_t)id, flags, ms, data, len, addr,
                                     addrlen) == SN_OK)
@@ -235,6 +236,13 @@ static int route(lua_State *L, sn_broker_op op, lua_Integer id, unsigned flags, 
     return rc;
 }
 
+/* An operation on socket id, the state's batch looked up (route_in: t given, or NULL). */
+static int route(lua_State *L, sn_broker_op op, lua_Integer id, unsigned flags, double ms,
+                 const void *data, size_t len, const void *addr, size_t addrlen)
+{
+    return route_in(L, NULL, op, id, flags, ms, data, len, addr, addrlen);
+}
+
 /* The bytes to send for the value at idx: a string as is; a table as MessagePack when the
  * socket decodes msgpack (or any table: there is no other way to send it). */
 static const char *bytes_of(lua_State *L, int idx, size_t *len, sn_buf *buf)
@@ -254,7 +262,9 @@ static const char *bytes_of(lua_State *L, int idx, size_t *len, sn_buf *buf)
     return buf->data + 2;
 }
 
-static int commit_value(lua_State *L, lua_Integer id, int idx, int text, int addr_idx)
+/* t: the state's batch when the caller has it (socket.commit holds it), else NULL. */
+static int commit_value(lua_State *L, lbatch *t, lua_Integer id, int idx, int text,
+                        int addr_idx)
 {
     if (lua_isnoneornil(L, idx))
         return SN_OK;
@@ -272,7 +282,7 @@ static int commit_value(lua_State *L, lua_Integer id, int idx, int text, int add
                            ? lua_tolstring(L, addr_idx, &al) : NULL;
     unsigned flags = lua_type(L, idx) == LUA_TTABLE ? SN_BROKER_F_MSGPACK
                      : text                          ? SN_BROKER_F_TEXT : 0;
-    int rc = route(L, SN_BROKER_COMMIT, id, flags, 0, d, len, addr, al);
+    int rc = route_in(L, t, SN_BROKER_COMMIT, id, flags, 0, d, len, addr, al);
     sn_buf_fini(&buf);
     return rc;
 }
@@ -291,7 +301,7 @@ static int l_commit(lua_State *L)
         else if (strcmp(k, "text"))
             addr = base + 1;
     }
-    int rc = commit_value(L, id, base, text, addr);
+    int rc = commit_value(L, lua_touserdata(L, lua_upvalueindex(2)), id, base, text, addr);
     lua_pushinteger(L, rc == SN_OK ? 0 : rc == SN_ENOENT ? ENOTCONN : EIO);
     return 1;
 }
@@ -303,15 +313,35 @@ static int l_sclose(lua_State *L)
     return 0;
 }
 
+/* f bound to id (upvalue 1) and to the state's batch (upvalue 2, light: the batch lives as
+ * long as the state, in its registry). */
 static void push_bound(lua_State *L, lua_Integer id, lua_CFunction f)
 {
     lua_pushinteger(L, id);
-    lua_pushcclosure(L, f, 1);
+    lua_pushlightuserdata(L, batch_of(L));
+    lua_pushcclosure(L, f, 2);
 }
 
+/* The socket metatable's __index, with upvalues (1) the metatable and (2) the string
+ * "commit": scripts read s.commit once per message, so that key is found by one compare of
+ * interned strings and the object checked against the metatable held here, without the
+ * lookups by name (a registry read and string compares) of luaL_checkudata and strcmp. */
 static int s_index(lua_State *L)
 {
-    lsock *s = luaL_checkudata(L, 1, SOCKET_MT);
+    lsock *s = lua_touserdata(L, 1);
+    if (s && lua_getmetatable(L, 1) && lua_rawequal(L, -1, lua_upvalueindex(1))) {
+        lua_pop(L, 1);
+        if (lua_rawequal(L, 2, lua_upvalueindex(2))) { /* bound once per object */
+            if (lua_getuservalue(L, 1) != LUA_TFUNCTION) {
+                push_bound(L, s->id, l_commit);
+                lua_pushvalue(L, -1);
+                lua_setuservalue(L, 1);
+            }
+            return 1;
+        }
+    } else {
+        s = luaL_checkudata(L, 1, SOCKET_MT);
+    }
     if (lua_type(L, 2) == LUA_TNUMBER) {
         lua_Integer k = lua_tointeger(L, 2);
         if (k == 0) {
@@ -508,7 +538,7 @@ static int l_signal(lua_State *L)
         for (lua_Integer i = 1; lua_rawgeti(L, 1, i) != LUA_TNIL; i++) {
             lua_Integer id = id_at(L, -1);
             if (id)
-                commit_value(L, id, 2, lua_type(L, 2) == LUA_TSTRING, 0);
+                commit_value(L, NULL, id, 2, lua_type(L, 2) == LUA_TSTRING, 0);
             lua_pop(L, 1);
         }
         return 0;
@@ -552,7 +582,9 @@ void sn_lua_broker_open(lua_State *L)
     lua_setmetatable(L, -2);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &K_BATCH);
     if (luaL_newmetatable(L, SOCKET_MT)) {
-        lua_pushcfunction(L, s_index);
+        lua_pushvalue(L, -1);
+        lua_pushliteral(L, "commit");
+        lua_pushcclosure(L, s_index, 2);
         lua_setfield(L, -2, "__index");
         lua_pushcfunction(L, s_newindex);
         lua_setfield(L, -2, "__newindex");
@@ -613,7 +645,7 @@ static void call_and_commit(lua_State *L, lua_Integer id, int nargs, const char 
         return;
     for (int i = base + 1; i <= lua_gettop(L); i++)
         if (!lua_isnil(L, i) && lua_type(L, i) != LUA_TBOOLEAN)
-            commit_value(L, id, i, text && lua_type(L, i) != LUA_TTABLE, 0);
+            commit_value(L, NULL, id, i, text && lua_type(L, i) != LUA_TTABLE, 0);
 }
 
 static void close_orphan(lua_State *L, uint64_t id, const char *why)
@@ -641,6 +673,51 @@ static int receive_one(lua_State *L, int e, int sock, const sn_broker_event *ev)
     }
     call_and_commit(L, id, n, "broker receive", (ev->flags & SN_BROKER_F_TEXT) != 0);
     return 1;
+}
+
+/* The frames of a batch (tcp ?packet: the frames of one read) go to the receive callback
+ * from one protected call, not one each: the call's setup (the traceback handler, the
+ * governor's entry) was most of the per-frame cost beside the script's own. Each frame is
+ * still an entry of its own for the governor (its budget restarts), and one that raises
+ * ends only its own turn: the caller calls again from the frame after it. */
+typedef struct frames_st {
+    const sn_broker_event *ev; /* the batch */
+    size_t pos;                /* the next frame */
+    int done;                  /* no frame left (or no callback, or a frame closed it) */
+} frames_st;
+
+/* frames_run(st, entry, socket, "receive") under sn_lua_pcall. */
+static int frames_run(lua_State *L)
+{
+    frames_st *st = lua_touserdata(L, 1);
+    sn_lua_host *host = sn_lua_host_of(L);
+    sn_broker_event one = *st->ev; /* each frame as an event of its own */
+    for (;;) {
+        lua_settop(L, 4);
+        if (!sn_broker_frames_next(st->ev, &st->pos, &one.data, &one.len)) {
+            st->done = 1;
+            return 0;
+        }
+        lua_pushvalue(L, 4);
+        if (lua_rawget(L, 2) != LUA_TFUNCTION) { /* read per frame: a callback may change it */
+            st->done = 1;
+            return 0;
+        }
+        lua_pushvalue(L, 3);
+        if (!push_payload(L, &one)) {
+            st->done = 1;
+            lua_settop(L, 4);
+            close_orphan(L, one.socket, "a frame that is not MessagePack");
+            return 0;
+        }
+        host->entry_cpu = -1; /* the budget starts again for this frame, as sn_lua_pcall's */
+        lua_call(L, 2, LUA_MULTRET);
+        int text = (one.flags & SN_BROKER_F_TEXT) != 0;
+        for (int i = 5; i <= lua_gettop(L); i++)
+            if (!lua_isnil(L, i) && lua_type(L, i) != LUA_TBOOLEAN)
+                commit_value(L, NULL, (lua_Integer)one.socket, i,
+                             text && lua_type(L, i) != LUA_TTABLE, 0);
+    }
 }
 
 static void deliver(lua_State *L, const sn_broker_event *evp);
@@ -735,13 +812,16 @@ static void deliver(lua_State *L, const sn_broker_event *evp)
                 lua_setfield(L, e, "receive");
         }
     } else if (!strcmp(ev.what, SN_BEV_DATA) && (ev.flags & SN_BROKER_F_FRAMES)) {
-        sn_broker_event one = ev; /* each frame of the batch as an event of its own */
-        size_t pos = 0;
+        frames_st st = {.ev = &ev, .pos = 0, .done = 0};
         push_socket(L, id);
         int sock = lua_gettop(L);
-        while (sn_broker_frames_next(&ev, &pos, &one.data, &one.len)) {
-            if (!receive_one(L, e, sock, &one))
-                break;
+        while (!st.done) { /* again after a frame whose callback raised: on from the next */
+            lua_pushcfunction(L, frames_run);
+            lua_pushlightuserdata(L, &st);
+            lua_pushvalue(L, e);
+            lua_pushvalue(L, sock);
+            lua_pushliteral(L, "receive");
+            sn_lua_pcall(L, 4, 0, "broker receive");
             lua_settop(L, sock);
         }
     } else if (!strcmp(ev.what, SN_BEV_DATA)) {
