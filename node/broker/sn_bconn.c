@@ -461,10 +461,14 @@ static void tcp_read(bconn *c)
                 c->in = p;
                 c->in_cap = cap;
             }
-            ssize_t n = sn_bconn_recv(c, c->in + c->in_len, c->in_cap - c->in_len);
+            size_t room = c->in_cap - c->in_len;
+            ssize_t n = sn_bconn_recv(c, c->in + c->in_len, room);
             if (n > 0) {
                 c->in_len += (size_t)n;
                 tcp_packets(c);
+                if ((size_t)n < room && !sn_btls_pending(c->ssl))
+                    return; /* drained: no second recv only to hear EAGAIN (a system call
+                             * per read event); the next readiness brings more */
                 continue;
             }
             if (n == 0) {
