@@ -301,7 +301,22 @@ static int l_commit(lua_State *L)
         else if (strcmp(k, "text"))
             addr = base + 1;
     }
-    int rc = commit_value(L, lua_touserdata(L, lua_upvalueindex(2)), id, base, text, addr);
+    lbatch *t = lua_touserdata(L, lua_upvalueindex(2));
+    sn_broker *b = broker_of(L);
+    int rc;
+    size_t len;
+    /* the usual case, bytes to a socket of this node while its owner handles an event: into
+     * the batch directly (another node's id is refused by the batch: routed below) */
+    if (!addr && t && t->active && b && lua_type(L, base) == LUA_TSTRING) {
+        const char *d = lua_tolstring(L, base, &len);
+        rc = sn_broker_batch_add(b, &t->q, SN_BROKER_COMMIT, (uint64_t)id,
+                                 text ? SN_BROKER_F_TEXT : 0, 0, d, len, NULL, 0);
+        if (rc == SN_OK) {
+            lua_pushinteger(L, 0);
+            return 1;
+        }
+    }
+    rc = commit_value(L, t, id, base, text, addr);
     lua_pushinteger(L, rc == SN_OK ? 0 : rc == SN_ENOENT ? ENOTCONN : EIO);
     return 1;
 }
