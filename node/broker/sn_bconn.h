@@ -17,6 +17,10 @@
 #include <sys/socket.h>
 #include <wslay/wslay.h>
 
+/* Batch buffers kept for reuse per broker (their first size), at most: 256 KiB in all (as
+ * many as a burst of batches can have queued for the loop thread at once). */
+enum { SN_BROKER_SPARES = 64, SN_BROKER_BATCH_CAP = 4096 };
+
 typedef struct blistener {
     struct blistener *next; /* the broker's list (under its mutex) */
     sn_broker *b;
@@ -106,6 +110,11 @@ struct sn_broker {
     /* Bytes of buffers freed by sn_bconn_trim since the sweep last gave free heap back to the
      * OS (malloc_trim, once TRIM_AFTER is reached: after a burst, not at every free). */
     size_t trimmed;
+    /* Batch buffers (sn_broker_batch) of the first size, back from the loop thread for the
+     * next batch instead of freed: a 4 KiB malloc on the worker, freed on the loop, cost
+     * about 1,000 instructions a batch and emptied the worker's fast bins (glibc consolidates
+     * them at every request that size), which then slowed each Lua string's malloc. */
+    _Atomic(unsigned char *) spare[SN_BROKER_SPARES];
     /* sn_bconn_now's clock, read once per loop iteration (now_iter: libev's count then). */
     double now;
     unsigned now_iter;

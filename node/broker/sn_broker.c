@@ -341,6 +341,7 @@ typedef struct bops {
     sn_loop_cmd cmd; /* first */
     sn_broker *b;
     size_t len;      /* bytes of records after the header */
+    size_t cap;      /* bytes allocated (SN_BROKER_BATCH_CAP: given back as a spare) */
 } bops;
 
 enum { BOPS_HEAD = (sizeof(bops) + 7) & ~(size_t)7 };
@@ -348,6 +349,29 @@ enum { BOPS_HEAD = (sizeof(bops) + 7) & ~(size_t)7 };
 static size_t rec_size(size_t addrlen, size_t len)
 {
     return (sizeof(bop) + addrlen + len + 7) & ~(size_t)7;
+}
+
+/* A spare batch buffer (SN_BROKER_BATCH_CAP bytes), or NULL. Any thread. */
+static unsigned char *spare_take(sn_broker *b)
+{
+    for (int i = 0; i < SN_BROKER_SPARES; i++)
+        if (atomic_load_explicit(&b->spare[i], memory_order_relaxed)) {
+            unsigned char *p = atomic_exchange(&b->spare[i], NULL);
+            if (p)
+                return p;
+        }
+    return NULL;
+}
+
+/* p (SN_BROKER_BATCH_CAP bytes) kept as a spare, or freed when there are enough. */
+static void spare_give(sn_broker *b, unsigned char *p)
+{
+    for (int i = 0; i < SN_BROKER_SPARES; i++) {
+        unsigned char *none = NULL;
+        if (atomic_compare_exchange_strong(&b->spare[i], &none, p))
+            return;
+    }
+    free(p);
 }
 
 static void run_bops(sn_loop_cmd *lc)
@@ -362,7 +386,10 @@ static void run_bops(sn_loop_cmd *lc)
     }
     sn_loop_work(b->loop, -1);
     sn_loop_hold(b->loop);
-    free(h);
+    if (h->cap == SN_BROKER_BATCH_CAP)
+        spare_give(b, (unsigned char *)h);
+    else
+        free(h);
 }
 
 int sn_broker_batch_add(sn_broker *b, sn_broker_batch *q, sn_broker_op op, uint64_t id,
@@ -374,8 +401,10 @@ int sn_broker_batch_add(sn_broker *b, sn_broker_batch *q, sn_broker_op op, uint6
     if (!addr || addrlen > sizeof(struct sockaddr_storage))
         addrlen = 0;
     size_t need = (q->buf ? q->len : BOPS_HEAD) + rec_size(addrlen, len);
+    if (need > q->cap && !q->buf && need <= SN_BROKER_BATCH_CAP && (q->buf = spare_take(b)))
+        q->cap = SN_BROKER_BATCH_CAP;
     if (need > q->cap) {
-        size_t cap = q->cap ? q->cap : 4096; /* a read's frames and answers: one malloc */
+        size_t cap = q->cap ? q->cap : SN_BROKER_BATCH_CAP; /* a read's frames and answers */
         while (cap < need)
             cap *= 2;
         unsigned char *p = realloc(q->buf, cap);
@@ -403,6 +432,7 @@ void sn_broker_batch_send(sn_broker *b, sn_broker_batch *q)
     h->cmd.drop = drop_bop;
     h->b = b;
     h->len = q->len - BOPS_HEAD;
+    h->cap = q->cap;
     *q = (sn_broker_batch){0};
     sn_loop_work(b->loop, 1);
     sn_loop_send(b->loop, &h->cmd);
@@ -871,6 +901,8 @@ void sn_broker_destroy(sn_broker **bp)
     sn_map_destroy(&b->socks);
     sn_map_destroy(&b->lids);
     sn_btls_destroy(&b->tls);
+    for (int i = 0; i < SN_BROKER_SPARES; i++)
+        free(atomic_load(&b->spare[i]));
     pthread_mutex_destroy(&b->mu);
     free(b);
 }
