@@ -170,6 +170,14 @@ void sn_bconn_want_write(bconn *c);
 sn_log *sn_bconn_log(const bconn *c);
 const sn_broker_limits *sn_bconn_limits(const bconn *c);
 
+/* sn_bspare.c: the broker's spare batch buffers (b->spare). sn_bspare_take: one
+ * (SN_BROKER_BATCH_CAP bytes) or NULL; sn_bspare_give: p of cap bytes kept as a spare (the
+ * first size, while there is room) or freed; sn_bspare_free: frees them all. Any thread, but
+ * sn_bspare_free after the last batch. */
+unsigned char *sn_bspare_take(sn_broker *b);
+void sn_bspare_give(sn_broker *b, unsigned char *p, size_t cap);
+void sn_bspare_free(sn_broker *b);
+
 /* sn_bws.c: the WebSocket side of a connection. */
 /* sn_bws_handshake: input while in BC_HANDSHAKE; may move c to BC_OPEN or close it. */
 void sn_bws_handshake(bconn *c);

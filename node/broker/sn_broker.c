@@ -351,29 +351,6 @@ static size_t rec_size(size_t addrlen, size_t len)
     return (sizeof(bop) + addrlen + len + 7) & ~(size_t)7;
 }
 
-/* A spare batch buffer (SN_BROKER_BATCH_CAP bytes), or NULL. Any thread. */
-static unsigned char *spare_take(sn_broker *b)
-{
-    for (int i = 0; i < SN_BROKER_SPARES; i++)
-        if (atomic_load_explicit(&b->spare[i], memory_order_relaxed)) {
-            unsigned char *p = atomic_exchange(&b->spare[i], NULL);
-            if (p)
-                return p;
-        }
-    return NULL;
-}
-
-/* p (SN_BROKER_BATCH_CAP bytes) kept as a spare, or freed when there are enough. */
-static void spare_give(sn_broker *b, unsigned char *p)
-{
-    for (int i = 0; i < SN_BROKER_SPARES; i++) {
-        unsigned char *none = NULL;
-        if (atomic_compare_exchange_strong(&b->spare[i], &none, p))
-            return;
-    }
-    free(p);
-}
-
 static void run_bops(sn_loop_cmd *lc)
 {
     bops *h = (bops *)lc;
@@ -386,10 +363,7 @@ static void run_bops(sn_loop_cmd *lc)
     }
     sn_loop_work(b->loop, -1);
     sn_loop_hold(b->loop);
-    if (h->cap == SN_BROKER_BATCH_CAP)
-        spare_give(b, (unsigned char *)h);
-    else
-        free(h);
+    sn_bspare_give(b, (unsigned char *)h, h->cap);
 }
 
 int sn_broker_batch_add(sn_broker *b, sn_broker_batch *q, sn_broker_op op, uint64_t id,
@@ -401,7 +375,7 @@ int sn_broker_batch_add(sn_broker *b, sn_broker_batch *q, sn_broker_op op, uint6
     if (!addr || addrlen > sizeof(struct sockaddr_storage))
         addrlen = 0;
     size_t need = (q->buf ? q->len : BOPS_HEAD) + rec_size(addrlen, len);
-    if (need > q->cap && !q->buf && need <= SN_BROKER_BATCH_CAP && (q->buf = spare_take(b)))
+    if (need > q->cap && !q->buf && need <= SN_BROKER_BATCH_CAP && (q->buf = sn_bspare_take(b)))
         q->cap = SN_BROKER_BATCH_CAP;
     if (need > q->cap) {
         size_t cap = q->cap ? q->cap : SN_BROKER_BATCH_CAP; /* a read's frames and answers */
@@ -901,8 +875,7 @@ void sn_broker_destroy(sn_broker **bp)
     sn_map_destroy(&b->socks);
     sn_map_destroy(&b->lids);
     sn_btls_destroy(&b->tls);
-    for (int i = 0; i < SN_BROKER_SPARES; i++)
-        free(atomic_load(&b->spare[i]));
+    sn_bspare_free(b);
     pthread_mutex_destroy(&b->mu);
     free(b);
 }

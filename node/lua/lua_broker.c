@@ -119,59 +119,37 @@ static void push_socket(lua_State *L, lua_Integer id)
     }
 }
 
+static const char K_SOCK = 0; /* true in a socket's metatable: the shared one or its own */
+
+/* The socket object at idx, or NULL: a full userdata of a socket's size whose metatable says
+ * so (the shared SOCKET_MT, or the one a socket gets once it commits often, s_index). */
+static lsock *test_sock(lua_State *L, int idx)
+{
+    if (lua_type(L, idx) != LUA_TUSERDATA || lua_rawlen(L, idx) != sizeof(lsock) ||
+        !lua_getmetatable(L, idx))
+        return NULL;
+    int ok = lua_rawgetp(L, -1, &K_SOCK) == LUA_TBOOLEAN;
+    lua_pop(L, 2);
+    return ok ? lua_touserdata(L, idx) : NULL;
+}
+
+static lsock *check_sock(lua_State *L, int idx)
+{
+    lsock *s = test_sock(L, idx);
+    if (!s)
+        luaL_argerror(L, idx, "broker.socket expected");
+    return s;
+}
+
 /* A socket id from a socket object or an integer at idx; 0 when neither. */
 static lua_Integer id_at(lua_State *L, int idx)
 {
-    lsock *s = luaL_testudata(L, idx, SOCKET_MT);
+    lsock *s = test_sock(L, idx);
     if (s)
         return s->id;
     if (lua_type(L, idx) == LUA_TNUMBER && lua_isinteger(L, idx))
         return lua_tointeger(L, idx);
     return 0;
-}
-
-static const char K_NODES = 0; /* tag -> node name, learned from the member list */
-
-/* The node whose broker gave id: 1 with its name in out, 0 for this node, -1 unknown. The
- * name is cached per state (fresh: skip the cache, after a send found it gone). */
-static int owner_of(lua_State *L, lua_Integer id, int fresh, char *out, size_t cap)
-{
-    sn_lua_host *h = sn_lua_host_of(L);
-    sn_broker *b = broker_of(L);
-    uint32_t tag = sn_broker_id_tag((uint64_t)id);
-    if (b && tag == sn_broker_tag(b))
-        return 0;
-    if (!h->ctx || !h->ctx->cluster)
-        return -1;
-    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_NODES) != LUA_TTABLE) {
-        lua_pop(L, 1);
-        lua_newtable(L);
-        lua_pushvalue(L, -1);
-        lua_rawsetp(L, LUA_REGISTRYINDEX, &K_NODES);
-    }
-    int nodes = lua_gettop(L);
-    if (!fresh && lua_rawgeti(L, nodes, tag) == LUA_TSTRING) {
-        snprintf(out, cap, "%s", lua_tostring(L, -1));
-        lua_settop(L, nodes - 1);
-        return 1;
-    }
-    sn_member_view *v = NULL;
-    size_t n = sn_cluster_members(h->ctx->cluster, &v);
-    int found = -1;
-    for (size_t i = 0; i < n; i++)
-        if (sn_broker_tag_of(v[i].name) == tag && !strcmp(v[i].state, "alive")) {
-            snprintf(out, cap, "%s", v[i].name);
-            found = 1;
-            break;
-        }
-    sn_cluster_members_free(v, n);
-    if (found > 0)
-        lua_pushstring(L, out);
-    else
-        lua_pushnil(L);
-    lua_rawseti(L, nodes, tag);
-    lua_settop(L, nodes - 1);
-    return found;
 }
 
 /* While the owner handles a broker event, what it does to this node's sockets is gathered and
@@ -204,7 +182,7 @@ static int route_in(lua_State *L, lbatch *t, sn_broker_op op, lua_Integer id, un
 {
     sn_broker *b = broker_of(L);
     char node[256];
-    int where = owner_of(L, id, 0, node, sizeof node);
+    int where = sn_lua_broker_owner(L, b, id, 0, node, sizeof node);
     if (where == 0) {
         if (!t)
             t = batch_of(L);
@@ -228,7 +206,7 @@ static int route_in(lua_State *L, lbatch *t, sn_broker_op op, lua_Integer id, un
     if (m) {
         m->src = h->actor;
         rc = sn_node_remote_send(h->node, node, 0, SN_BROKER_STAGE, m, p, pl);
-        if (rc == SN_ENOENT && owner_of(L, id, 1, node, sizeof node) > 0) /* cache was stale */
+        if (rc == SN_ENOENT && sn_lua_broker_owner(L, b, id, 1, node, sizeof node) > 0) /* cache was stale */
             rc = sn_node_remote_send(h->node, node, 0, SN_BROKER_STAGE, m, p, pl);
         sn_msg_destroy(&m);
     }
@@ -291,7 +269,7 @@ static int commit_value(lua_State *L, lbatch *t, lua_Integer id, int idx, int te
 static int l_commit(lua_State *L)
 {
     lua_Integer id = lua_tointeger(L, lua_upvalueindex(1));
-    int base = luaL_testudata(L, 1, SOCKET_MT) && lua_gettop(L) > 1 ? 2 : 1; /* s:commit(v) */
+    int base = lua_gettop(L) > 1 && test_sock(L, 1) ? 2 : 1; /* s:commit(v) */
     int text = lua_type(L, base) == LUA_TSTRING || lua_type(L, base) == LUA_TNUMBER;
     int addr = 0;
     if (lua_type(L, base + 1) == LUA_TSTRING) {
@@ -337,25 +315,66 @@ static void push_bound(lua_State *L, lua_Integer id, lua_CFunction f)
     lua_pushcclosure(L, f, 2);
 }
 
-/* The socket metatable's __index, with upvalues (1) the metatable and (2) the string
- * "commit": scripts read s.commit once per message, so that key is found by one compare of
- * interned strings and the object checked against the metatable held here, without the
- * lookups by name (a registry read and string compares) of luaL_checkudata and strcmp. */
+static int s_index(lua_State *L);
+
+/* __index of a socket's own table of fields (below), with upvalues "commit" and the socket:
+ * s_index for the socket. */
+static int s_index_own(lua_State *L)
+{
+    lua_pushvalue(L, lua_upvalueindex(2));
+    lua_replace(L, 1);
+    return s_index(L);
+}
+
+/* Gives the socket at idx a metatable of its own whose __index is a table holding commit (the
+ * function at f): the VM then finds s.commit by a table read, without calling __index (a call
+ * through the metamethod was a seventh of the worker's instructions per echoed message). The
+ * other keys go on to s_index through that table's metatable. Made at a socket's second read
+ * of s.commit, so that sockets that commit once (a greeting) do not pay its ~500 bytes. */
+static void own_metatable(lua_State *L, int idx, int f)
+{
+    lua_createtable(L, 0, 5); /* the socket's metatable */
+    int m = lua_gettop(L);
+    luaL_getmetatable(L, SOCKET_MT);
+    static const char *const copied[] = {"__newindex", "__tostring", "__metatable"};
+    for (int i = 0; i < 3; i++) {
+        lua_getfield(L, -1, copied[i]);
+        lua_setfield(L, m, copied[i]);
+    }
+    lua_pop(L, 1);
+    lua_pushboolean(L, 1);
+    lua_rawsetp(L, m, &K_SOCK);
+    lua_createtable(L, 0, 1); /* __index: {commit = f}, then s_index */
+    lua_pushvalue(L, f);
+    lua_setfield(L, -2, "commit");
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "commit");
+    lua_pushvalue(L, idx);
+    lua_pushcclosure(L, s_index_own, 2);
+    lua_setfield(L, -2, "__index");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, m, "__index");
+    lua_setmetatable(L, idx);
+}
+
+/* The socket metatable's __index, with upvalue 1 the string "commit", which scripts read once
+ * per message: found by one compare of interned strings, not strcmp. */
 static int s_index(lua_State *L)
 {
-    lsock *s = lua_touserdata(L, 1);
-    if (s && lua_getmetatable(L, 1) && lua_rawequal(L, -1, lua_upvalueindex(1))) {
-        lua_pop(L, 1);
-        if (lua_rawequal(L, 2, lua_upvalueindex(2))) { /* bound once per object */
-            if (lua_getuservalue(L, 1) != LUA_TFUNCTION) {
-                push_bound(L, s->id, l_commit);
-                lua_pushvalue(L, -1);
-                lua_setuservalue(L, 1);
-            }
-            return 1;
+    lsock *s = check_sock(L, 1);
+    if (lua_rawequal(L, 2, lua_upvalueindex(1))) { /* bound once per object */
+        if (lua_getuservalue(L, 1) != LUA_TFUNCTION) {
+            push_bound(L, s->id, l_commit);
+            lua_pushvalue(L, -1);
+            lua_setuservalue(L, 1);
+        } else if (lua_getmetatable(L, 1)) {
+            luaL_getmetatable(L, SOCKET_MT);
+            int shared = lua_rawequal(L, -1, -2);
+            lua_pop(L, 2);
+            if (shared) /* the second time: from now on without this call */
+                own_metatable(L, 1, lua_gettop(L));
         }
-    } else {
-        s = luaL_checkudata(L, 1, SOCKET_MT);
+        return 1;
     }
     if (lua_type(L, 2) == LUA_TNUMBER) {
         lua_Integer k = lua_tointeger(L, 2);
@@ -399,7 +418,7 @@ static int s_index(lua_State *L)
 
 static int s_newindex(lua_State *L)
 {
-    lsock *s = luaL_checkudata(L, 1, SOCKET_MT);
+    lsock *s = check_sock(L, 1);
     const char *k = luaL_checkstring(L, 2);
     int e = push_entry(L, s->id);
     if (!strcmp(k, "expire") || !strcmp(k, "commit")) {
@@ -436,7 +455,7 @@ static int s_newindex(lua_State *L)
 
 static int s_tostring(lua_State *L)
 {
-    lsock *s = luaL_checkudata(L, 1, SOCKET_MT);
+    lsock *s = check_sock(L, 1);
     lua_pushfstring(L, "broker: %I", s->id);
     return 1;
 }
@@ -597,9 +616,10 @@ void sn_lua_broker_open(lua_State *L)
     lua_setmetatable(L, -2);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &K_BATCH);
     if (luaL_newmetatable(L, SOCKET_MT)) {
-        lua_pushvalue(L, -1);
+        lua_pushboolean(L, 1);
+        lua_rawsetp(L, -2, &K_SOCK);
         lua_pushliteral(L, "commit");
-        lua_pushcclosure(L, s_index, 2);
+        lua_pushcclosure(L, s_index, 1);
         lua_setfield(L, -2, "__index");
         lua_pushcfunction(L, s_newindex);
         lua_setfield(L, -2, "__newindex");
