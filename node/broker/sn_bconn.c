@@ -27,6 +27,16 @@ uint64_t sn_bconn_new_id(sn_broker *b)
 }
 
 sn_log *sn_bconn_log(const bconn *c) { return c->b->log; }
+
+double sn_bconn_now(sn_broker *b)
+{
+    unsigned it = ev_iteration(b->ev); /* counted just before the loop polls */
+    if (it != b->now_iter || b->now == 0) {
+        b->now = sn_clock_mono();
+        b->now_iter = it;
+    }
+    return b->now;
+}
 const sn_broker_limits *sn_bconn_limits(const bconn *c) { return &c->b->lim; }
 int sn_bconn_paused(const bconn *c) { return c->paused; }
 
@@ -184,7 +194,7 @@ void sn_bconn_event(bconn *c, const char *what, unsigned flags, const void *data
         atomic_fetch_add(&c->l->frames_in, 1);
         atomic_fetch_add(&c->l->bytes_in, len);
     }
-    c->last_io = sn_clock_mono();
+    c->last_io = sn_bconn_now(c->b);
     sn_bconn_deliver(c, m, 0);
 }
 
@@ -392,7 +402,7 @@ static void frames_out(bconn *c, size_t start, size_t n)
         atomic_fetch_add(&c->l->frames_in, n);
         atomic_fetch_add(&c->l->bytes_in, len - n * SN_BFRAME_HEADER);
     }
-    c->last_io = sn_clock_mono();
+    c->last_io = sn_bconn_now(c->b);
     sn_bconn_deliver(c, m, 0);
 }
 
@@ -451,10 +461,14 @@ static void tcp_read(bconn *c)
                 c->in = p;
                 c->in_cap = cap;
             }
-            ssize_t n = sn_bconn_recv(c, c->in + c->in_len, c->in_cap - c->in_len);
+            size_t room = c->in_cap - c->in_len;
+            ssize_t n = sn_bconn_recv(c, c->in + c->in_len, room);
             if (n > 0) {
                 c->in_len += (size_t)n;
                 tcp_packets(c);
+                if ((size_t)n < room && !sn_btls_pending(c->ssl))
+                    return; /* drained: no second recv only to hear EAGAIN (a system call
+                             * per read event); the next readiness brings more */
                 continue;
             }
             if (n == 0) {
@@ -768,7 +782,7 @@ void sn_bconn_commit(bconn *c, unsigned flags, const void *data, size_t len, con
 {
     if (c->dead)
         return;
-    c->last_io = sn_clock_mono();
+    c->last_io = sn_bconn_now(c->b);
     if (c->l)
         atomic_fetch_add(&c->l->frames_out, 1);
     if (c->kind == SN_BURI_UDP) {

@@ -17,6 +17,10 @@
 #include <sys/socket.h>
 #include <wslay/wslay.h>
 
+/* Batch buffers kept for reuse per broker (their first size), at most: 256 KiB in all (as
+ * many as a burst of batches can have queued for the loop thread at once). */
+enum { SN_BROKER_SPARES = 64, SN_BROKER_BATCH_CAP = 4096 };
+
 typedef struct blistener {
     struct blistener *next; /* the broker's list (under its mutex) */
     sn_broker *b;
@@ -106,9 +110,20 @@ struct sn_broker {
     /* Bytes of buffers freed by sn_bconn_trim since the sweep last gave free heap back to the
      * OS (malloc_trim, once TRIM_AFTER is reached: after a burst, not at every free). */
     size_t trimmed;
+    /* Batch buffers (sn_broker_batch) of the first size, back from the loop thread for the
+     * next batch instead of freed: a 4 KiB malloc on the worker, freed on the loop, cost
+     * about 1,000 instructions a batch and emptied the worker's fast bins (glibc consolidates
+     * them at every request that size), which then slowed each Lua string's malloc. */
+    _Atomic(unsigned char *) spare[SN_BROKER_SPARES];
+    /* sn_bconn_now's clock, read once per loop iteration (now_iter: libev's count then). */
+    double now;
+    unsigned now_iter;
 };
 
 /* Shared by sn_broker.c, sn_bconn.c and sn_bws.c (loop thread). */
+/* sn_bconn_now: monotonic seconds as of this loop iteration (one clock read per iteration,
+ * not one per read and commit): for the idle clock (last_io), which the sweep reads at 1 s. */
+double sn_bconn_now(sn_broker *b);
 uint64_t sn_bconn_new_id(sn_broker *b);
 /* sn_bconn_new: a connection on fd (owned from now), registered under id. NULL: ENOMEM. */
 bconn *sn_bconn_new(sn_broker *b, blistener *l, int fd, uint64_t id, uint64_t actor,
@@ -154,6 +169,14 @@ int sn_bconn_paused(const bconn *c);
 void sn_bconn_want_write(bconn *c);
 sn_log *sn_bconn_log(const bconn *c);
 const sn_broker_limits *sn_bconn_limits(const bconn *c);
+
+/* sn_bspare.c: the broker's spare batch buffers (b->spare). sn_bspare_take: one
+ * (SN_BROKER_BATCH_CAP bytes) or NULL; sn_bspare_give: p of cap bytes kept as a spare (the
+ * first size, while there is room) or freed; sn_bspare_free: frees them all. Any thread, but
+ * sn_bspare_free after the last batch. */
+unsigned char *sn_bspare_take(sn_broker *b);
+void sn_bspare_give(sn_broker *b, unsigned char *p, size_t cap);
+void sn_bspare_free(sn_broker *b);
 
 /* sn_bws.c: the WebSocket side of a connection. */
 /* sn_bws_handshake: input while in BC_HANDSHAKE; may move c to BC_OPEN or close it. */

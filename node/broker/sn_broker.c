@@ -341,6 +341,7 @@ typedef struct bops {
     sn_loop_cmd cmd; /* first */
     sn_broker *b;
     size_t len;      /* bytes of records after the header */
+    size_t cap;      /* bytes allocated (SN_BROKER_BATCH_CAP: given back as a spare) */
 } bops;
 
 enum { BOPS_HEAD = (sizeof(bops) + 7) & ~(size_t)7 };
@@ -362,7 +363,7 @@ static void run_bops(sn_loop_cmd *lc)
     }
     sn_loop_work(b->loop, -1);
     sn_loop_hold(b->loop);
-    free(h);
+    sn_bspare_give(b, (unsigned char *)h, h->cap);
 }
 
 int sn_broker_batch_add(sn_broker *b, sn_broker_batch *q, sn_broker_op op, uint64_t id,
@@ -374,8 +375,10 @@ int sn_broker_batch_add(sn_broker *b, sn_broker_batch *q, sn_broker_op op, uint6
     if (!addr || addrlen > sizeof(struct sockaddr_storage))
         addrlen = 0;
     size_t need = (q->buf ? q->len : BOPS_HEAD) + rec_size(addrlen, len);
+    if (need > q->cap && !q->buf && need <= SN_BROKER_BATCH_CAP && (q->buf = sn_bspare_take(b)))
+        q->cap = SN_BROKER_BATCH_CAP;
     if (need > q->cap) {
-        size_t cap = q->cap ? q->cap : 4096; /* a read's frames and answers: one malloc */
+        size_t cap = q->cap ? q->cap : SN_BROKER_BATCH_CAP; /* a read's frames and answers */
         while (cap < need)
             cap *= 2;
         unsigned char *p = realloc(q->buf, cap);
@@ -403,6 +406,7 @@ void sn_broker_batch_send(sn_broker *b, sn_broker_batch *q)
     h->cmd.drop = drop_bop;
     h->b = b;
     h->len = q->len - BOPS_HEAD;
+    h->cap = q->cap;
     *q = (sn_broker_batch){0};
     sn_loop_work(b->loop, 1);
     sn_loop_send(b->loop, &h->cmd);
@@ -871,6 +875,7 @@ void sn_broker_destroy(sn_broker **bp)
     sn_map_destroy(&b->socks);
     sn_map_destroy(&b->lids);
     sn_btls_destroy(&b->tls);
+    sn_bspare_free(b);
     pthread_mutex_destroy(&b->mu);
     free(b);
 }

@@ -48,7 +48,7 @@ static ssize_t on_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
     }
     ssize_t n = sn_bconn_recv(c, buf, len);
     if (n > 0) {
-        c->last_io = sn_clock_mono();
+        c->last_io = sn_bconn_now(c->b);
         return n;
     }
     if (n == 0) {

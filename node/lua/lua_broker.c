@@ -120,59 +120,37 @@ static void push_socket(lua_State *L, lua_Integer id)
     }
 }
 
+static const char K_SOCK = 0; /* true in a socket's metatable: the shared one or its own */
+
+/* The socket object at idx, or NULL: a full userdata of a socket's size whose metatable says
+ * so (the shared SOCKET_MT, or the one a socket gets once it commits often, s_index). */
+static lsock *test_sock(lua_State *L, int idx)
+{
+    if (lua_type(L, idx) != LUA_TUSERDATA || lua_rawlen(L, idx) != sizeof(lsock) ||
+        !lua_getmetatable(L, idx))
+        return NULL;
+    int ok = lua_rawgetp(L, -1, &K_SOCK) == LUA_TBOOLEAN;
+    lua_pop(L, 2);
+    return ok ? lua_touserdata(L, idx) : NULL;
+}
+
+static lsock *check_sock(lua_State *L, int idx)
+{
+    lsock *s = test_sock(L, idx);
+    if (!s)
+        luaL_argerror(L, idx, "broker.socket expected");
+    return s;
+}
+
 /* A socket id from a socket object or an integer at idx; 0 when neither. */
 static lua_Integer id_at(lua_State *L, int idx)
 {
-    lsock *s = luaL_testudata(L, idx, SOCKET_MT);
+    lsock *s = test_sock(L, idx);
     if (s)
         return s->id;
     if (lua_type(L, idx) == LUA_TNUMBER && lua_isinteger(L, idx))
         return lua_tointeger(L, idx);
     return 0;
-}
-
-static const char K_NODES = 0; /* tag -> node name, learned from the member list */
-
-/* The node whose broker gave id: 1 with its name in out, 0 for this node, -1 unknown. The
- * name is cached per state (fresh: skip the cache, after a send found it gone). */
-static int owner_of(lua_State *L, lua_Integer id, int fresh, char *out, size_t cap)
-{
-    sn_lua_host *h = sn_lua_host_of(L);
-    sn_broker *b = broker_of(L);
-    uint32_t tag = sn_broker_id_tag((uint64_t)id);
-    if (b && tag == sn_broker_tag(b))
-        return 0;
-    if (!h->ctx || !h->ctx->cluster)
-        return -1;
-    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_NODES) != LUA_TTABLE) {
-        lua_pop(L, 1);
-        lua_newtable(L);
-        lua_pushvalue(L, -1);
-        lua_rawsetp(L, LUA_REGISTRYINDEX, &K_NODES);
-    }
-    int nodes = lua_gettop(L);
-    if (!fresh && lua_rawgeti(L, nodes, tag) == LUA_TSTRING) {
-        snprintf(out, cap, "%s", lua_tostring(L, -1));
-        lua_settop(L, nodes - 1);
-        return 1;
-    }
-    sn_member_view *v = NULL;
-    size_t n = sn_cluster_members(h->ctx->cluster, &v);
-    int found = -1;
-    for (size_t i = 0; i < n; i++)
-        if (sn_broker_tag_of(v[i].name) == tag && !strcmp(v[i].state, "alive")) {
-            snprintf(out, cap, "%s", v[i].name);
-            found = 1;
-            break;
-        }
-    sn_cluster_members_free(v, n);
-    if (found > 0)
-        lua_pushstring(L, out);
-    else
-        lua_pushnil(L);
-    lua_rawseti(L, nodes, tag);
-    lua_settop(L, nodes - 1);
-    return found;
 }
 
 /* While the owner handles a broker event, what it does to this node's sockets is gathered and
@@ -200,14 +178,15 @@ static lbatch *batch_of(lua_State *L)
 }
 
 /* An operation on socket id, wherever it lives. SN_OK or an error code. */
-static int route(lua_State *L, sn_broker_op op, lua_Integer id, unsigned flags, double ms,
-                 const void *data, size_t len, const void *addr, size_t addrlen)
+static int route_in(lua_State *L, lbatch *t, sn_broker_op op, lua_Integer id, unsigned flags,
+                    double ms, const void *data, size_t len, const void *addr, size_t addrlen)
 {
     sn_broker *b = broker_of(L);
     char node[256];
-    int where = owner_of(L, id, 0, node, sizeof node);
+    int where = sn_lua_broker_owner(L, b, id, 0, node, sizeof node);
     if (where == 0) {
-        lbatch *t = batch_of(L);
+        if (!t)
+            t = batch_of(L);
         if (t && t->active) {
             if (sn_broker_batch_add(b, &t->q, op, (uint64_t)id, flags, ms, data, len, addr,
                                     addrlen) == SN_OK)
@@ -228,12 +207,19 @@ static int route(lua_State *L, sn_broker_op op, lua_Integer id, unsigned flags, 
     if (m) {
         m->src = h->actor;
         rc = sn_node_remote_send(h->node, node, 0, SN_BROKER_STAGE, m, p, pl);
-        if (rc == SN_ENOENT && owner_of(L, id, 1, node, sizeof node) > 0) /* cache was stale */
+        if (rc == SN_ENOENT && sn_lua_broker_owner(L, b, id, 1, node, sizeof node) > 0) /* cache was stale */
             rc = sn_node_remote_send(h->node, node, 0, SN_BROKER_STAGE, m, p, pl);
         sn_msg_destroy(&m);
     }
     free(p);
     return rc;
+}
+
+/* An operation on socket id, the state's batch looked up (route_in: t given, or NULL). */
+static int route(lua_State *L, sn_broker_op op, lua_Integer id, unsigned flags, double ms,
+                 const void *data, size_t len, const void *addr, size_t addrlen)
+{
+    return route_in(L, NULL, op, id, flags, ms, data, len, addr, addrlen);
 }
 
 /* The bytes to send for the value at idx: a string as is; a table as MessagePack when the
@@ -255,7 +241,9 @@ static const char *bytes_of(lua_State *L, int idx, size_t *len, sn_buf *buf)
     return buf->data + 2;
 }
 
-static int commit_value(lua_State *L, lua_Integer id, int idx, int text, int addr_idx)
+/* t: the state's batch when the caller has it (socket.commit holds it), else NULL. */
+static int commit_value(lua_State *L, lbatch *t, lua_Integer id, int idx, int text,
+                        int addr_idx)
 {
     if (lua_isnoneornil(L, idx))
         return SN_OK;
@@ -273,7 +261,7 @@ static int commit_value(lua_State *L, lua_Integer id, int idx, int text, int add
                            ? lua_tolstring(L, addr_idx, &al) : NULL;
     unsigned flags = lua_type(L, idx) == LUA_TTABLE ? SN_BROKER_F_MSGPACK
                      : text                          ? SN_BROKER_F_TEXT : 0;
-    int rc = route(L, SN_BROKER_COMMIT, id, flags, 0, d, len, addr, al);
+    int rc = route_in(L, t, SN_BROKER_COMMIT, id, flags, 0, d, len, addr, al);
     sn_buf_fini(&buf);
     return rc;
 }
@@ -282,7 +270,7 @@ static int commit_value(lua_State *L, lua_Integer id, int idx, int text, int add
 static int l_commit(lua_State *L)
 {
     lua_Integer id = lua_tointeger(L, lua_upvalueindex(1));
-    int base = luaL_testudata(L, 1, SOCKET_MT) && lua_gettop(L) > 1 ? 2 : 1; /* s:commit(v) */
+    int base = lua_gettop(L) > 1 && test_sock(L, 1) ? 2 : 1; /* s:commit(v) */
     int text = lua_type(L, base) == LUA_TSTRING || lua_type(L, base) == LUA_TNUMBER;
     int addr = 0;
     if (lua_type(L, base + 1) == LUA_TSTRING) {
@@ -292,7 +280,22 @@ static int l_commit(lua_State *L)
         else if (strcmp(k, "text"))
             addr = base + 1;
     }
-    int rc = commit_value(L, id, base, text, addr);
+    lbatch *t = lua_touserdata(L, lua_upvalueindex(2));
+    sn_broker *b = broker_of(L);
+    int rc;
+    size_t len;
+    /* the usual case, bytes to a socket of this node while its owner handles an event: into
+     * the batch directly (another node's id is refused by the batch: routed below) */
+    if (!addr && t && t->active && b && lua_type(L, base) == LUA_TSTRING) {
+        const char *d = lua_tolstring(L, base, &len);
+        rc = sn_broker_batch_add(b, &t->q, SN_BROKER_COMMIT, (uint64_t)id,
+                                 text ? SN_BROKER_F_TEXT : 0, 0, d, len, NULL, 0);
+        if (rc == SN_OK) {
+            lua_pushinteger(L, 0);
+            return 1;
+        }
+    }
+    rc = commit_value(L, t, id, base, text, addr);
     lua_pushinteger(L, rc == SN_OK ? 0 : rc == SN_ENOENT ? ENOTCONN : EIO);
     return 1;
 }
@@ -304,15 +307,76 @@ static int l_sclose(lua_State *L)
     return 0;
 }
 
+/* f bound to id (upvalue 1) and to the state's batch (upvalue 2, light: the batch lives as
+ * long as the state, in its registry). */
 static void push_bound(lua_State *L, lua_Integer id, lua_CFunction f)
 {
     lua_pushinteger(L, id);
-    lua_pushcclosure(L, f, 1);
+    lua_pushlightuserdata(L, batch_of(L));
+    lua_pushcclosure(L, f, 2);
 }
 
+static int s_index(lua_State *L);
+
+/* __index of a socket's own table of fields (below), with upvalues "commit" and the socket:
+ * s_index for the socket. */
+static int s_index_own(lua_State *L)
+{
+    lua_pushvalue(L, lua_upvalueindex(2));
+    lua_replace(L, 1);
+    return s_index(L);
+}
+
+/* Gives the socket at idx a metatable of its own whose __index is a table holding commit (the
+ * function at f): the VM then finds s.commit by a table read, without calling __index (a call
+ * through the metamethod was a seventh of the worker's instructions per echoed message). The
+ * other keys go on to s_index through that table's metatable. Made at a socket's second read
+ * of s.commit, so that sockets that commit once (a greeting) do not pay its ~500 bytes. */
+static void own_metatable(lua_State *L, int idx, int f)
+{
+    lua_createtable(L, 0, 5); /* the socket's metatable */
+    int m = lua_gettop(L);
+    luaL_getmetatable(L, SOCKET_MT);
+    static const char *const copied[] = {"__newindex", "__tostring", "__metatable"};
+    for (int i = 0; i < 3; i++) {
+        lua_getfield(L, -1, copied[i]);
+        lua_setfield(L, m, copied[i]);
+    }
+    lua_pop(L, 1);
+    lua_pushboolean(L, 1);
+    lua_rawsetp(L, m, &K_SOCK);
+    lua_createtable(L, 0, 1); /* __index: {commit = f}, then s_index */
+    lua_pushvalue(L, f);
+    lua_setfield(L, -2, "commit");
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "commit");
+    lua_pushvalue(L, idx);
+    lua_pushcclosure(L, s_index_own, 2);
+    lua_setfield(L, -2, "__index");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, m, "__index");
+    lua_setmetatable(L, idx);
+}
+
+/* The socket metatable's __index, with upvalue 1 the string "commit", which scripts read once
+ * per message: found by one compare of interned strings, not strcmp. */
 static int s_index(lua_State *L)
 {
-    lsock *s = luaL_checkudata(L, 1, SOCKET_MT);
+    lsock *s = check_sock(L, 1);
+    if (lua_rawequal(L, 2, lua_upvalueindex(1))) { /* bound once per object */
+        if (lua_getuservalue(L, 1) != LUA_TFUNCTION) {
+            push_bound(L, s->id, l_commit);
+            lua_pushvalue(L, -1);
+            lua_setuservalue(L, 1);
+        } else if (lua_getmetatable(L, 1)) {
+            luaL_getmetatable(L, SOCKET_MT);
+            int shared = lua_rawequal(L, -1, -2);
+            lua_pop(L, 2);
+            if (shared) /* the second time: from now on without this call */
+                own_metatable(L, 1, lua_gettop(L));
+        }
+        return 1;
+    }
     if (lua_type(L, 2) == LUA_TNUMBER) {
         lua_Integer k = lua_tointeger(L, 2);
         if (k == 0) {
@@ -355,7 +419,7 @@ static int s_index(lua_State *L)
 
 static int s_newindex(lua_State *L)
 {
-    lsock *s = luaL_checkudata(L, 1, SOCKET_MT);
+    lsock *s = check_sock(L, 1);
     const char *k = luaL_checkstring(L, 2);
     int e = push_entry(L, s->id);
     if (!strcmp(k, "expire") || !strcmp(k, "commit")) {
@@ -392,7 +456,7 @@ static int s_newindex(lua_State *L)
 
 static int s_tostring(lua_State *L)
 {
-    lsock *s = luaL_checkudata(L, 1, SOCKET_MT);
+    lsock *s = check_sock(L, 1);
     lua_pushfstring(L, "broker: %I", s->id);
     return 1;
 }
@@ -509,7 +573,7 @@ static int l_signal(lua_State *L)
         for (lua_Integer i = 1; lua_rawgeti(L, 1, i) != LUA_TNIL; i++) {
             lua_Integer id = id_at(L, -1);
             if (id)
-                commit_value(L, id, 2, lua_type(L, 2) == LUA_TSTRING, 0);
+                commit_value(L, NULL, id, 2, lua_type(L, 2) == LUA_TSTRING, 0);
             lua_pop(L, 1);
         }
         return 0;
@@ -553,7 +617,10 @@ void sn_lua_broker_open(lua_State *L)
     lua_setmetatable(L, -2);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &K_BATCH);
     if (luaL_newmetatable(L, SOCKET_MT)) {
-        lua_pushcfunction(L, s_index);
+        lua_pushboolean(L, 1);
+        lua_rawsetp(L, -2, &K_SOCK);
+        lua_pushliteral(L, "commit");
+        lua_pushcclosure(L, s_index, 1);
         lua_setfield(L, -2, "__index");
         lua_pushcfunction(L, s_newindex);
         lua_setfield(L, -2, "__newindex");
@@ -614,7 +681,7 @@ static void call_and_commit(lua_State *L, lua_Integer id, int nargs, const char 
         return;
     for (int i = base + 1; i <= lua_gettop(L); i++)
         if (!lua_isnil(L, i) && lua_type(L, i) != LUA_TBOOLEAN)
-            commit_value(L, id, i, text && lua_type(L, i) != LUA_TTABLE, 0);
+            commit_value(L, NULL, id, i, text && lua_type(L, i) != LUA_TTABLE, 0);
 }
 
 static void close_orphan(lua_State *L, uint64_t id, const char *why)
@@ -642,6 +709,51 @@ static int receive_one(lua_State *L, int e, int sock, const sn_broker_event *ev)
     }
     call_and_commit(L, id, n, "broker receive", (ev->flags & SN_BROKER_F_TEXT) != 0);
     return 1;
+}
+
+/* The frames of a batch (tcp ?packet: the frames of one read) go to the receive callback
+ * from one protected call, not one each: the call's setup (the traceback handler, the
+ * governor's entry) was most of the per-frame cost beside the script's own. Each frame is
+ * still an entry of its own for the governor (its budget restarts), and one that raises
+ * ends only its own turn: the caller calls again from the frame after it. */
+typedef struct frames_st {
+    const sn_broker_event *ev; /* the batch */
+    size_t pos;                /* the next frame */
+    int done;                  /* no frame left (or no callback, or a frame closed it) */
+} frames_st;
+
+/* frames_run(st, entry, socket, "receive") under sn_lua_pcall. */
+static int frames_run(lua_State *L)
+{
+    frames_st *st = lua_touserdata(L, 1);
+    sn_lua_host *host = sn_lua_host_of(L);
+    sn_broker_event one = *st->ev; /* each frame as an event of its own */
+    for (;;) {
+        lua_settop(L, 4);
+        if (!sn_broker_frames_next(st->ev, &st->pos, &one.data, &one.len)) {
+            st->done = 1;
+            return 0;
+        }
+        lua_pushvalue(L, 4);
+        if (lua_rawget(L, 2) != LUA_TFUNCTION) { /* read per frame: a callback may change it */
+            st->done = 1;
+            return 0;
+        }
+        lua_pushvalue(L, 3);
+        if (!push_payload(L, &one)) {
+            st->done = 1;
+            lua_settop(L, 4);
+            close_orphan(L, one.socket, "a frame that is not MessagePack");
+            return 0;
+        }
+        host->entry_cpu = -1; /* the budget starts again for this frame, as sn_lua_pcall's */
+        lua_call(L, 2, LUA_MULTRET);
+        int text = (one.flags & SN_BROKER_F_TEXT) != 0;
+        for (int i = 5; i <= lua_gettop(L); i++)
+            if (!lua_isnil(L, i) && lua_type(L, i) != LUA_TBOOLEAN)
+                commit_value(L, NULL, (lua_Integer)one.socket, i,
+                             text && lua_type(L, i) != LUA_TTABLE, 0);
+    }
 }
 
 static void deliver(lua_State *L, const sn_broker_event *evp);
@@ -736,13 +848,16 @@ static void deliver(lua_State *L, const sn_broker_event *evp)
                 lua_setfield(L, e, "receive");
         }
     } else if (!strcmp(ev.what, SN_BEV_DATA) && (ev.flags & SN_BROKER_F_FRAMES)) {
-        sn_broker_event one = ev; /* each frame of the batch as an event of its own */
-        size_t pos = 0;
+        frames_st st = {.ev = &ev, .pos = 0, .done = 0};
         push_socket(L, id);
         int sock = lua_gettop(L);
-        while (sn_broker_frames_next(&ev, &pos, &one.data, &one.len)) {
-            if (!receive_one(L, e, sock, &one))
-                break;
+        while (!st.done) { /* again after a frame whose callback raised: on from the next */
+            lua_pushcfunction(L, frames_run);
+            lua_pushlightuserdata(L, &st);
+            lua_pushvalue(L, e);
+            lua_pushvalue(L, sock);
+            lua_pushliteral(L, "receive");
+            sn_lua_pcall(L, 4, 0, "broker receive");
             lua_settop(L, sock);
         }
     } else if (!strcmp(ev.what, SN_BEV_DATA)) {

@@ -1,6 +1,10 @@
 /* lua_broker_addr: broker.ntoa, broker.aton and broker.ifaddr, STAGE's address helpers:
- * addresses are sockaddr bytes in Lua strings. No sockets, no broker state. */
+ * addresses are sockaddr bytes in Lua strings (no sockets, no broker state); and which node a
+ * socket id belongs to (sn_lua_broker_owner: the member list, cached per state). */
 #include "lua_broker_addr.h"
+#include "lua_host.h"
+#include "sn_cluster.h"
+#include "sn_node.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -8,6 +12,7 @@
 #include <lauxlib.h>
 #include <net/if.h>
 #include <netdb.h>
+#include <stdio.h>
 #include <string.h>
 
 /* broker.ntoa(addr [, t]) */
@@ -158,4 +163,46 @@ int sn_lua_broker_ifaddr(lua_State *L)
     }
     freeifaddrs(ifa);
     return 1;
+}
+
+static const char K_NODES = 0; /* tag -> node name, learned from the member list */
+
+int sn_lua_broker_owner(lua_State *L, sn_broker *b, lua_Integer id, int fresh, char *out,
+                        size_t cap)
+{
+    sn_lua_host *h = sn_lua_host_of(L);
+    uint32_t tag = sn_broker_id_tag((uint64_t)id);
+    if (b && tag == sn_broker_tag(b))
+        return 0;
+    if (!h->ctx || !h->ctx->cluster)
+        return -1;
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_NODES) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_pushvalue(L, -1);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &K_NODES);
+    }
+    int nodes = lua_gettop(L);
+    if (!fresh && lua_rawgeti(L, nodes, tag) == LUA_TSTRING) {
+        snprintf(out, cap, "%s", lua_tostring(L, -1));
+        lua_settop(L, nodes - 1);
+        return 1;
+    }
+    sn_member_view *v = NULL;
+    size_t n = sn_cluster_members(h->ctx->cluster, &v);
+    int found = -1;
+    for (size_t i = 0; i < n; i++)
+        if (sn_broker_tag_of(v[i].name) == tag && !strcmp(v[i].state, "alive")) {
+            snprintf(out, cap, "%s", v[i].name);
+            found = 1;
+            break;
+        }
+    sn_cluster_members_free(v, n);
+    if (found > 0)
+        lua_pushstring(L, out);
+    else
+        lua_pushnil(L);
+    lua_rawseti(L, nodes, tag);
+    lua_settop(L, nodes - 1);
+    return found;
 }
