@@ -180,7 +180,11 @@ int sn_mailbox_push(sn_mailbox *mb, sn_msg *m, int force, int *wake, size_t *war
                            &mb->overload, &over, over * 2, memory_order_relaxed,
                            memory_order_relaxed))
         *warn = len; /* one pusher tells each threshold */
-    if (!atomic_exchange(&mb->scheduled, 1)) /* only idle -> runnable wakes anyone */
+    /* Only idle -> runnable wakes anyone. A plain read first: while the actor runs (the
+     * common case in a flood) a push writes nothing more to a line the consumer uses. A
+     * read of 1 is safe: the yield that clears it comes later in the seq_cst order than
+     * this push's insert, so it sees the message and keeps the actor scheduled. */
+    if (!atomic_load(&mb->scheduled) && !atomic_exchange(&mb->scheduled, 1))
         *wake = 1;
     return SN_OK;
 }
