@@ -21,10 +21,11 @@ typedef enum bound { ROOM = 0, BOUND_COUNT, BOUND_BYTES, BOUND_MEMORY } bound;
 struct sn_mailbox {
     _Atomic(sn_msg *) inbox; /* pushed and not yet taken, newest first; any thread */
     sn_msg *head;            /* taken, oldest first; only the consumer */
-    _Atomic size_t len;      /* messages queued (inbox + head) */
-    _Atomic size_t counted;  /* messages queued without force: what cap bounds */
-    _Atomic size_t counted_bytes; /* bytes of those: what cap_bytes bounds */
-    _Atomic size_t bytes;    /* bytes of all queued messages (forced ones included) */
+    /* Queued messages and their bytes, apart for those pushed without force (what cap and
+     * cap_bytes bound) and with force (bound by nothing), so that an ordinary message
+     * costs two counter updates each way: length = counted + forced, bytes likewise. */
+    _Atomic size_t counted, counted_bytes;
+    _Atomic size_t forced, forced_bytes;
     _Atomic size_t peak;     /* the longest it has been */
     _Atomic size_t overload; /* next length that triggers a warning */
     atomic_int scheduled;    /* in the run queue or running on a worker */
@@ -45,10 +46,10 @@ sn_mailbox *sn_mailbox_new(size_t cap, size_t cap_bytes)
         return NULL;
     pthread_mutex_init(&mb->lock, NULL);
     atomic_init(&mb->inbox, NULL);
-    atomic_init(&mb->len, 0);
     atomic_init(&mb->counted, 0);
     atomic_init(&mb->counted_bytes, 0);
-    atomic_init(&mb->bytes, 0);
+    atomic_init(&mb->forced, 0);
+    atomic_init(&mb->forced_bytes, 0);
     atomic_init(&mb->peak, 0);
     atomic_init(&mb->overload, OVERLOAD_FIRST);
     atomic_init(&mb->scheduled, 0);
@@ -85,23 +86,29 @@ void sn_mailbox_destroy(sn_mailbox **mbp)
     *mbp = NULL;
 }
 
-/* Adds one to *counter unless it is at limit: 0 then. */
-static int reserve_one(_Atomic size_t *counter, size_t limit)
+static size_t relaxed(_Atomic size_t *v)
 {
-    size_t c = atomic_load_explicit(counter, memory_order_relaxed);
+    return atomic_load_explicit(v, memory_order_relaxed);
+}
+
+/* Adds one to *counter unless it is at limit: the new count, or 0. */
+static size_t reserve_one(_Atomic size_t *counter, size_t limit)
+{
+    size_t c = relaxed(counter);
     do {
         if (c >= limit)
             return 0;
     } while (!atomic_compare_exchange_weak_explicit(counter, &c, c + 1, memory_order_relaxed,
                                                     memory_order_relaxed));
-    return 1;
+    return c + 1;
 }
 
-/* Adds size to *counter unless that takes it past limit: 0 then. */
-static int reserve_bytes(_Atomic size_t *counter, size_t size, size_t limit)
+/* Adds size to *counter unless that takes it past limit: 0 then, with the count seen. */
+static int reserve_bytes(_Atomic size_t *counter, size_t size, size_t limit, size_t *seen)
 {
-    size_t c = atomic_load_explicit(counter, memory_order_relaxed);
+    size_t c = relaxed(counter);
     do {
+        *seen = c;
         if (size > limit || c > limit - size)
             return 0;
     } while (!atomic_compare_exchange_weak_explicit(counter, &c, c + size, memory_order_relaxed,
@@ -109,37 +116,29 @@ static int reserve_bytes(_Atomic size_t *counter, size_t size, size_t limit)
     return 1;
 }
 
-/* The queued bytes with the actor's heap stay within memory_cap: adds size to mb->bytes
- * unless that would pass it; 0 then, with the heap read in *heap. */
-static int reserve_memory(sn_mailbox *mb, size_t size, size_t *heap)
+/* Reserves a non-forced message's place in every bound, or in none: the bound that refused.
+ * The memory cap bounds heap + all queued bytes: the counted bytes may take what the heap
+ * and the forced bytes leave. A push that is refused may for a moment have held a place a
+ * concurrent push then found taken: that one is refused too (no bound is ever passed). */
+static bound reserve(sn_mailbox *mb, size_t size, size_t *len, size_t *heap)
 {
-    *heap = mb->heap ? atomic_load_explicit(mb->heap, memory_order_relaxed) : 0;
-    if (!mb->memory_cap) {
-        atomic_fetch_add_explicit(&mb->bytes, size, memory_order_relaxed);
-        return 1;
-    }
-    if (*heap >= mb->memory_cap)
-        return 0;
-    return reserve_bytes(&mb->bytes, size, mb->memory_cap - *heap);
-}
-
-/* Reserves a non-forced message's place in all three bounds, or none: the bound that
- * refused. A push that is refused may for a moment have held a place a concurrent push
- * then found taken: that one is refused too, never the other way round (no bound passed). */
-static bound reserve(sn_mailbox *mb, size_t size, size_t *heap)
-{
-    *heap = 0;
-    if (!reserve_one(&mb->counted, mb->cap))
+    *heap = mb->heap ? relaxed(mb->heap) : 0;
+    size_t n = reserve_one(&mb->counted, mb->cap);
+    if (!n)
         return BOUND_COUNT;
-    if (!reserve_bytes(&mb->counted_bytes, size, mb->cap_bytes)) {
-        atomic_fetch_sub_explicit(&mb->counted, 1, memory_order_relaxed);
-        return BOUND_BYTES;
+    size_t limit = mb->cap_bytes;
+    if (mb->memory_cap) {
+        size_t room = *heap < mb->memory_cap ? mb->memory_cap - *heap : 0;
+        size_t forced = relaxed(&mb->forced_bytes);
+        room = room > forced ? room - forced : 0;
+        limit = room < limit ? room : limit;
     }
-    if (!reserve_memory(mb, size, heap)) {
-        atomic_fetch_sub_explicit(&mb->counted_bytes, size, memory_order_relaxed);
+    size_t seen;
+    if (!reserve_bytes(&mb->counted_bytes, size, limit, &seen)) {
         atomic_fetch_sub_explicit(&mb->counted, 1, memory_order_relaxed);
-        return BOUND_MEMORY;
+        return size > mb->cap_bytes || seen > mb->cap_bytes - size ? BOUND_BYTES : BOUND_MEMORY;
     }
+    *len = n + relaxed(&mb->forced);
     return ROOM;
 }
 
@@ -147,12 +146,15 @@ int sn_mailbox_push(sn_mailbox *mb, sn_msg *m, int force, int *wake, size_t *war
 {
     *wake = 0;
     *warn = 0;
+    size_t len; /* counted before it can be taken: the consumer never counts below zero */
     if (force) {
-        atomic_fetch_add_explicit(&mb->bytes, m->size, memory_order_relaxed);
+        atomic_fetch_add_explicit(&mb->forced_bytes, m->size, memory_order_relaxed);
+        len = atomic_fetch_add_explicit(&mb->forced, 1, memory_order_relaxed) + 1 +
+              relaxed(&mb->counted);
         m->flags |= SN_MSG_F_FORCED;
     } else {
         size_t heap;
-        bound b = reserve(mb, m->size, &heap);
+        bound b = reserve(mb, m->size, &len, &heap);
         if (b != ROOM) {
             pthread_mutex_lock(&mb->lock);
             mb->full = b;
@@ -164,18 +166,16 @@ int sn_mailbox_push(sn_mailbox *mb, sn_msg *m, int force, int *wake, size_t *war
         }
         m->flags &= ~(unsigned)SN_MSG_F_FORCED;
     }
-    /* counted before it can be taken, so that the consumer never counts below zero */
-    size_t len = atomic_fetch_add_explicit(&mb->len, 1, memory_order_relaxed) + 1;
     sn_msg *top = atomic_load_explicit(&mb->inbox, memory_order_relaxed);
     do
         m->next = top; /* ABA is harmless: a push depends on the top's address only */
     while (!atomic_compare_exchange_weak(&mb->inbox, &top, m)); /* seq_cst: see yield */
-    size_t peak = atomic_load_explicit(&mb->peak, memory_order_relaxed);
+    size_t peak = relaxed(&mb->peak);
     while (len > peak && !atomic_compare_exchange_weak_explicit(&mb->peak, &peak, len,
                                                                  memory_order_relaxed,
                                                                  memory_order_relaxed))
         ;
-    size_t over = atomic_load_explicit(&mb->overload, memory_order_relaxed);
+    size_t over = relaxed(&mb->overload);
     if (len >= over && atomic_compare_exchange_strong_explicit(
                            &mb->overload, &over, over * 2, memory_order_relaxed,
                            memory_order_relaxed))
@@ -205,17 +205,17 @@ int sn_mailbox_full(sn_mailbox *mb, char *why, size_t len)
         len -= (size_t)at;
         switch (mb->full) {
         case BOUND_COUNT:
-            snprintf(why, len, "%zu messages queued (mailbox=%zu)", atomic_load(&mb->counted),
+            snprintf(why, len, "%zu messages queued (mailbox=%zu)", relaxed(&mb->counted),
                      mb->cap);
             break;
         case BOUND_BYTES:
             snprintf(why, len, "%zu bytes queued, a message of %zu bytes refused "
-                     "(mailbox_bytes=%zu)", atomic_load(&mb->counted_bytes), mb->full_size,
+                     "(mailbox_bytes=%zu)", relaxed(&mb->counted_bytes), mb->full_size,
                      mb->cap_bytes);
             break;
         default:
             snprintf(why, len, "%zu bytes queued + %zu bytes of Lua heap, a message of %zu "
-                     "bytes refused (memory=%zu)", atomic_load(&mb->bytes), mb->full_heap,
+                     "bytes refused (memory=%zu)", sn_mailbox_bytes(mb), mb->full_heap,
                      mb->full_size, mb->memory_cap);
             break;
         }
@@ -241,15 +241,17 @@ sn_msg *sn_mailbox_pop(sn_mailbox *mb)
         return NULL;
     mb->head = m->next;
     m->next = NULL;
-    size_t len = atomic_fetch_sub_explicit(&mb->len, 1, memory_order_relaxed) - 1;
-    atomic_fetch_sub_explicit(&mb->bytes, m->size, memory_order_relaxed);
-    if (!(m->flags & SN_MSG_F_FORCED)) {
+    if (m->flags & SN_MSG_F_FORCED) {
+        atomic_fetch_sub_explicit(&mb->forced_bytes, m->size, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&mb->forced, 1, memory_order_relaxed);
+    } else {
         atomic_fetch_sub_explicit(&mb->counted_bytes, m->size, memory_order_relaxed);
         atomic_fetch_sub_explicit(&mb->counted, 1, memory_order_relaxed);
     }
     m->flags &= ~(unsigned)SN_MSG_F_FORCED;
-    size_t over = atomic_load_explicit(&mb->overload, memory_order_relaxed);
-    if (len < over / 4 && over > OVERLOAD_FIRST) /* drained: warn again if it grows back */
+    size_t over = relaxed(&mb->overload);
+    /* drained: warn again if it grows back */
+    if (over > OVERLOAD_FIRST && sn_mailbox_length(mb, NULL) < over / 4)
         atomic_compare_exchange_strong_explicit(&mb->overload, &over, over / 2,
                                                 memory_order_relaxed, memory_order_relaxed);
     return m;
@@ -270,11 +272,11 @@ int sn_mailbox_yield(sn_mailbox *mb)
 size_t sn_mailbox_length(sn_mailbox *mb, size_t *peak)
 {
     if (peak)
-        *peak = atomic_load_explicit(&mb->peak, memory_order_relaxed);
-    return atomic_load_explicit(&mb->len, memory_order_relaxed);
+        *peak = relaxed(&mb->peak);
+    return relaxed(&mb->counted) + relaxed(&mb->forced);
 }
 
 size_t sn_mailbox_bytes(sn_mailbox *mb)
 {
-    return atomic_load_explicit(&mb->bytes, memory_order_relaxed); /* no lock: hot path */
+    return relaxed(&mb->counted_bytes) + relaxed(&mb->forced_bytes); /* no lock: hot path */
 }
