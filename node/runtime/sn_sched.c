@@ -23,7 +23,8 @@ static const long WATCH_FIRST_NS = 250 * 1000, WATCH_MAX_NS = 4000 * 1000;
  * running a long turn, and taking its task would move the actor (and the one it talks to)
  * to a cold core. Under load, a preemption of one period made ping-pong pairs hop between
  * the workers (issue 17): each hop costs a cache refill. The bound keeps the latency of
- * a task behind a blocked worker at a few periods. */
+ * a task behind a blocked worker at a few periods: 1 + STEAL_DEFER_MAX of them, 16 ms at
+ * most with WATCH_MAX_NS. */
 enum { STEAL_DEFER_MAX = 3 };
 
 typedef struct worker {
