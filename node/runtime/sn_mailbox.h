@@ -1,6 +1,7 @@
 /* sn_mailbox: an actor's bounded FIFO of messages, and whether the actor is scheduled.
- * Many threads push; one worker at a time pops (the one running the actor). Bounded in
- * messages and in bytes; the bytes also count toward the actor's memory cap. */
+ * Many threads push, without a lock; one worker at a time pops (the one running the actor),
+ * taking all that was pushed in one step. Bounded in messages and in bytes; the bytes also
+ * count toward the actor's memory cap. */
 #ifndef SN_MAILBOX_H
 #define SN_MAILBOX_H
 

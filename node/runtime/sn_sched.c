@@ -3,6 +3,7 @@
 #include "sn_sched.h"
 #include "sn_error.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -17,6 +18,15 @@
  * so an idle node has none. */
 static const long WATCH_FIRST_NS = 250 * 1000, WATCH_MAX_NS = 4000 * 1000;
 
+/* A slot task is left where it is, for at most STEAL_DEFER_MAX looks, while its worker
+ * used less than half of the period's CPU: that worker is preempted (or blocked), not
+ * running a long turn, and taking its task would move the actor (and the one it talks to)
+ * to a cold core. Under load, a preemption of one period made ping-pong pairs hop between
+ * the workers (issue 17): each hop costs a cache refill. The bound keeps the latency of
+ * a task behind a blocked worker at a few periods: 1 + STEAL_DEFER_MAX of them, 16 ms at
+ * most with WATCH_MAX_NS. */
+enum { STEAL_DEFER_MAX = 3 };
+
 typedef struct worker {
     struct sn_sched *sched;
     int index;
@@ -24,6 +34,10 @@ typedef struct worker {
     sn_task *slot;          /* queued by this worker for itself; under the lock */
     unsigned long slot_seq; /* counts the tasks put in slot */
     unsigned long seen_seq; /* slot_seq at the watcher's last look */
+    clockid_t cpu;          /* the thread's CPU clock; has_cpu 0 when there is none */
+    int has_cpu;
+    long cpu_seen;          /* its CPU time (ns) at the watcher's last look */
+    int deferred;           /* looks the stale slot task was left in place */
 } worker;
 
 struct sn_sched {
@@ -80,19 +94,39 @@ static sn_task *take(sn_sched *s, worker *w)
     return t;
 }
 
-/* The watcher's look: a task that has sat in another worker's slot since the last look.
- * Under the lock. */
-static sn_task *steal_stale(sn_sched *s, worker *w)
+/* CPU nanoseconds v's thread has used since the previous call (a large value when its
+ * clock cannot be read: then v counts as running). Under the lock. */
+static long cpu_since(worker *v)
+{
+    struct timespec ts;
+    if (!v->has_cpu || clock_gettime(v->cpu, &ts) != 0)
+        return LONG_MAX;
+    long now = (long)ts.tv_sec * 1000000000L + ts.tv_nsec, ran = now - v->cpu_seen;
+    v->cpu_seen = now;
+    return ran;
+}
+
+/* The watcher's look, period ns after the last: a task that has sat in another worker's
+ * slot since then, unless that worker hardly ran (see STEAL_DEFER_MAX). Under the lock. */
+static sn_task *steal_stale(sn_sched *s, worker *w, long period)
 {
     sn_task *found = NULL;
     for (int i = 0; i < s->nworkers; i++) {
         worker *v = &s->workers[i];
         if (v == w || !v->slot)
             continue;
-        if (!found && v->slot_seq == v->seen_seq) {
-            found = v->slot;
-            v->slot = NULL;
-            s->held--;
+        long ran = cpu_since(v);
+        if (v->slot_seq != v->seen_seq) {
+            v->deferred = 0;
+        } else if (!found) {
+            if (ran < period / 2 && v->deferred < STEAL_DEFER_MAX) {
+                v->deferred++; /* preempted or blocked: it may take its task back */
+            } else {
+                v->deferred = 0;
+                found = v->slot;
+                v->slot = NULL;
+                s->held--;
+            }
         }
         v->seen_seq = v->slot_seq;
     }
@@ -127,12 +161,16 @@ static void *worker_main(void *arg)
     void *data = s->hooks.worker_init ? s->hooks.worker_init(s->hooks.ud, w->index) : NULL;
     int watching = 0, woken = 0;
     unsigned long puts_seen = 0;
-    long period = WATCH_FIRST_NS;
+    long period = WATCH_FIRST_NS, waited = WATCH_FIRST_NS;
+    clockid_t cpu;
+    int has_cpu = pthread_getcpuclockid(pthread_self(), &cpu) == 0;
     pthread_mutex_lock(&s->lock);
+    w->cpu = cpu;
+    w->has_cpu = has_cpu;
     while (!atomic_load(&s->stopping)) {
         sn_task *t = take(s, w);
         if (!t && watching) {
-            t = steal_stale(s, w);
+            t = steal_stale(s, w, waited);
             if (!t && s->puts == puts_seen && !s->held) { /* the slots went quiet: retire */
                 s->watcher = 0;
                 watching = 0;
@@ -157,14 +195,19 @@ static void *worker_main(void *arg)
             s->watcher = 1;
             watching = 1;
             period = WATCH_FIRST_NS;
-            for (int i = 0; i < s->nworkers; i++) /* nothing is stale yet */
+            for (int i = 0; i < s->nworkers; i++) { /* nothing is stale yet */
                 s->workers[i].seen_seq = s->workers[i].slot_seq;
+                s->workers[i].deferred = 0;
+                if (&s->workers[i] != w && s->workers[i].slot)
+                    (void)cpu_since(&s->workers[i]);
+            }
         }
         s->sleepers++;
         if (watching) {
             puts_seen = s->puts;
             struct timespec ts;
             deadline_in(&ts, period);
+            waited = period;
             period = period < WATCH_MAX_NS / 2 ? period * 2 : WATCH_MAX_NS;
             /* signalled, timed out or spurious: look again either way */
             (void)pthread_cond_timedwait(&s->ready, &s->lock, &ts);

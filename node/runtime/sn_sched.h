@@ -33,7 +33,8 @@ void sn_sched_destroy(sn_sched **sp);
 /* sn_sched_push: queues t at the tail and wakes one sleeping worker. From a worker of s
  * (inside a task), t goes to that worker's slot instead (what the slot held goes to the
  * queue): it runs when the current task ends, or on an idle worker once it has waited a
- * few milliseconds at most. Any thread. */
+ * few milliseconds (a busy worker), or a few watcher periods, 20 ms at most (a worker
+ * preempted or blocked). Any thread. */
 void sn_sched_push(sn_sched *s, sn_task *t);
 /* sn_sched_workers: the number of worker threads. */
 int sn_sched_workers(const sn_sched *s);

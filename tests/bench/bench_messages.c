@@ -274,9 +274,13 @@ static double ring_push_ns(void)
 
 int main(int argc, char **argv)
 {
-    (void)argc;
     bench_binary(argv[0], binary, sizeof binary);
+    /* "bench_messages scheduler": only the rows against one worker thread (a quicker loop
+     * while working on the scheduler); the same workloads as in the full run. */
+    int only_sched = argc > 1 && strcmp(argv[1], "scheduler") == 0;
     const long N = 100000;
+    if (only_sched)
+        goto scheduler;
     double ceiling = 0;
     for (int r = 0; r < 3; r++) {
         double c = ring_ceiling(N);
@@ -328,6 +332,7 @@ int main(int argc, char **argv)
     bench_row("messages", "request/reply round trips (sid:msg=rid), serial (vs ping-pong msgs/2)", rr,
               table / 2, "rt/s", 0, 0);
 
+scheduler:;
     int threads = (int)sysconf(_SC_NPROCESSORS_ONLN); /* the node's default */
     threads = threads < 1 ? 1 : threads;
     vs_one_thread("ping-pong, 5-field table, 2 actors", "", pingpong_cpu, "msgs/s", threads);
@@ -336,6 +341,8 @@ int main(int argc, char **argv)
     vs_one_thread("request/reply round trips (sid:msg=rid), serial", "", reqrep_cpu, "rt/s",
                   threads);
 
+    if (only_sched)
+        return 0;
     series3 idle;
     for (int r = 0; r < RUNS; r++) {
         idle.v[r] = 0;

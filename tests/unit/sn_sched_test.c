@@ -4,6 +4,7 @@
 
 #include <criterion/criterion.h>
 #include <sched.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -95,6 +96,47 @@ Test(sn_sched, a_task_left_in_a_busy_workers_slot_runs_elsewhere)
     while (!atomic_load(&second_ran))
         sched_yield();
     sn_sched_destroy(&busy_sched);
+}
+
+/* The same with a worker blocked, not busy (a handler waiting in a system call): it uses
+ * no CPU, as a preempted one, and the watcher leaves a preempted worker's task in place a
+ * few looks (issue 17); a bounded few: the task still runs elsewhere. */
+static sem_t second_done;
+static atomic_int blocked_second_ran;
+static sn_sched *blocked_sched;
+static sn_task blocked_second;
+
+static void blocked_second_run(sn_task *t, void *w)
+{
+    (void)t;
+    (void)w;
+    atomic_store(&blocked_second_ran, 1);
+    sem_post(&second_done);
+}
+
+static void blocked_first(sn_task *t, void *w)
+{
+    (void)t;
+    (void)w;
+    blocked_second.run = blocked_second_run;
+    sn_sched_push(blocked_sched, &blocked_second);
+    while (sem_wait(&second_done) != 0) /* blocked until another worker ran it */
+        ;
+}
+
+Test(sn_sched, a_task_left_in_a_blocked_workers_slot_runs_elsewhere)
+{
+    sem_init(&second_done, 0, 0);
+    sn_sched_hooks h = {0};
+    int err;
+    blocked_sched = sn_sched_new(2, &h, &err);
+    cr_assert_not_null(blocked_sched);
+    sn_task t = {.run = blocked_first};
+    sn_sched_push(blocked_sched, &t);
+    while (!atomic_load(&blocked_second_ran))
+        sched_yield();
+    sn_sched_destroy(&blocked_sched);
+    sem_destroy(&second_done);
 }
 
 /* Tasks queued from inside tasks, two at a time (one in the slot, one in the queue), all
