@@ -59,8 +59,10 @@ struct sn_sched {
  * thread belongs to one pool for its life; the pointer is never shared. */
 static _Thread_local worker *self;
 
-/* Appends t to the run queue; wakes one sleeper (one per task queued). Under the lock. */
-static void enqueue(sn_sched *s, sn_task *t)
+/* Appends t to the run queue. Under the lock. Returns 1 when a sleeper must be woken (one
+ * per task queued): the caller signals s->ready, after unlocking where it can, so that the
+ * woken worker does not block at once on the lock its waker still holds. */
+static int enqueue_quiet(sn_sched *s, sn_task *t)
 {
     t->next = NULL;
     if (s->tail)
@@ -68,7 +70,13 @@ static void enqueue(sn_sched *s, sn_task *t)
     else
         s->head = t;
     s->tail = t;
-    if (s->sleepers)
+    return s->sleepers > 0;
+}
+
+/* enqueue_quiet, signalling under the lock. */
+static void enqueue(sn_sched *s, sn_task *t)
+{
+    if (enqueue_quiet(s, t))
         pthread_cond_signal(&s->ready);
 }
 
@@ -144,13 +152,20 @@ static void deadline_in(struct timespec *ts, long ns)
 }
 
 /* Asks a sleeper to watch the slots, when a task sits in one and no one watches. Under the
- * lock. */
-static void call_watcher(sn_sched *s)
+ * lock. Returns 1 when s->ready must be signalled (see enqueue_quiet). */
+static int call_watcher_quiet(sn_sched *s)
 {
     if (s->held && !s->watcher && !s->calling && s->sleepers) {
         s->calling = 1;
-        pthread_cond_signal(&s->ready);
+        return 1;
     }
+    return 0;
+}
+
+static void call_watcher(sn_sched *s)
+{
+    if (call_watcher_quiet(s))
+        pthread_cond_signal(&s->ready);
 }
 
 static void *worker_main(void *arg)
@@ -293,6 +308,7 @@ void sn_sched_push(sn_sched *s, sn_task *t)
 {
     t->next = NULL;
     worker *w = self;
+    int wake;
     pthread_mutex_lock(&s->lock);
     if (w && w->sched == s) {
         /* This worker runs t next: no one to wake. A task already in the slot goes to the
@@ -302,15 +318,14 @@ void sn_sched_push(sn_sched *s, sn_task *t)
         w->slot = t;
         w->slot_seq++;
         s->puts++;
-        if (before)
-            enqueue(s, before);
-        else
-            s->held++;
-        call_watcher(s); /* a sleeper watches, in case this worker stays busy */
+        wake = before ? enqueue_quiet(s, before) : (s->held++, 0);
+        wake += call_watcher_quiet(s); /* a sleeper watches, in case this worker stays busy */
     } else {
-        enqueue(s, t);
+        wake = enqueue_quiet(s, t);
     }
     pthread_mutex_unlock(&s->lock);
+    while (wake-- > 0) /* after the unlock: the woken worker can take the lock at once */
+        pthread_cond_signal(&s->ready);
 }
 
 int sn_sched_workers(const sn_sched *s)
