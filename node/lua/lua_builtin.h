@@ -23,4 +23,11 @@ void sn_lua_builtin_route(lua_State *L, const sn_target *t, sn_send *s, char *ho
  * "index.boards") as an integer, or nil when it was not given. Returns 1. */
 int sn_lua_builtin_setting(lua_State *L, const char *key);
 
+/* sn_lua_builtin_open: stage.builtin (an empty table) and stage.actor as stubs that compile
+ * preload/stages.lua's definitions at their first use (stage.builtin.NAME, a write, pairs,
+ * stage.actor), out of the long comment of the file that armed them with
+ * `stage.builtin[stage] = _ENV` (its chunk name and globals). Until armed, stage.builtin
+ * reads as empty and stage.actor raises an error naming stages.lua. Runs in state setup. */
+void sn_lua_builtin_open(lua_State *L);
+
 #endif

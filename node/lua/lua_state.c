@@ -383,6 +383,7 @@ static int setup(lua_State *L)
     open_process(L, host);
     sn_thread_open(L);
     sn_stage_open(L);
+    sn_lua_builtin_open(L); /* stage.builtin, stage.actor: armed by preload/stages.lua */
     sn_lua_rank_open(L); /* stage.rank: the index stage's board */
     sn_lua_curl_open(L); /* require("curl") */
     sn_lua_odbc_open(L); /* the global odbc */
