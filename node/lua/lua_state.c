@@ -200,10 +200,11 @@ static int lazy_call_open(lua_State *L)
 
 static int lazy_loader(lua_State *L);
 
-/* Opens the library of the stub at t, if not yet: upvalues 1 the index in LAZY, 2 the
- * captured dependency. open runs with a globals table of its own, reading through to the
- * state's: what it sets goes there (so no env of a script sees a write), and Lua it loads
- * finds the global name as the stub. */
+/* Opens the library of the stub at t, if not yet. The stubs share one metatable; what is
+ * each one's is in the registry's K_STUBS: [t] its index in LAZY, [index] the captured
+ * dependency. open runs with a globals table of its own, reading through to the state's:
+ * what it sets goes there (so no env of a script sees a write), and Lua it loads finds the
+ * global name as the stub. */
 static void lazy_define(lua_State *L, int t)
 {
     t = lua_absindex(L, t);
@@ -213,7 +214,13 @@ static void lazy_define(lua_State *L, int t)
     lua_pop(L, 2);
     if (!stub)
         return;
-    const lazy_lib *lib = &LAZY[lua_tointeger(L, lua_upvalueindex(1))];
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &K_STUBS);
+    lua_pushvalue(L, t);
+    lua_rawget(L, -2);
+    lua_Integer i = lua_tointeger(L, -1);
+    int idx_i = lua_gettop(L), idx_dep = idx_i + 1;
+    lua_rawgeti(L, -2, i);
+    const lazy_lib *lib = &LAZY[i];
     int top = lua_gettop(L);
     lua_newtable(L); /* top+1: the globals open sees */
     lua_createtable(L, 0, 1);
@@ -222,14 +229,14 @@ static void lazy_define(lua_State *L, int t)
     lua_setmetatable(L, top + 1);
     if (lib->dep) {
         lua_createtable(L, 0, 1);
-        lua_pushvalue(L, lua_upvalueindex(2));
+        lua_pushvalue(L, idx_dep);
         lua_setfield(L, -2, lib->dep_field);
         lua_setfield(L, top + 1, lib->dep);
     }
     lua_pushglobaltable(L); /* top+2: the state's */
     lua_pushvalue(L, top + 1);
     lua_rawseti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
-    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushvalue(L, idx_i);
     lua_pushcclosure(L, lazy_call_open, 1);
     int status = lua_pcall(L, 0, 0, 0);
     lua_pushvalue(L, top + 2);
@@ -250,13 +257,11 @@ static void lazy_define(lua_State *L, int t)
     lua_setfield(L, top + 1, lib->name); /* for the Lua open loaded, as its globals */
     if (lib->required) { /* require(name) is the global's table, as before */
         luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
-        lua_pushvalue(L, lua_upvalueindex(1));
-        lua_pushvalue(L, lua_upvalueindex(2));
         lua_pushvalue(L, t);
-        lua_pushcclosure(L, lazy_loader, 3);
+        lua_pushcclosure(L, lazy_loader, 1);
         lua_setfield(L, -2, lib->name);
     }
-    lua_settop(L, top);
+    lua_settop(L, idx_i - 2);
 }
 
 static int lazy_index(lua_State *L) /* __index(t, k) */
@@ -299,55 +304,54 @@ static int lazy_pairs(lua_State *L) /* __pairs(t): as pairs on the opened table 
     return 3;
 }
 
-/* package.preload's loader: opens the library and returns the global's table (upvalue 3). */
+/* package.preload's loader: opens the library and returns the global's table (upvalue 1). */
 static int lazy_loader(lua_State *L)
 {
-    lazy_define(L, lua_upvalueindex(3));
-    lua_pushvalue(L, lua_upvalueindex(3));
+    lazy_define(L, lua_upvalueindex(1));
+    lua_pushvalue(L, lua_upvalueindex(1));
     return 1;
 }
 
-static void lazy_stub(lua_State *L, int i)
+/* The stubs' one metatable (at the top on return). */
+static void lazy_meta(lua_State *L)
+{
+    lua_createtable(L, 0, 3);
+    lua_pushboolean(L, 1);
+    lua_rawsetp(L, -2, &K_LAZY);
+    lua_pushcfunction(L, lazy_index);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, lazy_newindex);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushcfunction(L, lazy_pairs);
+    lua_setfield(L, -2, "__pairs");
+}
+
+/* The global of LAZY[i] as a stub with metatable meta (an index); stubs at K_STUBS. */
+static void lazy_stub(lua_State *L, int i, int meta, int stubs)
 {
     const lazy_lib *lib = &LAZY[i];
     lua_newtable(L); /* the global's table, for good */
     int t = lua_gettop(L);
-    lua_pushinteger(L, i);
     if (lib->dep) { /* what open would have read now: a script may replace it before */
         lua_getglobal(L, lib->dep);
         lua_getfield(L, -1, lib->dep_field);
-        lua_remove(L, -2);
-    } else {
-        lua_pushnil(L);
+        lua_rawseti(L, stubs, i);
+        lua_pop(L, 1);
     }
-    lua_createtable(L, 0, 4);
-    lua_pushboolean(L, 1);
-    lua_rawsetp(L, -2, &K_LAZY);
-    static const struct {
-        const char *event;
-        lua_CFunction f;
-    } events[] = {{"__index", lazy_index}, {"__newindex", lazy_newindex}, {"__pairs", lazy_pairs}};
-    for (size_t e = 0; e < sizeof events / sizeof events[0]; e++) {
-        lua_pushvalue(L, t + 1);
-        lua_pushvalue(L, t + 2);
-        lua_pushcclosure(L, events[e].f, 2);
-        lua_setfield(L, -2, events[e].event);
-    }
+    lua_pushvalue(L, meta);
     lua_setmetatable(L, t);
     if (lib->required) {
         luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
-        lua_pushvalue(L, t + 1);
-        lua_pushvalue(L, t + 2);
         lua_pushvalue(L, t);
-        lua_pushcclosure(L, lazy_loader, 3);
+        lua_pushcclosure(L, lazy_loader, 1);
         lua_setfield(L, -2, lib->name);
         lua_pop(L, 1);
     }
-    lua_settop(L, t);
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &K_STUBS);
     lua_pushvalue(L, t);
-    lua_setfield(L, -2, lib->name);
-    lua_pop(L, 1);
+    lua_pushinteger(L, i);
+    lua_rawset(L, stubs);
+    lua_pushvalue(L, t);
+    lua_setfield(L, stubs, lib->name);
     lua_setglobal(L, lib->name);
 }
 
@@ -388,10 +392,13 @@ static int setup(lua_State *L)
     sn_lua_curl_open(L); /* require("curl") */
     sn_lua_odbc_open(L); /* the global odbc */
     sn_lua_shared_open(L);
-    lua_createtable(L, 0, NLAZY);
+    lua_createtable(L, NLAZY, 2 * NLAZY);
+    lua_pushvalue(L, -1);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &K_STUBS);
+    lazy_meta(L);
     for (int i = 0; i < NLAZY; i++)
-        lazy_stub(L, i); /* broker, logger, bundle */
+        lazy_stub(L, i, lua_gettop(L), lua_gettop(L) - 1); /* broker, logger, bundle */
+    lua_pop(L, 2);
     sn_sandbox_open(L); /* last: it freezes nothing, but wraps what is there */
     return 0;
 }
