@@ -668,13 +668,24 @@ static const char api[] =
     "\n"
     "return odbc\n";
 
+/* math.type, as Lua 5.3's, for the api chunk: math itself opens at its first use. */
+static int l_math_type(lua_State *L)
+{
+    luaL_checkany(L, 1);
+    if (lua_type(L, 1) == LUA_TNUMBER)
+        lua_pushstring(L, lua_isinteger(L, 1) ? "integer" : "float");
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
 /* What the api chunk takes, in its order after (odbc, submit, new_session): the values the
  * state has when sn_lua_odbc_open runs (before the sandbox wraps coroutine.*), kept as the
  * loader's upvalues so a first use late in an actor's life sees the same ones. */
 static const char *const DEPS[][2] = {
     {NULL, "stage"},       {NULL, "error"},     {NULL, "type"},
     {NULL, "pairs"},       {NULL, "ipairs"},    {NULL, "select"},
-    {NULL, "tostring"},    {NULL, "pcall"},     {"math", "type"},
+    {NULL, "tostring"},    {NULL, "pcall"},     {"", "math.type"}, /* C: math opens late */
     {"table", "sort"},     {"table", "concat"}, {NULL, "setmetatable"},
     {"table", "pack"},     {"table", "unpack"}, {"coroutine", "create"},
     {"coroutine", "resume"}, {"coroutine", "yield"}, {"coroutine", "running"},
@@ -731,7 +742,9 @@ void sn_lua_odbc_open(lua_State *L)
     lua_newtable(L);          /* the global odbc, filled at its first use */
     lua_createtable(L, 0, 3); /* its metatable, removed then */
     for (int i = 0; i < NDEPS; i++) {
-        if (DEPS[i][0]) {
+        if (DEPS[i][0] && !DEPS[i][0][0]) {
+            lua_pushcfunction(L, l_math_type);
+        } else if (DEPS[i][0]) {
             lua_getglobal(L, DEPS[i][0]);
             lua_getfield(L, -1, DEPS[i][1]);
             lua_remove(L, -2);

@@ -179,10 +179,33 @@ typedef struct lazy_lib {
     const char *name;
     void (*open)(lua_State *L); /* sets the global name; left unedited */
     const char *dep, *dep_field; /* the global field open reads (captured at start), or NULL */
-    int required;               /* open puts name in package.preload (require(name)) */
+    int required; /* 1: open puts name in package.preload (require(name)); 2: a standard
+                     library, package.loaded[name] is the global's table from the start */
 } lazy_lib;
 
+/* math and utf8 as luaL_openlibs would open them, but into the global only (package.loaded
+ * holds the stub from the start, so require("math") is the global's table all along). */
+static void open_std(lua_State *L, lua_CFunction open, const char *name)
+{
+    lua_pushcfunction(L, open);
+    lua_call(L, 0, 1);
+    lua_setglobal(L, name);
+}
+
+static void open_math(lua_State *L)
+{
+    open_std(L, luaopen_math, LUA_MATHLIBNAME);
+}
+
+static void open_utf8(lua_State *L)
+{
+    open_std(L, luaopen_utf8, LUA_UTF8LIBNAME);
+}
+
+enum { NLAZY_STD = 2 }; /* the first entries: made at start, before the other libraries */
 static const lazy_lib LAZY[] = {
+    {LUA_MATHLIBNAME, open_math, NULL, NULL, 2},
+    {LUA_UTF8LIBNAME, open_utf8, NULL, NULL, 2},
     {"broker", sn_lua_broker_open, "stage", "submit", 0},
     {"logger", sn_logger_open, NULL, NULL, 1},
     {"bundle", sn_bundle_open, NULL, NULL, 1},
@@ -255,7 +278,7 @@ static void lazy_define(lua_State *L, int t)
     lua_setmetatable(L, t);
     lua_pushvalue(L, t);
     lua_setfield(L, top + 1, lib->name); /* for the Lua open loaded, as its globals */
-    if (lib->required) { /* require(name) is the global's table, as before */
+    if (lib->required == 1) { /* require(name) is the global's table, as before */
         luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
         lua_pushvalue(L, t);
         lua_pushcclosure(L, lazy_loader, 1);
@@ -340,10 +363,15 @@ static void lazy_stub(lua_State *L, int i, int meta, int stubs)
     }
     lua_pushvalue(L, meta);
     lua_setmetatable(L, t);
-    if (lib->required) {
+    if (lib->required == 1) {
         luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
         lua_pushvalue(L, t);
         lua_pushcclosure(L, lazy_loader, 1);
+        lua_setfield(L, -2, lib->name);
+        lua_pop(L, 1);
+    } else if (lib->required == 2) {
+        luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+        lua_pushvalue(L, t);
         lua_setfield(L, -2, lib->name);
         lua_pop(L, 1);
     }
@@ -377,10 +405,45 @@ void sn_lua_lazy_open(lua_State *L, const char *name)
     lua_settop(L, top);
 }
 
+/* Makes the stubs LAZY[from..to-1]; the first call makes the registry's K_STUBS and the
+ * stubs' shared metatable (K_META). */
+static const char K_META = 0;
+static void lazy_stubs(lua_State *L, int from, int to)
+{
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &K_STUBS) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_createtable(L, NLAZY, 2 * NLAZY);
+        lua_pushvalue(L, -1);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &K_STUBS);
+        lazy_meta(L);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &K_META);
+    }
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &K_META);
+    for (int i = from; i < to; i++)
+        lazy_stub(L, i, lua_gettop(L), lua_gettop(L) - 1);
+    lua_pop(L, 2);
+}
+
+/* luaL_openlibs without math and utf8, which open at their first use (stubs). */
+static void open_libs(lua_State *L)
+{
+    static const luaL_Reg libs[] = {
+        {"_G", luaopen_base},           {LUA_LOADLIBNAME, luaopen_package},
+        {LUA_COLIBNAME, luaopen_coroutine}, {LUA_TABLIBNAME, luaopen_table},
+        {LUA_IOLIBNAME, luaopen_io},    {LUA_OSLIBNAME, luaopen_os},
+        {LUA_STRLIBNAME, luaopen_string}, {LUA_DBLIBNAME, luaopen_debug},
+    };
+    for (size_t i = 0; i < sizeof libs / sizeof libs[0]; i++) {
+        luaL_requiref(L, libs[i].name, libs[i].func, 1);
+        lua_pop(L, 1);
+    }
+    lazy_stubs(L, 0, NLAZY_STD); /* math, utf8 */
+}
+
 static int setup(lua_State *L)
 {
     sn_lua_host *host = lua_touserdata(L, 1);
-    luaL_openlibs(L);
+    open_libs(L);
     sn_lua_guard_open(L);
     sn_pattern_open(L);
     lua_register(L, "print", l_print);
@@ -392,13 +455,7 @@ static int setup(lua_State *L)
     sn_lua_curl_open(L); /* require("curl") */
     sn_lua_odbc_open(L); /* the global odbc */
     sn_lua_shared_open(L);
-    lua_createtable(L, NLAZY, 2 * NLAZY);
-    lua_pushvalue(L, -1);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &K_STUBS);
-    lazy_meta(L);
-    for (int i = 0; i < NLAZY; i++)
-        lazy_stub(L, i, lua_gettop(L), lua_gettop(L) - 1); /* broker, logger, bundle */
-    lua_pop(L, 2);
+    lazy_stubs(L, NLAZY_STD, NLAZY); /* broker, logger, bundle */
     sn_sandbox_open(L); /* last: it freezes nothing, but wraps what is there */
     return 0;
 }

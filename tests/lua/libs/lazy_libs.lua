@@ -18,7 +18,15 @@ for k in pairs(broker) do names2[#names2 + 1] = k end
 table.sort(names2)
 print("broker", table.concat(names2, " "))
 stage.submit = real_submit
+-- math and utf8 likewise (Lua's own: package.loaded holds the global's table from the start)
+local m, u = math, utf8
+print("math", rawget(m, "pi"), require("math") == m, package.loaded.utf8 == u, getmetatable(u) ~= nil)
+print("math", m.floor(2.5), math.type(1), math.type(1.0), math.type("1"), m == math, rawget(m, "pi") ~= nil)
+local nu = 0
+for _ in pairs(u) do nu = nu + 1 end
+print("utf8", nu, getmetatable(u), u.char(72, 105), require("utf8") == utf8)
 stage.spawn("child", function ()
   local first = logger -- in another actor: its own library, opened there
-  print("child", first == logger, type(logger.warn), type(broker.join), type(bundle.json))
+  print("child", first == logger, type(logger.warn), type(broker.join), type(bundle.json),
+        rawget(math, "pi"), math.pi ~= nil)
 end)
