@@ -159,20 +159,10 @@ static int builtin_newindex(lua_State *L)
     return 0;
 }
 
-static int builtin_next(lua_State *L)
-{
-    luaL_checktype(L, 1, LUA_TTABLE);
-    lua_settop(L, 2);
-    if (lua_next(L, 1))
-        return 2;
-    lua_pushnil(L);
-    return 1;
-}
-
 static int builtin_pairs(lua_State *L) /* __pairs(t) */
 {
     builtin_define(L, 1);
-    lua_pushcfunction(L, builtin_next);
+    lua_pushcfunction(L, sn_lua_rawnext);
     lua_pushvalue(L, 1);
     lua_pushnil(L);
     return 3;

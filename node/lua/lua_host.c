@@ -246,3 +246,13 @@ void sn_lua_pack_handler(lua_State *L, int fn, int top)
     lua_pushinteger(L, top - fn);
     lua_setfield(L, -2, "n");
 }
+
+int sn_lua_rawnext(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 2);
+    if (lua_next(L, 1))
+        return 2;
+    lua_pushnil(L);
+    return 1;
+}

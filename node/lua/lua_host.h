@@ -110,4 +110,8 @@ void sn_lua_budget_check(lua_State *L);
 /* sn_lua_govern: installs the budget hook (every 100,000 instructions) on L. */
 void sn_lua_govern(lua_State *L);
 
+/* sn_lua_rawnext(t, k): next(t, k) without metamethods, for a __pairs that must not reach
+ * the global next (a script may have replaced it). */
+int sn_lua_rawnext(lua_State *L);
+
 #endif

@@ -303,16 +303,6 @@ static int lazy_newindex(lua_State *L) /* __newindex(t, k, v) */
     return 0;
 }
 
-static int lazy_next(lua_State *L)
-{
-    luaL_checktype(L, 1, LUA_TTABLE);
-    lua_settop(L, 2);
-    if (lua_next(L, 1))
-        return 2;
-    lua_pushnil(L);
-    return 1;
-}
-
 static int lazy_pairs(lua_State *L) /* __pairs(t): as pairs on the opened table */
 {
     lazy_define(L, 1);
@@ -321,7 +311,7 @@ static int lazy_pairs(lua_State *L) /* __pairs(t): as pairs on the opened table 
         lua_call(L, 1, 3);
         return 3;
     }
-    lua_pushcfunction(L, lazy_next);
+    lua_pushcfunction(L, sn_lua_rawnext);
     lua_pushvalue(L, 1);
     lua_pushnil(L);
     return 3;
