@@ -65,7 +65,11 @@ static int apply_config(sn_opts *o, int argc, char **argv, char ***keep, int *nk
             v[n++] = (*keep)[i];
     }
     *comb = v;
-    return sn_opts_parse(o, n, v, err, errlen);
+    int rc = sn_opts_parse(o, n, v, err, errlen);
+    if (rc == SN_OK) /* a stage.json's "#cluster" port without keys: the node runs alone */
+        o->listen = sn_config_cluster_listen(o->config, *keep, nflags, o->listen,
+                                             o->curve_secret || o->insecure);
+    return rc;
 }
 
 /* ---- the wiring: the node reaches the cluster and the views through these hooks ---- */

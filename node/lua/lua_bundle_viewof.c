@@ -271,6 +271,13 @@ static int row_next(lua_State *L)
     return 2;
 }
 
+static int row_tostring(lua_State *L) /* as STAGE's: the view's without its count */
+{
+    row *r = luaL_checkudata(L, 1, ROW_MT);
+    lua_pushfstring(L, "viewof: %p [%d size]", (void *)r->p, (int)r->v->row_size);
+    return 1;
+}
+
 static int row_pairs(lua_State *L)
 {
     lua_pushcfunction(L, row_next);
@@ -295,7 +302,7 @@ static int push_row(lua_State *L, int idx, lua_Integer i)
     static const luaL_Reg fns[] = {
         {"__index", row_index}, {"__newindex", row_newindex},
         {"__len", row_len},     {"__pairs", row_pairs},
-        {NULL, NULL},
+        {"__tostring", row_tostring}, {NULL, NULL},
     };
     sn_bundle_metatable(L, ROW_MT, fns);
     lua_setmetatable(L, -2);

@@ -381,10 +381,12 @@ static int find_script(const cJSON *packages, const char *name, char *out, size_
 
 static const char *const ignored_keys[][2] = {
     {"#license", "stage-node needs no license"},
-    {"#services", "no prefork here: actors share one process, and broker listeners are part 4"},
+    {"#services", "no prefork here: actors share one process; a script opens its listeners "
+                  "with broker.ready (docs/broker.md)"},
     {"#router", "stage-node's cluster has its own timings (--set heartbeat=, suspect=, down=)"},
     {"%odbc", "odbc.new takes the connection string or table itself (or an odbc.ini DSN name)"},
-    {"%cluster", "the broker's cluster address: no broker yet (part 4)"},
+    {"%cluster", "the broker's cluster address: broker.ready and broker.join take their "
+                 "addresses from the script (docs/broker.md)"},
     {"%reflush", "stage.load checks the file's size and mtime on every call"},
     {NULL, NULL},
 };
@@ -436,8 +438,9 @@ static int stage_json_argv(const char *path, char ***argv, int *argc, int *nflag
                     warn(path, buf, "the curl stage is built into every node as stage 'curl' "
                                     "(docs/lua-api.md); the entry is not needed");
                 else
-                    warn(path, buf, "built-in and C stages (route, ticket, index) are not "
-                                    "built yet (part 5); messages to them fail");
+                    warn(path, buf, "the built-in stages (route, ticket, index) start at "
+                                    "their first use, on one home per cluster "
+                                    "(docs/stages.md); the entry is not needed");
                 continue;
             }
             const char *plus = strchr(e, '+');
@@ -542,10 +545,7 @@ static int stage_json_argv(const char *path, char ***argv, int *argc, int *nflag
         if (cJSON_IsNumber(item)) { /* the port peers connect to */
             snprintf(buf, sizeof buf, "tcp://127.0.0.1:%d", item->valueint);
             if (push_str(&opts, "--listen") || push_str(&opts, buf))
-                rc = SN_ENOMEM;
-            fprintf(stderr, "stage-node: warning: config %s: '#cluster' port %d: listening on "
-                    "loopback only; other machines need --listen with --curve-secret\n", path,
-                    item->valueint);
+                rc = SN_ENOMEM; /* opened or not: sn_config_cluster_listen, once keys are known */
         } else if (cJSON_IsString(item) && item->valuestring[0] == '=') {
             snprintf(buf, sizeof buf, "#cluster %s", item->valuestring);
             warn(path, buf, "no backup cluster: a stage with no actor fails its messages");
@@ -572,8 +572,12 @@ static int stage_json_argv(const char *path, char ***argv, int *argc, int *nflag
         int used = 0;
         for (int i = 0; i < nstages && !used; i++)
             used = !strcmp(k, stages[i].mod) || !strcmp(k, stages[i].entry);
-        if (!used)
-            warn(path, k, "a section of no Lua stage in #startup (built-in stages: part 5)");
+        char mod[64];
+        if (!used && is_lua_entry(k, mod, sizeof mod))
+            warn(path, k, "the section of a Lua stage not in #startup: unused");
+        else if (!used)
+            warn(path, k, "a built-in or C stage's settings: unused (the built-in stages "
+                          "take their limits from --set, docs/stages.md)");
     }
     cJSON_Delete(root);
     if (rc != SN_OK) {
@@ -585,6 +589,31 @@ static int stage_json_argv(const char *path, char ***argv, int *argc, int *nflag
     *argv = opts.v;
     *argc = *nflags = opts.n;
     return SN_OK;
+}
+
+const char *sn_config_cluster_listen(const char *path, char *const *argv, int nflags,
+                                     const char *listen, int secured)
+{
+    int mine = 0; /* listen is the word a "#cluster" port made, not a --listen of the user */
+    for (int i = 0; listen && i + 1 < nflags && !mine; i++)
+        mine = argv[i + 1] == listen && strcmp(argv[i], "--listen") == 0;
+    if (!mine || !path || !sn_config_is_json(path))
+        return listen;
+    const char *colon = strrchr(listen, ':');
+    const char *port = colon ? colon + 1 : listen;
+    if (secured) {
+        fprintf(stderr, "stage-node: warning: config %s: \"#cluster\": port %s: listening on "
+                "loopback only; other machines need --listen with --curve-secret\n", path, port);
+        return listen;
+    }
+    /* A STAGE file has no keys to give, and a refusal (exit 2) would stop a file that
+     * starts a node in STAGE: the node runs alone, and says what it takes to open it. */
+    fprintf(stderr, "stage-node: warning: config %s: \"#cluster\": port %s not opened: cluster "
+            "traffic needs CurveZMQ keys (code travels only between authenticated members); "
+            "this node runs alone. To open it: stage-node keygen FILE, then --curve-secret "
+            "FILE --curve-allow ALLOW (docs/security.md), or --insecure for development\n",
+            path, port);
+    return NULL;
 }
 
 /* Pushes value j as a Lua value (objects and arrays as tables, arrays from 1). */

@@ -19,6 +19,14 @@ void sn_config_free(char **argv, int argc);
  * '{'). sn_config_argv then maps its #startup, #threads, #cluster, %package and %preload
  * (docs/node.md) and names each key it ignores, with why, in a warning on stderr. */
 int sn_config_is_json(const char *path);
+/* sn_config_cluster_listen: the --listen to use after parsing. When listen is the word
+ * a stage.json's "#cluster" port made (argv[0..nflags) of sn_config_argv) and secured (a
+ * --curve-secret or --insecure) is 0, returns NULL: the node runs alone, with one warning
+ * on stderr naming the port, why and the fix. Otherwise returns listen (a --listen of the
+ * command line or of a Lua config keeps the refusal without keys); warns that a port it
+ * opens listens on loopback only. */
+const char *sn_config_cluster_listen(const char *path, char *const *argv, int nflags,
+                                     const char *listen, int secured);
 
 struct lua_State;
 /* sn_config_push_stage: pushes the settings of Lua stage sid from the stage.json at path

@@ -206,7 +206,7 @@ enum { NLAZY_STD = 2 }; /* the first entries: made at start, before the other li
 static const lazy_lib LAZY[] = {
     {LUA_MATHLIBNAME, open_math, NULL, NULL, 2},
     {LUA_UTF8LIBNAME, open_utf8, NULL, NULL, 2},
-    {"broker", sn_lua_broker_open, "stage", "submit", 0},
+    {"broker", sn_lua_broker_open, "stage", "submit", 1},
     {"logger", sn_logger_open, NULL, NULL, 1},
     {"bundle", sn_bundle_open, NULL, NULL, 1},
 };
@@ -444,6 +444,13 @@ static int setup(lua_State *L)
     sn_lua_rank_open(L); /* stage.rank: the index stage's board */
     sn_lua_curl_open(L); /* require("curl") */
     sn_lua_odbc_open(L); /* the global odbc */
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE); /* require("stage"), ("odbc"): */
+    for (int i = 0; i < 2; i++) { /* STAGE's stage/lua.cpp puts them in package.loaded */
+        const char *name = i ? "odbc" : "stage";
+        lua_getglobal(L, name);
+        lua_setfield(L, -2, name);
+    }
+    lua_pop(L, 1);
     sn_lua_shared_open(L);
     lazy_stubs(L, NLAZY_STD, NLAZY); /* broker, logger, bundle */
     sn_sandbox_open(L); /* last: it freezes nothing, but wraps what is there */

@@ -1,5 +1,8 @@
 -- STAGE's sample bin/package/test_waitfor.lua (datumflux/platform), ported: its code is
--- unchanged up to the stage.proxy part (stage.proxy is not built; left out). Two changes
+-- unchanged up to its actor() part, left out: there `actor "request" function ... end`
+-- calls the proxy with a function, which returns the plain table (STAGE's __call, and
+-- bundle.proxy's), so `actor.ask "value"` raises (a nil field) in STAGE too, and the
+-- error would end this main chunk before its timers print. Two changes
 -- around it keep the output stable: the generated id prints as <id>, and the lines print
 -- sorted at the end (the thread's RESULT races with the messages).
 local lines = {}
