@@ -118,7 +118,8 @@ static const char *read_code(lua_State *L, void *ud, size_t *sz)
 static chunk *find(sn_lua_chunks *c, const char *src, const char *path)
 {
     for (int i = 0; i < c->n; i++)
-        if (src ? c->v[i].src == src : c->v[i].path && strcmp(c->v[i].path, path) == 0)
+        if (src ? c->v[i].src == src
+                : path && c->v[i].path && strcmp(c->v[i].path, path) == 0)
             return &c->v[i];
     return NULL;
 }
