@@ -11,7 +11,7 @@ test_pkgs=(libcriterion-dev lua5.3 clang libclang-rt-14-dev
            docker-compose prometheus python3-yaml shellcheck binutils
            python3 python3-zmq python3-websockets chromium iproute2 iputils-ping libhiredis-dev
            unixodbc libsqliteodbc odbc-postgresql postgresql)
-bench_pkgs=(lua-cjson redis-server)
+bench_pkgs=(lua-cjson redis-server valgrind)
 
 pkgs=("${build_pkgs[@]}")
 case "$level" in

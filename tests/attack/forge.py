@@ -19,7 +19,7 @@ from harness import Bin, frame, hello_fields, mp_pack  # noqa: E402,F401
 
 K = dict(HELLO=1, WELCOME=2, HEARTBEAT=3, GOSSIP=4, REGISTRY=5, MESSAGE=6, REPLY=7, ERROR=8,
          LEAVE=9, STATUS_REQ=10, STATUS=11, LOCK_ACQUIRE=12, LOCK_GRANT=13, LOCK_EXTEND=14,
-         LOCK_RELEASE=15, CODE_MISS=16, LOCK_DENY=17)
+         LOCK_RELEASE=15, CODE_MISS=16, LOCK_DENY=17, BATCH=18)
 U64_MAX = (1 << 64) - 1
 M64 = U64_MAX
 
@@ -164,6 +164,11 @@ def _with(d, k, v):
     return d
 
 
+def batch(frames):
+    """A BATCH frame (kind 18) holding frames, each a complete frame (proto/WIRE.md)."""
+    return bytes([0xC1, 1, K["BATCH"]]) + mp_pack({1: [Bin(f) for f in frames]})
+
+
 def forged_frames(claim, claim_inc, target, payload, stage="victim", handler="call",
                   endpoint="tcp://127.0.0.1:9", cluster="stage"):
     """{name: frame bytes}: one forged frame of every kind, claiming to come from node
@@ -201,6 +206,25 @@ def forged_frames(claim, claim_inc, target, payload, stage="victim", handler="ca
         "LOCK_DENY": frame(K["LOCK_DENY"], {1: "l", 2: addr(target, 0, 1), 6: 1, 7: 11,
                                             8: "forged"}),
         "CODE_MISS": frame(K["CODE_MISS"], {1: Bin(b"\x01" * 16), 2: 1}),
+        # the data frames again, in one BATCH: each entry must pass the checks a lone frame
+        # does. No sequence number (0: unsequenced), so no entry is dropped as a duplicate of
+        # the lone frames above before its payload is decoded; lock ids of their own.
+        "BATCH": batch([
+            frame(K["MESSAGE"], {1: src, 2: addr(target, 0, 0, stage), 4: handler, 8: 1,
+                                 9: payload}),
+            frame(K["MESSAGE"], {1: src, 2: addr(target, 0, 0, stage), 4: handler, 6: 2,
+                                 8: 1, 9: payload}),
+            frame(K["REPLY"], {1: addr(target, 0, 1), 2: src, 3: handler, 4: 2, 8: 1,
+                               9: payload}),
+            frame(K["LOCK_ACQUIRE"], {1: "lb", 2: addr("", 0, 1), 3: handler, 4: 100, 6: 3,
+                                      9: payload}),
+            frame(K["LOCK_ACQUIRE"], {1: "lb", 2: addr(claim, claim_inc, 1), 3: handler,
+                                      4: 100, 6: 4, 9: payload}),
+            frame(K["LOCK_GRANT"], {2: addr(target, 0, 1), 3: handler, 9: payload}),
+            frame(K["LOCK_EXTEND"], {1: "lb", 2: addr(claim, claim_inc, 1), 4: 60000}),
+            frame(K["LOCK_RELEASE"], {1: "lb", 2: addr(claim, claim_inc, 1)}),
+            frame(K["LOCK_DENY"], {1: "lb", 2: addr(target, 0, 1), 6: 4, 7: 11,
+                                   8: "forged"})]),
     }
 
 

@@ -6,7 +6,7 @@ import os
 import sys
 import time
 
-from harness import RawPeer, check, converged, free_port, need_zmq, timeout, wait_until
+from harness import Node, RawPeer, check, converged, free_port, need_zmq, timeout, wait_until
 from test_hostile import PA_LUA, check_serves
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "attack"))
@@ -37,12 +37,19 @@ end)
 '''
 
 
-def _victims(ctx, curve=False, host="127.0.0.1", netns=None, insecure=False):
+def _victims(ctx, curve=False, host="127.0.0.1", netns=None, insecure=False, a_lua=None,
+             b_lua="", a_prefix=()):
+    """A (stages victim and pa; a_lua its script, a_prefix a command put before it) and B
+    (stage victim, pinging A; b_lua added to its script), converged, B's pings answered."""
     victim = ctx.script("victim.lua", VICTIM_LUA)
     pa = ctx.script("pa.lua", PA_LUA)
-    pinger = ctx.script("pinger.lua", PINGER_LUA)
+    pinger = ctx.script("pinger.lua", PINGER_LUA + b_lua)
     a = ctx.node("A", actors=[("victim", victim, 1), ("pa", pa, 1)], curve=curve,
-                 host=host, netns=netns, insecure=insecure, port=7400 if netns else None)
+                 host=host, netns=netns, insecure=insecure, port=7400 if netns else None,
+                 script=ctx.script("a.lua", a_lua) if a_lua else None, start=False)
+    argv = a.argv
+    a.argv = lambda: list(a_prefix) + argv()
+    a.start()
     b = ctx.node("B", join=[a], actors=[("victim", victim, 1)], script=pinger, curve=curve,
                  host=host, netns=netns, insecure=insecure, port=7401 if netns else None)
     converged([a, b], 20)
@@ -128,11 +135,33 @@ def test_refused_code_is_logged_at_a_bounded_rate(ctx):
     a.ensure_alive()
 
 
+# After the forged frames, B starts a new stage (its next REGISTRY, a higher version than
+# before but far below the forged 2^64-1), and A must route to it: a forged registry version
+# taken as B's would have frozen B's routes in A's view.
+LATE_B_LUA = r'''
+when_file(%r, function ()
+  stage.spawn("late", function ()
+    stage.waitfor("__ready", function () return process.name end)
+    stage.waitfor("ping", function (v)
+      return "late " .. tostring(v) .. " from " .. process.name
+    end)
+  end)
+end)
+'''
+LATE_A_LUA = r'''
+stage.waitfor("late_pong", function (v) print("LATE " .. tostring(v)) end)
+when_file(%r, function ()
+  when_ready("late", {"B"}, function () stage.signal("late:ping=late_pong", 1) end)
+end)
+'''
+
+
 @timeout(90)
 def test_members_cannot_move_others_with_curve(ctx):
     zmq = need_zmq()
     ctx.curve_allow(["A", "B", "C", "M"])  # M: an authenticated member that turns hostile
-    a, b = _victims(ctx, curve=True)
+    late = os.path.join(ctx.tmp, "late")
+    a, b = _victims(ctx, curve=True, a_lua=LATE_A_LUA % late, b_lua=LATE_B_LUA % late)
     before = a.members()["B"]
     path = os.path.join(ctx.tmp, "pwned")
     pub_a = _keypair(ctx, "A")[0]
@@ -159,6 +188,11 @@ def test_members_cannot_move_others_with_curve(ctx):
                "B's messages still reach A (a forged seq 2^64-1 would drop them)")
     check("claims to come from 'B'" in a.stderr(), "A logged the refused identity: %s"
           % a.stderr()[-2000:])
+    # B's own next REGISTRY still applies in A's view (the forged version 2^64-1 did not)
+    with open(late, "w") as f:
+        f.write("go\n")
+    line = a.wait_line(r"^LATE ", 20)[0]
+    check(line == "LATE late 1 from B", "A routed to B's new stage: %r" % line)
     refused = a.metric("stage_wire_refused_total", reason="identity")
     check(refused is not None and refused >= 10,
           "stage_wire_refused_total{reason=\"identity\"} counts them: %r" % refused)
@@ -304,3 +338,97 @@ def test_curve_node_whose_name_has_no_key_does_not_start(ctx):
                  "--curve-secret", ctx.curve_key("Z")], timeout=10)
     check(r.returncode == 2 and b"--curve-allow" in r.stderr,
           "exit %d: %r" % (r.returncode, r.stderr[-300:]))
+
+
+@timeout(90)
+def test_batch_of_code_without_curve_is_data_only(ctx):
+    """A BATCH (kind 18) from an unauthenticated peer: each MESSAGE, REPLY and lock frame
+    inside it carries code, and each is decoded untrusted exactly as if it came alone."""
+    need_zmq()
+    a, b = _victims(ctx)
+    path = os.path.join(ctx.tmp, "pwned")
+    peer = RawPeer(ctx, a.endpoint)
+    malformed = a.metric("stage_wire_refused_total", reason="malformed") or 0
+    for what, payload in forge.code_payloads(path).items():
+        for claim, inc in (("M", 1), ("B", a.members()["B"]["incarnation"])):
+            peer.send(forge.forged_frames(claim, inc, "A", payload)["BATCH"])
+    # the batch was read entry by entry (not dropped whole as malformed): its messages
+    # reached the victim's handler and were refused there for carrying code
+    a.wait_stderr(r"message 'call' dropped: .*untrusted", 10)
+    check((a.metric("stage_wire_refused_total", reason="malformed") or 0) == malformed,
+          "A refused a batch of data frames as malformed")
+    _no_code_ran(path, [a, b])
+    pongs = _pongs(b)
+    wait_until(lambda: _pongs(b) >= pongs + 3, 10, "A keeps serving B")
+
+
+@timeout(90)
+def test_socket_failure_is_logged(ctx):
+    """Node A runs out of file descriptors (RLIMIT_NOFILE 64) when a gossip names 200
+    members: each member it cannot make a socket for is logged (before, new_dealer failed
+    silently), and A keeps serving the member it already talks to."""
+    need_zmq()
+    # prlimit sets the limit and execs the node: a.pid is still the node's
+    a, b = _victims(ctx, a_prefix=["prlimit", "--nofile=64:64", "--"])
+    peer = RawPeer(ctx, a.endpoint)
+    peer.send(forge.frame(forge.K["HELLO"], forge.hello_fields("stage", "M", 1,
+                                                               "tcp://127.0.0.1:9")))
+    peer.send(_gossip_of(200))
+    a.wait_stderr(r"cannot (make a socket to|connect to) tcp://127\.0\.0\.1:2\d+: Too many "
+                  r"open files", 15)
+    pongs = _pongs(b)
+    wait_until(lambda: _pongs(b) >= pongs + 3, 10, "A keeps serving B with no fd left")
+    a.ensure_alive()
+
+
+# A node listening on ipc:// is reached through gossip: --join takes HOST:PORT, so it joins
+# a tcp seed, which tells the others its ipc endpoint. A closure sent to it runs only when
+# the connection is authenticated by CurveZMQ; without it (--insecure) data still travels.
+IPC_VICTIM_LUA = r'''
+stage.waitfor("call", function (v)
+  if type(v) == "function" then v() else print("DATA " .. tostring(v)) end
+end)
+'''
+IPC_SENDER_LUA = r'''
+when_ready("ipcv", {"A"}, function ()
+  stage.signal("ipcv:call", function () print("RAN on " .. process.name) end)
+  stage.signal("ipcv:call", "after the function")
+end)
+'''
+
+
+class _IpcNode(Node):
+    @property
+    def endpoint(self):
+        return "ipc://%s/%s.ipc" % (self.ctx.tmp, self.name)
+
+
+def _ipc_cluster(ctx, curve):
+    if curve:
+        ctx.curve_allow(["A", "B", "C"])
+    victim = ctx.script("ipcv.lua", IPC_VICTIM_LUA)
+    b = ctx.node("B", curve=curve)
+    a = _IpcNode(ctx, "A", join=[b], actors=[("ipcv", victim, 1)], curve=curve)
+    ctx.nodes.append(a)
+    a.start()
+    c = ctx.node("C", join=[b], script=ctx.script("sender.lua", IPC_SENDER_LUA), curve=curve)
+    converged([a, b, c], 20)
+    check(c.members()["A"].get("endpoint", "").startswith("ipc://"),
+          "C knows A by its ipc endpoint: %r" % c.members()["A"])
+    return a, b, c
+
+
+@timeout(90)
+def test_ipc_member_runs_code_with_curve(ctx):
+    a, b, c = _ipc_cluster(ctx, curve=True)
+    check(a.wait_line(r"^RAN ", 20)[0] == "RAN on A", "C's closure ran on A")
+    a.wait_line(r"^DATA after the function$", 10)
+
+
+@timeout(90)
+def test_ipc_member_takes_data_only_when_insecure(ctx):
+    a, b, c = _ipc_cluster(ctx, curve=False)
+    a.wait_line(r"^DATA after the function$", 20)  # the link works; the function came first
+    check(not any(l.startswith("RAN ") for l in a.lines()), "C's closure ran on A over ipc "
+          "without CurveZMQ: %r" % a.lines())
+    a.wait_stderr(r"message 'call' dropped: .*untrusted", 10)
