@@ -7,6 +7,7 @@
 #include "lua_timer.h"
 #include "lua_waitfor.h"
 #include "sn_error.h"
+#include "sn_map.h"
 #include "sn_node.h"
 #include "sn_snapshot.h"
 
@@ -25,12 +26,11 @@ static const char submit_script[] =
     "if type(v) == 'function' then return v(select(2, ...)) end\n"
     "return v\n";
 
-/* A string key: any two equal strings give the same non-zero key (FNV-1a). */
+/* A string key: any two equal strings give the same non-zero key (the placement hash of
+ * sn_map.h, halved to stay a positive lua_Integer). */
 static lua_Integer string_key(const char *s, size_t len)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    uint64_t h = sn_map_hash_more(SN_MAP_HASH_PLACEMENT, s, len);
     lua_Integer k = (lua_Integer)(h >> 1);
     return k ? k : 1;
 }
