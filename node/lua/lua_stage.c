@@ -119,7 +119,10 @@ static int stage_spawn(lua_State *L)
     if (slash) {
         if ((size_t)(slash - sid) != strlen(me) || strncmp(sid, me, (size_t)(slash - sid)) != 0) {
             lua_pushlstring(L, sid, (size_t)(slash - sid));
-            return luaL_error(L, "stage.spawn: no route to node '%s'", lua_tostring(L, -1));
+            const char *who = lua_pushfstring(L, "node '%s'", lua_tostring(L, -1));
+            char why[600];
+            return luaL_error(L, "stage.spawn: %s",
+                              sn_error_text(SN_ENOROUTE, who, why, sizeof why));
         }
         sid = slash + 1;
     }
