@@ -67,13 +67,93 @@ static inline int sn_mpack_put_bool(sn_buf *b, int v)
     return sn_mpack_put_tagged(b, v ? 0xc3 : 0xc2, 0, 0);
 }
 
+/* ---- raw-pointer forms --------------------------------------------------------------------
+ * For an encoder that reserved room for a whole frame once (sn_wire's MESSAGE): each writes one
+ * value or header at p, which must have room for its longest form (SN_MPACK_UINT_MAX bytes for
+ * a uint, SN_MPACK_HDR_MAX for a header), and returns the bytes written. The sn_buf writers
+ * are built on them, so this module alone decides every form. */
+
+#define SN_MPACK_UINT_MAX 9 /* cf and 8 bytes */
+#define SN_MPACK_HDR_MAX 5  /* a container, str or bin header: its tag and 4 bytes */
+
+/* sn_mpack_uint_len: the bytes of v's shortest form (1, 2, 3, 5 or 9). */
+static inline size_t sn_mpack_uint_len(uint64_t v)
+{
+    return v < 0x80 ? 1 : v <= 0xff ? 2 : v <= 0xffff ? 3 : v <= 0xffffffffu ? 5 : 9;
+}
+
+/* sn_mpack_uint_at: v in its shortest form (positive fixint, cc, cd, ce, cf) at p. */
+static inline size_t sn_mpack_uint_at(void *p, uint64_t v)
+{
+    uint8_t *q = p;
+    size_t n = sn_mpack_uint_len(v);
+    q[0] = n == 1 ? (uint8_t)v : n == 2 ? 0xcc : n == 3 ? 0xcd : n == 5 ? 0xce : 0xcf;
+    sn_mpack_be_at(q + 1, v, (int)n - 1);
+    return n;
+}
+
+/* sn_mpack_container_len: the bytes of the header of n elements (1, 3 or 5). */
+static inline size_t sn_mpack_container_len(uint32_t n)
+{
+    return n < 16 ? 1 : n <= 0xffff ? 3 : 5;
+}
+
+/* sn_mpack_container_hdr: an array (is_map 0) or map header of n elements (pairs) at p, in its
+ * shortest form (fixarray/fixmap, dc/de, dd/df). */
+static inline size_t sn_mpack_container_hdr(void *p, uint32_t n, int is_map)
+{
+    uint8_t *q = p;
+    size_t len = sn_mpack_container_len(n);
+    if (len == 1) {
+        q[0] = (uint8_t)((is_map ? 0x80 : 0x90) | n);
+        return 1;
+    }
+    q[0] = len == 3 ? (is_map ? 0xde : 0xdc) : (is_map ? 0xdf : 0xdd);
+    sn_mpack_be_at(q + 1, n, (int)len - 1);
+    return len;
+}
+
+/* sn_mpack_map_hdr: a map header of n pairs at p (sn_mpack_container_hdr). */
+static inline size_t sn_mpack_map_hdr(void *p, uint32_t n)
+{
+    return sn_mpack_container_hdr(p, n, 1);
+}
+
+/* sn_mpack_array_hdr: an array header of n elements at p (sn_mpack_container_hdr). */
+static inline size_t sn_mpack_array_hdr(void *p, uint32_t n)
+{
+    return sn_mpack_container_hdr(p, n, 0);
+}
+
+/* sn_mpack_str_hdr: a str header for n bytes at hdr (SN_MPACK_HDR_MAX bytes of room); its length. */
+static inline size_t sn_mpack_str_hdr(uint8_t *hdr, size_t n)
+{
+    assert(n <= 0xffffffffu && "sn_mpack: string of 4 GiB or more");
+    if (n < 32) {
+        hdr[0] = (uint8_t)(0xa0 | n);
+        return 1;
+    }
+    int w = n <= 0xff ? 1 : n <= 0xffff ? 2 : 4;
+    hdr[0] = (uint8_t)(w == 1 ? 0xd9 : w == 2 ? 0xda : 0xdb);
+    sn_mpack_be_at(hdr + 1, n, w);
+    return 1 + (size_t)w;
+}
+
+/* sn_mpack_bin_hdr: a bin header for n bytes at hdr (SN_MPACK_HDR_MAX bytes of room); its length. */
+static inline size_t sn_mpack_bin_hdr(uint8_t *hdr, size_t n)
+{
+    assert(n <= 0xffffffffu && "sn_mpack: bin of 4 GiB or more");
+    int w = n <= 0xff ? 1 : n <= 0xffff ? 2 : 4;
+    hdr[0] = (uint8_t)(w == 1 ? 0xc4 : w == 2 ? 0xc5 : 0xc6);
+    sn_mpack_be_at(hdr + 1, n, w);
+    return 1 + (size_t)w;
+}
+
 static inline int sn_mpack_put_uint(sn_buf *b, uint64_t v)
 {
-    if (v < 0x80) return sn_mpack_put_tagged(b, (uint8_t)v, 0, 0);
-    if (v <= 0xff) return sn_mpack_put_tagged(b, 0xcc, v, 1);
-    if (v <= 0xffff) return sn_mpack_put_tagged(b, 0xcd, v, 2);
-    if (v <= 0xffffffffu) return sn_mpack_put_tagged(b, 0xce, v, 4);
-    return sn_mpack_put_tagged(b, 0xcf, v, 8);
+    if (sn_mpack_room(b, sn_mpack_uint_len(v))) return SN_ENOMEM;
+    b->len += sn_mpack_uint_at(b->data + b->len, v);
+    return SN_OK;
 }
 
 /* Non-negative values take the unsigned forms, as sn_mpack_put_uint. */
@@ -105,9 +185,9 @@ static inline int sn_mpack_put_float(sn_buf *b, float f)
 /* An array (is_map 0) or map header of n elements (pairs). */
 static inline int sn_mpack_put_container(sn_buf *b, uint32_t n, int is_map)
 {
-    if (n < 16) return sn_mpack_put_tagged(b, (uint8_t)((is_map ? 0x80 : 0x90) | n), 0, 0);
-    if (n <= 0xffff) return sn_mpack_put_tagged(b, is_map ? 0xde : 0xdc, n, 2);
-    return sn_mpack_put_tagged(b, is_map ? 0xdf : 0xdd, n, 4);
+    if (sn_mpack_room(b, sn_mpack_container_len(n))) return SN_ENOMEM;
+    b->len += sn_mpack_container_hdr(b->data + b->len, n, is_map);
+    return SN_OK;
 }
 
 static inline int sn_mpack_put_array(sn_buf *b, uint32_t n)
@@ -129,30 +209,6 @@ static inline int sn_mpack_put_hdr_body(sn_buf *b, const uint8_t *hdr, size_t hd
     if (n) memcpy(b->data + b->len + hdr_len, body, n);
     b->len += hdr_len + n;
     return SN_OK;
-}
-
-/* str header for n bytes into hdr[5]; its length. */
-static inline size_t sn_mpack_str_hdr(uint8_t *hdr, size_t n)
-{
-    assert(n <= 0xffffffffu && "sn_mpack: string of 4 GiB or more");
-    if (n < 32) {
-        hdr[0] = (uint8_t)(0xa0 | n);
-        return 1;
-    }
-    int w = n <= 0xff ? 1 : n <= 0xffff ? 2 : 4;
-    hdr[0] = (uint8_t)(w == 1 ? 0xd9 : w == 2 ? 0xda : 0xdb);
-    sn_mpack_be_at(hdr + 1, n, w);
-    return 1 + (size_t)w;
-}
-
-/* bin header for n bytes into hdr[5]; its length. */
-static inline size_t sn_mpack_bin_hdr(uint8_t *hdr, size_t n)
-{
-    assert(n <= 0xffffffffu && "sn_mpack: bin of 4 GiB or more");
-    int w = n <= 0xff ? 1 : n <= 0xffff ? 2 : 4;
-    hdr[0] = (uint8_t)(w == 1 ? 0xc4 : w == 2 ? 0xc5 : 0xc6);
-    sn_mpack_be_at(hdr + 1, n, w);
-    return 1 + (size_t)w;
 }
 
 /* A str: header and the n bytes at s (which may be NULL when n is 0). */

@@ -536,28 +536,20 @@ static int enc_struct(enc *e, const schema *s, const void *base)
 }
 
 /* The writers below write at w, in room reserved once for the whole frame, and return the
- * byte past what they wrote: the forms of sn_mpack_put_uint, _map and _str. Keys are < 128. */
-static uint8_t *w_uint(uint8_t *w, uint64_t v)
-{
-    int n = v < 0x80 ? 0 : v <= 0xff ? 1 : v <= 0xffff ? 2 : v <= 0xffffffffu ? 4 : 8;
-    *w++ = n == 0 ? (uint8_t)v : n == 1 ? 0xcc : n == 2 ? 0xcd : n == 4 ? 0xce : 0xcf;
-    sn_mpack_be_at(w, v, n);
-    return w + n;
-}
-
+ * byte past what they wrote; every form is sn_mpack's (its raw-pointer writers). */
 static uint8_t *w_ufield(uint8_t *w, uint8_t key, uint64_t v)
 {
     if (!v)
         return w;
-    *w++ = key;
-    return w_uint(w, v);
+    w += sn_mpack_uint_at(w, key);
+    return w + sn_mpack_uint_at(w, v);
 }
 
 static uint8_t *w_sfield(uint8_t *w, uint8_t key, const char *str, size_t n)
 {
     if (!n)
         return w;
-    *w++ = key;
+    w += sn_mpack_uint_at(w, key);
     w += sn_mpack_str_hdr(w, n);
     memcpy(w, str, n);
     return w + n;
@@ -568,8 +560,8 @@ static uint8_t *w_addr(uint8_t *w, uint8_t key, const sn_wire_addr *a, size_t no
     unsigned n = (node != 0) + (a->incarnation != 0) + (a->actor != 0) + (stage != 0);
     if (!n)
         return w;
-    *w++ = key;
-    *w++ = (uint8_t)(0x80 | n);
+    w += sn_mpack_uint_at(w, key);
+    w += sn_mpack_map_hdr(w, n);
     w = w_sfield(w, 1, a->node, node);
     w = w_ufield(w, 2, a->incarnation);
     w = w_ufield(w, 3, a->actor);
@@ -610,7 +602,7 @@ static int enc_message_fast(const sn_wire_message *m, const sn_wire_limits *lim,
     *w++ = SN_WIRE_MAGIC;
     *w++ = SN_WIRE_VERSION;
     *w++ = SN_WIRE_MESSAGE;
-    *w++ = (uint8_t)(0x80 | n);
+    w += sn_mpack_map_hdr(w, n);
     w = w_addr(w, 1, &m->src, sn, ss);
     w = w_addr(w, 2, &m->dst, dn, ds);
     w = w_ufield(w, 3, (unsigned)m->mode);
@@ -622,7 +614,7 @@ static int enc_message_fast(const sn_wire_message *m, const sn_wire_limits *lim,
     if (p->len) {
         if ((size_t)(w - start) + p->len > lim->max_frame)
             return 0; /* nothing copied; the general way words it */
-        *w++ = 9;
+        w += sn_mpack_uint_at(w, 9);
         w += sn_mpack_bin_hdr(w, p->len);
         memcpy(w, p->data, p->len);
         w += p->len;

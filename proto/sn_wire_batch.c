@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-enum { PREFIX = SN_WIRE_HEADER_LEN + 2 + 5 /* header, fixmap 1 + key 1, array32 header */ };
+enum { PREFIX = SN_WIRE_HEADER_LEN + 2 + SN_MPACK_HDR_MAX /* header, fixmap 1 + key 1, array */ };
 
 void sn_wire_batch_init(sn_wire_batch *b)
 {
@@ -77,19 +77,9 @@ void sn_wire_batch_finish(sn_wire_batch *b, const char **data, size_t *len)
     head[n++] = SN_WIRE_MAGIC;
     head[n++] = SN_WIRE_VERSION;
     head[n++] = SN_WIRE_BATCH;
-    head[n++] = 0x81; /* a map of one field */
-    head[n++] = 0x01; /* field 1: the frames */
-    if (b->count < 16) {
-        head[n++] = (uint8_t)(0x90 | b->count);
-    } else if (b->count < 65536) {
-        head[n++] = 0xdc;
-        sn_mpack_be_at(head + n, b->count, 2);
-        n += 2;
-    } else {
-        head[n++] = 0xdd;
-        sn_mpack_be_at(head + n, b->count, 4);
-        n += 4;
-    }
+    n += sn_mpack_map_hdr(head + n, 1);     /* a map of one field: */
+    n += sn_mpack_uint_at(head + n, 1);     /* field 1, the frames */
+    n += sn_mpack_array_hdr(head + n, b->count);
     memcpy(b->buf.data + PREFIX - n, head, n);
     *data = b->buf.data + PREFIX - n;
     *len = b->buf.len - (PREFIX - n);

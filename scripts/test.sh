@@ -12,6 +12,9 @@ step() { echo; echo "=== $*"; }
 
 step "layers (scripts/check-layers.py)"
 mkdir -p build
+python3 scripts/check-layers.py --self-test | tee build/layers-self-test.log
+[[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
+summary+=("$(tail -1 build/layers-self-test.log)")
 python3 scripts/check-layers.py | tee build/layers.log
 [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
 summary+=("$(tail -1 build/layers.log)")

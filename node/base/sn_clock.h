@@ -3,10 +3,14 @@
 #ifndef SN_CLOCK_H
 #define SN_CLOCK_H
 
+#include <stdint.h>
 #include <time.h>
 
 /* sn_clock_mono: monotonic seconds (CLOCK_MONOTONIC): for durations and deadlines. */
 double sn_clock_mono(void);
+/* sn_clock_deadline: sets ts to ns nanoseconds (>= 0) from now on CLOCK_MONOTONIC, normalised:
+ * the absolute deadline of pthread_cond_timedwait on a condvar set to CLOCK_MONOTONIC. */
+void sn_clock_deadline(struct timespec *ts, int64_t ns);
 /* sn_clock_wall: seconds since the epoch (CLOCK_REALTIME): for timestamps shown to people. */
 double sn_clock_wall(void);
 /* sn_clock_seconds: clock id in seconds (e.g. CLOCK_THREAD_CPUTIME_ID for CPU time);

@@ -46,13 +46,17 @@ static void *default_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 #define FNV_BASIS 0xcbf29ce484222325ull
 #define FNV_STEP(h, c) (((h) ^ (unsigned char)(c)) * 0x100000001b3ull)
 
-uint64_t sn_map_hash(const void *data, size_t len)
+uint64_t sn_map_hash_more(uint64_t h, const void *data, size_t len)
 {
     const unsigned char *p = data;
-    uint64_t h = FNV_BASIS;
     for (size_t i = 0; i < len; i++)
         h = FNV_STEP(h, p[i]);
     return h;
+}
+
+uint64_t sn_map_hash(const void *data, size_t len)
+{
+    return sn_map_hash_more(FNV_BASIS, data, len);
 }
 
 /* sn_map_hash of the string s, in the same pass as its length. */

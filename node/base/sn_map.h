@@ -69,5 +69,13 @@ void sn_map_clear(sn_map *m);
 
 /* sn_map_hash: the FNV-1a 64-bit hash of len bytes: the one string hash of the node. */
 uint64_t sn_map_hash(const void *data, size_t len);
+/* SN_MAP_HASH_PLACEMENT: the start value, for sn_map_hash_more, of the hashes that nodes must
+ * agree on (the homes of built-in stages and locks, the members digest) and of stage.submit's
+ * string keys: FNV-1a's offset basis with its last digit dropped, as these hashes always
+ * started, so that nodes of every build agree. */
+#define SN_MAP_HASH_PLACEMENT 1469598103934665603ull
+/* sn_map_hash_more: h (an sn_map_hash) continued over len more bytes: sn_map_hash_more(
+ * sn_map_hash(a, n), b, m) is sn_map_hash of a's n bytes followed by b's m, with no copy. */
+uint64_t sn_map_hash_more(uint64_t h, const void *data, size_t len);
 
 #endif

@@ -175,7 +175,9 @@ static void finish(sn_curl *c, sn_curl_req *q, int code, const char *why)
     if (why) {
         snprintf(text, sizeof text, "%s", why);
     } else if (code == CURLE_OPERATION_TIMEDOUT) {
-        snprintf(text, sizeof text, "timeout: no complete answer within %ld ms", q->timeout_ms);
+        char detail[64];
+        snprintf(detail, sizeof detail, "no complete answer within %ld ms", q->timeout_ms);
+        sn_error_text(SN_ETIMEDOUT, detail, text, sizeof text);
         hit = LIMIT_TIMEOUT;
     } else if (q->over_body || code == CURLE_FILESIZE_EXCEEDED) {
         snprintf(text, sizeof text, "response body over the limit of %ld bytes", q->body_max);

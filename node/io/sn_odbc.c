@@ -209,10 +209,12 @@ static void stmt_failed(conn *c, SQLHSTMT st, result *res, const char *what)
     pthread_mutex_unlock(&c->mu);
     if (cancelled == 2)
         snprintf(res->err, sizeof res->err, "cancelled: the node is stopping (%s)", d);
-    else if (cancelled)
-        snprintf(res->err, sizeof res->err,
-                 "timeout: the statement ran past its limit and was cancelled (odbc_timeout, or "
-                 ".executeTimeout) (%s)", d);
+    else if (cancelled) {
+        char detail[sizeof res->err];
+        snprintf(detail, sizeof detail, "the statement ran past its limit and was cancelled "
+                 "(odbc_timeout, or .executeTimeout) (%s)", d);
+        sn_error_text(SN_ETIMEDOUT, detail, res->err, sizeof res->err);
+    }
     else if (gone)
         snprintf(res->err, sizeof res->err, "the database connection was lost (%s); the pool "
                  "reconnects on the next statement", d);

@@ -38,7 +38,7 @@ void sn_lua_builtin_route(lua_State *L, const sn_target *t, sn_send *s, char *ho
             sn_log_write(host->log, SN_LOG_WARN, host->who, "signal to built-in stage '%s': "
                          "this node does not know yet whether another node runs it (joining, "
                          "or a member's registry missing after %ld ms, --set "
-                         "builtin.settle_ms): node down", t->stage, wait);
+                         "builtin.settle_ms): %s", t->stage, wait, sn_strerror(SN_EDOWN));
             home[0] = '\0';
             s->node = home;
             return;

@@ -7,6 +7,7 @@
 #include "lua_timer.h"
 #include "lua_waitfor.h"
 #include "sn_error.h"
+#include "sn_map.h"
 #include "sn_node.h"
 #include "sn_snapshot.h"
 
@@ -25,12 +26,11 @@ static const char submit_script[] =
     "if type(v) == 'function' then return v(select(2, ...)) end\n"
     "return v\n";
 
-/* A string key: any two equal strings give the same non-zero key (FNV-1a). */
+/* A string key: any two equal strings give the same non-zero key (the placement hash of
+ * sn_map.h, halved to stay a positive lua_Integer). */
 static lua_Integer string_key(const char *s, size_t len)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    uint64_t h = sn_map_hash_more(SN_MAP_HASH_PLACEMENT, s, len);
     lua_Integer k = (lua_Integer)(h >> 1);
     return k ? k : 1;
 }
@@ -119,7 +119,10 @@ static int stage_spawn(lua_State *L)
     if (slash) {
         if ((size_t)(slash - sid) != strlen(me) || strncmp(sid, me, (size_t)(slash - sid)) != 0) {
             lua_pushlstring(L, sid, (size_t)(slash - sid));
-            return luaL_error(L, "stage.spawn: no route to node '%s'", lua_tostring(L, -1));
+            const char *who = lua_pushfstring(L, "node '%s'", lua_tostring(L, -1));
+            char why[600];
+            return luaL_error(L, "stage.spawn: %s",
+                              sn_error_text(SN_ENOROUTE, who, why, sizeof why));
         }
         sid = slash + 1;
     }

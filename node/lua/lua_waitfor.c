@@ -434,8 +434,10 @@ void sn_waitfor_dispatch(lua_State *L, const sn_msg *m)
     if (m->deadline && sn_clock_mono() > m->deadline) { /* a table target's timeout */
         sn_log_write(host->log, SN_LOG_DEBUG, host->who, "message '%s' dropped: its timeout "
                      "passed before it was handled", m->name);
-        if (m->reply)
-            sn_signal_reply_error(L, m, "timeout");
+        if (m->reply) {
+            char why[32];
+            sn_signal_reply_error(L, m, sn_error_text(SN_ETIMEDOUT, NULL, why, sizeof why));
+        }
         return;
     }
     if (!find_handler(L, m->name)) {

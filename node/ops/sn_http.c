@@ -5,6 +5,7 @@
  * a reaper thread shuts down the socket of a connection past its request deadline. */
 #include "sn_http.h"
 
+#include "sn_clock.h"
 #include "sn_error.h"
 
 #include <microhttpd.h>
@@ -58,13 +59,6 @@ enum { MHD_LOG_LINES = 5, MHD_LOG_WINDOW_S = 10 };
 
 enum { REAP_LOG_EVERY_S = 10 }; /* at most one line about slow clients per this */
 
-static double mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* libmicrohttpd's thread: a connection opened or closed. Closed comes before its socket is
  * closed, so the reaper (under the same lock) never shuts down a reused descriptor. */
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
@@ -78,7 +72,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         *socket_context = k;
         if (!k) return; /* out of memory: this one goes unreaped; the idle timeout remains */
         k->fd = ci->connect_fd;
-        k->since = mono();
+        k->since = sn_clock_mono();
         pthread_mutex_lock(&h->lock);
         k->next = h->conns;
         if (h->conns) h->conns->prev = k;
@@ -110,7 +104,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     conn *k = ci ? ci->socket_context : NULL;
     if (!k) return;
     pthread_mutex_lock(&h->lock);
-    k->since = mono();
+    k->since = sn_clock_mono();
     pthread_mutex_unlock(&h->lock);
 }
 
@@ -123,13 +117,10 @@ static void *reap(void *p)
     pthread_mutex_lock(&h->lock);
     while (!h->stop) {
         struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        double at = (double)until.tv_sec + (double)until.tv_nsec / 1e9 + every;
-        until.tv_sec = (time_t)at;
-        until.tv_nsec = (long)((at - (double)until.tv_sec) * 1e9);
+        sn_clock_deadline(&until, (int64_t)(every * 1e9));
         pthread_cond_timedwait(&h->wake, &h->lock, &until);
         if (h->stop) break;
-        double now = mono();
+        double now = sn_clock_mono();
         for (conn *k = h->conns; k; k = k->next) {
             if (k->cut || now - k->since <= (double)h->h.request_s) continue;
             shutdown(k->fd, SHUT_RDWR);
@@ -205,7 +196,7 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
         line[--n] = '\0';
     if (!h->log) return;
     /* a line per misbehaving client would let clients flood the log: a few per window */
-    double now = mono();
+    double now = sn_clock_mono();
     unsigned long dropped = 0;
     int tell;
     pthread_mutex_lock(&h->lock);

@@ -6,6 +6,7 @@
 #include "sn_builtin.h"
 #include "sn_error.h"
 #include "sn_log.h"
+#include "sn_map.h"
 #include "sn_router.h"
 
 #include <ev.h>
@@ -54,14 +55,12 @@ int sn_builtin_is(const char *stage)
     return slot_of(stage) >= 0;
 }
 
+/* The placement hash (sn_map.h) of stage, a 0xff separator and node, high bits folded in. */
 static uint64_t rendezvous(const char *stage, const char *node)
 {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a over stage, a separator, node */
-    for (const char *s = stage; *s; s++)
-        h = (h ^ (uint8_t)*s) * 1099511628211ull;
-    h = (h ^ 0xff) * 1099511628211ull;
-    for (const char *s = node; *s; s++)
-        h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    uint64_t h = sn_map_hash_more(SN_MAP_HASH_PLACEMENT, stage, strlen(stage));
+    h = sn_map_hash_more(h, "\xff", 1);
+    h = sn_map_hash_more(h, node, strlen(node));
     return h ^ (h >> 29);
 }
 

@@ -1,5 +1,6 @@
 /* sn_guard: one thread waiting on a condition variable with a deadline. */
 #include "sn_guard.h"
+#include "sn_clock.h"
 #include "sn_error.h"
 
 #include <errno.h>
@@ -21,13 +22,7 @@ static void *watch(void *p)
 {
     sn_guard *g = p;
     struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += g->ms / 1000;
-    until.tv_nsec += (long)(g->ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    sn_clock_deadline(&until, (int64_t)g->ms * 1000000);
     pthread_mutex_lock(&g->lock);
     int rc = 0;
     while (!g->disarmed && rc != ETIMEDOUT)

@@ -617,10 +617,11 @@ int sn_node_post(sn_node *n, uint64_t actor, sn_msg *m, int force)
     sn_loop_work(n->loop, 1);
     int rc = sn_mailbox_push(sn_actor_mailbox(a), m, force, &wake, &warn);
     if (rc != SN_OK) {
-        char why[320];
+        char why[320], full[32];
+        /* every 10 s at most; each drop is counted */
         if (rc == SN_EFULL && sn_mailbox_full(sn_actor_mailbox(a), why, sizeof why))
-            sn_log_write(n->log, SN_LOG_WARN, sn_actor_name(a), "mailbox full, refusing "
-                         "messages: %s", why); /* every 10 s at most; each drop is counted */
+            sn_log_write(n->log, SN_LOG_WARN, sn_actor_name(a), "%s, refusing messages: %s",
+                         sn_error_text(SN_EFULL, NULL, full, sizeof full), why);
         sn_loop_work(n->loop, -1);
         sn_actor_release(&a);
         return rc;

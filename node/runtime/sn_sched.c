@@ -1,6 +1,7 @@
 /* sn_sched: one mutex-protected FIFO, a one-task slot per worker for what it queues for
  * itself, and a condition variable idle workers sleep on without spinning. */
 #include "sn_sched.h"
+#include "sn_clock.h"
 #include "sn_error.h"
 
 #include <limits.h>
@@ -141,16 +142,6 @@ static sn_task *steal_stale(sn_sched *s, worker *w, long period)
     return found;
 }
 
-static void deadline_in(struct timespec *ts, long ns)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_nsec += ns;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
 /* Asks a sleeper to watch the slots, when a task sits in one and no one watches. Under the
  * lock. Returns 1 when s->ready must be signalled (see enqueue_quiet). */
 static int call_watcher_quiet(sn_sched *s)
@@ -221,7 +212,7 @@ static void *worker_main(void *arg)
         if (watching) {
             puts_seen = s->puts;
             struct timespec ts;
-            deadline_in(&ts, period);
+            sn_clock_deadline(&ts, period);
             waited = period;
             period = period < WATCH_MAX_NS / 2 ? period * 2 : WATCH_MAX_NS;
             /* signalled, timed out or spurious: look again either way */

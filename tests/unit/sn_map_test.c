@@ -44,6 +44,21 @@ Test(sn_map, fnv1a_known_values)
     cr_assert_eq(sn_map_hash("foobar", 6), 0x85944171f73967e8ull);
 }
 
+Test(sn_map, hash_more_continues_the_same_hash)
+{
+    cr_assert_eq(sn_map_hash_more(sn_map_hash("foo", 3), "bar", 3), 0x85944171f73967e8ull);
+    cr_assert_eq(sn_map_hash_more(sn_map_hash("", 0), "a", 1), sn_map_hash("a", 1));
+    cr_assert_eq(sn_map_hash_more(sn_map_hash("a", 1), "", 0), sn_map_hash("a", 1));
+}
+
+/* The placement hashes' start is the one every build used (tests/cluster/test_stages.py
+ * computes the homes with it): moving it would move every built-in stage's home. */
+Test(sn_map, placement_seed_keeps_its_value)
+{
+    const char key[] = "builtin:index\xffnode-a";
+    cr_assert_eq(sn_map_hash_more(SN_MAP_HASH_PLACEMENT, key, sizeof key - 1), 0x51c91cf1ae28bdffull);
+}
+
 Test(sn_map, u64_put_get_del_many)
 {
     sn_map *m = sn_map_new(SN_MAP_U64);

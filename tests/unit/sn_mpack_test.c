@@ -116,6 +116,76 @@ Test(sn_mpack, writers_match_msgpack_c)
     both_fini(&x);
 }
 
+/* msgpack-c's bytes for one value, packed by pack into a fresh buffer, against the n bytes at
+ * got; and nothing written past them (the guard bytes keep 0xee). */
+static void raw_same(const uint8_t *got, size_t n, size_t cap, const msgpack_sbuffer *want,
+                     const char *what, uint64_t v)
+{
+    cr_assert_eq(n, want->size, "%s %llu: %zu bytes, msgpack-c wrote %zu", what,
+                 (unsigned long long)v, n, want->size);
+    cr_assert(memcmp(got, want->data, n) == 0, "%s %llu: bytes differ from msgpack-c", what,
+              (unsigned long long)v);
+    for (size_t i = n; i < cap; i++)
+        cr_assert_eq(got[i], 0xee, "%s %llu: byte %zu past the form was written", what,
+                     (unsigned long long)v, i);
+}
+
+/* The raw-pointer forms (sn_wire's MESSAGE writes through them) at every width boundary: the
+ * bytes of msgpack-c, within their stated room, and the length they return. */
+Test(sn_mpack, raw_pointer_forms_match_msgpack_c)
+{
+    uint8_t w[SN_MPACK_UINT_MAX + 4];
+    for (size_t i = 0; i < sizeof uints / sizeof uints[0]; i++) {
+        msgpack_sbuffer s;
+        msgpack_sbuffer_init(&s);
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, &s, msgpack_sbuffer_write);
+        msgpack_pack_uint64(&pk, uints[i]);
+        memset(w, 0xee, sizeof w);
+        size_t n = sn_mpack_uint_at(w, uints[i]);
+        cr_assert_eq(n, sn_mpack_uint_len(uints[i]));
+        cr_assert_leq(n, SN_MPACK_UINT_MAX);
+        raw_same(w, n, sizeof w, &s, "uint", uints[i]);
+        msgpack_sbuffer_destroy(&s);
+    }
+    static const uint32_t counts[] = {0, 1, 15, 16, 255, 256, 65535, 65536, UINT32_MAX};
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+        for (int is_map = 0; is_map <= 1; is_map++) {
+            msgpack_sbuffer s;
+            msgpack_sbuffer_init(&s);
+            msgpack_packer pk;
+            msgpack_packer_init(&pk, &s, msgpack_sbuffer_write);
+            if (is_map)
+                msgpack_pack_map(&pk, counts[i]);
+            else
+                msgpack_pack_array(&pk, counts[i]);
+            memset(w, 0xee, sizeof w);
+            size_t n = is_map ? sn_mpack_map_hdr(w, counts[i]) : sn_mpack_array_hdr(w, counts[i]);
+            cr_assert_eq(n, sn_mpack_container_len(counts[i]));
+            cr_assert_leq(n, SN_MPACK_HDR_MAX);
+            raw_same(w, n, sizeof w, &s, is_map ? "map" : "array", counts[i]);
+            msgpack_sbuffer_destroy(&s);
+        }
+    }
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+        for (int is_bin = 0; is_bin <= 1; is_bin++) {
+            msgpack_sbuffer s;
+            msgpack_sbuffer_init(&s);
+            msgpack_packer pk;
+            msgpack_packer_init(&pk, &s, msgpack_sbuffer_write);
+            if (is_bin)
+                msgpack_pack_bin(&pk, lens[i]);
+            else
+                msgpack_pack_str(&pk, lens[i]);
+            memset(w, 0xee, sizeof w);
+            size_t n = is_bin ? sn_mpack_bin_hdr(w, lens[i]) : sn_mpack_str_hdr(w, lens[i]);
+            cr_assert_leq(n, SN_MPACK_HDR_MAX);
+            raw_same(w, n, sizeof w, &s, is_bin ? "bin" : "str", lens[i]);
+            msgpack_sbuffer_destroy(&s);
+        }
+    }
+}
+
 Test(sn_mpack, reader_reads_what_msgpack_c_wrote)
 {
     both x;
