@@ -1,0 +1,80 @@
+/* sn_peers: a connection is marked used by every send; the tick stamps the marked ones with
+ * its time and closes those whose stamp is idle seconds old. */
+#include "sn_peers.h"
+#include "sn_error.h"
+
+int sn_peers_is_data(sn_wire_kind kind)
+{
+    return kind == SN_WIRE_MESSAGE || kind == SN_WIRE_REPLY ||
+           (kind >= SN_WIRE_LOCK_ACQUIRE && kind <= SN_WIRE_LOCK_DENY);
+}
+
+sn_conn *sn_peers_conn(sn_link *l, sn_member *m, int data)
+{
+    sn_conn **cp = data ? &m->data : &m->ctl;
+    if (!*cp) {
+        if (sn_transport_connect(sn_link_transport(l), m->endpoint, m->name, cp) != SN_OK)
+            return NULL; /* logged by the transport */
+        sn_log_write(sn_link_log(l), SN_LOG_DEBUG, "cluster", "opened the %s link to %s",
+                     data ? "data" : "control", m->name);
+    }
+    if (data)
+        m->data_used = 1;
+    else
+        m->ctl_used = 1;
+    return *cp;
+}
+
+int sn_peers_send(sn_link *l, sn_member *m, const sn_wire_frame *f)
+{
+    return sn_link_send(l, sn_peers_conn(l, m, sn_peers_is_data(f->kind)), f);
+}
+
+int sn_peers_reply(sn_link *l, sn_member *m, const void *id, size_t idlen,
+                   const sn_wire_frame *f)
+{
+    if (id && sn_link_answer(l, id, idlen, f) == SN_OK)
+        return SN_OK;
+    return sn_peers_send(l, m, f);
+}
+
+void sn_peers_close(sn_link *l, sn_member *m)
+{
+    sn_transport_close(sn_link_transport(l), &m->data);
+    sn_transport_close(sn_link_transport(l), &m->ctl);
+}
+
+/* One connection: stamped when used since the last pass, else closed when idle for long. */
+static int keep(sn_link *l, sn_member *m, sn_conn **cp, int *used, double *at, double now,
+                double idle, int busy)
+{
+    if (!*cp)
+        return 0;
+    if (*used || busy || *at == 0) {
+        *used = 0;
+        *at = now;
+        return 1;
+    }
+    if (idle <= 0 || now - *at < idle)
+        return 1;
+    sn_log_write(sn_link_log(l), SN_LOG_DEBUG, "cluster", "closed the %s link to %s: nothing "
+                 "sent on it for %.1f s (--set link_idle)", cp == &m->data ? "data" : "control",
+                 m->name, now - *at);
+    sn_transport_close_gently(sn_link_transport(l), cp);
+    *at = 0;
+    return 0;
+}
+
+size_t sn_peers_idle(sn_link *l, sn_members *ms, double now, double idle, sn_peers_busy_fn busy,
+                     void *ud)
+{
+    size_t open = 0;
+    for (sn_member *m = sn_members_first(ms); m; m = m->next) {
+        /* busy is asked only of a data connection that would close */
+        int need = m->data && !m->data_used && m->data_at && idle > 0 &&
+                   now - m->data_at >= idle && busy && busy(ud, m);
+        open += (size_t)keep(l, m, &m->data, &m->data_used, &m->data_at, now, idle, need);
+        open += (size_t)keep(l, m, &m->ctl, &m->ctl_used, &m->ctl_at, now, idle, 0);
+    }
+    return open;
+}
