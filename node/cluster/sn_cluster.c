@@ -76,7 +76,7 @@ struct sn_cluster {
     atomic_int registry_dirty;
     uint64_t registry_version;
     int registry_too_big; /* logged once until it fits again */
-    double idle;          /* --set link_idle, in s, at least two periods (0: never close) */
+    double idle, trimmed_at; /* --set link_idle in s, at least two periods (0: never) */
     _Atomic uint64_t seq_gaps, seq_dups, refused;
 };
 
@@ -602,7 +602,7 @@ void sn_cluster_tick(sn_cluster *c)
         if (s->done) /* welcomed or refused: its connection is not used again */
             sn_transport_close(sn_link_transport(c->link), &s->conn);
     }
-    sn_peers_idle(c->link, c->ms, now, c->idle, link_busy, c);
+    sn_peers_idle(c->link, c->ms, now, c->idle, link_busy, c, &c->trimmed_at);
     poll_held(c);
     sn_link_unlock(c->link);
 }

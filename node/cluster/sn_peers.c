@@ -3,6 +3,10 @@
 #include "sn_peers.h"
 #include "sn_error.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 int sn_peers_is_data(sn_wire_kind kind)
 {
     return kind == SN_WIRE_MESSAGE || kind == SN_WIRE_REPLY ||
@@ -44,9 +48,10 @@ void sn_peers_close(sn_link *l, sn_member *m)
     sn_transport_close(sn_link_transport(l), &m->ctl);
 }
 
-/* One connection: stamped when used since the last pass, else closed when idle for long. */
+/* One connection: stamped when used since the last pass, else closed when idle for long
+ * (counted in *closed). 1 when it stays open. */
 static int keep(sn_link *l, sn_member *m, sn_conn **cp, int *used, double *at, double now,
-                double idle, int busy)
+                double idle, int busy, size_t *closed)
 {
     if (!*cp)
         return 0;
@@ -62,19 +67,27 @@ static int keep(sn_link *l, sn_member *m, sn_conn **cp, int *used, double *at, d
                  m->name, now - *at);
     sn_transport_close_gently(sn_link_transport(l), cp);
     *at = 0;
+    (*closed)++;
     return 0;
 }
 
 size_t sn_peers_idle(sn_link *l, sn_members *ms, double now, double idle, sn_peers_busy_fn busy,
-                     void *ud)
+                     void *ud, double *trimmed_at)
 {
-    size_t open = 0;
+    size_t open = 0, closed = 0;
     for (sn_member *m = sn_members_first(ms); m; m = m->next) {
         /* busy is asked only of a data connection that would close */
         int need = m->data && !m->data_used && m->data_at && idle > 0 &&
                    now - m->data_at >= idle && busy && busy(ud, m);
-        open += (size_t)keep(l, m, &m->data, &m->data_used, &m->data_at, now, idle, need);
-        open += (size_t)keep(l, m, &m->ctl, &m->ctl_used, &m->ctl_at, now, idle, 0);
+        open += (size_t)keep(l, m, &m->data, &m->data_used, &m->data_at, now, idle, need,
+                             &closed);
+        open += (size_t)keep(l, m, &m->ctl, &m->ctl_used, &m->ctl_at, now, idle, 0, &closed);
+    }
+    if (closed && now - *trimmed_at >= SN_PEERS_TRIM_EVERY) {
+        *trimmed_at = now;
+#ifdef __GLIBC__
+        malloc_trim(0);
+#endif
     }
     return open;
 }

@@ -30,11 +30,16 @@ void sn_peers_close(sn_link *l, sn_member *m);
 
 /* Whether m's data connection must stay open although idle (a request waiting on m...). */
 typedef int (*sn_peers_busy_fn)(void *ud, const sn_member *m);
+enum { SN_PEERS_TRIM_EVERY = 10 /* s: at most this often, memory goes back to the OS */ };
+
 /* sn_peers_idle: at now, closes every connection nothing was sent on for idle seconds (0:
  * never), unless busy says its data connection is still needed. Each close is logged at
  * debug and goes through the transport's deferred close, with linger: a frame still queued
- * goes out first (sn_transport_zmq). How many connections stay open. Loop thread, link held. */
+ * goes out first (sn_transport_zmq). When it closed one and *trimmed_at is
+ * SN_PEERS_TRIM_EVERY s old, the heap's free memory goes back to the OS (glibc keeps the
+ * buffers of closed connections otherwise: RSS would stay at the peak of a join). How many
+ * connections stay open. Loop thread, link held. */
 size_t sn_peers_idle(sn_link *l, sn_members *ms, double now, double idle, sn_peers_busy_fn busy,
-                     void *ud);
+                     void *ud, double *trimmed_at);
 
 #endif
