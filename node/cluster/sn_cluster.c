@@ -774,10 +774,10 @@ void sn_cluster_leave(sn_cluster *c)
     sn_wire_frame_init(&f, SN_WIRE_LEAVE);
     f.u.leave.node = c->name;
     f.u.leave.incarnation = c->inc;
-    sn_link_lock(c->link);
+    sn_link_lock(c->link); /* probing: to the members it has links to; gossip tells the rest */
     for (sn_member *m = sn_members_first(c->ms); m; m = m->next) {
         if (m->state != SN_MEMBER_DOWN && m->state != SN_MEMBER_LEFT &&
-            sn_link_encode(c->link, &f) == SN_OK)
+            (m->ctl || !sn_members_probing(c->ms)) && sn_link_encode(c->link, &f) == SN_OK)
             sn_link_send_encoded(c->link, sn_peers_conn(c->link, m, 0));
     }
     sn_link_unlock(c->link);
