@@ -1,9 +1,9 @@
 /* sn_cluster: the facade that wires the cluster's parts. One listening socket receives every
  * frame addressed to this node; per peer, one connection carries data (MESSAGE, REPLY, LOCK)
  * and one control (heartbeats, gossip, registry, status), so a large message on a slow link
- * never holds a heartbeat back; each is made at its first frame and closed when idle
- * (sn_peers), so a node holds connections to whom it talks, not to the whole cluster. The
- * handshake's answer, and a probe's, go back on the listening socket.
+ * never holds a heartbeat back; each is made at its first frame, and a control one closed
+ * when idle (sn_peers), so a node holds connections to whom it talks, not to the whole
+ * cluster. The handshake's answer, and a probe's, go back on the listening socket.
  *
  * Failure detection: up to `probe` other members, every node heartbeats every member and
  * marks one suspect after `suspect` ms of silence, down after `down` ms more. Past that,
@@ -88,7 +88,7 @@ static double now_of(sn_cluster *c)
 /* ---- sending (loop thread; no lock held) ------------------------------------------------ */
 
 /* Both connections to a member (control frames; MESSAGE, REPLY and LOCK frames) are made by
- * the first frame that needs one and closed after `link_idle` ms with nothing sent (sn_peers). */
+ * the first frame that needs one; a control one closes after `link_idle` ms unused (sn_peers). */
 static int send_member(sn_cluster *c, sn_member *m, const sn_wire_frame *f)
 {
     return sn_peers_send(c->link, m, f);
@@ -469,8 +469,8 @@ static void handle_one(sn_cluster *c, const void *data, size_t len, const void *
     case SN_WIRE_REGISTRY: {
         sn_registry_apply(&c->h, c->ms, &f.u.registry);
         sn_member *m = sn_members_find(c->ms, f.u.registry.node);
-        if (m && m->nstages && !m->data) /* routable: messages may go there at any moment, */
-            sn_peers_conn(c->link, m, 1); /* so connect before the first burst needs it */
+        if (m && m->nstages && !m->data && !sn_members_probing(c->ms)) /* routable: messages */
+            sn_peers_conn(c->link, m, 1); /* may go there soon; not to every member of many */
         break;
     }
     case SN_WIRE_MESSAGE: handle_message(c, &f.u.message, trusted, now); break;
@@ -545,14 +545,6 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 
 /* ---- the heartbeat tick ----------------------------------------------------------------- */
 
-/* A data connection with a request waiting on m, a frame for m in the outbox or a lock
- * acquire at m stays open although idle (sn_peers_idle). */
-static int link_busy(void *ud, const sn_member *m)
-{
-    sn_cluster *c = ud;
-    return m->queued || sn_sessions_waits_on(c->ss, m->name) || sn_dlock_waits_on(c->dl, m->name);
-}
-
 void sn_cluster_tick(sn_cluster *c)
 {
     char why[64];
@@ -602,7 +594,7 @@ void sn_cluster_tick(sn_cluster *c)
         if (s->done) /* welcomed or refused: its connection is not used again */
             sn_transport_close(sn_link_transport(c->link), &s->conn);
     }
-    sn_peers_idle(c->link, c->ms, now, c->idle, link_busy, c, &c->trimmed_at);
+    sn_peers_idle(c->link, c->ms, now, c->idle, &c->trimmed_at);
     poll_held(c);
     sn_link_unlock(c->link);
 }

@@ -339,13 +339,3 @@ void sn_dlock_home_gone(sn_dlock *d, const char *home, const char *why)
         sn_cluster_post_error(d->h, r->actor, r->handler, r->home, why);
     sn_dlock_free_list(list);
 }
-
-int sn_dlock_waits_on(sn_dlock *d, const char *home)
-{
-    pthread_mutex_lock(&d->mu);
-    const sn_dlock_req *r = d->head;
-    while (r && strcmp(r->home, home) != 0)
-        r = r->next;
-    pthread_mutex_unlock(&d->mu);
-    return r != NULL;
-}

@@ -72,7 +72,5 @@ int sn_dlock_denied(sn_dlock *d, uint64_t request, const char *home, sn_dlock_re
  * caller frees with sn_dlock_free_list. */
 sn_dlock_req *sn_dlock_take_home(sn_dlock *d, const char *home);
 void sn_dlock_free_list(sn_dlock_req *list);
-/* sn_dlock_waits_on: 1 when an acquire at home waits for its answer. Any thread. */
-int sn_dlock_waits_on(sn_dlock *d, const char *home);
 
 #endif

@@ -1,5 +1,5 @@
-/* sn_peers: a connection is marked used by every send; the tick stamps the marked ones with
- * its time and closes those whose stamp is idle seconds old. */
+/* sn_peers: a control connection is marked used by every send; the tick stamps the marked
+ * ones with its time and closes those whose stamp is idle seconds old. */
 #include "sn_peers.h"
 #include "sn_error.h"
 
@@ -22,9 +22,7 @@ sn_conn *sn_peers_conn(sn_link *l, sn_member *m, int data)
         sn_log_write(sn_link_log(l), SN_LOG_DEBUG, "cluster", "opened the %s link to %s",
                      data ? "data" : "control", m->name);
     }
-    if (data)
-        m->data_used = 1;
-    else
+    if (!data)
         m->ctl_used = 1;
     return *cp;
 }
@@ -48,40 +46,25 @@ void sn_peers_close(sn_link *l, sn_member *m)
     sn_transport_close(sn_link_transport(l), &m->ctl);
 }
 
-/* One connection: stamped when used since the last pass, else closed when idle for long
- * (counted in *closed). 1 when it stays open. */
-static int keep(sn_link *l, sn_member *m, sn_conn **cp, int *used, double *at, double now,
-                double idle, int busy, size_t *closed)
-{
-    if (!*cp)
-        return 0;
-    if (*used || busy || *at == 0) {
-        *used = 0;
-        *at = now;
-        return 1;
-    }
-    if (idle <= 0 || now - *at < idle)
-        return 1;
-    sn_log_write(sn_link_log(l), SN_LOG_DEBUG, "cluster", "closed the %s link to %s: nothing "
-                 "sent on it for %.1f s (--set link_idle)", cp == &m->data ? "data" : "control",
-                 m->name, now - *at);
-    sn_transport_close_gently(sn_link_transport(l), cp);
-    *at = 0;
-    (*closed)++;
-    return 0;
-}
-
-size_t sn_peers_idle(sn_link *l, sn_members *ms, double now, double idle, sn_peers_busy_fn busy,
-                     void *ud, double *trimmed_at)
+size_t sn_peers_idle(sn_link *l, sn_members *ms, double now, double idle, double *trimmed_at)
 {
     size_t open = 0, closed = 0;
     for (sn_member *m = sn_members_first(ms); m; m = m->next) {
-        /* busy is asked only of a data connection that would close */
-        int need = m->data && !m->data_used && m->data_at && idle > 0 &&
-                   now - m->data_at >= idle && busy && busy(ud, m);
-        open += (size_t)keep(l, m, &m->data, &m->data_used, &m->data_at, now, idle, need,
-                             &closed);
-        open += (size_t)keep(l, m, &m->ctl, &m->ctl_used, &m->ctl_at, now, idle, 0, &closed);
+        if (!m->ctl)
+            continue;
+        if (m->ctl_used || m->ctl_at == 0) { /* used since the last pass, or just made */
+            m->ctl_used = 0;
+            m->ctl_at = now;
+        }
+        if (idle <= 0 || now - m->ctl_at < idle) {
+            open++;
+            continue;
+        }
+        sn_log_write(sn_link_log(l), SN_LOG_DEBUG, "cluster", "closed the control link to %s: "
+                     "nothing sent on it for %.1f s (--set link_idle)", m->name, now - m->ctl_at);
+        sn_transport_close_gently(sn_link_transport(l), &m->ctl);
+        m->ctl_at = 0;
+        closed++;
     }
     if (closed && now - *trimmed_at >= SN_PEERS_TRIM_EVERY) {
         *trimmed_at = now;

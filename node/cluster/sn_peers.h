@@ -28,18 +28,18 @@ int sn_peers_reply(sn_link *l, sn_member *m, const void *id, size_t idlen,
  * frames still queued on them are dropped (they were meant for the old process). */
 void sn_peers_close(sn_link *l, sn_member *m);
 
-/* Whether m's data connection must stay open although idle (a request waiting on m...). */
-typedef int (*sn_peers_busy_fn)(void *ud, const sn_member *m);
 enum { SN_PEERS_TRIM_EVERY = 10 /* s: at most this often, memory goes back to the OS */ };
 
-/* sn_peers_idle: at now, closes every connection nothing was sent on for idle seconds (0:
- * never), unless busy says its data connection is still needed. Each close is logged at
- * debug and goes through the transport's deferred close, with linger: a frame still queued
- * goes out first (sn_transport_zmq). When it closed one and *trimmed_at is
+/* sn_peers_idle: at now, closes every control connection nothing was sent on for idle seconds
+ * (0: never). Data connections stay (made at their first frame, closed with the member): a
+ * stalled connection's bytes may still sit in the kernel after a close and arrive after
+ * those of a new connection, out of order (a partition that heals); control frames carry
+ * versions and tolerate that, MESSAGE and REPLY sequence numbers do not. Each close is logged
+ * at debug and goes through the transport's deferred close, with linger: a frame still
+ * queued goes out first (sn_transport_zmq). When it closed one and *trimmed_at is
  * SN_PEERS_TRIM_EVERY s old, the heap's free memory goes back to the OS (glibc keeps the
  * buffers of closed connections otherwise: RSS would stay at the peak of a join). How many
- * connections stay open. Loop thread, link held. */
-size_t sn_peers_idle(sn_link *l, sn_members *ms, double now, double idle, sn_peers_busy_fn busy,
-                     void *ud, double *trimmed_at);
+ * control connections stay open. Loop thread, link held. */
+size_t sn_peers_idle(sn_link *l, sn_members *ms, double now, double idle, double *trimmed_at);
 
 #endif

@@ -140,13 +140,3 @@ size_t sn_sessions_count(sn_sessions *s)
     pthread_mutex_unlock(&s->mu);
     return n;
 }
-
-int sn_sessions_waits_on(sn_sessions *s, const char *node)
-{
-    pthread_mutex_lock(&s->mu);
-    const sn_session *q = s->list;
-    while (q && strcmp(q->node, node) != 0)
-        q = q->next;
-    pthread_mutex_unlock(&s->mu);
-    return q != NULL;
-}

@@ -46,7 +46,5 @@ sn_session *sn_sessions_take_due(sn_sessions *s, double now);
 void sn_sessions_free_list(sn_session *list);
 /* sn_sessions_count: how many are pending. */
 size_t sn_sessions_count(sn_sessions *s);
-/* sn_sessions_waits_on: 1 when a session waits on a reply from node. Any thread. */
-int sn_sessions_waits_on(sn_sessions *s, const char *node);
 
 #endif
