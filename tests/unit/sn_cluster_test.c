@@ -1104,3 +1104,17 @@ Test(sn_cluster, leave_while_probing_opens_no_link_and_reaches_all)
     }
     cr_assert(all_see("n05", "left"), "not every node saw n05 leave after %.1f s", t);
 }
+
+/* A link_idle under two periods could close the link of a member probed every other period
+ * between two probes: two periods are used instead, and the log says so (once per node). */
+Test(sn_cluster, link_idle_under_two_periods_is_raised_and_logged)
+{
+    capture_log();
+    idle_k = 50; /* heartbeat 100 ms */
+    start(0, "a", NULL);
+    start(1, "b", "fake://a");
+    long at = 0;
+    char first[512] = "";
+    cr_assert_eq(captured("link_idle=50 ms is under two heartbeat periods: using 200 ms", NULL,
+                          &at, first, sizeof first), 2);
+}
