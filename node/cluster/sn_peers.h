@@ -1,6 +1,6 @@
-/* sn_peers: the connections to each member, made on first use and closed when idle, so that
- * a node holds connections to the members it talks to (its probe targets, its traffic), not
- * to every member of the cluster. Loop thread, or a thread holding the link (sn_link_lock). */
+/* sn_peers: the connections to each member, made on first use, the control ones closed when
+ * idle, so that a node holds connections to the members it talks to (its probe targets, its
+ * traffic), not to every member. Loop thread, or a thread holding the link (sn_link_lock). */
 #ifndef SN_PEERS_H
 #define SN_PEERS_H
 
