@@ -2,7 +2,7 @@
 """Membership cost: what an idle node pays for the size of its cluster (issue 11).
 
   python3 scripts/membership-cost.py [--binary build/release/stage-node] [--sizes 10,30,50]
-                                     [--idle 20] [--json FILE]
+                                     [--idle 20] [--json FILE] [--set KEY=VALUE ...]
 
 For each size N: starts N idle nodes on loopback (`--threads 1`, no actor, no script,
 default failure-detection settings, each with `--http` so that convergence can be seen),
@@ -15,7 +15,11 @@ them alone for --idle seconds and reads, per node, from /proc:
     /metrics, read just before and just after the window).
 Prints the median and range over the nodes for each N, then a least-squares fit of each
 per-node figure against N (a + b*N, and the exponent k of c*N^k) with its value at 1,000
-nodes. Nothing is polled during the idle window. Standard library only; Linux only.
+nodes. Nothing is polled during the idle window. Also per size: how many "-> suspect" lines
+the nodes logged in all (0 when idle detection is quiet), and the bytes of one member's
+status view as the first node holds it (part of what a member record costs). --set is
+passed to every node (e.g. --set link_idle=0 for links that never close).
+Standard library only; Linux only.
 """
 import argparse
 import json
@@ -122,7 +126,32 @@ def status_fields(pid):
     return out
 
 
-def run_size(binary, n, idle, logdir, timeout):
+def suspicions(nodes):
+    """How many "-> suspect" lines all nodes logged so far."""
+    total = 0
+    for x in nodes:
+        try:
+            with open(x["log"], "rb") as f:
+                total += f.read().count(b"-> suspect")
+        except OSError:
+            pass
+    return total
+
+
+def peer_view_bytes(http_port):
+    """Median bytes of one peer's status view in a node's /status.json, or None."""
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d/status.json" % http_port,
+                                    timeout=5) as r:
+            doc = json.loads(r.read())
+    except OSError:
+        return None
+    views = [len(json.dumps(v, separators=(",", ":"))) for k, v in doc.get("nodes", {}).items()
+             if isinstance(v, dict) and "age_s" in v and v.get("age_s") != 0]
+    return statistics.median(views) if views else None
+
+
+def run_size(binary, n, idle, logdir, timeout, sets=()):
     nodes = []
     pp = ports(n)
     for i in range(n):
@@ -130,6 +159,8 @@ def run_size(binary, n, idle, logdir, timeout):
         port, http = pp[i]
         argv = [binary, "--name", name, "--listen", "tcp://127.0.0.1:%d" % port,
                 "--threads", "1", "--http", "127.0.0.1:%d" % http, "--insecure"]
+        for kv in sets:
+            argv += ["--set", kv]
         if i:
             argv += ["--join", "127.0.0.1:%d" % pp[0][0]]
         log = os.path.join(logdir, "%d-%s.err" % (n, name))
@@ -147,6 +178,7 @@ def run_size(binary, n, idle, logdir, timeout):
         time.sleep(0.5)
     conv = time.monotonic() - t0
     time.sleep(2.0)   # let the last registries and gossip settle before measuring
+    s0 = suspicions(nodes)
     b0 = {x["name"]: wire_bytes_out(x["http"]) for x in nodes}
     bt0 = time.monotonic()
     start = {x["name"]: cpu_ticks(x["proc"].pid) for x in nodes}
@@ -165,6 +197,8 @@ def run_size(binary, n, idle, logdir, timeout):
         b1 = wire_bytes_out(x["http"])
         row["out_kbs"] = ((b1 - b0[x["name"]]) / 1024.0 / (time.monotonic() - bt0)
                           if b1 is not None and b0[x["name"]] is not None else None)
+    suspected = suspicions(nodes) - s0
+    view_bytes = peer_view_bytes(nodes[0]["http"])
     try:
         still = converged(nodes)
     except Failed as e:
@@ -172,7 +206,8 @@ def run_size(binary, n, idle, logdir, timeout):
         print("N=%d: after the window: %s" % (n, e), file=sys.stderr)
     kill_all()
     return {"n": n, "converged_s": round(conv, 1), "window_s": round(window, 1),
-            "still_converged": still, "nodes": rows}
+            "still_converged": still, "suspicions": suspected, "peer_view_bytes": view_bytes,
+            "nodes": rows}
 
 
 FIGURES = [("cpu_pct", "CPU % of a core", "%.2f"), ("fds", "open fds", "%.0f"),
@@ -283,6 +318,8 @@ def main():
     ap.add_argument("--idle", type=float, default=20.0, help="idle window, seconds")
     ap.add_argument("--timeout", type=int, default=60, help="convergence bound, seconds")
     ap.add_argument("--json", help="also write every per-node row to this file")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="passed to every node (repeatable)")
     args = ap.parse_args()
     if not os.access(args.binary, os.X_OK):
         sys.exit("no binary at %s (build it: make build)" % args.binary)
@@ -296,7 +333,7 @@ def main():
     try:
         for n in sizes:
             try:
-                res = run_size(args.binary, n, args.idle, logdir, args.timeout)
+                res = run_size(args.binary, n, args.idle, logdir, args.timeout, args.set)
             except Failed as e:
                 kill_all()
                 results.append({"n": n, "error": str(e)})
@@ -306,14 +343,16 @@ def main():
             results.append(res)
             s = summary(res)
             print("N=%d: converged in %.1f s; median CPU %.2f%%, fds %d, RSS %.1f MB, "
-                  "threads %d" % (n, res["converged_s"], s["cpu_pct"][0], s["fds"][0],
-                                  s["rss_mb"][0], s["threads"][0]), file=sys.stderr,
-                  flush=True)
+                  "threads %d; %d suspicions logged in the window; a peer's status view "
+                  "%s bytes" % (n, res["converged_s"], s["cpu_pct"][0], s["fds"][0],
+                                s["rss_mb"][0], s["threads"][0], res["suspicions"],
+                                res["peer_view_bytes"]), file=sys.stderr, flush=True)
     finally:
         kill_all()
     text, fits = report(results, machine)
-    print("%s\n\nbinary: %s; idle window %.0f s per size; total run %.0f s; %s\n" % (
-        text, os.path.relpath(args.binary, ROOT), args.idle, time.monotonic() - t0,
+    print("%s\n\nbinary: %s%s; idle window %.0f s per size; total run %.0f s; %s\n" % (
+        text, os.path.relpath(args.binary, ROOT),
+        "".join(" --set " + kv for kv in args.set), args.idle, time.monotonic() - t0,
         time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())))
     if args.json:
         with open(args.json, "w") as f:

@@ -83,7 +83,9 @@ static const char usage[] =
     "                       bytes of frames sent together; 0: none), once_keys (1000000\n"
     "                       keys stage.once remembers), forget (3600000 ms\n"
     "                       down, then a member is forgotten), probe (8 members per\n"
-    "                       heartbeat in larger clusters; 0: all), shutdown (10000 ms:\n"
+    "                       heartbeat in larger clusters; 0: all), link_idle (3000 ms\n"
+    "                       with nothing sent, then a control link to a member closes;\n"
+    "                       0: never), shutdown (10000 ms:\n"
     "                       then the node exits without waiting any more), members (1024\n"
     "                       members at most), viewof_max (1073741824 bytes a bundle.viewof\n"
     "                       holds), viewof_fields (256 fields a record), bundle_depth (200\n"
@@ -191,6 +193,7 @@ static int set_tunable(sn_opts *o, const char *v, char *err, size_t errlen)
         {"once_keys", offsetof(sn_opts, once_keys), 1, 1000000000},
         {"forget", offsetof(sn_opts, forget_ms), 1000, 604800000},
         {"probe", offsetof(sn_opts, probe), 0, 100000},
+        {"link_idle", offsetof(sn_opts, link_idle_ms), 0, 86400000},
         {"shutdown", offsetof(sn_opts, shutdown_ms), 100, 3600000},
         {"members", offsetof(sn_opts, members), 1, 100000},
         {"viewof_max", offsetof(sn_opts, viewof_max), 1, 2147483647},
@@ -234,8 +237,8 @@ static int set_tunable(sn_opts *o, const char *v, char *err, size_t errlen)
     }
     return fail(err, errlen, "--set '%s': expected KEY=VALUE with KEY one of heartbeat, suspect, "
                 "down, reply_timeout, handshake, join_retry_max, peer_queue, frame_max, "
-                "batch_max, once_keys, forget, probe, shutdown, members, viewof_max, viewof_fields, "
-                "bundle_depth, curl_timeout, curl_body_max, curl_redirects, curl_requests, "
+                "batch_max, once_keys, forget, probe, link_idle, shutdown, members, viewof_max, "
+                "viewof_fields, bundle_depth, curl_timeout, curl_body_max, curl_redirects, curl_requests, "
                 "broker_conns, broker_conns_listener, broker_frame, broker_message, "
                 "broker_output, broker_handshake, broker_idle, odbc_pool, odbc_queue, odbc_pools, "
                 "odbc_timeout, odbc_batch, odbc_idle, odbc_login_timeout, odbc_result_max, "
@@ -287,6 +290,7 @@ int sn_opts_parse(sn_opts *o, int argc, char *const argv[], char *err, size_t er
     o->once_keys = 1000000; /* SN_ONCE_KEYS_DEFAULT */
     o->forget_ms = 3600000; /* an hour down, then forgotten (docs/cluster.md) */
     o->probe = 8;           /* members probed per period past 8 (0: all, always) */
+    o->link_idle_ms = 3000; /* 3 periods: a link to a member probed every period stays */
     o->shutdown_ms = 10000;
     o->viewof_max = 1 << 30;  /* SN_VIEWOF_MAX: bytes one bundle.viewof maps */
     o->viewof_fields = 256;   /* SN_VIEWOF_FIELDS: fields of one record */

@@ -54,6 +54,7 @@ typedef struct sn_opts {
     int once_keys;           /* --set once_keys=N: keys stage.once remembers node-wide */
     int forget_ms;           /* a member down this long is forgotten */
     int probe;               /* members heartbeated per period when there are more */
+    int link_idle_ms;        /* a connection to a member nothing was sent on this long closes */
     int shutdown_ms;         /* --set shutdown=MS: longest clean shutdown, then exit anyway */
     int members;             /* most members this node keeps (past it, new ones are refused) */
     int viewof_max;          /* --set viewof_max=BYTES: the most one bundle.viewof maps */

@@ -1,7 +1,9 @@
 /* sn_cluster: the facade that wires the cluster's parts. One listening socket receives every
  * frame addressed to this node; per peer, one connection carries data (MESSAGE, REPLY, LOCK)
  * and one control (heartbeats, gossip, registry, status), so a large message on a slow link
- * never holds a heartbeat back. The handshake's answer goes back on the listening socket.
+ * never holds a heartbeat back; each is made at its first frame, and a control one closed
+ * when idle (sn_peers), so a node holds connections to whom it talks, not to the whole
+ * cluster. The handshake's answer, and a probe's, go back on the listening socket.
  *
  * Failure detection: up to `probe` other members, every node heartbeats every member and
  * marks one suspect after `suspect` ms of silence, down after `down` ms more. Past that,
@@ -13,6 +15,7 @@
  * Locks: the loop thread is the only writer of members, sessions are taken whole, and no
  * lock that another thread takes is held while a frame is encoded or sent. */
 #include "sn_cluster.h"
+#include "sn_clock.h"
 #include "sn_codecache.h"
 #include "sn_curve.h"
 #include "sn_dlock.h"
@@ -22,6 +25,7 @@
 #include "sn_link.h"
 #include "sn_members.h"
 #include "sn_outbox.h"
+#include "sn_peers.h"
 #include "sn_registry.h"
 #include "sn_sessions.h"
 #include "sn_peerviews.h"
@@ -72,37 +76,22 @@ struct sn_cluster {
     atomic_int registry_dirty;
     uint64_t registry_version;
     int registry_too_big; /* logged once until it fits again */
+    double idle, trimmed_at; /* --set link_idle in s, at least two periods (0: never) */
     _Atomic uint64_t seq_gaps, seq_dups, refused;
 };
 
 static double now_of(sn_cluster *c)
 {
-    if (c->h.now)
-        return c->h.now(c->h.ud);
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    return c->h.now ? c->h.now(c->h.ud) : sn_clock_mono();
 }
 
 /* ---- sending (loop thread; no lock held) ------------------------------------------------ */
 
-/* The connection for a frame of kind to m: control frames on the control connection, made
- * with the member; MESSAGE, REPLY and LOCK frames on the data connection, made when m
- * announces stages or the first such frame goes (a peer without stages costs one). */
-static sn_conn *conn_for(sn_cluster *c, sn_member *m, sn_wire_kind kind)
-{
-    int data = kind == SN_WIRE_MESSAGE || kind == SN_WIRE_REPLY ||
-               (kind >= SN_WIRE_LOCK_ACQUIRE && kind <= SN_WIRE_LOCK_DENY);
-    if (!data)
-        return m->ctl;
-    if (!m->data)
-        sn_transport_connect(sn_link_transport(c->link), m->endpoint, m->name, &m->data);
-    return m->data;
-}
-
+/* Both connections to a member (control frames; MESSAGE, REPLY and LOCK frames) are made by
+ * the first frame that needs one; a control one closes after `link_idle` ms unused (sn_peers). */
 static int send_member(sn_cluster *c, sn_member *m, const sn_wire_frame *f)
 {
-    return sn_link_send(c->link, conn_for(c, m, f->kind), f);
+    return sn_peers_send(c->link, m, f);
 }
 
 static void fill_hello(sn_cluster *c, sn_wire_frame *f, sn_wire_kind kind)
@@ -145,19 +134,13 @@ static void fail_sessions(sn_cluster *c, sn_session *list, int timeout, const ch
 
 /* ---- members ---------------------------------------------------------------------------- */
 
-static void open_conns(sn_cluster *c, sn_member *m)
-{
-    if (!m->ctl)
-        sn_transport_connect(sn_link_transport(c->link), m->endpoint, m->name, &m->ctl);
-}
-
 /* A member is gone (down, left, forgotten or restarted): what it ran and what waits on it. */
 static void member_gone(sn_cluster *c, const char *name, uint64_t keep_inc)
 {
     c->h.drop_node(c->h.ud, name);
     fail_sessions(c, sn_sessions_take_node(c->ss, name, keep_inc, keep_inc != 0), 0,
-                  "node down");
-    sn_dlock_home_gone(c->dl, name, "node down");
+                  sn_strerror(SN_EDOWN));
+    sn_dlock_home_gone(c->dl, name, sn_strerror(SN_EDOWN));
 }
 
 /* Learns a member (HELLO, WELCOME: from itself; gossip: hearsay). NULL when refused. */
@@ -176,15 +159,12 @@ static sn_member *learn(sn_cluster *c, const char *name, const char *endpoint, c
         /* New connections: the old ones may sit in a long reconnect backoff towards the dead
          * process (the new one would then not hear us for seconds), and hold frames meant for
          * it. Closing is deferred by the transport if a drain is reading them. */
-        sn_transport_close(sn_link_transport(c->link), &m->data);
-        sn_transport_close(sn_link_transport(c->link), &m->ctl);
+        sn_peers_close(c->link, m);
         sn_codecache_forget(c->cc, name); /* a new process holds no bytecode */
         member_gone(c, name, inc);        /* requests to the old process end now */
     }
-    if (change != SN_MEMBER_SAME) {
-        open_conns(c, m);
+    if (change != SN_MEMBER_SAME)
         atomic_store(&c->registry_dirty, 1); /* it needs our registry */
-    }
     return m;
 }
 
@@ -199,8 +179,7 @@ static void on_member_change(sn_member *m, sn_member_state from, int forgotten, 
 {
     sn_cluster *c = ud;
     if (forgotten) {
-        sn_transport_close(sn_link_transport(c->link), &m->data);
-        sn_transport_close(sn_link_transport(c->link), &m->ctl);
+        sn_peers_close(c->link, m);
         sn_codecache_forget(c->cc, m->name);
     }
     int gone = m->state == SN_MEMBER_DOWN || m->state == SN_MEMBER_LEFT;
@@ -347,11 +326,10 @@ static void handle_message(sn_cluster *c, const sn_wire_message *msg, int truste
         status = c->h.deliver(c->h.ud, msg, trusted);
     if (status != SN_WIRE_OK && msg->session) {
         char why[300];
-        if (status == SN_WIRE_NO_ROUTE)
-            snprintf(why, sizeof why, "no route to %s", msg->dst.stage);
-        else
-            snprintf(why, sizeof why, "%s", status == SN_WIRE_MAILBOX_FULL ? "mailbox full"
-                                            : "node down");
+        int code = status == SN_WIRE_NO_ROUTE       ? SN_ENOROUTE
+                   : status == SN_WIRE_MAILBOX_FULL ? SN_EFULL
+                                                    : SN_EDOWN;
+        sn_error_text(code, code == SN_ENOROUTE ? msg->dst.stage : NULL, why, sizeof why);
         sn_msg m = {.src = msg->src.actor, .reply = msg->reply_id, .src_node = msg->src.node,
                     .src_inc = msg->src.incarnation, .session = msg->session};
         sn_cluster_reply(c, &m, 0, msg->dst.stage, status, why, NULL, 0);
@@ -382,7 +360,10 @@ static void handle_reply(sn_cluster *c, const sn_wire_reply *r, int trusted, dou
     }
 }
 
-static void handle_heartbeat(sn_cluster *c, const sn_wire_heartbeat *hb, double now)
+/* Gossip and the answer to a probe go back the way the heartbeat came (on the listening socket
+ * to id: the prober's own connection, no new one of ours) when it came there. */
+static void handle_heartbeat(sn_cluster *c, const sn_wire_heartbeat *hb, const void *id,
+                             size_t idlen, double now)
 {
     sn_member *m = sn_members_find(c->ms, hb->node);
     sn_wire_frame f;
@@ -403,7 +384,7 @@ static void handle_heartbeat(sn_cluster *c, const sn_wire_heartbeat *hb, double 
         g.u.gossip.incarnation = c->inc;
         g.u.gossip.members = list;
         g.u.gossip.nmembers = n;
-        send_member(c, m, &g);
+        sn_peers_reply(c->link, m, id, idlen, &g);
         free(list);
     }
     alive(c, m, now);
@@ -420,7 +401,7 @@ static void handle_heartbeat(sn_cluster *c, const sn_wire_heartbeat *hb, double 
         ack.u.heartbeat.incarnation = c->inc;
         ack.u.heartbeat.digest = sn_members_digest(c->ms, c->inc, c->version);
         ack.u.heartbeat.registry_version = c->registry_version;
-        sn_link_send(c->link, conn_for(c, m, SN_WIRE_HEARTBEAT), &ack);
+        sn_peers_reply(c->link, m, id, idlen, &ack);
     }
 }
 
@@ -483,13 +464,13 @@ static void handle_one(sn_cluster *c, const void *data, size_t len, const void *
                 s->done = s->done || !id;
         }
         break;
-    case SN_WIRE_HEARTBEAT: handle_heartbeat(c, &f.u.heartbeat, now); break;
+    case SN_WIRE_HEARTBEAT: handle_heartbeat(c, &f.u.heartbeat, id, idlen, now); break;
     case SN_WIRE_GOSSIP: learn_members(c, f.u.gossip.members, f.u.gossip.nmembers, now); break;
     case SN_WIRE_REGISTRY: {
         sn_registry_apply(&c->h, c->ms, &f.u.registry);
         sn_member *m = sn_members_find(c->ms, f.u.registry.node);
-        if (m && m->nstages && !m->data) /* routable: messages may go there at any moment, */
-            conn_for(c, m, SN_WIRE_MESSAGE); /* so connect before the first burst needs it */
+        if (m && m->nstages && !m->data && !sn_members_probing(c->ms)) /* routable: messages */
+            sn_peers_conn(c->link, m, 1); /* may go there soon; not to every member of many */
         break;
     }
     case SN_WIRE_MESSAGE: handle_message(c, &f.u.message, trusted, now); break;
@@ -504,7 +485,7 @@ static void handle_one(sn_cluster *c, const void *data, size_t len, const void *
         break;
     }
     case SN_WIRE_STATUS_REQ:
-    case SN_WIRE_STATUS: sn_peerviews_frame(c->link, &c->h, c->ms, c->name, c->inc, &f, now); break;
+    case SN_WIRE_STATUS: sn_peerviews_frame(c->link, &c->h, c->ms, c->name, c->inc, &f, id, idlen, now); break;
     case SN_WIRE_LOCK_ACQUIRE:
     case SN_WIRE_LOCK_EXTEND:
     case SN_WIRE_LOCK_RELEASE:
@@ -566,6 +547,7 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 
 void sn_cluster_tick(sn_cluster *c)
 {
+    char why[64];
     sn_link_lock(c->link);
     double now = now_of(c);
     c->ticks++;
@@ -584,7 +566,7 @@ void sn_cluster_tick(sn_cluster *c)
     if (sn_link_encode(c->link, &hb) == SN_OK) { /* down members too: a healed partition finds itself */
         for (sn_member *m = sn_members_first(c->ms); m; m = m->next) {
             if (m->target) {
-                sn_link_send_encoded(c->link, conn_for(c, m, SN_WIRE_HEARTBEAT));
+                sn_link_send_encoded(c->link, sn_peers_conn(c->link, m, 0));
                 sn_members_probed(c->ms, m, now);
             }
         }
@@ -606,7 +588,13 @@ void sn_cluster_tick(sn_cluster *c)
     if (changed || c->ticks % REGISTRY_EVERY == 0)
         sn_registry_announce(&c->h, c->link, c->ms, c->log, c->name, c->inc, changed,
                              &c->registry_version, &c->registry_too_big);
-    fail_sessions(c, sn_sessions_take_due(c->ss, now), 1, "timeout");
+    fail_sessions(c, sn_sessions_take_due(c->ss, now), 1, sn_error_text(SN_ETIMEDOUT, NULL,
+                  why, sizeof why));
+    for (seed *s = c->seeds; s; s = s->next) {
+        if (s->done) /* welcomed or refused: its connection is not used again */
+            sn_transport_close(sn_link_transport(c->link), &s->conn);
+    }
+    sn_peers_idle(c->link, c->ms, now, c->idle, &c->trimmed_at);
     poll_held(c);
     sn_link_unlock(c->link);
 }
@@ -729,6 +717,12 @@ sn_cluster *sn_cluster_new_on(sn_transport *t, const char *endpoint, const sn_op
     c->cc = sn_codecache_new();
     c->guard = sn_gate_new(log);
     c->dl = c->ob && c->ms ? sn_dlock_new(&c->h, c->ob, c->ms, log, c->inc) : NULL;
+    c->idle = o->link_idle_ms / 1000.0;
+    if (c->idle > 0 && c->idle < 2 * o->heartbeat_ms / 1000.0) {
+        c->idle = 2 * o->heartbeat_ms / 1000.0; /* else links probed every period would churn */
+        sn_log_write(log, SN_LOG_WARN, "cluster", "--set link_idle=%d ms is under two "
+                     "heartbeat periods: using %d ms", o->link_idle_ms, 2 * o->heartbeat_ms);
+    }
     size_t batch_max = (size_t)(o->batch_max < o->frame_max ? o->batch_max : o->frame_max);
     c->fl = sn_flush_new(&c->h, c->link, c->ms, c->ss, log, c->name, c->inc, batch_max);
     if (!c->link || !c->ms || !c->ss || !c->ob || !c->cc || !c->dl || !c->guard || !c->fl) {
@@ -772,11 +766,11 @@ void sn_cluster_leave(sn_cluster *c)
     sn_wire_frame_init(&f, SN_WIRE_LEAVE);
     f.u.leave.node = c->name;
     f.u.leave.incarnation = c->inc;
-    sn_link_lock(c->link);
+    sn_link_lock(c->link); /* probing: to the members it has links to; gossip tells the rest */
     for (sn_member *m = sn_members_first(c->ms); m; m = m->next) {
         if (m->state != SN_MEMBER_DOWN && m->state != SN_MEMBER_LEFT &&
-            sn_link_encode(c->link, &f) == SN_OK)
-            sn_link_send_encoded(c->link, conn_for(c, m, SN_WIRE_LEAVE));
+            (m->ctl || !sn_members_probing(c->ms)) && sn_link_encode(c->link, &f) == SN_OK)
+            sn_link_send_encoded(c->link, sn_peers_conn(c->link, m, 0));
     }
     sn_link_unlock(c->link);
     sn_log_write(c->log, SN_LOG_INFO, "cluster", "node %s leaves the cluster", c->name);

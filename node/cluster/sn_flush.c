@@ -4,7 +4,9 @@
  * runs whenever the loop thread wakes with something queued, so a lone message leaves at
  * once and frames only gather while the loop is busy: batching adds no wait. */
 #include "sn_flush.h"
+#include "sn_clock.h"
 #include "sn_error.h"
+#include "sn_peers.h"
 #include "sn_wire_batch.h"
 
 #include <stdlib.h>
@@ -66,14 +68,10 @@ static int numbered(const sn_out *o)
 }
 
 /* CODE_MISS goes with the control frames; MESSAGE, REPLY and LOCK frames on the data
- * connection, made when the first one goes. */
+ * connection, made when the first one goes (sn_peers). */
 static sn_conn *conn_of(sn_flush *f, sn_member *m, const sn_out *o)
 {
-    if (o->kind == SN_OUT_CODE_MISS)
-        return m->ctl;
-    if (!m->data)
-        sn_transport_connect(sn_link_transport(f->link), m->endpoint, m->name, &m->data);
-    return m->data;
+    return sn_peers_conn(f->link, m, o->kind != SN_OUT_CODE_MISS);
 }
 
 /* n messages for m left the outbox: its count of queued messages goes down (one lock for a
@@ -93,7 +91,7 @@ static void told(sn_flush *f, const sn_out *o, int rc)
     sn_session q;
     if (rc != SN_OK && o->kind == SN_OUT_MESSAGE && o->session &&
         sn_sessions_take(f->ss, o->session, &q))
-        sn_cluster_post_error(f->h, q.actor, q.rid, o->node, "node down");
+        sn_cluster_post_error(f->h, q.actor, q.rid, o->node, sn_strerror(SN_EDOWN));
 }
 
 /* o is done with: sent (rc SN_OK) or failed for good. */
@@ -174,9 +172,7 @@ static sn_out *keep(pending *p, sn_out *o, sn_out *rest)
 static void cut(sn_flush *f, const sn_member *m)
 {
     f->cuts++;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    double now = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    double now = sn_clock_mono();
     if (now - f->cut_logged_at < CUT_LOG_EVERY)
         return;
     sn_log_write(f->log, SN_LOG_INFO, "cluster", "a batch to %s reached --set batch_max=%zu "

@@ -64,6 +64,11 @@ sn_transport *sn_link_transport(sn_link *l)
     return l->tr;
 }
 
+sn_log *sn_link_log(sn_link *l)
+{
+    return l->log;
+}
+
 const sn_wire_limits *sn_link_limits(const sn_link *l)
 {
     return &l->lim;

@@ -29,6 +29,7 @@ sn_link *sn_link_new(sn_transport *t, size_t frame_max, sn_log *log);
 void sn_link_destroy(sn_link **lp);
 
 sn_transport *sn_link_transport(sn_link *l);
+sn_log *sn_link_log(sn_link *l);
 const sn_wire_limits *sn_link_limits(const sn_link *l);
 /* sn_link_buf: the encode buffer (for an encoder of its own; then sn_link_send_encoded). */
 sn_buf *sn_link_buf(sn_link *l);

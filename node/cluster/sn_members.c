@@ -2,6 +2,7 @@
  * list is short-lived work for the loop thread; other threads only read it, briefly. */
 #include "sn_members.h"
 #include "sn_error.h"
+#include "sn_map.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -321,13 +322,11 @@ sn_wire_member *sn_members_wire_list(sn_members *ms, const sn_wire_member *self,
     return v;
 }
 
-/* FNV-1a, as the digest always was, so nodes of older builds agree on it. */
+/* FNV-1a (sn_map_hash, the node's one string hash), as the digest always was, so nodes of
+ * older builds agree on it. */
 static uint64_t name_hash(const char *s)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 1099511628211ull;
-    return h;
+    return sn_map_hash(s, strlen(s));
 }
 
 static uint64_t member_term(const char *name, uint64_t inc, sn_member_state st, uint64_t version)

@@ -1,6 +1,7 @@
 /* sn_peerviews: one STATUS_REQ encoded once per period, one STATUS per request. */
 #include "sn_peerviews.h"
 #include "sn_error.h"
+#include "sn_peers.h"
 
 #include <stdlib.h>
 
@@ -15,12 +16,13 @@ void sn_peerviews_ask(sn_link *l, sn_members *ms, const char *self, uint64_t inc
         return;
     for (sn_member *m = sn_members_first(ms); m; m = m->next) {
         if (m->state == SN_MEMBER_ALIVE && m->target)
-            sn_link_send_encoded(l, m->ctl);
+            sn_link_send_encoded(l, sn_peers_conn(l, m, 0));
     }
 }
 
 void sn_peerviews_frame(sn_link *l, const sn_cluster_hooks *h, sn_members *ms, const char *self,
-                    uint64_t inc, const sn_wire_frame *f, double now)
+                        uint64_t inc, const sn_wire_frame *f, const void *id, size_t idlen,
+                        double now)
 {
     sn_member *m = sn_members_find(ms, f->u.status.node);
     if (!m)
@@ -38,7 +40,7 @@ void sn_peerviews_frame(sn_link *l, const sn_cluster_hooks *h, sn_members *ms, c
         s.u.status.incarnation = inc;
         s.u.status.request = f->u.status.request;
         s.u.status.payload = (sn_wire_bytes){json, len};
-        sn_link_send(l, m->ctl, &s);
+        sn_peers_reply(l, m, id, idlen, &s);
     }
     free(json);
 }

@@ -1,6 +1,7 @@
 /* sn_registry: the stages are gathered through the hooks into a growing array (no cap of
  * its own: the wire limits are the limit, and they are reported). */
 #include "sn_registry.h"
+#include "sn_peers.h"
 #include "sn_error.h"
 
 #include <stdio.h>
@@ -104,6 +105,6 @@ void sn_registry_announce(const sn_cluster_hooks *h, sn_link *link, sn_members *
     for (sn_member *m = sn_members_first(ms); rc == SN_OK && m; m = m->next) {
         if ((m->state == SN_MEMBER_ALIVE || m->state == SN_MEMBER_SUSPECT) &&
             (changed || !probing || m->target))
-            sn_link_send_encoded(link, m->ctl);
+            sn_link_send_encoded(link, sn_peers_conn(link, m, 0));
     }
 }

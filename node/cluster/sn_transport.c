@@ -15,7 +15,15 @@ int sn_transport_admits(sn_transport *t, const char *peer)
 void sn_transport_close(sn_transport *t, sn_conn **connp)
 {
     if (connp && *connp) {
-        t->ops->close(t, *connp);
+        t->ops->close(t, *connp, 0);
+        *connp = NULL;
+    }
+}
+
+void sn_transport_close_gently(sn_transport *t, sn_conn **connp)
+{
+    if (connp && *connp) {
+        t->ops->close(t, *connp, 1);
         *connp = NULL;
     }
 }

@@ -21,7 +21,7 @@ typedef void (*sn_transport_frame_fn)(void *ud, const void *data, size_t len, co
 typedef struct sn_transport sn_transport;
 typedef struct sn_transport_ops {
     int (*connect)(sn_transport *t, const char *endpoint, const char *peer, sn_conn **out);
-    void (*close)(sn_transport *t, sn_conn *conn);
+    void (*close)(sn_transport *t, sn_conn *conn, int gently);
     int (*send)(sn_transport *t, sn_conn *conn, const void *data, size_t len);
     int (*answer)(sn_transport *t, const void *id, size_t idlen, const void *data, size_t len);
     void (*drain)(sn_transport *t, sn_transport_frame_fn fn, void *ud);
@@ -44,6 +44,9 @@ int sn_transport_connect(sn_transport *t, const char *endpoint, const char *peer
 /* sn_transport_close: lets go of *connp (NULL is fine) and nulls it. Unsent frames are
  * dropped. Safe from inside a drain's callback: the connection is freed after the drain. */
 void sn_transport_close(sn_transport *t, sn_conn **connp);
+/* sn_transport_close_gently: the same, but frames still queued on it go out first, for as
+ * long as the transport lingers (ZeroMQ: 1 s; past it they are dropped). */
+void sn_transport_close_gently(sn_transport *t, sn_conn **connp);
 /* sn_transport_admits: 1 if a connection to node peer could be authenticated (no CurveZMQ:
  * always; with it: peer has a key in the allow list), else 0. */
 int sn_transport_admits(sn_transport *t, const char *peer);

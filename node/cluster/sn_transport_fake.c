@@ -170,8 +170,9 @@ static void reap(ft *t)
     }
 }
 
-static void ft_close(sn_transport *base, sn_conn *conn)
+static void ft_close(sn_transport *base, sn_conn *conn, int gently)
 {
+    (void)gently; /* a send delivers at once: nothing is ever left queued */
     ft *t = (ft *)base;
     conn->closing = 1;
     if (!t->draining)
@@ -351,4 +352,12 @@ size_t sn_fake_net_connects(sn_fake_net *n, const char *endpoint)
             return o->count;
     }
     return 0;
+}
+
+size_t sn_fake_net_open_from(sn_fake_net *n, const char *endpoint)
+{
+    size_t open = 0;
+    for (sn_conn *c = n->conns; c; c = c->all)
+        open += !c->closing && strcmp(c->owner->endpoint, endpoint) == 0;
+    return open;
 }

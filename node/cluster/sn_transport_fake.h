@@ -22,6 +22,9 @@ void sn_fake_net_cut_link(sn_fake_net *n, const char *from, const char *to, int 
 /* sn_fake_net_queue: at most cap frames wait on one connection (0: no cap, the default);
  * past it, send is SN_EFULL. */
 void sn_fake_net_queue(sn_fake_net *n, size_t cap);
+/* sn_fake_net_open_from: how many connections the transport listening on endpoint holds open
+ * now (closed ones not counted). */
+size_t sn_fake_net_open_from(sn_fake_net *n, const char *endpoint);
 /* sn_fake_net_connects: how many connections were ever opened to endpoint. */
 size_t sn_fake_net_connects(sn_fake_net *n, const char *endpoint);
 

@@ -23,6 +23,7 @@ struct sn_conn {
     void *sock;
     ev_io io;
     int closing;
+    int gently; /* closed with its linger (1 s): what it still queues goes out first */
     char peer[SN_CURVE_NAME_MAX + 1]; /* with CURVE: the node whose key is the server key */
 };
 
@@ -70,7 +71,8 @@ static void free_conn(zt *t, sn_conn *c)
     if (t->loop)
         ev_io_stop(t->loop, &c->io);
     int linger = 0;
-    zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof linger);
+    if (!c->gently)
+        zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof linger);
     zmq_close(c->sock);
     free(c);
 }
@@ -141,10 +143,11 @@ static void reap(zt *t)
     }
 }
 
-static void zt_close(sn_transport *base, sn_conn *conn)
+static void zt_close(sn_transport *base, sn_conn *conn, int gently)
 {
     zt *t = (zt *)base;
     conn->closing = 1;
+    conn->gently = gently;
     if (!t->draining)
         reap(t);
 }

@@ -100,6 +100,48 @@ Test(sn_transport, zmq_close_inside_drain_is_deferred)
     sn_log_destroy(&lg);
 }
 
+/* A zmq transport listening on a free port of 127.0.0.1 (its endpoint in listen). */
+static sn_transport *zmq_listening(sn_opts *o, char *listen, size_t cap, sn_log *lg)
+{
+    int err = SN_EIO;
+    sn_transport *x = NULL;
+    for (int i = 0; i < 200 && !x; i++) {
+        int port = 42000 + (int)((getpid() + i * 89 + 7) % 9000);
+        snprintf(listen, cap, "tcp://127.0.0.1:%d", port);
+        x = sn_transport_zmq_new(o, NULL, lg, &err);
+    }
+    cr_assert_not_null(x, "%s", sn_strerror(err));
+    return x;
+}
+
+/* The idle close of the cluster's links (issue 11): a frame still queued on a connection
+ * (here: sent before the connection is even up) goes out after a gentle close. */
+Test(sn_transport, zmq_gentle_close_sends_what_is_queued)
+{
+    char listen[64];
+    sn_opts ox = {.listen = listen, .peer_queue = 100, .frame_max = 1 << 20,
+                  .handshake_ms = 1000, .join_retry_max_ms = 1000};
+    sn_opts oy = ox;
+    oy.listen = NULL;
+    sn_log *lg = sn_log_new(stderr, SN_LOG_ERROR);
+    sn_transport *x = zmq_listening(&ox, listen, sizeof listen, lg);
+    int err;
+    sn_transport *y = sn_transport_zmq_new(&oy, NULL, lg, &err);
+    cr_assert_not_null(y);
+    sn_conn *c = NULL;
+    cr_assert_eq(sn_transport_connect(y, listen, NULL, &c), SN_OK);
+    cr_assert_eq(sn_transport_send(y, c, "queued", 6), SN_OK);
+    sn_transport_close_gently(y, &c);
+    cr_assert_null(c);
+    got gx = {0};
+    wait_for(x, &gx, 1);
+    cr_assert_eq(gx.n, 1, "the queued frame was dropped");
+    cr_assert_str_eq(gx.last, "queued");
+    sn_transport_destroy(&y);
+    sn_transport_destroy(&x);
+    sn_log_destroy(&lg);
+}
+
 Test(sn_transport, fake_cut_link_is_one_way)
 {
     sn_fake_net *net = sn_fake_net_new();
