@@ -54,6 +54,14 @@ uint64_t sn_map_hash_more(uint64_t h, const void *data, size_t len)
     return h;
 }
 
+uint64_t sn_map_rendezvous(const char *key, const char *node)
+{
+    uint64_t h = sn_map_hash_more(SN_MAP_HASH_PLACEMENT, key, strlen(key));
+    h = sn_map_hash_more(h, "\xff", 1);
+    h = sn_map_hash_more(h, node, strlen(node));
+    return h ^ (h >> 29);
+}
+
 uint64_t sn_map_hash(const void *data, size_t len)
 {
     return sn_map_hash_more(FNV_BASIS, data, len);

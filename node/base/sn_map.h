@@ -77,5 +77,9 @@ uint64_t sn_map_hash(const void *data, size_t len);
 /* sn_map_hash_more: h (an sn_map_hash) continued over len more bytes: sn_map_hash_more(
  * sn_map_hash(a, n), b, m) is sn_map_hash of a's n bytes followed by b's m, with no copy. */
 uint64_t sn_map_hash_more(uint64_t h, const void *data, size_t len);
+/* sn_map_rendezvous: the rank of node for key in rendezvous (highest random weight) hashing,
+ * from SN_MAP_HASH_PLACEMENT over key, a 0xff byte and node: every node computes the same
+ * homes (built-in stages, distributed locks). */
+uint64_t sn_map_rendezvous(const char *key, const char *node);
 
 #endif

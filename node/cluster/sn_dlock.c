@@ -2,6 +2,7 @@
 #include "sn_dlock.h"
 #include "sn_curve.h"
 #include "sn_error.h"
+#include "sn_map.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -46,26 +47,15 @@ void sn_dlock_destroy(sn_dlock **dp)
     *dp = NULL;
 }
 
-static uint64_t rendezvous(const char *lock, const char *node)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (const char *s = lock; *s; s++)
-        h = (h ^ (uint8_t)*s) * 1099511628211ull;
-    h = (h ^ 0xff) * 1099511628211ull;
-    for (const char *s = node; *s; s++)
-        h = (h ^ (uint8_t)*s) * 1099511628211ull;
-    return h ^ (h >> 29);
-}
-
 int sn_dlock_home(sn_members *ms, const char *self, const char *lock, char *home, size_t cap)
 {
-    uint64_t best = rendezvous(lock, self);
+    uint64_t best = sn_map_rendezvous(lock, self);
     const char *who = NULL;
     sn_members_lock(ms);
     for (sn_member *m = sn_members_first(ms); m; m = m->next) {
         if (m->state != SN_MEMBER_ALIVE)
             continue;
-        uint64_t score = rendezvous(lock, m->name);
+        uint64_t score = sn_map_rendezvous(lock, m->name);
         if (score > best || (score == best && strcmp(m->name, who ? who : self) < 0)) {
             best = score;
             who = m->name;

@@ -324,9 +324,10 @@ sn_wire_member *sn_members_wire_list(sn_members *ms, const sn_wire_member *self,
 
 /* FNV-1a (sn_map_hash, the node's one string hash), as the digest always was, so nodes of
  * older builds agree on it. */
+/* From the basis the digest always used, so nodes of earlier builds agree on it. */
 static uint64_t name_hash(const char *s)
 {
-    return sn_map_hash(s, strlen(s));
+    return sn_map_hash_more(SN_MAP_HASH_PLACEMENT, s, strlen(s));
 }
 
 static uint64_t member_term(const char *name, uint64_t inc, sn_member_state st, uint64_t version)

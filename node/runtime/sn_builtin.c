@@ -56,18 +56,10 @@ int sn_builtin_is(const char *stage)
 }
 
 /* The placement hash (sn_map.h) of stage, a 0xff separator and node, high bits folded in. */
-static uint64_t rendezvous(const char *stage, const char *node)
-{
-    uint64_t h = sn_map_hash_more(SN_MAP_HASH_PLACEMENT, stage, strlen(stage));
-    h = sn_map_hash_more(h, "\xff", 1);
-    h = sn_map_hash_more(h, node, strlen(node));
-    return h ^ (h >> 29);
-}
-
 /* Is b ranked before a? Higher hash first, ties by name. */
 static int better(const char *stage, const char *b, const char *a)
 {
-    uint64_t x = rendezvous(stage, b), y = rendezvous(stage, a);
+    uint64_t x = sn_map_rendezvous(stage, b), y = sn_map_rendezvous(stage, a);
     return x > y || (x == y && strcmp(b, a) < 0);
 }
 

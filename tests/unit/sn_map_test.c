@@ -59,6 +59,13 @@ Test(sn_map, placement_seed_keeps_its_value)
     cr_assert_eq(sn_map_hash_more(SN_MAP_HASH_PLACEMENT, key, sizeof key - 1), 0x51c91cf1ae28bdffull);
 }
 
+Test(sn_map, rendezvous_is_the_placement_hash_of_key_ff_node)
+{
+    /* built-in stages' and locks' homes: every build must rank nodes the same */
+    uint64_t h = 0x51c91cf1ae28bdffull; /* placement_seed_keeps_its_value's key */
+    cr_assert_eq(sn_map_rendezvous("builtin:index", "node-a"), h ^ (h >> 29));
+}
+
 Test(sn_map, u64_put_get_del_many)
 {
     sn_map *m = sn_map_new(SN_MAP_U64);
