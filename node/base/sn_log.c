@@ -277,3 +277,33 @@ void sn_log_write(sn_log *log, sn_log_level level, const char *who, const char *
     if (buf != stack)
         free(buf);
 }
+
+void sn_log_rate_flush(sn_log *log, sn_log_rate *r, sn_log_level level, const char *who)
+{
+    if (r->suppressed)
+        sn_log_write(log, level, who, "%llu more %s not logged", r->suppressed,
+                     r->what ? r->what : "records");
+    r->suppressed = 0;
+}
+
+void sn_log_rated(sn_log *log, sn_log_rate *r, sn_log_level level, const char *who,
+                  const char *fmt, ...)
+{
+    long long now = (long long)time(NULL);
+    if (now != r->window) {
+        sn_log_rate_flush(log, r, level, who);
+        r->window = now;
+        r->lines = 0;
+    }
+    if (r->lines >= (unsigned)(r->per_second > 0 ? r->per_second : 1)) {
+        r->suppressed++;
+        return;
+    }
+    r->lines++;
+    char text[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    sn_log_write(log, level, who, "%s", text);
+}

@@ -53,6 +53,22 @@ int sn_log_enabled(const sn_log *log, sn_log_level level);
 void sn_log_write(sn_log *log, sn_log_level level, const char *who, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* A rate limit for one kind of record: at most per_second of them in a wall-clock second;
+ * the rest are counted, and the next second's first record is preceded by "N more WHAT not
+ * logged". Zero-initialise it; one thread at a time (the caller's). */
+typedef struct sn_log_rate {
+    int per_second;
+    const char *what;        /* names the records in the summary, e.g. "refused frames" */
+    long long window;        /* the second the lines below were counted in */
+    unsigned lines;          /* written in that second */
+    unsigned long long suppressed; /* not written since the last summary */
+} sn_log_rate;
+/* sn_log_rated: sn_log_write within r's limit. */
+void sn_log_rated(sn_log *log, sn_log_rate *r, sn_log_level level, const char *who,
+                  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* sn_log_rate_flush: writes r's summary now if records were held back (at shutdown). */
+void sn_log_rate_flush(sn_log *log, sn_log_rate *r, sn_log_level level, const char *who);
+
 /* sn_log_put: one record of len bytes of text (not a format; may hold any byte, invalid
  * UTF-8 becomes U+FFFD in the JSON form), with where (may be NULL). Any thread. */
 void sn_log_put(sn_log *log, sn_log_level level, const char *who, const sn_log_where *where,

@@ -10,31 +10,24 @@
 
 struct sn_gate {
     sn_log *log;
-    time_t window;       /* the second the lines below were counted in */
-    unsigned lines;      /* logged in that second */
-    uint64_t suppressed; /* not logged since the last summary */
+    sn_log_rate rate; /* the lines of refusals (and sn_gate_log's) */
     _Atomic uint64_t count[SN_GATE_REASONS];
 };
 
 sn_gate *sn_gate_new(sn_log *log)
 {
     sn_gate *g = calloc(1, sizeof *g);
-    if (g) g->log = log;
+    if (g) {
+        g->log = log;
+        g->rate = (sn_log_rate){.per_second = SN_GATE_LOGS_PER_SECOND, .what = "refused frames"};
+    }
     return g;
-}
-
-static void flush_suppressed(sn_gate *g)
-{
-    if (g->suppressed)
-        sn_log_write(g->log, SN_LOG_WARN, "cluster", "%llu more refused frames not logged",
-                     (unsigned long long)g->suppressed);
-    g->suppressed = 0;
 }
 
 void sn_gate_destroy(sn_gate **gp)
 {
     if (!gp || !*gp) return;
-    flush_suppressed(*gp);
+    sn_log_rate_flush((*gp)->log, &(*gp)->rate, SN_LOG_WARN, "cluster");
     free(*gp);
     *gp = NULL;
 }
@@ -91,20 +84,9 @@ int sn_gate_batched(sn_gate *g, const sn_wire_frame *f, const char *peer)
 
 static void vlog(sn_gate *g, const char *fmt, va_list ap)
 {
-    time_t now = time(NULL);
-    if (now != g->window) {
-        flush_suppressed(g);
-        g->window = now;
-        g->lines = 0;
-    }
-    if (g->lines >= SN_GATE_LOGS_PER_SECOND) {
-        g->suppressed++;
-        return;
-    }
-    g->lines++;
     char line[512];
     vsnprintf(line, sizeof line, fmt, ap);
-    sn_log_write(g->log, SN_LOG_WARN, "cluster", "%s", line);
+    sn_log_rated(g->log, &g->rate, SN_LOG_WARN, "cluster", "%s", line);
 }
 
 void sn_gate_refused(sn_gate *g, sn_gate_reason why, const char *fmt, ...)

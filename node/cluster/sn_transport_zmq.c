@@ -41,6 +41,8 @@ typedef struct zt {
     ev_idle more;
     sn_conn *conns;
     int draining;
+    sn_log_rate fail_rate; /* "cannot make a socket"/"cannot connect": one gossip naming
+                              many members could otherwise write a line for each */
 } zt;
 
 static void on_socket(struct ev_loop *loop, ev_io *w, int revents)
@@ -91,7 +93,7 @@ static int zt_connect(sn_transport *base, const char *endpoint, const char *peer
     sn_conn *c = calloc(1, sizeof *c);
     void *d = c ? zmq_socket(t->zctx, ZMQ_DEALER) : NULL;
     if (!d) {
-        sn_log_write(t->log, SN_LOG_ERROR, "cluster", "cannot make a socket to %s: %s",
+        sn_log_rated(t->log, &t->fail_rate, SN_LOG_ERROR, "cluster", "cannot make a socket to %s: %s",
                      endpoint, c ? zmq_strerror(zmq_errno()) : "out of memory");
         free(c);
         return c ? SN_EIO : SN_ENOMEM;
@@ -116,7 +118,7 @@ static int zt_connect(sn_transport *base, const char *endpoint, const char *peer
         return SN_EIO;
     }
     if (zmq_connect(d, endpoint) != 0) {
-        sn_log_write(t->log, SN_LOG_ERROR, "cluster", "cannot connect to %s: %s", endpoint,
+        sn_log_rated(t->log, &t->fail_rate, SN_LOG_ERROR, "cluster", "cannot connect to %s: %s", endpoint,
                      zmq_strerror(zmq_errno()));
         zmq_close(d);
         free(c);
@@ -288,6 +290,7 @@ sn_transport *sn_transport_zmq_new(const sn_opts *o, struct ev_loop *loop, sn_lo
     t->base.ops = &zt_ops;
     t->o = o;
     t->log = log;
+    t->fail_rate = (sn_log_rate){.per_second = 10, .what = "socket failures"};
     t->loop = loop;
     ev_idle_init(&t->more, on_more);
     sn_transport *base = &t->base;

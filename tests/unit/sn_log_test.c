@@ -121,3 +121,30 @@ Test(sn_log, format_parse)
     cr_assert_eq(f, SN_LOG_TEXT);
     cr_assert_eq(sn_log_format_parse("xml", &f), SN_EINVAL);
 }
+
+static int count_of(const char *s, const char *needle)
+{
+    int n = 0;
+    for (const char *p = s; (p = strstr(p, needle)); p++)
+        n++;
+    return n;
+}
+
+static void write_rated(sn_log *log)
+{
+    sn_log_rate r = {.per_second = 3, .what = "socket failures"};
+    /* 100 records in one second (or two, should the clock tick between): at most 3 a
+     * second are written, the rest summarised */
+    for (int i = 0; i < 100; i++)
+        sn_log_rated(log, &r, SN_LOG_ERROR, "cluster", "cannot connect to peer-%d", i);
+    sn_log_rate_flush(log, &r, SN_LOG_ERROR, "cluster");
+}
+
+Test(sn_log, rated_records_are_bounded_then_summarised)
+{
+    char *s = capture(SN_LOG_INFO, write_rated);
+    int written = count_of(s, "cannot connect to peer-");
+    cr_assert(written >= 3 && written <= 6, "%d records written:\n%s", written, s);
+    cr_assert(strstr(s, "more socket failures not logged"), "no summary in:\n%s", s);
+    free(s);
+}
