@@ -31,10 +31,7 @@ struct sn_zap {
     const sn_curve_allow *allow;
     sn_log *log;
     _Atomic uint64_t admitted, refused;
-    /* refusal log rate limit; the thread's only */
-    time_t log_window;
-    unsigned log_count;
-    uint64_t log_suppressed;
+    sn_log_rate rate; /* the refusals' log lines; the ZAP thread's only */
 };
 
 static const char *const MECHANISM_CURVE = "CURVE";
@@ -56,40 +53,14 @@ static int frame_is(zmq_msg_t *m, const char *s)
     return zmq_msg_size(m) == n && memcmp(zmq_msg_data(m), s, n) == 0;
 }
 
-static time_t now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec;
-}
-
-static void flush_suppressed(sn_zap *z)
-{
-    if (z->log_suppressed == 0) return;
-    sn_log_write(z->log, SN_LOG_WARN, "zap", "%" PRIu64 " more refusals not logged",
-                 z->log_suppressed);
-    z->log_suppressed = 0;
-}
-
 __attribute__((format(printf, 2, 3))) static void log_refusal(sn_zap *z, const char *fmt, ...)
 {
-    time_t now = now_seconds();
-    if (now != z->log_window) {
-        flush_suppressed(z);
-        z->log_window = now;
-        z->log_count = 0;
-    }
-    if (z->log_count >= ZAP_LOGS_PER_SECOND) {
-        z->log_suppressed++;
-        return;
-    }
-    z->log_count++;
     char line[256];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    sn_log_write(z->log, SN_LOG_WARN, "zap", "%s", line);
+    sn_log_rated(z->log, &z->rate, SN_LOG_WARN, "zap", "%s", line);
 }
 
 /* Sends one reply frame; 0 or -1 with errno. */
@@ -200,7 +171,7 @@ static void *zap_thread(void *arg)
         if (items[1].revents & ZMQ_POLLIN) break;
         if ((items[0].revents & ZMQ_POLLIN) && zap_answer(z) < 0) break;
     }
-    flush_suppressed(z);
+    sn_log_rate_flush(z->log, &z->rate, SN_LOG_WARN, "zap");
     /* zmq_unbind of an inproc endpoint takes effect before it returns (zmq_close only later, in
      * the reaper): from here on an enforcing socket admits nobody. */
     zmq_unbind(z->handler, ZAP_ENDPOINT);
@@ -235,6 +206,7 @@ sn_zap *sn_zap_new(void *zctx, const sn_curve_allow *allow, sn_log *log, int *er
     }
     z->allow = allow;
     z->log = log;
+    z->rate = (sn_log_rate){.per_second = ZAP_LOGS_PER_SECOND, .what = "refusals"};
     atomic_init(&z->admitted, 0);
     atomic_init(&z->refused, 0);
 
