@@ -27,19 +27,35 @@ def build(src, out):
     sh("cmake", "--build", out, "-j", str(os.cpu_count() or 2), stdout=subprocess.DEVNULL)
 
 
-def rows(binary):
-    """Runs one bench program; returns {(area, name): (figure, unit)} and CPU-seconds."""
+def norm(name):
+    """A row's name without what later builds added to it (the baseline in parentheses, the
+    thread count, "median of N runs", a sentence of explanation), so rows renamed since the
+    base still meet."""
+    name = name.lower()
+    for _ in range(2):  # one level of nesting
+        name = re.sub(r"\([^()]*\)", "", name)
+    name = re.sub(r"\s+,", ",", re.sub(r"\s+", " ", name)).strip()
+    name = re.split(r"\.\s", name)[0]  # a sentence after the name
+    tail = r",\s*(\d+ threads?|\d+ workers?|1 worker thread|median of \d+[^,]*|cpu( ns)?( per op)?|absolute)$"
+    while re.search(tail, name):
+        name = re.sub(tail, "", name).strip()
+    return name.strip(" ,")
+
+
+def rows(binary, cwd):
+    """Runs one bench program in cwd (its own tree: preload/ and scripts are read from
+    there); returns {(area, name): (figure, unit)} and CPU-seconds."""
     t0 = os.times()
-    out = subprocess.run([binary], capture_output=True, text=True, cwd=ROOT).stdout
+    out = subprocess.run([binary], capture_output=True, text=True, cwd=cwd).stdout
     t1 = os.times()
     got = {}
     for line in out.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) != 7:
             continue
-        m = re.match(r"^([-+0-9.eE]+)\s*(.*)$", cells[2])
+        m = re.match(r"^([-+0-9.eE]+)\s*(\S*)", cells[2])
         if m:
-            got[(cells[0], cells[1])] = (float(m.group(1)), m.group(2))
+            got[(cells[0], norm(cells[1]))] = (float(m.group(1)), m.group(2))
     return got, (t1.children_user + t1.children_system) - (t0.children_user + t0.children_system)
 
 
@@ -59,20 +75,27 @@ def main():
                    os.path.exists(os.path.join(ROOT, "build", "compare-base", f)))
     figs = {}  # (area, name) -> {"base": [...], "head": [...], "unit": u}
     cpu = {"base": 0.0, "head": 0.0}
+    silent = set()  # programs that printed no row (failed), named in the output
     for prog in names:
         for r in range(runs):
             for side in ("base", "head"):
                 print(f"run {r + 1}/{runs} {side} {prog}", file=sys.stderr)
-                got, c = rows(os.path.join(ROOT, "build", f"compare-{side}", prog))
+                got, c = rows(os.path.join(ROOT, "build", f"compare-{side}", prog),
+                              src if side == "base" else ROOT)
+                if not got:
+                    silent.add(f"{prog} ({side})")
                 cpu[side] += c
                 for key, (v, unit) in got.items():
                     e = figs.setdefault(key, {"base": [], "head": [], "unit": unit})
+                    e.setdefault("units", set()).add(unit)
                     e[side].append(v)
     sh("git", "-C", ROOT, "worktree", "remove", "--force", src)
     worse = 0
     lines = []
     for (area, name), e in sorted(figs.items()):
         if len(e["base"]) < runs or len(e["head"]) < runs:
+            continue
+        if e.get("units", {e["unit"]}) != {e["unit"]}:
             continue
         b, h = statistics.median(e["base"]), statistics.median(e["head"])
         if b <= 0:
@@ -99,6 +122,9 @@ def main():
         f.write("| area | benchmark | base | head | head/base | verdict |\n|---|---|---|---|---|---|\n")
         f.write("\n".join(lines) + "\n")
         f.write(f"\n{worse} rows more than 10% worse.\n")
+        if silent:
+            f.write("\nPrograms that printed no row (failed) in some run: "
+                    + ", ".join(sorted(silent)) + ".\n")
     print(f"wrote docs/bench-compare.md: {worse} rows more than 10% worse", file=sys.stderr)
     return 0
 
