@@ -809,6 +809,19 @@ static int all_see(const char *who, const char *state)
     return 1;
 }
 
+/* Runs the cluster (step: run or run_phased) 0.1 s at a time until every other node sees
+ * who in state, at most 5 s; asserts they all do and returns the time it took. */
+static double until_all_see(const char *who, const char *state, void (*step)(double))
+{
+    double t = 0;
+    while (!all_see(who, state) && t < 5.0) {
+        step(0.1);
+        t += 0.1;
+    }
+    cr_assert(all_see(who, state), "not every node saw %s %s after %.1f s", who, state, t);
+    return t;
+}
+
 Test(sn_cluster, probing_keeps_a_nodes_cost_flat)
 {
     twenty();
@@ -826,12 +839,7 @@ Test(sn_cluster, probing_sees_a_crash_everywhere)
 {
     twenty();
     crash(7);
-    double t = 0;
-    while (!all_see("n07", "down") && t < 5.0) {
-        run(0.1);
-        t += 0.1;
-    }
-    cr_assert(all_see("n07", "down"), "not every node saw n07 down after %.1f s", t);
+    double t = until_all_see("n07", "down", run);
     cr_assert_lt(t, 3.0, "took %.1f s", t);
 }
 
@@ -949,12 +957,7 @@ Test(sn_cluster, idle_fifty_sees_a_crash_in_bound)
 {
     fifty();
     crash(23);
-    double t = 0;
-    while (!all_see("n23", "down") && t < 5.0) {
-        run_phased(0.1);
-        t += 0.1;
-    }
-    cr_assert(all_see("n23", "down"), "not every node saw n23 down after %.1f s", t);
+    double t = until_all_see("n23", "down", run_phased);
     cr_assert_leq(t, 1.8 + 1e-9, "took %.1f s", t);
     long at = 0;
     char first[512] = "";
@@ -1075,12 +1078,7 @@ Test(sn_cluster, probing_with_idle_links_sees_a_crash_and_refutes)
     cr_assert(all_see("n07", "alive"), "n07 is still suspected somewhere");
     cr_assert_eq(count(7, 0), (size_t)nn - 1);
     crash(9);
-    double t = 0;
-    while (!all_see("n09", "down") && t < 5.0) {
-        run(0.1);
-        t += 0.1;
-    }
-    cr_assert(all_see("n09", "down"), "not every node saw n09 down after %.1f s", t);
+    double t = until_all_see("n09", "down", run);
     cr_assert_lt(t, 3.0, "took %.1f s", t);
 }
 
@@ -1097,12 +1095,7 @@ Test(sn_cluster, leave_while_probing_opens_no_link_and_reaches_all)
     sn_cluster_leave(nodes[5].c);
     cr_assert_eq(sn_fake_net_open_from(net, nodes[5].ep), open);
     crash(5);
-    double t = 0;
-    while (!all_see("n05", "left") && t < 5.0) {
-        run(0.1);
-        t += 0.1;
-    }
-    cr_assert(all_see("n05", "left"), "not every node saw n05 leave after %.1f s", t);
+    (void)until_all_see("n05", "left", run);
 }
 
 /* A link_idle under two periods could close the link of a member probed every other period
