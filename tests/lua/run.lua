@@ -5,8 +5,7 @@
 -- NAME.status  the expected exit status (default 0)
 -- NAME.flags   extra command-line options, placed before the script
 -- NAME.env     shell assignments placed before the command (e.g. TSAN_OPTIONS)
--- DIR/EXPECTED_FAIL lists "NAME issue-N reason" for tests waiting for an issue; they run,
--- are reported XFAIL, and count as failures if they pass (XPASS), so marks get removed.
+-- There is no skip and no expected failure: a test that cannot pass here fails.
 local binary = assert(arg[1], "usage: run.lua BINARY DIR...")
 local TIMEOUT = os.getenv("SN_TEST_TIMEOUT") or "60"
 
@@ -49,16 +48,11 @@ local function check_err(expected, actual)
 end
 
 local tmp = os.tmpname()
-local passed, failed, xfailed = 0, 0, 0
+local passed, failed = 0, 0
 local failures = {}
 
 for d = 2, #arg do
   local dir = arg[d]
-  local xfail = {}
-  for l in (read(dir .. "/EXPECTED_FAIL") or ""):gmatch("[^\n]+") do
-    local name, why = l:match("^(%S+)%s+(.+)$")
-    if name then xfail[name] = why end
-  end
   local names = {}
   local p = io.popen('ls "' .. dir .. '"')
   for f in p:lines() do
@@ -85,16 +79,7 @@ for d = 2, #arg do
     why = why or (read(base .. ".out") and check_out(read(base .. ".out"), out))
     why = why or (read(base .. ".err") and check_err(read(base .. ".err"), err))
     local label = dir:match("[^/]+$") .. "/" .. n
-    if xfail[n] then
-      if why then
-        xfailed = xfailed + 1
-        print("XFAIL " .. label .. " (" .. xfail[n] .. ")")
-      else
-        failed = failed + 1
-        print("XPASS " .. label .. ": passes now; remove it from EXPECTED_FAIL")
-        failures[#failures + 1] = label
-      end
-    elseif why then
+    if why then
       failed = failed + 1
       failures[#failures + 1] = label
       print("FAIL  " .. label .. ": " .. why)
@@ -106,5 +91,5 @@ for d = 2, #arg do
   end
 end
 os.remove(tmp); os.remove(tmp .. ".o"); os.remove(tmp .. ".e")
-print(string.format("scripts: %d passed, %d failed, %d skipped", passed, failed, xfailed))
+print(string.format("scripts: %d passed, %d failed", passed, failed))
 os.exit(failed == 0 and 0 or 1)
