@@ -286,8 +286,8 @@ void sn_log_rate_flush(sn_log *log, sn_log_rate *r, sn_log_level level, const ch
     r->suppressed = 0;
 }
 
-void sn_log_rated(sn_log *log, sn_log_rate *r, sn_log_level level, const char *who,
-                  const char *fmt, ...)
+void sn_log_vrated(sn_log *log, sn_log_rate *r, sn_log_level level, const char *who,
+                   const char *fmt, va_list ap)
 {
     long long now = (long long)time(NULL);
     if (now != r->window) {
@@ -301,9 +301,15 @@ void sn_log_rated(sn_log *log, sn_log_rate *r, sn_log_level level, const char *w
     }
     r->lines++;
     char text[1024];
+    vsnprintf(text, sizeof text, fmt, ap);
+    sn_log_write(log, level, who, "%s", text);
+}
+
+void sn_log_rated(sn_log *log, sn_log_rate *r, sn_log_level level, const char *who,
+                  const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
+    sn_log_vrated(log, r, level, who, fmt, ap);
     va_end(ap);
-    sn_log_write(log, level, who, "%s", text);
 }

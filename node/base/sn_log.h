@@ -3,6 +3,7 @@
 #ifndef SN_LOG_H
 #define SN_LOG_H
 
+#include <stdarg.h>
 #include <stdio.h>
 
 typedef enum sn_log_level {
@@ -66,6 +67,9 @@ typedef struct sn_log_rate {
 /* sn_log_rated: sn_log_write within r's limit. */
 void sn_log_rated(sn_log *log, sn_log_rate *r, sn_log_level level, const char *who,
                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* sn_log_vrated: sn_log_rated with a va_list, for callers that take their own arguments. */
+void sn_log_vrated(sn_log *log, sn_log_rate *r, sn_log_level level, const char *who,
+                   const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
 /* sn_log_rate_flush: writes r's summary now if records were held back (at shutdown). */
 void sn_log_rate_flush(sn_log *log, sn_log_rate *r, sn_log_level level, const char *who);
 

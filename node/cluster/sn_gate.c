@@ -84,9 +84,7 @@ int sn_gate_batched(sn_gate *g, const sn_wire_frame *f, const char *peer)
 
 static void vlog(sn_gate *g, const char *fmt, va_list ap)
 {
-    char line[512];
-    vsnprintf(line, sizeof line, fmt, ap);
-    sn_log_rated(g->log, &g->rate, SN_LOG_WARN, "cluster", "%s", line);
+    sn_log_vrated(g->log, &g->rate, SN_LOG_WARN, "cluster", fmt, ap);
 }
 
 void sn_gate_refused(sn_gate *g, sn_gate_reason why, const char *fmt, ...)

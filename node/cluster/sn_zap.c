@@ -55,12 +55,10 @@ static int frame_is(zmq_msg_t *m, const char *s)
 
 __attribute__((format(printf, 2, 3))) static void log_refusal(sn_zap *z, const char *fmt, ...)
 {
-    char line[256];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    sn_log_vrated(z->log, &z->rate, SN_LOG_WARN, "zap", fmt, ap);
     va_end(ap);
-    sn_log_rated(z->log, &z->rate, SN_LOG_WARN, "zap", "%s", line);
 }
 
 /* Sends one reply frame; 0 or -1 with errno. */
