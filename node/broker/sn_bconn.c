@@ -413,7 +413,8 @@ static void tcp_packets(bconn *c)
     while (!c->dead && !c->paused) {
         size_t frame;
         int r = sn_bframe_next(c->in + c->in_off, c->in_len - c->in_off, max, &frame);
-        if (r < 0) /* the good frames before the bad one still reach the script */
+        if (r == SN_ELIMIT || r == SN_EPROTO) /* the good frames before the bad one still
+                                               * reach the script, before its close */
             frames_out(c, start, n);
         if (r == SN_ELIMIT) {
             sn_bconn_close(c, SN_BCLOSE_OVERSIZE, EMSGSIZE, "frame of %zu bytes over the "

@@ -893,3 +893,43 @@ def test_ws_join_node_to_node(ctx):
     a.wait_line(r"^J1 CONNECTED 127\.0\.0\.1:%d$" % port, 10)
     a.wait_line(r"^J1 GOT B:hello$", 10)
     a.wait_line(r"^J1 GOT B:\?\?bin$", 10)
+
+
+JOIN_LAST_WORDS_LUA = r'''
+local P = tonumber(process.args[1])
+broker.join("tcp://127.0.0.1:" .. P .. "?packet", function (s)
+  s.close = function (s, err, why) print("CLOSED " .. why) end
+  return function (s, data) print("GOT " .. data) end
+end)
+'''
+
+
+def test_joined_socket_last_words_before_the_node_ends(ctx):
+    """A joined socket is the last thing alive: its server sends a frame and, in the same
+    write, a bad length (2, below the header's own 4). The frame and the close it causes are read in one
+    callback and wait to be posted (docs/broker.md, "Delivery"); the socket is closed then,
+    and nothing else keeps the node running. It must post both before it ends."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    ctx.add_cleanup(srv.close)
+    port = srv.getsockname()[1]
+    script = ctx.write("last.lua", JOIN_LAST_WORDS_LUA)
+    err = open(ctx.path("last.err"), "wb")
+    p = subprocess.Popen([ctx.binary, script, str(port)], stdout=subprocess.PIPE, stderr=err)
+    ctx.add_cleanup(lambda: p.poll() is None and p.kill())
+    srv.settimeout(10)
+    c, _ = srv.accept()
+    time.sleep(0.3)  # the connect event is handled: nothing is left queued for the node
+    c.sendall(frame(b"last words") + struct.pack("<I", 2))
+    c.close()
+    try:
+        out, _ = p.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        fail("the node did not end after its last socket closed")
+    lines = out.decode().split("\n")
+    check("GOT last words" in lines, "the last frame reached the script: %r" % out)
+    check("CLOSED frame length 2 below 4" in lines,
+          "and so did the close, with its reason: %r" % out)
+    check(p.returncode == 0, "the node ended by itself, status %s" % p.returncode)
+
