@@ -1,8 +1,8 @@
 #define _GNU_SOURCE /* accept4 */
-/* sn_bconn: one connection's I/O on the loop thread. A connection that cannot hand its next
- * event to a full mailbox stops reading until the event fits (the client feels TCP
- * backpressure); nothing read is dropped. A record is freed only after the callback that
- * closed it returns (bconn.dead). */
+/* sn_bconn: one connection's I/O on the loop thread. Its events reach the owner through
+ * sn_bdeliver.c, which also stops reading while the owner's mailbox is full. A record is
+ * freed only after the callback that closed it returns (bconn.dead), and not before its
+ * events are posted. */
 #include "sn_bconn.h"
 #include "sn_clock.h"
 #include "sn_error.h"
@@ -112,127 +112,6 @@ static void tls_handshake(bconn *c)
     sn_bconn_close(c, SN_BCLOSE_TLS, EPROTO, "TLS handshake failed: %s", why);
 }
 
-/* ---- events to the owner ------------------------------------------------------------- */
-
-/* The payload of an SN_MSG_BROKER message: flags, err, listener, peer, local, then data. */
-sn_msg *sn_bconn_event_new(const char *what, uint64_t socket, uint64_t listener, unsigned flags,
-                         int err, const void *peer, size_t plen, const void *local, size_t llen,
-                         const void *data, size_t len)
-{
-    size_t hl = 1 + 4 + 8 + 1 + plen + 1 + llen;
-    unsigned char small[2048]; /* most events: no allocation besides the message's own */
-    unsigned char *p = hl + len <= sizeof small ? small : malloc(hl + len);
-    if (!p)
-        return NULL;
-    unsigned char *q = p;
-    *q++ = (unsigned char)flags;
-    memcpy(q, &err, 4), q += 4;
-    memcpy(q, &listener, 8), q += 8;
-    *q++ = (unsigned char)plen;
-    if (plen)
-        memcpy(q, peer, plen), q += plen;
-    *q++ = (unsigned char)llen;
-    if (llen)
-        memcpy(q, local, llen), q += llen;
-    if (len)
-        memcpy(q, data, len);
-    sn_msg *m = sn_msg_new(SN_MSG_BROKER, what, NULL, NULL, p, hl + len);
-    if (p != small)
-        free(p);
-    if (m)
-        m->handle = socket;
-    return m;
-}
-
-static void conn_pause(bconn *c)
-{
-    if (c->paused)
-        return;
-    c->paused = 1;
-    ev_io_stop(c->b->ev, &c->rio);
-    if (c->l)
-        atomic_fetch_add(&c->l->paused, 1);
-    c->retry_s = 0.002;
-    ev_timer_set(&c->retry, c->retry_s, 0);
-    ev_timer_start(c->b->ev, &c->retry);
-}
-
-/* Posts m (forced: a close or connect, which take no one's place); a full mailbox keeps it
- * in c->pend and stops reading. The message's session field marks a forced one. */
-void sn_bconn_deliver(bconn *c, sn_msg *m, int force)
-{
-    m->session = (uint64_t)force;
-    if (c->pend) {
-        c->pend_tail->next = m;
-        c->pend_tail = m;
-        return;
-    }
-    int rc = sn_node_post(c->b->node, c->actor, m, force);
-    if (rc == SN_OK)
-        return;
-    if (rc == SN_EFULL) {
-        m->next = NULL;
-        c->pend = c->pend_tail = m;
-        conn_pause(c);
-        return;
-    }
-    sn_msg_destroy(&m);
-    if ((rc == SN_ENOENT || rc == SN_ECLOSED) && !c->dead)
-        sn_bconn_close(c, rc == SN_ECLOSED ? SN_BCLOSE_SHUTDOWN : SN_BCLOSE_OWNER, 0,
-                       "the owning actor is gone");
-}
-
-void sn_bconn_event(bconn *c, const char *what, unsigned flags, const void *data, size_t len,
-                    const void *peer, size_t peer_len)
-{
-    sn_msg *m = sn_bconn_event_new(what, c->id, 0, flags, 0, peer, peer_len, NULL, 0, data, len);
-    if (!m) {
-        sn_bconn_close(c, SN_BCLOSE_ERROR, ENOMEM, "out of memory");
-        return;
-    }
-    if (c->l) {
-        atomic_fetch_add(&c->l->frames_in, 1);
-        atomic_fetch_add(&c->l->bytes_in, len);
-    }
-    c->last_io = sn_bconn_now(c->b);
-    sn_bconn_deliver(c, m, 0);
-}
-
-static void on_retry(struct ev_loop *ev, ev_timer *w, int revents)
-{
-    (void)ev, (void)revents;
-    bconn *c = w->data;
-    while (c->pend) {
-        sn_msg *m = c->pend;
-        sn_msg *next = m->next;
-        int rc = sn_node_post(c->b->node, c->actor, m, (int)m->session);
-        if (rc == SN_EFULL)
-            break;
-        c->pend = next;
-        if (rc != SN_OK) {
-            sn_msg_destroy(&m);
-            if (!c->dead)
-                sn_bconn_close(c, SN_BCLOSE_OWNER, 0, "the owning actor is gone");
-        }
-    }
-    if (c->pend) {
-        c->retry_s = c->retry_s < 0.064 ? c->retry_s * 2 : 0.064;
-        ev_timer_set(&c->retry, c->retry_s, 0);
-        ev_timer_start(c->b->ev, &c->retry);
-        return;
-    }
-    c->pend_tail = NULL;
-    if (c->dead) {
-        sn_map_del(c->b->socks, c->id);
-        free(c);
-        return;
-    }
-    c->paused = 0;
-    ev_io_start(c->b->ev, &c->rio);
-    sn_bconn_read(c); /* what is buffered already (a frame, wslay's input) */
-    sn_bconn_done(c);
-}
-
 /* ---- closing ------------------------------------------------------------------------- */
 
 static void conn_free_io(bconn *c)
@@ -310,8 +189,8 @@ void sn_bconn_close(bconn *c, int reason, int err, const char *fmt, ...)
         ev_timer_stop(c->b->ev, &c->retry);
         sn_map_del(c->b->socks, c->id);
     }
-    /* freed by the entry point that called us (sn_bconn_done), or by on_retry once pend
-     * drains */
+    /* freed by the entry point that called us (sn_bconn_done), or by sn_bdeliver.c once
+     * its events are posted */
 }
 
 /* Every loop callback on a connection ends here: a dead one is freed now. */
@@ -589,7 +468,7 @@ bconn *sn_bconn_new(sn_broker *b, blistener *l, int fd, uint64_t id, uint64_t ac
     c->expire_ms = (float)b->lim.idle_ms;
     ev_io_init(&c->rio, on_read, fd, EV_READ);
     ev_io_init(&c->wio, on_write, fd, EV_WRITE);
-    ev_timer_init(&c->retry, on_retry, 0, 0);
+    ev_timer_init(&c->retry, sn_bconn_on_retry, 0, 0);
     ev_timer_init(&c->flush, on_flush, 0, 0);
     c->rio.data = c->wio.data = c->retry.data = c->flush.data = c;
     if (sn_map_put(b->socks, id, c) != SN_OK) {
@@ -852,6 +731,7 @@ void sn_bconn_on_prepare(struct ev_loop *ev, ev_prepare *w, int revents)
 {
     (void)ev, (void)revents;
     sn_broker *b = w->data;
+    sn_bdeliver_flush(b); /* first: the owner's worker starts while the loop writes */
     /* by id: a socket closed meanwhile is gone from the map (or dead in it) */
     for (size_t i = 0; i < b->ndirty; i++) {
         bconn *c = sn_map_get(b->socks, b->dirty[i]);

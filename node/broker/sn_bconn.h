@@ -1,6 +1,7 @@
-/* sn_bconn: the broker's own records (a listener, a connection) and what its two files share:
- * sn_broker.c (sockets, limits, delivery) and sn_bws.c (WebSocket over wslay). Loop thread
- * only, except the listener's atomic counts. */
+/* sn_bconn: the broker's own records (a listener, a connection) and what its files share:
+ * sn_broker.c (the API, commands, the sweep), sn_bconn.c (a connection's I/O), sn_bdeliver.c
+ * (its events to the owner), sn_bws.c (WebSocket over wslay), sn_btls.c (TLS). Loop thread
+ * only, except the listener's atomic counts and the spare buffers. */
 #ifndef SN_BCONN_H
 #define SN_BCONN_H
 
@@ -63,6 +64,7 @@ typedef struct bconn {
     unsigned char hint;    /* ws: the reason of the close frame we queued, + 1 (0: by its code) */
     unsigned char wsclose; /* ws: our close frame went out: its reason + 1; then we drain to EOF */
     unsigned char dirty;   /* in the broker's list of sockets to write before the loop waits */
+    unsigned char posting; /* in the broker's list of sockets whose events it posts then */
     unsigned char tls_hs;     /* the TLS handshake is not done yet */
     unsigned char tls_rw;     /* a TLS read waits for writability */
     unsigned char tls_broken; /* a TLS error: no close_notify */
@@ -76,7 +78,8 @@ typedef struct bconn {
     unsigned char *out;  /* bytes waiting for the socket (tcp, and the 101 answer) */
     size_t out_len, out_off, out_cap;
     wslay_event_context_ptr ws;
-    sn_msg *pend, *pend_tail; /* events waiting for room in the owner's mailbox */
+    sn_msg *pend, *pend_tail; /* events not posted yet: until the loop's flush, or until
+                               * a full mailbox has room (sn_bdeliver.c) */
     const char *wswhy; /* ws: what our close frame said (a constant text) */
     char *ws_accept; /* a ws:// join during its upgrade: the Sec-WebSocket-Accept we expect */
     struct ssl_st *ssl; /* tls://, wss://: the session (sn_btls.c), else NULL */
@@ -107,6 +110,12 @@ struct sn_broker {
     ev_prepare flusher;
     uint64_t *dirty;
     size_t ndirty, dirty_cap;
+    /* Events are posted once per loop iteration too (sn_bdeliver.c): the ids of the sockets
+     * with events waiting since the loop last waited; posts_held: a libev reference is held
+     * until they are posted. */
+    uint64_t *posts;
+    size_t nposts, posts_cap;
+    int posts_held;
     /* Bytes of buffers freed by sn_bconn_trim since the sweep last gave free heap back to the
      * OS (malloc_trim, once TRIM_AFTER is reached: after a burst, not at every free). */
     size_t trimmed;
@@ -131,7 +140,14 @@ bconn *sn_bconn_new(sn_broker *b, blistener *l, int fd, uint64_t id, uint64_t ac
 sn_msg *sn_bconn_event_new(const char *what, uint64_t socket, uint64_t listener, unsigned flags,
                            int err, const void *peer, size_t plen, const void *local,
                            size_t llen, const void *data, size_t len);
+/* sn_bdeliver.c: events to the owner. sn_bconn_deliver: m queued behind c's other events, to
+ * be posted before the loop next waits (force: a close or connect, which takes no one's place
+ * in the mailbox). sn_bdeliver_flush: posts them (the broker's ev_prepare); a socket whose
+ * owner's mailbox is full stops reading until sn_bconn_on_retry (its retry timer) posts
+ * what waits. */
 void sn_bconn_deliver(bconn *c, sn_msg *m, int force);
+void sn_bdeliver_flush(sn_broker *b);
+void sn_bconn_on_retry(struct ev_loop *ev, ev_timer *w, int revents);
 void sn_bconn_done(bconn *c);
 void sn_bconn_read(bconn *c);
 void sn_bconn_accepted(bconn *c);
