@@ -193,7 +193,8 @@ static int handle(lua_State *L)
     case SN_MSG_THREAD:
     case SN_MSG_THREAD_END: sn_thread_deliver(L, m); break;
     case SN_MSG_BROKER:
-        sn_lua_lazy_open(L, "broker"); /* a socket handed over before this actor used broker */
+        if (!sn_lua_host_of(L)->broker_batch) /* a socket handed over before it used broker */
+            sn_lua_lazy_open(L, "broker");
         sn_lua_broker_deliver(L, m);
         break;
     }
@@ -212,10 +213,16 @@ static void bound_heap(sn_lua_host *host, sn_actor *a)
     host->mem_cap = cap > queued ? cap - queued : 1; /* 0 would mean no cap */
 }
 
+/* A turn's socket operations wait in the state's batch (sn_lua_broker_hold) for at most
+ * this long before they go to the loop thread, even while the turn goes on. */
+static const double HOLD_MAX_S = 0.001;
+
 void sn_lua_actor_run(sn_task *t, void *worker)
 {
     sn_actor *a = sn_actor_of_task(t);
     sn_node *n = sn_actor_node(a);
+    lua_State *held = NULL; /* the state whose socket operations this turn holds */
+    double held_at = 0;
     for (int i = 0; i < BATCH; i++) {
         sn_msg *m = sn_mailbox_pop(sn_actor_mailbox(a));
         if (!m)
@@ -225,6 +232,11 @@ void sn_lua_actor_run(sn_task *t, void *worker)
             sn_msg_destroy(&m);
             sn_node_msg_done(n);
             continue;
+        }
+        if (L != held) {
+            sn_lua_broker_hold(L, 1);
+            held = L;
+            held_at = sn_clock_mono();
         }
         sn_lua_host *host = sn_lua_host_of(L);
         bound_heap(host, a);
@@ -237,12 +249,21 @@ void sn_lua_actor_run(sn_task *t, void *worker)
                          lua_tostring(L, -1) ? lua_tostring(L, -1) : "error");
             lua_settop(L, 0);
         }
-        if (j.start_failed)
+        if (j.start_failed) { /* the state is replaced: what it did goes out first */
+            sn_lua_broker_hold(L, 0);
+            held = NULL;
             start_failed(a, n);
+        } else if (sn_lua_broker_held(L) && sn_clock_mono() - held_at > HOLD_MAX_S) {
+            sn_lua_broker_hold(L, 0);
+            sn_lua_broker_hold(L, 1);
+            held_at = sn_clock_mono();
+        }
         sn_lua_worker_idle(worker);
         sn_msg_destroy(&m);
         sn_node_msg_done(n);
     }
+    if (held)
+        sn_lua_broker_hold(held, 0);
     if (sn_mailbox_yield(sn_actor_mailbox(a)))
         sn_node_reschedule(n, t);
     else

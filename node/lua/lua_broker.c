@@ -153,9 +153,10 @@ static lua_Integer id_at(lua_State *L, int idx)
     return 0;
 }
 
-/* While the owner handles a broker event, what it does to this node's sockets is gathered and
- * queued as one command when the event is done (one wake of the loop for a batch of frames
- * and their answers, not one per commit). One per state, in the registry. */
+/* During its actor's turn (sn_lua_broker_hold), what a state does to this node's sockets is
+ * gathered and queued as one command (one wake of the loop for the answers to many
+ * messages, not one per commit or per message). One per state, in the registry, and in the
+ * host's broker_batch. */
 static const char K_BATCH = 0;
 typedef struct lbatch {
     sn_broker_batch q;
@@ -168,6 +169,8 @@ static int batch_gc(lua_State *L)
     sn_broker_batch_fini(&t->q);
     return 0;
 }
+
+static void send_held(lua_State *L);
 
 static lbatch *batch_of(lua_State *L)
 {
@@ -284,8 +287,8 @@ static int l_commit(lua_State *L)
     sn_broker *b = broker_of(L);
     int rc;
     size_t len;
-    /* the usual case, bytes to a socket of this node while its owner handles an event: into
-     * the batch directly (another node's id is refused by the batch: routed below) */
+    /* the usual case, bytes to a socket of this node during its owner's turn: into the
+     * batch directly (another node's id is refused by the batch: routed below) */
     if (!addr && t && t->active && b && lua_type(L, base) == LUA_TSTRING) {
         const char *d = lua_tolstring(L, base, &len);
         rc = sn_broker_batch_add(b, &t->q, SN_BROKER_COMMIT, (uint64_t)id,
@@ -611,6 +614,10 @@ void sn_lua_broker_open(lua_State *L)
     lua_rawsetp(L, LUA_REGISTRYINDEX, &K_SOCKS);
     lbatch *t = lua_newuserdata(L, sizeof *t);
     memset(t, 0, sizeof *t);
+    sn_lua_host *host = sn_lua_host_of(L);
+    host->broker_batch = t;
+    host->broker_send = send_held;
+    t->active = host->broker_hold; /* opened during a turn (lazily, by its first use) */
     lua_createtable(L, 0, 1);
     lua_pushcfunction(L, batch_gc);
     lua_setfield(L, -2, "__gc");
@@ -758,35 +765,39 @@ static int frames_run(lua_State *L)
 
 static void deliver(lua_State *L, const sn_broker_event *evp);
 
-static int deliver_protected(lua_State *L)
-{
-    const sn_broker_event *ev = lua_touserdata(L, 1);
-    lua_settop(L, 0);
-    deliver(L, ev);
-    return 0;
-}
-
 void sn_lua_broker_deliver(lua_State *L, const sn_msg *m)
 {
     sn_broker_event ev;
-    if (sn_broker_event_read(m, &ev) != SN_OK)
-        return;
-    lbatch *t = batch_of(L);
-    sn_broker *b = broker_of(L);
-    if (!t || !b) {
+    if (sn_broker_event_read(m, &ev) == SN_OK)
         deliver(L, &ev);
+}
+
+/* host->broker_send: the held batch to the loop now; the turn goes on holding. */
+static void send_held(lua_State *L)
+{
+    lbatch *t = sn_lua_host_of(L)->broker_batch;
+    sn_broker *b = broker_of(L);
+    if (t && t->q.n && b)
+        sn_broker_batch_send(b, &t->q);
+}
+
+void sn_lua_broker_hold(lua_State *L, int on)
+{
+    sn_lua_host *host = sn_lua_host_of(L);
+    host->broker_hold = on;
+    lbatch *t = host->broker_batch;
+    if (!t)
         return;
-    }
-    /* protected, so that the batch is sent and closed even when deliver raises (out of memory,
-     * the governor): what the script did before that still happens, nothing is held back */
-    t->active = 1;
-    lua_pushcfunction(L, deliver_protected);
-    lua_pushlightuserdata(L, &ev);
-    int rc = lua_pcall(L, 1, 0, 0);
-    t->active = 0;
-    sn_broker_batch_send(b, &t->q);
-    if (rc != LUA_OK)
-        lua_error(L); /* on as it came */
+    t->active = on;
+    sn_broker *b = on ? NULL : broker_of(L);
+    if (b)
+        sn_broker_batch_send(b, &t->q);
+}
+
+size_t sn_lua_broker_held(lua_State *L)
+{
+    lbatch *t = sn_lua_host_of(L)->broker_batch;
+    return t ? t->q.n : 0;
 }
 
 static void deliver(lua_State *L, const sn_broker_event *evp)

@@ -13,5 +13,11 @@ void sn_lua_broker_open(lua_State *L);
 /* sn_lua_broker_deliver: one broker event for the actor running on L (its callbacks run
  * under sn_lua_pcall). */
 void sn_lua_broker_deliver(lua_State *L, const sn_msg *m);
+/* sn_lua_broker_hold: on: what the actor running on L does to this node's sockets is held in
+ * its state's batch, for one command to the loop thread (an actor's turn: the answers to
+ * many messages, one wake of the loop). off: the batch goes to the loop now.
+ * sn_lua_broker_held: operations in the batch. */
+void sn_lua_broker_hold(lua_State *L, int on);
+size_t sn_lua_broker_held(lua_State *L);
 
 #endif

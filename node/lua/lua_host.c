@@ -51,6 +51,9 @@ void sn_lua_budget_check(lua_State *L)
 static void budget_hook(lua_State *L, lua_Debug *ar)
 {
     (void)ar;
+    sn_lua_host *host = sn_lua_host_of(L);
+    if (host->broker_hold && host->broker_send)
+        host->broker_send(L);
     sn_lua_budget_check(L);
 }
 

@@ -52,6 +52,13 @@ typedef struct sn_lua_host {
     const void *msg;          /* the message being handled (an sn_msg), or NULL */
     int replied;              /* stage.signal(nil, ...) answered the message being handled */
     unsigned functions;       /* Lua functions in the values stage.signal is sending */
+    /* lua_broker: the state's batch of socket operations (once `broker` is open, else
+     * NULL); broker_hold: the actor's turn holds them there (sn_lua_broker_hold);
+     * broker_send: sends what is held (the budget hook calls it, so that a long handler
+     * does not hold the answers to the messages before it) */
+    void *broker_batch;
+    int broker_hold;
+    void (*broker_send)(lua_State *L);
 
     /* the governor (see docs/governor.md) */
     double budget;            /* CPU seconds per entry into Lua; 0: no limit */
