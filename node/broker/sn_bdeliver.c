@@ -99,9 +99,14 @@ static void post_later(bconn *c)
         size_t cap = b->posts_cap ? b->posts_cap * 2 : 64;
         uint64_t *p = realloc(b->posts, cap * sizeof *p);
         if (!p) {
-            if (!pend_post(c))
+            if (!pend_post(c)) {
                 conn_pause(c);
-            return; /* a dead c is freed by its caller's sn_bconn_done once pend is empty */
+            } else if (c->dead) { /* closed by a gone owner: its caller's sn_bconn_done
+                                   * frees it, which must not leave it in the map */
+                ev_timer_stop(b->ev, &c->retry);
+                sn_map_del(b->socks, c->id);
+            }
+            return;
         }
         b->posts = p;
         b->posts_cap = cap;

@@ -166,6 +166,11 @@ typedef struct lbatch {
 static int batch_gc(lua_State *L)
 {
     lbatch *t = lua_touserdata(L, 1);
+    sn_lua_host *host = sn_lua_host_of(L); /* it outlives the state: no dangling batch */
+    if (host->broker_batch == t) {
+        host->broker_batch = NULL;
+        host->broker_send = NULL;
+    }
     sn_broker_batch_fini(&t->q);
     return 0;
 }
