@@ -906,9 +906,10 @@ end)
 
 def test_joined_socket_last_words_before_the_node_ends(ctx):
     """A joined socket is the last thing alive: its server sends a frame and, in the same
-    write, a bad length (2, below the header's own 4). The frame and the close it causes are read in one
-    callback and wait to be posted (docs/broker.md, "Delivery"); the socket is closed then,
-    and nothing else keeps the node running. It must post both before it ends."""
+    write, a bad length (2, below the header's own 4). The frame and the close it causes
+    are read in one callback and wait to be posted (docs/broker.md, "Delivery"); the socket
+    is closed then, and nothing else keeps the node running. It must post both before it
+    ends (and the frame before the bad length must not be dropped)."""
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
     srv.listen(1)
