@@ -713,17 +713,10 @@ void sn_bconn_flush_later(bconn *c)
     sn_broker *b = c->b;
     if (c->dirty)
         return;
-    if (b->ndirty == b->dirty_cap) {
-        size_t cap = b->dirty_cap ? b->dirty_cap * 2 : 64;
-        uint64_t *p = realloc(b->dirty, cap * sizeof *p);
-        if (!p) { /* write now instead */
-            c->kind == SN_BURI_WS ? sn_bws_write(c) : flush_out(c);
-            return;
-        }
-        b->dirty = p;
-        b->dirty_cap = cap;
+    if (sn_bconn_ids_push(&b->dirty, c->id)) { /* write now instead */
+        c->kind == SN_BURI_WS ? sn_bws_write(c) : flush_out(c);
+        return;
     }
-    b->dirty[b->ndirty++] = c->id;
     c->dirty = 1;
 }
 
@@ -733,8 +726,8 @@ void sn_bconn_on_prepare(struct ev_loop *ev, ev_prepare *w, int revents)
     sn_broker *b = w->data;
     sn_bdeliver_flush(b); /* first: the owner's worker starts while the loop writes */
     /* by id: a socket closed meanwhile is gone from the map (or dead in it) */
-    for (size_t i = 0; i < b->ndirty; i++) {
-        bconn *c = sn_map_get(b->socks, b->dirty[i]);
+    for (size_t i = 0, n = sn_bconn_ids_n(&b->dirty); i < n; i++) {
+        bconn *c = sn_map_get(b->socks, sn_bconn_ids_at(&b->dirty, i));
         if (!c)
             continue;
         c->dirty = 0;
@@ -743,7 +736,7 @@ void sn_bconn_on_prepare(struct ev_loop *ev, ev_prepare *w, int revents)
         c->kind == SN_BURI_WS ? sn_bws_write(c) : flush_out(c);
         sn_bconn_done(c);
     }
-    b->ndirty = 0;
+    sn_buf_reset(&b->dirty);
 }
 
 void sn_bconn_trim(bconn *c)

@@ -8,12 +8,16 @@
 #include "sn_broker.h"
 #include "sn_btls.h"
 
+#include "sn_buf.h"
+
 #include "sn_loop.h"
 #include "sn_map.h"
 
 #include <ev.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <wslay/wslay.h>
@@ -108,14 +112,11 @@ struct sn_broker {
     /* Commits are written once per loop iteration, not once each: the ids of the sockets
      * with output queued since the loop last waited, written by `flusher` (an ev_prepare). */
     ev_prepare flusher;
-    uint64_t *dirty;
-    size_t ndirty, dirty_cap;
+    sn_buf dirty; /* socket ids (sn_bconn_ids_push) */
     /* Events are posted once per loop iteration too (sn_bdeliver.c): the ids of the sockets
-     * with events waiting since the loop last waited; posts_held: a libev reference is held
-     * until they are posted. */
-    uint64_t *posts;
-    size_t nposts, posts_cap;
-    int posts_held;
+     * with events waiting since the loop last waited. While there are any, a libev
+     * reference is held, so the loop runs to the flush. */
+    sn_buf posts;
     /* Bytes of buffers freed by sn_bconn_trim since the sweep last gave free heap back to the
      * OS (malloc_trim, once TRIM_AFTER is reached: after a burst, not at every free). */
     size_t trimmed;
@@ -130,6 +131,23 @@ struct sn_broker {
 };
 
 /* Shared by sn_broker.c, sn_bconn.c and sn_bws.c (loop thread). */
+/* sn_bconn_ids_push: id appended to a list of socket ids (b->dirty, b->posts). 0, or -1
+ * out of memory (list unchanged). sn_bconn_ids_n / sn_bconn_ids_at: its length, its i-th. */
+static inline int sn_bconn_ids_push(sn_buf *list, uint64_t id)
+{
+    if (sn_buf_reserve(list, sizeof id))
+        return -1;
+    memcpy(list->data + list->len, &id, sizeof id);
+    list->len += sizeof id;
+    return 0;
+}
+static inline size_t sn_bconn_ids_n(const sn_buf *list) { return list->len / sizeof(uint64_t); }
+static inline uint64_t sn_bconn_ids_at(const sn_buf *list, size_t i)
+{
+    uint64_t id;
+    memcpy(&id, list->data + i * sizeof id, sizeof id);
+    return id;
+}
 /* sn_bconn_now: monotonic seconds as of this loop iteration (one clock read per iteration,
  * not one per read and commit): for the idle clock (last_io), which the sweep reads at 1 s. */
 double sn_bconn_now(sn_broker *b);

@@ -95,28 +95,20 @@ static void free_drained(bconn *c)
 static void post_later(bconn *c)
 {
     sn_broker *b = c->b;
-    if (b->nposts == b->posts_cap) {
-        size_t cap = b->posts_cap ? b->posts_cap * 2 : 64;
-        uint64_t *p = realloc(b->posts, cap * sizeof *p);
-        if (!p) {
-            if (!pend_post(c)) {
-                conn_pause(c);
-            } else if (c->dead) { /* closed by a gone owner: its caller's sn_bconn_done
-                                   * frees it, which must not leave it in the map */
-                ev_timer_stop(b->ev, &c->retry);
-                sn_map_del(b->socks, c->id);
-            }
-            return;
+    int first = !b->posts.len;
+    if (sn_bconn_ids_push(&b->posts, c->id)) {
+        if (!pend_post(c)) {
+            conn_pause(c);
+        } else if (c->dead) { /* closed by a gone owner: its caller's sn_bconn_done frees
+                               * it, which must not leave it in the map */
+            ev_timer_stop(b->ev, &c->retry);
+            sn_map_del(b->socks, c->id);
         }
-        b->posts = p;
-        b->posts_cap = cap;
+        return;
     }
-    if (!b->nposts && !b->posts_held) { /* the loop runs to the flush even if nothing else
-                                           * holds it (a join's last socket just closed) */
+    if (first) /* the loop runs to the flush even if nothing else holds it (a join's last
+                * socket just closed) */
         ev_ref(b->ev);
-        b->posts_held = 1;
-    }
-    b->posts[b->nposts++] = c->id;
     c->posting = 1;
 }
 
@@ -139,8 +131,9 @@ void sn_bdeliver_flush(sn_broker *b)
 {
     /* by id: a socket freed meanwhile is gone from the map. pend_post may close a socket,
      * which queues no new post (its close event joins pend), so the list does not move. */
-    for (size_t i = 0; i < b->nposts; i++) {
-        bconn *c = sn_map_get(b->socks, b->posts[i]);
+    size_t n = sn_bconn_ids_n(&b->posts);
+    for (size_t i = 0; i < n; i++) {
+        bconn *c = sn_map_get(b->socks, sn_bconn_ids_at(&b->posts, i));
         if (!c || !c->posting)
             continue;
         c->posting = 0;
@@ -151,11 +144,9 @@ void sn_bdeliver_flush(sn_broker *b)
         else if (c->dead)
             free_drained(c);
     }
-    b->nposts = 0;
-    if (b->posts_held) {
+    if (n)
         ev_unref(b->ev);
-        b->posts_held = 0;
-    }
+    sn_buf_reset(&b->posts);
 }
 
 void sn_bconn_event(bconn *c, const char *what, unsigned flags, const void *data, size_t len,

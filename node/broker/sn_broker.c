@@ -860,10 +860,10 @@ void sn_broker_destroy(sn_broker **bp)
         ev_ref(b->ev);
         ev_prepare_stop(b->ev, &b->flusher);
     }
-    free(b->dirty);
-    if (b->ev && b->posts_held) /* the sockets are gone, and their events with them */
+    sn_buf_fini(&b->dirty);
+    if (b->ev && b->posts.len) /* the sockets are gone, and their events with them */
         ev_unref(b->ev);
-    free(b->posts);
+    sn_buf_fini(&b->posts);
     blistener *l = b->listeners;
     while (l) {
         blistener *next = l->next;

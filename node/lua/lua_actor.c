@@ -213,8 +213,9 @@ static void bound_heap(sn_lua_host *host, sn_actor *a)
     host->mem_cap = cap > queued ? cap - queued : 1; /* 0 would mean no cap */
 }
 
-/* A turn's socket operations wait in the state's batch (sn_lua_broker_hold) for at most
- * this long before they go to the loop thread, even while the turn goes on. */
+/* A turn's socket operations wait in the state's batch (sn_lua_broker_hold): once a message
+ * ends with some held, the first message to end this long after sends them, even while the
+ * turn goes on (and the budget hook sends them during a long handler). */
 static const double HOLD_MAX_S = 0.001;
 
 void sn_lua_actor_run(sn_task *t, void *worker)
@@ -222,7 +223,7 @@ void sn_lua_actor_run(sn_task *t, void *worker)
     sn_actor *a = sn_actor_of_task(t);
     sn_node *n = sn_actor_node(a);
     lua_State *held = NULL; /* the state whose socket operations this turn holds */
-    double held_at = 0;
+    double held_at = 0;     /* when a message first ended with some held; 0: none held */
     for (int i = 0; i < BATCH; i++) {
         sn_msg *m = sn_mailbox_pop(sn_actor_mailbox(a));
         if (!m)
@@ -236,7 +237,7 @@ void sn_lua_actor_run(sn_task *t, void *worker)
         if (L != held) {
             sn_lua_broker_hold(L, 1);
             held = L;
-            held_at = sn_clock_mono();
+            held_at = 0;
         }
         sn_lua_host *host = sn_lua_host_of(L);
         bound_heap(host, a);
@@ -253,10 +254,14 @@ void sn_lua_actor_run(sn_task *t, void *worker)
             sn_lua_broker_hold(L, 0);
             held = NULL;
             start_failed(a, n);
-        } else if (sn_lua_broker_held(L) && sn_clock_mono() - held_at > HOLD_MAX_S) {
-            sn_lua_broker_hold(L, 0);
-            sn_lua_broker_hold(L, 1);
-            held_at = sn_clock_mono();
+        } else if (sn_lua_broker_held(L)) { /* the clock only while something is held */
+            double now = sn_clock_mono();
+            if (!held_at) {
+                held_at = now;
+            } else if (now - held_at > HOLD_MAX_S) {
+                sn_lua_broker_send(L);
+                held_at = 0;
+            }
         }
         sn_lua_worker_idle(worker);
         sn_msg_destroy(&m);

@@ -155,12 +155,11 @@ static lua_Integer id_at(lua_State *L, int idx)
 
 /* During its actor's turn (sn_lua_broker_hold), what a state does to this node's sockets is
  * gathered and queued as one command (one wake of the loop for the answers to many
- * messages, not one per commit or per message). One per state, in the registry, and in the
- * host's broker_batch. */
+ * messages, not one per commit or per message). One per state, kept alive by the registry,
+ * reached through the host's broker_batch; it takes operations while host->broker_hold. */
 static const char K_BATCH = 0;
 typedef struct lbatch {
     sn_broker_batch q;
-    int active;
 } lbatch;
 
 static int batch_gc(lua_State *L)
@@ -175,14 +174,9 @@ static int batch_gc(lua_State *L)
     return 0;
 }
 
-static void send_held(lua_State *L);
-
 static lbatch *batch_of(lua_State *L)
 {
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &K_BATCH);
-    lbatch *t = lua_touserdata(L, -1);
-    lua_pop(L, 1);
-    return t;
+    return sn_lua_host_of(L)->broker_batch;
 }
 
 /* An operation on socket id, wherever it lives. SN_OK or an error code. */
@@ -195,7 +189,7 @@ static int route_in(lua_State *L, lbatch *t, sn_broker_op op, lua_Integer id, un
     if (where == 0) {
         if (!t)
             t = batch_of(L);
-        if (t && t->active) {
+        if (t && sn_lua_host_of(L)->broker_hold) {
             if (sn_broker_batch_add(b, &t->q, op, (uint64_t)id, flags, ms, data, len, addr,
                                     addrlen) == SN_OK)
                 return SN_OK;
@@ -294,7 +288,7 @@ static int l_commit(lua_State *L)
     size_t len;
     /* the usual case, bytes to a socket of this node during its owner's turn: into the
      * batch directly (another node's id is refused by the batch: routed below) */
-    if (!addr && t && t->active && b && lua_type(L, base) == LUA_TSTRING) {
+    if (!addr && t && b && sn_lua_host_of(L)->broker_hold && lua_type(L, base) == LUA_TSTRING) {
         const char *d = lua_tolstring(L, base, &len);
         rc = sn_broker_batch_add(b, &t->q, SN_BROKER_COMMIT, (uint64_t)id,
                                  text ? SN_BROKER_F_TEXT : 0, 0, d, len, NULL, 0);
@@ -621,8 +615,7 @@ void sn_lua_broker_open(lua_State *L)
     memset(t, 0, sizeof *t);
     sn_lua_host *host = sn_lua_host_of(L);
     host->broker_batch = t;
-    host->broker_send = send_held;
-    t->active = host->broker_hold; /* opened during a turn (lazily, by its first use) */
+    host->broker_send = sn_lua_broker_send;
     lua_createtable(L, 0, 1);
     lua_pushcfunction(L, batch_gc);
     lua_setfield(L, -2, "__gc");
@@ -777,10 +770,9 @@ void sn_lua_broker_deliver(lua_State *L, const sn_msg *m)
         deliver(L, &ev);
 }
 
-/* host->broker_send: the held batch to the loop now; the turn goes on holding. */
-static void send_held(lua_State *L)
+void sn_lua_broker_send(lua_State *L)
 {
-    lbatch *t = sn_lua_host_of(L)->broker_batch;
+    lbatch *t = batch_of(L);
     sn_broker *b = broker_of(L);
     if (t && t->q.n && b)
         sn_broker_batch_send(b, &t->q);
@@ -788,15 +780,9 @@ static void send_held(lua_State *L)
 
 void sn_lua_broker_hold(lua_State *L, int on)
 {
-    sn_lua_host *host = sn_lua_host_of(L);
-    host->broker_hold = on;
-    lbatch *t = host->broker_batch;
-    if (!t)
-        return;
-    t->active = on;
-    sn_broker *b = on ? NULL : broker_of(L);
-    if (b)
-        sn_broker_batch_send(b, &t->q);
+    sn_lua_host_of(L)->broker_hold = on;
+    if (!on)
+        sn_lua_broker_send(L);
 }
 
 size_t sn_lua_broker_held(lua_State *L)
