@@ -289,6 +289,8 @@ void sn_log_rate_flush(sn_log *log, sn_log_rate *r, sn_log_level level, const ch
 void sn_log_vrated(sn_log *log, sn_log_rate *r, sn_log_level level, const char *who,
                    const char *fmt, va_list ap)
 {
+    if (!sn_log_enabled(log, level)) /* nothing to write: no line of the quota used */
+        return;
     long long now = (long long)time(NULL);
     if (now != r->window) {
         sn_log_rate_flush(log, r, level, who);
@@ -301,8 +303,10 @@ void sn_log_vrated(sn_log *log, sn_log_rate *r, sn_log_level level, const char *
     }
     r->lines++;
     char text[1024];
-    vsnprintf(text, sizeof text, fmt, ap);
-    sn_log_write(log, level, who, "%s", text);
+    int n = vsnprintf(text, sizeof text, fmt, ap);
+    if (n < 0)
+        return;
+    sn_log_put(log, level, who, NULL, text, (size_t)n < sizeof text ? (size_t)n : sizeof text - 1);
 }
 
 void sn_log_rated(sn_log *log, sn_log_rate *r, sn_log_level level, const char *who,

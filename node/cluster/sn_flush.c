@@ -10,7 +10,6 @@
 #include "sn_wire_batch.h"
 
 #include <stdlib.h>
-#include <time.h>
 
 enum { CUT_LOG_EVERY = 60 /* seconds between two "batch_max reached" lines */ };
 

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 struct sn_gate {
     sn_log *log;
@@ -82,17 +81,12 @@ int sn_gate_batched(sn_gate *g, const sn_wire_frame *f, const char *peer)
     return 0;
 }
 
-static void vlog(sn_gate *g, const char *fmt, va_list ap)
-{
-    sn_log_vrated(g->log, &g->rate, SN_LOG_WARN, "cluster", fmt, ap);
-}
-
 void sn_gate_refused(sn_gate *g, sn_gate_reason why, const char *fmt, ...)
 {
     atomic_fetch_add(&g->count[why], 1);
     va_list ap;
     va_start(ap, fmt);
-    vlog(g, fmt, ap);
+    sn_log_vrated(g->log, &g->rate, SN_LOG_WARN, "cluster", fmt, ap);
     va_end(ap);
 }
 
@@ -100,7 +94,7 @@ void sn_gate_log(sn_gate *g, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vlog(g, fmt, ap);
+    sn_log_vrated(g->log, &g->rate, SN_LOG_WARN, "cluster", fmt, ap);
     va_end(ap);
 }
 

@@ -322,8 +322,6 @@ sn_wire_member *sn_members_wire_list(sn_members *ms, const sn_wire_member *self,
     return v;
 }
 
-/* FNV-1a (sn_map_hash, the node's one string hash), as the digest always was, so nodes of
- * older builds agree on it. */
 /* From the basis the digest always used, so nodes of earlier builds agree on it. */
 static uint64_t name_hash(const char *s)
 {

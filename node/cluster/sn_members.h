@@ -46,7 +46,7 @@ typedef struct sn_member {
     int target;                    /* probed in this period */
     sn_conn *data, *ctl;           /* MESSAGE/REPLY/LOCK frames; everything else (sn_peers) */
     int ctl_used;                  /* ctl sent on since the last idle pass (sn_peers) */
-    double ctl_at;                 /* the idle pass that last saw ctl used; 0 = not open */
+    double ctl_at;                 /* the idle pass that last saw ctl used (sn_peers) */
     uint64_t seq_out;              /* per pair: the last sequence number sent to it */
     int batch;                     /* reads BATCH frames: its HELLO or WELCOME said so */
     uint64_t seq_in, seq_in_inc;   /* the last one got from it, and from which incarnation */

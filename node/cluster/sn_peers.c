@@ -46,24 +46,23 @@ void sn_peers_close(sn_link *l, sn_member *m)
     sn_transport_close(sn_link_transport(l), &m->ctl);
 }
 
-size_t sn_peers_idle(sn_link *l, sn_members *ms, double now, double idle, double *trimmed_at)
+void sn_peers_idle(sn_link *l, sn_members *ms, double now, double idle, double *trimmed_at)
 {
-    size_t open = 0, closed = 0;
+    if (idle <= 0)
+        return;
+    size_t closed = 0;
     for (sn_member *m = sn_members_first(ms); m; m = m->next) {
         if (!m->ctl)
             continue;
-        if (m->ctl_used || m->ctl_at == 0) { /* used since the last pass, or just made */
+        if (m->ctl_used) { /* used (or made: sn_peers_conn marks it) since the last pass */
             m->ctl_used = 0;
             m->ctl_at = now;
         }
-        if (idle <= 0 || now - m->ctl_at < idle) {
-            open++;
+        if (now - m->ctl_at < idle)
             continue;
-        }
         sn_log_write(sn_link_log(l), SN_LOG_DEBUG, "cluster", "closed the control link to %s: "
                      "nothing sent on it for %.1f s (--set link_idle)", m->name, now - m->ctl_at);
         sn_transport_close_gently(sn_link_transport(l), &m->ctl);
-        m->ctl_at = 0;
         closed++;
     }
     if (closed && now - *trimmed_at >= SN_PEERS_TRIM_EVERY) {
@@ -72,5 +71,4 @@ size_t sn_peers_idle(sn_link *l, sn_members *ms, double now, double idle, double
         malloc_trim(0);
 #endif
     }
-    return open;
 }

@@ -14,7 +14,8 @@
  * the LOCK frames), 0 for the control ones (everything else). */
 int sn_peers_is_data(sn_wire_kind kind);
 /* sn_peers_conn: m's data (data != 0) or control connection, made now if it has none (logged
- * at debug), marked used so that the idle close leaves it this period. NULL when it cannot be
+ * at debug); a control connection is marked used, so that the idle close leaves it this
+ * period. NULL when it cannot be
  * made (the transport logged why); sending on NULL is SN_ENOENT. */
 sn_conn *sn_peers_conn(sn_link *l, sn_member *m, int data);
 /* sn_peers_send: encodes f and sends it to m on the connection its kind takes. */
@@ -38,8 +39,8 @@ enum { SN_PEERS_TRIM_EVERY = 10 /* s: at most this often, memory goes back to th
  * at debug and goes through the transport's deferred close, with linger: a frame still
  * queued goes out first (sn_transport_zmq). When it closed one and *trimmed_at is
  * SN_PEERS_TRIM_EVERY s old, the heap's free memory goes back to the OS (glibc keeps the
- * buffers of closed connections otherwise: RSS would stay at the peak of a join). How many
- * control connections stay open. Loop thread, link held. */
-size_t sn_peers_idle(sn_link *l, sn_members *ms, double now, double idle, double *trimmed_at);
+ * buffers of closed connections otherwise: RSS would stay at the peak of a join). Loop
+ * thread, link held. */
+void sn_peers_idle(sn_link *l, sn_members *ms, double now, double idle, double *trimmed_at);
 
 #endif

@@ -237,6 +237,7 @@ static void zt_drain(sn_transport *base, sn_transport_frame_fn fn, void *ud)
 static void zt_destroy(sn_transport *base)
 {
     zt *t = (zt *)base;
+    sn_log_rate_flush(t->log, &t->fail_rate, SN_LOG_ERROR, "cluster");
     if (t->loop) {
         ev_idle_stop(t->loop, &t->more);
         if (t->router)

@@ -6,14 +6,12 @@
 #include <zmq.h>
 
 #include <errno.h>
-#include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
 
