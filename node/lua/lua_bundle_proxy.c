@@ -241,12 +241,11 @@ static int p_tostring(lua_State *L) /* as STAGE's: the name up to its first ':' 
     pfield(L, 1, "o");
     luaL_tolstring(L, -1, NULL);
     const char *name = lua_tostring(L, -3);
-    const char *colon = name ? strchr(name, ':') : NULL;
-    lua_pushfstring(L, "%s:[%s]", name ? name : "proxy", lua_tostring(L, -1));
-    if (colon) { /* "index:{10,10}" prints as "index:[...]" */
-        lua_pushlstring(L, name, (size_t)(colon - name));
-        lua_pushfstring(L, "%s:[%s]", lua_tostring(L, -1), lua_tostring(L, -3));
-    }
+    if (!name)
+        name = "proxy";
+    const char *colon = strchr(name, ':'); /* "index:{10,10}" prints as "index:[...]" */
+    lua_pushlstring(L, name, colon ? (size_t)(colon - name) : strlen(name));
+    lua_pushfstring(L, "%s:[%s]", lua_tostring(L, -1), lua_tostring(L, -2));
     return 1;
 }
 

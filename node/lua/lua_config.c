@@ -1,6 +1,7 @@
 /* lua_config: settings -> "--option value" pairs. Unknown settings and wrong types are
  * errors that name the setting; values are then checked by sn_opts like any flag. */
 #include "lua_config.h"
+#include "sn_builtin.h"
 #include "sn_error.h"
 
 #include <cjson/cJSON.h>
@@ -327,6 +328,19 @@ static int is_lua_entry(const char *e, char *mod, size_t cap)
            strcmp(mod, "luajit.so") == 0;
 }
 
+/* The stage id of a #startup entry: after its '+', else its module's name ("=route",
+ * "index.so"). */
+static void entry_sid(const char *e, char *out, size_t cap)
+{
+    const char *plus = strchr(e, '+');
+    if (*e == '=')
+        e++;
+    if (plus)
+        snprintf(out, cap, "%s", plus + 1);
+    else
+        snprintf(out, cap, "%.*s", (int)strcspn(e, "."), e);
+}
+
 /* The settings of a Lua stage: its module's object, and the entry's own object over it. */
 static const cJSON *section_get(const cJSON *root, const char *mod, const char *entry,
                                 const char *key)
@@ -433,14 +447,18 @@ static int stage_json_argv(const char *path, char ***argv, int *argc, int *nflag
                 continue;
             const char *e = item->valuestring;
             if (!is_lua_entry(e, mod, sizeof mod)) {
+                char sid[64];
+                entry_sid(e, sid, sizeof sid);
                 snprintf(buf, sizeof buf, "#startup %s", e);
                 if (strncmp(e, "curl", 4) == 0 || strstr(e, "+curl"))
                     warn(path, buf, "the curl stage is built into every node as stage 'curl' "
                                     "(docs/lua-api.md); the entry is not needed");
-                else
+                else if (sn_builtin_is(sid))
                     warn(path, buf, "the built-in stages (route, ticket, index) start at "
                                     "their first use, on one home per cluster "
                                     "(docs/stages.md); the entry is not needed");
+                else
+                    warn(path, buf, "a C stage, not supported here: messages to it fail");
                 continue;
             }
             const char *plus = strchr(e, '+');

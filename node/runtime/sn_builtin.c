@@ -55,7 +55,6 @@ int sn_builtin_is(const char *stage)
     return slot_of(stage) >= 0;
 }
 
-/* The placement hash (sn_map.h) of stage, a 0xff separator and node, high bits folded in. */
 /* Is b ranked before a? Higher hash first, ties by name. */
 static int better(const char *stage, const char *b, const char *a)
 {
