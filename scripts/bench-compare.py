@@ -44,19 +44,29 @@ def norm(name):
 
 def rows(binary, cwd):
     """Runs one bench program in cwd (its own tree: preload/ and scripts are read from
-    there); returns {(area, name): (figure, unit)} and CPU-seconds."""
+    there); returns {(area, name): (figure, unit)}, CPU-seconds and the exit status. A
+    figure is "N unit" or "N (lo-hi) unit". Two rows whose names normalise alike keep
+    their full names (neither hides the other)."""
     t0 = os.times()
-    out = subprocess.run([binary], capture_output=True, text=True, cwd=cwd).stdout
+    proc = subprocess.run([binary], capture_output=True, text=True, cwd=cwd)
     t1 = os.times()
-    got = {}
-    for line in out.splitlines():
+    parsed = []
+    for line in proc.stdout.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) != 7:
             continue
-        m = re.match(r"^([-+0-9.eE]+)\s*(\S*)", cells[2])
+        m = re.match(r"^([-+0-9.eE]+)\s*(?:\([^)]*\)\s*)?(\S*)", cells[2])
         if m:
-            got[(cells[0], norm(cells[1]))] = (float(m.group(1)), m.group(2))
-    return got, (t1.children_user + t1.children_system) - (t0.children_user + t0.children_system)
+            parsed.append((cells[0], cells[1], float(m.group(1)), m.group(2).rstrip(",;")))
+    count = {}
+    for area, name, _, _ in parsed:
+        count[(area, norm(name))] = count.get((area, norm(name)), 0) + 1
+    got = {}
+    for area, name, v, unit in parsed:
+        key = (area, norm(name)) if count[(area, norm(name))] == 1 else (area, name)
+        got[key] = (v, unit)
+    cpu = (t1.children_user + t1.children_system) - (t0.children_user + t0.children_system)
+    return got, cpu, proc.returncode
 
 
 def main():
@@ -75,38 +85,43 @@ def main():
                    os.path.exists(os.path.join(ROOT, "build", "compare-base", f)))
     figs = {}  # (area, name) -> {"base": [...], "head": [...], "unit": u}
     cpu = {"base": 0.0, "head": 0.0}
-    silent = set()  # programs that printed no row (failed), named in the output
+    silent = set()  # programs that failed (no row, or a non-zero exit), named in the output
     for prog in names:
         for r in range(runs):
             for side in ("base", "head"):
                 print(f"run {r + 1}/{runs} {side} {prog}", file=sys.stderr)
-                got, c = rows(os.path.join(ROOT, "build", f"compare-{side}", prog),
-                              src if side == "base" else ROOT)
-                if not got:
+                got, c, rc = rows(os.path.join(ROOT, "build", f"compare-{side}", prog),
+                                  src if side == "base" else ROOT)
+                if not got or rc != 0:
                     silent.add(f"{prog} ({side})")
                 cpu[side] += c
                 for key, (v, unit) in got.items():
-                    e = figs.setdefault(key, {"base": [], "head": [], "unit": unit})
-                    e.setdefault("units", set()).add(unit)
+                    e = figs.setdefault(key, {"base": [], "head": [], "units": set()})
+                    e["units"].add(unit)
                     e[side].append(v)
     sh("git", "-C", ROOT, "worktree", "remove", "--force", src)
     worse = 0
     lines = []
+    dropped = []  # rows not compared, with the reason
     for (area, name), e in sorted(figs.items()):
         if len(e["base"]) < runs or len(e["head"]) < runs:
+            dropped.append(f"{area}: {name} (not in every run of both builds)")
             continue
-        if e.get("units", {e["unit"]}) != {e["unit"]}:
+        if len(e["units"]) != 1:
+            dropped.append(f"{area}: {name} (units differ: {', '.join(sorted(e['units']))})")
             continue
+        unit = next(iter(e["units"]))
         b, h = statistics.median(e["base"]), statistics.median(e["head"])
         if b <= 0:
+            dropped.append(f"{area}: {name} (base figure {b:g})")
             continue
-        higher = e["unit"].endswith(HIGHER)
+        higher = unit.endswith(HIGHER)
         change = (h / b) if higher else (b / h if h > 0 else 0)  # > 1: better
         flag = change < 0.90
         worse += flag
         rng = lambda v: f"{min(v):.4g}-{max(v):.4g}"
         lines.append(f"| {area} | {name} | {b:.4g} ({rng(e['base'])}) | {h:.4g} ({rng(e['head'])}) "
-                     f"{e['unit']} | {h / b:.2f}x | {'**worse >10%**' if flag else 'ok'} |")
+                     f"{unit} | {h / b:.2f}x | {'**worse >10%**' if flag else 'ok'} |")
     cpuinfo = open("/proc/cpuinfo").read()
     model = re.search(r"model name\s*:\s*(.*)", cpuinfo)
     with open(os.path.join(ROOT, "docs", "bench-compare.md"), "w") as f:
@@ -123,8 +138,10 @@ def main():
         f.write("\n".join(lines) + "\n")
         f.write(f"\n{worse} rows more than 10% worse.\n")
         if silent:
-            f.write("\nPrograms that printed no row (failed) in some run: "
+            f.write("\nPrograms that failed (no row, or a non-zero exit) in some run: "
                     + ", ".join(sorted(silent)) + ".\n")
+        if dropped:
+            f.write("\nRows not compared:\n\n" + "".join(f"- {d}\n" for d in dropped))
     print(f"wrote docs/bench-compare.md: {worse} rows more than 10% worse", file=sys.stderr)
     return 0
 

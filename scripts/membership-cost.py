@@ -144,10 +144,11 @@ def peer_view_bytes(http_port):
         with urllib.request.urlopen("http://127.0.0.1:%d/status.json" % http_port,
                                     timeout=5) as r:
             doc = json.loads(r.read())
-    except OSError:
+    except (OSError, ValueError):
         return None
+    self_name = doc.get("node")
     views = [len(json.dumps(v, separators=(",", ":"))) for k, v in doc.get("nodes", {}).items()
-             if isinstance(v, dict) and "age_s" in v and v.get("age_s") != 0]
+             if k != self_name and isinstance(v, dict) and "error" not in v]
     return statistics.median(views) if views else None
 
 
