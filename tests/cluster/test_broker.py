@@ -899,6 +899,7 @@ JOIN_LAST_WORDS_LUA = r'''
 local P = tonumber(process.args[1])
 broker.join("tcp://127.0.0.1:" .. P .. "?packet", function (s)
   s.close = function (s, err, why) print("CLOSED " .. why) end
+  print("CONNECTED")
   return function (s, data) print("GOT " .. data) end
 end)
 '''
@@ -921,14 +922,15 @@ def test_joined_socket_last_words_before_the_node_ends(ctx):
     ctx.add_cleanup(lambda: p.poll() is None and p.kill())
     srv.settimeout(10)
     c, _ = srv.accept()
-    time.sleep(0.3)  # the connect event is handled: nothing is left queued for the node
+    check(p.stdout.readline().strip() == b"CONNECTED", "the join connected")
+    time.sleep(0.1)  # the connect callback has returned: nothing is left queued for the node
     c.sendall(frame(b"last words") + struct.pack("<I", 2))
     c.close()
     try:
         out, _ = p.communicate(timeout=10)
     except subprocess.TimeoutExpired:
         fail("the node did not end after its last socket closed")
-    lines = out.decode().split("\n")
+    lines = ["CONNECTED"] + out.decode().split("\n")
     check("GOT last words" in lines, "the last frame reached the script: %r" % out)
     check("CLOSED frame length 2 below 4" in lines,
           "and so did the close, with its reason: %r" % out)

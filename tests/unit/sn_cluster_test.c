@@ -1073,6 +1073,7 @@ Test(sn_cluster, probing_with_idle_links_sees_a_crash_and_refutes)
     cr_assert_gt(sn_fake_net_connects(net, "fake://n07"), before + 19, "links do not churn");
     sn_fake_net_cut(net, "fake://n07", 1);
     run(0.7);
+    cr_assert(!all_see("n07", "alive"), "the cut made no one suspect n07: nothing to refute");
     sn_fake_net_cut(net, "fake://n07", 0);
     run(3.0);
     cr_assert(all_see("n07", "alive"), "n07 is still suspected somewhere");

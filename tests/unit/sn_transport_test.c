@@ -76,31 +76,8 @@ Test(sn_transport, fake_close_inside_drain_is_deferred)
     sn_fake_net_destroy(&net);
 }
 
-Test(sn_transport, zmq_close_inside_drain_is_deferred)
-{
-    char listen[64];
-    sn_opts ox = {.listen = listen, .peer_queue = 100, .frame_max = 1 << 20,
-                  .handshake_ms = 1000, .join_retry_max_ms = 1000};
-    sn_opts oy = ox;
-    oy.listen = NULL;
-    sn_log *lg = sn_log_new(stderr, SN_LOG_ERROR); /* ports in use are logged, then the next tried */
-    int err = SN_EIO;
-    sn_transport *x = NULL;
-    for (int i = 0; i < 200 && !x; i++) { /* a free port */
-        int port = 42000 + (int)((getpid() + i * 97) % 9000);
-        snprintf(listen, sizeof listen, "tcp://127.0.0.1:%d", port);
-        x = sn_transport_zmq_new(&ox, NULL, lg, &err);
-    }
-    cr_assert_not_null(x, "%s", sn_strerror(err));
-    sn_transport *y = sn_transport_zmq_new(&oy, NULL, lg, &err);
-    cr_assert_not_null(y);
-    close_inside_drain(x, y, listen);
-    sn_transport_destroy(&y);
-    sn_transport_destroy(&x);
-    sn_log_destroy(&lg);
-}
-
-/* A zmq transport listening on a free port of 127.0.0.1 (its endpoint in listen). */
+/* A zmq transport listening on a free port of 127.0.0.1 (its endpoint in listen); ports in
+ * use are logged, then the next tried. */
 static sn_transport *zmq_listening(sn_opts *o, char *listen, size_t cap, sn_log *lg)
 {
     int err = SN_EIO;
@@ -112,6 +89,24 @@ static sn_transport *zmq_listening(sn_opts *o, char *listen, size_t cap, sn_log 
     }
     cr_assert_not_null(x, "%s", sn_strerror(err));
     return x;
+}
+
+Test(sn_transport, zmq_close_inside_drain_is_deferred)
+{
+    char listen[64];
+    sn_opts ox = {.listen = listen, .peer_queue = 100, .frame_max = 1 << 20,
+                  .handshake_ms = 1000, .join_retry_max_ms = 1000};
+    sn_opts oy = ox;
+    oy.listen = NULL;
+    sn_log *lg = sn_log_new(stderr, SN_LOG_ERROR);
+    sn_transport *x = zmq_listening(&ox, listen, sizeof listen, lg);
+    int err;
+    sn_transport *y = sn_transport_zmq_new(&oy, NULL, lg, &err);
+    cr_assert_not_null(y);
+    close_inside_drain(x, y, listen);
+    sn_transport_destroy(&y);
+    sn_transport_destroy(&x);
+    sn_log_destroy(&lg);
 }
 
 /* The idle close of the cluster's links (issue 11): a frame still queued on a connection
