@@ -7,7 +7,15 @@
  *  - connections accepted per second: connect, wait for the server's one-byte greeting
  *    (the broker's comes from the actor's accept callback), close; CONNS_ACC at a time.
  * Rates are the median and range of REPS runs, with the server's CPU-seconds (user+system,
- * all its threads) beside the wall time. Every child is killed on exit; every wait is bounded. */
+ * all its threads) beside the wall time. Every child is killed on exit; every wait is bounded.
+ *
+ * In an echo run both servers are up at once, and the load moves between them in SLICES
+ * slices each, taking turns (node, plain, node, ...): each slice starts DEPTH messages on
+ * every connection, counts echoes after a warm-up, then drains. A phase of the machine (the
+ * plain server's rate moved between 1.0 and 1.85 million/s from one second to the next)
+ * thus falls on both sides of a run alike; with the two measured one after the other, a
+ * run's ratio swung from 0.36 to 0.85 for the same build. SN_BENCH_SLICES=1 in the
+ * environment prints each slice's rate and CPU to stderr. */
 #define _GNU_SOURCE
 #include "bench_scripts.h"
 
@@ -33,6 +41,7 @@ enum {
     IDLE_N = 10000,   /* memory: idle connections */
     CONNS_ACC = 32,   /* accepts: connects in flight */
     THREADS = 1,      /* the node's workers: the node's loop thread + 1 on the 2 cores */
+    SLICES = 8,       /* echo: slices per server in a run (see the top) */
 };
 static const double ECHO_SECONDS = 2.0, ACC_SECONDS = 1.5;
 
@@ -40,7 +49,7 @@ static char binary[4096], plain[4096];
 static const char *serving = "?"; /* the server under test, for die()'s message */
 static int keep_logs;              /* die() keeps tmpdir: its message points there */
 static char tmpdir[] = "/tmp/sn-bench-broker-XXXXXX";
-static pid_t main_pid, child = -1;
+static pid_t main_pid, kids[2] = {-1, -1}; /* the servers running: node, plain */
 
 __attribute__((format(printf, 1, 2))) static void die(const char *fmt, ...)
 {
@@ -51,32 +60,36 @@ __attribute__((format(printf, 1, 2))) static void die(const char *fmt, ...)
     fprintf(stderr, " (server logs in %s)\n", tmpdir);
     keep_logs = 1;
     va_end(ap);
-    if (child > 0)
-        kill(child, SIGKILL);
+    for (int i = 0; i < 2; i++)
+        if (kids[i] > 0)
+            kill(kids[i], SIGKILL);
     exit(1);
 }
 
 static void on_signal(int sig)
 {
-    if (child > 0)
-        kill(child, SIGKILL);
+    for (int i = 0; i < 2; i++)
+        if (kids[i] > 0)
+            kill(kids[i], SIGKILL);
     _exit(128 + sig);
 }
 
-static void stop_child(void)
+static void stop_children(void)
 {
-    if (child > 0) {
-        kill(child, SIGKILL);
-        waitpid(child, NULL, 0);
+    for (int i = 0; i < 2; i++) {
+        if (kids[i] > 0) {
+            kill(kids[i], SIGKILL);
+            waitpid(kids[i], NULL, 0);
+        }
+        kids[i] = -1;
     }
-    child = -1;
 }
 
 static void at_exit(void)
 {
     if (getpid() != main_pid)
         return;
-    stop_child();
+    stop_children();
     if (keep_logs)
         return;
     char cmd[256];
@@ -99,15 +112,18 @@ static int free_port(void)
 }
 
 /* Starts argv (stderr to tmpdir/log.err) and waits for the line "ready" on its stdout. */
-static void spawn(const char *log, char *const argv[])
+static pid_t spawn(const char *log, char *const argv[])
 {
+    int slot = kids[0] > 0;
+    if (kids[slot] > 0)
+        die("a third server");
     int pfd[2];
     if (pipe(pfd) < 0)
         die("pipe: %s", strerror(errno));
     char errpath[512];
     snprintf(errpath, sizeof errpath, "%s/%s.err", tmpdir, log);
     fflush(NULL);
-    child = fork();
+    pid_t child = fork();
     if (child < 0)
         die("fork: %s", strerror(errno));
     if (child == 0) {
@@ -120,6 +136,7 @@ static void spawn(const char *log, char *const argv[])
         execv(argv[0], argv);
         _exit(127);
     }
+    kids[slot] = child;
     close(pfd[1]);
     char buf[4096];
     size_t len = 0;
@@ -137,10 +154,11 @@ static void spawn(const char *log, char *const argv[])
             len = 0;
     }
     close(pfd[0]); /* the node's later prints would block a full pipe: none are made */
+    return child;
 }
 
-/* The server's CPU-seconds (user + system, every thread) so far. */
-static double child_cpu(void)
+/* A server's CPU-seconds (user + system, every thread) so far. */
+static double child_cpu(pid_t child)
 {
     char path[64], buf[2048];
     snprintf(path, sizeof path, "/proc/%d/stat", (int)child);
@@ -157,7 +175,7 @@ static double child_cpu(void)
 }
 
 /* A line of /proc/PID/status ("VmRSS", "Threads") as a number (VmRSS: kB). */
-static long child_status(const char *key)
+static long child_status(pid_t child, const char *key)
 {
     char path[64], line[256];
     snprintf(path, sizeof path, "/proc/%d/status", (int)child);
@@ -255,48 +273,82 @@ static void ws_open(int fd, int port)
         die("the WebSocket upgrade was answered %.20s", resp);
 }
 
-/* Messages echoed per second over ECHO_SECONDS (after a warm-up), each of CONNS connections
- * keeping DEPTH in flight; *cpu: the server's CPU-seconds in that time. */
-static double echo_run(int port, int ws, double *cpu)
+/* One server's side of an echo run: CONNS connections, open from the first slice on. */
+typedef struct eside {
+    pid_t pid;
+    int ep, ws;
+    lconn *cs;
+    long count;         /* echoes counted, */
+    double wall, cpu;   /* over this much wall time, in which the server used this much CPU */
+} eside;
+
+static void eside_open(eside *e, int port, int ws, pid_t pid)
 {
-    lconn *cs = calloc(CONNS, sizeof *cs);
-    int ep = epoll_create1(0);
+    *e = (eside){.pid = pid, .ws = ws, .ep = epoll_create1(0), .cs = calloc(CONNS, sizeof *e->cs)};
+    if (e->ep < 0 || !e->cs)
+        die("echo run: %s", strerror(errno));
+    for (int i = 0; i < CONNS; i++) {
+        e->cs[i].fd = connect_to(port, 0);
+        if (ws)
+            ws_open(e->cs[i].fd, port);
+        fcntl(e->cs[i].fd, F_SETFL, O_NONBLOCK);
+        struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
+        epoll_ctl(e->ep, EPOLL_CTL_ADD, e->cs[i].fd, &ev);
+    }
+}
+
+static void eside_close(eside *e)
+{
+    for (int i = 0; i < CONNS; i++)
+        close(e->cs[i].fd);
+    close(e->ep);
+    free(e->cs);
+}
+
+/* One slice: DEPTH messages in flight on every connection, each echo answered by a new
+ * message; echoes are counted from warm seconds on, for secs seconds (and the server's CPU in
+ * that time); then no new messages, until every one in flight is back. */
+static void echo_slice(eside *e, double warm, double secs)
+{
+    int ws = e->ws;
     size_t ms = msg_size(ws), reply = ws ? 2 + PAYLOAD : 4 + PAYLOAD;
     unsigned char one[2 + 4 + PAYLOAD], burst[DEPTH * sizeof one];
     msg_make(ws, one);
     for (int d = 0; d < DEPTH; d++)
         memcpy(burst + (size_t)d * ms, one, ms);
+    long flying = 0;
     for (int i = 0; i < CONNS; i++) {
-        cs[i].fd = connect_to(port, 0);
-        if (ws)
-            ws_open(cs[i].fd, port);
-        fcntl(cs[i].fd, F_SETFL, O_NONBLOCK);
-        struct epoll_event e = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
-        epoll_ctl(ep, EPOLL_CTL_ADD, cs[i].fd, &e);
-        send_all(cs[i].fd, burst, (size_t)DEPTH * ms);
+        send_all(e->cs[i].fd, burst, (size_t)DEPTH * ms);
+        flying += DEPTH;
     }
     unsigned char out[DEPTH * 4 * sizeof one];
-    double start = bench_now(), t0 = 0, cpu0 = 0, warm = 0.5;
+    double start = bench_now(), t0 = 0, cpu0 = 0;
     long counted = 0;
-    int measuring = 0;
-    for (;;) {
+    int phase = 0; /* 0 warming, 1 measuring, 2 draining */
+    while (phase < 2 || flying > 0) {
         double now = bench_now();
-        if (!measuring && now - start >= warm) {
-            measuring = 1;
+        if (phase == 0 && now - start >= warm) {
+            phase = 1;
             t0 = now;
-            cpu0 = child_cpu();
-            counted = 0;
+            cpu0 = child_cpu(e->pid);
         }
-        if (measuring && now - t0 >= ECHO_SECONDS)
-            break;
-        if (now - start > warm + ECHO_SECONDS + 30)
+        if (phase == 1 && now - t0 >= secs) {
+            phase = 2;
+            e->wall += now - t0;
+            e->cpu += child_cpu(e->pid) - cpu0;
+            e->count += counted;
+            if (getenv("SN_BENCH_SLICES"))
+                fprintf(stderr, "%s: %.0f echoes/s, %.2f cores\n", serving,
+                        (double)counted / (now - t0), (child_cpu(e->pid) - cpu0) / (now - t0));
+        }
+        if (now - start > warm + secs + 30)
             die("the echo run did not end");
         struct epoll_event ev[64];
-        int n = epoll_wait(ep, ev, 64, 1000);
+        int n = epoll_wait(e->ep, ev, 64, 1000);
         if (n == 0)
             die("no echo for 1 s (%s)", ws ? "ws" : "packet");
         for (int k = 0; k < n; k++) {
-            lconn *c = &cs[ev[k].data.u32];
+            lconn *c = &e->cs[ev[k].data.u32];
             ssize_t r = recv(c->fd, c->in + c->in_len, sizeof c->in - c->in_len, 0);
             if (r <= 0) {
                 if (r < 0 && errno == EAGAIN)
@@ -305,30 +357,50 @@ static double echo_run(int port, int ws, double *cpu)
             }
             c->in_len += (size_t)r;
             size_t whole = c->in_len / reply;
-            if (whole) {
-                unsigned char h0 = ws ? 0x82 : (unsigned char)(4 + PAYLOAD);
-                if (c->in[0] != h0)
-                    die("unexpected echo header 0x%02x", c->in[0]);
-                memmove(c->in, c->in + whole * reply, c->in_len - whole * reply);
-                c->in_len -= whole * reply;
+            if (!whole)
+                continue;
+            unsigned char h0 = ws ? 0x82 : (unsigned char)(4 + PAYLOAD);
+            if (c->in[0] != h0)
+                die("unexpected echo header 0x%02x", c->in[0]);
+            memmove(c->in, c->in + whole * reply, c->in_len - whole * reply);
+            c->in_len -= whole * reply;
+            flying -= (long)whole;
+            if (phase == 1)
                 counted += (long)whole;
-                for (size_t s = 0; s < whole;) { /* as many new messages as came back */
-                    size_t b = whole - s < DEPTH * 4 ? whole - s : DEPTH * 4;
-                    for (size_t j = 0; j < b; j++)
-                        memcpy(out + j * ms, one, ms);
-                    send_all(c->fd, out, b * ms);
-                    s += b;
-                }
+            if (phase == 2)
+                continue;
+            for (size_t s = 0; s < whole;) { /* as many new messages as came back */
+                size_t b = whole - s < DEPTH * 4 ? whole - s : DEPTH * 4;
+                for (size_t j = 0; j < b; j++)
+                    memcpy(out + j * ms, one, ms);
+                send_all(c->fd, out, b * ms);
+                flying += (long)b;
+                s += b;
             }
         }
     }
-    double wall = bench_now() - t0;
-    *cpu = child_cpu() - cpu0;
-    for (int i = 0; i < CONNS; i++)
-        close(cs[i].fd);
-    close(ep);
-    free(cs);
-    return (double)counted / wall;
+}
+
+/* Messages echoed per second by each server: SLICES slices each, alternating (node, plain,
+ * plain, node, ...), ECHO_SECONDS of counted echoes in all; b and p get their CPU-seconds. */
+static void echo_pair(int bport, pid_t bpid, int pport, pid_t ppid, int ws, double *b,
+                      double *bcpu, double *p, double *pcpu)
+{
+    eside s[2];
+    eside_open(&s[0], bport, ws, bpid);
+    eside_open(&s[1], pport, ws, ppid);
+    for (int k = 0; k < 2 * SLICES; k++) {
+        eside *e = &s[k % 2];
+        serving = e == &s[0] ? "broker" : "plain";
+        echo_slice(e, k < 2 ? 0.5 : 0.1, ECHO_SECONDS / SLICES);
+    }
+    for (int i = 0; i < 2; i++)
+        if (s[i].count <= 0 || s[i].wall <= 0)
+            die("no echo counted (%s)", i ? "plain" : "broker");
+    *b = (double)s[0].count / s[0].wall, *bcpu = s[0].cpu * ECHO_SECONDS / s[0].wall;
+    *p = (double)s[1].count / s[1].wall, *pcpu = s[1].cpu * ECHO_SECONDS / s[1].wall;
+    eside_close(&s[0]);
+    eside_close(&s[1]);
 }
 
 /* ---- accepts, memory -------------------------------------------------------------------- */
@@ -336,7 +408,7 @@ static double echo_run(int port, int ws, double *cpu)
 /* Connections per second: each connects, reads the greeting byte, closes; CONNS_ACC at once.
  * Client ports: each connection binds a source address of its own in 127.0.0.0/8 (the port
  * is picked at connect), so TIME_WAIT never runs the client out of ports. */
-static double accept_run(int port, double *cpu)
+static double accept_run(int port, pid_t pid, double *cpu)
 {
     int ep = epoll_create1(0), live[CONNS_ACC];
     long done = 0;
@@ -345,7 +417,7 @@ static double accept_run(int port, double *cpu)
     to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     for (int i = 0; i < CONNS_ACC; i++)
         live[i] = -1;
-    double t0 = bench_now(), cpu0 = child_cpu();
+    double t0 = bench_now(), cpu0 = child_cpu(pid);
     while (bench_now() - t0 < ACC_SECONDS) {
         for (int i = 0; i < CONNS_ACC; i++) {
             if (live[i] >= 0)
@@ -379,7 +451,7 @@ static double accept_run(int port, double *cpu)
         }
     }
     double wall = bench_now() - t0;
-    *cpu = child_cpu() - cpu0;
+    *cpu = child_cpu(pid) - cpu0;
     for (int i = 0; i < CONNS_ACC; i++)
         if (live[i] >= 0)
             close(live[i]);
@@ -389,11 +461,11 @@ static double accept_run(int port, double *cpu)
 
 /* RSS growth (bytes) per idle connection with IDLE_N open; each is confirmed accepted by the
  * server's greeting byte, so the server holds all of them when RSS is read. */
-static double idle_run(int port)
+static double idle_run(int port, pid_t pid)
 {
     int *fds = malloc(IDLE_N * sizeof *fds);
     usleep(200000);
-    long rss0 = child_status("VmRSS");
+    long rss0 = child_status(pid, "VmRSS");
     int ep = epoll_create1(0);
     for (int i = 0; i < IDLE_N; i++) {
         fds[i] = connect_to(port, 1);
@@ -417,7 +489,7 @@ static double idle_run(int port)
     }
     usleep(1600000); /* the actor's side settles; the broker frees the buffers of a socket
                       * silent for 1 s (its sweep) */
-    long rss1 = child_status("VmRSS");
+    long rss1 = child_status(pid, "VmRSS");
     for (int i = 0; i < IDLE_N; i++)
         close(fds[i]);
     close(ep);
@@ -441,22 +513,22 @@ static const char *ECHO_LUA =
 
 static char script_path[600];
 
-static void start_node(const char *kind, int port)
+static pid_t start_node(const char *kind, int port)
 {
     char p[16], threads[8];
     snprintf(p, sizeof p, "%d", port);
     snprintf(threads, sizeof threads, "%d", THREADS);
     char *argv[] = {binary, "--threads", threads, "--log-level", "warn", "--set",
                     "broker_conns_listener=30000", script_path, p, (char *)kind, NULL};
-    spawn(kind, argv);
+    return spawn(kind, argv);
 }
 
-static void start_plain(const char *kind, int port)
+static pid_t start_plain(const char *kind, int port)
 {
     char p[16];
     snprintf(p, sizeof p, "%d", port);
     char *argv[] = {plain, (char *)kind, p, NULL};
-    spawn("plain", argv);
+    return spawn("plain", argv);
 }
 
 static int cmp(const void *a, const void *b)
@@ -493,26 +565,26 @@ static double hi(double *v)
     return m;
 }
 
-/* Runs kind (packet, ws, greet) against the broker and the plain server, alternating, REPS
- * times each, and prints the row. */
+/* Runs kind (packet, ws, greet) against the broker and the plain server, both up, REPS
+ * times, and prints the row. */
 static void rate_row(const char *kind, const char *name, double target,
-                     double (*run)(int, int, double *))
+                     void (*run)(int, pid_t, int, pid_t, int, double *, double *, double *,
+                                 double *))
 {
     series b, p;
     long threads = 0;
     int ws = !strcmp(kind, "ws");
     for (int r = 0; r < REPS; r++) {
-        int port = free_port();
+        int bport = free_port();
         serving = "broker";
-        start_node(kind, port);
-        threads = child_status("Threads");
-        b.v[r] = run(port, ws, &b.cpu[r]);
-        stop_child();
-        port = free_port();
+        pid_t bpid = start_node(kind, bport);
+        threads = child_status(bpid, "Threads");
+        int pport = free_port();
         serving = "plain";
-        start_plain(kind, port);
-        p.v[r] = run(port, ws, &p.cpu[r]);
-        stop_child();
+        pid_t ppid = start_plain(kind, pport);
+        serving = "broker or plain";
+        run(bport, bpid, pport, ppid, ws, &b.v[r], &b.cpu[r], &p.v[r], &p.cpu[r]);
+        stop_children();
     }
     double mb = med(b.v), mp = med(p.v), ratio = mp > 0 ? mb / mp : 0;
     double rlo = lo(b.v) / hi(p.v), rhi = hi(b.v) / lo(p.v); /* the worst and best pairing */
@@ -532,11 +604,15 @@ static void rate_row(const char *kind, const char *name, double target,
     fflush(stdout);
 }
 
-static double echo_adapter(int port, int ws, double *cpu) { return echo_run(port, ws, cpu); }
-static double accept_adapter(int port, int ws, double *cpu)
+/* Accepts per second: the node's run, then the plain server's (both up). */
+static void accept_pair(int bport, pid_t bpid, int pport, pid_t ppid, int ws, double *b,
+                        double *bcpu, double *p, double *pcpu)
 {
     (void)ws;
-    return accept_run(port, cpu);
+    serving = "broker";
+    *b = accept_run(bport, bpid, bcpu);
+    serving = "plain";
+    *p = accept_run(pport, ppid, pcpu);
 }
 
 /* Rows to run: all, or those named on the command line (packet, ws, greet, idle). */
@@ -580,13 +656,13 @@ int main(int argc, char **argv)
 
     if (row_wanted(argc, argv, "packet"))
         rate_row("packet", "echo msgs/s, tcp ?packet, 100 conns x 8 in flight, 64 B, actor + "
-             "socket.commit vs plain libev", 0.5, echo_adapter);
+             "socket.commit vs plain libev", 0.5, echo_pair);
     if (row_wanted(argc, argv, "ws"))
         rate_row("ws", "echo msgs/s, ws:// binary, 100 conns x 8 in flight, 64 B, vs plain libev "
-             "+ wslay", 0.5, echo_adapter);
+             "+ wslay", 0.5, echo_pair);
     if (row_wanted(argc, argv, "greet"))
         rate_row("greet", "accepts/s: connect, 1-byte greeting from the actor, close; 32 at once",
-             0, accept_adapter);
+             0, accept_pair);
 
     if (!row_wanted(argc, argv, "idle"))
         return 0;
@@ -594,14 +670,12 @@ int main(int argc, char **argv)
     for (int r = 0; r < REPS; r++) {
         int port = free_port();
         serving = "broker";
-        start_node("greet", port);
-        mb[r] = idle_run(port);
-        stop_child();
+        mb[r] = idle_run(port, start_node("greet", port));
+        stop_children();
         port = free_port();
         serving = "plain";
-        start_plain("greet", port);
-        mp[r] = idle_run(port);
-        stop_child();
+        mp[r] = idle_run(port, start_plain("greet", port));
+        stop_children();
     }
     int met = 1;
     for (int r = 0; r < REPS; r++)
