@@ -19,6 +19,7 @@
 #include "sn_error.h"
 #include "sn_node.h"
 #include "sn_opts.h"
+#include "sn_small.h"
 
 #include <lauxlib.h>
 #include <lualib.h>
@@ -475,13 +476,13 @@ static void *l_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     size_t old = ptr ? osize : 0; /* without ptr, osize tells the type, not a size */
     size_t used = atomic_load_explicit(host->mem_used, memory_order_relaxed);
     if (nsize == 0) {
-        free(ptr);
+        sn_small_free(ptr, old);
         atomic_store_explicit(host->mem_used, used - old, memory_order_relaxed);
         return NULL;
     }
     if (nsize > old && host->mem_cap && used + (nsize - old) > host->mem_cap)
         return NULL;
-    void *p = realloc(ptr, nsize);
+    void *p = sn_small_realloc(ptr, old, nsize);
     if (!p)
         return NULL;
     used = used - old + nsize;
@@ -499,12 +500,12 @@ static void *l_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 static void *plain_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
     (void)ud;
-    (void)osize;
+    size_t old = ptr ? osize : 0; /* without ptr, osize tells the type, not a size */
     if (nsize == 0) {
-        free(ptr);
+        sn_small_free(ptr, old);
         return NULL;
     }
-    return realloc(ptr, nsize);
+    return sn_small_realloc(ptr, old, nsize);
 }
 
 lua_State *sn_lua_new(sn_lua_host *host)
