@@ -24,7 +24,9 @@
 
 /* Batch buffers kept for reuse per broker (their first size), at most: 256 KiB in all (as
  * many as a burst of batches can have queued for the loop thread at once). */
-enum { SN_BROKER_SPARES = 64, SN_BROKER_BATCH_CAP = 4096 };
+/* spare batch buffers: at most SPARES kept, each from BATCH_CAP (the first size) to SPARE_MAX
+ * bytes (larger ones are freed) */
+enum { SN_BROKER_SPARES = 64, SN_BROKER_BATCH_CAP = 4096, SN_BROKER_SPARE_MAX = 128 * 1024 };
 
 typedef struct blistener {
     struct blistener *next; /* the broker's list (under its mutex) */
@@ -204,11 +206,11 @@ void sn_bconn_want_write(bconn *c);
 sn_log *sn_bconn_log(const bconn *c);
 const sn_broker_limits *sn_bconn_limits(const bconn *c);
 
-/* sn_bspare.c: the broker's spare batch buffers (b->spare). sn_bspare_take: one
- * (SN_BROKER_BATCH_CAP bytes) or NULL; sn_bspare_give: p of cap bytes kept as a spare (the
- * first size, while there is room) or freed; sn_bspare_free: frees them all. Any thread, but
- * sn_bspare_free after the last batch. */
-unsigned char *sn_bspare_take(sn_broker *b);
+/* sn_bspare.c: the broker's spare batch buffers (b->spare). sn_bspare_take: one (its size in
+ * *cap) or NULL; sn_bspare_give: p of cap bytes kept as a spare (from SN_BROKER_BATCH_CAP to
+ * SN_BROKER_SPARE_MAX bytes, while there is room) or freed; sn_bspare_free: frees them all.
+ * Any thread, but sn_bspare_free after the last batch. */
+unsigned char *sn_bspare_take(sn_broker *b, size_t *cap);
 void sn_bspare_give(sn_broker *b, unsigned char *p, size_t cap);
 void sn_bspare_free(sn_broker *b);
 

@@ -341,7 +341,7 @@ typedef struct bops {
     sn_loop_cmd cmd; /* first */
     sn_broker *b;
     size_t len;      /* bytes of records after the header */
-    size_t cap;      /* bytes allocated (SN_BROKER_BATCH_CAP: given back as a spare) */
+    size_t cap;      /* bytes allocated (given back as a spare: sn_bspare_give) */
 } bops;
 
 enum { BOPS_HEAD = (sizeof(bops) + 7) & ~(size_t)7 };
@@ -375,8 +375,8 @@ int sn_broker_batch_add(sn_broker *b, sn_broker_batch *q, sn_broker_op op, uint6
     if (!addr || addrlen > sizeof(struct sockaddr_storage))
         addrlen = 0;
     size_t need = (q->buf ? q->len : BOPS_HEAD) + rec_size(addrlen, len);
-    if (need > q->cap && !q->buf && need <= SN_BROKER_BATCH_CAP && (q->buf = sn_bspare_take(b)))
-        q->cap = SN_BROKER_BATCH_CAP;
+    if (!q->buf)
+        q->buf = sn_bspare_take(b, &q->cap);
     if (need > q->cap) {
         size_t cap = q->cap ? q->cap : SN_BROKER_BATCH_CAP; /* a read's frames and answers */
         while (cap < need)

@@ -276,10 +276,11 @@ static int l_commit(lua_State *L)
     int text = lua_type(L, base) == LUA_TSTRING || lua_type(L, base) == LUA_TNUMBER;
     int addr = 0;
     if (lua_type(L, base + 1) == LUA_TSTRING) {
-        const char *k = lua_tostring(L, base + 1);
-        if (!strcmp(k, "binary"))
+        size_t kl;
+        const char *k = lua_tolstring(L, base + 1, &kl);
+        if (kl == 6 && !memcmp(k, "binary", 6))
             text = 0;
-        else if (strcmp(k, "text"))
+        else if (kl != 4 || memcmp(k, "text", 4))
             addr = base + 1;
     }
     lbatch *t = lua_touserdata(L, lua_upvalueindex(2));
