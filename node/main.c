@@ -160,9 +160,19 @@ static int c_lock_at_home(void *ud, sn_lock_op op, const char *lock, const char 
     return sn_node_lock_at_home(ud, op, lock, node, actor, handler, data, len, ms);
 }
 
-static void c_set_remote(void *ud, const char *node, const char *stage, uint32_t count)
+static void c_set_node(void *ud, const char *node, const sn_wire_stage *stages, size_t n)
 {
-    sn_router_set_remote(sn_node_router(ud), node, stage, count);
+    sn_router_stage *v = n ? malloc(n * sizeof *v) : NULL;
+    if (n && !v) { /* out of memory: in steps, as the router allows */
+        sn_router_drop_node(sn_node_router(ud), node);
+        for (size_t i = 0; i < n; i++)
+            sn_router_set_remote(sn_node_router(ud), node, stages[i].stage, stages[i].actors);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        v[i] = (sn_router_stage){stages[i].stage, stages[i].actors};
+    sn_router_set_node(sn_node_router(ud), node, v, n);
+    free(v);
 }
 
 static void c_drop_node(void *ud, const char *node)
@@ -214,7 +224,7 @@ static int run_node(const sn_opts *o, sn_log *log)
     if (o->listen || o->join.n) {
         sn_cluster_hooks hooks = {.ud = node, .deliver = c_deliver, .post = c_post,
                                   .each_stage = c_each_stage, .status_self = c_status_self,
-                                  .lock_at_home = c_lock_at_home, .set_remote = c_set_remote,
+                                  .lock_at_home = c_lock_at_home, .set_node = c_set_node,
                                   .drop_node = c_drop_node, .wake = c_wake};
         w.cluster = sn_cluster_new(o, sn_node_loop(node), sn_node_name(node), log, &hooks, &err);
         if (!w.cluster) {

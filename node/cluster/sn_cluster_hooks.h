@@ -29,8 +29,10 @@ typedef struct sn_cluster_hooks {
     int (*lock_at_home)(void *ud, sn_lock_op op, const char *lock, const char *node,
                         uint64_t actor, const char *handler, const void *data, size_t len,
                         double ms);
-    /* set_remote / drop_node: the router's table of remote instances. */
-    void (*set_remote)(void *ud, const char *node, const char *stage, uint32_t count);
+    /* set_node / drop_node: the router's table of remote instances. set_node: node runs
+     * exactly these n stages now (its registry), replaced in one step: a send at that moment
+     * finds the old set or the new one, never a stage both hold missing. */
+    void (*set_node)(void *ud, const char *node, const sn_wire_stage *stages, size_t n);
     void (*drop_node)(void *ud, const char *node);
     /* wake: makes the loop thread call sn_cluster_flush soon. Any thread. */
     void (*wake)(void *ud);

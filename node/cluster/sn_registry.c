@@ -67,10 +67,9 @@ void sn_registry_apply(const sn_cluster_hooks *h, sn_members *ms, const sn_wire_
     if (!m || m->inc != r->incarnation || m->state == SN_MEMBER_DOWN ||
         m->state == SN_MEMBER_LEFT || r->version <= m->registry_version)
         return;
-    h->drop_node(h->ud, m->name);
+    h->set_node(h->ud, m->name, r->stages, r->nstages);
     sn_member_stage *v = r->nstages ? calloc(r->nstages, sizeof *v) : NULL;
     for (uint32_t i = 0; i < r->nstages; i++) {
-        h->set_remote(h->ud, m->name, r->stages[i].stage, r->stages[i].actors);
         if (v) {
             snprintf(v[i].stage, sizeof v[i].stage, "%s", r->stages[i].stage);
             v[i].count = r->stages[i].actors;

@@ -159,42 +159,38 @@ void sn_router_each(sn_router *r, void (*fn)(const char *stage, size_t count, vo
     pthread_mutex_unlock(&r->lock);
 }
 
-int sn_router_set_remote(sn_router *r, const char *node, const char *name, uint32_t count)
+/* set_remote without the lock (the caller holds it). */
+static int set_remote_locked(sn_router *r, const char *node, const char *name, uint32_t count)
 {
-    pthread_mutex_lock(&r->lock);
     stage *s = find(r, name, count > 0);
-    int rc = s || count == 0 ? SN_OK : SN_ENOMEM;
-    for (size_t i = 0; s && i < s->nremote; i++) {
+    if (!s)
+        return count == 0 ? SN_OK : SN_ENOMEM;
+    for (size_t i = 0; i < s->nremote; i++) {
         if (strcmp(s->remote[i].node, node) == 0) {
             if (count)
                 s->remote[i].count = count;
             else
                 s->remote[i] = s->remote[--s->nremote];
-            pthread_mutex_unlock(&r->lock);
             return SN_OK;
         }
     }
-    if (s && count) {
-        if (s->nremote == s->capremote) {
-            size_t cap = s->capremote ? s->capremote * 2 : 4;
-            remote *v = realloc(s->remote, cap * sizeof *v);
-            if (!v) {
-                pthread_mutex_unlock(&r->lock);
-                return SN_ENOMEM;
-            }
-            s->remote = v;
-            s->capremote = cap;
-        }
-        snprintf(s->remote[s->nremote].node, SN_ROUTER_NODE_MAX, "%s", node);
-        s->remote[s->nremote++].count = count;
+    if (!count)
+        return SN_OK;
+    if (s->nremote == s->capremote) {
+        size_t cap = s->capremote ? s->capremote * 2 : 4;
+        remote *v = realloc(s->remote, cap * sizeof *v);
+        if (!v)
+            return SN_ENOMEM;
+        s->remote = v;
+        s->capremote = cap;
     }
-    pthread_mutex_unlock(&r->lock);
-    return rc;
+    snprintf(s->remote[s->nremote].node, SN_ROUTER_NODE_MAX, "%s", node);
+    s->remote[s->nremote++].count = count;
+    return SN_OK;
 }
 
-void sn_router_drop_node(sn_router *r, const char *node)
+static void drop_node_locked(sn_router *r, const char *node)
 {
-    pthread_mutex_lock(&r->lock);
     size_t pos = 0;
     sn_map_item it;
     while (sn_map_next(r->stages, &pos, &it)) {
@@ -206,7 +202,33 @@ void sn_router_drop_node(sn_router *r, const char *node)
             }
         }
     }
+}
+
+int sn_router_set_remote(sn_router *r, const char *node, const char *name, uint32_t count)
+{
+    pthread_mutex_lock(&r->lock);
+    int rc = set_remote_locked(r, node, name, count);
     pthread_mutex_unlock(&r->lock);
+    return rc;
+}
+
+void sn_router_drop_node(sn_router *r, const char *node)
+{
+    pthread_mutex_lock(&r->lock);
+    drop_node_locked(r, node);
+    pthread_mutex_unlock(&r->lock);
+}
+
+int sn_router_set_node(sn_router *r, const char *node, const sn_router_stage *v, size_t n)
+{
+    pthread_mutex_lock(&r->lock);
+    drop_node_locked(r, node);
+    int rc = SN_OK;
+    for (size_t i = 0; i < n; i++)
+        if (set_remote_locked(r, node, v[i].stage, v[i].count) != SN_OK)
+            rc = SN_ENOMEM;
+    pthread_mutex_unlock(&r->lock);
+    return rc;
 }
 
 int sn_router_route(sn_router *r, const char *name, sn_router_scope scope, size_t attempt,

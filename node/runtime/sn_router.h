@@ -44,6 +44,15 @@ typedef enum sn_router_scope { SN_SCOPE_ALL = 0, SN_SCOPE_LOCAL, SN_SCOPE_REMOTE
 int sn_router_set_remote(sn_router *r, const char *node, const char *stage, uint32_t count);
 /* sn_router_drop_node: forgets every instance of node (it is down, or left). */
 void sn_router_drop_node(sn_router *r, const char *node);
+/* sn_router_set_node: node now runs exactly the n stages of v (its registry), in one step
+ * under the router's lock: a send never sees the node's stages half replaced (dropped, then
+ * added one by one, a stage the node kept had no route for a moment). SN_OK, or SN_ENOMEM
+ * (some stages are then missing). */
+typedef struct sn_router_stage {
+    const char *stage;
+    uint32_t count;
+} sn_router_stage;
+int sn_router_set_node(sn_router *r, const char *node, const sn_router_stage *v, size_t n);
 /* sn_router_route: round-robin over the instances of stage in scope (a node with N actors
  * counts N times), like sn_router_pick. 1 with *out filled, 0 when there is none. */
 int sn_router_route(sn_router *r, const char *stage, sn_router_scope scope, size_t attempt,

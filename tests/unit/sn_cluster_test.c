@@ -144,18 +144,18 @@ static int hook_lock_at_home(void *ud, sn_lock_op op, const char *lock, const ch
     return op == SN_LOCK_ACQUIRE ? t->lock_rc : SN_OK;
 }
 
-static void hook_set_remote(void *ud, const char *node, const char *stage, uint32_t count)
+static void hook_set_node(void *ud, const char *node, const sn_wire_stage *stages, size_t n)
 {
-    (void)node, (void)stage, (void)count;
-    ((tnode *)ud)->nset_remote++;
-    ((tnode *)ud)->nregistry++;
+    (void)node, (void)stages;
+    ((tnode *)ud)->nset_remote += n;
+    ((tnode *)ud)->nregistry = n; /* a registry replaces the last one */
 }
 
 static void hook_drop_node(void *ud, const char *node)
 {
     (void)node;
     ((tnode *)ud)->ndrops++;
-    ((tnode *)ud)->nregistry = 0; /* a registry replaces the last one */
+    ((tnode *)ud)->nregistry = 0;
 }
 
 static void hook_wake(void *ud)
@@ -214,7 +214,7 @@ static tnode *start(int i, const char *name, const char *join)
     }
     sn_cluster_hooks h = {.ud = t, .deliver = hook_deliver, .post = hook_post,
                           .each_stage = hook_each_stage, .status_self = hook_status_self,
-                          .lock_at_home = hook_lock_at_home, .set_remote = hook_set_remote,
+                          .lock_at_home = hook_lock_at_home, .set_node = hook_set_node,
                           .drop_node = hook_drop_node, .wake = hook_wake, .now = hook_now};
     int err;
     t->c = sn_cluster_new_on(sn_transport_fake_new_as(net, t->ep, name), t->ep, &t->o, NULL, name, lg, &h,

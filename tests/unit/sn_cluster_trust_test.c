@@ -83,9 +83,9 @@ static int hook_lock_at_home(void *ud, sn_lock_op op, const char *lock, const ch
     return SN_OK;
 }
 
-static void hook_set_remote(void *ud, const char *node, const char *stage, uint32_t count)
+static void hook_set_node(void *ud, const char *node, const sn_wire_stage *stages, size_t n)
 {
-    (void)ud, (void)node, (void)stage, (void)count;
+    (void)ud, (void)node, (void)stages, (void)n;
 }
 
 static void hook_drop_node(void *ud, const char *node)
@@ -147,7 +147,7 @@ static void start(int i, const char *name, const char *join)
                           .each_stage = hook_each_stage,
                           .status_self = hook_status_self,
                           .lock_at_home = hook_lock_at_home,
-                          .set_remote = hook_set_remote,
+                          .set_node = hook_set_node,
                           .drop_node = hook_drop_node,
                           .wake = hook_wake,
                           .now = hook_now};
