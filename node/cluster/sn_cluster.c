@@ -74,6 +74,7 @@ struct sn_cluster {
     ev_timer tick;
     unsigned ticks;
     atomic_int registry_dirty;
+    int registry_owed; /* some member is owed the registry (m->registry_owed): loop thread */
     uint64_t registry_version;
     int registry_too_big; /* logged once until it fits again */
     double idle, trimmed_at; /* --set link_idle in s, at least two periods (0: never) */
@@ -163,8 +164,10 @@ static sn_member *learn(sn_cluster *c, const char *name, const char *endpoint, c
         sn_codecache_forget(c->cc, name); /* a new process holds no bytecode */
         member_gone(c, name, inc);        /* requests to the old process end now */
     }
-    if (change != SN_MEMBER_SAME)
-        atomic_store(&c->registry_dirty, 1); /* it needs our registry */
+    if (change != SN_MEMBER_SAME) { /* it needs our registry; the others have it */
+        m->registry_owed = 1;
+        c->registry_owed = 1;
+    }
     return m;
 }
 
@@ -584,8 +587,9 @@ void sn_cluster_tick(sn_cluster *c)
             s->backoff *= 2;
         sn_log_write(c->log, SN_LOG_DEBUG, "cluster", "greeting seed %s", s->endpoint);
     }
-    int changed = atomic_exchange(&c->registry_dirty, 0);
-    if (changed || c->ticks % REGISTRY_EVERY == 0)
+    int changed = atomic_exchange(&c->registry_dirty, 0), owed = c->registry_owed;
+    c->registry_owed = 0;
+    if (changed || owed || c->ticks % REGISTRY_EVERY == 0)
         sn_registry_announce(&c->h, c->link, c->ms, c->log, c->name, c->inc, changed,
                              &c->registry_version, &c->registry_too_big);
     fail_sessions(c, sn_sessions_take_due(c->ss, now), 1, sn_error_text(SN_ETIMEDOUT, NULL,

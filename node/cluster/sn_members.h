@@ -54,6 +54,7 @@ typedef struct sn_member {
     sn_member_stage *stages;       /* (lock) its registry as last announced */
     size_t nstages;
     uint64_t registry_version;
+    int registry_owed;             /* new or restarted: it needs our registry (sn_registry) */
     char *status_json;             /* (lock) its status view as last gathered */
     size_t status_len;
     double status_at;

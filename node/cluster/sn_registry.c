@@ -103,7 +103,9 @@ void sn_registry_announce(const sn_cluster_hooks *h, sn_link *link, sn_members *
     *too_big = rc != SN_OK;
     for (sn_member *m = sn_members_first(ms); rc == SN_OK && m; m = m->next) {
         if ((m->state == SN_MEMBER_ALIVE || m->state == SN_MEMBER_SUSPECT) &&
-            (changed || !probing || m->target))
+            (changed || !probing || m->target || m->registry_owed)) {
             sn_link_send_encoded(link, sn_peers_conn(link, m, 0));
+            m->registry_owed = 0;
+        }
     }
 }

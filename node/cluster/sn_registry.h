@@ -21,7 +21,9 @@ int sn_registry_encode(const sn_cluster_hooks *h, const char *self, uint64_t inc
                        size_t *nstages, char *err, size_t errlen);
 /* sn_registry_announce: sends this node's REGISTRY (self at inc) on the control connection
  * of every alive or suspect member of ms: all of them when changed or not probing, else the
- * ones probed this period (a refresh while probing keeps *version; otherwise it goes up). A
+ * ones probed this period and the ones owed it (m->registry_owed: new or restarted members,
+ * whose record of us is empty; the flag is cleared once sent). A refresh while probing keeps
+ * *version; otherwise it goes up. A
  * registry over the limits is logged, once until it fits again (*too_big), never cut short
  * silently. Loop thread, with the link held. */
 void sn_registry_announce(const sn_cluster_hooks *h, sn_link *link, sn_members *ms,

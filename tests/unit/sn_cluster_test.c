@@ -40,6 +40,7 @@ typedef struct tnode {
     sn_lock_op lock_ops[16];
     char lock_names[16][64];
     size_t nstages, nset_remote, ndrops, nregistry; /* nregistry: stages of the last one */
+    size_t nregistries;                              /* registries applied */
 } tnode;
 
 static sn_fake_net *net;
@@ -149,6 +150,7 @@ static void hook_set_node(void *ud, const char *node, const sn_wire_stage *stage
     (void)node, (void)stages;
     ((tnode *)ud)->nset_remote += n;
     ((tnode *)ud)->nregistry = n; /* a registry replaces the last one */
+    ((tnode *)ud)->nregistries++;
 }
 
 static void hook_drop_node(void *ud, const char *node)
@@ -1081,6 +1083,36 @@ Test(sn_cluster, probing_with_idle_links_sees_a_crash_and_refutes)
     crash(9);
     double t = until_all_see("n09", "down", run);
     cr_assert_lt(t, 3.0, "took %.1f s", t);
+}
+
+/* Registries the first twenty members applied in s seconds. */
+static size_t registries_among_twenty(double s)
+{
+    size_t before = 0, after = 0;
+    for (int i = 0; i < 20; i++)
+        before += nodes[i].nregistries;
+    run(s);
+    for (int i = 0; i < 20; i++)
+        after += nodes[i].nregistries;
+    return after - before;
+}
+
+/* A join in a probing cluster owes the newcomer each member's registry, and the members the
+ * newcomer's: 20 registries among the twenty. Each member sent a new version of its own to
+ * every member instead (380), which with idle control links closed reopened a link between
+ * every two members: O(N^2) connects for one join. */
+Test(sn_cluster, a_join_sends_registries_to_the_newcomer_only)
+{
+    idle_k = 300;
+    twenty();
+    run(3.0);
+    cr_assert_eq(registries_among_twenty(1.0), 0, "registries go round with nothing new");
+    start(20, "n20", "fake://n00");
+    nn = 21;
+    size_t got = registries_among_twenty(2.0);
+    cr_assert_leq(got, 20, "the twenty applied %zu registries for one join", got);
+    cr_assert(all_see("n20", "alive"), "n20 is not alive everywhere");
+    cr_assert_geq(nodes[20].nregistries, 19, "n20 got %zu registries", nodes[20].nregistries);
 }
 
 /* Leaving a probing cluster opens no link: LEAVE goes to the members it has links to, and
