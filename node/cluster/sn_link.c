@@ -120,12 +120,15 @@ int sn_link_send(sn_link *l, sn_conn *conn, const sn_wire_frame *f)
     return rc == SN_OK ? sn_link_send_encoded(l, conn) : rc;
 }
 
+int sn_link_answer_encoded(sn_link *l, const void *id, size_t idlen)
+{
+    return counted(l, sn_transport_answer(l->tr, id, idlen, l->enc.data, l->enc.len));
+}
+
 int sn_link_answer(sn_link *l, const void *id, size_t idlen, const sn_wire_frame *f)
 {
     int rc = sn_link_encode(l, f);
-    return rc == SN_OK ? counted(l, sn_transport_answer(l->tr, id, idlen, l->enc.data,
-                                                         l->enc.len))
-                       : rc;
+    return rc == SN_OK ? sn_link_answer_encoded(l, id, idlen) : rc;
 }
 
 void sn_link_received(sn_link *l, size_t len)

@@ -42,8 +42,10 @@ int sn_link_send_encoded(sn_link *l, sn_conn *conn);
 int sn_link_send_bytes(sn_link *l, sn_conn *conn, const void *data, size_t len);
 /* sn_link_send: encode and send on conn. */
 int sn_link_send(sn_link *l, sn_conn *conn, const sn_wire_frame *f);
-/* sn_link_answer: encode and send back to the sender identity id on the listening socket. */
+/* sn_link_answer: encode and send back to the sender identity id on the listening socket.
+ * sn_link_answer_encoded: the buffer's frame (sn_link_encode) sent back the same way. */
 int sn_link_answer(sn_link *l, const void *id, size_t idlen, const sn_wire_frame *f);
+int sn_link_answer_encoded(sn_link *l, const void *id, size_t idlen);
 /* sn_link_received: counts a frame of len bytes that came in. */
 void sn_link_received(sn_link *l, size_t len);
 /* sn_link_counts: bytes and frames in and out so far. Any thread. */

@@ -35,9 +35,12 @@ int sn_peers_send(sn_link *l, sn_member *m, const sn_wire_frame *f)
 int sn_peers_reply(sn_link *l, sn_member *m, const void *id, size_t idlen,
                    const sn_wire_frame *f)
 {
-    if (id && sn_link_answer(l, id, idlen, f) == SN_OK)
+    int rc = sn_link_encode(l, f); /* once: a frame that cannot be encoded opens no link */
+    if (rc != SN_OK)
+        return rc;
+    if (id && sn_link_answer_encoded(l, id, idlen) == SN_OK)
         return SN_OK;
-    return sn_peers_send(l, m, f);
+    return sn_link_send_encoded(l, sn_peers_conn(l, m, sn_peers_is_data(f->kind)));
 }
 
 void sn_peers_close(sn_link *l, sn_member *m)
