@@ -28,9 +28,13 @@ static _Thread_local cache *tc;
 static pthread_key_t tc_key;
 static pthread_once_t tc_once = PTHREAD_ONCE_INIT;
 
+/* Frees a cache's blocks and the cache: the key's destructor (the thread ends; a free after
+ * it makes a new cache, which the key's next round frees) or at exit. */
 static void tc_release(void *v)
 {
     cache *c = v;
+    if (tc == c)
+        tc = NULL;
     for (int k = 1; k < CLASSES; k++) {
         while (c->head[k]) {
             void *p = c->head[k];
@@ -49,10 +53,10 @@ static _Atomic int exiting; /* the process is ending: no more caching */
 static void tc_at_exit(void)
 {
     exiting = 1;
-    if (tc) {
+    cache *c = tc;
+    if (c) {
         (void)pthread_setspecific(tc_key, NULL);
-        tc_release(tc);
-        tc = NULL;
+        tc_release(c);
     }
 }
 
@@ -131,8 +135,8 @@ void *sn_small_realloc(void *p, size_t o, size_t n)
     if (o <= SN_SMALL_MAX && n <= SN_SMALL_MAX && class_of(o) == class_of(n))
         return p; /* the block already has its class's size */
     void *q = sn_small_alloc(n);
-    if (!q)
-        return NULL;
+    if (!q) /* Lua counts on a smaller size never failing: the block is big enough */
+        return n <= o ? p : NULL;
     memcpy(q, p, o < n ? o : n);
     sn_small_free(p, o);
     return q;

@@ -24,7 +24,8 @@ void *sn_small_alloc(size_t n);
 /* sn_small_free: p (may be NULL), which was allocated here with size n. */
 void sn_small_free(void *p, size_t n);
 /* sn_small_realloc: p (size o, allocated here; NULL: a new block) resized to n (> 0) bytes,
- * its contents kept up to the smaller size; NULL when out of memory (p is left as it was). */
+ * its contents kept up to the smaller size; NULL when out of memory (p is left as it was),
+ * never when n <= o (Lua counts on that: p itself, then, if a new block cannot be had). */
 void *sn_small_realloc(void *p, size_t o, size_t n);
 /* sn_small_cached: the bytes the calling thread holds in its cache now (for tests). */
 size_t sn_small_cached(void);
