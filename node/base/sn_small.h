@@ -5,10 +5,11 @@
  * per frame and its collector frees them in bursts, more than glibc's per-thread cache holds,
  * so malloc and free took a sixth of the worker's time. Blocks up to SN_SMALL_MAX bytes are
  * rounded up to a class (16-byte steps, sized as glibc's chunks are, so rounding costs no
- * memory) and, when freed, kept on the calling thread's list for that class, up to SN_SMALL_CACHE bytes in all per thread; the rest go back to free(). A
- * block is a plain malloc block, so any thread may later take or free it, and a thread's
- * cache is freed when the thread ends. Under AddressSanitizer a cached block is poisoned: a
- * use after free is still reported. */
+ * memory) and, when freed, kept on the calling thread's list for that class, up to
+ * SN_SMALL_CACHE bytes in all per thread; the rest go back to free(). A block is a plain
+ * malloc block, so any thread may later take or free it, and a thread's cache is freed when
+ * the thread ends. Under AddressSanitizer a cached block is poisoned: a use after free is
+ * still reported. */
 #ifndef SN_SMALL_H
 #define SN_SMALL_H
 
