@@ -25,6 +25,7 @@ typedef struct cache {
 } cache;
 
 static _Thread_local cache *tc;
+static atomic_size_t live; /* caches not yet released, all threads */
 static pthread_key_t tc_key;
 static pthread_once_t tc_once = PTHREAD_ONCE_INIT;
 
@@ -44,6 +45,7 @@ static void tc_release(void *v)
         }
     }
     free(c);
+    atomic_fetch_sub(&live, 1);
 }
 
 static _Atomic int exiting; /* the process is ending: no more caching */
@@ -83,6 +85,7 @@ static cache *tc_get(void)
         return NULL;
     }
     tc = c;
+    atomic_fetch_add(&live, 1);
     return c;
 }
 
@@ -145,4 +148,9 @@ void *sn_small_realloc(void *p, size_t o, size_t n)
 size_t sn_small_cached(void)
 {
     return tc ? tc->bytes : 0;
+}
+
+size_t sn_small_caches(void)
+{
+    return atomic_load(&live);
 }

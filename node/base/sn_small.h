@@ -28,7 +28,9 @@ void sn_small_free(void *p, size_t n);
  * its contents kept up to the smaller size; NULL when out of memory (p is left as it was),
  * never when n <= o (Lua counts on that: p itself, then, if a new block cannot be had). */
 void *sn_small_realloc(void *p, size_t o, size_t n);
-/* sn_small_cached: the bytes the calling thread holds in its cache now (for tests). */
+/* sn_small_cached: the bytes the calling thread holds in its cache now (for tests).
+ * sn_small_caches: the threads' caches not yet freed, in the process (for tests). */
 size_t sn_small_cached(void);
+size_t sn_small_caches(void);
 
 #endif

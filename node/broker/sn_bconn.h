@@ -22,10 +22,9 @@
 #include <sys/socket.h>
 #include <wslay/wslay.h>
 
-/* Batch buffers kept for reuse per broker (their first size), at most: 256 KiB in all (as
- * many as a burst of batches can have queued for the loop thread at once). */
-/* spare batch buffers: at most SPARES kept, each from BATCH_CAP (the first size) to SPARE_MAX
- * bytes (larger ones are freed) */
+/* Batch buffers kept for reuse per broker: as many as a burst of batches had queued for the
+ * loop thread at once, at most SPARES, each of BATCH_CAP (the first size) to SPARE_MAX bytes
+ * (a larger one is freed): 8 MiB at the very most, a few buffers in practice. */
 enum { SN_BROKER_SPARES = 64, SN_BROKER_BATCH_CAP = 4096, SN_BROKER_SPARE_MAX = 128 * 1024 };
 
 typedef struct blistener {

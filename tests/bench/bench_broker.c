@@ -210,7 +210,6 @@ typedef struct lconn {
     int fd;
     unsigned char in[65536];
     size_t in_len;
-    long got;
 } lconn;
 
 static size_t msg_size(int ws) { return ws ? 2 + 4 + PAYLOAD : 4 + PAYLOAD; }

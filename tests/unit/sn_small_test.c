@@ -84,11 +84,13 @@ static void *fill_and_end(void *arg)
 
 Test(sn_small, each_thread_has_its_own_cache_freed_when_it_ends)
 {
-    size_t before = sn_small_cached();
+    sn_small_free(sn_small_alloc(8), 8); /* this thread's cache exists */
+    size_t before = sn_small_cached(), caches = sn_small_caches();
     pthread_t t;
     void *held;
     cr_assert_eq(pthread_create(&t, NULL, fill_and_end, NULL), 0);
     cr_assert_eq(pthread_join(t, &held), 0);
     cr_assert_gt((uintptr_t)held, 0, "the thread kept blocks");
     cr_assert_eq(sn_small_cached(), before, "not in this thread's cache");
+    cr_assert_eq(sn_small_caches(), caches, "the ended thread's cache was not freed");
 }
