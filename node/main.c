@@ -171,7 +171,9 @@ static void c_set_node(void *ud, const char *node, const sn_wire_stage *stages, 
     }
     for (size_t i = 0; i < n; i++)
         v[i] = (sn_router_stage){stages[i].stage, stages[i].actors};
-    sn_router_set_node(sn_node_router(ud), node, v, n);
+    if (sn_router_set_node(sn_node_router(ud), node, v, n) != SN_OK)
+        sn_log_write(sn_node_log(ud), SN_LOG_ERROR, "cluster", "the registry of %s: out of "
+                     "memory: some of its %zu stages have no route here", node, n);
     free(v);
 }
 
